@@ -1,0 +1,143 @@
+use std::fmt;
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+
+use crate::{
+    NewSeries, Point, Result, SeriesFilter, SeriesId, SeriesInfo, SeriesUpdate, Timestamp,
+    TrendBucket, TrendInterval,
+};
+
+/// New points of one series, sorted by strictly ascending timestamp (no duplicates).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SeriesPoints {
+    /// The series.
+    pub series: SeriesId,
+    /// Its points, strictly ascending by `ts`.
+    pub points: Vec<Point>,
+}
+
+/// What a write did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WriteSummary {
+    /// Points stored (new or replacing).
+    pub points: u64,
+    /// Of those, points that replaced a stored value at the same timestamp.
+    pub replaced: u64,
+    /// Trend buckets written (all intervals).
+    pub trend_buckets: u64,
+}
+
+impl WriteSummary {
+    /// Adds another summary to this one.
+    pub fn add(&mut self, o: &WriteSummary) {
+        self.points += o.points;
+        self.replaced += o.replaced;
+        self.trend_buckets += o.trend_buckets;
+    }
+}
+
+/// Size and span of one series' stored raw data.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SeriesStats {
+    /// Stored raw points.
+    pub points: u64,
+    /// Timestamp of the oldest stored point.
+    pub first_ts: Option<Timestamp>,
+    /// Timestamp of the newest stored point.
+    pub last_ts: Option<Timestamp>,
+    /// Bytes of stored raw data (encoded chunk sizes, without the database's own overhead).
+    pub bytes: u64,
+}
+
+/// Optional abilities of a backend.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Capabilities {
+    /// Other processes may read the store's files directly (`clio query --db`).
+    pub direct_file_reads: bool,
+}
+
+/// A storage backend: a durable home for the catalog, raw points and trend buckets.
+///
+/// Implemented once per backend crate; the engine (write-ahead log and cache) sits in front of
+/// it and is the only writer. Every time range is half-open, `[from, to)`, and every returned
+/// list of points or buckets is sorted by ascending time.
+///
+/// Backends must be safe to call concurrently: reads may run in parallel with one another and
+/// with writes, and a read never sees a half-applied write of one series.
+#[async_trait]
+pub trait StorageBackend: fmt::Debug + Send + Sync + 'static {
+    /// One-line summary for logs and `/health`, e.g. `sqlite at data/clio.db`.
+    fn describe(&self) -> String;
+
+    /// Optional abilities.
+    fn capabilities(&self) -> Capabilities;
+
+    /// The trend intervals this store maintains.
+    fn trend_intervals(&self) -> &[TrendInterval];
+
+    /// Every catalog entry, for the engine's in-memory index at start-up.
+    async fn load_catalog(&self) -> Result<Vec<SeriesInfo>>;
+
+    /// Adds series to the catalog. Ids that exist already are left unchanged, so the call is
+    /// idempotent; a key that already belongs to another id is an `InvalidInput` error.
+    async fn create_series(&self, series: &[NewSeries]) -> Result<()>;
+
+    /// One catalog entry.
+    async fn get_series(&self, id: SeriesId) -> Result<Option<SeriesInfo>>;
+
+    /// Catalog entries passing `filter`, by ascending id.
+    async fn list_series(&self, filter: &SeriesFilter) -> Result<Vec<SeriesInfo>>;
+
+    /// Changes a series' settings; `NotFound` if it does not exist.
+    async fn update_series(&self, id: SeriesId, update: &SeriesUpdate) -> Result<SeriesInfo>;
+
+    /// Removes a series with all its points and trends. False if it did not exist.
+    async fn delete_series(&self, id: SeriesId) -> Result<bool>;
+
+    /// Stores points, replacing values at existing timestamps, and brings the trend buckets
+    /// they touch up to date, in one atomic step per call.
+    async fn write(&self, batch: &[SeriesPoints]) -> Result<WriteSummary>;
+
+    /// The newest `limit` points of `[from, to)`, in ascending order.
+    async fn read_range(
+        &self,
+        series: SeriesId,
+        from: Timestamp,
+        to: Timestamp,
+        limit: usize,
+    ) -> Result<Vec<Point>>;
+
+    /// The newest `n` points stamped before `before`, in ascending order.
+    async fn read_last(&self, series: SeriesId, n: usize, before: Timestamp) -> Result<Vec<Point>>;
+
+    /// Trend buckets of one interval whose start lies in `[from, to)`.
+    async fn read_trends(
+        &self,
+        series: SeriesId,
+        interval: TrendInterval,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> Result<Vec<TrendBucket>>;
+
+    /// Deletes the raw points in `[from, to)` (trends are kept). Returns how many went.
+    async fn delete_points(&self, series: SeriesId, from: Timestamp, to: Timestamp) -> Result<u64>;
+
+    /// Deletes trend buckets starting in `[from, to)`, of one interval or of all.
+    async fn delete_trends(
+        &self,
+        series: SeriesId,
+        interval: Option<TrendInterval>,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> Result<u64>;
+
+    /// Size and span of one series' raw data.
+    async fn stats(&self, series: SeriesId) -> Result<SeriesStats>;
+
+    /// Ok when the backend can serve requests.
+    async fn health(&self) -> Result<()>;
+
+    /// Finishes pending work and releases the store. Later calls fail.
+    async fn close(&self) -> Result<()>;
+}

@@ -1,0 +1,35 @@
+//! Clio's storage domain: what a series, a point and a trend bucket are, and the
+//! [`StorageBackend`] trait that every backend (embedded SQLite now, PostgreSQL and InfluxDB
+//! later) implements. Nothing here depends on a database, wasmtime or HTTP: this crate is the
+//! API boundary between the engine (write-ahead log, cache) and the backends.
+//!
+//! ```
+//! use clio_storage::{SeriesKey, Value};
+//! let key: SeriesKey = "cpu,region=eu,host=a usage".parse().unwrap();
+//! assert_eq!(key.to_string(), "cpu,host=a,region=eu usage");
+//! assert_eq!(Value::from(1.5).as_f64(), Some(1.5));
+//! ```
+#![deny(missing_docs)]
+
+mod backend;
+mod error;
+mod key;
+mod series;
+mod trend;
+mod value;
+
+#[cfg(feature = "testing")]
+pub mod testing;
+
+pub use backend::{Capabilities, SeriesPoints, SeriesStats, StorageBackend, WriteSummary};
+pub use error::{Result, StorageError};
+pub use key::{KeyError, SeriesKey};
+pub use series::{
+    DEFAULT_KEEP_HISTORY_DAYS, DEFAULT_KEEP_TRENDS_DAYS, NewSeries, SeriesFilter, SeriesId,
+    SeriesInfo, SeriesSettings, SeriesUpdate,
+};
+pub use trend::{DEFAULT_TREND_INTERVALS, TrendBucket, TrendInterval, TrendIntervalError};
+pub use value::{Point, Value, ValueError, format_number, parse_numeric_like};
+
+/// Milliseconds since the Unix epoch (UTC). Every timestamp inside Clio has this unit.
+pub type Timestamp = i64;

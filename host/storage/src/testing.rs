@@ -1,0 +1,1 @@
+//! The backend conformance suite: one set of checks every [`crate::StorageBackend`] must pass.
