@@ -1,0 +1,658 @@
+//! The adaptive in-memory cache: per series, the newest points (flushed or not) and every
+//! point not yet flushed to storage.
+//!
+//! For each series the cache knows a *coverage start*: every point of the series stamped at or
+//! after it is in memory, so reads that stay above it never touch storage. Below it the cache
+//! holds only unflushed ("dirty") points, which reads overlay on what storage returns. How many
+//! flushed points a series keeps is driven by read demand, as in ALEPIZ: never below
+//! `init_cached_records`, grown to what readers ask for, decaying when they stop asking; a
+//! global memory budget evicts flushed points beyond that.
+
+use std::collections::{BTreeMap, HashMap};
+use std::hash::{BuildHasher, Hash, Hasher};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+
+use clio_storage::{Point, SeriesId, SeriesPoints, Timestamp, Value};
+use parking_lot::Mutex;
+
+/// Coverage start meaning "every point of the series is in memory".
+pub(crate) const COVER_ALL: Timestamp = Timestamp::MIN;
+/// Coverage start meaning "nothing is known to be complete".
+pub(crate) const COVER_NONE: Timestamp = Timestamp::MAX;
+
+const SHARDS: usize = 64;
+
+/// Estimated memory of one cached point besides its value's heap (B-tree slot, key, stamp).
+const ENTRY_OVERHEAD: usize = 48;
+
+#[derive(Debug, Clone)]
+struct Entry {
+    value: Value,
+    /// Log segment the point was written in; 0 once it is in storage.
+    seg: u64,
+}
+
+fn entry_mem(v: &Value) -> usize {
+    ENTRY_OVERHEAD + v.mem_size()
+}
+
+#[derive(Debug)]
+struct SeriesCache {
+    points: BTreeMap<Timestamp, Entry>,
+    cover_from: Timestamp,
+    dirty: usize,
+    /// Flushed points to keep after a flush.
+    target: usize,
+    /// Largest record count a reader asked for since the last flush.
+    demand: usize,
+    /// Bumped whenever flushed points leave memory (trim, eviction, deletion), so a
+    /// read-through fill that raced with it does not claim a coverage it lacks.
+    epoch: u64,
+    mem: usize,
+}
+
+impl SeriesCache {
+    fn new(cover_from: Timestamp, target: usize) -> Self {
+        SeriesCache {
+            points: BTreeMap::new(),
+            cover_from,
+            dirty: 0,
+            target,
+            demand: 0,
+            epoch: 0,
+            mem: 0,
+        }
+    }
+}
+
+/// A snapshot answering "the newest k points before `at`".
+#[derive(Debug)]
+pub(crate) struct LastSnapshot {
+    /// Newest-first points from memory (at most k).
+    pub points: Vec<Point>,
+    /// True when `points` is the exact answer (memory covers it).
+    pub hit: bool,
+    /// The series' epoch, for [`Cache::fill`].
+    pub epoch: u64,
+}
+
+/// A snapshot of the cached points of a range.
+#[derive(Debug)]
+pub(crate) struct RangeSnapshot {
+    /// Ascending points in the range.
+    pub points: Vec<Point>,
+    /// Coverage start at snapshot time.
+    pub cover_from: Timestamp,
+}
+
+/// Cache sizing.
+#[derive(Debug, Clone)]
+pub struct CacheOptions {
+    /// Flushed points every series keeps at least (`init_cached_records`, 5).
+    pub init_cached_records: usize,
+    /// Memory budget for flushed points, in bytes. Unflushed points are not evictable and are
+    /// bounded by the flush thresholds instead.
+    pub memory_budget: usize,
+}
+
+/// Counters for metrics.
+#[derive(Debug, Default)]
+pub(crate) struct CacheCounters {
+    pub hits: AtomicU64,
+    pub misses: AtomicU64,
+    pub evicted: AtomicU64,
+}
+
+/// The cache.
+#[derive(Debug)]
+pub(crate) struct Cache {
+    shards: Vec<Mutex<HashMap<SeriesId, SeriesCache>>>,
+    hasher: std::collections::hash_map::RandomState,
+    opts: CacheOptions,
+    mem: AtomicUsize,
+    dirty: AtomicUsize,
+    pub counters: CacheCounters,
+}
+
+/// Point-in-time figures for metrics.
+#[derive(Debug, Clone, Copy, Default, serde::Serialize)]
+pub struct CacheStats {
+    /// Series with a cache entry.
+    pub series: usize,
+    /// Points in memory.
+    pub points: usize,
+    /// Points not yet flushed.
+    pub dirty_points: usize,
+    /// Estimated bytes.
+    pub bytes: usize,
+}
+
+impl Cache {
+    pub(crate) fn new(opts: CacheOptions) -> Self {
+        Cache {
+            shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
+            hasher: std::collections::hash_map::RandomState::new(),
+            opts,
+            mem: AtomicUsize::new(0),
+            dirty: AtomicUsize::new(0),
+            counters: CacheCounters::default(),
+        }
+    }
+
+    fn shard(&self, id: SeriesId) -> &Mutex<HashMap<SeriesId, SeriesCache>> {
+        let mut h = self.hasher.build_hasher();
+        id.hash(&mut h);
+        &self.shards[(h.finish() as usize) % SHARDS]
+    }
+
+    /// Unflushed points in memory.
+    pub(crate) fn dirty_points(&self) -> usize {
+        self.dirty.load(Ordering::Relaxed)
+    }
+
+    /// Estimated bytes in memory.
+    pub(crate) fn bytes(&self) -> usize {
+        self.mem.load(Ordering::Relaxed)
+    }
+
+    /// Declares a series that has no stored data (just created): memory covers all of it.
+    pub(crate) fn mark_new(&self, id: SeriesId) {
+        let init = self.opts.init_cached_records;
+        self.shard(id)
+            .lock()
+            .entry(id)
+            .or_insert_with(|| SeriesCache::new(COVER_ALL, init));
+    }
+
+    /// Inserts written points, unflushed, stamped with their log segment.
+    pub(crate) fn apply_points(&self, seg: u64, points: &[(SeriesId, Point)]) {
+        let init = self.opts.init_cached_records;
+        let mut added_mem = 0isize;
+        let mut added_dirty = 0usize;
+        // Consecutive points of one series (the usual shape) share one lock acquisition.
+        let mut i = 0;
+        while i < points.len() {
+            let id = points[i].0;
+            let mut shard = self.shard(id).lock();
+            let sc = shard
+                .entry(id)
+                .or_insert_with(|| SeriesCache::new(COVER_NONE, init));
+            while i < points.len() && points[i].0 == id {
+                let p = &points[i].1;
+                let mem = entry_mem(&p.value);
+                match sc.points.insert(
+                    p.ts,
+                    Entry {
+                        value: p.value.clone(),
+                        seg,
+                    },
+                ) {
+                    Some(old) => {
+                        let old_mem = entry_mem(&old.value);
+                        added_mem += mem as isize - old_mem as isize;
+                        sc.mem = sc.mem + mem - old_mem;
+                        if old.seg == 0 {
+                            sc.dirty += 1;
+                            added_dirty += 1;
+                        }
+                    }
+                    None => {
+                        added_mem += mem as isize;
+                        sc.mem += mem;
+                        sc.dirty += 1;
+                        added_dirty += 1;
+                    }
+                }
+                i += 1;
+            }
+        }
+        self.add_mem(added_mem);
+        self.dirty.fetch_add(added_dirty, Ordering::Relaxed);
+    }
+
+    fn add_mem(&self, delta: isize) {
+        if delta >= 0 {
+            self.mem.fetch_add(delta as usize, Ordering::Relaxed);
+        } else {
+            self.mem.fetch_sub((-delta) as usize, Ordering::Relaxed);
+        }
+    }
+
+    /// Forgets a series.
+    pub(crate) fn remove_series(&self, id: SeriesId) {
+        if let Some(sc) = self.shard(id).lock().remove(&id) {
+            self.mem.fetch_sub(sc.mem, Ordering::Relaxed);
+            self.dirty.fetch_sub(sc.dirty, Ordering::Relaxed);
+        }
+    }
+
+    /// Drops the points of `[from, to)`.
+    pub(crate) fn remove_range(&self, id: SeriesId, from: Timestamp, to: Timestamp) {
+        if from >= to {
+            return;
+        }
+        let mut shard = self.shard(id).lock();
+        let Some(sc) = shard.get_mut(&id) else { return };
+        let doomed: Vec<Timestamp> = sc.points.range(from..to).map(|(ts, _)| *ts).collect();
+        let (mut mem, mut dirty) = (0, 0);
+        for ts in doomed {
+            if let Some(e) = sc.points.remove(&ts) {
+                mem += entry_mem(&e.value);
+                if e.seg != 0 {
+                    dirty += 1;
+                }
+            }
+        }
+        sc.mem -= mem;
+        sc.dirty -= dirty;
+        sc.epoch += 1;
+        drop(shard);
+        self.mem.fetch_sub(mem, Ordering::Relaxed);
+        self.dirty.fetch_sub(dirty, Ordering::Relaxed);
+    }
+
+    /// Notes that a reader wants `k` records of this series.
+    pub(crate) fn note_demand(&self, id: SeriesId, k: usize) {
+        let init = self.opts.init_cached_records;
+        let mut shard = self.shard(id).lock();
+        let sc = shard
+            .entry(id)
+            .or_insert_with(|| SeriesCache::new(COVER_NONE, init));
+        sc.demand = sc.demand.max(k);
+        sc.target = sc.target.max(k);
+    }
+
+    /// The newest `k` points stamped before `at`, as far as memory knows them.
+    pub(crate) fn last(&self, id: SeriesId, k: usize, at: Timestamp) -> LastSnapshot {
+        let shard = self.shard(id).lock();
+        let Some(sc) = shard.get(&id) else {
+            return LastSnapshot {
+                points: Vec::new(),
+                hit: false,
+                epoch: 0,
+            };
+        };
+        let mut points = Vec::with_capacity(k.min(sc.points.len()));
+        let mut covered = 0;
+        for (ts, e) in sc.points.range(..at).rev().take(k) {
+            if *ts >= sc.cover_from {
+                covered += 1;
+            }
+            points.push(Point {
+                ts: *ts,
+                value: e.value.clone(),
+            });
+        }
+        // Memory answers alone when the k newest are all in the covered part, or when the
+        // whole series is in memory.
+        let hit = covered == k || (sc.cover_from == COVER_ALL);
+        let epoch = sc.epoch;
+        drop(shard);
+        let counter = if hit {
+            &self.counters.hits
+        } else {
+            &self.counters.misses
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+        LastSnapshot { points, hit, epoch }
+    }
+
+    /// The cached points of `[from, to)`.
+    pub(crate) fn range(&self, id: SeriesId, from: Timestamp, to: Timestamp) -> RangeSnapshot {
+        let shard = self.shard(id).lock();
+        let Some(sc) = shard.get(&id) else {
+            return RangeSnapshot {
+                points: Vec::new(),
+                cover_from: COVER_NONE,
+            };
+        };
+        let points = if from < to {
+            sc.points
+                .range(from..to)
+                .map(|(ts, e)| Point {
+                    ts: *ts,
+                    value: e.value.clone(),
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let snap = RangeSnapshot {
+            points,
+            cover_from: sc.cover_from,
+        };
+        drop(shard);
+        let counter = if from >= snap.cover_from {
+            &self.counters.hits
+        } else {
+            &self.counters.misses
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+        snap
+    }
+
+    /// Unflushed points of `[from, to)`, ascending.
+    pub(crate) fn dirty_range(&self, id: SeriesId, from: Timestamp, to: Timestamp) -> Vec<Point> {
+        let shard = self.shard(id).lock();
+        let Some(sc) = shard.get(&id) else {
+            return Vec::new();
+        };
+        if sc.dirty == 0 || from >= to {
+            return Vec::new();
+        }
+        sc.points
+            .range(from..to)
+            .filter(|(_, e)| e.seg != 0)
+            .map(|(ts, e)| Point {
+                ts: *ts,
+                value: e.value.clone(),
+            })
+            .collect()
+    }
+
+    /// Read-through: stores the newest points of the whole series that storage returned
+    /// (`complete` when storage had no more), unless flushed points left memory since the
+    /// snapshot of `epoch`.
+    pub(crate) fn fill(&self, id: SeriesId, epoch: u64, stored: &[Point], complete: bool) {
+        let mut shard = self.shard(id).lock();
+        let Some(sc) = shard.get_mut(&id) else { return };
+        if sc.epoch != epoch {
+            return;
+        }
+        let mut mem = 0;
+        for p in stored {
+            // A point already in memory is as new as storage's or newer.
+            if let std::collections::btree_map::Entry::Vacant(v) = sc.points.entry(p.ts) {
+                mem += entry_mem(&p.value);
+                v.insert(Entry {
+                    value: p.value.clone(),
+                    seg: 0,
+                });
+            }
+        }
+        let from = if complete {
+            COVER_ALL
+        } else {
+            stored.first().map_or(sc.cover_from, |p| p.ts)
+        };
+        sc.cover_from = sc.cover_from.min(from);
+        sc.mem += mem;
+        drop(shard);
+        self.mem.fetch_add(mem, Ordering::Relaxed);
+    }
+
+    /// Every unflushed point written in log segments `<= seg`, grouped by series.
+    pub(crate) fn dirty_snapshot(&self, seg: u64) -> Vec<SeriesPoints> {
+        let mut out = Vec::new();
+        for shard in &self.shards {
+            let shard = shard.lock();
+            for (id, sc) in shard.iter() {
+                if sc.dirty == 0 {
+                    continue;
+                }
+                let points: Vec<Point> = sc
+                    .points
+                    .iter()
+                    .filter(|(_, e)| e.seg != 0 && e.seg <= seg)
+                    .map(|(ts, e)| Point {
+                        ts: *ts,
+                        value: e.value.clone(),
+                    })
+                    .collect();
+                if !points.is_empty() {
+                    out.push(SeriesPoints {
+                        series: *id,
+                        points,
+                    });
+                }
+            }
+        }
+        out.sort_by_key(|s| s.series);
+        out
+    }
+
+    /// Marks the points written in segments `<= seg` as flushed, for the given series. A
+    /// point rewritten since (in a newer segment) stays unflushed.
+    pub(crate) fn mark_clean(&self, seg: u64, batch: &[SeriesPoints]) {
+        let mut cleaned = 0;
+        for sp in batch {
+            let mut shard = self.shard(sp.series).lock();
+            let Some(sc) = shard.get_mut(&sp.series) else {
+                continue;
+            };
+            for p in &sp.points {
+                if let Some(e) = sc.points.get_mut(&p.ts)
+                    && e.seg != 0
+                    && e.seg <= seg
+                {
+                    e.seg = 0;
+                    sc.dirty -= 1;
+                    cleaned += 1;
+                }
+            }
+        }
+        self.dirty.fetch_sub(cleaned, Ordering::Relaxed);
+    }
+
+    /// After a flush: decays each series' target toward recent demand and drops flushed
+    /// points beyond it; then evicts further while memory exceeds the budget.
+    pub(crate) fn maintain(&self) {
+        let init = self.opts.init_cached_records;
+        for shard in &self.shards {
+            let mut shard = shard.lock();
+            let mut freed = 0;
+            for sc in shard.values_mut() {
+                if sc.demand < sc.target {
+                    // Shrink by a tenth of the gap per flush, as ALEPIZ does.
+                    let gap = sc.target - sc.demand.max(init);
+                    sc.target -= gap.div_ceil(10);
+                }
+                sc.target = sc.target.max(init);
+                sc.demand = 0;
+                freed += trim(sc, sc.target);
+            }
+            shard.retain(|_, sc| !sc.points.is_empty() || sc.cover_from == COVER_ALL);
+            drop(shard);
+            self.mem.fetch_sub(freed, Ordering::Relaxed);
+        }
+        self.evict_to_budget();
+    }
+
+    /// Drops flushed points, first down to `init_cached_records` per series, then all of them,
+    /// until the estimate is within budget.
+    fn evict_to_budget(&self) {
+        let init = self.opts.init_cached_records;
+        for keep in [init, 0] {
+            for shard in &self.shards {
+                if self.bytes() <= self.opts.memory_budget {
+                    return;
+                }
+                let mut shard = shard.lock();
+                let mut freed = 0;
+                for sc in shard.values_mut() {
+                    let before = sc.points.len();
+                    freed += trim(sc, keep);
+                    self.counters
+                        .evicted
+                        .fetch_add((before - sc.points.len()) as u64, Ordering::Relaxed);
+                }
+                drop(shard);
+                self.mem.fetch_sub(freed, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// Figures for metrics.
+    pub(crate) fn stats(&self) -> CacheStats {
+        let mut s = CacheStats::default();
+        for shard in &self.shards {
+            let shard = shard.lock();
+            s.series += shard.len();
+            s.points += shard.values().map(|sc| sc.points.len()).sum::<usize>();
+        }
+        s.dirty_points = self.dirty_points();
+        s.bytes = self.bytes();
+        s
+    }
+
+    /// The series with a cache entry (for replay clean-up).
+    pub(crate) fn series_ids(&self) -> Vec<SeriesId> {
+        self.shards
+            .iter()
+            .flat_map(|s| s.lock().keys().copied().collect::<Vec<_>>())
+            .collect()
+    }
+}
+
+/// Drops the oldest flushed points until at most `keep` points remain (unflushed points are
+/// never dropped) and raises the coverage start past them. Returns the bytes freed.
+fn trim(sc: &mut SeriesCache, keep: usize) -> usize {
+    if sc.points.len() <= keep || sc.points.len() == sc.dirty {
+        return 0;
+    }
+    let mut excess = sc.points.len() - keep;
+    let mut doomed = Vec::new();
+    for (ts, e) in sc.points.iter() {
+        if excess == 0 {
+            break;
+        }
+        if e.seg == 0 {
+            doomed.push(*ts);
+            excess -= 1;
+        }
+    }
+    let mut freed = 0;
+    let mut highest = None;
+    for ts in doomed {
+        if let Some(e) = sc.points.remove(&ts) {
+            freed += entry_mem(&e.value);
+            highest = Some(ts);
+        }
+    }
+    if let Some(h) = highest {
+        // Everything at or below the dropped point may now be incomplete in memory.
+        sc.cover_from = sc.cover_from.max(h.saturating_add(1));
+        sc.epoch += 1;
+    }
+    sc.mem -= freed;
+    freed
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cache() -> Cache {
+        Cache::new(CacheOptions {
+            init_cached_records: 5,
+            memory_budget: 1 << 30,
+        })
+    }
+
+    fn pts(id: u64, range: std::ops::Range<i64>) -> Vec<(SeriesId, Point)> {
+        range
+            .map(|t| (SeriesId(id), Point::new(t, t as f64)))
+            .collect()
+    }
+
+    #[test]
+    fn new_series_is_fully_covered() {
+        let c = cache();
+        c.mark_new(SeriesId(1));
+        c.apply_points(1, &pts(1, 0..3));
+        let s = c.last(SeriesId(1), 10, i64::MAX);
+        assert!(s.hit);
+        assert_eq!(s.points.len(), 3);
+        assert_eq!(s.points[0].ts, 2, "newest first");
+    }
+
+    #[test]
+    fn unknown_coverage_misses_until_filled() {
+        let c = cache();
+        c.apply_points(1, &pts(1, 10..12));
+        let s = c.last(SeriesId(1), 5, i64::MAX);
+        assert!(!s.hit);
+        c.fill(
+            SeriesId(1),
+            s.epoch,
+            &[Point::new(1, 1.0), Point::new(5, 5.0)],
+            false,
+        );
+        let s = c.last(SeriesId(1), 4, i64::MAX);
+        assert!(s.hit);
+        assert_eq!(
+            s.points.iter().map(|p| p.ts).collect::<Vec<_>>(),
+            [11, 10, 5, 1]
+        );
+        assert!(!c.last(SeriesId(1), 5, i64::MAX).hit);
+    }
+
+    #[test]
+    fn flush_cycle_cleans_and_trims() {
+        let c = cache();
+        c.mark_new(SeriesId(1));
+        c.apply_points(1, &pts(1, 0..100));
+        assert_eq!(c.dirty_points(), 100);
+        let snap = c.dirty_snapshot(1);
+        assert_eq!(snap[0].points.len(), 100);
+        // A rewrite in a newer segment stays dirty through the flush of segment 1.
+        c.apply_points(2, &[(SeriesId(1), Point::new(50, -1.0))]);
+        c.mark_clean(1, &snap);
+        assert_eq!(c.dirty_points(), 1);
+        c.maintain();
+        let s = c.last(SeriesId(1), 5, i64::MAX);
+        assert!(s.hit);
+        assert_eq!(s.points[0].ts, 99);
+        // The dirty rewrite survives trimming, below the new coverage start.
+        assert_eq!(
+            c.dirty_range(SeriesId(1), 0, 100),
+            vec![Point::new(50, -1.0)]
+        );
+        assert!(!c.last(SeriesId(1), 6, i64::MAX).hit);
+    }
+
+    #[test]
+    fn demand_grows_and_decays_target() {
+        let c = cache();
+        c.mark_new(SeriesId(1));
+        c.apply_points(1, &pts(1, 0..100));
+        c.note_demand(SeriesId(1), 40);
+        let snap = c.dirty_snapshot(1);
+        c.mark_clean(1, &snap);
+        c.maintain();
+        assert!(c.last(SeriesId(1), 40, i64::MAX).hit);
+        // Without demand, the target decays by a tenth of the gap per flush.
+        for _ in 0..30 {
+            c.maintain();
+        }
+        assert!(c.last(SeriesId(1), 5, i64::MAX).hit);
+        assert!(!c.last(SeriesId(1), 10, i64::MAX).hit);
+    }
+
+    #[test]
+    fn fill_after_eviction_is_refused() {
+        let c = cache();
+        c.apply_points(1, &pts(1, 0..3));
+        let s = c.last(SeriesId(1), 5, i64::MAX);
+        c.remove_range(SeriesId(1), 0, 1);
+        c.fill(SeriesId(1), s.epoch, &[Point::new(-5, 0.0)], true);
+        assert!(!c.last(SeriesId(1), 5, i64::MAX).hit);
+    }
+
+    #[test]
+    fn budget_evicts_flushed_points_only() {
+        let c = Cache::new(CacheOptions {
+            init_cached_records: 5,
+            memory_budget: 0,
+        });
+        c.mark_new(SeriesId(1));
+        c.apply_points(1, &pts(1, 0..10));
+        c.maintain();
+        assert_eq!(c.stats().points, 10, "dirty points are never evicted");
+        let snap = c.dirty_snapshot(1);
+        c.mark_clean(1, &snap);
+        c.maintain();
+        assert_eq!(c.stats().points, 0);
+        assert_eq!(c.bytes(), 0);
+    }
+}

@@ -1,0 +1,72 @@
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::cache::CacheOptions;
+use crate::wal::SyncMode;
+
+/// Engine settings. [`EngineOptions::new`] gives the documented defaults (the seed's where it
+/// has one); `clio-config` maps the TOML file onto this.
+#[derive(Debug, Clone)]
+pub struct EngineOptions {
+    /// Directory of the write-ahead log (`<data_dir>/wal`).
+    pub data_dir: PathBuf,
+    /// When the log is fsynced.
+    pub wal_sync: SyncMode,
+    /// fsync period for [`SyncMode::Interval`].
+    pub wal_sync_interval: Duration,
+    /// Size at which a log segment is closed and a new one started.
+    pub wal_segment_bytes: u64,
+    /// Cache sizing.
+    pub cache: CacheOptions,
+    /// Time between cache flushes (`cache_service_interval`, 300 s).
+    pub cache_service_interval: Duration,
+    /// Flush sooner once the log holds this many bytes.
+    pub flush_wal_bytes: u64,
+    /// Flush sooner once this many points are unflushed.
+    pub flush_dirty_points: usize,
+    /// Writers wait (backpressure) while more points than this are unflushed.
+    pub max_dirty_points: usize,
+    /// How long a writer waits for the flush to catch up before its write fails as overloaded.
+    pub overload_timeout: Duration,
+    /// Points per backend write call during a flush.
+    pub flush_batch_points: usize,
+    /// Timestamps older than now minus this are replaced by the receive time
+    /// (`timestamp_max_time_diff`, 30 days); `None` accepts any past time.
+    pub timestamp_max_past: Option<Duration>,
+    /// Timestamps later than now plus this are replaced by the receive time (60 s); `None`
+    /// accepts any future time.
+    pub timestamp_max_future: Option<Duration>,
+    /// Most numeric points one read returns (`query_max_result_numbers`, 5000).
+    pub query_max_result_numbers: usize,
+    /// Most string points one read returns (`query_max_result_strings`, 50).
+    pub query_max_result_strings: usize,
+    /// Longest accepted string value, in bytes.
+    pub max_string_bytes: usize,
+}
+
+impl EngineOptions {
+    /// Defaults with the log under `data_dir/wal`.
+    pub fn new(data_dir: impl Into<PathBuf>) -> Self {
+        EngineOptions {
+            data_dir: data_dir.into(),
+            wal_sync: SyncMode::Always,
+            wal_sync_interval: Duration::from_millis(100),
+            wal_segment_bytes: 64 << 20,
+            cache: CacheOptions {
+                init_cached_records: 5,
+                memory_budget: 1 << 30,
+            },
+            cache_service_interval: Duration::from_secs(300),
+            flush_wal_bytes: 512 << 20,
+            flush_dirty_points: 5_000_000,
+            max_dirty_points: 20_000_000,
+            overload_timeout: Duration::from_secs(30),
+            flush_batch_points: 200_000,
+            timestamp_max_past: Some(Duration::from_millis(2_592_000_000)),
+            timestamp_max_future: Some(Duration::from_secs(60)),
+            query_max_result_numbers: 5000,
+            query_max_result_strings: 50,
+            max_string_bytes: 1 << 20,
+        }
+    }
+}

@@ -1,0 +1,973 @@
+//! [`Store`]: the engine that clients talk to. It validates writes, logs them, keeps them in
+//! the cache, flushes them into the storage backend, and answers reads by merging cache and
+//! storage without seams.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use clio_storage::{
+    NewSeries, Point, SeriesFilter, SeriesId, SeriesInfo, SeriesKey, SeriesPoints, SeriesSettings,
+    SeriesUpdate, StorageBackend, Timestamp, TrendBucket, TrendInterval, Value,
+};
+use parking_lot::{Mutex, RwLock};
+use serde::Serialize;
+use tokio::sync::Notify;
+use tracing::{debug, error, info, warn};
+
+use crate::cache::{Cache, CacheStats};
+use crate::catalog::Catalog;
+use crate::error::{Error, Result, bad_point};
+use crate::options::EngineOptions;
+use crate::query::{
+    Cursor, Data, ReadRequest, ReadResult, Resolution, Window, cap_points, merge_overlay,
+};
+use crate::wal::{Entry, ReplayReport, Wal, WalOptions};
+
+/// Which series a written point belongs to.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum SeriesRef {
+    /// A numeric id (ALEPIZ OCID); written to, it creates the series if needed.
+    Id(SeriesId),
+    /// A line-protocol key; the catalog assigns an id on first write.
+    Key(SeriesKey),
+}
+
+impl std::fmt::Display for SeriesRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SeriesRef::Id(id) => write!(f, "{id}"),
+            SeriesRef::Key(k) => write!(f, "`{k}`"),
+        }
+    }
+}
+
+/// A point as a client sends it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IncomingPoint {
+    /// Its series.
+    pub series: SeriesRef,
+    /// Its time in ms; `None` means the receive time.
+    pub ts: Option<Timestamp>,
+    /// Its value.
+    pub value: Value,
+}
+
+/// What an acknowledged write did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct WriteReport {
+    /// Points accepted (durable per the log's sync mode).
+    pub points: usize,
+    /// Points whose timestamp was outside `timestamp_max_time_diff` and was replaced by the
+    /// receive time.
+    pub restamped: usize,
+    /// Series created by this write.
+    pub created_series: usize,
+}
+
+/// What a flush did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct FlushReport {
+    /// Points written to storage.
+    pub points: u64,
+    /// Series they belonged to.
+    pub series: usize,
+    /// Trend buckets written.
+    pub trend_buckets: u64,
+    /// Milliseconds taken.
+    pub millis: u64,
+    /// Log bytes freed.
+    pub wal_freed: u64,
+}
+
+/// Engine counters, for `/metrics`.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct EngineStats {
+    /// Points acknowledged since start.
+    pub points_written: u64,
+    /// Write calls acknowledged since start.
+    pub writes: u64,
+    /// Points restamped since start.
+    pub restamped: u64,
+    /// Series in the catalog.
+    pub series: usize,
+    /// Cache figures.
+    pub cache: CacheStats,
+    /// Reads answered from memory alone.
+    pub cache_hits: u64,
+    /// Reads that needed storage.
+    pub cache_misses: u64,
+    /// Flushed points evicted for the memory budget.
+    pub cache_evicted: u64,
+    /// Bytes in the write-ahead log.
+    pub wal_bytes: u64,
+    /// fsyncs of the write-ahead log.
+    pub wal_syncs: u64,
+    /// Completed flushes.
+    pub flushes: u64,
+    /// Failed flushes.
+    pub flush_errors: u64,
+    /// Duration of the last flush (ms).
+    pub last_flush_millis: u64,
+    /// Points of the last flush.
+    pub last_flush_points: u64,
+    /// Total points flushed since start.
+    pub flushed_points: u64,
+}
+
+#[derive(Debug, Default)]
+struct Counters {
+    points_written: AtomicU64,
+    writes: AtomicU64,
+    restamped: AtomicU64,
+    flushes: AtomicU64,
+    flush_errors: AtomicU64,
+    last_flush_millis: AtomicU64,
+    last_flush_points: AtomicU64,
+    flushed_points: AtomicU64,
+}
+
+#[derive(Debug)]
+struct Inner {
+    opts: EngineOptions,
+    backend: Arc<dyn StorageBackend>,
+    catalog: RwLock<Catalog>,
+    /// Serialises series creation so that one key gets one id.
+    create_lock: tokio::sync::Mutex<()>,
+    cache: Arc<Cache>,
+    wal: Wal,
+    /// One flush at a time.
+    flush_lock: tokio::sync::Mutex<()>,
+    /// Odd while a flush moves points from "unflushed" to "stored" (a sequence lock that
+    /// lets trend reads avoid counting a point twice or not at all).
+    flush_seq: AtomicU64,
+    flush_wanted: Notify,
+    flushed: Notify,
+    closed: AtomicBool,
+    service: Mutex<Option<tokio::task::JoinHandle<()>>>,
+    counters: Counters,
+}
+
+/// The engine: write-ahead log + adaptive cache + catalog in front of one storage backend.
+/// Cheap to clone; all clones share one engine.
+#[derive(Debug, Clone)]
+pub struct Store {
+    inner: Arc<Inner>,
+}
+
+/// The current time in ms since the epoch.
+pub fn now_ms() -> Timestamp {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as Timestamp)
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ReplayedOp {
+    Written,
+    Deleted,
+}
+
+impl Store {
+    /// Opens the engine: loads the catalog, replays the log into the cache, re-applies
+    /// logged deletions to storage, and starts the cache service. Must run inside a tokio
+    /// runtime.
+    pub async fn open(
+        opts: EngineOptions,
+        backend: Arc<dyn StorageBackend>,
+    ) -> Result<(Store, ReplayReport)> {
+        let catalog = Catalog::new(backend.load_catalog().await?);
+        let cache = Arc::new(Cache::new(opts.cache.clone()));
+        let replaying = Arc::new(AtomicBool::new(true));
+        let replayed: Arc<Mutex<HashMap<SeriesId, (ReplayedOp, Vec<(Timestamp, Timestamp)>)>>> =
+            Arc::default();
+        let apply = {
+            let cache = Arc::clone(&cache);
+            let replaying = Arc::clone(&replaying);
+            let replayed = Arc::clone(&replayed);
+            Arc::new(move |seg: u64, entry: &Entry| {
+                let during_replay = replaying.load(Ordering::Relaxed);
+                match entry {
+                    Entry::Points(points) => {
+                        cache.apply_points(seg, points);
+                        if during_replay {
+                            let mut r = replayed.lock();
+                            for (id, _) in points {
+                                r.entry(*id).or_insert((ReplayedOp::Written, Vec::new())).0 =
+                                    ReplayedOp::Written;
+                            }
+                        }
+                    }
+                    Entry::DeleteSeries(id) => {
+                        cache.remove_series(*id);
+                        if during_replay {
+                            replayed
+                                .lock()
+                                .insert(*id, (ReplayedOp::Deleted, Vec::new()));
+                        }
+                    }
+                    Entry::DeleteRange { series, from, to } => {
+                        cache.remove_range(*series, *from, *to);
+                        if during_replay {
+                            replayed
+                                .lock()
+                                .entry(*series)
+                                .or_insert((ReplayedOp::Written, Vec::new()))
+                                .1
+                                .push((*from, *to));
+                        }
+                    }
+                }
+            })
+        };
+        let wal_opts = WalOptions {
+            dir: opts.data_dir.join("wal"),
+            sync: opts.wal_sync,
+            sync_interval: opts.wal_sync_interval,
+            segment_bytes: opts.wal_segment_bytes,
+        };
+        let (wal, report) = Wal::open(wal_opts, apply)?;
+        replaying.store(false, Ordering::Relaxed);
+        let mut catalog = catalog;
+        // A deletion that was logged may not have reached storage before a crash.
+        let replayed = std::mem::take(&mut *replayed.lock());
+        for (id, (op, ranges)) in replayed {
+            if op == ReplayedOp::Deleted {
+                backend.delete_series(id).await?;
+                catalog.remove(id);
+                continue;
+            }
+            for (from, to) in ranges {
+                backend.delete_points(id, from, to).await?;
+            }
+        }
+        // Points of series missing from the catalog cannot be flushed anywhere meaningful.
+        for id in cache.series_ids() {
+            if !catalog.contains(id) {
+                warn!(series = %id, "log held points of a series missing from the catalog; dropped");
+                cache.remove_series(id);
+            }
+        }
+        if report.segments > 0 {
+            info!(
+                segments = report.segments,
+                points = report.points,
+                bytes = report.bytes,
+                millis = report.elapsed.as_millis() as u64,
+                "write-ahead log replayed"
+            );
+        }
+        let store = Store {
+            inner: Arc::new(Inner {
+                opts,
+                backend,
+                catalog: RwLock::new(catalog),
+                create_lock: tokio::sync::Mutex::new(()),
+                cache,
+                wal,
+                flush_lock: tokio::sync::Mutex::new(()),
+                flush_seq: AtomicU64::new(0),
+                flush_wanted: Notify::new(),
+                flushed: Notify::new(),
+                closed: AtomicBool::new(false),
+                service: Mutex::new(None),
+                counters: Counters::default(),
+            }),
+        };
+        let handle = tokio::spawn(cache_service(Arc::downgrade(&store.inner)));
+        *store.inner.service.lock() = Some(handle);
+        if store.flush_due() {
+            store.inner.flush_wanted.notify_one();
+        }
+        Ok((store, report))
+    }
+
+    /// The storage backend.
+    pub fn backend(&self) -> &Arc<dyn StorageBackend> {
+        &self.inner.backend
+    }
+
+    /// The engine's settings.
+    pub fn options(&self) -> &EngineOptions {
+        &self.inner.opts
+    }
+
+    /// Validates, logs and caches points; returns once they are durable per the log's sync
+    /// mode. Either every point of the call is accepted or none is.
+    pub async fn write(&self, points: Vec<IncomingPoint>) -> Result<WriteReport> {
+        self.write_at(points, now_ms()).await
+    }
+
+    /// [`Store::write`] with an explicit receive time (for restamping and missing timestamps).
+    pub async fn write_at(
+        &self,
+        points: Vec<IncomingPoint>,
+        now: Timestamp,
+    ) -> Result<WriteReport> {
+        let inner = &self.inner;
+        if inner.closed.load(Ordering::Relaxed) {
+            return Err(Error::Closed);
+        }
+        let opts = &inner.opts;
+        let lo = opts
+            .timestamp_max_past
+            .map_or(Timestamp::MIN, |d| now.saturating_sub(d.as_millis() as i64));
+        let hi = opts
+            .timestamp_max_future
+            .map_or(Timestamp::MAX, |d| now.saturating_add(d.as_millis() as i64));
+        let mut report = WriteReport::default();
+        let mut errors = Vec::new();
+        let mut bad = 0;
+        for p in &points {
+            let what = match &p.value {
+                Value::Num(v) if !v.is_finite() => Some(format!("{v} is not a finite number")),
+                Value::Str(s) if s.len() > opts.max_string_bytes => Some(format!(
+                    "string of {} bytes exceeds the limit of {} bytes",
+                    s.len(),
+                    opts.max_string_bytes
+                )),
+                _ => None,
+            };
+            if let Some(what) = what {
+                bad += 1;
+                if errors.len() < 10 {
+                    errors.push(bad_point(&p.series.to_string(), p.ts.unwrap_or(now), &what));
+                }
+            }
+        }
+        if bad > 0 {
+            let more = if bad > errors.len() {
+                format!(" (and {} more)", bad - errors.len())
+            } else {
+                String::new()
+            };
+            return Err(Error::InvalidWrite(format!(
+                "{bad} invalid point(s), nothing written: {}{more}",
+                errors.join("; ")
+            )));
+        }
+        let ids = self.resolve(&points, &mut report).await?;
+        let mut entry = Vec::with_capacity(points.len());
+        for (p, id) in points.into_iter().zip(ids) {
+            let ts = match p.ts {
+                Some(ts) if ts >= lo && ts <= hi => ts,
+                Some(_) => {
+                    report.restamped += 1;
+                    now
+                }
+                None => now,
+            };
+            entry.push((id, Point { ts, value: p.value }));
+        }
+        report.points = entry.len();
+        if entry.is_empty() {
+            return Ok(report);
+        }
+        self.wait_for_room().await?;
+        inner.wal.append(Entry::Points(entry)).await?;
+        let c = &inner.counters;
+        c.points_written
+            .fetch_add(report.points as u64, Ordering::Relaxed);
+        c.writes.fetch_add(1, Ordering::Relaxed);
+        c.restamped
+            .fetch_add(report.restamped as u64, Ordering::Relaxed);
+        if self.flush_due() {
+            inner.flush_wanted.notify_one();
+        }
+        Ok(report)
+    }
+
+    fn flush_due(&self) -> bool {
+        let i = &self.inner;
+        i.wal.bytes() >= i.opts.flush_wal_bytes
+            || i.cache.dirty_points() >= i.opts.flush_dirty_points
+    }
+
+    /// Backpressure: while too many points are unflushed, writers wait for the flush.
+    async fn wait_for_room(&self) -> Result<()> {
+        let i = &self.inner;
+        if i.cache.dirty_points() < i.opts.max_dirty_points {
+            return Ok(());
+        }
+        let started = Instant::now();
+        while i.cache.dirty_points() >= i.opts.max_dirty_points {
+            i.flush_wanted.notify_one();
+            let left = i.opts.overload_timeout.saturating_sub(started.elapsed());
+            if left.is_zero() {
+                return Err(Error::Overloaded(format!(
+                    "{} points wait for the flush to storage",
+                    i.cache.dirty_points()
+                )));
+            }
+            let _ =
+                tokio::time::timeout(left.min(Duration::from_millis(100)), i.flushed.notified())
+                    .await;
+        }
+        Ok(())
+    }
+
+    /// Maps every point's series to an id, creating missing series in one backend call.
+    async fn resolve(
+        &self,
+        points: &[IncomingPoint],
+        report: &mut WriteReport,
+    ) -> Result<Vec<SeriesId>> {
+        let inner = &self.inner;
+        let mut missing = false;
+        let mut ids = Vec::with_capacity(points.len());
+        {
+            let cat = inner.catalog.read();
+            for p in points {
+                let id = match &p.series {
+                    SeriesRef::Id(id) => cat.contains(*id).then_some(*id),
+                    SeriesRef::Key(k) => cat.id_of(k),
+                };
+                missing |= id.is_none();
+                ids.push(id.unwrap_or(SeriesId(0)));
+            }
+        }
+        if !missing {
+            return Ok(ids);
+        }
+        let _guard = inner.create_lock.lock().await;
+        let mut new = Vec::new();
+        let mut new_keys: HashMap<SeriesKey, SeriesId> = HashMap::new();
+        {
+            let mut cat = inner.catalog.write();
+            for (p, id) in points.iter().zip(ids.iter_mut()) {
+                match &p.series {
+                    SeriesRef::Id(sid) => {
+                        *id = *sid;
+                        if !cat.contains(*sid) && !new.iter().any(|n: &NewSeries| n.id == *sid) {
+                            new.push(NewSeries {
+                                id: *sid,
+                                key: None,
+                                settings: SeriesSettings::default(),
+                            });
+                        }
+                    }
+                    SeriesRef::Key(k) => {
+                        if let Some(existing) = cat.id_of(k).or_else(|| new_keys.get(k).copied()) {
+                            *id = existing;
+                        } else {
+                            let sid = cat.allocate_key_id();
+                            new_keys.insert(k.clone(), sid);
+                            new.push(NewSeries {
+                                id: sid,
+                                key: Some(k.clone()),
+                                settings: SeriesSettings::default(),
+                            });
+                            *id = sid;
+                        }
+                    }
+                }
+            }
+        }
+        if new.is_empty() {
+            return Ok(ids);
+        }
+        inner.backend.create_series(&new).await?;
+        let created = now_ms();
+        let mut cat = inner.catalog.write();
+        for n in new {
+            inner.cache.mark_new(n.id);
+            cat.insert(SeriesInfo {
+                id: n.id,
+                key: n.key,
+                settings: n.settings,
+                created,
+            });
+            report.created_series += 1;
+        }
+        Ok(ids)
+    }
+
+    /// Answers a read (semantics.md section 2): merges cache and storage, applies the
+    /// result caps, and hands out a cursor for the older part when it truncates.
+    pub async fn read(&self, req: &ReadRequest) -> Result<ReadResult> {
+        if !self.inner.catalog.read().contains(req.series) {
+            return Err(Error::SeriesNotFound(req.series));
+        }
+        match req.window {
+            Window::Last { n, skip, at } => {
+                if req.resolution != Resolution::Raw {
+                    return Err(Error::InvalidRequest(
+                        "a resolution other than raw applies to time ranges only".into(),
+                    ));
+                }
+                let skip = match req.cursor {
+                    None => skip,
+                    Some(Cursor::Skip(s)) => s,
+                    Some(c) => {
+                        return Err(Error::InvalidRequest(format!(
+                            "cursor `{c}` belongs to a range read"
+                        )));
+                    }
+                };
+                self.read_last(req.series, n, skip, at).await
+            }
+            Window::Range { from, to } => {
+                let to = match req.cursor {
+                    None => to,
+                    Some(Cursor::Before(t)) => to.min(t),
+                    Some(c) => {
+                        return Err(Error::InvalidRequest(format!(
+                            "cursor `{c}` belongs to a last-N read"
+                        )));
+                    }
+                };
+                match req.resolution {
+                    Resolution::Raw => self.read_range(req.series, from, to).await,
+                    Resolution::Trend(i) => self.read_trend_page(req.series, i, from, to).await,
+                    Resolution::Auto => {
+                        let raw = self.read_range(req.series, from, to).await?;
+                        if !raw.truncated {
+                            return Ok(raw);
+                        }
+                        let interval = self.auto_interval(from, to);
+                        match interval {
+                            Some(i) => self.read_trend_page(req.series, i, from, to).await,
+                            None => Ok(raw),
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// The finest configured trend interval whose bucket count over the range fits the cap.
+    fn auto_interval(&self, from: Timestamp, to: Timestamp) -> Option<TrendInterval> {
+        let intervals = self.inner.backend.trend_intervals();
+        let span = to.saturating_sub(from).max(0) as u128;
+        let cap = self.inner.opts.query_max_result_numbers as u128;
+        intervals
+            .iter()
+            .copied()
+            .find(|i| span / (i.ms() as u128) < cap)
+            .or_else(|| intervals.iter().copied().max())
+    }
+
+    async fn read_last(
+        &self,
+        id: SeriesId,
+        n: usize,
+        skip: usize,
+        at: Option<Timestamp>,
+    ) -> Result<ReadResult> {
+        let inner = &self.inner;
+        let opts = &inner.opts;
+        let wanted = n.min(opts.query_max_result_numbers);
+        let k = skip.saturating_add(wanted);
+        let at_ts = at.unwrap_or(Timestamp::MAX);
+        // Demand drives the cache size, within reason: one huge request should not pin
+        // millions of points in memory.
+        inner
+            .cache
+            .note_demand(id, k.min(opts.query_max_result_numbers));
+        let snap = inner.cache.last(id, k, at_ts);
+        let newest_first: Vec<Point> = if snap.hit {
+            snap.points
+        } else {
+            let stored = inner.backend.read_last(id, k, at_ts).await?;
+            if at.is_none() {
+                inner.cache.fill(id, snap.epoch, &stored, stored.len() < k);
+            }
+            let mut memory = snap.points;
+            memory.reverse();
+            let mut merged = merge_overlay(stored, memory);
+            let drop = merged.len().saturating_sub(k);
+            merged.drain(..drop);
+            merged.reverse();
+            merged
+        };
+        let after_skip: Vec<Point> = newest_first.into_iter().skip(skip).collect();
+        let got = after_skip.len();
+        let (points, capped) = cap_points(
+            after_skip,
+            opts.query_max_result_numbers,
+            opts.query_max_result_strings,
+        );
+        let truncated = capped || (n > wanted && got == wanted);
+        Ok(ReadResult {
+            series: id,
+            next: truncated.then(|| Cursor::Skip(skip + points.len())),
+            data: Data::Points(points),
+            truncated,
+        })
+    }
+
+    async fn read_range(&self, id: SeriesId, from: Timestamp, to: Timestamp) -> Result<ReadResult> {
+        let inner = &self.inner;
+        let opts = &inner.opts;
+        let snap = inner.cache.range(id, from, to);
+        let merged = if from >= snap.cover_from || from >= to {
+            snap.points
+        } else {
+            let stored = inner
+                .backend
+                .read_range(
+                    id,
+                    from,
+                    to.min(snap.cover_from),
+                    opts.query_max_result_numbers + 1,
+                )
+                .await?;
+            merge_overlay(stored, snap.points)
+        };
+        let mut newest_first = merged;
+        newest_first.reverse();
+        let (points, truncated) = cap_points(
+            newest_first,
+            opts.query_max_result_numbers,
+            opts.query_max_result_strings,
+        );
+        Ok(ReadResult {
+            series: id,
+            next: if truncated {
+                points.first().map(|p| Cursor::Before(p.ts))
+            } else {
+                None
+            },
+            data: Data::Points(points),
+            truncated,
+        })
+    }
+
+    async fn read_trend_page(
+        &self,
+        id: SeriesId,
+        interval: TrendInterval,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> Result<ReadResult> {
+        let mut buckets = self.read_trends(id, interval, from, to).await?;
+        let cap = self.inner.opts.query_max_result_numbers;
+        let truncated = buckets.len() > cap;
+        if truncated {
+            buckets.drain(..buckets.len() - cap);
+        }
+        Ok(ReadResult {
+            series: id,
+            next: if truncated {
+                buckets.first().map(|b| Cursor::Before(b.start))
+            } else {
+                None
+            },
+            data: Data::Trends { interval, buckets },
+            truncated,
+        })
+    }
+
+    /// Trend buckets starting in `[from, to)`: stored buckets merged with the aggregates of
+    /// points not flushed yet.
+    pub async fn read_trends(
+        &self,
+        id: SeriesId,
+        interval: TrendInterval,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> Result<Vec<TrendBucket>> {
+        let inner = &self.inner;
+        if !inner.backend.trend_intervals().contains(&interval) {
+            let known: Vec<String> = inner
+                .backend
+                .trend_intervals()
+                .iter()
+                .map(|i| i.to_string())
+                .collect();
+            return Err(Error::InvalidRequest(format!(
+                "trend interval {interval} is not kept (kept: {})",
+                known.join(", ")
+            )));
+        }
+        // Points of buckets starting in [from, to) lie in [from', to') aligned outward.
+        let pfrom = interval.bucket_start(from);
+        let pto = interval
+            .bucket_start(to.saturating_sub(1))
+            .saturating_add(interval.ms());
+        for _ in 0..5 {
+            let seq = inner.flush_seq.load(Ordering::Acquire);
+            if seq % 2 == 1 {
+                tokio::time::sleep(Duration::from_millis(2)).await;
+                continue;
+            }
+            let dirty = inner.cache.dirty_range(id, pfrom, pto);
+            let stored = inner.backend.read_trends(id, interval, from, to).await?;
+            if inner.flush_seq.load(Ordering::Acquire) != seq {
+                continue;
+            }
+            return Ok(merge_trends(
+                stored,
+                TrendBucket::build(interval, &dirty),
+                from,
+                to,
+            ));
+        }
+        // A flush kept moving points underneath; storage alone is still a consistent view
+        // of everything flushed so far.
+        Ok(inner.backend.read_trends(id, interval, from, to).await?)
+    }
+
+    /// Flushes every unflushed point to storage, builds their trends and truncates the log.
+    /// A failure loses nothing: the points stay in the cache and the log, and the next flush
+    /// retries them.
+    pub async fn flush(&self) -> Result<FlushReport> {
+        let inner = &self.inner;
+        let _guard = inner.flush_lock.lock().await;
+        let started = Instant::now();
+        let seg = inner.wal.rotate().await?;
+        let snapshot = inner.cache.dirty_snapshot(seg);
+        let mut report = FlushReport {
+            series: snapshot.len(),
+            ..Default::default()
+        };
+        let mut failure = None;
+        let mut batch: Vec<SeriesPoints> = Vec::new();
+        let mut batch_points = 0;
+        let mut iter = snapshot.into_iter().peekable();
+        while let Some(sp) = iter.next() {
+            batch_points += sp.points.len();
+            batch.push(sp);
+            if batch_points < inner.opts.flush_batch_points && iter.peek().is_some() {
+                continue;
+            }
+            inner.flush_seq.fetch_add(1, Ordering::AcqRel);
+            let result = inner.backend.write(&batch).await;
+            if let Ok(summary) = &result {
+                inner.cache.mark_clean(seg, &batch);
+                report.points += summary.points;
+                report.trend_buckets += summary.trend_buckets;
+            }
+            inner.flush_seq.fetch_add(1, Ordering::AcqRel);
+            if let Err(e) = result {
+                failure = Some(e);
+                break;
+            }
+            batch.clear();
+            batch_points = 0;
+        }
+        let c = &inner.counters;
+        if let Some(e) = failure {
+            c.flush_errors.fetch_add(1, Ordering::Relaxed);
+            inner.flushed.notify_waiters();
+            return Err(e.into());
+        }
+        report.wal_freed = inner.wal.remove_up_to(seg).await?;
+        inner.cache.maintain();
+        report.millis = started.elapsed().as_millis() as u64;
+        c.flushes.fetch_add(1, Ordering::Relaxed);
+        c.last_flush_millis.store(report.millis, Ordering::Relaxed);
+        c.last_flush_points.store(report.points, Ordering::Relaxed);
+        c.flushed_points.fetch_add(report.points, Ordering::Relaxed);
+        inner.flushed.notify_waiters();
+        if report.points > 0 {
+            debug!(
+                points = report.points,
+                series = report.series,
+                millis = report.millis,
+                "cache flushed"
+            );
+        }
+        Ok(report)
+    }
+
+    /// One catalog entry.
+    pub fn series(&self, id: SeriesId) -> Option<SeriesInfo> {
+        self.inner.catalog.read().get(id).cloned()
+    }
+
+    /// The id of a key, if the series exists.
+    pub fn series_id(&self, key: &SeriesKey) -> Option<SeriesId> {
+        self.inner.catalog.read().id_of(key)
+    }
+
+    /// Catalog entries passing `filter`, by ascending id.
+    pub fn list_series(&self, filter: &SeriesFilter) -> Vec<SeriesInfo> {
+        let cat = self.inner.catalog.read();
+        let mut v: Vec<SeriesInfo> = cat.all().filter(|s| filter.matches(s)).cloned().collect();
+        v.sort_by_key(|s| s.id);
+        v
+    }
+
+    /// Creates a series explicitly (with settings) if it does not exist; returns its entry.
+    pub async fn create_series(
+        &self,
+        series: SeriesRef,
+        settings: SeriesSettings,
+    ) -> Result<SeriesInfo> {
+        let mut report = WriteReport::default();
+        let probe = IncomingPoint {
+            series,
+            ts: None,
+            value: Value::Num(0.0),
+        };
+        let id = self
+            .resolve(std::slice::from_ref(&probe), &mut report)
+            .await?[0];
+        if report.created_series > 0 && settings != SeriesSettings::default() {
+            let update = SeriesUpdate {
+                keep_history_days: Some(settings.keep_history_days),
+                keep_trends_days: Some(settings.keep_trends_days),
+                metadata: Some(settings.metadata),
+            };
+            return self.update_series(id, &update).await;
+        }
+        self.series(id).ok_or(Error::SeriesNotFound(id))
+    }
+
+    /// Changes a series' settings.
+    pub async fn update_series(&self, id: SeriesId, update: &SeriesUpdate) -> Result<SeriesInfo> {
+        if !self.inner.catalog.read().contains(id) {
+            return Err(Error::SeriesNotFound(id));
+        }
+        let info = self.inner.backend.update_series(id, update).await?;
+        self.inner.catalog.write().insert(info.clone());
+        Ok(info)
+    }
+
+    /// Deletes a series with all its data. False if it did not exist.
+    pub async fn delete_series(&self, id: SeriesId) -> Result<bool> {
+        let inner = &self.inner;
+        if !inner.catalog.read().contains(id) {
+            return Ok(false);
+        }
+        // Logged first, so a crash before storage finished is completed at start-up and
+        // replay never resurrects the series' unflushed points.
+        inner.wal.append(Entry::DeleteSeries(id)).await?;
+        inner.catalog.write().remove(id);
+        inner.backend.delete_series(id).await?;
+        inner.cache.remove_series(id);
+        Ok(true)
+    }
+
+    /// Deletes the points of `[from, to)` of a series (trends are kept). Returns how many
+    /// stored points went (unflushed ones are not counted).
+    pub async fn delete_points(&self, id: SeriesId, from: Timestamp, to: Timestamp) -> Result<u64> {
+        let inner = &self.inner;
+        if !inner.catalog.read().contains(id) {
+            return Err(Error::SeriesNotFound(id));
+        }
+        if from >= to {
+            return Ok(0);
+        }
+        inner
+            .wal
+            .append(Entry::DeleteRange {
+                series: id,
+                from,
+                to,
+            })
+            .await?;
+        let n = inner.backend.delete_points(id, from, to).await?;
+        // A read-through fill may have copied doomed points back in meanwhile.
+        inner.cache.remove_range(id, from, to);
+        Ok(n)
+    }
+
+    /// Engine counters.
+    pub fn stats(&self) -> EngineStats {
+        let i = &self.inner;
+        let c = &i.counters;
+        let cc = &i.cache.counters;
+        EngineStats {
+            points_written: c.points_written.load(Ordering::Relaxed),
+            writes: c.writes.load(Ordering::Relaxed),
+            restamped: c.restamped.load(Ordering::Relaxed),
+            series: i.catalog.read().len(),
+            cache: i.cache.stats(),
+            cache_hits: cc.hits.load(Ordering::Relaxed),
+            cache_misses: cc.misses.load(Ordering::Relaxed),
+            cache_evicted: cc.evicted.load(Ordering::Relaxed),
+            wal_bytes: i.wal.bytes(),
+            wal_syncs: i.wal.syncs(),
+            flushes: c.flushes.load(Ordering::Relaxed),
+            flush_errors: c.flush_errors.load(Ordering::Relaxed),
+            last_flush_millis: c.last_flush_millis.load(Ordering::Relaxed),
+            last_flush_points: c.last_flush_points.load(Ordering::Relaxed),
+            flushed_points: c.flushed_points.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Stops accepting writes, flushes, closes the log and the backend. A failed final
+    /// flush loses nothing: the log is replayed at the next start.
+    pub async fn close(&self) -> Result<()> {
+        let inner = &self.inner;
+        if inner.closed.swap(true, Ordering::SeqCst) {
+            return Ok(());
+        }
+        if let Some(h) = inner.service.lock().take() {
+            h.abort();
+        }
+        let flushed = self.flush().await;
+        if let Err(e) = &flushed {
+            error!(error = %e, "final flush failed; the log keeps the points for the next start");
+        }
+        inner.wal.shutdown().await;
+        inner.backend.close().await?;
+        flushed.map(|_| ())
+    }
+}
+
+/// Adds the aggregates of unflushed points to the stored buckets of `[from, to)`.
+fn merge_trends(
+    stored: Vec<TrendBucket>,
+    dirty: Vec<TrendBucket>,
+    from: Timestamp,
+    to: Timestamp,
+) -> Vec<TrendBucket> {
+    if dirty.is_empty() {
+        return stored;
+    }
+    let mut by_start: std::collections::BTreeMap<Timestamp, TrendBucket> =
+        stored.into_iter().map(|b| (b.start, b)).collect();
+    for d in dirty {
+        if d.start < from || d.start >= to {
+            continue;
+        }
+        by_start
+            .entry(d.start)
+            .and_modify(|b| b.merge(&d))
+            .or_insert(d);
+    }
+    by_start.into_values().collect()
+}
+
+/// The cache service: flushes every `cache_service_interval`, and sooner when the log or
+/// the unflushed points pass their thresholds. After a failure it retries with backoff.
+async fn cache_service(inner: std::sync::Weak<Inner>) {
+    let mut backoff = Duration::from_secs(1);
+    let mut wait = match inner.upgrade() {
+        Some(i) => i.opts.cache_service_interval,
+        None => return,
+    };
+    loop {
+        let notified = match inner.upgrade() {
+            Some(i) => {
+                let i2 = Arc::clone(&i);
+                drop(i);
+                tokio::select! {
+                    _ = tokio::time::sleep(wait) => {}
+                    _ = i2.flush_wanted.notified() => {}
+                }
+                i2
+            }
+            None => return,
+        };
+        if notified.closed.load(Ordering::Relaxed) {
+            return;
+        }
+        let store = Store { inner: notified };
+        match store.flush().await {
+            Ok(_) => {
+                backoff = Duration::from_secs(1);
+                wait = store.inner.opts.cache_service_interval;
+            }
+            Err(e) => {
+                error!(error = %e, retry_in_ms = backoff.as_millis() as u64, "cache flush failed; unflushed points are kept and retried");
+                wait = backoff.min(store.inner.opts.cache_service_interval);
+                backoff = (backoff * 2).min(Duration::from_secs(60));
+            }
+        }
+    }
+}

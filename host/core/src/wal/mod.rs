@@ -1,0 +1,479 @@
+//! The write-ahead log: numbered segment files under `<data_dir>/wal/`, written by one thread
+//! with group commit.
+//!
+//! Every write is appended to the current segment and (with [`SyncMode::Always`]) fsynced
+//! before it is applied to the cache and acknowledged. Writers that arrive while an fsync is in
+//! progress are written together and share the next fsync. The thread also applies each entry
+//! to the cache, so "applied to the cache" and "in segment G" happen in one order: a flush that
+//! rotates to a new segment knows that every entry of the older segments is in the cache.
+
+pub(crate) mod record;
+
+use std::fs::{self, File, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
+use serde::{Deserialize, Serialize};
+use tokio::sync::oneshot;
+use tracing::{error, info, warn};
+
+use crate::error::{Error, Result};
+pub(crate) use record::Entry;
+
+/// When the log is fsynced.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum SyncMode {
+    /// Before every acknowledgement (group commit shares one fsync between concurrent
+    /// writers). Acknowledged points survive process kills and power loss.
+    #[default]
+    Always,
+    /// At most every `interval` in the background. Acknowledged points survive a process
+    /// kill; a power loss or kernel crash can lose the last interval.
+    Interval,
+    /// Never (the operating system writes back when it likes). Acknowledged points survive a
+    /// process kill; a power loss can lose everything not yet written back (typically up to
+    /// 30 s on Linux) and may leave a torn tail, which start-up discards.
+    Off,
+}
+
+/// Write-ahead log settings.
+#[derive(Debug, Clone)]
+pub struct WalOptions {
+    /// Directory of the segment files.
+    pub dir: PathBuf,
+    /// When to fsync.
+    pub sync: SyncMode,
+    /// fsync period for [`SyncMode::Interval`].
+    pub sync_interval: Duration,
+    /// A segment is closed and a new one started past this size.
+    pub segment_bytes: u64,
+}
+
+/// Called by the log thread for every entry, in log order, with the segment number it is in.
+pub(crate) type Applier = Arc<dyn Fn(u64, &Entry) + Send + Sync>;
+
+enum Cmd {
+    Append {
+        bytes: Vec<u8>,
+        entry: Entry,
+        reply: oneshot::Sender<Result<()>>,
+    },
+    /// Starts a new segment; replies with the number of the last closed one.
+    Rotate(oneshot::Sender<Result<u64>>),
+    /// Deletes every segment numbered up to and including the given one.
+    RemoveUpTo(u64, oneshot::Sender<Result<u64>>),
+    Shutdown(oneshot::Sender<()>),
+}
+
+/// Handle to the log thread.
+#[derive(Debug)]
+pub(crate) struct Wal {
+    tx: Sender<Cmd>,
+    /// Bytes of all live segments.
+    bytes: Arc<AtomicU64>,
+    /// Completed fsyncs, for metrics.
+    syncs: Arc<AtomicU64>,
+}
+
+/// What replay found at start-up.
+#[derive(Debug, Default, Clone)]
+pub struct ReplayReport {
+    /// Segments read.
+    pub segments: usize,
+    /// Entries applied.
+    pub entries: usize,
+    /// Points applied.
+    pub points: usize,
+    /// Bytes read.
+    pub bytes: u64,
+    /// Damaged or torn tails found (the rest of such a segment is ignored).
+    pub damaged: Vec<String>,
+    /// How long replay took.
+    pub elapsed: Duration,
+}
+
+fn segment_path(dir: &Path, n: u64) -> PathBuf {
+    dir.join(format!("{n:020}.wal"))
+}
+
+fn list_segments(dir: &Path) -> Result<Vec<(u64, PathBuf)>> {
+    let mut out = Vec::new();
+    let rd = fs::read_dir(dir).map_err(|e| Error::io(format!("reading {}", dir.display()), e))?;
+    for ent in rd {
+        let ent = ent.map_err(|e| Error::io(format!("reading {}", dir.display()), e))?;
+        let name = ent.file_name();
+        let Some(n) = name
+            .to_str()
+            .and_then(|s| s.strip_suffix(".wal"))
+            .and_then(|s| s.parse::<u64>().ok())
+        else {
+            continue;
+        };
+        out.push((n, ent.path()));
+    }
+    out.sort();
+    Ok(out)
+}
+
+fn sync_dir(dir: &Path) -> Result<()> {
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| Error::io(format!("syncing {}", dir.display()), e))
+}
+
+struct Segment {
+    n: u64,
+    file: File,
+    len: u64,
+}
+
+fn create_segment(dir: &Path, n: u64) -> Result<Segment> {
+    let path = segment_path(dir, n);
+    let mut file = OpenOptions::new()
+        .create_new(true)
+        .write(true)
+        .open(&path)
+        .map_err(|e| Error::io(format!("creating {}", path.display()), e))?;
+    file.write_all(record::MAGIC)
+        .and_then(|()| file.sync_data())
+        .map_err(|e| Error::io(format!("writing {}", path.display()), e))?;
+    // The new name must survive a power loss too.
+    sync_dir(dir)?;
+    Ok(Segment {
+        n,
+        file,
+        len: record::MAGIC.len() as u64,
+    })
+}
+
+impl Wal {
+    /// Replays every segment through `apply`, then starts the log thread on a new segment.
+    pub(crate) fn open(opts: WalOptions, apply: Applier) -> Result<(Wal, ReplayReport)> {
+        fs::create_dir_all(&opts.dir)
+            .map_err(|e| Error::io(format!("creating {}", opts.dir.display()), e))?;
+        let started = Instant::now();
+        let mut report = ReplayReport::default();
+        let segments = list_segments(&opts.dir)?;
+        let mut live_bytes = 0u64;
+        for (n, path) in &segments {
+            let data =
+                fs::read(path).map_err(|e| Error::io(format!("reading {}", path.display()), e))?;
+            report.segments += 1;
+            report.bytes += data.len() as u64;
+            live_bytes += data.len() as u64;
+            if data.len() < record::MAGIC.len() || &data[..record::MAGIC.len()] != record::MAGIC {
+                // A segment torn before its magic was synced holds no acknowledged entry.
+                report
+                    .damaged
+                    .push(format!("{}: missing header", path.display()));
+                continue;
+            }
+            let decoded = record::decode_all(&data[record::MAGIC.len()..]);
+            for e in &decoded.entries {
+                if let Entry::Points(p) = e {
+                    report.points += p.len();
+                }
+                apply(*n, e);
+                report.entries += 1;
+            }
+            if let Some(why) = decoded.stopped {
+                report.damaged.push(format!(
+                    "{}: {why} ({} bytes of whole records kept)",
+                    path.display(),
+                    decoded.valid_len
+                ));
+            }
+        }
+        report.elapsed = started.elapsed();
+        for d in &report.damaged {
+            // A torn tail is expected after a crash; in the newest segment it only means
+            // a write was cut off before it could be acknowledged.
+            warn!(detail = %d, "write-ahead log segment ends in a damaged record; the rest of it was ignored");
+        }
+        let next = segments.last().map_or(1, |(n, _)| n + 1);
+        let segment = create_segment(&opts.dir, next)?;
+        let bytes = Arc::new(AtomicU64::new(live_bytes + segment.len));
+        let syncs = Arc::new(AtomicU64::new(0));
+        let (tx, rx) = crossbeam_channel::bounded(4096);
+        let thread = LogThread {
+            opts,
+            segment,
+            apply,
+            bytes: Arc::clone(&bytes),
+            syncs: Arc::clone(&syncs),
+            last_sync: Instant::now(),
+            unsynced: false,
+            broken: None,
+        };
+        std::thread::Builder::new()
+            .name("clio-wal".into())
+            .spawn(move || thread.run(rx))
+            .map_err(|e| Error::io("starting the log thread", e))?;
+        Ok((Wal { tx, bytes, syncs }, report))
+    }
+
+    /// Appends an entry; resolves once it is durable (per the sync mode) and applied.
+    pub(crate) async fn append(&self, entry: Entry) -> Result<()> {
+        let mut bytes = Vec::new();
+        record::encode(&entry, &mut bytes);
+        let (reply, rx) = oneshot::channel();
+        self.send(Cmd::Append {
+            bytes,
+            entry,
+            reply,
+        })
+        .await?;
+        rx.await.map_err(|_| Error::Closed)?
+    }
+
+    /// Starts a new segment and returns the number of the last closed one.
+    pub(crate) async fn rotate(&self) -> Result<u64> {
+        let (reply, rx) = oneshot::channel();
+        self.send(Cmd::Rotate(reply)).await?;
+        rx.await.map_err(|_| Error::Closed)?
+    }
+
+    /// Deletes segments numbered `<= upto`; returns how many bytes were freed.
+    pub(crate) async fn remove_up_to(&self, upto: u64) -> Result<u64> {
+        let (reply, rx) = oneshot::channel();
+        self.send(Cmd::RemoveUpTo(upto, reply)).await?;
+        rx.await.map_err(|_| Error::Closed)?
+    }
+
+    /// Stops the thread after a final fsync.
+    pub(crate) async fn shutdown(&self) {
+        let (reply, rx) = oneshot::channel();
+        if self.send(Cmd::Shutdown(reply)).await.is_ok() {
+            let _ = rx.await;
+        }
+    }
+
+    /// Bytes in live segments.
+    pub(crate) fn bytes(&self) -> u64 {
+        self.bytes.load(Ordering::Relaxed)
+    }
+
+    /// Number of fsyncs done.
+    pub(crate) fn syncs(&self) -> u64 {
+        self.syncs.load(Ordering::Relaxed)
+    }
+
+    async fn send(&self, mut cmd: Cmd) -> Result<()> {
+        // The channel is bounded: when the log thread falls behind, writers wait here
+        // (asynchronously) instead of queueing without limit.
+        loop {
+            match self.tx.try_send(cmd) {
+                Ok(()) => return Ok(()),
+                Err(crossbeam_channel::TrySendError::Full(c)) => {
+                    cmd = c;
+                    tokio::time::sleep(Duration::from_micros(200)).await;
+                }
+                Err(crossbeam_channel::TrySendError::Disconnected(_)) => return Err(Error::Closed),
+            }
+        }
+    }
+}
+
+struct LogThread {
+    opts: WalOptions,
+    segment: Segment,
+    apply: Applier,
+    bytes: Arc<AtomicU64>,
+    syncs: Arc<AtomicU64>,
+    last_sync: Instant,
+    unsynced: bool,
+    /// Set when the current segment could not be written; every append fails until a new
+    /// segment has been started.
+    broken: Option<String>,
+}
+
+/// Most commands taken into one group commit.
+const MAX_GROUP: usize = 1024;
+/// Most bytes taken into one group commit.
+const MAX_GROUP_BYTES: usize = 32 << 20;
+
+impl LogThread {
+    fn run(mut self, rx: Receiver<Cmd>) {
+        let mut buf: Vec<u8> = Vec::with_capacity(1 << 20);
+        let mut pending: Vec<(Entry, oneshot::Sender<Result<()>>)> = Vec::new();
+        loop {
+            let first = if self.opts.sync == SyncMode::Interval && self.unsynced {
+                match rx.recv_timeout(self.opts.sync_interval) {
+                    Ok(c) => c,
+                    Err(RecvTimeoutError::Timeout) => {
+                        self.sync_if_due();
+                        continue;
+                    }
+                    Err(RecvTimeoutError::Disconnected) => break,
+                }
+            } else {
+                match rx.recv() {
+                    Ok(c) => c,
+                    Err(_) => break,
+                }
+            };
+            let mut next = Some(first);
+            let mut taken = 0;
+            while let Some(cmd) = next.take() {
+                taken += 1;
+                match cmd {
+                    Cmd::Append {
+                        bytes,
+                        entry,
+                        reply,
+                    } => {
+                        buf.extend_from_slice(&bytes);
+                        pending.push((entry, reply));
+                    }
+                    Cmd::Rotate(reply) => {
+                        self.commit(&mut buf, &mut pending);
+                        let _ = reply.send(self.rotate());
+                    }
+                    Cmd::RemoveUpTo(upto, reply) => {
+                        self.commit(&mut buf, &mut pending);
+                        let _ = reply.send(self.remove_up_to(upto));
+                    }
+                    Cmd::Shutdown(reply) => {
+                        self.commit(&mut buf, &mut pending);
+                        if let Err(e) = self.segment.file.sync_data() {
+                            error!(error = %e, "final fsync of the write-ahead log failed");
+                        }
+                        let _ = reply.send(());
+                        return;
+                    }
+                }
+                if taken < MAX_GROUP && buf.len() < MAX_GROUP_BYTES {
+                    next = rx.try_recv().ok();
+                }
+            }
+            self.commit(&mut buf, &mut pending);
+        }
+    }
+
+    /// Writes the group, fsyncs as the mode asks, applies and acknowledges.
+    fn commit(
+        &mut self,
+        buf: &mut Vec<u8>,
+        pending: &mut Vec<(Entry, oneshot::Sender<Result<()>>)>,
+    ) {
+        if pending.is_empty() {
+            return;
+        }
+        let result = self.write_group(buf);
+        buf.clear();
+        match result {
+            Ok(()) => {
+                for (entry, _) in pending.iter() {
+                    (self.apply)(self.segment.n, entry);
+                }
+                for (_, reply) in pending.drain(..) {
+                    let _ = reply.send(Ok(()));
+                }
+                if self.segment.len >= self.opts.segment_bytes
+                    && let Err(e) = self.rotate()
+                {
+                    error!(error = %e, "could not start a new write-ahead log segment");
+                }
+            }
+            Err(e) => {
+                let msg = e.to_string();
+                error!(error = %msg, "write-ahead log write failed; the writes were not acknowledged");
+                for (_, reply) in pending.drain(..) {
+                    let _ = reply.send(Err(Error::Wal(msg.clone())));
+                }
+                // Whatever part of the group reached the file is an unacknowledged torn
+                // tail; continue in a fresh segment so later records stay readable.
+                self.broken = Some(msg);
+                if let Err(e) = self.rotate() {
+                    error!(error = %e, "could not start a new write-ahead log segment");
+                }
+            }
+        }
+    }
+
+    fn write_group(&mut self, buf: &[u8]) -> Result<()> {
+        if let Some(why) = self.broken.clone() {
+            // Try a fresh segment before giving up on this group.
+            self.rotate().map_err(|e| {
+                Error::Wal(format!(
+                    "log unavailable after an earlier failure ({why}): {e}"
+                ))
+            })?;
+        }
+        self.segment
+            .file
+            .write_all(buf)
+            .map_err(|e| Error::io("appending to the write-ahead log", e))?;
+        self.segment.len += buf.len() as u64;
+        self.bytes.fetch_add(buf.len() as u64, Ordering::Relaxed);
+        self.unsynced = true;
+        match self.opts.sync {
+            SyncMode::Always => self.sync()?,
+            SyncMode::Interval => self.sync_if_due(),
+            SyncMode::Off => {}
+        }
+        Ok(())
+    }
+
+    fn sync(&mut self) -> Result<()> {
+        self.segment
+            .file
+            .sync_data()
+            .map_err(|e| Error::io("fsync of the write-ahead log", e))?;
+        self.syncs.fetch_add(1, Ordering::Relaxed);
+        self.last_sync = Instant::now();
+        self.unsynced = false;
+        Ok(())
+    }
+
+    fn sync_if_due(&mut self) {
+        if self.unsynced
+            && self.last_sync.elapsed() >= self.opts.sync_interval
+            && let Err(e) = self.sync()
+        {
+            error!(error = %e, "background fsync of the write-ahead log failed");
+        }
+    }
+
+    fn rotate(&mut self) -> Result<u64> {
+        if self.unsynced && self.opts.sync != SyncMode::Off {
+            self.sync()?;
+        }
+        let closed = self.segment.n;
+        let next = create_segment(&self.opts.dir, closed + 1)?;
+        self.bytes.fetch_add(next.len, Ordering::Relaxed);
+        self.segment = next;
+        self.broken = None;
+        Ok(closed)
+    }
+
+    fn remove_up_to(&mut self, upto: u64) -> Result<u64> {
+        let mut freed = 0;
+        for (n, path) in list_segments(&self.opts.dir)? {
+            if n > upto || n >= self.segment.n {
+                break;
+            }
+            let len = fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+            fs::remove_file(&path)
+                .map_err(|e| Error::io(format!("removing {}", path.display()), e))?;
+            freed += len;
+        }
+        self.bytes.fetch_sub(
+            freed.min(self.bytes.load(Ordering::Relaxed)),
+            Ordering::Relaxed,
+        );
+        if freed > 0 {
+            info!(
+                upto,
+                freed_bytes = freed,
+                "write-ahead log truncated after flush"
+            );
+        }
+        Ok(freed)
+    }
+}

@@ -1,0 +1,285 @@
+//! The byte format of one log record. A segment file is the 8-byte magic `CLIOWAL\x01`
+//! followed by records; a record is `u32 LE payload length`, `u32 LE CRC-32 of the payload`,
+//! then the payload. A torn or corrupt record ends the readable part of a segment.
+
+use clio_storage::{Point, SeriesId, Timestamp, Value};
+
+/// Magic bytes at the start of every segment file.
+pub(crate) const MAGIC: &[u8; 8] = b"CLIOWAL\x01";
+
+/// Largest payload accepted when reading; a bigger length field means corruption.
+const MAX_PAYLOAD: usize = 1 << 30;
+
+const KIND_POINTS: u8 = 1;
+const KIND_DELETE_SERIES: u8 = 2;
+const KIND_DELETE_RANGE: u8 = 3;
+
+const VAL_NUM: u8 = 0;
+const VAL_STR: u8 = 1;
+
+/// One logged change.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Entry {
+    /// Points written (already validated and restamped).
+    Points(Vec<(SeriesId, Point)>),
+    /// A series deleted with all its data.
+    DeleteSeries(SeriesId),
+    /// Points of `[from, to)` deleted from a series.
+    DeleteRange {
+        series: SeriesId,
+        from: Timestamp,
+        to: Timestamp,
+    },
+}
+
+/// Appends `entry` as one framed record to `out`.
+pub(crate) fn encode(entry: &Entry, out: &mut Vec<u8>) {
+    let start = out.len();
+    out.extend_from_slice(&[0u8; 8]);
+    match entry {
+        Entry::Points(points) => {
+            out.push(KIND_POINTS);
+            out.extend_from_slice(&(points.len() as u32).to_le_bytes());
+            for (series, p) in points {
+                out.extend_from_slice(&series.0.to_le_bytes());
+                out.extend_from_slice(&p.ts.to_le_bytes());
+                match &p.value {
+                    Value::Num(v) => {
+                        out.push(VAL_NUM);
+                        out.extend_from_slice(&v.to_le_bytes());
+                    }
+                    Value::Str(s) => {
+                        out.push(VAL_STR);
+                        out.extend_from_slice(&(s.len() as u32).to_le_bytes());
+                        out.extend_from_slice(s.as_bytes());
+                    }
+                }
+            }
+        }
+        Entry::DeleteSeries(id) => {
+            out.push(KIND_DELETE_SERIES);
+            out.extend_from_slice(&id.0.to_le_bytes());
+        }
+        Entry::DeleteRange { series, from, to } => {
+            out.push(KIND_DELETE_RANGE);
+            out.extend_from_slice(&series.0.to_le_bytes());
+            out.extend_from_slice(&from.to_le_bytes());
+            out.extend_from_slice(&to.to_le_bytes());
+        }
+    }
+    let payload_len = (out.len() - start - 8) as u32;
+    let crc = crc32fast::hash(&out[start + 8..]);
+    out[start..start + 4].copy_from_slice(&payload_len.to_le_bytes());
+    out[start + 4..start + 8].copy_from_slice(&crc.to_le_bytes());
+}
+
+/// What reading a segment's records found.
+#[derive(Debug)]
+pub(crate) struct Decoded {
+    /// The valid records, in order.
+    pub entries: Vec<Entry>,
+    /// Bytes of the segment (after the magic) that held valid records.
+    pub valid_len: usize,
+    /// Why reading stopped before the end, if it did.
+    pub stopped: Option<String>,
+}
+
+/// Decodes the records of a segment body (the bytes after the magic).
+pub(crate) fn decode_all(body: &[u8]) -> Decoded {
+    let mut pos = 0;
+    let mut entries = Vec::new();
+    let mut stopped = None;
+    while pos < body.len() {
+        match decode_one(&body[pos..]) {
+            Ok((entry, used)) => {
+                entries.push(entry);
+                pos += used;
+            }
+            Err(why) => {
+                stopped = Some(format!("at byte {}: {why}", pos + MAGIC.len()));
+                break;
+            }
+        }
+    }
+    Decoded {
+        entries,
+        valid_len: pos,
+        stopped,
+    }
+}
+
+fn decode_one(buf: &[u8]) -> Result<(Entry, usize), String> {
+    let mut r = Reader { buf, pos: 0 };
+    let len = r.u32()? as usize;
+    let crc = r.u32()?;
+    if len > MAX_PAYLOAD {
+        return Err(format!("record length {len} is implausible"));
+    }
+    let payload = r
+        .take(len)
+        .map_err(|_| "torn record (shorter than its length)")?;
+    if crc32fast::hash(payload) != crc {
+        return Err("checksum mismatch".into());
+    }
+    let entry = decode_payload(payload)?;
+    Ok((entry, 8 + len))
+}
+
+fn decode_payload(payload: &[u8]) -> Result<Entry, String> {
+    let mut r = Reader {
+        buf: payload,
+        pos: 0,
+    };
+    let entry = match r.u8()? {
+        KIND_POINTS => {
+            let n = r.u32()? as usize;
+            // Every point takes at least 17 bytes, which bounds the allocation.
+            let mut points = Vec::with_capacity(n.min(payload.len() / 17));
+            for _ in 0..n {
+                let series = SeriesId(r.u64()?);
+                let ts = r.i64()?;
+                let value = match r.u8()? {
+                    VAL_NUM => Value::Num(f64::from_le_bytes(r.array()?)),
+                    VAL_STR => {
+                        let len = r.u32()? as usize;
+                        let bytes = r.take(len)?;
+                        Value::Str(
+                            std::str::from_utf8(bytes)
+                                .map_err(|_| "string value is not UTF-8")?
+                                .to_owned(),
+                        )
+                    }
+                    k => return Err(format!("unknown value kind {k}")),
+                };
+                points.push((series, Point { ts, value }));
+            }
+            Entry::Points(points)
+        }
+        KIND_DELETE_SERIES => Entry::DeleteSeries(SeriesId(r.u64()?)),
+        KIND_DELETE_RANGE => Entry::DeleteRange {
+            series: SeriesId(r.u64()?),
+            from: r.i64()?,
+            to: r.i64()?,
+        },
+        k => return Err(format!("unknown record kind {k}")),
+    };
+    if r.pos != payload.len() {
+        return Err("trailing bytes in record".into());
+    }
+    Ok(entry)
+}
+
+struct Reader<'a> {
+    buf: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize) -> Result<&'a [u8], String> {
+        let end = self
+            .pos
+            .checked_add(n)
+            .filter(|&e| e <= self.buf.len())
+            .ok_or("record is truncated")?;
+        let s = &self.buf[self.pos..end];
+        self.pos = end;
+        Ok(s)
+    }
+    fn array<const N: usize>(&mut self) -> Result<[u8; N], String> {
+        let mut a = [0u8; N];
+        a.copy_from_slice(self.take(N)?);
+        Ok(a)
+    }
+    fn u8(&mut self) -> Result<u8, String> {
+        Ok(self.take(1)?[0])
+    }
+    fn u32(&mut self) -> Result<u32, String> {
+        Ok(u32::from_le_bytes(self.array()?))
+    }
+    fn u64(&mut self) -> Result<u64, String> {
+        Ok(u64::from_le_bytes(self.array()?))
+    }
+    fn i64(&mut self) -> Result<i64, String> {
+        Ok(i64::from_le_bytes(self.array()?))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn value() -> impl Strategy<Value = Value> {
+        prop_oneof![
+            any::<f64>()
+                .prop_filter("finite", |v| v.is_finite())
+                .prop_map(Value::Num),
+            ".{0,20}".prop_map(Value::Str),
+        ]
+    }
+
+    fn entry() -> impl Strategy<Value = Entry> {
+        prop_oneof![
+            proptest::collection::vec(
+                (any::<u64>(), any::<i64>(), value())
+                    .prop_map(|(s, ts, value)| (SeriesId(s), Point { ts, value })),
+                0..20
+            )
+            .prop_map(Entry::Points),
+            any::<u64>().prop_map(|s| Entry::DeleteSeries(SeriesId(s))),
+            (any::<u64>(), any::<i64>(), any::<i64>()).prop_map(|(s, from, to)| {
+                Entry::DeleteRange {
+                    series: SeriesId(s),
+                    from,
+                    to,
+                }
+            }),
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn records_round_trip(entries in proptest::collection::vec(entry(), 0..10)) {
+            let mut buf = Vec::new();
+            for e in &entries {
+                encode(e, &mut buf);
+            }
+            let d = decode_all(&buf);
+            prop_assert_eq!(d.entries, entries);
+            prop_assert_eq!(d.valid_len, buf.len());
+            prop_assert!(d.stopped.is_none());
+        }
+
+        #[test]
+        fn torn_tail_keeps_whole_records(entries in proptest::collection::vec(entry(), 1..6), cut in any::<prop::sample::Index>()) {
+            let mut buf = Vec::new();
+            let mut ends = Vec::new();
+            for e in &entries {
+                encode(e, &mut buf);
+                ends.push(buf.len());
+            }
+            let cut = cut.index(buf.len());
+            let d = decode_all(&buf[..cut]);
+            let whole = ends.iter().filter(|&&e| e <= cut).count();
+            prop_assert_eq!(d.entries.len(), whole);
+            prop_assert_eq!(&d.entries[..], &entries[..whole]);
+        }
+
+        #[test]
+        fn garbage_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..200)) {
+            let _ = decode_all(&bytes);
+        }
+    }
+
+    #[test]
+    fn flipped_bit_is_detected() {
+        let mut buf = Vec::new();
+        encode(&Entry::DeleteSeries(SeriesId(7)), &mut buf);
+        encode(&Entry::DeleteSeries(SeriesId(8)), &mut buf);
+        let last = buf.len() - 1;
+        buf[last] ^= 1;
+        let d = decode_all(&buf);
+        assert_eq!(d.entries, vec![Entry::DeleteSeries(SeriesId(7))]);
+        assert!(d.stopped.unwrap().contains("checksum"));
+    }
+}
