@@ -1,1 +1,445 @@
-//! clio-config
+//! Clio's configuration file: a TOML document whose every key is documented in
+//! `config/default.toml`. Unknown keys are errors. Defaults are the ALEPIZ seed's where it has
+//! one. Loading parses and validates without side effects; building from it is the caller's.
+//!
+//! ```
+//! let cfg = clio_config::Config::from_toml("data_dir = \"/tmp/clio\"").unwrap();
+//! assert_eq!(cfg.cache.init_cached_records, 5);
+//! ```
+#![deny(missing_docs)]
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use clio_core::{EngineOptions, SyncMode};
+use clio_storage::{DEFAULT_TREND_INTERVALS, TrendInterval};
+use serde::Deserialize;
+
+/// A configuration that cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The TOML is malformed or has unknown keys or wrong types.
+    #[error("invalid config: {0}")]
+    Parse(#[from] toml::de::Error),
+    /// Values that parse but cannot work together; every problem is listed.
+    #[error("invalid config: {}", .0.join("; "))]
+    Invalid(Vec<String>),
+}
+
+/// The root of the configuration file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Directory for the database file(s) and the write-ahead log. Relative paths are relative
+    /// to the working directory.
+    #[serde(default = "default_data_dir")]
+    pub data_dir: PathBuf,
+    /// Storage backend.
+    #[serde(default)]
+    pub storage: StorageConfig,
+    /// Write-ahead log.
+    #[serde(default)]
+    pub wal: WalConfig,
+    /// In-memory cache and its flush service.
+    #[serde(default)]
+    pub cache: CacheConfig,
+    /// Limits of point-returning queries.
+    #[serde(default)]
+    pub query: QueryConfig,
+    /// Write validation.
+    #[serde(default)]
+    pub ingest: IngestConfig,
+}
+
+fn default_data_dir() -> PathBuf {
+    PathBuf::from("./data")
+}
+
+/// `[storage]`: which backend holds the data.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StorageConfig {
+    /// The backend: `sqlite` (embedded, the default).
+    #[serde(default = "default_backend")]
+    pub backend: String,
+    /// Trend intervals maintained by the backend (default 10m, 30m, 60m, 1d).
+    #[serde(default = "default_trend_intervals")]
+    pub trend_intervals: Vec<TrendInterval>,
+    /// `[storage.sqlite]`: the embedded backend.
+    #[serde(default)]
+    pub sqlite: SqliteConfig,
+}
+
+impl Default for StorageConfig {
+    fn default() -> Self {
+        StorageConfig {
+            backend: default_backend(),
+            trend_intervals: default_trend_intervals(),
+            sqlite: SqliteConfig::default(),
+        }
+    }
+}
+
+fn default_backend() -> String {
+    "sqlite".into()
+}
+
+fn default_trend_intervals() -> Vec<TrendInterval> {
+    DEFAULT_TREND_INTERVALS.to_vec()
+}
+
+/// `[storage.sqlite]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SqliteConfig {
+    /// Database file; relative to `data_dir`.
+    #[serde(default = "default_sqlite_file")]
+    pub file: PathBuf,
+    /// How long a connection waits for a lock before failing, ms (`dbLockTimeout`, 5000).
+    #[serde(default = "default_db_lock_timeout")]
+    pub db_lock_timeout: u64,
+    /// Reader threads (`storageQueryingProcessesNum`); 0 = number of cores.
+    #[serde(default)]
+    pub storage_querying_processes_num: usize,
+}
+
+impl Default for SqliteConfig {
+    fn default() -> Self {
+        SqliteConfig {
+            file: default_sqlite_file(),
+            db_lock_timeout: default_db_lock_timeout(),
+            storage_querying_processes_num: 0,
+        }
+    }
+}
+
+fn default_sqlite_file() -> PathBuf {
+    PathBuf::from("clio.db")
+}
+
+const fn default_db_lock_timeout() -> u64 {
+    5000
+}
+
+/// `[wal]`: the write-ahead log.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WalConfig {
+    /// `always` (fsync before every acknowledgement, with group commit), `interval`, `off`.
+    #[serde(default)]
+    pub sync: SyncMode,
+    /// fsync period for `sync = "interval"`, ms.
+    #[serde(default = "default_sync_interval")]
+    pub sync_interval: u64,
+    /// Size at which a log segment is closed and a new one started, MiB.
+    #[serde(default = "default_segment_mb")]
+    pub segment_size_mb: u64,
+}
+
+impl Default for WalConfig {
+    fn default() -> Self {
+        WalConfig {
+            sync: SyncMode::Always,
+            sync_interval: default_sync_interval(),
+            segment_size_mb: default_segment_mb(),
+        }
+    }
+}
+
+const fn default_sync_interval() -> u64 {
+    100
+}
+const fn default_segment_mb() -> u64 {
+    64
+}
+
+/// `[cache]`: the adaptive cache and its flush service.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CacheConfig {
+    /// Records each series keeps in memory at least (`initCachedRecords`, 5).
+    #[serde(default = "default_init_cached_records")]
+    pub init_cached_records: usize,
+    /// Memory budget for flushed points in the cache, MiB.
+    #[serde(default = "default_memory_budget_mb")]
+    pub memory_budget_mb: usize,
+    /// Seconds between flushes to storage (`cacheServiceInterval`, 300).
+    #[serde(default = "default_cache_service_interval")]
+    pub cache_service_interval: u64,
+    /// Flush sooner once the write-ahead log holds this many MiB.
+    #[serde(default = "default_flush_wal_mb")]
+    pub flush_wal_mb: u64,
+    /// Flush sooner once this many points are unflushed.
+    #[serde(default = "default_flush_unflushed_points")]
+    pub flush_unflushed_points: usize,
+    /// Writers wait while more points than this are unflushed (backpressure).
+    #[serde(default = "default_max_unflushed_points")]
+    pub max_unflushed_points: usize,
+}
+
+impl Default for CacheConfig {
+    fn default() -> Self {
+        CacheConfig {
+            init_cached_records: default_init_cached_records(),
+            memory_budget_mb: default_memory_budget_mb(),
+            cache_service_interval: default_cache_service_interval(),
+            flush_wal_mb: default_flush_wal_mb(),
+            flush_unflushed_points: default_flush_unflushed_points(),
+            max_unflushed_points: default_max_unflushed_points(),
+        }
+    }
+}
+
+const fn default_init_cached_records() -> usize {
+    5
+}
+const fn default_memory_budget_mb() -> usize {
+    1024
+}
+const fn default_cache_service_interval() -> u64 {
+    300
+}
+const fn default_flush_wal_mb() -> u64 {
+    512
+}
+const fn default_flush_unflushed_points() -> usize {
+    5_000_000
+}
+const fn default_max_unflushed_points() -> usize {
+    20_000_000
+}
+
+/// `[query]`: result caps.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QueryConfig {
+    /// Most numeric points one read returns (`queryMaxResultNumbers`, 5000).
+    #[serde(default = "default_max_numbers")]
+    pub query_max_result_numbers: usize,
+    /// Most string points one read returns (`queryMaxResultStrings`, 50).
+    #[serde(default = "default_max_strings")]
+    pub query_max_result_strings: usize,
+}
+
+impl Default for QueryConfig {
+    fn default() -> Self {
+        QueryConfig {
+            query_max_result_numbers: default_max_numbers(),
+            query_max_result_strings: default_max_strings(),
+        }
+    }
+}
+
+const fn default_max_numbers() -> usize {
+    5000
+}
+const fn default_max_strings() -> usize {
+    50
+}
+
+/// `[ingest]`: write validation.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IngestConfig {
+    /// A timestamp older than now minus this many ms is replaced by the receive time
+    /// (`timestampMaxTimeDiff`, 2592000000 = 30 days); 0 accepts any past time.
+    #[serde(default = "default_max_past")]
+    pub timestamp_max_time_diff: u64,
+    /// A timestamp later than now plus this many ms is replaced by the receive time (60000);
+    /// 0 accepts any future time.
+    #[serde(default = "default_max_future")]
+    pub timestamp_max_future: u64,
+    /// Longest accepted string value, bytes.
+    #[serde(default = "default_max_string_bytes")]
+    pub max_string_bytes: usize,
+}
+
+impl Default for IngestConfig {
+    fn default() -> Self {
+        IngestConfig {
+            timestamp_max_time_diff: default_max_past(),
+            timestamp_max_future: default_max_future(),
+            max_string_bytes: default_max_string_bytes(),
+        }
+    }
+}
+
+const fn default_max_past() -> u64 {
+    2_592_000_000
+}
+const fn default_max_future() -> u64 {
+    60_000
+}
+const fn default_max_string_bytes() -> usize {
+    1 << 20
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            data_dir: default_data_dir(),
+            storage: StorageConfig::default(),
+            wal: WalConfig::default(),
+            cache: CacheConfig::default(),
+            query: QueryConfig::default(),
+            ingest: IngestConfig::default(),
+        }
+    }
+}
+
+impl Config {
+    /// Parses and validates a TOML document.
+    pub fn from_toml(text: &str) -> Result<Self, ConfigError> {
+        let cfg: Config = toml::from_str(text)?;
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    /// Reads, parses and validates a file.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        Self::from_toml(&text)
+    }
+
+    /// Checks that values work together; lists every problem. Pure: no I/O.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let mut errs = Vec::new();
+        if self.storage.backend != "sqlite" {
+            errs.push(format!(
+                "storage.backend `{}` is not available (available: sqlite)",
+                self.storage.backend
+            ));
+        }
+        if self.storage.trend_intervals.is_empty() {
+            errs.push("storage.trend_intervals must name at least one interval".into());
+        }
+        let mut sorted = self.storage.trend_intervals.clone();
+        sorted.sort();
+        sorted.dedup();
+        if sorted.len() != self.storage.trend_intervals.len() {
+            errs.push("storage.trend_intervals has duplicates".into());
+        }
+        if self.cache.init_cached_records == 0 {
+            errs.push("cache.init_cached_records must be at least 1".into());
+        }
+        if self.cache.cache_service_interval == 0 {
+            errs.push("cache.cache_service_interval must be at least 1 second".into());
+        }
+        if self.cache.max_unflushed_points < self.cache.flush_unflushed_points {
+            errs.push(
+                "cache.max_unflushed_points must be at least cache.flush_unflushed_points".into(),
+            );
+        }
+        if self.wal.segment_size_mb == 0 {
+            errs.push("wal.segment_size_mb must be at least 1".into());
+        }
+        if self.wal.sync == SyncMode::Interval && self.wal.sync_interval == 0 {
+            errs.push("wal.sync_interval must be at least 1 ms with sync = \"interval\"".into());
+        }
+        if self.query.query_max_result_numbers == 0 || self.query.query_max_result_strings == 0 {
+            errs.push("query result caps must be at least 1".into());
+        }
+        if errs.is_empty() {
+            Ok(())
+        } else {
+            Err(ConfigError::Invalid(errs))
+        }
+    }
+
+    /// The SQLite database file.
+    pub fn sqlite_path(&self) -> PathBuf {
+        self.data_dir.join(&self.storage.sqlite.file)
+    }
+
+    /// The engine settings this configuration describes.
+    pub fn engine_options(&self) -> EngineOptions {
+        let mut o = EngineOptions::new(&self.data_dir);
+        o.wal_sync = self.wal.sync;
+        o.wal_sync_interval = Duration::from_millis(self.wal.sync_interval);
+        o.wal_segment_bytes = self.wal.segment_size_mb << 20;
+        o.cache.init_cached_records = self.cache.init_cached_records;
+        o.cache.memory_budget = self.cache.memory_budget_mb << 20;
+        o.cache_service_interval = Duration::from_secs(self.cache.cache_service_interval);
+        o.flush_wal_bytes = self.cache.flush_wal_mb << 20;
+        o.flush_dirty_points = self.cache.flush_unflushed_points;
+        o.max_dirty_points = self.cache.max_unflushed_points;
+        o.query_max_result_numbers = self.query.query_max_result_numbers;
+        o.query_max_result_strings = self.query.query_max_result_strings;
+        let ms = |v: u64| (v > 0).then(|| Duration::from_millis(v));
+        o.timestamp_max_past = ms(self.ingest.timestamp_max_time_diff);
+        o.timestamp_max_future = ms(self.ingest.timestamp_max_future);
+        o.max_string_bytes = self.ingest.max_string_bytes;
+        o
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_shipped_config_file_parses() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../config");
+        let mut n = 0;
+        for e in std::fs::read_dir(&dir).unwrap() {
+            let p = e.unwrap().path();
+            if p.extension().is_some_and(|x| x == "toml") {
+                Config::load(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+                n += 1;
+            }
+        }
+        assert!(n >= 1, "no config files found in {}", dir.display());
+    }
+
+    #[test]
+    fn default_toml_matches_built_in_defaults() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../config/default.toml");
+        let file = Config::load(&dir).unwrap();
+        let builtin = Config::default();
+        assert_eq!(format!("{file:?}"), format!("{builtin:?}"));
+    }
+
+    #[test]
+    fn unknown_keys_are_rejected_with_their_name() {
+        let e = Config::from_toml("[cache]\ninit_cached_record = 5").unwrap_err();
+        assert!(e.to_string().contains("init_cached_record"), "{e}");
+        let e = Config::from_toml("colour = 1").unwrap_err();
+        assert!(e.to_string().contains("colour"), "{e}");
+    }
+
+    #[test]
+    fn invalid_combinations_are_all_listed() {
+        let e =
+            Config::from_toml("[storage]\nbackend = \"mysql\"\n[cache]\ninit_cached_records = 0")
+                .unwrap_err();
+        let s = e.to_string();
+        assert!(
+            s.contains("mysql") && s.contains("init_cached_records"),
+            "{s}"
+        );
+    }
+
+    #[test]
+    fn engine_options_follow_the_file() {
+        let c = Config::from_toml(
+            "[wal]\nsync = \"off\"\n[ingest]\ntimestamp_max_time_diff = 0\n[cache]\ncache_service_interval = 7",
+        )
+        .unwrap();
+        let o = c.engine_options();
+        assert_eq!(o.wal_sync, SyncMode::Off);
+        assert_eq!(o.timestamp_max_past, None);
+        assert_eq!(o.cache_service_interval, Duration::from_secs(7));
+        assert_eq!(o.timestamp_max_future, Some(Duration::from_secs(60)));
+    }
+}
