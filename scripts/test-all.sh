@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Runs every check and test of the workspace, as CI does. Works on a fresh machine: the Rust
+# toolchain and the wasm32-wasip2 target come from rust-toolchain.toml through rustup; the
+# C parts (SQLite, zstd) are built from the crates' bundled sources.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+export CARGO_TERM_COLOR=never
+export RUST_BACKTRACE=1
+
+echo "== toolchain"
+rustup show active-toolchain
+cargo --version
+
+echo "== format"
+cargo fmt --all -- --check
+
+echo "== clippy"
+cargo clippy --workspace --all-targets -- -D warnings
+
+echo "== build (the binary used by end-to-end tests)"
+cargo build -p clio
+
+echo "== tests"
+mkdir -p target
+set +e
+cargo test --workspace --no-fail-fast 2>&1 | tee target/test-output.txt
+status=${PIPESTATUS[0]}
+set -e
+
+# One closing line for the whole workspace (cargo prints one per test binary).
+awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed;?$/) p += $i; if ($(i+1) ~ /^failed;?$/) f += $i } }
+     END { printf "workspace: %d passed, %d failed\n", p, f }' target/test-output.txt
+exit "$status"
