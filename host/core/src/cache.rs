@@ -504,23 +504,21 @@ impl Cache {
     }
 }
 
-/// Drops the oldest flushed points until at most `keep` points remain (unflushed points are
-/// never dropped) and raises the coverage start past them. Returns the bytes freed.
+/// Drops flushed points older than the newest `keep` (unflushed points are never dropped) and raises the coverage start past them. Returns the bytes freed.
 fn trim(sc: &mut SeriesCache, keep: usize) -> usize {
     if sc.points.len() <= keep || sc.points.len() == sc.dirty {
         return 0;
     }
-    let mut excess = sc.points.len() - keep;
-    let mut doomed = Vec::new();
-    for (ts, e) in sc.points.iter() {
-        if excess == 0 {
-            break;
-        }
-        if e.seg == 0 {
-            doomed.push(*ts);
-            excess -= 1;
-        }
-    }
+    // The newest `keep` points stay whatever their state, so that they remain a covered
+    // answer to last-`keep` reads; older ones go unless they are still unflushed.
+    let older = sc.points.len() - keep;
+    let doomed: Vec<Timestamp> = sc
+        .points
+        .iter()
+        .take(older)
+        .filter(|(_, e)| e.seg == 0)
+        .map(|(ts, _)| *ts)
+        .collect();
     let mut freed = 0;
     let mut highest = None;
     for ts in doomed {

@@ -10,6 +10,7 @@
 mod cache;
 mod catalog;
 mod error;
+mod lock;
 mod options;
 mod query;
 mod store;
@@ -18,6 +19,7 @@ mod wal;
 pub use cache::{CacheOptions, CacheStats};
 pub use catalog::KEY_ID_BASE;
 pub use error::{Error, Result};
+pub use lock::DirLock;
 pub use options::EngineOptions;
 pub use query::{Cursor, Data, ReadRequest, ReadResult, Resolution, Window};
 pub use store::{EngineStats, FlushReport, IncomingPoint, SeriesRef, Store, WriteReport, now_ms};

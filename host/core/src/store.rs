@@ -19,6 +19,7 @@ use tracing::{debug, error, info, warn};
 use crate::cache::{Cache, CacheStats};
 use crate::catalog::Catalog;
 use crate::error::{Error, Result, bad_point};
+use crate::lock::DirLock;
 use crate::options::EngineOptions;
 use crate::query::{
     Cursor, Data, ReadRequest, ReadResult, Resolution, Window, cap_points, merge_overlay,
@@ -147,6 +148,8 @@ struct Inner {
     closed: AtomicBool,
     service: Mutex<Option<tokio::task::JoinHandle<()>>>,
     counters: Counters,
+    /// Held for the engine's life: one process per data directory.
+    lock: Mutex<Option<DirLock>>,
 }
 
 /// The engine: write-ahead log + adaptive cache + catalog in front of one storage backend.
@@ -177,6 +180,7 @@ impl Store {
         opts: EngineOptions,
         backend: Arc<dyn StorageBackend>,
     ) -> Result<(Store, ReplayReport)> {
+        let lock = DirLock::acquire(&opts.data_dir)?;
         let catalog = Catalog::new(backend.load_catalog().await?);
         let cache = Arc::new(Cache::new(opts.cache.clone()));
         let replaying = Arc::new(AtomicBool::new(true));
@@ -273,6 +277,7 @@ impl Store {
                 closed: AtomicBool::new(false),
                 service: Mutex::new(None),
                 counters: Counters::default(),
+                lock: Mutex::new(Some(lock)),
             }),
         };
         let handle = tokio::spawn(cache_service(Arc::downgrade(&store.inner)));
@@ -286,6 +291,15 @@ impl Store {
     /// The storage backend.
     pub fn backend(&self) -> &Arc<dyn StorageBackend> {
         &self.inner.backend
+    }
+
+    /// Leaves the engine as a crash would (nothing flushed or closed; the log and the files
+    /// stay as they are) but releases the data directory's lock, so that a test can reopen
+    /// the directory in the same process. For crash tests only.
+    #[doc(hidden)]
+    pub fn abandon(self) {
+        self.inner.lock.lock().take();
+        std::mem::forget(self);
     }
 
     /// The engine's settings.
@@ -904,7 +918,10 @@ impl Store {
             error!(error = %e, "final flush failed; the log keeps the points for the next start");
         }
         inner.wal.shutdown().await;
-        inner.backend.close().await?;
+        let closed = inner.backend.close().await;
+        // The log is closed: another process may take the directory now.
+        inner.lock.lock().take();
+        closed?;
         flushed.map(|_| ())
     }
 }

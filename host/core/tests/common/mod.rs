@@ -1,0 +1,127 @@
+//! Shared helpers for the engine's integration tests: a real SQLite backend in a temp dir,
+//! and a wrapper that injects storage failures.
+
+#![allow(dead_code)]
+
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use async_trait::async_trait;
+use clio_core::{EngineOptions, Store};
+use clio_storage::*;
+use clio_storage_sqlite::{SqliteBackend, SqliteOptions};
+
+pub fn sqlite(dir: &Path) -> Arc<SqliteBackend> {
+    Arc::new(SqliteBackend::open(SqliteOptions::new(dir.join("clio.db"))).unwrap())
+}
+
+pub fn options(dir: &Path) -> EngineOptions {
+    let mut o = EngineOptions::new(dir);
+    // Tests control flushing themselves.
+    o.cache_service_interval = std::time::Duration::from_secs(3600);
+    o.timestamp_max_past = None;
+    o.timestamp_max_future = None;
+    o
+}
+
+pub async fn open(dir: &Path, opts: EngineOptions) -> (Store, Arc<Flaky>) {
+    let flaky = Arc::new(Flaky::new(sqlite(dir)));
+    let (store, _) = Store::open(opts, flaky.clone()).await.unwrap();
+    (store, flaky)
+}
+
+/// A real backend whose writes can be made to fail, to test that failed flushes lose nothing.
+#[derive(Debug)]
+pub struct Flaky {
+    inner: Arc<SqliteBackend>,
+    pub fail_writes: AtomicBool,
+}
+
+impl Flaky {
+    pub fn new(inner: Arc<SqliteBackend>) -> Self {
+        Flaky {
+            inner,
+            fail_writes: AtomicBool::new(false),
+        }
+    }
+}
+
+#[async_trait]
+impl StorageBackend for Flaky {
+    fn describe(&self) -> String {
+        format!("flaky {}", self.inner.describe())
+    }
+    fn capabilities(&self) -> Capabilities {
+        self.inner.capabilities()
+    }
+    fn trend_intervals(&self) -> &[TrendInterval] {
+        self.inner.trend_intervals()
+    }
+    async fn load_catalog(&self) -> Result<Vec<SeriesInfo>> {
+        self.inner.load_catalog().await
+    }
+    async fn create_series(&self, s: &[NewSeries]) -> Result<()> {
+        self.inner.create_series(s).await
+    }
+    async fn get_series(&self, id: SeriesId) -> Result<Option<SeriesInfo>> {
+        self.inner.get_series(id).await
+    }
+    async fn list_series(&self, f: &SeriesFilter) -> Result<Vec<SeriesInfo>> {
+        self.inner.list_series(f).await
+    }
+    async fn update_series(&self, id: SeriesId, u: &SeriesUpdate) -> Result<SeriesInfo> {
+        self.inner.update_series(id, u).await
+    }
+    async fn delete_series(&self, id: SeriesId) -> Result<bool> {
+        self.inner.delete_series(id).await
+    }
+    async fn write(&self, b: &[SeriesPoints]) -> Result<WriteSummary> {
+        if self.fail_writes.load(Ordering::SeqCst) {
+            return Err(StorageError::Unavailable("injected failure".into()));
+        }
+        self.inner.write(b).await
+    }
+    async fn read_range(
+        &self,
+        s: SeriesId,
+        f: Timestamp,
+        t: Timestamp,
+        l: usize,
+    ) -> Result<Vec<Point>> {
+        self.inner.read_range(s, f, t, l).await
+    }
+    async fn read_last(&self, s: SeriesId, n: usize, b: Timestamp) -> Result<Vec<Point>> {
+        self.inner.read_last(s, n, b).await
+    }
+    async fn read_trends(
+        &self,
+        s: SeriesId,
+        i: TrendInterval,
+        f: Timestamp,
+        t: Timestamp,
+    ) -> Result<Vec<TrendBucket>> {
+        self.inner.read_trends(s, i, f, t).await
+    }
+    async fn delete_points(&self, s: SeriesId, f: Timestamp, t: Timestamp) -> Result<u64> {
+        self.inner.delete_points(s, f, t).await
+    }
+    async fn delete_trends(
+        &self,
+        s: SeriesId,
+        i: Option<TrendInterval>,
+        f: Timestamp,
+        t: Timestamp,
+    ) -> Result<u64> {
+        self.inner.delete_trends(s, i, f, t).await
+    }
+    async fn stats(&self, s: SeriesId) -> Result<SeriesStats> {
+        self.inner.stats(s).await
+    }
+    async fn health(&self) -> Result<()> {
+        self.inner.health().await
+    }
+    async fn close(&self) -> Result<()> {
+        self.inner.close().await
+    }
+}

@@ -1,0 +1,442 @@
+//! The engine against a real SQLite backend: writes, reads that merge cache and storage,
+//! flushes, replay, restamping, caps and cursors, deletes, failed flushes.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::sync::atomic::Ordering;
+
+use clio_core::*;
+use clio_storage::{Point, SeriesId, SeriesKey, TrendBucket, TrendInterval, Value};
+use common::{open, options};
+
+fn pt(series: u64, ts: i64, v: f64) -> IncomingPoint {
+    IncomingPoint {
+        series: SeriesRef::Id(SeriesId(series)),
+        ts: Some(ts),
+        value: Value::Num(v),
+    }
+}
+
+fn last(series: u64, n: usize, skip: usize, at: Option<i64>) -> ReadRequest {
+    ReadRequest {
+        series: SeriesId(series),
+        window: Window::Last { n, skip, at },
+        resolution: Resolution::Raw,
+        cursor: None,
+    }
+}
+
+fn range(series: u64, from: i64, to: i64) -> ReadRequest {
+    ReadRequest {
+        series: SeriesId(series),
+        window: Window::Range { from, to },
+        resolution: Resolution::Raw,
+        cursor: None,
+    }
+}
+
+fn points(r: &ReadResult) -> Vec<(i64, Value)> {
+    match &r.data {
+        Data::Points(p) => p.iter().map(|p| (p.ts, p.value.clone())).collect(),
+        Data::Trends { .. } => panic!("expected points"),
+    }
+}
+
+fn nums(r: &ReadResult) -> Vec<(i64, f64)> {
+    points(r)
+        .into_iter()
+        .map(|(t, v)| (t, v.as_f64().unwrap()))
+        .collect()
+}
+
+#[tokio::test]
+async fn write_read_flush_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, _) = open(dir.path(), options(dir.path())).await;
+    let batch: Vec<_> = (0..100).map(|i| pt(7, 1_000 + i * 10, i as f64)).collect();
+    let rep = store.write(batch).await.unwrap();
+    assert_eq!((rep.points, rep.created_series), (100, 1));
+    let r = store.read(&last(7, 3, 0, None)).await.unwrap();
+    assert_eq!(nums(&r), [(1970, 97.0), (1980, 98.0), (1990, 99.0)]);
+    let r = store.read(&last(7, 2, 5, None)).await.unwrap();
+    assert_eq!(nums(&r), [(1930, 93.0), (1940, 94.0)]);
+    let flushed = store.flush().await.unwrap();
+    assert_eq!(flushed.points, 100);
+    store.close().await.unwrap();
+
+    // A fresh engine reads from storage (cold cache) and sees the same answers.
+    let (store, _) = open(dir.path(), options(dir.path())).await;
+    let r = store.read(&last(7, 3, 0, None)).await.unwrap();
+    assert_eq!(nums(&r), [(1970, 97.0), (1980, 98.0), (1990, 99.0)]);
+    let r = store.read(&range(7, 1_000, 1_030)).await.unwrap();
+    assert_eq!(nums(&r), [(1000, 0.0), (1010, 1.0), (1020, 2.0)]);
+    let r = store.read(&last(7, 2, 0, Some(1_015))).await.unwrap();
+    assert_eq!(nums(&r), [(1000, 0.0), (1010, 1.0)]);
+    store.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn unflushed_points_survive_a_crash() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, _) = open(dir.path(), options(dir.path())).await;
+    store
+        .write(vec![pt(1, 10, 1.0), pt(1, 20, 2.0)])
+        .await
+        .unwrap();
+    store.flush().await.unwrap();
+    store
+        .write(vec![pt(1, 30, 3.0), pt(1, 20, 20.0)])
+        .await
+        .unwrap();
+    // No close: the engine is abandoned as a crash would leave it.
+    store.abandon();
+    let (store, _) = open(dir.path(), options(dir.path())).await;
+    let r = store.read(&range(1, 0, 100)).await.unwrap();
+    assert_eq!(nums(&r), [(10, 1.0), (20, 20.0), (30, 3.0)]);
+    store.flush().await.unwrap();
+    let r = store.read(&range(1, 0, 100)).await.unwrap();
+    assert_eq!(nums(&r), [(10, 1.0), (20, 20.0), (30, 3.0)]);
+}
+
+#[tokio::test]
+async fn failed_flush_loses_nothing_and_retries() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, flaky) = open(dir.path(), options(dir.path())).await;
+    store.write(vec![pt(1, 10, 1.0)]).await.unwrap();
+    flaky.fail_writes.store(true, Ordering::SeqCst);
+    assert!(store.flush().await.is_err());
+    // Writes keep being accepted while storage is down.
+    store.write(vec![pt(1, 20, 2.0)]).await.unwrap();
+    assert!(store.flush().await.is_err());
+    assert_eq!(store.stats().flush_errors, 2);
+    let r = store.read(&range(1, 0, 100)).await.unwrap();
+    assert_eq!(nums(&r), [(10, 1.0), (20, 2.0)]);
+    store.abandon();
+    // And a crash while storage was down loses nothing either.
+    let (store, _) = open(dir.path(), options(dir.path())).await;
+    assert_eq!(store.flush().await.unwrap().points, 2);
+    let r = store.read(&range(1, 0, 100)).await.unwrap();
+    assert_eq!(nums(&r), [(10, 1.0), (20, 2.0)]);
+    assert_eq!(
+        store.stats().wal_bytes,
+        8,
+        "log truncated to one empty segment"
+    );
+}
+
+#[tokio::test]
+async fn invalid_points_are_named_and_nothing_is_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, _) = open(dir.path(), options(dir.path())).await;
+    let e = store
+        .write(vec![pt(1, 10, 1.0), pt(2, 77, f64::NAN)])
+        .await
+        .unwrap_err();
+    let msg = e.to_string();
+    assert!(
+        msg.contains("series 2") && msg.contains("ts 77") && msg.contains("NaN"),
+        "{msg}"
+    );
+    assert!(matches!(
+        store.read(&last(1, 1, 0, None)).await,
+        Err(Error::SeriesNotFound(_))
+    ));
+}
+
+#[tokio::test]
+async fn out_of_window_timestamps_are_restamped() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, _) = open(dir.path(), EngineOptions::new(dir.path())).await;
+    let now = 1_800_000_000_000;
+    let rep = store
+        .write_at(
+            vec![
+                pt(1, now - 1000, 1.0),
+                pt(1, now - 31 * 86_400_000, 2.0),
+                pt(1, now + 61_000, 3.0),
+                pt(1, now + 59_000, 4.0),
+            ],
+            now,
+        )
+        .await
+        .unwrap();
+    assert_eq!(rep.restamped, 2);
+    let r = store.read(&range(1, 0, i64::MAX)).await.unwrap();
+    // Two points restamped to the same receive time: the later one wins.
+    assert_eq!(
+        nums(&r),
+        [(now - 1000, 1.0), (now, 3.0), (now + 59_000, 4.0)]
+    );
+}
+
+#[tokio::test]
+async fn caps_truncate_to_newest_with_a_cursor_that_pages_everything() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut o = options(dir.path());
+    o.query_max_result_numbers = 7;
+    o.query_max_result_strings = 3;
+    let (store, _) = open(dir.path(), o).await;
+    store
+        .write((0..50).map(|i| pt(1, i, i as f64)).collect())
+        .await
+        .unwrap();
+    store.flush().await.unwrap();
+    store
+        .write((50..60).map(|i| pt(1, i, i as f64)).collect())
+        .await
+        .unwrap();
+    let mut req = range(1, 5, 58);
+    let mut seen = Vec::new();
+    loop {
+        let r = store.read(&req).await.unwrap();
+        let mut page = nums(&r);
+        assert!(page.len() <= 7);
+        page.extend(seen);
+        seen = page;
+        if !r.truncated {
+            assert!(r.next.is_none());
+            break;
+        }
+        req.cursor = r.next;
+    }
+    assert_eq!(seen, (5..58).map(|i| (i, i as f64)).collect::<Vec<_>>());
+
+    // Last-N beyond the cap pages with a skip cursor.
+    let r = store.read(&last(1, 10, 0, None)).await.unwrap();
+    assert!(r.truncated);
+    assert_eq!(r.next, Some(Cursor::Skip(7)));
+    assert_eq!(nums(&r).first().unwrap().0, 53);
+
+    // Strings have their own, smaller cap.
+    let s: Vec<_> = (100..110)
+        .map(|i| IncomingPoint {
+            series: SeriesRef::Id(SeriesId(2)),
+            ts: Some(i),
+            value: Value::Str(format!("s{i}")),
+        })
+        .collect();
+    store.write(s).await.unwrap();
+    let r = store.read(&range(2, 0, 1000)).await.unwrap();
+    assert_eq!(points(&r).len(), 3);
+    assert_eq!(points(&r)[0], (107, Value::Str("s107".into())));
+}
+
+#[tokio::test]
+async fn keys_get_stable_ids_above_the_ocid_range() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, _) = open(dir.path(), options(dir.path())).await;
+    let key: SeriesKey = "temp,room=b,floor=1 value".parse().unwrap();
+    let same: SeriesKey = "temp,floor=1,room=b value".parse().unwrap();
+    let p = |k: &SeriesKey, ts| IncomingPoint {
+        series: SeriesRef::Key(k.clone()),
+        ts: Some(ts),
+        value: Value::Num(1.0),
+    };
+    let rep = store.write(vec![p(&key, 1), p(&same, 2)]).await.unwrap();
+    assert_eq!(rep.created_series, 1);
+    let id = store.series_id(&key).unwrap();
+    assert!(id.0 >= KEY_ID_BASE);
+    store.close().await.unwrap();
+    let (store, _) = open(dir.path(), options(dir.path())).await;
+    assert_eq!(store.series_id(&same), Some(id));
+    let r = store.read(&last(id.0, 10, 0, None)).await.unwrap();
+    assert_eq!(nums(&r), [(1, 1.0), (2, 1.0)]);
+}
+
+#[tokio::test]
+async fn deletes_are_not_resurrected_by_replay() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, _) = open(dir.path(), options(dir.path())).await;
+    store
+        .write((0..10).map(|i| pt(1, i, 1.0)).collect())
+        .await
+        .unwrap();
+    store
+        .write((0..10).map(|i| pt(2, i, 2.0)).collect())
+        .await
+        .unwrap();
+    store.flush().await.unwrap();
+    store
+        .write((10..20).map(|i| pt(1, i, 1.0)).collect())
+        .await
+        .unwrap();
+    store
+        .write((10..20).map(|i| pt(2, i, 2.0)).collect())
+        .await
+        .unwrap();
+    store.delete_points(SeriesId(1), 5, 15).await.unwrap();
+    assert!(store.delete_series(SeriesId(2)).await.unwrap());
+    store.abandon();
+    let (store, _) = open(dir.path(), options(dir.path())).await;
+    let r = store.read(&range(1, 0, 100)).await.unwrap();
+    let ts: Vec<i64> = nums(&r).iter().map(|p| p.0).collect();
+    assert_eq!(ts, [0, 1, 2, 3, 4, 15, 16, 17, 18, 19]);
+    assert!(store.series(SeriesId(2)).is_none());
+    assert!(
+        store
+            .backend()
+            .get_series(SeriesId(2))
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
+
+#[tokio::test]
+async fn trends_include_unflushed_points() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, _) = open(dir.path(), options(dir.path())).await;
+    let i: TrendInterval = "10m".parse().unwrap();
+    let all: Vec<Point> = (0..400)
+        .map(|k| Point::new(k * 7_000, (k % 13) as f64))
+        .collect();
+    let write = |pts: &[Point]| {
+        pts.iter()
+            .map(|p| pt(1, p.ts, p.value.as_f64().unwrap()))
+            .collect::<Vec<_>>()
+    };
+    store.write(write(&all[..250])).await.unwrap();
+    store.flush().await.unwrap();
+    store.write(write(&all[250..])).await.unwrap();
+    let got = store
+        .read_trends(SeriesId(1), i, 0, 10_000_000)
+        .await
+        .unwrap();
+    let want = TrendBucket::build(i, &all);
+    assert_eq!(got.len(), want.len());
+    for (g, w) in got.iter().zip(&want) {
+        assert_eq!(
+            (g.start, g.count, g.min, g.max, g.first, g.last),
+            (w.start, w.count, w.min, w.max, w.first, w.last)
+        );
+        assert!((g.sum - w.sum).abs() < 1e-9);
+    }
+    let auto = ReadRequest {
+        resolution: Resolution::Auto,
+        ..range(1, 0, 10_000_000)
+    };
+    let mut o = options(dir.path());
+    o.query_max_result_numbers = 100;
+    drop(o);
+    let r = store.read(&auto).await.unwrap();
+    assert!(
+        matches!(r.data, Data::Points(_)),
+        "400 points fit the cap of 5000"
+    );
+}
+
+/// Model-based check: random writes (late, overwriting, strings), flushes, crashes and
+/// deletes against a BTreeMap, with tiny caches so that eviction and read-through run.
+mod model {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[derive(Debug, Clone)]
+    enum Op {
+        Write(Vec<(u64, i64, Option<f64>)>),
+        Flush,
+        Crash,
+        Last(u64, usize, usize, Option<i64>),
+        Range(u64, i64, i64),
+        DeleteRange(u64, i64, i64),
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        let series = 1u64..4;
+        let ts = 0i64..200;
+        prop_oneof![
+            6 => proptest::collection::vec((series.clone(), ts.clone(), proptest::option::weighted(0.9, -50.0f64..50.0)), 1..30).prop_map(Op::Write),
+            2 => Just(Op::Flush),
+            1 => Just(Op::Crash),
+            4 => (series.clone(), 0usize..30, 0usize..5, proptest::option::of(ts.clone())).prop_map(|(s, n, k, at)| Op::Last(s, n, k, at)),
+            4 => (series.clone(), ts.clone(), ts.clone()).prop_map(|(s, a, b)| Op::Range(s, a, b)),
+            1 => (series, ts.clone(), ts).prop_map(|(s, a, b)| Op::DeleteRange(s, a, b)),
+        ]
+    }
+
+    fn value(v: Option<f64>, ts: i64) -> Value {
+        v.map_or_else(|| Value::Str(format!("t{ts}")), Value::Num)
+    }
+
+    async fn run(ops: Vec<Op>) {
+        let dir = tempfile::tempdir().unwrap();
+        let mk = || {
+            let mut o = options(dir.path());
+            o.cache.init_cached_records = 2;
+            o.cache.memory_budget = 2_000;
+            o
+        };
+        let (mut store, _) = open(dir.path(), mk()).await;
+        let mut model: BTreeMap<u64, BTreeMap<i64, Value>> = BTreeMap::new();
+        for op in ops {
+            match op {
+                Op::Write(pts) => {
+                    let batch = pts
+                        .iter()
+                        .map(|(s, ts, v)| IncomingPoint {
+                            series: SeriesRef::Id(SeriesId(*s)),
+                            ts: Some(*ts),
+                            value: value(*v, *ts),
+                        })
+                        .collect();
+                    store.write(batch).await.unwrap();
+                    for (s, ts, v) in pts {
+                        model.entry(s).or_default().insert(ts, value(v, ts));
+                    }
+                }
+                Op::Flush => {
+                    store.flush().await.unwrap();
+                }
+                Op::Crash => {
+                    store.abandon();
+                    store = open(dir.path(), mk()).await.0;
+                }
+                Op::Last(s, n, skip, at) => {
+                    let Some(m) = model.get(&s) else { continue };
+                    let got = store.read(&last(s, n, skip, at)).await.unwrap();
+                    let mut want: Vec<(i64, Value)> = m
+                        .range(..at.unwrap_or(i64::MAX))
+                        .rev()
+                        .skip(skip)
+                        .take(n)
+                        .map(|(t, v)| (*t, v.clone()))
+                        .collect();
+                    want.reverse();
+                    let got = points(&got);
+                    // Strings are capped at 50, above what these tests write per window.
+                    assert_eq!(got, want, "last({s}, n={n}, skip={skip}, at={at:?})");
+                }
+                Op::Range(s, a, b) => {
+                    let Some(m) = model.get(&s) else { continue };
+                    let got = store.read(&range(s, a, b)).await.unwrap();
+                    let want: Vec<(i64, Value)> = if a < b {
+                        m.range(a..b).map(|(t, v)| (*t, v.clone())).collect()
+                    } else {
+                        Vec::new()
+                    };
+                    assert_eq!(points(&got), want, "range({s}, {a}, {b})");
+                }
+                Op::DeleteRange(s, a, b) => {
+                    let Some(m) = model.get_mut(&s) else { continue };
+                    store.delete_points(SeriesId(s), a, b).await.unwrap();
+                    if a < b {
+                        let doomed: Vec<i64> = m.range(a..b).map(|(t, _)| *t).collect();
+                        for t in doomed {
+                            m.remove(&t);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+        #[test]
+        fn engine_matches_model(ops in proptest::collection::vec(op(), 1..40)) {
+            let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+            rt.block_on(run(ops));
+        }
+    }
+}

@@ -1,0 +1,300 @@
+//! [`SqliteBackend`]: the [`StorageBackend`] over one SQLite file.
+
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use async_trait::async_trait;
+use clio_storage::{
+    Capabilities, NewSeries, Point, Result, SeriesFilter, SeriesId, SeriesInfo, SeriesPoints,
+    SeriesStats, SeriesUpdate, StorageBackend, StorageError, Timestamp, TrendBucket, TrendInterval,
+    WriteSummary,
+};
+use rusqlite::{Connection, OpenFlags, TransactionBehavior};
+
+use crate::error::sql;
+use crate::options::SqliteOptions;
+use crate::pool::Pool;
+use crate::query::StoreTotals;
+use crate::{catalog, chunks, query, schema, trends};
+
+/// The embedded backend. Cheap to share behind an `Arc`; every method may be called
+/// concurrently. Writes are serialised on one writer thread; reads run on the reader pool.
+#[derive(Debug)]
+pub struct SqliteBackend {
+    opts: Arc<SqliteOptions>,
+    writer: Pool,
+    readers: Pool,
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+impl SqliteBackend {
+    /// Opens (creating when missing) the database file, checks its format version, brings
+    /// trend intervals in line with `opts` and starts the writer and reader threads.
+    pub fn open(opts: SqliteOptions) -> Result<Self> {
+        if opts.trend_intervals.is_empty() {
+            return Err(StorageError::InvalidInput(
+                "at least one trend interval is needed".into(),
+            ));
+        }
+        if let Some(dir) = opts.path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| {
+                StorageError::Unavailable(format!("cannot create {}: {e}", dir.display()))
+            })?;
+        }
+        let mut writer = Connection::open(&opts.path).map_err(|e| {
+            StorageError::Unavailable(format!("cannot open {}: {e}", opts.path.display()))
+        })?;
+        schema::configure(&writer, opts.busy_timeout)?;
+        let before = schema::init(&writer)?;
+        Self::sync_intervals(&mut writer, &before, &opts.trend_intervals)?;
+
+        let mut readers = Vec::new();
+        for _ in 0..opts.reader_threads() {
+            let conn = Connection::open_with_flags(
+                &opts.path,
+                OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+            )
+            .map_err(sql)?;
+            schema::configure_reader(&conn, opts.busy_timeout)?;
+            readers.push(conn);
+        }
+        let backend = SqliteBackend {
+            writer: Pool::start("writer", vec![writer])?,
+            readers: Pool::start("reader", readers)?,
+            opts: Arc::new(opts),
+        };
+        tracing::info!(
+            path = %backend.opts.path.display(),
+            readers = backend.readers.size(),
+            "sqlite storage open"
+        );
+        Ok(backend)
+    }
+
+    /// Builds trends for intervals new to this file and drops those no longer configured.
+    fn sync_intervals(
+        conn: &mut Connection,
+        before: &[TrendInterval],
+        now: &[TrendInterval],
+    ) -> Result<()> {
+        if before == now {
+            return Ok(());
+        }
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(sql)?;
+        let fresh_file = schema::stored_intervals(&tx)?.is_none();
+        for i in now.iter().filter(|i| !before.contains(i)) {
+            if !fresh_file {
+                let n = trends::backfill(&tx, *i)?;
+                tracing::info!(interval = %i, buckets = n, "built trends for a new interval");
+            }
+        }
+        for i in before.iter().filter(|i| !now.contains(i)) {
+            let n = tx
+                .execute("DELETE FROM trends WHERE interval_ms = ?1", [i.ms()])
+                .map_err(sql)?;
+            tracing::info!(interval = %i, buckets = n, "dropped trends of a removed interval");
+        }
+        schema::store_intervals(&tx, now)?;
+        tx.commit().map_err(sql)
+    }
+
+    /// The options the backend was opened with.
+    pub fn options(&self) -> &SqliteOptions {
+        &self.opts
+    }
+
+    /// Moves the SQLite WAL into the main file and truncates it.
+    pub async fn checkpoint(&self) -> Result<()> {
+        self.writer
+            .call(|conn| {
+                conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
+                    .map_err(sql)
+            })
+            .await
+    }
+
+    /// Totals over every series: raw points, chunk rows, encoded chunk bytes and trend
+    /// buckets (for import summaries and benchmarks).
+    pub async fn totals(&self) -> Result<StoreTotals> {
+        self.read(query::totals).await
+    }
+
+    async fn write_tx<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&rusqlite::Transaction<'_>, &SqliteOptions) -> Result<T> + Send + 'static,
+    {
+        let opts = self.opts.clone();
+        self.writer
+            .call(move |conn| {
+                let tx = conn
+                    .transaction_with_behavior(TransactionBehavior::Immediate)
+                    .map_err(sql)?;
+                let out = f(&tx, &opts)?;
+                tx.commit().map_err(sql)?;
+                Ok(out)
+            })
+            .await
+    }
+
+    async fn read<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
+    {
+        self.readers
+            .call(move |conn| query::in_read_tx(conn, f))
+            .await
+    }
+}
+
+#[async_trait]
+impl StorageBackend for SqliteBackend {
+    fn describe(&self) -> String {
+        format!("sqlite at {}", self.opts.path.display())
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        Capabilities {
+            direct_file_reads: true,
+        }
+    }
+
+    fn trend_intervals(&self) -> &[TrendInterval] {
+        &self.opts.trend_intervals
+    }
+
+    async fn load_catalog(&self) -> Result<Vec<SeriesInfo>> {
+        self.read(catalog::load).await
+    }
+
+    async fn create_series(&self, series: &[NewSeries]) -> Result<()> {
+        let series = series.to_vec();
+        self.write_tx(move |tx, _| catalog::create(tx, &series, now_ms()))
+            .await
+    }
+
+    async fn get_series(&self, id: SeriesId) -> Result<Option<SeriesInfo>> {
+        self.read(move |c| catalog::get(c, id)).await
+    }
+
+    async fn list_series(&self, filter: &SeriesFilter) -> Result<Vec<SeriesInfo>> {
+        let filter = filter.clone();
+        self.read(move |c| catalog::list(c, &filter)).await
+    }
+
+    async fn update_series(&self, id: SeriesId, update: &SeriesUpdate) -> Result<SeriesInfo> {
+        let update = update.clone();
+        self.write_tx(move |tx, _| catalog::update(tx, id, &update))
+            .await
+    }
+
+    async fn delete_series(&self, id: SeriesId) -> Result<bool> {
+        self.write_tx(move |tx, _| {
+            let existed = catalog::delete(tx, id)?;
+            let chunks = chunks::delete_all(tx, id)?;
+            let buckets = trends::delete(tx, id, None, Timestamp::MIN, Timestamp::MAX)?;
+            Ok(existed || chunks > 0 || buckets > 0)
+        })
+        .await
+    }
+
+    async fn write(&self, batch: &[SeriesPoints]) -> Result<WriteSummary> {
+        let batch = batch.to_vec();
+        self.write_tx(move |tx, opts| {
+            let mut summary = WriteSummary::default();
+            for sp in &batch {
+                let outcome =
+                    chunks::merge_points(tx, sp.series, &sp.points, opts.max_chunk_points)?;
+                summary.points += outcome.points;
+                summary.replaced += outcome.replaced.len() as u64;
+                summary.trend_buckets += trends::apply(
+                    tx,
+                    sp.series,
+                    &opts.trend_intervals,
+                    &sp.points,
+                    &outcome.replaced,
+                )?;
+            }
+            Ok(summary)
+        })
+        .await
+    }
+
+    async fn read_range(
+        &self,
+        series: SeriesId,
+        from: Timestamp,
+        to: Timestamp,
+        limit: usize,
+    ) -> Result<Vec<Point>> {
+        self.read(move |c| query::read_range(c, series, from, to, limit))
+            .await
+    }
+
+    async fn read_last(&self, series: SeriesId, n: usize, before: Timestamp) -> Result<Vec<Point>> {
+        self.read(move |c| query::read_last(c, series, n, before))
+            .await
+    }
+
+    async fn read_trends(
+        &self,
+        series: SeriesId,
+        interval: TrendInterval,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> Result<Vec<TrendBucket>> {
+        self.read(move |c| query::read_trends(c, series, interval, from, to))
+            .await
+    }
+
+    async fn delete_points(&self, series: SeriesId, from: Timestamp, to: Timestamp) -> Result<u64> {
+        self.write_tx(move |tx, opts| {
+            chunks::delete_range(tx, series, from, to, opts.max_chunk_points)
+        })
+        .await
+    }
+
+    async fn delete_trends(
+        &self,
+        series: SeriesId,
+        interval: Option<TrendInterval>,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> Result<u64> {
+        self.write_tx(move |tx, _| trends::delete(tx, series, interval, from, to))
+            .await
+    }
+
+    async fn stats(&self, series: SeriesId) -> Result<SeriesStats> {
+        self.read(move |c| query::stats(c, series)).await
+    }
+
+    async fn health(&self) -> Result<()> {
+        if self.writer.is_closed() {
+            return Err(StorageError::Unavailable("sqlite backend is closed".into()));
+        }
+        self.read(|c| c.query_row("SELECT 1", [], |_| Ok(())).map_err(sql))
+            .await
+    }
+
+    async fn close(&self) -> Result<()> {
+        if self.writer.is_closed() {
+            return Ok(());
+        }
+        // Fold the WAL into the main file so that the file alone is complete.
+        if let Err(e) = self.checkpoint().await {
+            tracing::warn!(error = %e, "sqlite checkpoint at close failed");
+        }
+        self.writer.close();
+        self.readers.close();
+        Ok(())
+    }
+}

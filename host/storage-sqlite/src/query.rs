@@ -1,0 +1,247 @@
+//! The read path, as functions of a connection, shared by the backend's reader threads and by
+//! [`crate::DirectReader`]. Multi-statement reads run inside one read transaction so that they
+//! see one snapshot of the file.
+
+use clio_storage::{Point, Result, SeriesId, SeriesStats, Timestamp, TrendBucket, TrendInterval};
+use rusqlite::{Connection, params};
+
+use crate::error::{corrupt_chunk, sql};
+
+/// A chunk row as stored.
+pub(crate) struct ChunkRow {
+    pub start_ts: Timestamp,
+    pub end_ts: Timestamp,
+    pub count: i64,
+    pub data: Vec<u8>,
+}
+
+impl ChunkRow {
+    pub(crate) fn decode(&self, series: SeriesId) -> Result<Vec<Point>> {
+        clio_codec::decode_chunk(&self.data).map_err(|e| corrupt_chunk(series.0, self.start_ts, e))
+    }
+}
+
+/// SQLite stores integers as i64; ids keep their bits (ids above `i64::MAX` become negative).
+pub(crate) fn id_sql(id: SeriesId) -> i64 {
+    id.0 as i64
+}
+
+/// Inverse of [`id_sql`].
+pub(crate) fn id_from_sql(v: i64) -> SeriesId {
+    SeriesId(v as u64)
+}
+
+/// Runs `f` inside a read transaction.
+pub(crate) fn in_read_tx<T>(
+    conn: &mut Connection,
+    f: impl FnOnce(&Connection) -> Result<T>,
+) -> Result<T> {
+    let tx = conn.transaction().map_err(sql)?;
+    let out = f(&tx)?;
+    tx.finish().map_err(sql)?;
+    Ok(out)
+}
+
+/// Chunks of `series` with `start_ts < before`, newest first, passed to `visit` until it
+/// returns false.
+pub(crate) fn chunks_before_desc(
+    conn: &Connection,
+    series: SeriesId,
+    before: Timestamp,
+    mut visit: impl FnMut(ChunkRow) -> Result<bool>,
+) -> Result<()> {
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT start_ts, end_ts, count, data FROM chunks
+             WHERE series_id = ?1 AND start_ts < ?2 ORDER BY start_ts DESC",
+        )
+        .map_err(sql)?;
+    let mut rows = stmt.query(params![id_sql(series), before]).map_err(sql)?;
+    while let Some(r) = rows.next().map_err(sql)? {
+        let row = ChunkRow {
+            start_ts: r.get(0).map_err(sql)?,
+            end_ts: r.get(1).map_err(sql)?,
+            count: r.get(2).map_err(sql)?,
+            data: r.get(3).map_err(sql)?,
+        };
+        if !visit(row)? {
+            break;
+        }
+    }
+    Ok(())
+}
+
+/// The newest `limit` points of `[from, to)`, ascending.
+pub(crate) fn read_range(
+    conn: &Connection,
+    series: SeriesId,
+    from: Timestamp,
+    to: Timestamp,
+    limit: usize,
+) -> Result<Vec<Point>> {
+    let mut newest_first: Vec<Point> = Vec::new();
+    if from >= to || limit == 0 {
+        return Ok(newest_first);
+    }
+    chunks_before_desc(conn, series, to, |row| {
+        if row.end_ts < from {
+            return Ok(false);
+        }
+        let pts = row.decode(series)?;
+        for p in pts.into_iter().rev() {
+            if p.ts >= to {
+                continue;
+            }
+            if p.ts < from {
+                break;
+            }
+            newest_first.push(p);
+            if newest_first.len() == limit {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    })?;
+    newest_first.reverse();
+    Ok(newest_first)
+}
+
+/// Every point of `[from, to)`, ascending (no limit; used for trend rebuilds).
+pub(crate) fn read_all(
+    conn: &Connection,
+    series: SeriesId,
+    from: Timestamp,
+    to: Timestamp,
+) -> Result<Vec<Point>> {
+    read_range(conn, series, from, to, usize::MAX)
+}
+
+/// The newest `n` points stamped before `before`, ascending.
+pub(crate) fn read_last(
+    conn: &Connection,
+    series: SeriesId,
+    n: usize,
+    before: Timestamp,
+) -> Result<Vec<Point>> {
+    read_range(conn, series, Timestamp::MIN, before, n)
+}
+
+/// Trend buckets of one interval starting in `[from, to)`.
+pub(crate) fn read_trends(
+    conn: &Connection,
+    series: SeriesId,
+    interval: TrendInterval,
+    from: Timestamp,
+    to: Timestamp,
+) -> Result<Vec<TrendBucket>> {
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT start_ts, count, sum, sum_sq, min, max, first, last, first_ts, last_ts
+             FROM trends WHERE series_id = ?1 AND interval_ms = ?2
+             AND start_ts >= ?3 AND start_ts < ?4 ORDER BY start_ts",
+        )
+        .map_err(sql)?;
+    let rows = stmt
+        .query_map(
+            params![id_sql(series), interval.ms(), from, to],
+            bucket_from_row,
+        )
+        .map_err(sql)?;
+    rows.collect::<rusqlite::Result<Vec<_>>>().map_err(sql)
+}
+
+/// One stored bucket.
+pub(crate) fn read_bucket(
+    conn: &Connection,
+    series: SeriesId,
+    interval: TrendInterval,
+    start: Timestamp,
+) -> Result<Option<TrendBucket>> {
+    use rusqlite::OptionalExtension;
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT start_ts, count, sum, sum_sq, min, max, first, last, first_ts, last_ts
+             FROM trends WHERE series_id = ?1 AND interval_ms = ?2 AND start_ts = ?3",
+        )
+        .map_err(sql)?;
+    stmt.query_row(
+        params![id_sql(series), interval.ms(), start],
+        bucket_from_row,
+    )
+    .optional()
+    .map_err(sql)
+}
+
+fn bucket_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<TrendBucket> {
+    Ok(TrendBucket {
+        start: r.get(0)?,
+        count: r.get::<_, i64>(1)?.max(0) as u64,
+        sum: r.get(2)?,
+        sum_sq: r.get(3)?,
+        min: r.get(4)?,
+        max: r.get(5)?,
+        first: r.get(6)?,
+        last: r.get(7)?,
+        first_ts: r.get(8)?,
+        last_ts: r.get(9)?,
+    })
+}
+
+/// Size and span of one series' raw data.
+pub(crate) fn stats(conn: &Connection, series: SeriesId) -> Result<SeriesStats> {
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT COALESCE(SUM(count), 0), MIN(start_ts), MAX(end_ts),
+                    COALESCE(SUM(length(data)), 0)
+             FROM chunks WHERE series_id = ?1",
+        )
+        .map_err(sql)?;
+    stmt.query_row(params![id_sql(series)], |r| {
+        Ok(SeriesStats {
+            points: r.get::<_, i64>(0)?.max(0) as u64,
+            first_ts: r.get(1)?,
+            last_ts: r.get(2)?,
+            bytes: r.get::<_, i64>(3)?.max(0) as u64,
+        })
+    })
+    .map_err(sql)
+}
+
+/// Totals over the whole file.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StoreTotals {
+    /// Raw points.
+    pub points: u64,
+    /// Chunk rows.
+    pub chunks: u64,
+    /// Bytes of encoded chunks.
+    pub chunk_bytes: u64,
+    /// Trend buckets, all intervals.
+    pub trend_buckets: u64,
+    /// Series in the catalog.
+    pub series: u64,
+}
+
+pub(crate) fn totals(conn: &Connection) -> Result<StoreTotals> {
+    let (points, chunks, chunk_bytes): (i64, i64, i64) = conn
+        .query_row(
+            "SELECT COALESCE(SUM(count), 0), COUNT(*), COALESCE(SUM(length(data)), 0) FROM chunks",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .map_err(sql)?;
+    let trend_buckets: i64 = conn
+        .query_row("SELECT COUNT(*) FROM trends", [], |r| r.get(0))
+        .map_err(sql)?;
+    let series: i64 = conn
+        .query_row("SELECT COUNT(*) FROM series", [], |r| r.get(0))
+        .map_err(sql)?;
+    let u = |v: i64| v.max(0) as u64;
+    Ok(StoreTotals {
+        points: u(points),
+        chunks: u(chunks),
+        chunk_bytes: u(chunk_bytes),
+        trend_buckets: u(trend_buckets),
+        series: u(series),
+    })
+}

@@ -1,0 +1,337 @@
+//! The SQLite backend against the shared conformance suite, plus what only this backend has:
+//! chunk layout, direct file reads, reopening and trend-interval changes.
+
+use std::sync::Arc;
+
+use clio_storage::*;
+use clio_storage_sqlite::{DirectReader, SqliteBackend, SqliteOptions};
+use tempfile::TempDir;
+
+/// A backend that owns its temporary directory.
+#[derive(Debug)]
+struct Owned {
+    _dir: TempDir,
+    inner: SqliteBackend,
+}
+
+fn fresh(max_chunk_points: usize) -> (TempDir, SqliteBackend) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut o = SqliteOptions::new(dir.path().join("clio.db"));
+    o.max_chunk_points = max_chunk_points;
+    o.readers = 2;
+    let b = SqliteBackend::open(o).unwrap();
+    (dir, b)
+}
+
+fn pts(range: std::ops::Range<i64>, step: i64) -> Vec<Point> {
+    range
+        .step_by(step as usize)
+        .map(|t| Point::new(t, (t as f64) / 100.0))
+        .collect()
+}
+
+fn chunk_rows(path: &std::path::Path, id: i64) -> Vec<(i64, i64, i64)> {
+    let c = rusqlite::Connection::open(path).unwrap();
+    let mut s = c
+        .prepare(
+            "SELECT start_ts, end_ts, count FROM chunks WHERE series_id = ?1 ORDER BY start_ts",
+        )
+        .unwrap();
+    s.query_map([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn conformance() {
+    clio_storage::testing::run_all(|| async {
+        let (dir, inner) = fresh(256);
+        Owned { _dir: dir, inner }
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn chunks_never_overlap_and_stay_bounded() {
+    let (dir, b) = fresh(100);
+    let s = SeriesId(7);
+    // Appends in small batches fill chunks up to the maximum.
+    for k in 0..50 {
+        let batch = pts(k * 1000..(k + 1) * 1000, 100);
+        b.write(&[SeriesPoints {
+            series: s,
+            points: batch,
+        }])
+        .await
+        .unwrap();
+    }
+    // Late points into the middle split a full chunk evenly.
+    let late: Vec<Point> = (0..50)
+        .map(|k| Point::new(20_050 + k * 100, -1.0))
+        .collect();
+    let w = b
+        .write(&[SeriesPoints {
+            series: s,
+            points: late,
+        }])
+        .await
+        .unwrap();
+    assert_eq!(w.replaced, 0);
+    let rows = chunk_rows(&dir.path().join("clio.db"), 7);
+    let total: i64 = rows.iter().map(|r| r.2).sum();
+    assert_eq!(total, 550);
+    for w in rows.windows(2) {
+        assert!(w[0].1 < w[1].0, "chunks overlap: {rows:?}");
+    }
+    assert!(rows.iter().all(|r| r.2 <= 100 && r.2 > 0), "{rows:?}");
+    assert!(rows.len() <= 8, "too many small chunks: {rows:?}");
+    let all = b
+        .read_range(s, i64::MIN, i64::MAX, usize::MAX)
+        .await
+        .unwrap();
+    assert_eq!(all.len(), 550);
+    assert!(all.windows(2).all(|w| w[0].ts < w[1].ts));
+}
+
+#[tokio::test]
+async fn delete_range_cuts_only_boundary_chunks() {
+    let (dir, b) = fresh(100);
+    let s = SeriesId(1);
+    b.write(&[SeriesPoints {
+        series: s,
+        points: pts(0..100_000, 100),
+    }])
+    .await
+    .unwrap();
+    let before = chunk_rows(&dir.path().join("clio.db"), 1);
+    assert_eq!(before.len(), 10);
+    // [25_050, 75_000): cuts into chunk 2, drops chunks 3..=6, chunk 7 starts at 70_000 and
+    // ends at 79_900 so it is cut too.
+    let n = b.delete_points(s, 25_050, 75_000).await.unwrap();
+    assert_eq!(n, 499);
+    let left = b.read_range(s, 0, i64::MAX, usize::MAX).await.unwrap();
+    assert_eq!(left.len(), 1000 - 499);
+    assert!(left.iter().all(|p| p.ts < 25_050 || p.ts >= 75_000));
+    assert_eq!(left.iter().filter(|p| p.ts == 25_000).count(), 1);
+    assert_eq!(left.iter().filter(|p| p.ts == 75_000).count(), 1);
+    // Trends are kept.
+    let t = b
+        .read_trends(s, DEFAULT_TREND_INTERVALS[0], 0, i64::MAX)
+        .await
+        .unwrap();
+    assert_eq!(t.iter().map(|b| b.count).sum::<u64>(), 1000);
+}
+
+#[tokio::test]
+async fn reopen_keeps_everything_and_backfills_new_intervals() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("clio.db");
+    let s = SeriesId(3);
+    {
+        let b = SqliteBackend::open(SqliteOptions::new(&path)).unwrap();
+        b.create_series(&[NewSeries {
+            id: s,
+            key: Some("cpu,host=a usage".parse().unwrap()),
+            settings: SeriesSettings::default(),
+        }])
+        .await
+        .unwrap();
+        b.write(&[SeriesPoints {
+            series: s,
+            points: pts(0..3_600_000, 10_000),
+        }])
+        .await
+        .unwrap();
+        b.close().await.unwrap();
+        assert!(
+            b.read_last(s, 1, i64::MAX).await.is_err(),
+            "closed backend still serves"
+        );
+    }
+    let mut o = SqliteOptions::new(&path);
+    let five = "5m".parse::<TrendInterval>().unwrap();
+    o.trend_intervals = vec![five, DEFAULT_TREND_INTERVALS[2]];
+    let b = SqliteBackend::open(o).unwrap();
+    assert_eq!(b.load_catalog().await.unwrap().len(), 1);
+    assert_eq!(b.read_last(s, 5, i64::MAX).await.unwrap().len(), 5);
+    let t5 = b.read_trends(s, five, 0, i64::MAX).await.unwrap();
+    assert_eq!(t5.len(), 12);
+    assert!(t5.iter().all(|b| b.count == 30));
+    assert!(
+        b.read_trends(s, DEFAULT_TREND_INTERVALS[0], 0, i64::MAX)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let mut d = DirectReader::open(&path).unwrap();
+    assert_eq!(d.trend_intervals(), &[five, DEFAULT_TREND_INTERVALS[2]]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn direct_reader_reads_while_the_server_writes() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("clio.db");
+    let b = Arc::new(SqliteBackend::open(SqliteOptions::new(&path)).unwrap());
+    let s = SeriesId(11);
+    b.create_series(&[NewSeries {
+        id: s,
+        key: None,
+        settings: SeriesSettings::default(),
+    }])
+    .await
+    .unwrap();
+    let writer = {
+        let b = b.clone();
+        tokio::spawn(async move {
+            for k in 0..200i64 {
+                // Every batch has one value, so a reader can tell a torn batch.
+                let points = (0..50).map(|i| Point::new(k * 50 + i, k as f64)).collect();
+                b.write(&[SeriesPoints { series: s, points }])
+                    .await
+                    .unwrap();
+            }
+        })
+    };
+    let reader = tokio::task::spawn_blocking(move || {
+        let mut d = DirectReader::open(&path).unwrap();
+        let mut reads = 0;
+        loop {
+            let all = d.read_range(s, 0, i64::MAX, usize::MAX).unwrap();
+            assert_eq!(all.len() % 50, 0, "torn batch seen by direct reader");
+            for (i, p) in all.iter().enumerate() {
+                assert_eq!(p.ts, i as i64);
+                assert_eq!(p.value, Value::Num((i / 50) as f64));
+            }
+            reads += 1;
+            if all.len() == 10_000 {
+                return reads;
+            }
+        }
+    });
+    writer.await.unwrap();
+    let reads = reader.await.unwrap();
+    assert!(reads >= 1);
+    let mut d = DirectReader::open(dir.path().join("clio.db")).unwrap();
+    assert_eq!(d.series(s).unwrap().unwrap().id, s);
+    assert_eq!(d.stats(s).unwrap().points, 10_000);
+    assert_eq!(d.read_last(s, 3, 10_000).unwrap().len(), 3);
+}
+
+#[test]
+fn direct_reader_refuses_what_is_not_a_clio_file() {
+    let dir = tempfile::tempdir().unwrap();
+    assert!(DirectReader::open(dir.path().join("missing.db")).is_err());
+    let other = dir.path().join("other.db");
+    rusqlite::Connection::open(&other)
+        .unwrap()
+        .execute_batch("CREATE TABLE t(x)")
+        .unwrap();
+    let e = DirectReader::open(&other).unwrap_err().to_string();
+    assert!(e.contains("not a Clio database"), "{e}");
+    let garbage = dir.path().join("garbage.db");
+    std::fs::write(
+        &garbage,
+        b"this is not sqlite at all, not even close.......",
+    )
+    .unwrap();
+    assert!(DirectReader::open(&garbage).is_err());
+}
+
+#[tokio::test]
+async fn newer_format_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("clio.db");
+    SqliteBackend::open(SqliteOptions::new(&path))
+        .unwrap()
+        .close()
+        .await
+        .unwrap();
+    rusqlite::Connection::open(&path)
+        .unwrap()
+        .execute(
+            "UPDATE meta SET value = '999' WHERE key = 'format_version'",
+            [],
+        )
+        .unwrap();
+    let e = SqliteBackend::open(SqliteOptions::new(&path))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("format version 999"), "{e}");
+}
+
+#[async_trait::async_trait]
+impl StorageBackend for Owned {
+    fn describe(&self) -> String {
+        self.inner.describe()
+    }
+    fn capabilities(&self) -> Capabilities {
+        self.inner.capabilities()
+    }
+    fn trend_intervals(&self) -> &[TrendInterval] {
+        self.inner.trend_intervals()
+    }
+    async fn load_catalog(&self) -> Result<Vec<SeriesInfo>> {
+        self.inner.load_catalog().await
+    }
+    async fn create_series(&self, s: &[NewSeries]) -> Result<()> {
+        self.inner.create_series(s).await
+    }
+    async fn get_series(&self, id: SeriesId) -> Result<Option<SeriesInfo>> {
+        self.inner.get_series(id).await
+    }
+    async fn list_series(&self, f: &SeriesFilter) -> Result<Vec<SeriesInfo>> {
+        self.inner.list_series(f).await
+    }
+    async fn update_series(&self, id: SeriesId, u: &SeriesUpdate) -> Result<SeriesInfo> {
+        self.inner.update_series(id, u).await
+    }
+    async fn delete_series(&self, id: SeriesId) -> Result<bool> {
+        self.inner.delete_series(id).await
+    }
+    async fn write(&self, b: &[SeriesPoints]) -> Result<WriteSummary> {
+        self.inner.write(b).await
+    }
+    async fn read_range(
+        &self,
+        s: SeriesId,
+        f: Timestamp,
+        t: Timestamp,
+        l: usize,
+    ) -> Result<Vec<Point>> {
+        self.inner.read_range(s, f, t, l).await
+    }
+    async fn read_last(&self, s: SeriesId, n: usize, b: Timestamp) -> Result<Vec<Point>> {
+        self.inner.read_last(s, n, b).await
+    }
+    async fn read_trends(
+        &self,
+        s: SeriesId,
+        i: TrendInterval,
+        f: Timestamp,
+        t: Timestamp,
+    ) -> Result<Vec<TrendBucket>> {
+        self.inner.read_trends(s, i, f, t).await
+    }
+    async fn delete_points(&self, s: SeriesId, f: Timestamp, t: Timestamp) -> Result<u64> {
+        self.inner.delete_points(s, f, t).await
+    }
+    async fn delete_trends(
+        &self,
+        s: SeriesId,
+        i: Option<TrendInterval>,
+        f: Timestamp,
+        t: Timestamp,
+    ) -> Result<u64> {
+        self.inner.delete_trends(s, i, f, t).await
+    }
+    async fn stats(&self, s: SeriesId) -> Result<SeriesStats> {
+        self.inner.stats(s).await
+    }
+    async fn health(&self) -> Result<()> {
+        self.inner.health().await
+    }
+    async fn close(&self) -> Result<()> {
+        self.inner.close().await
+    }
+}
