@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use clio_core::{EngineOptions, SyncMode};
 use clio_storage::{DEFAULT_TREND_INTERVALS, TrendInterval};
+use clio_storage_sqlite::SqliteOptions;
 use serde::Deserialize;
 
 /// A configuration that cannot be used.
@@ -57,6 +58,74 @@ pub struct Config {
     /// Write validation.
     #[serde(default)]
     pub ingest: IngestConfig,
+    /// Network front ends.
+    #[serde(default)]
+    pub server: ServerConfig,
+}
+
+/// `[server]`: the TCP (ALEPIZ framing) and HTTP front ends.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerConfig {
+    /// TCP listen address (ALEPIZ localAddress + serverPort); empty disables TCP.
+    #[serde(default = "default_tcp")]
+    pub tcp_address: String,
+    /// HTTP listen address; empty disables HTTP.
+    #[serde(default = "default_http")]
+    pub http_address: String,
+    /// Socket errors tolerated within five minutes before they are logged as an incident
+    /// (ALEPIZ maxSocketErrorsCnt). Clio keeps running; the count is in /metrics.
+    #[serde(default = "default_max_socket_errors")]
+    pub max_socket_errors_cnt: u64,
+    /// Requests waiting for a query slot above which a warning is logged (ALEPIZ
+    /// queriesMaxQueueLength).
+    #[serde(default = "default_queue_len")]
+    pub queries_max_queue_length: usize,
+    /// Requests slower than this many seconds are logged (ALEPIZ slowQueueSec).
+    #[serde(default = "default_slow_query")]
+    pub slow_query_sec: f64,
+    /// Queries served at the same time; more wait in line.
+    #[serde(default = "default_max_concurrent_queries")]
+    pub max_concurrent_queries: usize,
+    /// Largest TCP frame or HTTP request body accepted, MiB (after gzip decompression).
+    #[serde(default = "default_max_request_mb")]
+    pub max_request_mb: usize,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            tcp_address: default_tcp(),
+            http_address: default_http(),
+            max_socket_errors_cnt: default_max_socket_errors(),
+            queries_max_queue_length: default_queue_len(),
+            slow_query_sec: default_slow_query(),
+            max_concurrent_queries: default_max_concurrent_queries(),
+            max_request_mb: default_max_request_mb(),
+        }
+    }
+}
+
+fn default_tcp() -> String {
+    "127.0.0.1:10163".into()
+}
+fn default_http() -> String {
+    "127.0.0.1:10164".into()
+}
+const fn default_max_socket_errors() -> u64 {
+    500
+}
+const fn default_queue_len() -> usize {
+    200
+}
+const fn default_slow_query() -> f64 {
+    15.0
+}
+const fn default_max_concurrent_queries() -> usize {
+    256
+}
+const fn default_max_request_mb() -> usize {
+    64
 }
 
 fn default_data_dir() -> PathBuf {
@@ -291,6 +360,7 @@ impl Default for Config {
             cache: CacheConfig::default(),
             query: QueryConfig::default(),
             ingest: IngestConfig::default(),
+            server: ServerConfig::default(),
         }
     }
 }
@@ -350,6 +420,25 @@ impl Config {
         if self.query.query_max_result_numbers == 0 || self.query.query_max_result_strings == 0 {
             errs.push("query result caps must be at least 1".into());
         }
+        if self.server.max_request_mb == 0 {
+            errs.push("server.max_request_mb must be at least 1".into());
+        }
+        if self.server.max_concurrent_queries == 0 {
+            errs.push("server.max_concurrent_queries must be at least 1".into());
+        }
+        if !(self.server.slow_query_sec.is_finite() && self.server.slow_query_sec > 0.0) {
+            errs.push("server.slow_query_sec must be a positive number".into());
+        }
+        for (name, addr) in [
+            ("server.tcp_address", &self.server.tcp_address),
+            ("server.http_address", &self.server.http_address),
+        ] {
+            if !addr.is_empty() && addr.parse::<std::net::SocketAddr>().is_err() {
+                errs.push(format!(
+                    "{name} `{addr}` is not an address such as 127.0.0.1:10163"
+                ));
+            }
+        }
         if errs.is_empty() {
             Ok(())
         } else {
@@ -360,6 +449,15 @@ impl Config {
     /// The SQLite database file.
     pub fn sqlite_path(&self) -> PathBuf {
         self.data_dir.join(&self.storage.sqlite.file)
+    }
+
+    /// The SQLite backend settings this configuration describes.
+    pub fn sqlite_options(&self) -> SqliteOptions {
+        let mut o = SqliteOptions::new(self.sqlite_path());
+        o.busy_timeout = Duration::from_millis(self.storage.sqlite.db_lock_timeout);
+        o.readers = self.storage.sqlite.storage_querying_processes_num;
+        o.trend_intervals = self.storage.trend_intervals.clone();
+        o
     }
 
     /// The engine settings this configuration describes.
