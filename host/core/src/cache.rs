@@ -9,7 +9,7 @@
 //! global memory budget evicts flushed points beyond that.
 
 use std::collections::{BTreeMap, HashMap};
-use std::hash::{BuildHasher, Hash, Hasher};
+use std::hash::BuildHasher;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use clio_storage::{Point, SeriesId, SeriesPoints, Timestamp, Value};
@@ -140,9 +140,7 @@ impl Cache {
     }
 
     fn shard(&self, id: SeriesId) -> &Mutex<HashMap<SeriesId, SeriesCache>> {
-        let mut h = self.hasher.build_hasher();
-        id.hash(&mut h);
-        &self.shards[(h.finish() as usize) % SHARDS]
+        &self.shards[(self.hasher.hash_one(id) as usize) % SHARDS]
     }
 
     /// Unflushed points in memory.

@@ -172,6 +172,9 @@ enum ReplayedOp {
     Deleted,
 }
 
+/// What replay saw per series: the last kind of operation and the ranges deleted.
+type ReplayLog = HashMap<SeriesId, (ReplayedOp, Vec<(Timestamp, Timestamp)>)>;
+
 impl Store {
     /// Opens the engine: loads the catalog, replays the log into the cache, re-applies
     /// logged deletions to storage, and starts the cache service. Must run inside a tokio
@@ -184,8 +187,7 @@ impl Store {
         let catalog = Catalog::new(backend.load_catalog().await?);
         let cache = Arc::new(Cache::new(opts.cache.clone()));
         let replaying = Arc::new(AtomicBool::new(true));
-        let replayed: Arc<Mutex<HashMap<SeriesId, (ReplayedOp, Vec<(Timestamp, Timestamp)>)>>> =
-            Arc::default();
+        let replayed: Arc<Mutex<ReplayLog>> = Arc::default();
         let apply = {
             let cache = Arc::clone(&cache);
             let replaying = Arc::clone(&replaying);

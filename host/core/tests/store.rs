@@ -1,5 +1,6 @@
 //! The engine against a real SQLite backend: writes, reads that merge cache and storage,
 //! flushes, replay, restamping, caps and cursors, deletes, failed flushes.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
 
 mod common;
 

@@ -1,18 +1,13 @@
 //! The SQLite backend against the shared conformance suite, plus what only this backend has:
 //! chunk layout, direct file reads, reopening and trend-interval changes.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
+
 
 use std::sync::Arc;
 
 use clio_storage::*;
 use clio_storage_sqlite::{DirectReader, SqliteBackend, SqliteOptions};
 use tempfile::TempDir;
-
-/// A backend that owns its temporary directory.
-#[derive(Debug)]
-struct Owned {
-    _dir: TempDir,
-    inner: SqliteBackend,
-}
 
 fn fresh(max_chunk_points: usize) -> (TempDir, SqliteBackend) {
     let dir = tempfile::tempdir().unwrap();
@@ -47,7 +42,7 @@ fn chunk_rows(path: &std::path::Path, id: i64) -> Vec<(i64, i64, i64)> {
 async fn conformance() {
     clio_storage::testing::run_all(|| async {
         let (dir, inner) = fresh(256);
-        Owned { _dir: dir, inner }
+        clio_storage::testing::Guarded::new(inner, dir)
     })
     .await;
 }
@@ -164,7 +159,7 @@ async fn reopen_keeps_everything_and_backfills_new_intervals() {
             .unwrap()
             .is_empty()
     );
-    let mut d = DirectReader::open(&path).unwrap();
+    let d = DirectReader::open(&path).unwrap();
     assert_eq!(d.trend_intervals(), &[five, DEFAULT_TREND_INTERVALS[2]]);
 }
 
@@ -258,80 +253,4 @@ async fn newer_format_is_refused() {
         .unwrap_err()
         .to_string();
     assert!(e.contains("format version 999"), "{e}");
-}
-
-#[async_trait::async_trait]
-impl StorageBackend for Owned {
-    fn describe(&self) -> String {
-        self.inner.describe()
-    }
-    fn capabilities(&self) -> Capabilities {
-        self.inner.capabilities()
-    }
-    fn trend_intervals(&self) -> &[TrendInterval] {
-        self.inner.trend_intervals()
-    }
-    async fn load_catalog(&self) -> Result<Vec<SeriesInfo>> {
-        self.inner.load_catalog().await
-    }
-    async fn create_series(&self, s: &[NewSeries]) -> Result<()> {
-        self.inner.create_series(s).await
-    }
-    async fn get_series(&self, id: SeriesId) -> Result<Option<SeriesInfo>> {
-        self.inner.get_series(id).await
-    }
-    async fn list_series(&self, f: &SeriesFilter) -> Result<Vec<SeriesInfo>> {
-        self.inner.list_series(f).await
-    }
-    async fn update_series(&self, id: SeriesId, u: &SeriesUpdate) -> Result<SeriesInfo> {
-        self.inner.update_series(id, u).await
-    }
-    async fn delete_series(&self, id: SeriesId) -> Result<bool> {
-        self.inner.delete_series(id).await
-    }
-    async fn write(&self, b: &[SeriesPoints]) -> Result<WriteSummary> {
-        self.inner.write(b).await
-    }
-    async fn read_range(
-        &self,
-        s: SeriesId,
-        f: Timestamp,
-        t: Timestamp,
-        l: usize,
-    ) -> Result<Vec<Point>> {
-        self.inner.read_range(s, f, t, l).await
-    }
-    async fn read_last(&self, s: SeriesId, n: usize, b: Timestamp) -> Result<Vec<Point>> {
-        self.inner.read_last(s, n, b).await
-    }
-    async fn read_trends(
-        &self,
-        s: SeriesId,
-        i: TrendInterval,
-        f: Timestamp,
-        t: Timestamp,
-    ) -> Result<Vec<TrendBucket>> {
-        self.inner.read_trends(s, i, f, t).await
-    }
-    async fn delete_points(&self, s: SeriesId, f: Timestamp, t: Timestamp) -> Result<u64> {
-        self.inner.delete_points(s, f, t).await
-    }
-    async fn delete_trends(
-        &self,
-        s: SeriesId,
-        i: Option<TrendInterval>,
-        f: Timestamp,
-        t: Timestamp,
-    ) -> Result<u64> {
-        self.inner.delete_trends(s, i, f, t).await
-    }
-    async fn stats(&self, s: SeriesId) -> Result<SeriesStats> {
-        self.inner.stats(s).await
-    }
-    async fn health(&self) -> Result<()> {
-        self.inner.health().await
-    }
-    async fn close(&self) -> Result<()> {
-        self.inner.close().await
-    }
 }

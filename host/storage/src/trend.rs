@@ -41,7 +41,8 @@ impl TrendInterval {
 
     /// Start of the bucket holding `ts` (floor division, so negative times align too).
     pub fn bucket_start(self, ts: Timestamp) -> Timestamp {
-        ts.div_euclid(self.0) * self.0
+        // Saturates for the first partial bucket just above i64::MIN instead of overflowing.
+        ts.div_euclid(self.0).saturating_mul(self.0)
     }
 }
 
@@ -224,6 +225,8 @@ mod tests {
     fn buckets_align_and_aggregate() {
         let i = TrendInterval::from_ms(10_000).unwrap();
         assert_eq!(i.bucket_start(-1), -10_000);
+        assert_eq!(i.bucket_start(i64::MIN + 1), i64::MIN);
+        assert_eq!(i.bucket_start(i64::MAX), i64::MAX - i64::MAX % 10_000);
         let pts = [
             Point::new(1_000, 1.0),
             Point::new(2_000, "x"),

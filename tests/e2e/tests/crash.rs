@@ -1,6 +1,8 @@
 //! Crash test: a child process writes through the engine and reports each acknowledged batch;
 //! it is killed with SIGKILL at varying moments; after reopening, every acknowledged point is
 //! there with its value.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
+
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};

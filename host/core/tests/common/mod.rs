@@ -1,6 +1,6 @@
 //! Shared helpers for the engine's integration tests: a real SQLite backend in a temp dir,
 //! and a wrapper that injects storage failures.
-
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
 #![allow(dead_code)]
 
 use std::path::Path;

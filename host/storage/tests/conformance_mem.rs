@@ -1,0 +1,674 @@
+//! Proves the conformance suite against an in-memory reference backend: the correct backend
+//! passes every check, and backends with one deliberate bug each are caught by the check meant
+//! for that bug.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use async_trait::async_trait;
+use clio_storage::testing::{self, Guarded};
+use clio_storage::{
+    Capabilities, DEFAULT_TREND_INTERVALS, NewSeries, Point, Result, SeriesFilter, SeriesId,
+    SeriesInfo, SeriesPoints, SeriesStats, SeriesUpdate, StorageBackend, StorageError, Timestamp,
+    TrendBucket, TrendInterval, Value, WriteSummary,
+};
+
+// ---------------------------------------------------------------------------------------------
+// The reference backend
+// ---------------------------------------------------------------------------------------------
+
+/// Deliberate bugs, each of which some check must catch.
+#[derive(Debug, Default, Clone, Copy)]
+struct Bugs {
+    /// An overwrite adds the new value to the trend bucket instead of replacing the old one.
+    overwrite_adds: bool,
+    /// `read_range` with a limit keeps the oldest points instead of the newest.
+    limit_keeps_oldest: bool,
+    /// `read_last` includes a point stamped exactly at `before`.
+    before_inclusive: bool,
+    /// `write` stores each series' points in two halves, letting readers in between.
+    torn_writes: bool,
+    /// `-0.0` is stored as `0.0`.
+    loses_negative_zero: bool,
+    /// `close` does nothing.
+    close_is_noop: bool,
+    /// `delete_points` recomputes the trend buckets it touches from the remaining points.
+    delete_points_recomputes_trends: bool,
+    /// `delete_series` keeps the points, so a re-created id sees old data.
+    delete_series_keeps_points: bool,
+}
+
+/// Records drops, to prove `Guarded` drops the backend before its guard.
+#[derive(Debug)]
+struct DropProbe(Arc<Mutex<Vec<&'static str>>>, &'static str);
+
+impl Drop for DropProbe {
+    fn drop(&mut self) {
+        if let Ok(mut log) = self.0.lock() {
+            log.push(self.1);
+        }
+    }
+}
+
+#[derive(Debug)]
+struct Series {
+    info: SeriesInfo,
+    points: BTreeMap<Timestamp, Value>,
+    trends: BTreeMap<TrendInterval, BTreeMap<Timestamp, TrendBucket>>,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    series: BTreeMap<SeriesId, Series>,
+    /// Points of deleted series, kept only by the `delete_series_keeps_points` bug.
+    leftovers: BTreeMap<SeriesId, BTreeMap<Timestamp, Value>>,
+}
+
+/// A straightforward BTreeMap store. One lock around everything makes every call atomic.
+/// Trends are maintained incrementally: a bucket that only gains new points merges their
+/// aggregates in; a bucket where a value was replaced is recomputed from its raw points.
+#[derive(Debug)]
+struct MemBackend {
+    state: RwLock<State>,
+    intervals: Vec<TrendInterval>,
+    closed: AtomicBool,
+    bugs: Bugs,
+    _probe: Option<DropProbe>,
+}
+
+impl MemBackend {
+    fn new() -> Self {
+        Self::with_bugs(Bugs::default())
+    }
+
+    fn with_bugs(bugs: Bugs) -> Self {
+        MemBackend {
+            state: RwLock::new(State::default()),
+            intervals: DEFAULT_TREND_INTERVALS.to_vec(),
+            closed: AtomicBool::new(false),
+            bugs,
+            _probe: None,
+        }
+    }
+
+    fn check_open(&self) -> Result<()> {
+        if self.closed.load(Ordering::SeqCst) {
+            Err(StorageError::Unavailable("memory store is closed".into()))
+        } else {
+            Ok(())
+        }
+    }
+
+    fn read(&self) -> Result<std::sync::RwLockReadGuard<'_, State>> {
+        self.check_open()?;
+        self.state
+            .read()
+            .map_err(|_| StorageError::other("lock poisoned"))
+    }
+
+    fn write_lock(&self) -> Result<std::sync::RwLockWriteGuard<'_, State>> {
+        self.check_open()?;
+        self.state
+            .write()
+            .map_err(|_| StorageError::other("lock poisoned"))
+    }
+
+    fn validate(st: &State, batch: &[SeriesPoints]) -> Result<()> {
+        for sp in batch {
+            if !st.series.contains_key(&sp.series) {
+                return Err(StorageError::NotFound(sp.series));
+            }
+            for p in &sp.points {
+                p.value.validate().map_err(|e| {
+                    StorageError::InvalidInput(format!("series {} ts {}: {e}", sp.series, p.ts))
+                })?;
+            }
+            if sp.points.windows(2).any(|w| w[0].ts >= w[1].ts) {
+                return Err(StorageError::InvalidInput(format!(
+                    "points of series {} are not strictly ascending",
+                    sp.series
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// Stores `points` (sorted) of one series and updates the trend buckets they touch.
+    fn apply(&self, s: &mut Series, points: &[Point]) -> WriteSummary {
+        let mut summary = WriteSummary::default();
+        let mut replaced = BTreeSet::new();
+        for p in points {
+            let mut value = p.value.clone();
+            if self.bugs.loses_negative_zero
+                && let Value::Num(v) = &mut value
+            {
+                *v += 0.0;
+            }
+            if s.points.insert(p.ts, value).is_some() {
+                replaced.insert(p.ts);
+            }
+        }
+        summary.points = points.len() as u64;
+        summary.replaced = replaced.len() as u64;
+
+        for &iv in &self.intervals {
+            let trends = s.trends.entry(iv).or_default();
+            let mut touched: BTreeMap<Timestamp, (Vec<Point>, bool)> = BTreeMap::new();
+            for p in points {
+                let e = touched.entry(iv.bucket_start(p.ts)).or_default();
+                e.0.push(p.clone());
+                e.1 |= replaced.contains(&p.ts);
+            }
+            for (start, (new, any_replaced)) in touched {
+                if any_replaced && !self.bugs.overwrite_adds {
+                    // A replaced value's contribution cannot be subtracted (min, max, first
+                    // and last are not invertible), so the bucket is rebuilt from raw points.
+                    let end = start.saturating_add(iv.ms());
+                    let raw: Vec<Point> = s
+                        .points
+                        .range(start..end)
+                        .map(|(&ts, v)| Point::new(ts, v.clone()))
+                        .collect();
+                    match TrendBucket::build(iv, &raw).pop() {
+                        Some(b) => trends.insert(start, b),
+                        None => trends.remove(&start),
+                    };
+                    summary.trend_buckets += 1;
+                } else if let Some(b) = TrendBucket::build(iv, &new).pop() {
+                    match trends.get_mut(&start) {
+                        Some(old) => old.merge(&b),
+                        None => {
+                            trends.insert(start, b);
+                        }
+                    }
+                    summary.trend_buckets += 1;
+                }
+            }
+        }
+        summary
+    }
+}
+
+fn now_ms() -> Timestamp {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as Timestamp)
+        .unwrap_or(0)
+}
+
+fn to_points<'a>(it: impl Iterator<Item = (&'a Timestamp, &'a Value)>) -> Vec<Point> {
+    it.map(|(&ts, v)| Point::new(ts, v.clone())).collect()
+}
+
+#[async_trait]
+impl StorageBackend for MemBackend {
+    fn describe(&self) -> String {
+        "memory (conformance reference)".into()
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        Capabilities::default()
+    }
+
+    fn trend_intervals(&self) -> &[TrendInterval] {
+        &self.intervals
+    }
+
+    async fn load_catalog(&self) -> Result<Vec<SeriesInfo>> {
+        let st = self.read()?;
+        Ok(st.series.values().map(|s| s.info.clone()).collect())
+    }
+
+    async fn create_series(&self, series: &[NewSeries]) -> Result<()> {
+        let mut st = self.write_lock()?;
+        let mut keys: BTreeMap<_, SeriesId> = st
+            .series
+            .values()
+            .filter_map(|s| s.info.key.clone().map(|k| (k, s.info.id)))
+            .collect();
+        let mut fresh = Vec::new();
+        for ns in series {
+            if st.series.contains_key(&ns.id) || fresh.iter().any(|f: &&NewSeries| f.id == ns.id) {
+                continue;
+            }
+            if let Some(k) = &ns.key {
+                if let Some(owner) = keys.get(k) {
+                    return Err(StorageError::InvalidInput(format!(
+                        "key `{k}` already belongs to series {owner}"
+                    )));
+                }
+                keys.insert(k.clone(), ns.id);
+            }
+            fresh.push(ns);
+        }
+        let created = now_ms();
+        for ns in fresh {
+            let points = st.leftovers.remove(&ns.id).unwrap_or_default();
+            st.series.insert(
+                ns.id,
+                Series {
+                    info: SeriesInfo {
+                        id: ns.id,
+                        key: ns.key.clone(),
+                        settings: ns.settings.clone(),
+                        created,
+                    },
+                    points,
+                    trends: BTreeMap::new(),
+                },
+            );
+        }
+        Ok(())
+    }
+
+    async fn get_series(&self, id: SeriesId) -> Result<Option<SeriesInfo>> {
+        Ok(self.read()?.series.get(&id).map(|s| s.info.clone()))
+    }
+
+    async fn list_series(&self, filter: &SeriesFilter) -> Result<Vec<SeriesInfo>> {
+        let st = self.read()?;
+        Ok(st
+            .series
+            .values()
+            .filter(|s| filter.matches(&s.info))
+            .map(|s| s.info.clone())
+            .collect())
+    }
+
+    async fn update_series(&self, id: SeriesId, update: &SeriesUpdate) -> Result<SeriesInfo> {
+        let mut st = self.write_lock()?;
+        let s = st.series.get_mut(&id).ok_or(StorageError::NotFound(id))?;
+        update.apply(&mut s.info.settings);
+        Ok(s.info.clone())
+    }
+
+    async fn delete_series(&self, id: SeriesId) -> Result<bool> {
+        let mut st = self.write_lock()?;
+        match st.series.remove(&id) {
+            Some(s) => {
+                if self.bugs.delete_series_keeps_points {
+                    st.leftovers.insert(id, s.points);
+                }
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+
+    async fn write(&self, batch: &[SeriesPoints]) -> Result<WriteSummary> {
+        if self.bugs.torn_writes {
+            Self::validate(&*self.read()?, batch)?;
+            let mut total = WriteSummary::default();
+            for sp in batch {
+                let (a, z) = sp.points.split_at(sp.points.len() / 2);
+                for half in [a, z] {
+                    {
+                        let mut st = self.write_lock()?;
+                        let s = st
+                            .series
+                            .get_mut(&sp.series)
+                            .ok_or(StorageError::NotFound(sp.series))?;
+                        total.add(&self.apply(s, half));
+                    }
+                    // Sleep rather than yield: tokio wakes yielded tasks newest first, which
+                    // would let this writer finish before any reader ran.
+                    tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+                }
+            }
+            return Ok(total);
+        }
+        let mut st = self.write_lock()?;
+        Self::validate(&st, batch)?;
+        let mut total = WriteSummary::default();
+        for sp in batch {
+            let s = st
+                .series
+                .get_mut(&sp.series)
+                .ok_or(StorageError::NotFound(sp.series))?;
+            total.add(&self.apply(s, &sp.points));
+        }
+        Ok(total)
+    }
+
+    async fn read_range(
+        &self,
+        series: SeriesId,
+        from: Timestamp,
+        to: Timestamp,
+        limit: usize,
+    ) -> Result<Vec<Point>> {
+        let st = self.read()?;
+        let s = st
+            .series
+            .get(&series)
+            .ok_or(StorageError::NotFound(series))?;
+        if from >= to {
+            return Ok(Vec::new());
+        }
+        if self.bugs.limit_keeps_oldest {
+            return Ok(to_points(s.points.range(from..to).take(limit)));
+        }
+        let mut v = to_points(s.points.range(from..to).rev().take(limit));
+        v.reverse();
+        Ok(v)
+    }
+
+    async fn read_last(&self, series: SeriesId, n: usize, before: Timestamp) -> Result<Vec<Point>> {
+        let st = self.read()?;
+        let s = st
+            .series
+            .get(&series)
+            .ok_or(StorageError::NotFound(series))?;
+        let mut v = if self.bugs.before_inclusive {
+            to_points(s.points.range(..=before).rev().take(n))
+        } else {
+            to_points(s.points.range(..before).rev().take(n))
+        };
+        v.reverse();
+        Ok(v)
+    }
+
+    async fn read_trends(
+        &self,
+        series: SeriesId,
+        interval: TrendInterval,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> Result<Vec<TrendBucket>> {
+        let st = self.read()?;
+        let s = st
+            .series
+            .get(&series)
+            .ok_or(StorageError::NotFound(series))?;
+        if !self.intervals.contains(&interval) {
+            return Err(StorageError::InvalidInput(format!(
+                "interval {interval} is not maintained"
+            )));
+        }
+        if from >= to {
+            return Ok(Vec::new());
+        }
+        Ok(s.trends
+            .get(&interval)
+            .map(|t| t.range(from..to).map(|(_, b)| b.clone()).collect())
+            .unwrap_or_default())
+    }
+
+    async fn delete_points(&self, series: SeriesId, from: Timestamp, to: Timestamp) -> Result<u64> {
+        let mut st = self.write_lock()?;
+        let s = st
+            .series
+            .get_mut(&series)
+            .ok_or(StorageError::NotFound(series))?;
+        if from >= to {
+            return Ok(0);
+        }
+        let doomed: Vec<Timestamp> = s.points.range(from..to).map(|(&ts, _)| ts).collect();
+        for ts in &doomed {
+            s.points.remove(ts);
+        }
+        if self.bugs.delete_points_recomputes_trends {
+            for (iv, t) in s.trends.iter_mut() {
+                let starts: BTreeSet<Timestamp> =
+                    doomed.iter().map(|&ts| iv.bucket_start(ts)).collect();
+                for start in starts {
+                    let end = start.saturating_add(iv.ms());
+                    let raw = to_points(s.points.range(start..end));
+                    match TrendBucket::build(*iv, &raw).pop() {
+                        Some(b) => t.insert(start, b),
+                        None => t.remove(&start),
+                    };
+                }
+            }
+        }
+        Ok(doomed.len() as u64)
+    }
+
+    async fn delete_trends(
+        &self,
+        series: SeriesId,
+        interval: Option<TrendInterval>,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> Result<u64> {
+        let mut st = self.write_lock()?;
+        let s = st
+            .series
+            .get_mut(&series)
+            .ok_or(StorageError::NotFound(series))?;
+        let mut n = 0;
+        for (iv, t) in s.trends.iter_mut() {
+            if interval.is_some_and(|i| i != *iv) {
+                continue;
+            }
+            let before = t.len();
+            t.retain(|&start, _| start < from || start >= to);
+            n += (before - t.len()) as u64;
+        }
+        Ok(n)
+    }
+
+    async fn stats(&self, series: SeriesId) -> Result<SeriesStats> {
+        let st = self.read()?;
+        let s = st
+            .series
+            .get(&series)
+            .ok_or(StorageError::NotFound(series))?;
+        let bytes = s
+            .points
+            .values()
+            .map(|v| match v {
+                Value::Num(_) => 16,
+                Value::Str(s) => 8 + s.len() as u64 + 1,
+            })
+            .sum();
+        Ok(SeriesStats {
+            points: s.points.len() as u64,
+            first_ts: s.points.keys().next().copied(),
+            last_ts: s.points.keys().next_back().copied(),
+            bytes,
+        })
+    }
+
+    async fn health(&self) -> Result<()> {
+        self.check_open()
+    }
+
+    async fn close(&self) -> Result<()> {
+        if !self.bugs.close_is_noop {
+            self.closed.store(true, Ordering::SeqCst);
+        }
+        Ok(())
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The suite passes
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn reference_backend_passes_the_whole_suite() {
+    let t = Instant::now();
+    testing::run_all(|| async { MemBackend::new() }).await;
+    eprintln!("run_all (multi-thread) took {:?}", t.elapsed());
+}
+
+#[tokio::test]
+async fn reference_backend_passes_on_a_current_thread_runtime_behind_guarded() {
+    // The pattern backend crates use with a TempDir, here with a plain value as the guard.
+    testing::run_all(|| async { Guarded::new(MemBackend::new(), String::from("guard")) }).await;
+}
+
+#[test]
+fn guarded_drops_the_backend_before_its_guard() {
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let mut backend = MemBackend::new();
+    backend._probe = Some(DropProbe(Arc::clone(&log), "backend"));
+    let g = Guarded::new(backend, DropProbe(Arc::clone(&log), "guard"));
+    assert_eq!(g.guard().1, "guard");
+    assert!(g.backend().describe().contains("memory"));
+    drop(g);
+    assert_eq!(*log.lock().unwrap(), ["backend", "guard"]);
+}
+
+#[test]
+fn every_check_is_listed_once() {
+    let names = testing::check_names();
+    let distinct: BTreeSet<&str> = names.iter().copied().collect();
+    assert_eq!(distinct.len(), names.len(), "{names:?}");
+    assert!(names.len() >= 20, "{names:?}");
+    assert_eq!(names.last(), Some(&"check_close"));
+    assert!(names.contains(&"check_concurrent_readers"));
+}
+
+// ---------------------------------------------------------------------------------------------
+// The suite catches bugs
+// ---------------------------------------------------------------------------------------------
+
+/// Runs `check` on a backend with `bugs` in its own task and returns its panic message;
+/// fails if the check passes.
+async fn caught<F, Fut>(bugs: Bugs, check: F) -> String
+where
+    F: FnOnce(Arc<MemBackend>) -> Fut,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let b = Arc::new(MemBackend::with_bugs(bugs));
+    let res = tokio::spawn(check(b)).await;
+    match res {
+        Ok(()) => panic!("the suite did not catch {bugs:?}"),
+        Err(e) => {
+            let p = e.into_panic();
+            p.downcast_ref::<String>()
+                .cloned()
+                .or_else(|| p.downcast_ref::<&str>().map(|s| (*s).to_owned()))
+                .unwrap_or_default()
+        }
+    }
+}
+
+fn bugs(f: impl FnOnce(&mut Bugs)) -> Bugs {
+    let mut b = Bugs::default();
+    f(&mut b);
+    b
+}
+
+#[tokio::test]
+async fn catches_an_overwrite_that_adds_to_trends() {
+    let msg = caught(bugs(|b| b.overwrite_adds = true), |b| async move {
+        testing::check_overwrite(&*b).await
+    })
+    .await;
+    assert!(
+        msg.contains("trend bucket differs") || msg.contains("not 30"),
+        "{msg}"
+    );
+}
+
+#[tokio::test]
+async fn catches_overwrite_bug_in_late_write_and_random_checks() {
+    let msg = caught(bugs(|b| b.overwrite_adds = true), |b| async move {
+        testing::check_trends_late_and_overwrite(&*b).await
+    })
+    .await;
+    assert!(msg.contains("replaces its contribution"), "{msg}");
+    let msg = caught(bugs(|b| b.overwrite_adds = true), |b| async move {
+        testing::check_random_model(&*b).await
+    })
+    .await;
+    assert!(msg.contains("trend bucket differs"), "{msg}");
+}
+
+#[tokio::test]
+async fn catches_a_limit_that_keeps_the_oldest_points() {
+    let msg = caught(bugs(|b| b.limit_keeps_oldest = true), |b| async move {
+        testing::check_read_range(&*b).await
+    })
+    .await;
+    assert!(msg.contains("limit keeps the newest"), "{msg}");
+    let msg = caught(bugs(|b| b.limit_keeps_oldest = true), |b| async move {
+        testing::check_paging(&*b).await
+    })
+    .await;
+    assert!(msg.contains("read_range pages"), "{msg}");
+}
+
+#[tokio::test]
+async fn catches_an_inclusive_before() {
+    let msg = caught(bugs(|b| b.before_inclusive = true), |b| async move {
+        testing::check_read_last(&*b).await
+    })
+    .await;
+    assert!(msg.contains("exclusive"), "{msg}");
+}
+
+#[tokio::test]
+async fn catches_torn_writes() {
+    let msg = caught(bugs(|b| b.torn_writes = true), |b| async move {
+        testing::check_concurrent_readers(b).await
+    })
+    .await;
+    assert!(msg.contains("a read saw part of a write"), "{msg}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn catches_torn_writes_on_a_multi_thread_runtime() {
+    let msg = caught(bugs(|b| b.torn_writes = true), |b| async move {
+        testing::check_concurrent_readers(b).await
+    })
+    .await;
+    assert!(msg.contains("a read saw part of a write"), "{msg}");
+}
+
+#[tokio::test]
+async fn catches_a_lost_negative_zero() {
+    let msg = caught(bugs(|b| b.loses_negative_zero = true), |b| async move {
+        testing::check_edge_values(&*b).await
+    })
+    .await;
+    assert!(msg.contains("bits"), "{msg}");
+}
+
+#[tokio::test]
+async fn catches_calls_that_work_after_close() {
+    let msg = caught(bugs(|b| b.close_is_noop = true), |b| async move {
+        testing::check_close(&*b).await
+    })
+    .await;
+    assert!(msg.contains("after close must fail"), "{msg}");
+}
+
+#[tokio::test]
+async fn catches_delete_points_recomputing_trends() {
+    let msg = caught(
+        bugs(|b| b.delete_points_recomputes_trends = true),
+        |b| async move { testing::check_delete_points(&*b).await },
+    )
+    .await;
+    assert!(msg.contains("delete_points must keep trends"), "{msg}");
+}
+
+#[tokio::test]
+async fn catches_delete_series_leaving_points_behind() {
+    let msg = caught(
+        bugs(|b| b.delete_series_keeps_points = true),
+        |b| async move { testing::check_delete_series(&*b).await },
+    )
+    .await;
+    assert!(msg.contains("re-created series"), "{msg}");
+}
+
+#[tokio::test]
+async fn run_all_names_the_failing_check() {
+    let msg = caught(Bugs::default(), |_| async move {
+        testing::run_all(|| async { MemBackend::with_bugs(bugs(|b| b.before_inclusive = true)) })
+            .await
+    })
+    .await;
+    assert!(
+        msg.contains("storage conformance check `check_read_last` failed"),
+        "{msg}"
+    );
+}
