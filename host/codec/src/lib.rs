@@ -33,6 +33,7 @@ mod floats;
 mod header;
 mod strings;
 mod timestamps;
+mod trends;
 mod varint;
 
 use clio_storage::{Point, Value};
@@ -41,6 +42,7 @@ pub use compress::MAX_BODY_BYTES;
 pub use error::CodecError;
 pub use header::{ChunkHeader, FORMAT_VERSION, HEADER_LEN};
 pub use strings::MAX_STRING_BYTES;
+pub use trends::{decode_trend_chunk, encode_trend_chunk};
 
 use varint::Reader;
 

@@ -97,7 +97,7 @@ impl SqliteBackend {
         }
         for i in before.iter().filter(|i| !now.contains(i)) {
             let n = tx
-                .execute("DELETE FROM trends WHERE interval_ms = ?1", [i.ms()])
+                .execute("DELETE FROM trend_chunks WHERE interval_ms = ?1", [i.ms()])
                 .map_err(sql)?;
             tracing::info!(interval = %i, buckets = n, "dropped trends of a removed interval");
         }
@@ -200,7 +200,7 @@ impl StorageBackend for SqliteBackend {
         self.write_tx(move |tx, _| {
             let existed = catalog::delete(tx, id)?;
             let chunks = chunks::delete_all(tx, id)?;
-            let buckets = trends::delete(tx, id, None, Timestamp::MIN, Timestamp::MAX)?;
+            let buckets = trends::delete_all(tx, id)?;
             Ok(existed || chunks > 0 || buckets > 0)
         })
         .await

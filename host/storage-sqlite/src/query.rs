@@ -134,57 +134,7 @@ pub(crate) fn read_trends(
     from: Timestamp,
     to: Timestamp,
 ) -> Result<Vec<TrendBucket>> {
-    let mut stmt = conn
-        .prepare_cached(
-            "SELECT start_ts, count, sum, sum_sq, min, max, first, last, first_ts, last_ts
-             FROM trends WHERE series_id = ?1 AND interval_ms = ?2
-             AND start_ts >= ?3 AND start_ts < ?4 ORDER BY start_ts",
-        )
-        .map_err(sql)?;
-    let rows = stmt
-        .query_map(
-            params![id_sql(series), interval.ms(), from, to],
-            bucket_from_row,
-        )
-        .map_err(sql)?;
-    rows.collect::<rusqlite::Result<Vec<_>>>().map_err(sql)
-}
-
-/// One stored bucket.
-pub(crate) fn read_bucket(
-    conn: &Connection,
-    series: SeriesId,
-    interval: TrendInterval,
-    start: Timestamp,
-) -> Result<Option<TrendBucket>> {
-    use rusqlite::OptionalExtension;
-    let mut stmt = conn
-        .prepare_cached(
-            "SELECT start_ts, count, sum, sum_sq, min, max, first, last, first_ts, last_ts
-             FROM trends WHERE series_id = ?1 AND interval_ms = ?2 AND start_ts = ?3",
-        )
-        .map_err(sql)?;
-    stmt.query_row(
-        params![id_sql(series), interval.ms(), start],
-        bucket_from_row,
-    )
-    .optional()
-    .map_err(sql)
-}
-
-fn bucket_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<TrendBucket> {
-    Ok(TrendBucket {
-        start: r.get(0)?,
-        count: r.get::<_, i64>(1)?.max(0) as u64,
-        sum: r.get(2)?,
-        sum_sq: r.get(3)?,
-        min: r.get(4)?,
-        max: r.get(5)?,
-        first: r.get(6)?,
-        last: r.get(7)?,
-        first_ts: r.get(8)?,
-        last_ts: r.get(9)?,
-    })
+    crate::trends::read(conn, series, interval, from, to)
 }
 
 /// Size and span of one series' raw data.
@@ -231,7 +181,11 @@ pub(crate) fn totals(conn: &Connection) -> Result<StoreTotals> {
         )
         .map_err(sql)?;
     let trend_buckets: i64 = conn
-        .query_row("SELECT COUNT(*) FROM trends", [], |r| r.get(0))
+        .query_row(
+            "SELECT COALESCE(SUM(count), 0) FROM trend_chunks",
+            [],
+            |r| r.get(0),
+        )
         .map_err(sql)?;
     let series: i64 = conn
         .query_row("SELECT COUNT(*) FROM series", [], |r| r.get(0))

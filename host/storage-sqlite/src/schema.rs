@@ -31,21 +31,15 @@ CREATE TABLE IF NOT EXISTS chunks (
     data      BLOB NOT NULL,
     PRIMARY KEY (series_id, start_ts)
 );
-CREATE TABLE IF NOT EXISTS trends (
+CREATE TABLE IF NOT EXISTS trend_chunks (
     series_id   INTEGER NOT NULL,
     interval_ms INTEGER NOT NULL,
     start_ts    INTEGER NOT NULL,
+    end_ts      INTEGER NOT NULL,
     count       INTEGER NOT NULL,
-    sum         REAL NOT NULL,
-    sum_sq      REAL NOT NULL,
-    min         REAL NOT NULL,
-    max         REAL NOT NULL,
-    first       REAL NOT NULL,
-    last        REAL NOT NULL,
-    first_ts    INTEGER NOT NULL,
-    last_ts     INTEGER NOT NULL,
+    data        BLOB NOT NULL,
     PRIMARY KEY (series_id, interval_ms, start_ts)
-) WITHOUT ROWID;
+);
 ";
 
 /// Settings every connection gets.

@@ -1,14 +1,98 @@
-//! Keeping trend buckets in step with raw points. New points merge into the stored buckets
-//! they fall in; a bucket in which a stored value was replaced is rebuilt from its raw points,
-//! because the old value's contribution cannot be subtracted exactly from min and max.
+//! Keeping trend buckets in step with raw points. Buckets of one series and interval are
+//! stored in compressed trend chunks (`trend_chunks`, at most [`MAX_TREND_CHUNK`] buckets
+//! each, never overlapping). New points merge into the stored buckets they fall in; a bucket in
+//! which a stored value was replaced is rebuilt from its raw points, because the old value's
+//! contribution cannot be subtracted exactly from min and max.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
-use clio_storage::{Point, Result, SeriesId, Timestamp, TrendBucket, TrendInterval};
+use clio_storage::{Point, Result, SeriesId, StorageError, Timestamp, TrendBucket, TrendInterval};
 use rusqlite::{Connection, params};
 
-use crate::error::sql;
-use crate::query::{id_sql, read_all, read_bucket};
+use crate::error::{corrupt_chunk, sql};
+use crate::query::{id_sql, read_all};
+
+/// Most buckets in one trend chunk (about 42 hours of 10-minute buckets).
+pub const MAX_TREND_CHUNK: usize = 256;
+
+/// A trend chunk row.
+pub(crate) struct TrendRow {
+    pub start_ts: Timestamp,
+    pub end_ts: Timestamp,
+    pub count: i64,
+    pub data: Vec<u8>,
+}
+
+impl TrendRow {
+    pub(crate) fn decode(&self, series: SeriesId) -> Result<Vec<TrendBucket>> {
+        clio_codec::decode_trend_chunk(&self.data)
+            .map_err(|e| corrupt_chunk(series.0, self.start_ts, format!("trend chunk: {e}")))
+    }
+}
+
+/// Trend chunks of one series and interval starting before `before`, newest first, passed to
+/// `visit` until it returns false.
+pub(crate) fn chunks_before_desc(
+    conn: &Connection,
+    series: SeriesId,
+    interval: TrendInterval,
+    before: Timestamp,
+    mut visit: impl FnMut(TrendRow) -> Result<bool>,
+) -> Result<()> {
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT start_ts, end_ts, count, data FROM trend_chunks
+             WHERE series_id = ?1 AND interval_ms = ?2 AND start_ts < ?3
+             ORDER BY start_ts DESC",
+        )
+        .map_err(sql)?;
+    let mut rows = stmt
+        .query(params![id_sql(series), interval.ms(), before])
+        .map_err(sql)?;
+    while let Some(r) = rows.next().map_err(sql)? {
+        let row = TrendRow {
+            start_ts: r.get(0).map_err(sql)?,
+            end_ts: r.get(1).map_err(sql)?,
+            count: r.get(2).map_err(sql)?,
+            data: r.get(3).map_err(sql)?,
+        };
+        if !visit(row)? {
+            break;
+        }
+    }
+    Ok(())
+}
+
+/// Buckets starting in `[from, to)`, ascending.
+pub(crate) fn read(
+    conn: &Connection,
+    series: SeriesId,
+    interval: TrendInterval,
+    from: Timestamp,
+    to: Timestamp,
+) -> Result<Vec<TrendBucket>> {
+    let mut newest_first = Vec::new();
+    if from >= to {
+        return Ok(newest_first);
+    }
+    chunks_before_desc(conn, series, interval, to, |row| {
+        if row.end_ts < from {
+            return Ok(false);
+        }
+        for b in row.decode(series)?.into_iter().rev() {
+            if b.start >= to {
+                continue;
+            }
+            if b.start < from {
+                break;
+            }
+            newest_first.push(b);
+        }
+        Ok(true)
+    })?;
+    newest_first.reverse();
+    Ok(newest_first)
+}
 
 /// Brings the buckets touched by `new` up to date; `replaced` are timestamps of `new` that
 /// overwrote stored values. Call after the raw points are written. Returns buckets written.
@@ -25,81 +109,146 @@ pub(crate) fn apply(
             .iter()
             .map(|&ts| interval.bucket_start(ts))
             .collect();
-        for bucket in TrendBucket::build(interval, new) {
-            if rebuild.contains(&bucket.start) {
+        let fresh = TrendBucket::build(interval, new);
+        let lo = fresh
+            .first()
+            .map(|b| b.start)
+            .into_iter()
+            .chain(rebuild.first().copied())
+            .min();
+        let hi = fresh
+            .last()
+            .map(|b| b.start)
+            .into_iter()
+            .chain(rebuild.last().copied())
+            .max();
+        let (Some(lo), Some(hi)) = (lo, hi) else {
+            continue;
+        };
+        let mut map = take_range(conn, series, interval, lo, hi)?;
+        for b in fresh {
+            if rebuild.contains(&b.start) {
                 continue;
             }
-            let merged = match read_bucket(conn, series, interval, bucket.start)? {
-                Some(mut stored) => {
-                    stored.merge(&bucket);
-                    stored
-                }
-                None => bucket,
-            };
-            upsert(conn, series, interval, &merged)?;
             written += 1;
+            match map.get_mut(&b.start) {
+                Some(stored) => stored.merge(&b),
+                None => {
+                    map.insert(b.start, b);
+                }
+            }
         }
         for start in rebuild {
-            rebuild_bucket(conn, series, interval, start)?;
             written += 1;
+            let end = start.saturating_add(interval.ms());
+            let points = read_all(conn, series, start, end)?;
+            match TrendBucket::build(interval, &points).into_iter().next() {
+                Some(b) => {
+                    map.insert(start, b);
+                }
+                None => {
+                    map.remove(&start);
+                }
+            }
         }
+        insert(
+            conn,
+            series,
+            interval,
+            &map.into_values().collect::<Vec<_>>(),
+        )?;
     }
     Ok(written)
 }
 
-/// Recomputes one bucket from the stored raw points (removing it if none is numeric).
-pub(crate) fn rebuild_bucket(
+/// Removes and returns (decoded) the trend chunks overlapping `[lo, hi]`, plus the chunk
+/// just before `lo` when it has room, so the caller can rewrite them merged.
+fn take_range(
+    conn: &Connection,
+    series: SeriesId,
+    interval: TrendInterval,
+    lo: Timestamp,
+    hi: Timestamp,
+) -> Result<BTreeMap<Timestamp, TrendBucket>> {
+    let mut rows = Vec::new();
+    let mut tail = None;
+    chunks_before_desc(conn, series, interval, hi.saturating_add(1), |row| {
+        if row.end_ts >= lo {
+            rows.push(row);
+            Ok(true)
+        } else {
+            if (row.count as usize) < MAX_TREND_CHUNK {
+                tail = Some(row);
+            }
+            Ok(false)
+        }
+    })?;
+    rows.extend(tail);
+    let mut map = BTreeMap::new();
+    for row in rows {
+        for b in row.decode(series)? {
+            map.insert(b.start, b);
+        }
+        delete_chunk(conn, series, interval, row.start_ts)?;
+    }
+    Ok(map)
+}
+
+/// Writes buckets (ascending) as evenly sized trend chunks.
+fn insert(
+    conn: &Connection,
+    series: SeriesId,
+    interval: TrendInterval,
+    buckets: &[TrendBucket],
+) -> Result<()> {
+    if buckets.is_empty() {
+        return Ok(());
+    }
+    let pieces = buckets.len().div_ceil(MAX_TREND_CHUNK);
+    let size = buckets.len().div_ceil(pieces);
+    let mut stmt = conn
+        .prepare_cached(
+            "INSERT INTO trend_chunks (series_id, interval_ms, start_ts, end_ts, count, data)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        )
+        .map_err(sql)?;
+    for piece in buckets.chunks(size) {
+        let (Some(first), Some(last)) = (piece.first(), piece.last()) else {
+            continue;
+        };
+        let data = clio_codec::encode_trend_chunk(piece).map_err(|e| {
+            StorageError::Other(format!("cannot encode trends of series {series}: {e}"))
+        })?;
+        stmt.execute(params![
+            id_sql(series),
+            interval.ms(),
+            first.start,
+            last.start,
+            piece.len() as i64,
+            data
+        ])
+        .map_err(sql)?;
+    }
+    Ok(())
+}
+
+fn delete_chunk(
     conn: &Connection,
     series: SeriesId,
     interval: TrendInterval,
     start: Timestamp,
 ) -> Result<()> {
-    let end = start.saturating_add(interval.ms());
-    let points = read_all(conn, series, start, end)?;
-    match TrendBucket::build(interval, &points).into_iter().next() {
-        Some(b) => upsert(conn, series, interval, &b),
-        None => {
-            conn.execute(
-                "DELETE FROM trends WHERE series_id = ?1 AND interval_ms = ?2 AND start_ts = ?3",
-                params![id_sql(series), interval.ms(), start],
-            )
-            .map_err(sql)?;
-            Ok(())
-        }
-    }
-}
-
-fn upsert(
-    conn: &Connection,
-    series: SeriesId,
-    interval: TrendInterval,
-    b: &TrendBucket,
-) -> Result<()> {
     conn.prepare_cached(
-        "INSERT OR REPLACE INTO trends
-         (series_id, interval_ms, start_ts, count, sum, sum_sq, min, max, first, last, first_ts, last_ts)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+        "DELETE FROM trend_chunks WHERE series_id = ?1 AND interval_ms = ?2 AND start_ts = ?3",
     )
     .map_err(sql)?
-    .execute(params![
-        id_sql(series),
-        interval.ms(),
-        b.start,
-        i64::try_from(b.count).unwrap_or(i64::MAX),
-        b.sum,
-        b.sum_sq,
-        b.min,
-        b.max,
-        b.first,
-        b.last,
-        b.first_ts,
-        b.last_ts
-    ])
+    .execute(params![id_sql(series), interval.ms(), start])
     .map_err(sql)?;
     Ok(())
 }
 
-/// Deletes buckets starting in `[from, to)` of one interval or all; returns how many.
+/// Deletes buckets starting in `[from, to)` of one interval or of every interval the file
+/// holds; whole chunks go as rows, boundary chunks are rewritten. Returns buckets removed.
 pub(crate) fn delete(
     conn: &Connection,
     series: SeriesId,
@@ -107,19 +256,68 @@ pub(crate) fn delete(
     from: Timestamp,
     to: Timestamp,
 ) -> Result<u64> {
-    let n = match interval {
-        Some(i) => conn.execute(
-            "DELETE FROM trends WHERE series_id = ?1 AND interval_ms = ?2
-             AND start_ts >= ?3 AND start_ts < ?4",
-            params![id_sql(series), i.ms(), from, to],
-        ),
-        None => conn.execute(
-            "DELETE FROM trends WHERE series_id = ?1 AND start_ts >= ?2 AND start_ts < ?3",
-            params![id_sql(series), from, to],
-        ),
+    if from >= to {
+        return Ok(0);
     }
-    .map_err(sql)?;
-    Ok(n as u64)
+    let intervals: Vec<TrendInterval> = match interval {
+        Some(i) => vec![i],
+        None => stored_intervals_of(conn, series)?,
+    };
+    let mut removed = 0u64;
+    for interval in intervals {
+        let mut rows = Vec::new();
+        chunks_before_desc(conn, series, interval, to, |row| {
+            if row.end_ts < from {
+                return Ok(false);
+            }
+            rows.push(row);
+            Ok(true)
+        })?;
+        for row in rows {
+            delete_chunk(conn, series, interval, row.start_ts)?;
+            if row.start_ts >= from && row.end_ts < to {
+                removed += row.count.max(0) as u64;
+                continue;
+            }
+            let all = row.decode(series)?;
+            let before = all.len();
+            let kept: Vec<TrendBucket> = all
+                .into_iter()
+                .filter(|b| b.start < from || b.start >= to)
+                .collect();
+            removed += (before - kept.len()) as u64;
+            insert(conn, series, interval, &kept)?;
+        }
+    }
+    Ok(removed)
+}
+
+/// Intervals for which a series has trend chunks.
+fn stored_intervals_of(conn: &Connection, series: SeriesId) -> Result<Vec<TrendInterval>> {
+    let ms: Vec<i64> = conn
+        .prepare_cached("SELECT DISTINCT interval_ms FROM trend_chunks WHERE series_id = ?1")
+        .map_err(sql)?
+        .query_map([id_sql(series)], |r| r.get(0))
+        .map_err(sql)?
+        .collect::<rusqlite::Result<_>>()
+        .map_err(sql)?;
+    ms.into_iter()
+        .map(|m| {
+            TrendInterval::from_ms(m).map_err(|e| StorageError::Corrupt {
+                what: format!("trend chunks of series {series}"),
+                detail: e.to_string(),
+            })
+        })
+        .collect()
+}
+
+/// Deletes every trend chunk of a series; returns how many rows went.
+pub(crate) fn delete_all(conn: &Connection, series: SeriesId) -> Result<usize> {
+    conn.execute(
+        "DELETE FROM trend_chunks WHERE series_id = ?1",
+        [id_sql(series)],
+    )
+    .map_err(sql)
 }
 
 /// Builds one interval's buckets for every stored point (used when an interval is added to an
@@ -135,7 +333,7 @@ pub(crate) fn backfill(conn: &Connection, interval: TrendInterval) -> Result<u64
     let mut written = 0;
     for id in ids {
         let series = crate::query::id_from_sql(id);
-        let mut pending: Option<TrendBucket> = None;
+        let mut done: Vec<TrendBucket> = Vec::new();
         let mut stmt = conn
             .prepare_cached(
                 "SELECT start_ts, end_ts, count, data FROM chunks WHERE series_id = ?1 ORDER BY start_ts",
@@ -150,21 +348,21 @@ pub(crate) fn backfill(conn: &Connection, interval: TrendInterval) -> Result<u64
                 data: r.get(3).map_err(sql)?,
             };
             for b in TrendBucket::build(interval, &row.decode(series)?) {
-                match &mut pending {
+                match done.last_mut() {
                     Some(p) if p.start == b.start => p.merge(&b),
-                    _ => {
-                        if let Some(done) = pending.replace(b) {
-                            upsert(conn, series, interval, &done)?;
-                            written += 1;
-                        }
-                    }
+                    _ => done.push(b),
                 }
             }
+            if done.len() > 4 * MAX_TREND_CHUNK {
+                // Keep the last (possibly still growing) bucket in memory.
+                let keep = done.split_off(done.len() - 1);
+                written += done.len() as u64;
+                insert(conn, series, interval, &done)?;
+                done = keep;
+            }
         }
-        if let Some(done) = pending {
-            upsert(conn, series, interval, &done)?;
-            written += 1;
-        }
+        written += done.len() as u64;
+        insert(conn, series, interval, &done)?;
     }
     Ok(written)
 }

@@ -2,7 +2,6 @@
 //! chunk layout, direct file reads, reopening and trend-interval changes.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
 
-
 use std::sync::Arc;
 
 use clio_storage::*;
