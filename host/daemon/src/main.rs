@@ -1,1 +1,49 @@
-fn main() {}
+//! `clio`: the Clio history store's server and command-line tools.
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+
+mod direct_query;
+mod import;
+mod serve;
+mod timearg;
+
+/// Clio: a history store for plant and IT monitoring.
+#[derive(Debug, Parser)]
+#[command(name = "clio", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the server (HTTP and TCP) from a config file.
+    Serve(serve::ServeArgs),
+    /// Read history straight from a database file, without a server (safe while one runs).
+    Query(direct_query::QueryArgs),
+    /// Load InfluxDB line protocol into a database file, offline.
+    Import(import::ImportArgs),
+}
+
+fn main() -> Result<()> {
+    let cli = Cli::parse();
+    // The server logs its life at info; one-shot tools only warn. CLIO_LOG overrides both
+    // (e.g. CLIO_LOG=debug).
+    let default_level = match cli.command {
+        Command::Serve(_) => "info",
+        _ => "warn",
+    };
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("CLIO_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level)),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match cli.command {
+        Command::Serve(args) => serve::run(&args),
+        Command::Query(args) => direct_query::run(&args),
+        Command::Import(args) => import::run(&args),
+    }
+}

@@ -1,0 +1,440 @@
+//! The HTTP client: typed calls for every endpoint of Clio's HTTP API, over one pool of
+//! keep-alive connections.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use bytes::Bytes;
+use clio_lineproto::Precision;
+use clio_storage::{Point, SeriesFilter, SeriesId, SeriesInfo, SeriesKey, SeriesUpdate};
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::header::{CONTENT_TYPE, HeaderValue};
+use hyper::{Method, Request, StatusCode, Uri};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use serde_json::Value as Json;
+
+use crate::error::{Error, Result};
+use crate::types::{Health, PointsQuery, ReadAnswer, WritePoint, WriteReport, parse_last};
+
+/// Answers larger than this are refused (a point query is capped by the server at 5000
+/// points, far below it; this only guards against talking to something that is not Clio).
+const MAX_RESPONSE_BYTES: usize = 256 << 20;
+
+/// A client of Clio's HTTP API (default `http://127.0.0.1:10164`).
+///
+/// Cheap to clone: clones share one connection pool, and connections are kept alive
+/// between requests. Concurrent requests open as many connections as they need.
+#[derive(Debug, Clone)]
+pub struct HttpClient {
+    client: Client<HttpConnector, Full<Bytes>>,
+    /// `http://host:port` plus an optional path prefix, without the trailing slash.
+    base: String,
+}
+
+impl HttpClient {
+    /// A client of the server at `base_url`, such as `http://127.0.0.1:10164` (a bare
+    /// `host:port` means `http://host:port`). Nothing is connected until the first request.
+    ///
+    /// Must be called inside a Tokio runtime only when requests are made; building it is
+    /// synchronous.
+    pub fn new(base_url: &str) -> Result<Self> {
+        let invalid = |reason: &str| Error::InvalidAddress {
+            address: base_url.to_owned(),
+            reason: reason.to_owned(),
+        };
+        let given = base_url.trim();
+        if given.is_empty() {
+            return Err(invalid("empty"));
+        }
+        let with_scheme = if given.contains("://") {
+            given.to_owned()
+        } else {
+            format!("http://{given}")
+        };
+        // Paths are appended to the base, so it keeps no trailing slash.
+        let base = with_scheme.trim_end_matches('/').to_owned();
+        if base.ends_with(':') {
+            return Err(invalid("no host"));
+        }
+        let uri: Uri = base.parse().map_err(|e| invalid(&format!("{e}")))?;
+        match uri.scheme_str() {
+            Some("http") => {}
+            Some("https") => {
+                return Err(invalid(
+                    "https is not supported by this client; put Clio behind a local address",
+                ));
+            }
+            _ => return Err(invalid("expected http://host:port")),
+        }
+        if uri.host().is_none_or(str::is_empty) {
+            return Err(invalid("no host"));
+        }
+        if uri.query().is_some() {
+            return Err(invalid("a base URL cannot have a query string"));
+        }
+        let mut connector = HttpConnector::new();
+        // Requests are small and latency matters more than packet count.
+        connector.set_nodelay(true);
+        connector.set_connect_timeout(Some(Duration::from_secs(10)));
+        let client = Client::builder(TokioExecutor::new())
+            .pool_idle_timeout(Duration::from_secs(60))
+            .pool_max_idle_per_host(usize::MAX)
+            .build(connector);
+        Ok(HttpClient { client, base })
+    }
+
+    /// The base URL requests go to.
+    pub fn base_url(&self) -> &str {
+        &self.base
+    }
+
+    fn uri(&self, path_and_query: &str) -> Result<Uri> {
+        format!("{}{path_and_query}", self.base)
+            .parse()
+            .map_err(|e| Error::InvalidRequest(format!("bad URL path `{path_and_query}`: {e}")))
+    }
+
+    /// Sends one request and returns the status and body of a 2xx answer; any other status
+    /// becomes [`Error::Server`] with the server's message.
+    pub async fn send(
+        &self,
+        method: Method,
+        path_and_query: &str,
+        content_type: Option<&'static str>,
+        body: Bytes,
+    ) -> Result<(StatusCode, Bytes)> {
+        let mut req = Request::builder()
+            .method(method)
+            .uri(self.uri(path_and_query)?)
+            .body(Full::new(body))
+            .map_err(|e| Error::InvalidRequest(e.to_string()))?;
+        if let Some(ct) = content_type {
+            req.headers_mut()
+                .insert(CONTENT_TYPE, HeaderValue::from_static(ct));
+        }
+        let resp = self
+            .client
+            .request(req)
+            .await
+            .map_err(|e| Error::Transport(error_chain(&e)))?;
+        let status = resp.status();
+        let body = Limited::new(resp.into_body(), MAX_RESPONSE_BYTES)
+            .collect()
+            .await
+            .map_err(|e| Error::Transport(format!("reading the answer: {e}")))?
+            .to_bytes();
+        if status.is_success() {
+            Ok((status, body))
+        } else {
+            Err(server_error(status, &body))
+        }
+    }
+
+    /// `GET path` and its body, for endpoints without a typed method (and for load
+    /// generators that should not spend time parsing).
+    pub async fn get_raw(&self, path_and_query: &str) -> Result<Bytes> {
+        Ok(self
+            .send(Method::GET, path_and_query, None, Bytes::new())
+            .await?
+            .1)
+    }
+
+    /// `GET path`, parsed as JSON.
+    pub async fn get_json(&self, path_and_query: &str) -> Result<Json> {
+        let body = self.get_raw(path_and_query).await?;
+        parse_json(&body)
+    }
+
+    async fn send_json(&self, method: Method, path: &str, body: &Json) -> Result<Json> {
+        let (_, body) = self
+            .send(
+                method,
+                path,
+                Some("application/json"),
+                Bytes::from(body.to_string()),
+            )
+            .await?;
+        parse_json(&body)
+    }
+
+    /// `POST /write?db=&precision=`: InfluxDB 1.x line protocol. The server writes the good
+    /// lines of a partly bad body and answers 400 naming the first bad one.
+    pub async fn write_lp(
+        &self,
+        db: &str,
+        precision: Precision,
+        body: impl Into<Bytes>,
+    ) -> Result<()> {
+        let q = query_string(&[("db", db.to_owned()), ("precision", precision.to_string())])?;
+        self.send(
+            Method::POST,
+            &format!("/write?{q}"),
+            Some("text/plain; charset=utf-8"),
+            body.into(),
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// `POST /api/v2/write?bucket=&precision=`: the same body, InfluxDB 2.x style.
+    pub async fn write_lp_v2(
+        &self,
+        bucket: &str,
+        precision: Precision,
+        body: impl Into<Bytes>,
+    ) -> Result<()> {
+        let q = query_string(&[
+            ("bucket", bucket.to_owned()),
+            ("precision", precision.to_string()),
+        ])?;
+        self.send(
+            Method::POST,
+            &format!("/api/v2/write?{q}"),
+            Some("text/plain; charset=utf-8"),
+            body.into(),
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// `POST /api/v1/points`: points by series id or key.
+    pub async fn write_points(&self, points: &[WritePoint]) -> Result<WriteReport> {
+        let body = Json::Array(points.iter().map(WritePoint::to_json).collect());
+        let answer = self
+            .send_json(Method::POST, "/api/v1/points", &body)
+            .await?;
+        decode(answer)
+    }
+
+    /// `GET /api/v1/series?measurement=&field=&<tag>=<v>`: catalog entries passing `filter`.
+    pub async fn list_series(&self, filter: &SeriesFilter) -> Result<Vec<SeriesInfo>> {
+        let mut params = Vec::new();
+        if let Some(m) = &filter.measurement {
+            params.push(("measurement", m.clone()));
+        }
+        if let Some(f) = &filter.field {
+            params.push(("field", f.clone()));
+        }
+        for (k, v) in &filter.tags {
+            if k == "measurement" || k == "field" {
+                // The API reads these names as the filters above, so such a tag cannot be
+                // expressed; say so rather than filter on the wrong thing.
+                return Err(Error::InvalidRequest(format!(
+                    "cannot filter on a tag named `{k}` (the name is reserved by the API)"
+                )));
+            }
+            params.push((k.as_str(), v.clone()));
+        }
+        let path = if params.is_empty() {
+            "/api/v1/series".to_owned()
+        } else {
+            format!("/api/v1/series?{}", query_string(&params)?)
+        };
+        decode(self.get_json(&path).await?)
+    }
+
+    /// The series whose key is exactly `key`, if the server has one.
+    pub async fn find_series(&self, key: &SeriesKey) -> Result<Option<SeriesInfo>> {
+        let filter = SeriesFilter {
+            measurement: Some(key.measurement().to_owned()),
+            tags: key.tags().to_vec(),
+            field: Some(key.field().to_owned()),
+        };
+        // The filter also passes series with more tags than `key`; keep the exact one.
+        Ok(self
+            .list_series(&filter)
+            .await?
+            .into_iter()
+            .find(|s| s.key.as_ref() == Some(key)))
+    }
+
+    /// `GET /api/v1/series/{id}`.
+    pub async fn get_series(&self, id: SeriesId) -> Result<SeriesInfo> {
+        decode(self.get_json(&format!("/api/v1/series/{id}")).await?)
+    }
+
+    /// `PUT /api/v1/series/{id}`: changes retention or metadata; returns the new entry.
+    pub async fn update_series(&self, id: SeriesId, update: &SeriesUpdate) -> Result<SeriesInfo> {
+        let body =
+            serde_json::to_value(update).map_err(|e| Error::InvalidRequest(e.to_string()))?;
+        let answer = self
+            .send_json(Method::PUT, &format!("/api/v1/series/{id}"), &body)
+            .await?;
+        decode(answer)
+    }
+
+    /// `DELETE /api/v1/series/{id}`: removes the series and all its data.
+    pub async fn delete_series(&self, id: SeriesId) -> Result<()> {
+        self.send(
+            Method::DELETE,
+            &format!("/api/v1/series/{id}"),
+            None,
+            Bytes::new(),
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// The path of a point query (for load generators that pre-build their requests).
+    pub fn points_path(id: SeriesId, query: &PointsQuery) -> Result<String> {
+        let q = query_string(&query.params())?;
+        Ok(if q.is_empty() {
+            format!("/api/v1/series/{id}/points")
+        } else {
+            format!("/api/v1/series/{id}/points?{q}")
+        })
+    }
+
+    /// `GET /api/v1/series/{id}/points`: the newest N or a range, raw or as trends.
+    pub async fn read_points(&self, id: SeriesId, query: &PointsQuery) -> Result<ReadAnswer> {
+        let answer = self.get_json(&Self::points_path(id, query)?).await?;
+        ReadAnswer::from_json(&answer)
+    }
+
+    /// `GET /api/v1/last?series=1,2`: the newest point of each series (`None` for a series
+    /// without data).
+    pub async fn last(&self, ids: &[SeriesId]) -> Result<BTreeMap<SeriesId, Option<Point>>> {
+        if ids.is_empty() {
+            return Err(Error::InvalidRequest("name at least one series".into()));
+        }
+        let list: Vec<String> = ids.iter().map(ToString::to_string).collect();
+        let answer = self
+            .get_json(&format!("/api/v1/last?series={}", list.join(",")))
+            .await?;
+        parse_last(&answer)
+    }
+
+    /// `GET /health`. A server that answers 503 is reported as [`Error::Server`].
+    pub async fn health(&self) -> Result<Health> {
+        decode(self.get_json("/health").await?)
+    }
+
+    /// `GET /metrics`: Prometheus text.
+    pub async fn metrics(&self) -> Result<String> {
+        let body = self.get_raw("/metrics").await?;
+        String::from_utf8(body.to_vec()).map_err(|e| Error::Decode(e.to_string()))
+    }
+
+    /// `GET /ping` (InfluxDB's liveness probe).
+    pub async fn ping(&self) -> Result<()> {
+        self.get_raw("/ping").await.map(drop)
+    }
+}
+
+/// `a=1&b=x%20y`.
+fn query_string(params: &[(&str, String)]) -> Result<String> {
+    serde_urlencoded::to_string(params).map_err(|e| Error::InvalidRequest(e.to_string()))
+}
+
+fn parse_json(body: &[u8]) -> Result<Json> {
+    serde_json::from_slice(body).map_err(|e| {
+        Error::Decode(format!(
+            "not JSON ({e}): {}",
+            String::from_utf8_lossy(&body[..body.len().min(200)])
+        ))
+    })
+}
+
+fn decode<T: serde::de::DeserializeOwned>(v: Json) -> Result<T> {
+    serde_json::from_value(v).map_err(|e| Error::Decode(e.to_string()))
+}
+
+/// The server's message from an error body: `{"error"}` (Clio, InfluxDB 1.x),
+/// `{"message"}` (InfluxDB 2.x), or the text itself.
+fn server_error(status: StatusCode, body: &[u8]) -> Error {
+    let parsed: Option<Json> = serde_json::from_slice(body).ok();
+    let message = parsed
+        .as_ref()
+        .and_then(|v| v.get("error").or_else(|| v.get("message")))
+        .and_then(Json::as_str)
+        .map(str::to_owned)
+        .unwrap_or_else(|| {
+            let text = String::from_utf8_lossy(body).trim().to_owned();
+            if text.is_empty() {
+                status.canonical_reason().unwrap_or("error").to_owned()
+            } else {
+                text
+            }
+        });
+    Error::Server {
+        status: status.as_u16(),
+        message,
+    }
+}
+
+/// An error and its causes on one line ("client error (Connect): connection refused"),
+/// since hyper's top-level message alone rarely says what went wrong.
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        let text = c.to_string();
+        if !s.contains(&text) {
+            s.push_str(": ");
+            s.push_str(&text);
+        }
+        cur = c.source();
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base_urls() {
+        assert_eq!(
+            HttpClient::new("http://127.0.0.1:10164/")
+                .unwrap()
+                .base_url(),
+            "http://127.0.0.1:10164"
+        );
+        assert_eq!(
+            HttpClient::new("localhost:1").unwrap().base_url(),
+            "http://localhost:1"
+        );
+        assert_eq!(
+            HttpClient::new("http://h:1/prefix").unwrap().base_url(),
+            "http://h:1/prefix"
+        );
+        for bad in ["", "https://h:1", "ftp://h", "http://h:1/?a=b", "http://"] {
+            assert!(HttpClient::new(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn points_paths_are_encoded() {
+        let p =
+            HttpClient::points_path(SeriesId(4), &PointsQuery::last(3).cursor("a b&c")).unwrap();
+        assert_eq!(p, "/api/v1/series/4/points?last=3&cursor=a+b%26c");
+    }
+
+    #[test]
+    fn server_errors_keep_the_message() {
+        let e = server_error(StatusCode::BAD_REQUEST, br#"{"error":"bad line 3"}"#);
+        assert_eq!(e.status(), Some(400));
+        assert_eq!(e.to_string(), "server answered 400: bad line 3");
+        let e = server_error(
+            StatusCode::BAD_REQUEST,
+            br#"{"code":"invalid","message":"m"}"#,
+        );
+        assert!(e.to_string().ends_with(": m"));
+        let e = server_error(StatusCode::BAD_GATEWAY, b"");
+        assert!(e.to_string().ends_with("Bad Gateway"), "{e}");
+        assert!(server_error(StatusCode::NOT_FOUND, b"nope").is_not_found());
+    }
+
+    /// A closed port is a transport error naming the cause, not a hang or a panic.
+    #[tokio::test]
+    async fn refused_connection_is_a_transport_error() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        drop(listener);
+        let c = HttpClient::new(&format!("http://{addr}")).unwrap();
+        let e = c.ping().await.unwrap_err();
+        assert!(matches!(e, Error::Transport(_)), "{e}");
+    }
+}

@@ -1,0 +1,76 @@
+//! `clio serve`: runs the server from a TOML config, with flags and environment variables
+//! overriding the file.
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use clap::Args;
+use clio_config::Config;
+
+/// Arguments of `clio serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Config file (TOML; every key is documented in config/default.toml). Without it the
+    /// built-in defaults apply, which are those of config/default.toml.
+    #[arg(long, env = "CLIO_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Overrides `data_dir`.
+    #[arg(long, env = "CLIO_DATA_DIR", value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Overrides `server.http_address` ("" disables HTTP).
+    #[arg(long, env = "CLIO_HTTP", value_name = "ADDR")]
+    pub http: Option<String>,
+    /// Overrides `server.tcp_address` ("" disables TCP).
+    #[arg(long, env = "CLIO_TCP", value_name = "ADDR")]
+    pub tcp: Option<String>,
+}
+
+/// Loads the config with overrides applied.
+pub fn load_config(args: &ServeArgs) -> Result<Config> {
+    let mut cfg = match &args.config {
+        Some(p) => Config::load(p)?,
+        None => Config::default(),
+    };
+    if let Some(d) = &args.data_dir {
+        cfg.data_dir = d.clone();
+    }
+    if let Some(a) = &args.http {
+        cfg.server.http_address = a.clone();
+    }
+    if let Some(a) = &args.tcp {
+        cfg.server.tcp_address = a.clone();
+    }
+    cfg.validate()?;
+    Ok(cfg)
+}
+
+/// Runs until SIGINT or SIGTERM, then shuts down gracefully.
+pub fn run(args: &ServeArgs) -> Result<()> {
+    let cfg = load_config(args)?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("clio")
+        .build()?;
+    rt.block_on(async move {
+        let running = clio_server::start(cfg).await?;
+        // One machine-readable line, for scripts and the end-to-end tests.
+        println!(
+            "clio listening http={} tcp={}",
+            running.http_addr.map_or("off".into(), |a| a.to_string()),
+            running.tcp_addr.map_or("off".into(), |a| a.to_string())
+        );
+        wait_for_signal().await?;
+        tracing::info!("signal received; shutting down");
+        running.shutdown().await
+    })
+}
+
+async fn wait_for_signal() -> Result<()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).context("cannot watch SIGTERM")?;
+    tokio::select! {
+        r = tokio::signal::ctrl_c() => r.context("cannot watch SIGINT")?,
+        _ = term.recv() => {}
+    }
+    Ok(())
+}

@@ -1,0 +1,81 @@
+//! One error type for both front ends, classifying every failure as the client's (4xx, the
+//! message names what was wrong) or the server's (5xx, logged).
+
+use clio_core::Error as EngineError;
+use clio_storage::StorageError;
+
+/// A failed request.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// The request is malformed or names something invalid (HTTP 400).
+    #[error("{0}")]
+    BadRequest(String),
+    /// The thing asked for does not exist (HTTP 404).
+    #[error("{0}")]
+    NotFound(String),
+    /// The request body or frame is larger than allowed (HTTP 413).
+    #[error("{0}")]
+    TooLarge(String),
+    /// The server is overloaded or shutting down; retry later (HTTP 503).
+    #[error("{0}")]
+    Unavailable(String),
+    /// The server failed (HTTP 500); details are logged.
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl ApiError {
+    /// HTTP status code.
+    pub fn status(&self) -> u16 {
+        match self {
+            ApiError::BadRequest(_) => 400,
+            ApiError::NotFound(_) => 404,
+            ApiError::TooLarge(_) => 413,
+            ApiError::Unavailable(_) => 503,
+            ApiError::Internal(_) => 500,
+        }
+    }
+
+    /// Whether the client caused it.
+    pub fn is_client_error(&self) -> bool {
+        self.status() < 500
+    }
+
+    /// Shorthand for a bad request.
+    pub fn bad(msg: impl Into<String>) -> Self {
+        ApiError::BadRequest(msg.into())
+    }
+}
+
+impl From<EngineError> for ApiError {
+    fn from(e: EngineError) -> Self {
+        match e {
+            EngineError::InvalidWrite(_) | EngineError::InvalidRequest(_) => {
+                ApiError::BadRequest(e.to_string())
+            }
+            EngineError::SeriesNotFound(_) => ApiError::NotFound(e.to_string()),
+            EngineError::Overloaded(_) | EngineError::Closed => {
+                ApiError::Unavailable(e.to_string())
+            }
+            EngineError::Storage(s) => s.into(),
+            other => {
+                tracing::error!(error = %other, "engine failure");
+                ApiError::Internal(other.to_string())
+            }
+        }
+    }
+}
+
+impl From<StorageError> for ApiError {
+    fn from(e: StorageError) -> Self {
+        match e {
+            StorageError::NotFound(_) => ApiError::NotFound(e.to_string()),
+            StorageError::InvalidInput(_) => ApiError::BadRequest(e.to_string()),
+            StorageError::Unavailable(_) => ApiError::Unavailable(e.to_string()),
+            other => {
+                tracing::error!(error = %other, "storage failure");
+                ApiError::Internal(other.to_string())
+            }
+        }
+    }
+}

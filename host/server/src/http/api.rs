@@ -1,0 +1,206 @@
+//! Clio's own JSON API under `/api/v1`, plus `/health` and `/metrics`.
+
+use std::time::Instant;
+
+use axum::Json;
+use axum::body::Body;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use clio_storage::{SeriesFilter, SeriesId, SeriesUpdate};
+use serde_json::{Value as JsonValue, json};
+
+use super::{finish, num_param, param, params, read_body};
+use crate::error::ApiError;
+use crate::ops::{self, PointsQuery};
+use crate::state::AppState;
+
+fn series_id(raw: &str) -> Result<SeriesId, ApiError> {
+    raw.trim()
+        .parse::<u64>()
+        .map(SeriesId)
+        .map_err(|_| ApiError::bad(format!("series id `{raw}` is not a non-negative integer")))
+}
+
+/// `POST /api/v1/points`: a JSON array of `{"series"|"key", "ts", "value"}`.
+pub(super) async fn post_points(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let started = Instant::now();
+    let r = async {
+        let body = read_body(&state, &headers, body).await?;
+        let points = ops::parse_points_json(&body)?;
+        let report = ops::write_points(&state, points).await?;
+        Ok(Json(json!(report)))
+    }
+    .await;
+    finish(&state, "points_write", started, r)
+}
+
+/// `GET /api/v1/series?measurement=&field=&<tag>=<value>`.
+pub(super) async fn list_series(State(state): State<AppState>, RawQuery(q): RawQuery) -> Response {
+    let started = Instant::now();
+    let r = (|| {
+        let p = params(q)?;
+        let mut filter = SeriesFilter::default();
+        for (k, v) in p {
+            match k.as_str() {
+                "measurement" => filter.measurement = Some(v),
+                "field" => filter.field = Some(v),
+                _ => filter.tags.push((k, v)),
+            }
+        }
+        let list = ops::list_series(&state, &filter);
+        let items: Vec<_> = list.iter().map(ops::series_json).collect();
+        Ok(Json(json!(items)))
+    })();
+    finish(&state, "series_list", started, r)
+}
+
+/// `GET /api/v1/series/{id}`.
+pub(super) async fn get_series(State(state): State<AppState>, Path(id): Path<String>) -> Response {
+    let started = Instant::now();
+    let r = (|| {
+        let id = series_id(&id)?;
+        let info = state
+            .store()
+            .series(id)
+            .ok_or_else(|| ApiError::NotFound(format!("series {id} not found")))?;
+        Ok(Json(json!(ops::series_json(&info))))
+    })();
+    finish(&state, "series_get", started, r)
+}
+
+/// `PUT /api/v1/series/{id}`: `keep_history_days`, `keep_trends_days`, `metadata`.
+pub(super) async fn put_series(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let started = Instant::now();
+    let r = async {
+        let id = series_id(&id)?;
+        let body = read_body(&state, &headers, body).await?;
+        let update: SeriesUpdate = serde_json::from_slice(&body)
+            .map_err(|e| ApiError::bad(format!("invalid series settings: {e}")))?;
+        let info = state.store().update_series(id, &update).await?;
+        Ok(Json(json!(ops::series_json(&info))))
+    }
+    .await;
+    finish(&state, "series_update", started, r)
+}
+
+/// `DELETE /api/v1/series/{id}`: removes the series and all its data.
+pub(super) async fn delete_series(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Response {
+    let started = Instant::now();
+    let r = async {
+        let id = series_id(&id)?;
+        if !state.store().delete_series(id).await? {
+            return Err(ApiError::NotFound(format!("series {id} not found")));
+        }
+        Ok(StatusCode::NO_CONTENT)
+    }
+    .await;
+    finish(&state, "series_delete", started, r)
+}
+
+/// `GET /api/v1/series/{id}/points?last=N&skip=K` or `?from=&to=` (+ `resolution`, `cursor`,
+/// `at`).
+pub(super) async fn get_points(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    RawQuery(q): RawQuery,
+) -> Response {
+    let started = Instant::now();
+    let r = async {
+        let id = series_id(&id)?;
+        let p = params(q)?;
+        for (k, _) in &p {
+            if !matches!(
+                k.as_str(),
+                "last" | "skip" | "from" | "to" | "at" | "resolution" | "cursor"
+            ) {
+                return Err(ApiError::bad(format!(
+                    "unknown parameter `{k}` (expected last, skip, from, to, at, resolution, cursor)"
+                )));
+            }
+        }
+        let query = PointsQuery {
+            last: num_param(&p, "last")?,
+            skip: num_param(&p, "skip")?,
+            from: num_param(&p, "from")?,
+            to: num_param(&p, "to")?,
+            at: num_param(&p, "at")?,
+            resolution: param(&p, "resolution").map(str::to_owned),
+            cursor: param(&p, "cursor").map(str::to_owned),
+        };
+        let r = ops::read_points(&state, id, &query).await?;
+        Ok(Json(ops::read_result_json(&r)))
+    }
+    .await;
+    finish(&state, "points_read", started, r)
+}
+
+/// `GET /api/v1/last?series=1,2,3`.
+pub(super) async fn last(State(state): State<AppState>, RawQuery(q): RawQuery) -> Response {
+    let started = Instant::now();
+    let r = async {
+        let p = params(q)?;
+        let list = param(&p, "series")
+            .ok_or_else(|| ApiError::bad("parameter `series` is missing (e.g. series=1,2,3)"))?;
+        let ids = list
+            .split(',')
+            .filter(|s| !s.trim().is_empty())
+            .map(series_id)
+            .collect::<Result<Vec<_>, _>>()?;
+        if ids.is_empty() {
+            return Err(ApiError::bad("parameter `series` names no series"));
+        }
+        let map = ops::last_values(&state, &ids).await?;
+        let obj: serde_json::Map<String, JsonValue> =
+            map.into_iter().map(|(k, v)| (k.to_string(), v)).collect();
+        Ok(Json(JsonValue::Object(obj)))
+    }
+    .await;
+    finish(&state, "last", started, r)
+}
+
+/// `GET /health`: 200 when the engine and its storage answer, 503 otherwise.
+pub(super) async fn health(State(state): State<AppState>) -> Response {
+    let backend = state.store().backend();
+    let stats = state.store().stats();
+    match backend.health().await {
+        Ok(()) => Json(json!({
+            "status": "ok",
+            "storage": backend.describe(),
+            "series": stats.series,
+            "unflushed_points": stats.cache.dirty_points,
+            "wal_bytes": stats.wal_bytes,
+        }))
+        .into_response(),
+        Err(e) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({"status": "unavailable", "storage": backend.describe(), "error": e.to_string()})),
+        )
+            .into_response(),
+    }
+}
+
+/// `GET /metrics`: Prometheus text format.
+pub(super) async fn metrics(State(state): State<AppState>) -> Response {
+    let text = state.metrics().render(&state.store().stats());
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        text,
+    )
+        .into_response()
+}

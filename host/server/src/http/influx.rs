@@ -1,0 +1,175 @@
+//! InfluxDB-compatible endpoints, so that Telegraf and InfluxDB client libraries write to Clio
+//! unchanged. Clio has one namespace: `db`/`bucket` are required as InfluxDB requires them,
+//! but they are not part of the series key.
+
+use std::time::Instant;
+
+use axum::body::Body;
+use axum::extract::{RawQuery, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use clio_lineproto::Precision;
+use serde_json::json;
+
+use super::{param, params, read_body};
+use crate::error::ApiError;
+use crate::ops;
+use crate::state::AppState;
+
+/// The InfluxDB version Clio answers as (clients look at the header).
+const INFLUX_VERSION: &str = "1.8.10-clio";
+
+fn with_version(mut r: Response) -> Response {
+    r.headers_mut().insert(
+        "X-Influxdb-Version",
+        HeaderValue::from_static(INFLUX_VERSION),
+    );
+    r
+}
+
+fn v1_error(status: StatusCode, msg: String) -> Response {
+    with_version((status, axum::Json(json!({"error": msg}))).into_response())
+}
+
+fn v2_error(status: StatusCode, code: &str, msg: String) -> Response {
+    with_version((status, axum::Json(json!({"code": code, "message": msg}))).into_response())
+}
+
+fn precision(p: Option<&str>, v2: bool) -> Result<Precision, String> {
+    match p {
+        None | Some("") => Ok(Precision::Ns),
+        Some(s) if v2 && !matches!(s, "ns" | "us" | "ms" | "s") => {
+            Err(format!("invalid precision `{s}`: expected ns, us, ms or s"))
+        }
+        Some(s) => s.parse::<Precision>().map_err(|e| e.to_string()),
+    }
+}
+
+enum Outcome {
+    Ok,
+    Client(String),
+    Server(ApiError),
+}
+
+async fn write(state: &AppState, headers: &HeaderMap, body: Body, prec: Precision) -> Outcome {
+    let body = match read_body(state, headers, body).await {
+        Ok(b) => b,
+        Err(e) if e.is_client_error() => return Outcome::Client(e.to_string()),
+        Err(e) => return Outcome::Server(e),
+    };
+    match ops::write_line_protocol(state, &body, prec).await {
+        Ok(w) => match w.first_error {
+            None => Outcome::Ok,
+            // InfluxDB writes the good lines and answers 400 naming the first bad one.
+            Some(e) if w.report.points > 0 => {
+                Outcome::Client(format!("partial write: {e} dropped={}", w.rejected))
+            }
+            Some(e) => Outcome::Client(e),
+        },
+        Err(e) if e.is_client_error() => Outcome::Client(e.to_string()),
+        Err(e) => Outcome::Server(e),
+    }
+}
+
+/// `POST /write?db=&precision=` (InfluxDB 1.x).
+pub(super) async fn write_v1(
+    State(state): State<AppState>,
+    RawQuery(q): RawQuery,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let started = Instant::now();
+    let p = match params(q) {
+        Ok(p) => p,
+        Err(e) => return v1_error(StatusCode::BAD_REQUEST, e.to_string()),
+    };
+    if param(&p, "db").is_none_or(str::is_empty) {
+        return v1_error(StatusCode::BAD_REQUEST, "database is required".into());
+    }
+    let prec = match precision(param(&p, "precision"), false) {
+        Ok(v) => v,
+        Err(e) => return v1_error(StatusCode::BAD_REQUEST, e),
+    };
+    let outcome = write(&state, &headers, body, prec).await;
+    respond(&state, started, outcome, false)
+}
+
+/// `POST /api/v2/write?org=&bucket=&precision=` (InfluxDB 2.x).
+pub(super) async fn write_v2(
+    State(state): State<AppState>,
+    RawQuery(q): RawQuery,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let started = Instant::now();
+    let p = match params(q) {
+        Ok(p) => p,
+        Err(e) => return v2_error(StatusCode::BAD_REQUEST, "invalid", e.to_string()),
+    };
+    if param(&p, "bucket").is_none_or(str::is_empty) {
+        return v2_error(
+            StatusCode::BAD_REQUEST,
+            "invalid",
+            "bucket is required".into(),
+        );
+    }
+    let prec = match precision(param(&p, "precision"), true) {
+        Ok(v) => v,
+        Err(e) => return v2_error(StatusCode::BAD_REQUEST, "invalid", e),
+    };
+    let outcome = write(&state, &headers, body, prec).await;
+    respond(&state, started, outcome, true)
+}
+
+fn respond(state: &AppState, started: Instant, outcome: Outcome, v2: bool) -> Response {
+    match outcome {
+        Outcome::Ok => {
+            state.observe("http", "write", started, Ok(()), &"write");
+            with_version(StatusCode::NO_CONTENT.into_response())
+        }
+        Outcome::Client(msg) => {
+            let e = ApiError::BadRequest(msg.clone());
+            state.observe("http", "write", started, Err(&e), &msg);
+            if v2 {
+                v2_error(StatusCode::BAD_REQUEST, "invalid", msg)
+            } else {
+                v1_error(StatusCode::BAD_REQUEST, msg)
+            }
+        }
+        Outcome::Server(e) => {
+            state.observe("http", "write", started, Err(&e), &e);
+            let status =
+                StatusCode::from_u16(e.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            if v2 {
+                v2_error(status, "internal error", e.to_string())
+            } else {
+                v1_error(status, e.to_string())
+            }
+        }
+    }
+}
+
+/// `GET|HEAD /ping`: clients probe it before writing.
+pub(super) async fn ping() -> Response {
+    with_version(StatusCode::NO_CONTENT.into_response())
+}
+
+/// `/query`: only `CREATE DATABASE` (which Telegraf and client libraries send at start) is
+/// accepted, as a no-op; Clio does not speak InfluxQL.
+pub(super) async fn query(RawQuery(q): RawQuery, body: Body) -> Response {
+    let mut p = params(q).unwrap_or_default();
+    if let Ok(b) =
+        http_body_util::BodyExt::collect(http_body_util::Limited::new(body, 1 << 20)).await
+        && let Ok(form) = serde_urlencoded::from_bytes::<Vec<(String, String)>>(&b.to_bytes())
+    {
+        p.extend(form);
+    }
+    let q = param(&p, "q").unwrap_or("").trim().to_string();
+    if q.to_ascii_uppercase().starts_with("CREATE DATABASE") {
+        return with_version(axum::Json(json!({"results": [{"statement_id": 0}]})).into_response());
+    }
+    v1_error(
+        StatusCode::BAD_REQUEST,
+        format!("Clio does not run InfluxQL queries (got `{q}`); read through /api/v1"),
+    )
+}

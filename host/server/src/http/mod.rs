@@ -1,0 +1,169 @@
+//! The HTTP front end: InfluxDB-compatible writes (`/write`, `/api/v2/write`, `/ping`,
+//! `/query` for `CREATE DATABASE`), Clio's JSON API under `/api/v1`, `/health` and
+//! `/metrics`. Every client mistake is a 4xx with a JSON body naming the problem.
+
+mod api;
+mod influx;
+
+use std::io::Read;
+use std::time::Instant;
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use bytes::Bytes;
+use http_body_util::BodyExt;
+use serde_json::json;
+
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// The router of every endpoint.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/write", post(influx::write_v1))
+        .route("/api/v2/write", post(influx::write_v2))
+        .route("/ping", get(influx::ping).head(influx::ping))
+        .route("/query", get(influx::query).post(influx::query))
+        .route("/api/v1/points", post(api::post_points))
+        .route("/api/v1/series", get(api::list_series))
+        .route(
+            "/api/v1/series/{id}",
+            get(api::get_series)
+                .put(api::put_series)
+                .delete(api::delete_series),
+        )
+        .route("/api/v1/series/{id}/points", get(api::get_points))
+        .route("/api/v1/last", get(api::last))
+        .route("/health", get(api::health))
+        .route("/metrics", get(api::metrics))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .with_state(state)
+}
+
+async fn not_found() -> Response {
+    error_response(&ApiError::NotFound("no such endpoint".into()))
+}
+
+async fn method_not_allowed() -> Response {
+    (
+        StatusCode::METHOD_NOT_ALLOWED,
+        axum::Json(json!({"error": "method not allowed on this endpoint"})),
+    )
+        .into_response()
+}
+
+/// `{"error": "..."}` with the error's status.
+pub(crate) fn error_response(e: &ApiError) -> Response {
+    let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    (status, axum::Json(json!({"error": e.to_string()}))).into_response()
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        error_response(&self)
+    }
+}
+
+/// Reads a request body up to the configured limit, gunzipping `Content-Encoding: gzip`
+/// (the limit applies to the decompressed size too).
+pub(crate) async fn read_body(
+    state: &AppState,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<Bytes, ApiError> {
+    let limit = state.max_request_bytes();
+    let too_large = || {
+        ApiError::TooLarge(format!(
+            "request body exceeds the limit of {} MiB (server.max_request_mb)",
+            limit >> 20
+        ))
+    };
+    let raw = http_body_util::Limited::new(body, limit)
+        .collect()
+        .await
+        .map_err(|e| {
+            if e.downcast_ref::<http_body_util::LengthLimitError>()
+                .is_some()
+            {
+                too_large()
+            } else {
+                ApiError::bad(format!("cannot read request body: {e}"))
+            }
+        })?
+        .to_bytes();
+    let encoding = headers
+        .get(header::CONTENT_ENCODING)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    match encoding.as_str() {
+        "" | "identity" => Ok(raw),
+        "gzip" | "x-gzip" => {
+            let mut out = Vec::new();
+            flate2::read::MultiGzDecoder::new(&raw[..])
+                .take(limit as u64 + 1)
+                .read_to_end(&mut out)
+                .map_err(|e| ApiError::bad(format!("request body is not valid gzip: {e}")))?;
+            if out.len() > limit {
+                return Err(too_large());
+            }
+            Ok(Bytes::from(out))
+        }
+        other => Err(ApiError::bad(format!(
+            "unsupported Content-Encoding `{other}` (supported: gzip, identity)"
+        ))),
+    }
+}
+
+/// Query-string parameters as ordered pairs; a malformed query string is a 400.
+pub(crate) fn params(raw: Option<String>) -> Result<Vec<(String, String)>, ApiError> {
+    match raw {
+        None => Ok(Vec::new()),
+        Some(q) => serde_urlencoded::from_str(&q)
+            .map_err(|e| ApiError::bad(format!("malformed query string: {e}"))),
+    }
+}
+
+/// The value of one parameter.
+pub(crate) fn param<'a>(p: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    p.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+}
+
+/// Parses an optional numeric parameter, naming it on failure.
+pub(crate) fn num_param<T: std::str::FromStr>(
+    p: &[(String, String)],
+    name: &str,
+) -> Result<Option<T>, ApiError> {
+    match param(p, name) {
+        None | Some("") => Ok(None),
+        Some(v) => {
+            v.trim().parse().map(Some).map_err(|_| {
+                ApiError::bad(format!("parameter `{name}`: `{v}` is not a valid number"))
+            })
+        }
+    }
+}
+
+/// Times a handler and records its outcome.
+pub(crate) fn finish<T: IntoResponse>(
+    state: &AppState,
+    op: &'static str,
+    started: Instant,
+    r: Result<T, ApiError>,
+) -> Response {
+    match r {
+        Ok(v) => {
+            state.observe("http", op, started, Ok(()), &op);
+            v.into_response()
+        }
+        Err(e) => {
+            state.observe("http", op, started, Err(&e), &e);
+            error_response(&e)
+        }
+    }
+}

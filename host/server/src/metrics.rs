@@ -1,0 +1,251 @@
+//! What an operator watches: request rates and latencies per front end and operation, ingest
+//! counts, socket errors, queue lengths, plus the engine's own figures (cache size and hit
+//! ratio, log size, flushes), in Prometheus text format at `GET /metrics`.
+
+use std::sync::atomic::AtomicU64;
+
+use clio_core::EngineStats;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+/// Labels of per-request metrics.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct OpLabels {
+    /// `http` or `tcp`.
+    pub proto: &'static str,
+    /// The operation, e.g. `write`, `points`, `getByIdx`.
+    pub op: &'static str,
+}
+
+/// Labels of the request outcome counter.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct OutcomeLabels {
+    /// `http` or `tcp`.
+    pub proto: &'static str,
+    /// `ok`, `client_error` or `server_error`.
+    pub outcome: &'static str,
+}
+
+/// Every metric of the server.
+#[derive(Debug)]
+pub struct Metrics {
+    registry: Registry,
+    /// Request latency by front end and operation.
+    pub request_seconds: Family<OpLabels, Histogram>,
+    /// Requests by outcome.
+    pub requests: Family<OutcomeLabels, Counter>,
+    /// Points accepted over the network.
+    pub points_received: Counter,
+    /// Lines of line protocol rejected.
+    pub lines_rejected: Counter,
+    /// TCP socket and framing errors.
+    pub socket_errors: Counter,
+    /// Open TCP connections.
+    pub tcp_connections: Gauge,
+    /// Requests waiting for a query slot.
+    pub queries_waiting: Gauge,
+    /// Requests slower than `slow_query_sec`.
+    pub slow_requests: Counter,
+    engine: EngineGauges,
+}
+
+#[derive(Debug, Default)]
+struct EngineGauges {
+    series: Gauge,
+    cache_points: Gauge,
+    cache_bytes: Gauge,
+    cache_unflushed: Gauge,
+    cache_hits: Gauge<u64, AtomicU64>,
+    cache_misses: Gauge<u64, AtomicU64>,
+    cache_evicted: Gauge<u64, AtomicU64>,
+    wal_bytes: Gauge<u64, AtomicU64>,
+    wal_syncs: Gauge<u64, AtomicU64>,
+    flushes: Gauge<u64, AtomicU64>,
+    flush_errors: Gauge<u64, AtomicU64>,
+    last_flush_ms: Gauge<u64, AtomicU64>,
+    last_flush_points: Gauge<u64, AtomicU64>,
+    flushed_points: Gauge<u64, AtomicU64>,
+    points_written: Gauge<u64, AtomicU64>,
+    restamped: Gauge<u64, AtomicU64>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    /// Registers every metric.
+    pub fn new() -> Self {
+        let mut registry = Registry::with_prefix("clio");
+        let request_seconds = Family::<OpLabels, Histogram>::new_with_constructor(|| {
+            // 10 µs .. ~40 s.
+            Histogram::new(exponential_buckets(0.000_01, 2.5, 17))
+        });
+        registry.register(
+            "request_duration_seconds",
+            "Request latency by front end and operation",
+            request_seconds.clone(),
+        );
+        let requests = Family::<OutcomeLabels, Counter>::default();
+        registry.register("requests", "Requests by outcome", requests.clone());
+        let points_received = Counter::default();
+        registry.register(
+            "points_received",
+            "Points accepted over HTTP and TCP",
+            points_received.clone(),
+        );
+        let lines_rejected = Counter::default();
+        registry.register(
+            "lines_rejected",
+            "Line-protocol lines rejected as malformed",
+            lines_rejected.clone(),
+        );
+        let socket_errors = Counter::default();
+        registry.register(
+            "socket_errors",
+            "TCP socket and framing errors",
+            socket_errors.clone(),
+        );
+        let tcp_connections = Gauge::default();
+        registry.register(
+            "tcp_connections",
+            "Open TCP connections",
+            tcp_connections.clone(),
+        );
+        let queries_waiting = Gauge::default();
+        registry.register(
+            "queries_waiting",
+            "Requests waiting for a query slot",
+            queries_waiting.clone(),
+        );
+        let slow_requests = Counter::default();
+        registry.register(
+            "slow_requests",
+            "Requests slower than slow_query_sec",
+            slow_requests.clone(),
+        );
+        let engine = EngineGauges::default();
+        let e = &engine;
+        registry.register("series", "Series in the catalog", e.series.clone());
+        registry.register(
+            "cache_points",
+            "Points held in the cache",
+            e.cache_points.clone(),
+        );
+        registry.register(
+            "cache_bytes",
+            "Estimated cache memory",
+            e.cache_bytes.clone(),
+        );
+        registry.register(
+            "cache_unflushed_points",
+            "Acknowledged points not yet in storage",
+            e.cache_unflushed.clone(),
+        );
+        registry.register(
+            "cache_hits",
+            "Reads answered from memory alone (total)",
+            e.cache_hits.clone(),
+        );
+        registry.register(
+            "cache_misses",
+            "Reads that needed storage (total)",
+            e.cache_misses.clone(),
+        );
+        registry.register(
+            "cache_evicted_points",
+            "Flushed points evicted for the memory budget (total)",
+            e.cache_evicted.clone(),
+        );
+        registry.register(
+            "wal_bytes",
+            "Bytes in the write-ahead log",
+            e.wal_bytes.clone(),
+        );
+        registry.register(
+            "wal_syncs",
+            "fsyncs of the write-ahead log (total)",
+            e.wal_syncs.clone(),
+        );
+        registry.register(
+            "flushes",
+            "Completed cache flushes (total)",
+            e.flushes.clone(),
+        );
+        registry.register(
+            "flush_errors",
+            "Failed cache flushes (total)",
+            e.flush_errors.clone(),
+        );
+        registry.register(
+            "last_flush_milliseconds",
+            "Duration of the last flush",
+            e.last_flush_ms.clone(),
+        );
+        registry.register(
+            "last_flush_points",
+            "Points of the last flush",
+            e.last_flush_points.clone(),
+        );
+        registry.register(
+            "flushed_points",
+            "Points flushed to storage (total)",
+            e.flushed_points.clone(),
+        );
+        registry.register(
+            "points_written",
+            "Points acknowledged by the engine (total)",
+            e.points_written.clone(),
+        );
+        registry.register(
+            "points_restamped",
+            "Points stored at their receive time (total)",
+            e.restamped.clone(),
+        );
+        Metrics {
+            registry,
+            request_seconds,
+            requests,
+            points_received,
+            lines_rejected,
+            socket_errors,
+            tcp_connections,
+            queries_waiting,
+            slow_requests,
+            engine,
+        }
+    }
+
+    /// Renders every metric, taking the engine figures from `stats`.
+    pub fn render(&self, stats: &EngineStats) -> String {
+        let e = &self.engine;
+        let i = |v: usize| i64::try_from(v).unwrap_or(i64::MAX);
+        e.series.set(i(stats.series));
+        e.cache_points.set(i(stats.cache.points));
+        e.cache_bytes.set(i(stats.cache.bytes));
+        e.cache_unflushed.set(i(stats.cache.dirty_points));
+        e.cache_hits.set(stats.cache_hits);
+        e.cache_misses.set(stats.cache_misses);
+        e.cache_evicted.set(stats.cache_evicted);
+        e.wal_bytes.set(stats.wal_bytes);
+        e.wal_syncs.set(stats.wal_syncs);
+        e.flushes.set(stats.flushes);
+        e.flush_errors.set(stats.flush_errors);
+        e.last_flush_ms.set(stats.last_flush_millis);
+        e.last_flush_points.set(stats.last_flush_points);
+        e.flushed_points.set(stats.flushed_points);
+        e.points_written.set(stats.points_written);
+        e.restamped.set(stats.restamped);
+        let mut out = String::new();
+        if let Err(err) = prometheus_client::encoding::text::encode(&mut out, &self.registry) {
+            tracing::error!(error = %err, "cannot encode metrics");
+        }
+        out
+    }
+}

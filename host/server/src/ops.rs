@@ -1,0 +1,406 @@
+//! Operations shared by the HTTP and TCP front ends, in terms of JSON-friendly inputs and
+//! outputs, so that both answer the same way.
+
+use std::collections::BTreeMap;
+
+use clio_core::{
+    Cursor, Data, IncomingPoint, ReadRequest, ReadResult, Resolution, SeriesRef, Window,
+    WriteReport,
+};
+use clio_lineproto::{Parser, Precision};
+use clio_storage::{Point, SeriesFilter, SeriesId, SeriesInfo, SeriesKey, Timestamp, Value};
+use serde::Serialize;
+use serde_json::{Value as Json, json};
+
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// A JSON value as a point value: numbers (finite) and strings.
+pub fn json_value(v: &Json, what: &dyn Fn() -> String) -> Result<Value, ApiError> {
+    match v {
+        Json::Number(n) => match n.as_f64() {
+            Some(f) if f.is_finite() => Ok(Value::Num(f)),
+            _ => Err(ApiError::bad(format!(
+                "{}: number {n} is out of range",
+                what()
+            ))),
+        },
+        Json::String(s) => Ok(Value::Str(s.clone())),
+        other => Err(ApiError::bad(format!(
+            "{}: value must be a number or a string, not {}",
+            what(),
+            json_type(other)
+        ))),
+    }
+}
+
+/// The JSON type name, for error messages.
+pub fn json_type(v: &Json) -> &'static str {
+    match v {
+        Json::Null => "null",
+        Json::Bool(_) => "a boolean",
+        Json::Number(_) => "a number",
+        Json::String(_) => "a string",
+        Json::Array(_) => "an array",
+        Json::Object(_) => "an object",
+    }
+}
+
+/// A series id given as a JSON number or numeric string.
+pub fn json_series_id(v: &Json, what: &dyn Fn() -> String) -> Result<SeriesId, ApiError> {
+    match v {
+        Json::Number(n) => n.as_u64().map(SeriesId),
+        Json::String(s) => s.trim().parse().ok().map(SeriesId),
+        _ => None,
+    }
+    .ok_or_else(|| {
+        ApiError::bad(format!(
+            "{}: series id must be a non-negative integer, got {v}",
+            what()
+        ))
+    })
+}
+
+/// A timestamp in ms given as a JSON integer (or a float with no fraction).
+pub fn json_ts(v: &Json, what: &dyn Fn() -> String) -> Result<Timestamp, ApiError> {
+    match v {
+        Json::Number(n) => n.as_i64().or_else(|| {
+            n.as_f64()
+                .filter(|f| f.fract() == 0.0 && f.abs() < 9.2e18)
+                .map(|f| f as i64)
+        }),
+        Json::String(s) => s.trim().parse().ok(),
+        _ => None,
+    }
+    .ok_or_else(|| {
+        ApiError::bad(format!(
+            "{}: timestamp must be integer milliseconds, got {v}",
+            what()
+        ))
+    })
+}
+
+/// Parses `[{"series"|"key", "ts", "value"}, ...]`.
+pub fn parse_points_json(body: &[u8]) -> Result<Vec<IncomingPoint>, ApiError> {
+    let doc: Json = serde_json::from_slice(body)
+        .map_err(|e| ApiError::bad(format!("request body is not valid JSON: {e}")))?;
+    let Json::Array(items) = doc else {
+        return Err(ApiError::bad(format!(
+            "request body must be a JSON array of points, not {}",
+            json_type(&doc)
+        )));
+    };
+    let mut out = Vec::with_capacity(items.len());
+    for (i, item) in items.iter().enumerate() {
+        let what = || format!("point {i}");
+        let Json::Object(o) = item else {
+            return Err(ApiError::bad(format!("{}: must be an object", what())));
+        };
+        for k in o.keys() {
+            if !matches!(k.as_str(), "series" | "key" | "ts" | "value") {
+                return Err(ApiError::bad(format!(
+                    "{}: unknown field `{k}` (expected series or key, ts, value)",
+                    what()
+                )));
+            }
+        }
+        let series = match (o.get("series"), o.get("key")) {
+            (Some(s), None) => SeriesRef::Id(json_series_id(s, &what)?),
+            (None, Some(Json::String(k))) => SeriesRef::Key(
+                k.parse::<SeriesKey>()
+                    .map_err(|e| ApiError::bad(format!("{}: invalid key `{k}`: {e}", what())))?,
+            ),
+            (None, Some(_)) => {
+                return Err(ApiError::bad(format!("{}: key must be a string", what())));
+            }
+            (Some(_), Some(_)) => {
+                return Err(ApiError::bad(format!(
+                    "{}: give series or key, not both",
+                    what()
+                )));
+            }
+            (None, None) => {
+                return Err(ApiError::bad(format!(
+                    "{}: series or key is missing",
+                    what()
+                )));
+            }
+        };
+        let ts = match o.get("ts") {
+            None | Some(Json::Null) => None,
+            Some(t) => Some(json_ts(t, &what)?),
+        };
+        let value = json_value(
+            o.get("value")
+                .ok_or_else(|| ApiError::bad(format!("{}: value is missing", what())))?,
+            &what,
+        )?;
+        out.push(IncomingPoint { series, ts, value });
+    }
+    Ok(out)
+}
+
+/// Writes points through the engine.
+pub async fn write_points(
+    state: &AppState,
+    points: Vec<IncomingPoint>,
+) -> Result<WriteReport, ApiError> {
+    let n = points.len() as u64;
+    let report = state.store().write(points).await?;
+    state.metrics().points_received.inc_by(n);
+    Ok(report)
+}
+
+/// What a line-protocol write did: InfluxDB writes the good lines and reports the first bad
+/// one (a "partial write").
+#[derive(Debug)]
+pub struct LineWrite {
+    /// The engine's report for the good lines.
+    pub report: WriteReport,
+    /// Lines read.
+    pub lines: usize,
+    /// Bad lines.
+    pub rejected: usize,
+    /// The first bad line's error, InfluxDB style.
+    pub first_error: Option<String>,
+}
+
+/// Parses and writes a line-protocol body.
+pub async fn write_line_protocol(
+    state: &AppState,
+    body: &[u8],
+    precision: Precision,
+) -> Result<LineWrite, ApiError> {
+    let now = clio_core::now_ms();
+    let parser = Parser::new(precision, now).with_max_errors(1);
+    let mut points = Vec::new();
+    let parsed = parser.parse(body, |p| {
+        points.push(IncomingPoint {
+            series: SeriesRef::Key(p.key),
+            ts: Some(p.ts),
+            value: p.value,
+        })
+    });
+    let rejected = parsed.error_count;
+    state.metrics().lines_rejected.inc_by(rejected as u64);
+    let first_error = parsed.first_error().map(|e| e.to_string());
+    let report = if points.is_empty() {
+        WriteReport::default()
+    } else {
+        write_points(state, points).await?
+    };
+    Ok(LineWrite {
+        report,
+        lines: parsed.lines,
+        rejected,
+        first_error,
+    })
+}
+
+/// A point query as both front ends express it.
+#[derive(Debug, Clone, Default)]
+pub struct PointsQuery {
+    /// Newest N.
+    pub last: Option<usize>,
+    /// With `last`: skip the K newest.
+    pub skip: Option<usize>,
+    /// Range start.
+    pub from: Option<Timestamp>,
+    /// Range end (exclusive).
+    pub to: Option<Timestamp>,
+    /// Evaluation time for `last`.
+    pub at: Option<Timestamp>,
+    /// raw | auto | interval.
+    pub resolution: Option<String>,
+    /// Continuation of a truncated answer.
+    pub cursor: Option<String>,
+}
+
+/// Runs a point query.
+pub async fn read_points(
+    state: &AppState,
+    id: SeriesId,
+    q: &PointsQuery,
+) -> Result<ReadResult, ApiError> {
+    let window = match (q.last, q.from, q.to) {
+        (Some(n), None, None) => {
+            if n == 0 {
+                return Err(ApiError::bad("last must be at least 1"));
+            }
+            Window::Last {
+                n,
+                skip: q.skip.unwrap_or(0),
+                at: q.at,
+            }
+        }
+        (None, Some(from), Some(to)) => {
+            if q.skip.is_some() {
+                return Err(ApiError::bad("skip goes with last, not with from/to"));
+            }
+            if from >= to {
+                return Err(ApiError::bad(format!(
+                    "from ({from}) must be before to ({to})"
+                )));
+            }
+            Window::Range { from, to }
+        }
+        (Some(_), _, _) => return Err(ApiError::bad("give either last or from and to, not both")),
+        (None, _, _) => return Err(ApiError::bad("give last=N, or from and to (ms)")),
+    };
+    let resolution: Resolution = match &q.resolution {
+        None => Resolution::Raw,
+        Some(r) => r.parse().map_err(ApiError::BadRequest)?,
+    };
+    let cursor = match &q.cursor {
+        None => None,
+        Some(c) if c.is_empty() => None,
+        Some(c) => Some(
+            c.parse::<Cursor>()
+                .map_err(|e| ApiError::bad(format!("invalid cursor `{c}`: {e}")))?,
+        ),
+    };
+    let req = ReadRequest {
+        series: id,
+        window,
+        resolution,
+        cursor,
+    };
+    let _slot = state.query_slot().await?;
+    Ok(state.store().read(&req).await?)
+}
+
+/// A point value as JSON.
+pub fn value_json(v: &Value) -> Json {
+    match v {
+        Value::Num(n) => json!(n),
+        Value::Str(s) => json!(s),
+    }
+}
+
+/// `[[ts, value], ...]`.
+pub fn points_json(points: &[Point]) -> Json {
+    Json::Array(
+        points
+            .iter()
+            .map(|p| json!([p.ts, value_json(&p.value)]))
+            .collect(),
+    )
+}
+
+/// The answer of a point query, as the HTTP API and Clio's TCP messages return it.
+pub fn read_result_json(r: &ReadResult) -> Json {
+    let mut o = serde_json::Map::new();
+    o.insert("series".into(), json!(r.series.0));
+    match &r.data {
+        Data::Points(p) => {
+            o.insert("points".into(), points_json(p));
+        }
+        Data::Trends { interval, buckets } => {
+            o.insert("interval".into(), json!(interval.to_string()));
+            o.insert(
+                "trends".into(),
+                Json::Array(
+                    buckets
+                        .iter()
+                        .map(|b| {
+                            json!({"start": b.start, "count": b.count, "avg": b.avg(), "min": b.min,
+                                   "max": b.max, "sum": b.sum, "first": b.first, "last": b.last,
+                                   "stddev": b.stddev()})
+                        })
+                        .collect(),
+                ),
+            );
+        }
+    }
+    o.insert("truncated".into(), json!(r.truncated));
+    o.insert(
+        "next".into(),
+        r.next.map_or(Json::Null, |c| json!(c.to_string())),
+    );
+    Json::Object(o)
+}
+
+/// The newest value of each series (ALEPIZ `getLastValues`): `{id: {ts, value}}`, series
+/// without data map to `null`.
+pub async fn last_values(
+    state: &AppState,
+    ids: &[SeriesId],
+) -> Result<BTreeMap<u64, Json>, ApiError> {
+    let _slot = state.query_slot().await?;
+    let mut out = BTreeMap::new();
+    for &id in ids {
+        let r = state
+            .store()
+            .read(&ReadRequest {
+                series: id,
+                window: Window::Last {
+                    n: 1,
+                    skip: 0,
+                    at: None,
+                },
+                resolution: Resolution::Raw,
+                cursor: None,
+            })
+            .await?;
+        let v = match r.data {
+            Data::Points(p) => p.last().map_or(
+                Json::Null,
+                |p| json!({"ts": p.ts, "value": value_json(&p.value)}),
+            ),
+            Data::Trends { .. } => Json::Null,
+        };
+        out.insert(id.0, v);
+    }
+    Ok(out)
+}
+
+/// A catalog entry as JSON.
+#[derive(Debug, Serialize)]
+pub struct SeriesJson<'a> {
+    /// Id.
+    pub id: u64,
+    /// Key text.
+    pub key: Option<String>,
+    /// Measurement, tags and field, when keyed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub measurement: Option<&'a str>,
+    /// Tags.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tags: Option<BTreeMap<&'a str, &'a str>>,
+    /// Field.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<&'a str>,
+    /// Retention.
+    pub keep_history_days: u32,
+    /// Trend retention.
+    pub keep_trends_days: u32,
+    /// Metadata.
+    pub metadata: &'a BTreeMap<String, String>,
+    /// Creation time, ms.
+    pub created: Timestamp,
+}
+
+/// JSON form of a catalog entry.
+pub fn series_json(s: &SeriesInfo) -> SeriesJson<'_> {
+    SeriesJson {
+        id: s.id.0,
+        key: s.key.as_ref().map(|k| k.to_string()),
+        measurement: s.key.as_ref().map(|k| k.measurement()),
+        tags: s.key.as_ref().map(|k| {
+            k.tags()
+                .iter()
+                .map(|(a, b)| (a.as_str(), b.as_str()))
+                .collect()
+        }),
+        field: s.key.as_ref().map(|k| k.field()),
+        keep_history_days: s.settings.keep_history_days,
+        keep_trends_days: s.settings.keep_trends_days,
+        metadata: &s.settings.metadata,
+        created: s.created,
+    }
+}
+
+/// Lists series passing `filter`.
+pub fn list_series(state: &AppState, filter: &SeriesFilter) -> Vec<SeriesInfo> {
+    state.store().list_series(filter)
+}

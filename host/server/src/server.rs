@@ -1,0 +1,108 @@
+//! Starting and stopping the whole server: storage, engine, HTTP and TCP listeners, and the
+//! graceful shutdown order (stop accepting, finish in-flight requests, flush, close the log).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use clio_config::Config;
+use clio_core::Store;
+use clio_storage_sqlite::SqliteBackend;
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::state::AppState;
+
+/// A running server.
+#[derive(Debug)]
+pub struct Running {
+    /// Where HTTP listens (after binding, so port 0 shows the real port).
+    pub http_addr: Option<SocketAddr>,
+    /// Where TCP listens.
+    pub tcp_addr: Option<SocketAddr>,
+    state: AppState,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+/// Opens storage and the engine (replaying the log), binds the listeners and starts serving.
+pub async fn start(config: Config) -> Result<Running> {
+    config.validate()?;
+    let backend = Arc::new(
+        SqliteBackend::open(config.sqlite_options())
+            .with_context(|| format!("cannot open {}", config.sqlite_path().display()))?,
+    );
+    let (store, replay) = Store::open(config.engine_options(), backend)
+        .await
+        .context("cannot start the engine")?;
+    tracing::info!(?replay, "engine open");
+    let shutdown = CancellationToken::new();
+    let state = AppState::new(store, config.clone(), shutdown.clone());
+    let mut tasks = Vec::new();
+
+    let mut http_addr = None;
+    if !config.server.http_address.is_empty() {
+        let listener = TcpListener::bind(&config.server.http_address)
+            .await
+            .with_context(|| format!("cannot listen for HTTP on {}", config.server.http_address))?;
+        http_addr = Some(listener.local_addr()?);
+        let app = crate::http::router(state.clone());
+        let stop = shutdown.clone();
+        tasks.push(tokio::spawn(async move {
+            let served = axum::serve(listener, app)
+                .with_graceful_shutdown(async move { stop.cancelled().await })
+                .await;
+            if let Err(e) = served {
+                tracing::error!(error = %e, "HTTP server failed");
+            }
+        }));
+    }
+    let mut tcp_addr = None;
+    if !config.server.tcp_address.is_empty() {
+        let listener = TcpListener::bind(&config.server.tcp_address)
+            .await
+            .with_context(|| format!("cannot listen for TCP on {}", config.server.tcp_address))?;
+        tcp_addr = Some(listener.local_addr()?);
+        let st = state.clone();
+        tasks.push(tokio::spawn(crate::tcp::serve(listener, st)));
+    }
+    tracing::info!(http = ?http_addr, tcp = ?tcp_addr, "clio serving");
+    Ok(Running {
+        http_addr,
+        tcp_addr,
+        state,
+        tasks,
+    })
+}
+
+impl Running {
+    /// The shared state (engine, metrics).
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Stops accepting, lets in-flight requests finish (up to 30 s), flushes the cache and
+    /// closes the log and storage.
+    pub async fn shutdown(self) -> Result<()> {
+        self.state.shutdown().cancel();
+        let drain = async {
+            for t in self.tasks {
+                let _ = t.await;
+            }
+        };
+        if tokio::time::timeout(Duration::from_secs(30), drain)
+            .await
+            .is_err()
+        {
+            tracing::warn!("requests still running after 30 s; closing anyway");
+        }
+        self.state
+            .store()
+            .close()
+            .await
+            .context("closing the engine")?;
+        tracing::info!("clio stopped");
+        Ok(())
+    }
+}

@@ -1,0 +1,130 @@
+//! What every request handler shares: the engine, the configuration, metrics and the query
+//! admission queue.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use clio_config::Config;
+use clio_core::Store;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio_util::sync::CancellationToken;
+
+use crate::error::ApiError;
+use crate::metrics::{Metrics, OpLabels, OutcomeLabels};
+
+/// Shared server state; cheap to clone.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    inner: Arc<StateInner>,
+}
+
+#[derive(Debug)]
+struct StateInner {
+    store: Store,
+    config: Config,
+    metrics: Metrics,
+    queries: Arc<Semaphore>,
+    waiting: AtomicUsize,
+    shutdown: CancellationToken,
+}
+
+impl AppState {
+    /// State over an open engine.
+    pub fn new(store: Store, config: Config, shutdown: CancellationToken) -> Self {
+        let slots = config.server.max_concurrent_queries.max(1);
+        AppState {
+            inner: Arc::new(StateInner {
+                store,
+                config,
+                metrics: Metrics::new(),
+                queries: Arc::new(Semaphore::new(slots)),
+                waiting: AtomicUsize::new(0),
+                shutdown,
+            }),
+        }
+    }
+
+    /// The engine.
+    pub fn store(&self) -> &Store {
+        &self.inner.store
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &Config {
+        &self.inner.config
+    }
+
+    /// Metrics.
+    pub fn metrics(&self) -> &Metrics {
+        &self.inner.metrics
+    }
+
+    /// Cancelled when the server starts shutting down.
+    pub fn shutdown(&self) -> &CancellationToken {
+        &self.inner.shutdown
+    }
+
+    /// Largest request body or frame, bytes.
+    pub fn max_request_bytes(&self) -> usize {
+        self.inner
+            .config
+            .server
+            .max_request_mb
+            .saturating_mul(1 << 20)
+    }
+
+    /// Waits for a query slot (at most `max_concurrent_queries` run at once); logs when more
+    /// than `queries_max_queue_length` requests are waiting.
+    pub async fn query_slot(&self) -> Result<OwnedSemaphorePermit, ApiError> {
+        if let Ok(p) = self.inner.queries.clone().try_acquire_owned() {
+            return Ok(p);
+        }
+        let waiting = self.inner.waiting.fetch_add(1, Ordering::Relaxed) + 1;
+        self.metrics().queries_waiting.inc();
+        let limit = self.inner.config.server.queries_max_queue_length;
+        if waiting > limit {
+            tracing::warn!(
+                waiting,
+                limit,
+                "query queue is longer than queries_max_queue_length"
+            );
+        }
+        let permit = self.inner.queries.clone().acquire_owned().await;
+        self.inner.waiting.fetch_sub(1, Ordering::Relaxed);
+        self.metrics().queries_waiting.dec();
+        permit.map_err(|_| ApiError::Unavailable("server is shutting down".into()))
+    }
+
+    /// Records a finished request: latency histogram, outcome counter, slow-request log.
+    pub fn observe(
+        &self,
+        proto: &'static str,
+        op: &'static str,
+        started: Instant,
+        outcome: Result<(), &ApiError>,
+        detail: &dyn std::fmt::Display,
+    ) {
+        let took = started.elapsed();
+        let m = self.metrics();
+        m.request_seconds
+            .get_or_create(&OpLabels { proto, op })
+            .observe(took.as_secs_f64());
+        let outcome_label = match outcome {
+            Ok(()) => "ok",
+            Err(e) if e.is_client_error() => "client_error",
+            Err(_) => "server_error",
+        };
+        m.requests
+            .get_or_create(&OutcomeLabels {
+                proto,
+                outcome: outcome_label,
+            })
+            .inc();
+        let slow = Duration::from_secs_f64(self.inner.config.server.slow_query_sec);
+        if took >= slow {
+            m.slow_requests.inc();
+            tracing::warn!(proto, op, millis = took.as_millis() as u64, request = %detail, "slow request");
+        }
+    }
+}
