@@ -35,10 +35,8 @@ pub struct HttpClient {
 
 impl HttpClient {
     /// A client of the server at `base_url`, such as `http://127.0.0.1:10164` (a bare
-    /// `host:port` means `http://host:port`). Nothing is connected until the first request.
-    ///
-    /// Must be called inside a Tokio runtime only when requests are made; building it is
-    /// synchronous.
+    /// `host:port` means `http://host:port`). Nothing is connected until the first request,
+    /// and only requests need a Tokio runtime.
     pub fn new(base_url: &str) -> Result<Self> {
         let invalid = |reason: &str| Error::InvalidAddress {
             address: base_url.to_owned(),

@@ -39,10 +39,11 @@ mod types;
 pub use clio_lineproto::Precision;
 pub use error::{Error, Result};
 pub use http::HttpClient;
+pub use hyper::Method;
 pub use tcp::{TcpClient, TcpOptions};
 pub use types::{
-    Health, PointsQuery, ReadAnswer, ReadData, SeriesRef, TrendRow, WritePoint, WriteReport,
-    parse_last, value_json,
+    Health, LineWriteReport, PointsQuery, ReadAnswer, ReadData, SeriesRef, TrendRow, WritePoint,
+    WriteReport, parse_last, value_json,
 };
 
 /// Where `clio` looks for the server's HTTP API unless told otherwise.

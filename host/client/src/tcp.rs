@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use clio_lineproto::Precision;
-use clio_storage::{Point, SeriesId};
+use clio_storage::{Point, SeriesId, SeriesKey};
 use serde_json::{Value as Json, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt, BufWriter};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
@@ -25,7 +25,7 @@ use tokio_util::codec::Decoder;
 
 use crate::error::{Error, Result};
 use crate::frame::{FrameDecoder, RawFrame, header, payload_len};
-use crate::types::{PointsQuery, ReadAnswer, WritePoint, WriteReport, parse_last};
+use crate::types::{LineWriteReport, PointsQuery, ReadAnswer, WritePoint, WriteReport, parse_last};
 
 /// Settings of a [`TcpClient`].
 #[derive(Debug, Clone)]
@@ -106,7 +106,6 @@ pub struct TcpClient {
     options: TcpOptions,
     peer: SocketAddr,
     reader: JoinHandle<()>,
-    writer: JoinHandle<()>,
 }
 
 impl TcpClient {
@@ -129,7 +128,9 @@ impl TcpClient {
         // The channel never holds more than the in-flight bound, since a request takes its
         // slot before it queues its frame.
         let (tx, rx) = mpsc::channel(max_in_flight);
-        let writer = tokio::spawn(write_loop(write_half, rx, shared.clone()));
+        // The writer ends by itself once the client (the channel's only sender) is dropped,
+        // after sending what is queued.
+        tokio::spawn(write_loop(write_half, rx, shared.clone()));
         let reader = tokio::spawn(read_loop(
             read_half,
             FrameDecoder::new(options.max_reply_bytes),
@@ -143,7 +144,6 @@ impl TcpClient {
             options,
             peer,
             reader,
-            writer,
         })
     }
 
@@ -234,18 +234,29 @@ impl TcpClient {
         serde_json::from_value(reply).map_err(|e| Error::Decode(e.to_string()))
     }
 
-    /// `{"msg": "writeLp", "lp": "...", "precision": "ms"}`: line protocol over TCP. Returns
-    /// the server's report as JSON (points written, lines read, lines rejected, first error).
-    pub async fn write_lp(&self, lp: &str, precision: Precision) -> Result<Json> {
-        self.request(&json!({"msg": "writeLp", "lp": lp, "precision": precision.to_string()}))
-            .await
+    /// `{"msg": "writeLp", "lp": "...", "precision": "ms"}`: line protocol over TCP. Bad lines
+    /// do not fail the request: the report counts them and names the first.
+    pub async fn write_lp(&self, lp: &str, precision: Precision) -> Result<LineWriteReport> {
+        let reply = self
+            .request(&json!({"msg": "writeLp", "lp": lp, "precision": precision.to_string()}))
+            .await?;
+        serde_json::from_value(reply).map_err(|e| Error::Decode(e.to_string()))
     }
 
     /// `{"msg": "read", "series": id, ...query}`: the same answer as the HTTP point query.
     pub async fn read(&self, id: SeriesId, query: &PointsQuery) -> Result<ReadAnswer> {
+        self.read_series(json!(id.0), query).await
+    }
+
+    /// [`TcpClient::read`] of the series with `key`.
+    pub async fn read_key(&self, key: &SeriesKey, query: &PointsQuery) -> Result<ReadAnswer> {
+        self.read_series(json!(key.to_string()), query).await
+    }
+
+    async fn read_series(&self, series: Json, query: &PointsQuery) -> Result<ReadAnswer> {
         let mut msg = query.json_fields();
         msg.insert("msg".into(), json!("read"));
-        msg.insert("series".into(), json!(id.0));
+        msg.insert("series".into(), series);
         let reply = self.request(&Json::Object(msg)).await?;
         ReadAnswer::from_json(&reply)
     }
@@ -260,10 +271,8 @@ impl TcpClient {
 
 impl Drop for TcpClient {
     fn drop(&mut self) {
-        // The writer ends by itself when the channel closes (after sending what is queued);
-        // the reader would wait for the server forever.
+        // The reader would otherwise wait for the server forever.
         self.reader.abort();
-        let _ = &self.writer;
     }
 }
 

@@ -83,6 +83,24 @@ pub struct WriteReport {
     pub created_series: usize,
 }
 
+/// What a line-protocol write over TCP (`writeLp`) did: good lines are written even when
+/// some are bad, as InfluxDB does.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LineWriteReport {
+    /// Points accepted.
+    pub points: usize,
+    /// Points restamped with the receive time.
+    pub restamped: usize,
+    /// Series created.
+    pub created_series: usize,
+    /// Lines read.
+    pub lines: usize,
+    /// Bad lines (not written).
+    pub rejected: usize,
+    /// The first bad line's error.
+    pub error: Option<String>,
+}
+
 /// A point query: the newest N (`last`, optionally after skipping the newest `skip`), or the
 /// half-open range `[from, to)`; plus resolution, continuation cursor and evaluation time.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -1,5 +1,6 @@
-//! `clio query --db FILE`: reads history straight from a database file, without a server
-//! (the seed's `directAccessToDBFile`), safely while a server writes to that file.
+//! `clio query`: reads history from a running server (the default), or with `--db FILE`
+//! straight from a database file, without a server (the seed's `directAccessToDBFile`),
+//! safely while a server writes to that file.
 
 use std::path::PathBuf;
 
@@ -9,14 +10,18 @@ use clio_storage::{Point, SeriesId, SeriesKey, TrendBucket, TrendInterval, Value
 use clio_storage_sqlite::DirectReader;
 use serde_json::json;
 
+use crate::remote::ServerArg;
 use crate::timearg::{format_time, now_ms, parse_time};
 
-/// Arguments of `clio query --db`.
+/// Arguments of `clio query`.
 #[derive(Debug, Args)]
 pub struct QueryArgs {
-    /// The database file (for example data/clio.db). Opened read-only.
+    /// Read this database file directly (for example data/clio.db, opened read-only) instead
+    /// of asking the server.
     #[arg(long, value_name = "FILE")]
-    pub db: PathBuf,
+    pub db: Option<PathBuf>,
+    #[command(flatten)]
+    pub server: ServerArg,
     /// Series id.
     #[arg(long, conflicts_with = "key", required_unless_present = "key")]
     pub id: Option<u64>,
@@ -35,11 +40,19 @@ pub struct QueryArgs {
     /// Range end (exclusive).
     #[arg(long, requires = "from")]
     pub to: Option<String>,
-    /// raw, a trend interval the file holds (10m, 30m, 1h, 1d), or auto (trends when raw
-    /// points would exceed --limit).
+    /// raw, a trend interval (10m, 30m, 1h, 1d), or auto (trends when raw points would
+    /// exceed the result cap).
     #[arg(long, default_value = "raw")]
     pub resolution: String,
-    /// Most points returned (the newest are kept).
+    /// Server only: continue a truncated answer with the cursor it printed (`next`), repeating
+    /// the same window.
+    #[arg(long, conflicts_with = "db")]
+    pub cursor: Option<String>,
+    /// Server only: evaluate as of this time (points stamped at or after it are invisible).
+    #[arg(long, conflicts_with = "db")]
+    pub at: Option<String>,
+    /// With --db: most points returned (the newest are kept). The server applies its own cap
+    /// (query_max_result_numbers).
     #[arg(long, default_value_t = 5000)]
     pub limit: usize,
     /// Print JSON instead of a table.
@@ -59,10 +72,18 @@ enum Answer {
     },
 }
 
-/// Runs the query and prints the answer.
+/// Runs the query (against the server, or the file given with `--db`) and prints the
+/// answer.
 pub fn run(args: &QueryArgs) -> Result<()> {
-    let mut reader = DirectReader::open(&args.db)
-        .with_context(|| format!("cannot read {}", args.db.display()))?;
+    let Some(db) = &args.db else {
+        return crate::remote::query(args);
+    };
+    run_direct(args, db)
+}
+
+fn run_direct(args: &QueryArgs, db: &std::path::Path) -> Result<()> {
+    let mut reader =
+        DirectReader::open(db).with_context(|| format!("cannot read {}", db.display()))?;
     let id = match (&args.id, &args.key) {
         (Some(id), _) => SeriesId(*id),
         (None, Some(k)) => {
@@ -71,7 +92,7 @@ pub fn run(args: &QueryArgs) -> Result<()> {
                 .with_context(|| format!("invalid series key `{k}`"))?;
             reader
                 .find_key(&key)?
-                .with_context(|| format!("no series with key `{key}` in {}", args.db.display()))?
+                .with_context(|| format!("no series with key `{key}` in {}", db.display()))?
                 .id
         }
         (None, None) => bail!("give --id or --key"),

@@ -3,8 +3,10 @@
 use anyhow::Result;
 use clap::{Parser, Subcommand};
 
+mod bench;
 mod direct_query;
 mod import;
+mod remote;
 mod serve;
 mod timearg;
 
@@ -20,10 +22,19 @@ struct Cli {
 enum Command {
     /// Run the server (HTTP and TCP) from a config file.
     Serve(serve::ServeArgs),
-    /// Read history straight from a database file, without a server (safe while one runs).
+    /// Read history from the server, or with --db straight from a database file (safe while
+    /// a server runs).
     Query(direct_query::QueryArgs),
     /// Load InfluxDB line protocol into a database file, offline.
     Import(import::ImportArgs),
+    /// Write to the server: a line-protocol file (or stdin), or one point.
+    Write(remote::WriteArgs),
+    /// The newest value of each series, from the server.
+    Last(remote::LastArgs),
+    /// List, show, change or delete series on the server.
+    Series(remote::SeriesArgs),
+    /// Load-test a running server (ingest over HTTP or TCP, or last-N queries).
+    Bench(bench::BenchArgs),
 }
 
 fn main() -> Result<()> {
@@ -45,5 +56,9 @@ fn main() -> Result<()> {
         Command::Serve(args) => serve::run(&args),
         Command::Query(args) => direct_query::run(&args),
         Command::Import(args) => import::run(&args),
+        Command::Write(args) => remote::write(&args),
+        Command::Last(args) => remote::last(&args),
+        Command::Series(args) => remote::series(&args),
+        Command::Bench(args) => bench::run(&args),
     }
 }

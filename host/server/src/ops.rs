@@ -329,7 +329,7 @@ pub async fn last_values(
     let _slot = state.query_slot().await?;
     let mut out = BTreeMap::new();
     for &id in ids {
-        let r = state
+        let read = state
             .store()
             .read(&ReadRequest {
                 series: id,
@@ -341,7 +341,16 @@ pub async fn last_values(
                 resolution: Resolution::Raw,
                 cursor: None,
             })
-            .await?;
+            .await;
+        let r = match read {
+            Ok(r) => r,
+            // A series that was never written has no last value; that is not an error.
+            Err(clio_core::Error::SeriesNotFound(_)) => {
+                out.insert(id.0, Json::Null);
+                continue;
+            }
+            Err(e) => return Err(e.into()),
+        };
         let v = match r.data {
             Data::Points(p) => p.last().map_or(
                 Json::Null,

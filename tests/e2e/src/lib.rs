@@ -31,3 +31,5 @@ pub fn crash_value(batch: u64, series: u64, i: u64) -> f64 {
 pub const CRASH_SERIES: u64 = 20;
 /// Points per series per batch.
 pub const CRASH_POINTS: u64 = 50;
+
+pub mod harness;

@@ -3,7 +3,6 @@
 //! there with its value.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
 
-
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::Duration;

@@ -47,26 +47,35 @@ fn precision(p: Option<&str>, v2: bool) -> Result<Precision, String> {
 
 enum Outcome {
     Ok,
-    Client(String),
+    /// A client mistake: its message and status (400, or 413 for an oversized body).
+    Client(String, StatusCode),
     Server(ApiError),
+}
+
+fn client(e: &ApiError) -> Outcome {
+    Outcome::Client(
+        e.to_string(),
+        StatusCode::from_u16(e.status()).unwrap_or(StatusCode::BAD_REQUEST),
+    )
 }
 
 async fn write(state: &AppState, headers: &HeaderMap, body: Body, prec: Precision) -> Outcome {
     let body = match read_body(state, headers, body).await {
         Ok(b) => b,
-        Err(e) if e.is_client_error() => return Outcome::Client(e.to_string()),
+        Err(e) if e.is_client_error() => return client(&e),
         Err(e) => return Outcome::Server(e),
     };
     match ops::write_line_protocol(state, &body, prec).await {
         Ok(w) => match w.first_error {
             None => Outcome::Ok,
             // InfluxDB writes the good lines and answers 400 naming the first bad one.
-            Some(e) if w.report.points > 0 => {
-                Outcome::Client(format!("partial write: {e} dropped={}", w.rejected))
-            }
-            Some(e) => Outcome::Client(e),
+            Some(e) if w.report.points > 0 => Outcome::Client(
+                format!("partial write: {e} dropped={}", w.rejected),
+                StatusCode::BAD_REQUEST,
+            ),
+            Some(e) => Outcome::Client(e, StatusCode::BAD_REQUEST),
         },
-        Err(e) if e.is_client_error() => Outcome::Client(e.to_string()),
+        Err(e) if e.is_client_error() => client(&e),
         Err(e) => Outcome::Server(e),
     }
 }
@@ -127,13 +136,18 @@ fn respond(state: &AppState, started: Instant, outcome: Outcome, v2: bool) -> Re
             state.observe("http", "write", started, Ok(()), &"write");
             with_version(StatusCode::NO_CONTENT.into_response())
         }
-        Outcome::Client(msg) => {
+        Outcome::Client(msg, status) => {
             let e = ApiError::BadRequest(msg.clone());
             state.observe("http", "write", started, Err(&e), &msg);
             if v2 {
-                v2_error(StatusCode::BAD_REQUEST, "invalid", msg)
+                let code = if status == StatusCode::PAYLOAD_TOO_LARGE {
+                    "request too large"
+                } else {
+                    "invalid"
+                };
+                v2_error(status, code, msg)
             } else {
-                v1_error(StatusCode::BAD_REQUEST, msg)
+                v1_error(status, msg)
             }
         }
         Outcome::Server(e) => {

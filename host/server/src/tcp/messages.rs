@@ -732,11 +732,8 @@ pub fn parse_duration_ms(s: &str) -> Option<i64> {
     let t = s.trim();
     let (num, unit) = match t.char_indices().last() {
         Some((i, c)) if c.is_ascii_alphabetic() => (&t[..i], c.to_ascii_lowercase()),
-        _ => (t, 'x'),
+        _ => return t.parse::<i64>().ok(),
     };
-    if unit == 'x' {
-        return num.parse::<i64>().ok();
-    }
     let scale: f64 = match unit {
         's' => 1e3,
         'm' => 60e3,

@@ -48,7 +48,7 @@ use crate::state::AppState;
 /// Tunables of the TCP front end. [`serve`] uses the defaults.
 #[derive(Debug, Clone)]
 pub struct TcpOptions {
-    /// Requests of one connection running at once (default 64).
+    /// Requests of one connection running at once (default 64; at most 65 536).
     pub max_in_flight: usize,
     /// A connection whose started frame receives no byte for this long is closed (60 s).
     /// Idle connections between frames are never closed (ALEPIZ's idle timeout is off).
@@ -181,14 +181,14 @@ impl Shared {
     /// Books a finished request (metrics, logs) and sends its reply unless its id is 0.
     async fn finish(
         &self,
-        peer: SocketAddr,
+        to: &Replies,
         id: u32,
         op: &'static str,
         started: Instant,
         result: Result<Json, ApiError>,
         detail: &(dyn Display + Sync),
-        out: &mpsc::Sender<Frame>,
     ) {
+        let peer = to.peer;
         self.state
             .observe("tcp", op, started, result.as_ref().map(|_| ()), detail);
         if let Err(e) = &result {
@@ -201,9 +201,16 @@ impl Shared {
         }
         if id != 0 {
             // Fails only when the writer is gone (the connection is closing): nothing to do.
-            let _ = out.send(Frame::reply(id, &result)).await;
+            let _ = to.out.send(Frame::reply(id, &result)).await;
         }
     }
+}
+
+/// Where a connection's replies go.
+#[derive(Debug, Clone)]
+struct Replies {
+    peer: SocketAddr,
+    out: mpsc::Sender<Frame>,
 }
 
 /// Socket errors of the last `window`, to raise an incident past `max_socket_errors_cnt`.
@@ -277,29 +284,38 @@ async fn connection(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>) {
     let _gauge = ConnectionGauge(gauge);
     debug!(%peer, "tcp connection opened");
 
-    let max_in_flight = shared.opts.max_in_flight.max(1);
+    // Bounded so that waiting for all permits at the end (`acquire_many`) is possible.
+    let max_in_flight = shared.opts.max_in_flight.clamp(1, 1 << 16);
     let codec = FrameCodec::new(shared.state.max_request_bytes());
     let (rd, wr) = stream.into_split();
     // Cancelled by the writer when the peer stops taking replies.
     let closing = CancellationToken::new();
     let (out_tx, out_rx) = mpsc::channel::<Frame>(max_in_flight);
-    let writer = tokio::spawn(write_loop(
-        wr,
-        codec.clone(),
-        out_rx,
-        Arc::clone(&shared),
-        peer,
-        closing.clone(),
-    ));
+    let replies = Replies { peer, out: out_tx };
+    // Every task of the connection lives in this set, so that when serve gives up on a
+    // connection at the end of the grace period (dropping this future), they all stop and
+    // the socket closes.
+    let mut tasks = JoinSet::new();
+    let writer = tasks
+        .spawn(write_loop(
+            wr,
+            codec.clone(),
+            out_rx,
+            Arc::clone(&shared),
+            peer,
+            closing.clone(),
+        ))
+        .id();
     let (lane_tx, lane_rx) = mpsc::channel::<Job>(max_in_flight);
     let (done_tx, done_rx) = watch::channel(0u64);
-    let lane = tokio::spawn(write_lane(
-        lane_rx,
-        done_tx,
-        Arc::clone(&shared),
-        out_tx.clone(),
-        peer,
-    ));
+    let lane = tasks
+        .spawn(write_lane(
+            lane_rx,
+            done_tx,
+            Arc::clone(&shared),
+            replies.clone(),
+        ))
+        .id();
     let mut submitted = 0u64;
     let permits = Arc::new(Semaphore::new(max_in_flight));
     let mut reader = FrameReader {
@@ -346,7 +362,7 @@ async fn connection(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>) {
                 shared.socket_error(Some(peer), &e);
                 if id != 0 {
                     let why = ApiError::bad(format!("{e}; closing the connection"));
-                    let _ = out_tx.send(Frame::reply(id, &Err(why))).await;
+                    let _ = replies.out.send(Frame::reply(id, &Err(why))).await;
                 }
                 break;
             }
@@ -355,15 +371,7 @@ async fn connection(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>) {
             Ok(m) => m,
             Err(e) => {
                 shared
-                    .finish(
-                        peer,
-                        id,
-                        "invalid",
-                        started,
-                        Err(e),
-                        &"invalid request",
-                        &out_tx,
-                    )
+                    .finish(&replies, id, "invalid", started, Err(e), &"invalid request")
                     .await;
                 continue;
             }
@@ -381,10 +389,12 @@ async fn connection(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>) {
             }
         } else {
             let shared = Arc::clone(&shared);
-            let out = out_tx.clone();
+            let out = replies.clone();
             let mut done = done_rx.clone();
             let need = submitted;
-            tokio::spawn(async move {
+            // Forget finished handlers as we go, so the set stays small.
+            while tasks.try_join_next().is_some() {}
+            tasks.spawn(async move {
                 // Read-your-writes on one connection; an error means the lane is gone,
                 // and then there is nothing left to wait for.
                 if need > 0 {
@@ -393,9 +403,7 @@ async fn connection(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>) {
                 let op = msg.op();
                 let detail = msg.to_string();
                 let result = msg.execute(&shared.state).await;
-                shared
-                    .finish(peer, id, op, started, result, &detail, &out)
-                    .await;
+                shared.finish(&out, id, op, started, result, &detail).await;
                 drop(permit);
             });
         }
@@ -404,14 +412,21 @@ async fn connection(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>) {
     // Stop reading; let what was read finish and be answered, then close.
     drop(lane_tx);
     drop(reader);
-    let all = u32::try_from(max_in_flight).unwrap_or(u32::MAX);
+    let all = u32::try_from(max_in_flight).unwrap_or(1 << 16);
     let _ = permits.acquire_many(all).await;
-    if let Err(e) = lane.await {
-        error!(%peer, error = %e, "tcp write lane failed");
-    }
-    drop(out_tx);
-    if let Err(e) = writer.await {
-        error!(%peer, error = %e, "tcp writer failed");
+    drop(replies);
+    // The lane ends once its queue is drained, the writer once every reply is out.
+    while let Some(done) = tasks.join_next_with_id().await {
+        if let Err(e) = done {
+            let which = if e.id() == writer {
+                "writer"
+            } else if e.id() == lane {
+                "write lane"
+            } else {
+                "request handler"
+            };
+            error!(%peer, task = which, error = %e, "tcp connection task failed");
+        }
     }
     debug!(%peer, "tcp connection closed");
 }
@@ -540,8 +555,7 @@ async fn write_lane(
     mut rx: mpsc::Receiver<Job>,
     done: watch::Sender<u64>,
     shared: Arc<Shared>,
-    out: mpsc::Sender<Frame>,
-    peer: SocketAddr,
+    out: Replies,
 ) {
     let mut finished = 0u64;
     let mut held: Option<Job> = None;
@@ -570,31 +584,31 @@ async fn write_lane(
                 }
             }
             finished += batch.len() as u64;
-            add_batch(&shared, batch, &out, peer).await;
+            add_batch(&shared, batch, &out).await;
         } else {
             finished += 1;
-            run_job(&shared, job, &out, peer).await;
+            run_job(&shared, job, &out).await;
         }
         done.send_replace(finished);
     }
 }
 
-async fn run_job(shared: &Shared, job: Job, out: &mpsc::Sender<Frame>, peer: SocketAddr) {
+async fn run_job(shared: &Shared, job: Job, out: &Replies) {
     let op = job.msg.op();
     let detail = job.msg.to_string();
     let result = job.msg.execute(&shared.state).await;
     shared
-        .finish(peer, job.id, op, job.started, result, &detail, out)
+        .finish(out, job.id, op, job.started, result, &detail)
         .await;
 }
 
 /// Writes several fire-and-forget `add`s as one engine write (one log append and sync);
 /// when the engine refuses the batch because of a client mistake, retries them one by one
 /// so that only the bad ones are lost.
-async fn add_batch(shared: &Shared, batch: Vec<Job>, out: &mpsc::Sender<Frame>, peer: SocketAddr) {
+async fn add_batch(shared: &Shared, batch: Vec<Job>, out: &Replies) {
     if batch.len() == 1 {
         for job in batch {
-            run_job(shared, job, out, peer).await;
+            run_job(shared, job, out).await;
         }
         return;
     }
@@ -615,11 +629,11 @@ async fn add_batch(shared: &Shared, batch: Vec<Job>, out: &mpsc::Sender<Frame>, 
         }
         Err(e) if e.is_client_error() => {
             for job in batch {
-                run_job(shared, job, out, peer).await;
+                run_job(shared, job, out).await;
             }
         }
         Err(e) => {
-            warn!(%peer, adds = batch.len(), error = %e, "batched add failed");
+            warn!(peer = %out.peer, adds = batch.len(), error = %e, "batched add failed");
             for job in &batch {
                 shared
                     .state
