@@ -165,7 +165,9 @@ pub struct LineWrite {
     pub first_error: Option<String>,
 }
 
-/// Parses and writes a line-protocol body.
+/// Parses and writes a line-protocol body. Series keys are looked up by their text exactly as
+/// written (measurement, tags and field), so that known series cost one hash lookup and no
+/// key canonicalisation; new keys go through the engine, which assigns their ids.
 pub async fn write_line_protocol(
     state: &AppState,
     body: &[u8],
@@ -174,21 +176,57 @@ pub async fn write_line_protocol(
     let now = clio_core::now_ms();
     let parser = Parser::new(precision, now).with_max_errors(1);
     let mut points = Vec::new();
-    let parsed = parser.parse(body, |p| {
-        points.push(IncomingPoint {
-            series: SeriesRef::Key(p.key),
-            ts: Some(p.ts),
-            value: p.value,
+    let mut misses: Vec<(String, SeriesKey)> = Vec::new();
+    let mut key_error: Option<String> = None;
+    let mut raw = String::new();
+    let parsed = {
+        let known = state.key_ids().read();
+        parser.parse_lines(body, |line| {
+            for (i, (field, value)) in line.fields.iter().enumerate() {
+                raw.clear();
+                raw.push_str(line.raw_key);
+                raw.push(' ');
+                raw.push_str(field);
+                let series = match known.get(raw.as_str()) {
+                    Some(id) => SeriesRef::Id(*id),
+                    None => match line.series_key(i) {
+                        Some(Ok(key)) => {
+                            misses.push((raw.clone(), key.clone()));
+                            SeriesRef::Key(key)
+                        }
+                        Some(Err(e)) => {
+                            key_error.get_or_insert_with(|| {
+                                format!("line {}: invalid series key: {e}", line.line)
+                            });
+                            continue;
+                        }
+                        None => continue,
+                    },
+                };
+                points.push(IncomingPoint {
+                    series,
+                    ts: Some(line.ts),
+                    value: value.to_value(),
+                });
+            }
         })
-    });
-    let rejected = parsed.error_count;
+    };
+    let rejected = parsed.error_count + usize::from(key_error.is_some());
     state.metrics().lines_rejected.inc_by(rejected as u64);
-    let first_error = parsed.first_error().map(|e| e.to_string());
+    let first_error = parsed.first_error().map(|e| e.to_string()).or(key_error);
     let report = if points.is_empty() {
         WriteReport::default()
     } else {
         write_points(state, points).await?
     };
+    if !misses.is_empty() {
+        let store = state.store();
+        let learned: Vec<(String, SeriesId)> = misses
+            .into_iter()
+            .filter_map(|(raw, key)| store.series_id(&key).map(|id| (raw, id)))
+            .collect();
+        state.remember_keys(learned);
+    }
     Ok(LineWrite {
         report,
         lines: parsed.lines,

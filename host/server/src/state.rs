@@ -6,7 +6,11 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use clio_config::Config;
+use std::collections::HashMap;
+
 use clio_core::Store;
+use clio_storage::SeriesId;
+use parking_lot::RwLock;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 
@@ -27,7 +31,12 @@ struct StateInner {
     queries: Arc<Semaphore>,
     waiting: AtomicUsize,
     shutdown: CancellationToken,
+    /// Line-protocol key text as written (`measurement,tags field`) → series id.
+    key_ids: RwLock<HashMap<String, SeriesId>>,
 }
+
+/// Entries of the key-text cache before it is cleared and relearned.
+const MAX_CACHED_KEYS: usize = 2_000_000;
 
 impl AppState {
     /// State over an open engine.
@@ -41,6 +50,7 @@ impl AppState {
                 queries: Arc::new(Semaphore::new(slots)),
                 waiting: AtomicUsize::new(0),
                 shutdown,
+                key_ids: RwLock::new(HashMap::new()),
             }),
         }
     }
@@ -63,6 +73,34 @@ impl AppState {
     /// Cancelled when the server starts shutting down.
     pub fn shutdown(&self) -> &CancellationToken {
         &self.inner.shutdown
+    }
+
+    /// The cache of line-protocol key texts (as written) to series ids.
+    pub fn key_ids(&self) -> &RwLock<HashMap<String, SeriesId>> {
+        &self.inner.key_ids
+    }
+
+    /// Adds learned key texts to the cache (cleared first when it has grown too big).
+    pub fn remember_keys(&self, learned: Vec<(String, SeriesId)>) {
+        if learned.is_empty() {
+            return;
+        }
+        let mut map = self.inner.key_ids.write();
+        if map.len() + learned.len() > MAX_CACHED_KEYS {
+            map.clear();
+        }
+        map.extend(learned);
+    }
+
+    /// Deletes a series and its data; every front end deletes through here so that the key
+    /// cache never hands out the id of a deleted series.
+    pub async fn delete_series(&self, id: SeriesId) -> Result<bool, ApiError> {
+        // Before and after: a write that looked the id up just before the delete could
+        // otherwise re-teach it.
+        self.inner.key_ids.write().retain(|_, v| *v != id);
+        let deleted = self.inner.store.delete_series(id).await?;
+        self.inner.key_ids.write().retain(|_, v| *v != id);
+        Ok(deleted)
     }
 
     /// Largest request body or frame, bytes.

@@ -426,3 +426,36 @@ fn acknowledged_http_writes_survive_sigkill_and_shutdown_flushes() {
         t0 + acked[0] * 200 - 1
     );
 }
+
+#[test]
+fn a_deleted_series_written_again_gets_its_key_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::start(dir.path(), &[]);
+    let t = now_ms();
+    let write = |v: i64| {
+        let r = s.http(
+            "POST",
+            "/write?db=x&precision=ms",
+            format!("valve,unit=3 open={v} {}", t + v).as_bytes(),
+            &[],
+        );
+        assert_eq!(r.status, 204, "{}", r.text());
+    };
+    write(1);
+    write(2);
+    let id = series_id(&s, "measurement=valve");
+    assert_eq!(
+        s.http("DELETE", &format!("/api/v1/series/{id}"), b"", &[])
+            .status,
+        204
+    );
+    write(3);
+    let list = s.get_json("/api/v1/series", 200);
+    let list = list.as_array().unwrap();
+    assert_eq!(list.len(), 1, "{list:?}");
+    assert_eq!(list[0]["key"], json!("valve,unit=3 open"));
+    let again = list[0]["id"].as_u64().unwrap();
+    let got = s.get_json(&format!("/api/v1/series/{again}/points?last=10"), 200);
+    assert_eq!(got["points"], json!([[t + 3, 3.0]]));
+    s.kill();
+}

@@ -101,7 +101,7 @@ pub(super) async fn delete_series(
     let started = Instant::now();
     let r = async {
         let id = series_id(&id)?;
-        if !state.store().delete_series(id).await? {
+        if !state.delete_series(id).await? {
             return Err(ApiError::NotFound(format!("series {id} not found")));
         }
         Ok(StatusCode::NO_CONTENT)

@@ -336,7 +336,7 @@ impl Message {
             Message::Del { ids } => {
                 let mut deleted = 0;
                 for id in ids {
-                    if state.store().delete_series(id).await? {
+                    if state.delete_series(id).await? {
                         deleted += 1;
                     }
                 }
@@ -391,7 +391,7 @@ impl Message {
                 Ok(series_json(&s))
             }
             Message::SeriesDelete { id } => {
-                let deleted = state.store().delete_series(id).await?;
+                let deleted = state.delete_series(id).await?;
                 Ok(json!({ "deleted": deleted }))
             }
             Message::Ping => Ok(json!("pong")),
