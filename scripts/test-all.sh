@@ -12,6 +12,14 @@ echo "== toolchain"
 rustup show active-toolchain
 cargo --version
 
+echo "== python client for the compatibility tests (PyPI: influxdb)"
+# End-to-end tests drive Clio with a client library someone else wrote.
+if [ ! -x target/pyenv/bin/python ] || ! target/pyenv/bin/python -c "import influxdb" 2>/dev/null; then
+  mkdir -p target
+  python3 -m venv target/pyenv
+  target/pyenv/bin/pip install --quiet --disable-pip-version-check "influxdb==5.3.2"
+fi
+
 echo "== format"
 cargo fmt --all -- --check
 
