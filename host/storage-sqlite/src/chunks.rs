@@ -75,8 +75,17 @@ pub(crate) fn merge_points(
         old.extend(row.decode(series)?);
         delete_chunk(conn, series, row.start_ts)?;
     }
+    // Pure appends (the usual case) fill chunks to the maximum and leave the remainder as
+    // the open tail; merges into the past split evenly so that no sliver chunks remain.
+    let appending = old.last().is_none_or(|p| p.ts < a);
     let merged = merge_sorted(old, new, &mut outcome.replaced);
-    insert_chunks(conn, series, &merged, max)?;
+    if appending {
+        for piece in merged.chunks(max.clamp(1, clio_codec::MAX_CHUNK_POINTS)) {
+            insert_chunks(conn, series, piece, max)?;
+        }
+    } else {
+        insert_chunks(conn, series, &merged, max)?;
+    }
     Ok(outcome)
 }
 

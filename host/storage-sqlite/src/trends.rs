@@ -204,8 +204,9 @@ fn insert(
     if buckets.is_empty() {
         return Ok(());
     }
-    let pieces = buckets.len().div_ceil(MAX_TREND_CHUNK);
-    let size = buckets.len().div_ceil(pieces);
+    // Fill chunks to the maximum: buckets mostly arrive at the end, so the remainder is the
+    // open tail that the next flush extends.
+    let size = MAX_TREND_CHUNK;
     let mut stmt = conn
         .prepare_cached(
             "INSERT INTO trend_chunks (series_id, interval_ms, start_ts, end_ts, count, data)
