@@ -459,3 +459,54 @@ fn a_deleted_series_written_again_gets_its_key_back() {
     assert_eq!(got["points"], json!([[t + 3, 3.0]]));
     s.kill();
 }
+
+#[test]
+fn slow_half_closed_and_garbage_clients_do_not_hurt_others() {
+    use std::io::Read;
+    use std::net::TcpStream;
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::start(dir.path(), &[]);
+    // A slow client that sends half a request and stalls.
+    let mut slow = TcpStream::connect(s.http).unwrap();
+    slow.write_all(b"POST /write?db=x HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\nm v=")
+        .unwrap();
+    // A client that sends garbage.
+    let mut garbage = TcpStream::connect(s.http).unwrap();
+    garbage
+        .write_all(b"\x00\x01\x02 not http at all\r\n\r\n")
+        .unwrap();
+    let mut answer = Vec::new();
+    garbage
+        .set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .unwrap();
+    let _ = garbage.read_to_end(&mut answer);
+    assert!(
+        answer.is_empty() || String::from_utf8_lossy(&answer).starts_with("HTTP/1.1 400"),
+        "{}",
+        String::from_utf8_lossy(&answer)
+    );
+    // A half-closed client: request sent, write side shut; it still gets its answer.
+    let mut half = TcpStream::connect(s.http).unwrap();
+    half.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    half.shutdown(std::net::Shutdown::Write).unwrap();
+    let mut resp = String::new();
+    half.read_to_string(&mut resp).unwrap();
+    assert!(resp.starts_with("HTTP/1.1 200"), "{resp}");
+    // Meanwhile everyone else is served.
+    let t = now_ms();
+    for i in 0..20 {
+        let r = s.http(
+            "POST",
+            "/write?db=x&precision=ms",
+            format!("fast v={i} {}", t + i).as_bytes(),
+            &[],
+        );
+        assert_eq!(r.status, 204);
+    }
+    let id = series_id(&s, "measurement=fast");
+    let got = s.get_json(&format!("/api/v1/series/{id}/points?last=100"), 200);
+    assert_eq!(got["points"].as_array().unwrap().len(), 20);
+    drop(slow);
+    assert_eq!(s.terminate().code(), Some(0));
+}

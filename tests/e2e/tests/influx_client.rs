@@ -45,7 +45,11 @@ except Exception as e:
         port = s.http.port(),
         t1 = t + 1000,
     );
-    let out = Command::new(&python).arg("-c").arg(&script).output().unwrap();
+    let out = Command::new(&python)
+        .arg("-c")
+        .arg(&script)
+        .output()
+        .unwrap();
     assert!(
         out.status.success(),
         "python client failed: {}\n{}",

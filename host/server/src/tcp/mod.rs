@@ -109,6 +109,13 @@ pub async fn serve_with(listener: TcpListener, state: AppState, opts: TcpOptions
                     if let Err(e) = stream.set_nodelay(true) {
                         debug!(%peer, error = %e, "cannot set TCP_NODELAY");
                     }
+                    // Keep-alive every 5 s as ALEPIZ did, so dead peers are noticed.
+                    let keepalive = socket2::TcpKeepalive::new()
+                        .with_time(std::time::Duration::from_secs(5))
+                        .with_interval(std::time::Duration::from_secs(5));
+                    if let Err(e) = socket2::SockRef::from(&stream).set_tcp_keepalive(&keepalive) {
+                        debug!(%peer, error = %e, "cannot enable TCP keep-alive");
+                    }
                     conns.spawn(connection(stream, peer, Arc::clone(&shared)));
                 }
                 Err(e) => {
