@@ -304,6 +304,46 @@ impl HttpClient {
         parse_last(&answer)
     }
 
+    /// `GET /api/v1/series/{id}/fn/{name}?args=..&at=..`: evaluates a history function;
+    /// returns the `value` (a number, a string or null).
+    pub async fn evaluate(
+        &self,
+        id: SeriesId,
+        function: &str,
+        args: &str,
+        at: Option<i64>,
+    ) -> Result<Json> {
+        if function.is_empty()
+            || !function
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
+        {
+            return Err(Error::InvalidRequest(format!(
+                "function name `{function}` must be letters, digits, `_`, `-` or `.`"
+            )));
+        }
+        let mut params = vec![("args", args.to_string())];
+        if let Some(at) = at {
+            params.push(("at", at.to_string()));
+        }
+        let q = query_string(&params)?;
+        let answer = self
+            .get_json(&format!("/api/v1/series/{id}/fn/{function}?{q}"))
+            .await?;
+        match answer {
+            Json::Object(mut o) => Ok(o.remove("value").unwrap_or(Json::Null)),
+            other => Err(Error::Decode(format!(
+                "expected {{\"value\": ..}}, got {other}"
+            ))),
+        }
+    }
+
+    /// `GET /api/v1/functions`: every loaded history function (name, description,
+    /// version, params).
+    pub async fn functions(&self) -> Result<Json> {
+        self.get_json("/api/v1/functions").await
+    }
+
     /// `GET /health`. A server that answers 503 is reported as [`Error::Server`].
     pub async fn health(&self) -> Result<Health> {
         decode(self.get_json("/health").await?)

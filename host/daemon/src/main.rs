@@ -33,6 +33,8 @@ enum Command {
     Last(remote::LastArgs),
     /// List, show, change or delete series on the server.
     Series(remote::SeriesArgs),
+    /// Evaluate a history function (a plugin) on a series, on the server; or list them.
+    Fn(remote::FnArgs),
     /// Load-test a running server (ingest over HTTP or TCP, or last-N queries).
     Bench(bench::BenchArgs),
 }
@@ -59,6 +61,7 @@ fn main() -> Result<()> {
         Command::Write(args) => remote::write(&args),
         Command::Last(args) => remote::last(&args),
         Command::Series(args) => remote::series(&args),
+        Command::Fn(args) => remote::evaluate(&args),
         Command::Bench(args) => bench::run(&args),
     }
 }

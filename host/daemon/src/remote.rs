@@ -406,6 +406,95 @@ fn last_json(values: &BTreeMap<SeriesId, Option<Point>>) -> serde_json::Value {
 }
 
 // ---------------------------------------------------------------------------------------
+// clio fn
+
+/// Arguments of `clio fn`.
+#[derive(Debug, Args)]
+pub struct FnArgs {
+    #[command(flatten)]
+    pub server: ServerArg,
+    /// List the loaded functions (name, version, parameters) instead of evaluating one.
+    #[arg(long, conflicts_with_all = ["id", "name", "args", "at"])]
+    pub list: bool,
+    /// Series id.
+    #[arg(value_name = "ID", required_unless_present = "list")]
+    pub id: Option<u64>,
+    /// Function name (`avg`, `count`, ...).
+    #[arg(value_name = "NAME", required_unless_present = "list")]
+    pub name: Option<String>,
+    /// ALEPIZ-style parameters, comma-separated: `#10`, `5m,1m`, `#10,0,15,gt`.
+    #[arg(value_name = "ARGS", default_value = "", allow_hyphen_values = true)]
+    pub args: String,
+    /// Evaluation time (ms since the epoch, an RFC 3339 time, or now-1h); default now.
+    #[arg(long, value_name = "TIME")]
+    pub at: Option<String>,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `clio fn`.
+pub fn evaluate(args: &FnArgs) -> Result<()> {
+    let client = args.server.client()?;
+    if args.list {
+        let list = block_on(client.functions())??;
+        if args.json {
+            return print_json(&list);
+        }
+        println!(
+            "{:<14} {:<10} {:<40} DESCRIPTION",
+            "NAME", "VERSION", "PARAMETERS"
+        );
+        for f in list.as_array().map(Vec::as_slice).unwrap_or_default() {
+            let params: Vec<String> = f["params"]
+                .as_array()
+                .map(Vec::as_slice)
+                .unwrap_or_default()
+                .iter()
+                .map(|p| {
+                    let name = p["name"].as_str().unwrap_or("?");
+                    if p["required"].as_bool() == Some(true) {
+                        name.to_string()
+                    } else {
+                        format!("[{name}]")
+                    }
+                })
+                .collect();
+            println!(
+                "{:<14} {:<10} {:<40} {}",
+                f["name"].as_str().unwrap_or(""),
+                f["version"].as_str().unwrap_or(""),
+                params.join(", "),
+                f["description"].as_str().unwrap_or("")
+            );
+        }
+        return Ok(());
+    }
+    let (Some(id), Some(name)) = (args.id, args.name.as_deref()) else {
+        bail!("name a series id and a function (or use --list)");
+    };
+    let at = args
+        .at
+        .as_deref()
+        .map(|t| parse_time(t, now_ms()))
+        .transpose()?;
+    let v = block_on(client.evaluate(SeriesId(id), name, &args.args, at))??;
+    if args.json {
+        return print_json(&json!({ "value": v }));
+    }
+    match v {
+        serde_json::Value::Null => println!("(no data)"),
+        serde_json::Value::Number(n) => match n.as_f64() {
+            Some(f) => println!("{}", clio_storage::format_number(f)),
+            None => println!("{n}"),
+        },
+        serde_json::Value::String(s) => println!("{s}"),
+        other => println!("{other}"),
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------
 // clio series
 
 /// Arguments of `clio series`: lists series (optionally filtered) unless a subcommand is

@@ -66,6 +66,17 @@ impl From<EngineError> for ApiError {
     }
 }
 
+impl From<clio_plugins::PluginError> for ApiError {
+    fn from(e: clio_plugins::PluginError) -> Self {
+        match e.status() {
+            400 => ApiError::BadRequest(e.to_string()),
+            404 => ApiError::NotFound(e.to_string()),
+            503 => ApiError::Unavailable(e.to_string()),
+            _ => ApiError::Internal(e.to_string()),
+        }
+    }
+}
+
 impl From<StorageError> for ApiError {
     fn from(e: StorageError) -> Self {
         match e {

@@ -39,6 +39,21 @@ pub async fn start(config: Config) -> Result<Running> {
     tracing::info!(?replay, "engine open");
     let shutdown = CancellationToken::new();
     let state = AppState::new(store, config.clone(), shutdown.clone());
+    if config.plugins.enabled {
+        let opts = plugin_options(&config);
+        let store = state.store().clone();
+        // Compiling the plugins blocks (Cranelift, or the on-disk cache).
+        let host = tokio::task::spawn_blocking(move || clio_plugins::PluginHost::new(opts, store))
+            .await
+            .context("plugin host start-up task failed")?
+            .context("cannot start the plugin host")?;
+        tracing::info!(
+            functions = host.functions().len(),
+            allocator = host.allocator().as_str(),
+            "history functions ready"
+        );
+        state.set_plugins(host);
+    }
     let mut tasks = Vec::new();
 
     let mut http_addr = None;
@@ -74,6 +89,51 @@ pub async fn start(config: Config) -> Result<Running> {
         state,
         tasks,
     })
+}
+
+/// The plugin host's settings from `[plugins]`.
+pub fn plugin_options(config: &Config) -> clio_plugins::PluginOptions {
+    use clio_plugins::{AllocatorMode, Limits, PluginOptions};
+    let p = &config.plugins;
+    let limits = Limits {
+        call_timeout: Duration::from_millis(p.call_timeout_ms),
+        memory_bytes: p.memory_mb << 20,
+        fuel: (p.fuel > 0).then_some(p.fuel),
+        max_output_bytes: p.max_output_kb << 10,
+    };
+    let limits_by_function = p
+        .limits
+        .iter()
+        .map(|(name, l)| {
+            let fuel = l.fuel.unwrap_or(p.fuel);
+            let over = Limits {
+                call_timeout: Duration::from_millis(l.call_timeout_ms.unwrap_or(p.call_timeout_ms)),
+                memory_bytes: l.memory_mb.unwrap_or(p.memory_mb) << 20,
+                fuel: (fuel > 0).then_some(fuel),
+                max_output_bytes: l.max_output_kb.unwrap_or(p.max_output_kb) << 10,
+            };
+            (name.clone(), over)
+        })
+        .collect();
+    PluginOptions {
+        builtin: if p.builtin {
+            clio_plugins::BUILTIN_PLUGINS
+        } else {
+            &[]
+        },
+        builtin_dir: None,
+        user_dir: (!p.dir.is_empty()).then(|| p.dir.clone().into()),
+        cache_dir: Some(clio_config::PluginsConfig::cache_dir(&config.data_dir)),
+        limits,
+        limits_by_function,
+        watch: p.watch,
+        allocator: match p.allocator.as_str() {
+            "pooling" => AllocatorMode::Pooling,
+            "on-demand" => AllocatorMode::OnDemand,
+            _ => AllocatorMode::Auto,
+        },
+        max_concurrent_calls: p.max_concurrent_calls,
+    }
 }
 
 impl Running {

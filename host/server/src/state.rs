@@ -9,6 +9,7 @@ use clio_config::Config;
 use std::collections::HashMap;
 
 use clio_core::Store;
+use clio_plugins::PluginHost;
 use clio_storage::SeriesId;
 use parking_lot::RwLock;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
@@ -33,6 +34,8 @@ struct StateInner {
     shutdown: CancellationToken,
     /// Line-protocol key text as written (`measurement,tags field`) → series id.
     key_ids: RwLock<HashMap<String, SeriesId>>,
+    /// The WebAssembly plugin host, once started (absent when `[plugins] enabled = false`).
+    plugins: std::sync::OnceLock<PluginHost>,
 }
 
 /// Entries of the key-text cache before it is cleared and relearned.
@@ -51,6 +54,7 @@ impl AppState {
                 waiting: AtomicUsize::new(0),
                 shutdown,
                 key_ids: RwLock::new(HashMap::new()),
+                plugins: std::sync::OnceLock::new(),
             }),
         }
     }
@@ -73,6 +77,20 @@ impl AppState {
     /// Cancelled when the server starts shutting down.
     pub fn shutdown(&self) -> &CancellationToken {
         &self.inner.shutdown
+    }
+
+    /// Installs the plugin host (once; later calls are ignored).
+    pub fn set_plugins(&self, host: PluginHost) {
+        let _ = self.inner.plugins.set(host);
+    }
+
+    /// The plugin host, or 503 when plugins are disabled.
+    pub fn plugins(&self) -> Result<&PluginHost, ApiError> {
+        self.inner.plugins.get().ok_or_else(|| {
+            ApiError::Unavailable(
+                "history functions are disabled (`[plugins] enabled = false`)".into(),
+            )
+        })
     }
 
     /// The cache of line-protocol key texts (as written) to series ids.

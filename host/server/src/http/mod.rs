@@ -3,6 +3,7 @@
 //! `/metrics`. Every client mistake is a 4xx with a JSON body naming the problem.
 
 mod api;
+mod functions;
 mod influx;
 
 use std::io::Read;
@@ -37,6 +38,11 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/api/v1/series/{id}/points", get(api::get_points))
         .route("/api/v1/last", get(api::last))
+        .route("/api/v1/series/{id}/fn/{name}", get(functions::get_fn))
+        .route("/api/v1/fn", post(functions::post_fn))
+        .route("/api/v1/functions", get(functions::list_functions))
+        .route("/api/v1/plugins", get(functions::list_plugins))
+        .route("/api/v1/plugins/reload", post(functions::reload_plugins))
         .route("/health", get(api::health))
         .route("/metrics", get(api::metrics))
         .fallback(not_found)

@@ -125,6 +125,17 @@ pub enum Message {
     },
     /// Clio `ping`.
     Ping,
+    /// Clio `fn`: evaluates a history function (a plugin) on one series.
+    Fn {
+        /// The series.
+        series: SeriesId,
+        /// The function's name.
+        function: String,
+        /// ALEPIZ-style parameters, split on commas.
+        args: Vec<String>,
+        /// Evaluation time; the server's clock when absent.
+        at: Option<Timestamp>,
+    },
 }
 
 /// Every `msg` the server understands.
@@ -144,6 +155,7 @@ pub const MESSAGES: &[&str] = &[
     "series.update",
     "series.delete",
     "ping",
+    "fn",
 ];
 
 impl Message {
@@ -165,6 +177,7 @@ impl Message {
             Message::SeriesUpdate { .. } => "series.update",
             Message::SeriesDelete { .. } => "series.delete",
             Message::Ping => "ping",
+            Message::Fn { .. } => "fn",
         }
     }
 
@@ -318,6 +331,15 @@ impl Message {
                 f.only(&[])?;
                 Ok(Message::Ping)
             }
+            "fn" => {
+                f.only(&["series", "function", "args", "at"])?;
+                Ok(Message::Fn {
+                    series: f.series_id("series")?,
+                    function: f.string_req("function")?.to_owned(),
+                    args: clio_plugins::split_args(f.string_opt("args")?.unwrap_or("")),
+                    at: f.ts_opt("at")?,
+                })
+            }
             // `MESSAGES` and this match list the same names.
             other => Err(ApiError::Internal(format!(
                 "message `{other}` has no parser"
@@ -395,6 +417,16 @@ impl Message {
                 Ok(json!({ "deleted": deleted }))
             }
             Message::Ping => Ok(json!("pong")),
+            Message::Fn {
+                series,
+                function,
+                args,
+                at,
+            } => {
+                let host = state.plugins()?.clone();
+                let v = host.evaluate(series, &function, args, at).await?;
+                Ok(json!({ "value": v }))
+            }
         }
     }
 }
@@ -428,6 +460,9 @@ impl std::fmt::Display for Message {
                 query.last, query.from, query.to
             ),
             Message::SeriesList { .. } | Message::Ping => f.write_str(op),
+            Message::Fn {
+                series, function, ..
+            } => write!(f, "{op} {function} on series {series}"),
         }
     }
 }

@@ -1,0 +1,148 @@
+//! Per-call overhead and per-point cost of history functions as plugins, against the same
+//! average computed natively in the host over the same reads.
+//!
+//! `cargo bench -p clio-plugins --bench plugin_call`
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use clio_core::{
+    Data, EngineOptions, IncomingPoint, ReadRequest, Resolution, SeriesRef, Store, Window,
+};
+use clio_plugins::{PluginHost, PluginOptions, TEST_PLUGINS_DIR};
+use clio_storage::{SeriesId, Value};
+use clio_storage_sqlite::{SqliteBackend, SqliteOptions};
+use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
+
+const T0: i64 = 1_700_000_000_000;
+const N: i64 = 100_000;
+const END: i64 = T0 + N * 1000;
+const ID: SeriesId = SeriesId(1);
+
+/// The native twin of `testavg(#n)`: the same paged reads, the mean in the host.
+fn native_avg(rt: &tokio::runtime::Handle, store: &Store, n: usize) -> Option<f64> {
+    let (mut sum, mut cnt, mut skip, mut remaining) = (0.0, 0usize, 0usize, n);
+    while remaining > 0 {
+        let req = ReadRequest {
+            series: ID,
+            window: Window::Last {
+                n: remaining,
+                skip,
+                at: Some(END),
+            },
+            resolution: Resolution::Raw,
+            cursor: None,
+        };
+        let r = rt.block_on(store.read(&req)).unwrap();
+        let Data::Points(p) = r.data else { break };
+        for x in &p {
+            if let Value::Num(v) = x.value {
+                sum += v;
+                cnt += 1;
+            }
+        }
+        remaining -= p.len().min(remaining);
+        skip += p.len();
+        if !r.truncated || p.is_empty() {
+            break;
+        }
+    }
+    (cnt > 0).then(|| sum / cnt as f64)
+}
+
+fn bench(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("plugins");
+    std::fs::create_dir_all(&dir).unwrap();
+    for f in ["test_plugin_ok.wasm", "test_plugin_hostile.wasm"] {
+        std::fs::copy(Path::new(TEST_PLUGINS_DIR).join(f), dir.join(f)).unwrap();
+    }
+    let (store, host) = {
+        let _g = rt.enter();
+        let store = rt.block_on(async {
+            let backend = Arc::new(
+                SqliteBackend::open(SqliteOptions::new(tmp.path().join("clio.db"))).unwrap(),
+            );
+            let mut o = EngineOptions::new(tmp.path());
+            o.timestamp_max_past = None;
+            o.timestamp_max_future = None;
+            o.cache_service_interval = Duration::from_secs(3600);
+            let (store, _) = Store::open(o, backend).await.unwrap();
+            for chunk in (0..N).collect::<Vec<_>>().chunks(20_000) {
+                let pts = chunk
+                    .iter()
+                    .map(|&i| IncomingPoint {
+                        series: SeriesRef::Id(ID),
+                        ts: Some(T0 + i * 1000),
+                        value: Value::Num(i as f64),
+                    })
+                    .collect();
+                store.write(pts).await.unwrap();
+            }
+            store.flush().await.unwrap();
+            store
+        });
+        let opts = PluginOptions {
+            user_dir: Some(dir.clone()),
+            cache_dir: Some(tmp.path().join("plugin-cache")),
+            watch: false,
+            ..PluginOptions::default()
+        };
+        let host = PluginHost::new(opts, store.clone()).unwrap();
+        (store, host)
+    };
+    let handle = rt.handle().clone();
+    eprintln!("allocator: {}", host.allocator().as_str());
+
+    // Fixed cost: a function that reads nothing.
+    let mut g = c.benchmark_group("call_overhead");
+    g.measurement_time(Duration::from_secs(3))
+        .warm_up_time(Duration::from_millis(500));
+    let ok = vec!["ok".to_string()];
+    g.bench_function("fresh_instance", |b| {
+        b.iter(|| {
+            host.evaluate_blocking(ID, "hostile", &ok, Some(END))
+                .unwrap()
+        })
+    });
+    let mut s = host.session(ID, "hostile", Some(END)).unwrap();
+    g.bench_function("reused_instance", |b| b.iter(|| s.evaluate(&ok).unwrap()));
+    g.finish();
+
+    let mut g = c.benchmark_group("avg_last_n");
+    g.measurement_time(Duration::from_secs(3))
+        .warm_up_time(Duration::from_millis(500))
+        .sample_size(20);
+    let mut s = host.session(ID, "testavg", Some(END)).unwrap();
+    for n in [10usize, 1_000, 100_000] {
+        let args = vec![format!("#{n}")];
+        let expect = native_avg(&handle, &store, n);
+        assert_eq!(
+            s.evaluate(&args).unwrap(),
+            clio_plugins::FnValue::Num(expect.unwrap())
+        );
+        g.bench_with_input(BenchmarkId::new("native", n), &n, |b, &n| {
+            b.iter(|| native_avg(&handle, &store, n))
+        });
+        g.bench_with_input(BenchmarkId::new("plugin_reused", n), &n, |b, _| {
+            b.iter(|| s.evaluate(&args).unwrap())
+        });
+        g.bench_with_input(BenchmarkId::new("plugin_fresh", n), &n, |b, _| {
+            b.iter(|| {
+                host.evaluate_blocking(ID, "testavg", &args, Some(END))
+                    .unwrap()
+            })
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

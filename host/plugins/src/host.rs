@@ -1,0 +1,891 @@
+//! The plugin host: registry snapshots (swapped atomically on reload), calls, sessions,
+//! the file watcher.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+use clio_core::now_ms;
+use clio_storage::{SeriesId, Timestamp};
+use notify::{RecommendedWatcher, RecursiveMode, Watcher};
+use parking_lot::{Mutex, RwLock};
+use serde::Serialize;
+use tracing::{info, warn};
+use wasmtime::component::Linker;
+use wasmtime::{Engine, Store};
+
+use crate::cache::{load_component, sha256_hex};
+use crate::error::PluginError;
+use crate::options::{Limits, PluginOptions};
+use crate::runtime::{
+    AllocatorKind, CallContext, HistoryFunction, HistoryFunctionPre, HostState, arm, build_engine,
+    build_linker, classify, log_engine, new_store, retarget, start_epoch_ticker, wit,
+};
+
+/// What a function returned.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum FnValue {
+    /// No data (JSON `null`).
+    None,
+    /// A number.
+    Num(f64),
+    /// A string.
+    Str(String),
+}
+
+/// One parameter of a function.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ParamInfo {
+    /// Its name (what a bad-argument error names).
+    pub name: String,
+    /// One line for humans.
+    pub description: String,
+    /// Whether it must be given.
+    pub required: bool,
+}
+
+/// A loaded function, as `GET /api/v1/functions` lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FunctionInfo {
+    /// The name callers use.
+    pub name: String,
+    /// One line for humans.
+    pub description: String,
+    /// The plugin's own version.
+    pub version: String,
+    /// Its parameters.
+    pub params: Vec<ParamInfo>,
+}
+
+/// A plugin file, as `GET /api/v1/plugins` lists it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PluginStatus {
+    /// The function it provides (empty when it never loaded).
+    pub name: String,
+    /// The world it implements.
+    pub kind: &'static str,
+    /// The plugin's version (from `describe`).
+    pub version: String,
+    /// The file.
+    pub file: PathBuf,
+    /// Whether it came from the built-in directory.
+    pub builtin: bool,
+    /// sha256 of the file now serving.
+    pub sha256: String,
+    /// When the serving version was loaded (ms since the epoch).
+    pub loaded_at: Timestamp,
+    /// Calls answered by this plugin since it was first loaded.
+    pub calls: u64,
+    /// Calls that failed by the plugin's fault (trap, timeout, memory, bad output).
+    pub errors: u64,
+    /// The last such failure.
+    pub last_error: Option<String>,
+    /// Why the file on disk did not load (the previous version, if any, keeps serving).
+    pub load_error: Option<String>,
+    /// Whether another plugin with the same function name shadows this one.
+    pub shadowed: bool,
+}
+
+/// What a reload did.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct ReloadReport {
+    /// Files (re)loaded because they are new or changed.
+    pub loaded: Vec<PathBuf>,
+    /// Files unchanged since the last load.
+    pub unchanged: usize,
+    /// Files gone since the last load.
+    pub removed: Vec<PathBuf>,
+    /// Files that failed to load, and why.
+    pub failed: Vec<(PathBuf, String)>,
+}
+
+#[derive(Debug, Default)]
+struct Stats {
+    calls: AtomicU64,
+    errors: AtomicU64,
+    last_error: Mutex<Option<String>>,
+}
+
+struct Loaded {
+    info: FunctionInfo,
+    path: PathBuf,
+    sha: String,
+    builtin: bool,
+    loaded_at: Timestamp,
+    pre: HistoryFunctionPre<HostState>,
+    limits: Limits,
+    stats: Arc<Stats>,
+    /// Instances that answered their last call normally, kept for the next calls.
+    idle: Mutex<Vec<Instance>>,
+}
+
+/// A live instance with its store.
+struct Instance {
+    store: Store<HostState>,
+    bindings: HistoryFunction,
+}
+
+/// Idle instances kept per plugin (each holds its grown linear memory).
+const MAX_IDLE_PER_PLUGIN: usize = 2;
+
+#[derive(Clone)]
+struct FileEntry {
+    sha: String,
+    builtin: bool,
+    plugin: Option<Arc<Loaded>>,
+    error: Option<String>,
+}
+
+/// An immutable view of every loaded plugin; calls take one and reloads swap it.
+#[derive(Default)]
+struct Snapshot {
+    by_name: HashMap<String, Arc<Loaded>>,
+    files: BTreeMap<PathBuf, FileEntry>,
+}
+
+struct Inner {
+    engine: Engine,
+    linker: Linker<HostState>,
+    allocator: AllocatorKind,
+    opts: PluginOptions,
+    store: clio_core::Store,
+    rt: tokio::runtime::Handle,
+    current: RwLock<Arc<Snapshot>>,
+    reload_lock: Mutex<()>,
+    in_flight: AtomicU32,
+    watcher: Mutex<Option<RecommendedWatcher>>,
+}
+
+/// The plugin host. Cheap to clone; clones share everything.
+#[derive(Clone)]
+pub struct PluginHost {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for PluginHost {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PluginHost")
+            .field("allocator", &self.inner.allocator)
+            .field("functions", &self.inner.current.read().by_name.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Splits ALEPIZ-style parameters: on commas, each trimmed, one level of surrounding quotes
+/// removed (`"#10", 1m` → `#10`, `1m`). An empty or blank text gives no parameters.
+pub fn split_args(args: &str) -> Vec<String> {
+    if args.trim().is_empty() {
+        return Vec::new();
+    }
+    args.split(',')
+        .map(|a| {
+            let a = a.trim();
+            let unq = a
+                .strip_prefix('"')
+                .and_then(|x| x.strip_suffix('"'))
+                .or_else(|| a.strip_prefix('\'').and_then(|x| x.strip_suffix('\'')));
+            unq.unwrap_or(a).to_string()
+        })
+        .collect()
+}
+
+/// Counts a running call; refuses past the limit.
+struct InFlight<'a>(&'a AtomicU32);
+
+impl<'a> InFlight<'a> {
+    fn enter(c: &'a AtomicU32, max: u32) -> Result<Self, PluginError> {
+        let n = c.fetch_add(1, Ordering::AcqRel);
+        if n >= max {
+            c.fetch_sub(1, Ordering::AcqRel);
+            return Err(PluginError::Busy(format!(
+                "{max} function calls already running"
+            )));
+        }
+        Ok(InFlight(c))
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+fn convert_value(v: wit::Value, function: &str, limits: &Limits) -> Result<FnValue, PluginError> {
+    match v {
+        wit::Value::None => Ok(FnValue::None),
+        wit::Value::Num(x) if x.is_finite() => Ok(FnValue::Num(x)),
+        wit::Value::Num(x) => Err(PluginError::BadOutput {
+            function: function.into(),
+            message: format!("{x} is not a finite number"),
+        }),
+        wit::Value::Str(s) if s.len() > limits.max_output_bytes => Err(PluginError::BadOutput {
+            function: function.into(),
+            message: format!(
+                "a string of {} bytes exceeds the {} byte limit",
+                s.len(),
+                limits.max_output_bytes
+            ),
+        }),
+        wit::Value::Str(s) => Ok(FnValue::Str(s)),
+    }
+}
+
+fn clip(s: String) -> String {
+    const MAX: usize = 1024;
+    if s.len() <= MAX {
+        return s;
+    }
+    let mut end = MAX;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &s[..end])
+}
+
+fn convert_error(e: wit::Error, function: &str) -> PluginError {
+    let function = function.to_string();
+    match e {
+        wit::Error::BadArgument(param) => PluginError::BadArgument {
+            function,
+            param: clip(param),
+        },
+        wit::Error::NotFound(what) => PluginError::NotFound {
+            function,
+            what: clip(what),
+        },
+        wit::Error::Failed(message) => PluginError::Failed {
+            function,
+            message: clip(message),
+        },
+    }
+}
+
+impl PluginHost {
+    /// Starts the host: builds the engine (pooling when possible), loads the built-in and
+    /// user plugins, and watches the user directory when asked. Must run inside a tokio
+    /// runtime (its handle serves the plugins' reads); it blocks while compiling, so call it
+    /// from a blocking context or at start-up.
+    pub fn new(opts: PluginOptions, store: clio_core::Store) -> Result<PluginHost, PluginError> {
+        let rt = tokio::runtime::Handle::try_current()
+            .map_err(|_| PluginError::Setup("the plugin host needs a tokio runtime".into()))?;
+        let (engine, allocator) = build_engine(&opts)?;
+        start_epoch_ticker(&engine)?;
+        let linker = build_linker(&engine)?;
+        log_engine(allocator);
+        let watch = opts.watch && opts.user_dir.is_some();
+        let host = PluginHost {
+            inner: Arc::new(Inner {
+                engine,
+                linker,
+                allocator,
+                opts,
+                store,
+                rt,
+                current: RwLock::new(Arc::new(Snapshot::default())),
+                reload_lock: Mutex::new(()),
+                in_flight: AtomicU32::new(0),
+                watcher: Mutex::new(None),
+            }),
+        };
+        let report = host.reload();
+        info!(
+            functions = host.inner.current.read().by_name.len(),
+            failed = report.failed.len(),
+            "plugins loaded"
+        );
+        if watch {
+            host.start_watching()?;
+        }
+        Ok(host)
+    }
+
+    /// The allocator the engine uses.
+    pub fn allocator(&self) -> AllocatorKind {
+        self.inner.allocator
+    }
+
+    /// Every loaded function, sorted by name.
+    pub fn functions(&self) -> Vec<FunctionInfo> {
+        let snap = self.inner.current.read().clone();
+        let mut out: Vec<FunctionInfo> = snap.by_name.values().map(|p| p.info.clone()).collect();
+        out.sort_by(|a, b| a.name.cmp(&b.name));
+        out
+    }
+
+    /// One function's description.
+    pub fn function(&self, name: &str) -> Option<FunctionInfo> {
+        self.inner
+            .current
+            .read()
+            .by_name
+            .get(name)
+            .map(|p| p.info.clone())
+    }
+
+    /// Every plugin file with its status and counters.
+    pub fn plugins(&self) -> Vec<PluginStatus> {
+        let snap = self.inner.current.read().clone();
+        snap.files
+            .iter()
+            .map(|(path, f)| {
+                let p = f.plugin.as_ref();
+                let shadowed = p.is_some_and(|p| {
+                    snap.by_name
+                        .get(&p.info.name)
+                        .is_none_or(|w| !Arc::ptr_eq(w, p))
+                });
+                PluginStatus {
+                    name: p.map(|p| p.info.name.clone()).unwrap_or_default(),
+                    kind: "history-function",
+                    version: p.map(|p| p.info.version.clone()).unwrap_or_default(),
+                    file: path.clone(),
+                    builtin: f.builtin,
+                    sha256: p.map(|p| p.sha.clone()).unwrap_or_default(),
+                    loaded_at: p.map_or(0, |p| p.loaded_at),
+                    calls: p.map_or(0, |p| p.stats.calls.load(Ordering::Relaxed)),
+                    errors: p.map_or(0, |p| p.stats.errors.load(Ordering::Relaxed)),
+                    last_error: p.and_then(|p| p.stats.last_error.lock().clone()),
+                    load_error: f.error.clone(),
+                    shadowed,
+                }
+            })
+            .collect()
+    }
+
+    /// Rescans the plugin directories: new or changed files are loaded, gone ones dropped,
+    /// and the new set is swapped in at once. A file that fails to load leaves its previous
+    /// version (if any) serving. Blocking (it compiles); from async code use
+    /// [`PluginHost::reload_async`].
+    pub fn reload(&self) -> ReloadReport {
+        let inner = &*self.inner;
+        let _serial = inner.reload_lock.lock();
+        let old = inner.current.read().clone();
+        let mut report = ReloadReport::default();
+        let mut files = BTreeMap::new();
+        let mut by_name: HashMap<String, Arc<Loaded>> = HashMap::new();
+        // Built-ins first, then user plugins: a user plugin of the same name wins.
+        let mut sources: Vec<(PathBuf, bool, Option<&'static [u8]>)> = inner
+            .opts
+            .builtin
+            .iter()
+            .map(|(name, bytes)| (PathBuf::from(format!("builtin/{name}")), true, Some(*bytes)))
+            .collect();
+        for (dir, builtin) in [
+            (inner.opts.builtin_dir.as_deref(), true),
+            (inner.opts.user_dir.as_deref(), false),
+        ] {
+            if let Some(dir) = dir {
+                sources.extend(wasm_files(dir).into_iter().map(|p| (p, builtin, None)));
+            }
+        }
+        // Read and hash every file; the new or changed ones are compiled below.
+        enum Step {
+            Keep(FileEntry),
+            Load(Vec<u8>, String),
+        }
+        let mut steps: Vec<(PathBuf, bool, Step)> = Vec::with_capacity(sources.len());
+        for (path, builtin, in_memory) in sources {
+            let prev = old.files.get(&path);
+            let read = match in_memory {
+                Some(b) => Ok(b.to_vec()),
+                None => std::fs::read(&path),
+            };
+            match read {
+                Err(e) => {
+                    // Being replaced right now, most likely: keep what serves.
+                    let reason = format!("cannot read: {e}");
+                    report.failed.push((path.clone(), reason.clone()));
+                    if let Some(p) = prev {
+                        let entry = FileEntry {
+                            error: Some(reason),
+                            ..p.clone()
+                        };
+                        steps.push((path, builtin, Step::Keep(entry)));
+                    }
+                }
+                Ok(bytes) => {
+                    let sha = sha256_hex(&bytes);
+                    match prev {
+                        Some(p) if p.sha == sha => {
+                            report.unchanged += 1;
+                            steps.push((path, builtin, Step::Keep(p.clone())));
+                        }
+                        _ => steps.push((path, builtin, Step::Load(bytes, sha))),
+                    }
+                }
+            }
+        }
+        // Compile new and changed files on every core: start-up loads a few dozen.
+        let jobs: Vec<usize> = (0..steps.len())
+            .filter(|&i| matches!(steps[i].2, Step::Load(..)))
+            .collect();
+        let threads = std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .min(jobs.len())
+            .max(1);
+        let mut results: HashMap<usize, Result<Loaded, String>> = HashMap::new();
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..threads)
+                .map(|t| {
+                    let (steps, jobs, old) = (&steps, &jobs, &old);
+                    scope.spawn(move || {
+                        jobs.iter()
+                            .skip(t)
+                            .step_by(threads)
+                            .filter_map(|&i| {
+                                let (path, builtin, step) = &steps[i];
+                                let Step::Load(bytes, sha) = step else {
+                                    return None;
+                                };
+                                let prev = old.files.get(path);
+                                Some((i, self.load(path, bytes, sha, *builtin, prev)))
+                            })
+                            .collect::<Vec<_>>()
+                    })
+                })
+                .collect();
+            for h in handles {
+                match h.join() {
+                    Ok(v) => results.extend(v),
+                    Err(_) => warn!("a plugin loader thread panicked"),
+                }
+            }
+        });
+        for (i, (path, builtin, step)) in steps.into_iter().enumerate() {
+            let prev = old.files.get(&path);
+            let entry = match step {
+                Step::Keep(e) => e,
+                Step::Load(_, sha) => match results.remove(&i) {
+                    Some(Ok(loaded)) => {
+                        info!(file = %path.display(), function = %loaded.info.name, version = %loaded.info.version, "plugin loaded");
+                        report.loaded.push(path.clone());
+                        FileEntry {
+                            sha,
+                            builtin,
+                            plugin: Some(Arc::new(loaded)),
+                            error: None,
+                        }
+                    }
+                    other => {
+                        let reason = match other {
+                            Some(Err(r)) => r,
+                            _ => "the loader failed".to_string(),
+                        };
+                        warn!(file = %path.display(), reason = %reason, "plugin failed to load; the previous version (if any) keeps serving");
+                        report.failed.push((path.clone(), reason.clone()));
+                        FileEntry {
+                            sha,
+                            builtin,
+                            plugin: prev.and_then(|p| p.plugin.clone()),
+                            error: Some(reason),
+                        }
+                    }
+                },
+            };
+            if let Some(p) = &entry.plugin {
+                if let Some(other) = by_name.get(&p.info.name)
+                    && other.builtin == builtin
+                {
+                    warn!(function = %p.info.name, a = %other.path.display(), b = %path.display(), "two plugins provide the same function; the later file wins");
+                }
+                by_name.insert(p.info.name.clone(), Arc::clone(p));
+            }
+            files.insert(path, entry);
+        }
+        for path in old.files.keys() {
+            if !files.contains_key(path) {
+                info!(file = %path.display(), "plugin removed");
+                report.removed.push(path.clone());
+            }
+        }
+        *inner.current.write() = Arc::new(Snapshot { by_name, files });
+        report
+    }
+
+    /// [`PluginHost::reload`] on a blocking thread.
+    pub async fn reload_async(&self) -> ReloadReport {
+        let host = self.clone();
+        tokio::task::spawn_blocking(move || host.reload())
+            .await
+            .unwrap_or_default()
+    }
+
+    fn load(
+        &self,
+        path: &Path,
+        bytes: &[u8],
+        sha: &str,
+        builtin: bool,
+        prev: Option<&FileEntry>,
+    ) -> Result<Loaded, String> {
+        let inner = &*self.inner;
+        let component = load_component(&inner.engine, inner.opts.cache_dir.as_deref(), bytes, sha)?;
+        let pre = inner
+            .linker
+            .instantiate_pre(&component)
+            .map_err(|e| format!("{e:#}"))?;
+        let pre = HistoryFunctionPre::new(pre)
+            .map_err(|e| format!("not a history-function plugin: {e:#}"))?;
+        let ctx = CallContext {
+            store: inner.store.clone(),
+            rt: inner.rt.clone(),
+            series: SeriesId(0),
+            now: now_ms(),
+            reads_allowed: false,
+        };
+        let limits = inner.opts.limits.clone();
+        let mut store = new_store(&inner.engine, ctx, &limits).map_err(|e| e.to_string())?;
+        let name = path
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let bindings = pre
+            .instantiate(&mut store)
+            .map_err(|e| classify(&e, store.data(), &name, &limits).to_string())?;
+        let d = bindings
+            .clio_plugin_function()
+            .call_describe(&mut store)
+            .map_err(|e| classify(&e, store.data(), &name, &limits).to_string())?;
+        if d.name.is_empty() || d.name.len() > 128 {
+            return Err(format!("invalid function name `{}`", clip(d.name)));
+        }
+        let info = FunctionInfo {
+            name: d.name,
+            description: clip(d.description),
+            version: clip(d.version),
+            params: d
+                .params
+                .into_iter()
+                .map(|p| ParamInfo {
+                    name: clip(p.name),
+                    description: clip(p.description),
+                    required: p.required,
+                })
+                .collect(),
+        };
+        let stats = prev
+            .and_then(|p| p.plugin.as_ref())
+            .map(|p| Arc::clone(&p.stats))
+            .unwrap_or_default();
+        Ok(Loaded {
+            limits: inner.opts.limits_for(&info.name).clone(),
+            info,
+            path: path.to_path_buf(),
+            sha: sha.to_string(),
+            builtin,
+            loaded_at: now_ms(),
+            pre,
+            stats,
+            idle: Mutex::new(Vec::new()),
+        })
+    }
+
+    fn lookup(&self, series: SeriesId, function: &str) -> Result<Arc<Loaded>, PluginError> {
+        let plugin = self
+            .inner
+            .current
+            .read()
+            .by_name
+            .get(function)
+            .cloned()
+            .ok_or_else(|| PluginError::UnknownFunction(function.to_string()))?;
+        if self.inner.store.series(series).is_none() {
+            return Err(PluginError::SeriesNotFound(series));
+        }
+        Ok(plugin)
+    }
+
+    fn context(&self, series: SeriesId, at: Option<Timestamp>) -> CallContext {
+        CallContext {
+            store: self.inner.store.clone(),
+            rt: self.inner.rt.clone(),
+            series,
+            now: at.unwrap_or_else(now_ms),
+            reads_allowed: true,
+        }
+    }
+
+    /// Evaluates `function` on `series` with ALEPIZ-style `params` at time `at` (default:
+    /// now), in a fresh instance. Blocking: call it from a thread that is not running async
+    /// tasks (see [`PluginHost::evaluate`]).
+    pub fn evaluate_blocking(
+        &self,
+        series: SeriesId,
+        function: &str,
+        params: &[String],
+        at: Option<Timestamp>,
+    ) -> Result<FnValue, PluginError> {
+        let plugin = self.lookup(series, function)?;
+        let _slot = InFlight::enter(
+            &self.inner.in_flight,
+            self.inner.opts.max_concurrent_calls.max(1),
+        )?;
+        plugin.stats.calls.fetch_add(1, Ordering::Relaxed);
+        let result = (|| {
+            let mut inst = self.instance(&plugin, series, at, function)?;
+            let r = call(
+                &mut inst.store,
+                &inst.bindings,
+                function,
+                params,
+                &plugin.limits,
+            );
+            // An instance that returned normally (a value or the function's own error) is
+            // intact and goes back for reuse; one that trapped is dropped.
+            let intact = match &r {
+                Ok(_) => true,
+                Err(e) => matches!(
+                    e,
+                    PluginError::BadArgument { .. }
+                        | PluginError::NotFound { .. }
+                        | PluginError::Failed { .. }
+                        | PluginError::BadOutput { .. }
+                ),
+            };
+            if intact {
+                let mut idle = plugin.idle.lock();
+                if idle.len() < MAX_IDLE_PER_PLUGIN {
+                    idle.push(inst);
+                }
+            }
+            r
+        })();
+        if let Err(e) = &result
+            && e.is_plugin_fault()
+        {
+            plugin.stats.errors.fetch_add(1, Ordering::Relaxed);
+            *plugin.stats.last_error.lock() = Some(e.to_string());
+            warn!(function, error = %e, "plugin call failed");
+        }
+        result
+    }
+
+    /// An instance for one call: an idle one retargeted, or a fresh one.
+    fn instance(
+        &self,
+        plugin: &Loaded,
+        series: SeriesId,
+        at: Option<Timestamp>,
+        function: &str,
+    ) -> Result<Instance, PluginError> {
+        let reused = plugin.idle.lock().pop();
+        if let Some(mut inst) = reused {
+            retarget(&mut inst.store, self.context(series, at));
+            arm(&mut inst.store, &plugin.limits)?;
+            return Ok(inst);
+        }
+        let mut store = new_store(&self.inner.engine, self.context(series, at), &plugin.limits)?;
+        let bindings = match plugin.pre.instantiate(&mut store) {
+            Ok(b) => b,
+            Err(e) if is_pool_exhausted(&e) => {
+                // The pool is full, possibly of idle instances: free them and retry once.
+                for p in self.inner.current.read().by_name.values() {
+                    p.idle.lock().clear();
+                }
+                plugin
+                    .pre
+                    .instantiate(&mut store)
+                    .map_err(|e| PluginError::Busy(format!("{e:#}")))?
+            }
+            Err(e) => return Err(classify(&e, store.data(), function, &plugin.limits)),
+        };
+        Ok(Instance { store, bindings })
+    }
+
+    /// [`PluginHost::evaluate_blocking`] on tokio's blocking pool.
+    pub async fn evaluate(
+        &self,
+        series: SeriesId,
+        function: &str,
+        params: Vec<String>,
+        at: Option<Timestamp>,
+    ) -> Result<FnValue, PluginError> {
+        let host = self.clone();
+        let function = function.to_string();
+        tokio::task::spawn_blocking(move || host.evaluate_blocking(series, &function, &params, at))
+            .await
+            .map_err(|e| PluginError::Setup(format!("call task failed: {e}")))?
+    }
+
+    /// Opens a session: one instance of `function`, reused by every
+    /// [`Session::evaluate`]. For benchmarks and tight loops over one series; a session that
+    /// saw an error must be dropped. Blocking, like [`PluginHost::evaluate_blocking`].
+    pub fn session(
+        &self,
+        series: SeriesId,
+        function: &str,
+        at: Option<Timestamp>,
+    ) -> Result<Session, PluginError> {
+        let plugin = self.lookup(series, function)?;
+        let mut store = new_store(&self.inner.engine, self.context(series, at), &plugin.limits)?;
+        let bindings = plugin
+            .pre
+            .instantiate(&mut store)
+            .map_err(|e| classify(&e, store.data(), function, &plugin.limits))?;
+        Ok(Session {
+            store,
+            bindings,
+            plugin,
+        })
+    }
+
+    /// Watches the user plugin directory: a changed, new or removed `.wasm` triggers a
+    /// reload about 30 ms later (writes come in bursts).
+    pub fn start_watching(&self) -> Result<(), PluginError> {
+        let Some(dir) = self.inner.opts.user_dir.clone() else {
+            return Ok(());
+        };
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| PluginError::Setup(format!("{}: {e}", dir.display())))?;
+        let (tx, rx) = std::sync::mpsc::channel::<()>();
+        let mut watcher = notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
+            if let Ok(ev) = res
+                && ev
+                    .paths
+                    .iter()
+                    .any(|p| p.extension().is_some_and(|e| e == "wasm"))
+            {
+                let _ = tx.send(());
+            }
+        })
+        .map_err(|e| PluginError::Setup(format!("file watcher: {e}")))?;
+        watcher
+            .watch(&dir, RecursiveMode::NonRecursive)
+            .map_err(|e| PluginError::Setup(format!("watching {}: {e}", dir.display())))?;
+        *self.inner.watcher.lock() = Some(watcher);
+        let weak: Weak<Inner> = Arc::downgrade(&self.inner);
+        std::thread::Builder::new()
+            .name("clio-plugin-watch".into())
+            .spawn(move || {
+                while rx.recv().is_ok() {
+                    std::thread::sleep(Duration::from_millis(30));
+                    while rx.try_recv().is_ok() {}
+                    let Some(inner) = weak.upgrade() else { break };
+                    let report = PluginHost { inner }.reload();
+                    if !report.loaded.is_empty() || !report.removed.is_empty() {
+                        info!(
+                            loaded = report.loaded.len(),
+                            removed = report.removed.len(),
+                            failed = report.failed.len(),
+                            "plugins reloaded after a file change"
+                        );
+                    }
+                }
+            })
+            .map_err(|e| PluginError::Setup(format!("watch thread: {e}")))?;
+        info!(dir = %dir.display(), "watching the plugin directory");
+        Ok(())
+    }
+}
+
+/// Whether instantiation failed because the pooling allocator has no free slot.
+fn is_pool_exhausted(e: &wasmtime::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<wasmtime::PoolConcurrencyLimitError>()
+            .is_some()
+    }) || format!("{e:#}").contains("maximum concurrent limit")
+}
+
+fn wasm_files(dir: &Path) -> Vec<PathBuf> {
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut v: Vec<PathBuf> = rd
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.is_file() && p.extension().is_some_and(|e| e == "wasm"))
+        .collect();
+    v.sort();
+    v
+}
+
+fn call(
+    store: &mut Store<HostState>,
+    bindings: &HistoryFunction,
+    function: &str,
+    params: &[String],
+    limits: &Limits,
+) -> Result<FnValue, PluginError> {
+    match bindings
+        .clio_plugin_function()
+        .call_evaluate(&mut *store, params)
+    {
+        Ok(Ok(v)) => convert_value(v, function, limits),
+        Ok(Err(e)) => Err(convert_error(e, function)),
+        Err(e) => Err(classify(&e, store.data(), function, limits)),
+    }
+}
+
+/// One instance reused across calls (see [`PluginHost::session`]).
+pub struct Session {
+    store: Store<HostState>,
+    bindings: HistoryFunction,
+    plugin: Arc<Loaded>,
+}
+
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session")
+            .field("function", &self.plugin.info.name)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Session {
+    /// Evaluates once more on the same instance, with a fresh deadline.
+    pub fn evaluate(&mut self, params: &[String]) -> Result<FnValue, PluginError> {
+        arm(&mut self.store, &self.plugin.limits)?;
+        let name = self.plugin.info.name.clone();
+        call(
+            &mut self.store,
+            &self.bindings,
+            &name,
+            params,
+            &self.plugin.limits,
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn host_is_shareable_across_threads() {
+        fn f<T: Send + Sync>() {}
+        f::<PluginHost>();
+    }
+
+    #[test]
+    fn outputs_are_checked() {
+        let l = Limits {
+            max_output_bytes: 4,
+            ..Limits::default()
+        };
+        assert_eq!(
+            convert_value(wit::Value::Num(1.5), "f", &l).unwrap(),
+            FnValue::Num(1.5)
+        );
+        assert_eq!(
+            convert_value(wit::Value::None, "f", &l).unwrap(),
+            FnValue::None
+        );
+        let e = convert_value(wit::Value::Num(f64::NAN), "f", &l).unwrap_err();
+        assert_eq!(e.kind(), "bad_output");
+        let e = convert_value(wit::Value::Str("12345".into()), "f", &l).unwrap_err();
+        assert_eq!(e.kind(), "bad_output");
+        assert_eq!(
+            convert_value(wit::Value::Str("1234".into()), "f", &l).unwrap(),
+            FnValue::Str("1234".into())
+        );
+        let long = "é".repeat(1000);
+        let clipped = clip(long);
+        assert!(clipped.len() <= 1024 + '…'.len_utf8());
+        let e = convert_error(wit::Error::BadArgument("num".into()), "avg");
+        assert_eq!((e.status(), e.to_string().contains("`num`")), (400, true));
+    }
+}

@@ -1,0 +1,79 @@
+//! Clio's WebAssembly plugin host (issue #5).
+//!
+//! History functions (`avg`, `forecast`, ...) are WebAssembly components of the
+//! `clio:plugin/history-function` world (`wit/`). This crate runs them sandboxed:
+//!
+//! - one [`wasmtime::Engine`] (epoch interruption, optional fuel, pooling allocator when a
+//!   startup probe can reserve it, else on-demand), one linker, an `InstancePre` per plugin;
+//! - a fresh store and instance per call, bounded in wall time (epoch deadline, default
+//!   100 ms), memory (default 16 MiB) and optionally fuel; WASI p2 is linked because Rust's
+//!   std needs it, but with no files, environment, arguments or network, and with clocks
+//!   frozen at the evaluation time;
+//! - the `history` import served from [`clio_core::Store`], paging past the store's result
+//!   caps so that a function sees its whole window, points moved as columns;
+//! - precompiled components cached on disk by file hash and engine compatibility hash;
+//! - a registry swapped atomically on reload (file watch or [`PluginHost::reload`]), where a
+//!   file that fails to load leaves its previous version serving.
+//!
+//! A trap, timeout, memory-limit hit or bad output becomes a [`PluginError`] for that one
+//! caller; the host and other calls carry on.
+
+#![deny(missing_docs)]
+
+mod cache;
+mod error;
+mod host;
+mod options;
+mod runtime;
+
+pub use cache::sha256_hex;
+pub use error::PluginError;
+pub use host::{
+    FnValue, FunctionInfo, ParamInfo, PluginHost, PluginStatus, ReloadReport, Session, split_args,
+};
+pub use options::{AllocatorMode, Limits, PluginOptions};
+pub use runtime::AllocatorKind;
+
+/// Directory of the built-in plugins (`plugins/*`), as built by this crate's build script.
+pub const BUILTIN_PLUGINS_DIR: &str = env!("CLIO_BUILTIN_PLUGINS_DIR");
+
+/// The built-in plugins embedded in this binary, as `(file name, component bytes)`; empty
+/// when the crate was built with `CLIO_SKIP_PLUGIN_BUILD`.
+pub static BUILTIN_PLUGINS: &[(&str, &[u8])] =
+    include!(concat!(env!("OUT_DIR"), "/builtin_plugins.rs"));
+
+/// Directory of the test guests (`tests/plugins/*`), for this crate's tests and benches.
+#[doc(hidden)]
+pub const TEST_PLUGINS_DIR: &str = env!("CLIO_TEST_PLUGINS_DIR");
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn args_split_like_alepiz() {
+        assert_eq!(split_args("#10, 0 ,15,gt"), ["#10", "0", "15", "gt"]);
+        assert_eq!(split_args("\"#10\", '1m'"), ["#10", "1m"]);
+        assert_eq!(split_args("#10,0,,gt"), ["#10", "0", "", "gt"]);
+        assert!(split_args("  ").is_empty());
+        assert_eq!(split_args("5m"), ["5m"]);
+    }
+
+    #[test]
+    fn statuses_match_the_api_contract() {
+        let bad = PluginError::BadArgument {
+            function: "avg".into(),
+            param: "num".into(),
+        };
+        assert_eq!(bad.status(), 400);
+        assert!(bad.to_string().contains("num"));
+        assert_eq!(PluginError::UnknownFunction("x".into()).status(), 404);
+        let t = PluginError::Timeout {
+            function: "f".into(),
+            millis: 100,
+        };
+        assert_eq!(t.status(), 500);
+        assert!(t.is_plugin_fault());
+        assert!(!bad.is_plugin_fault());
+    }
+}

@@ -1,0 +1,651 @@
+//! The wasmtime side: engine set-up (epoch ticker, pooling probe), the per-call store with
+//! its sandboxed WASI context and limits, the `history` import, and error classification.
+
+use std::io;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use clio_core::{Data, ReadRequest, Resolution, Window};
+use clio_storage::{Point, SeriesId, Timestamp, TrendInterval, Value as StoreValue};
+use parking_lot::Mutex;
+use tokio::io::AsyncWrite;
+use tracing::{info, warn};
+use wasmtime::component::{HasSelf, Linker, ResourceTable};
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, Trap};
+use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
+use wasmtime_wasi::{
+    HostMonotonicClock, HostWallClock, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView,
+};
+
+use crate::error::PluginError;
+use crate::options::{AllocatorMode, Limits, PluginOptions};
+
+wasmtime::component::bindgen!({
+    world: "history-function",
+    path: "../../wit",
+    imports: { default: trappable },
+});
+
+pub(crate) use clio::plugin::types as wit;
+
+/// How often the epoch advances. The deadline is counted in these ticks.
+pub(crate) const EPOCH_TICK: Duration = Duration::from_millis(2);
+
+/// Most points one `read-*` import hands over, whatever the guest asks (the contract's cap).
+const MAX_READ_POINTS: u64 = 10_000_000;
+
+/// Most bytes of a guest's stderr kept (for panic messages in errors).
+const STDERR_CAP: usize = 4096;
+
+/// Which allocator the engine ended up with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AllocatorKind {
+    /// The pooling allocator (slots reserved up front).
+    Pooling,
+    /// On-demand allocation.
+    OnDemand,
+}
+
+impl AllocatorKind {
+    /// `pooling` or `on-demand`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AllocatorKind::Pooling => "pooling",
+            AllocatorKind::OnDemand => "on-demand",
+        }
+    }
+}
+
+fn base_config(opts: &PluginOptions) -> Config {
+    let mut cfg = Config::new();
+    cfg.epoch_interruption(true);
+    let fuel =
+        opts.limits.fuel.is_some() || opts.limits_by_function.values().any(|l| l.fuel.is_some());
+    cfg.consume_fuel(fuel);
+    // A small guest stack turns runaway recursion into a prompt stack-overflow trap.
+    cfg.max_wasm_stack(1 << 20);
+    cfg
+}
+
+fn max_memory(opts: &PluginOptions) -> usize {
+    opts.limits_by_function
+        .values()
+        .map(|l| l.memory_bytes)
+        .chain([opts.limits.memory_bytes])
+        .max()
+        .unwrap_or(16 << 20)
+}
+
+/// Builds the one engine: pooling when asked or when the probe succeeds, else on-demand.
+pub(crate) fn build_engine(opts: &PluginOptions) -> Result<(Engine, AllocatorKind), PluginError> {
+    // Running calls plus idle instances kept for reuse (when the pool runs out, the host
+    // frees idle instances and retries).
+    let slots = opts.max_concurrent_calls.max(1).saturating_mul(4);
+    if opts.allocator != AllocatorMode::OnDemand {
+        let mut pool = PoolingAllocationConfig::default();
+        // A Rust wasip2 component holds a handful of core instances (main module plus
+        // shims); size the pool for `slots` concurrent instances of such components.
+        pool.total_component_instances(slots)
+            .total_core_instances(slots * 8)
+            .total_memories(slots * 2)
+            .total_tables(slots * 8)
+            .max_memories_per_component(4)
+            .max_tables_per_component(8)
+            .max_memory_size(max_memory(opts));
+        let mut cfg = base_config(opts);
+        cfg.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+        match Engine::new(&cfg) {
+            Ok(e) => return Ok((e, AllocatorKind::Pooling)),
+            Err(e) if opts.allocator == AllocatorMode::Auto => {
+                warn!(error = %e, "pooling allocator unavailable; falling back to on-demand allocation");
+            }
+            Err(e) => return Err(PluginError::Setup(format!("pooling allocator: {e}"))),
+        }
+    }
+    let cfg = base_config(opts);
+    let engine = Engine::new(&cfg).map_err(|e| PluginError::Setup(e.to_string()))?;
+    Ok((engine, AllocatorKind::OnDemand))
+}
+
+/// Starts the thread that advances the engine's epoch; it ends when the engine is dropped.
+pub(crate) fn start_epoch_ticker(engine: &Engine) -> Result<(), PluginError> {
+    let weak = engine.weak();
+    std::thread::Builder::new()
+        .name("clio-plugin-epoch".into())
+        .spawn(move || {
+            loop {
+                std::thread::sleep(EPOCH_TICK);
+                match weak.upgrade() {
+                    Some(e) => e.increment_epoch(),
+                    None => break,
+                }
+            }
+        })
+        .map(|_| ())
+        .map_err(|e| PluginError::Setup(format!("epoch thread: {e}")))
+}
+
+/// The linker of the `history-function` world: WASI p2 (sandboxed per call) + `history`.
+pub(crate) fn build_linker(engine: &Engine) -> Result<Linker<HostState>, PluginError> {
+    let mut linker = Linker::new(engine);
+    wasmtime_wasi::p2::add_to_linker_sync(&mut linker)
+        .map_err(|e| PluginError::Setup(e.to_string()))?;
+    HistoryFunction::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |s| s)
+        .map_err(|e| PluginError::Setup(e.to_string()))?;
+    Ok(linker)
+}
+
+/// What one call may touch: the engine's store, the series, the evaluation time.
+#[derive(Debug, Clone)]
+pub(crate) struct CallContext {
+    pub store: clio_core::Store,
+    pub rt: tokio::runtime::Handle,
+    pub series: SeriesId,
+    pub now: Timestamp,
+    /// False while loading (`describe`): reads would block a thread that may be async.
+    pub reads_allowed: bool,
+}
+
+/// A `ResourceLimiter` that remembers that it refused, so the trap that follows can be
+/// reported as a memory-limit hit rather than as a bare `unreachable`.
+#[derive(Debug)]
+pub(crate) struct Limiter {
+    memory_bytes: usize,
+    pub hit: bool,
+}
+
+impl wasmtime::ResourceLimiter for Limiter {
+    fn memory_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _max: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        if desired > self.memory_bytes {
+            self.hit = true;
+            return Ok(false);
+        }
+        Ok(true)
+    }
+
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _max: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        Ok(desired <= 100_000)
+    }
+}
+
+/// Per-store data.
+pub(crate) struct HostState {
+    wasi: WasiCtx,
+    table: ResourceTable,
+    pub limiter: Limiter,
+    ctx: CallContext,
+    /// When host imports stop serving (the epoch deadline covers guest code).
+    deadline: Instant,
+    /// Set when a host import refused because the deadline had passed.
+    pub import_deadline_hit: bool,
+    stderr: Capture,
+    clock: FrozenClock,
+    max_points: u64,
+}
+
+impl std::fmt::Debug for HostState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HostState")
+            .field("series", &self.ctx.series)
+            .finish_non_exhaustive()
+    }
+}
+
+impl WasiView for HostState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+/// Wall and monotonic clocks frozen at the evaluation time: a plugin sees no clock but the
+/// one the contract hands over. Shared with the store's data so that a reused instance
+/// sees each call's evaluation time.
+#[derive(Debug, Clone, Default)]
+struct FrozenClock(Arc<AtomicI64>);
+
+impl FrozenClock {
+    fn ms(&self) -> u64 {
+        self.0.load(Ordering::Relaxed).max(0) as u64
+    }
+}
+
+impl HostWallClock for FrozenClock {
+    fn resolution(&self) -> Duration {
+        Duration::from_millis(1)
+    }
+    fn now(&self) -> Duration {
+        Duration::from_millis(self.ms())
+    }
+}
+
+impl HostMonotonicClock for FrozenClock {
+    fn resolution(&self) -> u64 {
+        1_000_000
+    }
+    fn now(&self) -> u64 {
+        self.ms().saturating_mul(1_000_000)
+    }
+}
+
+/// A stdout/stderr sink that keeps the first `cap` bytes and silently drops the rest, so a
+/// chatty plugin neither fills memory nor fails its own writes.
+#[derive(Debug, Clone)]
+struct Capture {
+    buf: Arc<Mutex<Vec<u8>>>,
+    cap: usize,
+}
+
+impl Capture {
+    fn new(cap: usize) -> Self {
+        Capture {
+            buf: Arc::default(),
+            cap,
+        }
+    }
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.buf.lock()).into_owned()
+    }
+}
+
+impl IsTerminal for Capture {
+    fn is_terminal(&self) -> bool {
+        false
+    }
+}
+
+impl StdoutStream for Capture {
+    fn async_stream(&self) -> Box<dyn AsyncWrite + Send + Sync> {
+        Box::new(self.clone())
+    }
+}
+
+impl AsyncWrite for Capture {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        _cx: &mut Context<'_>,
+        data: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let mut b = self.buf.lock();
+        let room = self.cap.saturating_sub(b.len());
+        b.extend_from_slice(&data[..data.len().min(room)]);
+        Poll::Ready(Ok(data.len()))
+    }
+    fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+    fn poll_shutdown(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+}
+
+/// A fresh store for one call (or one session), with its limits armed.
+pub(crate) fn new_store(
+    engine: &Engine,
+    ctx: CallContext,
+    limits: &Limits,
+) -> Result<Store<HostState>, PluginError> {
+    let stderr = Capture::new(STDERR_CAP);
+    let clock = FrozenClock(Arc::new(AtomicI64::new(ctx.now)));
+    // No preopens, no env, no args, no network, frozen clocks: no ambient authority.
+    let wasi = WasiCtxBuilder::new()
+        .stdout(Capture::new(0))
+        .stderr(stderr.clone())
+        .wall_clock(clock.clone())
+        .monotonic_clock(clock.clone())
+        .allow_tcp(false)
+        .allow_udp(false)
+        .allow_ip_name_lookup(false)
+        .build();
+    let state = HostState {
+        wasi,
+        table: ResourceTable::new(),
+        limiter: Limiter {
+            memory_bytes: limits.memory_bytes,
+            hit: false,
+        },
+        ctx,
+        deadline: Instant::now() + limits.call_timeout,
+        import_deadline_hit: false,
+        stderr,
+        clock,
+        // Two 8-byte columns per point: more than the memory could hold only wastes reads.
+        max_points: MAX_READ_POINTS
+            .min((limits.memory_bytes / 16) as u64)
+            .max(1),
+    };
+    let mut store = Store::new(engine, state);
+    store.limiter(|s| &mut s.limiter);
+    arm(&mut store, limits)?;
+    Ok(store)
+}
+
+/// Points a (reused) store at the next call's series and evaluation time, and forgets what
+/// the previous call left behind.
+pub(crate) fn retarget(store: &mut Store<HostState>, ctx: CallContext) {
+    let st = store.data_mut();
+    st.clock.0.store(ctx.now, Ordering::Relaxed);
+    st.ctx = ctx;
+    st.limiter.hit = false;
+    st.stderr.buf.lock().clear();
+}
+
+/// Resets the deadline (and fuel) of a store for the next call.
+pub(crate) fn arm(store: &mut Store<HostState>, limits: &Limits) -> Result<(), PluginError> {
+    let ticks = limits
+        .call_timeout
+        .as_micros()
+        .div_ceil(EPOCH_TICK.as_micros())
+        .max(1) as u64
+        + 1;
+    store.set_epoch_deadline(ticks);
+    store.epoch_deadline_trap();
+    store.data_mut().deadline = Instant::now() + limits.call_timeout;
+    store.data_mut().import_deadline_hit = false;
+    store.data_mut().limiter.hit = false;
+    if let Some(f) = limits.fuel {
+        store
+            .set_fuel(f)
+            .map_err(|e| PluginError::Setup(e.to_string()))?;
+    } else {
+        // Fuel is engine-wide: when another plugin meters it, this one runs unmetered.
+        // (Errors only when fuel is off altogether, which is what we want then.)
+        let _ = store.set_fuel(u64::MAX);
+    }
+    Ok(())
+}
+
+/// Turns a wasmtime error from a call into the caller's error.
+pub(crate) fn classify(
+    e: &wasmtime::Error,
+    state: &HostState,
+    function: &str,
+    limits: &Limits,
+) -> PluginError {
+    let function = function.to_string();
+    if state.limiter.hit {
+        return PluginError::MemoryLimit {
+            function,
+            limit_bytes: limits.memory_bytes,
+        };
+    }
+    let millis = limits.call_timeout.as_millis() as u64;
+    if state.import_deadline_hit {
+        return PluginError::Timeout { function, millis };
+    }
+    match e.downcast_ref::<Trap>() {
+        Some(Trap::Interrupt) => PluginError::Timeout { function, millis },
+        Some(Trap::OutOfFuel) => PluginError::OutOfFuel { function },
+        Some(t) => {
+            let mut message = t.to_string();
+            let err = state.stderr.text();
+            // Rust's panic hook prints `thread '..' panicked at file:line:col:` and then
+            // the message on the next line.
+            let mut lines = err.lines().skip_while(|l| !l.contains("panicked"));
+            if let Some(at) = lines.next() {
+                let what = lines.next().unwrap_or("").trim();
+                message = format!("{message}; {} {what}", at.trim());
+            }
+            PluginError::Trap { function, message }
+        }
+        None => PluginError::Trap {
+            function,
+            message: format!("{e:#}"),
+        },
+    }
+}
+
+impl HostState {
+    fn check_deadline(&mut self) -> wasmtime::Result<()> {
+        if !self.ctx.reads_allowed {
+            return Err(wasmtime::Error::msg(
+                "history reads are not allowed in `describe`",
+            ));
+        }
+        if Instant::now() >= self.deadline {
+            self.import_deadline_hit = true;
+            return Err(wasmtime::Error::msg(
+                "call deadline passed inside a host import",
+            ));
+        }
+        Ok(())
+    }
+
+    fn info(&self, id: SeriesId) -> Option<wit::SeriesInfo> {
+        let s = self.ctx.store.series(id)?;
+        Some(wit::SeriesInfo {
+            id: s.id.0,
+            key: s.key.map(|k| k.to_string()),
+            keep_history_days: s.settings.keep_history_days,
+            keep_trends_days: s.settings.keep_trends_days,
+            metadata: s.settings.metadata.into_iter().collect(),
+        })
+    }
+
+    fn read(
+        &mut self,
+        req: &ReadRequest,
+    ) -> wasmtime::Result<Result<clio_core::ReadResult, wit::Error>> {
+        self.check_deadline()?;
+        let store = self.ctx.store.clone();
+        match self.ctx.rt.block_on(store.read(req)) {
+            Ok(r) => Ok(Ok(r)),
+            Err(clio_core::Error::SeriesNotFound(id)) => {
+                Ok(Err(wit::Error::NotFound(format!("series {id}"))))
+            }
+            Err(clio_core::Error::InvalidRequest(m)) => Ok(Err(wit::Error::BadArgument(m))),
+            Err(e) => Ok(Err(wit::Error::Failed(e.to_string()))),
+        }
+    }
+}
+
+fn to_columns(pages: Vec<Vec<Point>>, truncated: bool) -> wit::Points {
+    let total: usize = pages.iter().map(Vec::len).sum();
+    let mut out = wit::Points {
+        ts: Vec::with_capacity(total),
+        nums: Vec::with_capacity(total),
+        strs: Vec::new(),
+        kinds: Vec::new(),
+        truncated,
+    };
+    let mut any_str = false;
+    for p in pages.iter().flatten() {
+        out.ts.push(p.ts);
+        match &p.value {
+            StoreValue::Num(v) => out.nums.push(*v),
+            StoreValue::Str(s) => {
+                if !any_str {
+                    any_str = true;
+                    // Every earlier point was a number.
+                    out.kinds = vec![0; out.ts.len() - 1];
+                }
+                out.strs.push(s.clone());
+            }
+        }
+        if any_str {
+            out.kinds.push(u8::from(p.value.is_str()));
+        }
+    }
+    out
+}
+
+impl wit::Host for HostState {}
+
+impl clio::plugin::history::Host for HostState {
+    fn now(&mut self) -> wasmtime::Result<wit::Timestamp> {
+        Ok(self.ctx.now)
+    }
+
+    fn series(&mut self) -> wasmtime::Result<wit::SeriesInfo> {
+        let id = self.ctx.series;
+        self.info(id)
+            .ok_or_else(|| wasmtime::Error::msg(format!("series {id} vanished during the call")))
+    }
+
+    fn series_by_id(&mut self, id: u64) -> wasmtime::Result<Option<wit::SeriesInfo>> {
+        Ok(self.info(SeriesId(id)))
+    }
+
+    fn read_last(
+        &mut self,
+        series: u64,
+        n: u64,
+        skip: u64,
+        before: wit::Timestamp,
+    ) -> wasmtime::Result<Result<wit::Points, wit::Error>> {
+        let at = before.min(self.ctx.now);
+        let want = n.min(self.max_points);
+        let mut remaining = want as usize;
+        let mut skip = skip.min(usize::MAX as u64) as usize;
+        // The store caps one answer at query_max_result_numbers; a function sees the whole
+        // window, so page with the skip cursor until done.
+        let mut pages = Vec::new();
+        while remaining > 0 {
+            let req = ReadRequest {
+                series: SeriesId(series),
+                window: Window::Last {
+                    n: remaining,
+                    skip,
+                    at: Some(at),
+                },
+                resolution: Resolution::Raw,
+                cursor: None,
+            };
+            let r = match self.read(&req)? {
+                Ok(r) => r,
+                Err(e) => return Ok(Err(e)),
+            };
+            let Data::Points(p) = r.data else { break };
+            let got = p.len();
+            remaining -= got.min(remaining);
+            skip += got;
+            pages.push(p);
+            if !r.truncated || got == 0 {
+                break;
+            }
+        }
+        pages.reverse();
+        let truncated = n > want && remaining == 0;
+        Ok(Ok(to_columns(pages, truncated)))
+    }
+
+    fn read_range(
+        &mut self,
+        series: u64,
+        from: wit::Timestamp,
+        to: wit::Timestamp,
+        limit: u64,
+    ) -> wasmtime::Result<Result<wit::Points, wit::Error>> {
+        let to = to.min(self.ctx.now);
+        let limit = limit.min(self.max_points) as usize;
+        let mut pages = Vec::new();
+        let mut have = 0usize;
+        let mut upper = to;
+        let mut truncated = false;
+        while from < upper {
+            let req = ReadRequest {
+                series: SeriesId(series),
+                window: Window::Range { from, to: upper },
+                resolution: Resolution::Raw,
+                cursor: None,
+            };
+            let r = match self.read(&req)? {
+                Ok(r) => r,
+                Err(e) => return Ok(Err(e)),
+            };
+            let Data::Points(mut p) = r.data else { break };
+            if have + p.len() > limit {
+                // Keep the newest `limit`: this page is older than every page before it.
+                p.drain(..have + p.len() - limit);
+                truncated = true;
+            }
+            have += p.len();
+            let oldest = p.first().map(|x| x.ts);
+            pages.push(p);
+            if truncated || have >= limit && r.truncated {
+                truncated = true;
+                break;
+            }
+            match (r.truncated, oldest) {
+                (true, Some(t)) => upper = t,
+                _ => break,
+            }
+        }
+        pages.reverse();
+        Ok(Ok(to_columns(pages, truncated)))
+    }
+
+    fn read_trends(
+        &mut self,
+        series: u64,
+        interval_ms: i64,
+        from: wit::Timestamp,
+        to: wit::Timestamp,
+    ) -> wasmtime::Result<Result<wit::Trends, wit::Error>> {
+        self.check_deadline()?;
+        let Ok(interval) = TrendInterval::from_ms(interval_ms) else {
+            return Ok(Err(wit::Error::BadArgument(format!(
+                "trend interval {interval_ms} ms"
+            ))));
+        };
+        let to = to.min(self.ctx.now);
+        let store = self.ctx.store.clone();
+        let buckets =
+            match self
+                .ctx
+                .rt
+                .block_on(store.read_trends(SeriesId(series), interval, from, to))
+            {
+                Ok(b) => b,
+                Err(clio_core::Error::SeriesNotFound(id)) => {
+                    return Ok(Err(wit::Error::NotFound(format!("series {id}"))));
+                }
+                Err(clio_core::Error::InvalidRequest(m)) => {
+                    return Ok(Err(wit::Error::BadArgument(m)));
+                }
+                Err(e) => return Ok(Err(wit::Error::Failed(e.to_string()))),
+            };
+        let mut t = wit::Trends {
+            interval_ms,
+            start: Vec::with_capacity(buckets.len()),
+            count: Vec::with_capacity(buckets.len()),
+            sum: Vec::with_capacity(buckets.len()),
+            sum_sq: Vec::with_capacity(buckets.len()),
+            min: Vec::with_capacity(buckets.len()),
+            max: Vec::with_capacity(buckets.len()),
+            first: Vec::with_capacity(buckets.len()),
+            last: Vec::with_capacity(buckets.len()),
+        };
+        for b in buckets {
+            t.start.push(b.start);
+            t.count.push(b.count);
+            t.sum.push(b.sum);
+            t.sum_sq.push(b.sum_sq);
+            t.min.push(b.min);
+            t.max.push(b.max);
+            t.first.push(b.first);
+            t.last.push(b.last);
+        }
+        Ok(Ok(t))
+    }
+}
+
+/// Logs which allocator is in use (once, at start).
+pub(crate) fn log_engine(kind: AllocatorKind) {
+    info!(allocator = kind.as_str(), "plugin engine ready");
+}

@@ -1,0 +1,205 @@
+//! History functions and plugins over HTTP: `GET /api/v1/series/{id}/fn/{name}`,
+//! `POST /api/v1/fn`, `GET /api/v1/functions`, `GET /api/v1/plugins`,
+//! `POST /api/v1/plugins/reload`.
+
+use std::time::Instant;
+
+use axum::Json;
+use axum::body::Body;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::HeaderMap;
+use axum::response::Response;
+use clio_plugins::{FnValue, PluginError, split_args};
+use clio_storage::{SeriesId, Timestamp};
+use serde_json::{Value as JsonValue, json};
+
+use super::{finish, num_param, param, params, read_body};
+use crate::error::ApiError;
+use crate::ops;
+use crate::state::AppState;
+
+/// Most evaluations in one `POST /api/v1/fn`.
+pub const MAX_BATCH: usize = 10_000;
+
+fn value_json(v: FnValue) -> JsonValue {
+    json!({ "value": v })
+}
+
+/// The error object of one failed evaluation in a batch.
+fn error_json(e: &PluginError) -> JsonValue {
+    json!({ "error": e.to_string(), "kind": e.kind(), "status": e.status() })
+}
+
+/// `GET /api/v1/series/{id}/fn/{name}?args=<ALEPIZ-style parameters>&at=<ms>` →
+/// `{"value": number|string|null}`.
+pub(super) async fn get_fn(
+    State(state): State<AppState>,
+    Path((id, name)): Path<(String, String)>,
+    RawQuery(q): RawQuery,
+) -> Response {
+    let started = Instant::now();
+    let r = async {
+        let id: u64 = id.trim().parse().map_err(|_| {
+            ApiError::bad(format!("series id `{id}` is not a non-negative integer"))
+        })?;
+        let p = params(q)?;
+        for (k, _) in &p {
+            if !matches!(k.as_str(), "args" | "at") {
+                return Err(ApiError::bad(format!(
+                    "unknown parameter `{k}` (expected args, at)"
+                )));
+            }
+        }
+        let at: Option<Timestamp> = num_param(&p, "at")?;
+        let args = split_args(param(&p, "args").unwrap_or(""));
+        let host = state.plugins()?.clone();
+        let _slot = state.query_slot().await?;
+        let v = host.evaluate(SeriesId(id), &name, args, at).await?;
+        Ok(Json(value_json(v)))
+    }
+    .await;
+    finish(&state, "fn", started, r)
+}
+
+/// One evaluation of a batch, parsed.
+struct Call {
+    series: SeriesId,
+    function: String,
+    args: Vec<String>,
+    at: Option<Timestamp>,
+}
+
+fn parse_call(i: usize, v: &JsonValue) -> Result<Call, ApiError> {
+    let what = |f: &str| format!("item {i}: `{f}`");
+    let JsonValue::Object(o) = v else {
+        return Err(ApiError::bad(format!(
+            "item {i} must be an object with series, function, args, at"
+        )));
+    };
+    for k in o.keys() {
+        if !matches!(k.as_str(), "series" | "function" | "args" | "at") {
+            return Err(ApiError::bad(format!(
+                "item {i}: unknown field `{k}` (expected series, function, args, at)"
+            )));
+        }
+    }
+    let series = ops::json_series_id(
+        o.get("series")
+            .ok_or_else(|| ApiError::bad(format!("{} is missing", what("series"))))?,
+        &|| what("series"),
+    )?;
+    let function = match o.get("function") {
+        Some(JsonValue::String(s)) => s.clone(),
+        _ => {
+            return Err(ApiError::bad(format!(
+                "{} must be a string",
+                what("function")
+            )));
+        }
+    };
+    let args = match o.get("args") {
+        None | Some(JsonValue::Null) => Vec::new(),
+        Some(JsonValue::String(s)) => split_args(s),
+        Some(JsonValue::Array(a)) => a
+            .iter()
+            .map(|x| match x {
+                JsonValue::String(s) => Ok(s.trim().to_string()),
+                JsonValue::Number(n) => Ok(n.to_string()),
+                _ => Err(ApiError::bad(format!(
+                    "{} items must be strings",
+                    what("args")
+                ))),
+            })
+            .collect::<Result<_, _>>()?,
+        Some(_) => return Err(ApiError::bad(format!("{} must be a string", what("args")))),
+    };
+    let at = match o.get("at") {
+        None | Some(JsonValue::Null) => None,
+        Some(v) => Some(ops::json_ts(v, &|| what("at"))?),
+    };
+    Ok(Call {
+        series,
+        function,
+        args,
+        at,
+    })
+}
+
+/// `POST /api/v1/fn`: a JSON array of `{"series", "function", "args", "at"}` → an array,
+/// in order, of `{"value": ...}` or `{"error", "kind", "status"}`. One failing evaluation
+/// does not fail the others; a malformed request is a 400.
+pub(super) async fn post_fn(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let started = Instant::now();
+    let r = async {
+        let body = read_body(&state, &headers, body).await?;
+        let doc: JsonValue = serde_json::from_slice(&body)
+            .map_err(|e| ApiError::bad(format!("invalid JSON: {e}")))?;
+        let JsonValue::Array(items) = doc else {
+            return Err(ApiError::bad(
+                "the body must be a JSON array of {series, function, args, at}",
+            ));
+        };
+        if items.len() > MAX_BATCH {
+            return Err(ApiError::TooLarge(format!(
+                "{} evaluations in one request; at most {MAX_BATCH}",
+                items.len()
+            )));
+        }
+        let calls = items
+            .iter()
+            .enumerate()
+            .map(|(i, v)| parse_call(i, v))
+            .collect::<Result<Vec<_>, _>>()?;
+        let host = state.plugins()?.clone();
+        let _slot = state.query_slot().await?;
+        // One blocking task for the whole batch: no per-item thread hop.
+        let out = tokio::task::spawn_blocking(move || {
+            calls
+                .into_iter()
+                .map(
+                    |c| match host.evaluate_blocking(c.series, &c.function, &c.args, c.at) {
+                        Ok(v) => value_json(v),
+                        Err(e) => error_json(&e),
+                    },
+                )
+                .collect::<Vec<_>>()
+        })
+        .await
+        .map_err(|e| ApiError::Internal(format!("batch task failed: {e}")))?;
+        Ok(Json(JsonValue::Array(out)))
+    }
+    .await;
+    finish(&state, "fn_batch", started, r)
+}
+
+/// `GET /api/v1/functions`: name, description, version, parameters of every function.
+pub(super) async fn list_functions(State(state): State<AppState>) -> Response {
+    let started = Instant::now();
+    let r = state.plugins().map(|h| Json(json!(h.functions())));
+    finish(&state, "functions", started, r)
+}
+
+/// `GET /api/v1/plugins`: every plugin file with version, hash, load time, counters.
+pub(super) async fn list_plugins(State(state): State<AppState>) -> Response {
+    let started = Instant::now();
+    let r = state
+        .plugins()
+        .map(|h| Json(json!({ "allocator": h.allocator().as_str(), "plugins": h.plugins() })));
+    finish(&state, "plugins", started, r)
+}
+
+/// `POST /api/v1/plugins/reload`: rescans the plugin directories now.
+pub(super) async fn reload_plugins(State(state): State<AppState>) -> Response {
+    let started = Instant::now();
+    let r = async {
+        let host = state.plugins()?.clone();
+        let report = host.reload_async().await;
+        Ok(Json(json!(report)))
+    }
+    .await;
+    finish(&state, "plugins_reload", started, r)
+}

@@ -1,0 +1,59 @@
+//! `min(num, shift)`: the smallest numeric value in the window; no data when there is none.
+#![deny(missing_docs)]
+
+use clio_sdk::{Args, History, Result, Value};
+
+#[clio_sdk::history_function(
+    name = "min",
+    description = "Smallest numeric value in the window",
+    params = [
+        "num: the window: #N records, a period (5m) or a timestamp; ! for strict",
+        "shift?: where the window ends: a time shift, #K records to skip, or a timestamp",
+    ],
+)]
+fn min(h: &dyn History, args: &Args) -> Result<Option<Value>> {
+    let Some(points) = args.window(0, 1)?.fetch(h)? else {
+        return Ok(None);
+    };
+    Ok(points
+        .numeric()
+        .map(|(_, v)| v)
+        .reduce(f64::min)
+        .map(Value::Num))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clio_sdk::testing::{MemHistory, NOW, call, num, per_minute};
+
+    fn h() -> MemHistory {
+        per_minute([3.0, -1.0, 7.0, 2.0, 5.0])
+    }
+
+    #[test]
+    fn window_forms() {
+        let h = h();
+        assert_eq!(num(min, &h, "#5"), Some(-1.0));
+        assert_eq!(num(min, &h, "#3"), Some(2.0));
+        assert_eq!(num(min, &h, "#2, #2"), Some(-1.0));
+        assert_eq!(num(min, &h, "2m, 1m"), Some(2.0));
+        assert_eq!(num(min, &h, "0, 2m"), Some(2.0));
+        assert_eq!(num(min, &h, "2m, #1"), Some(2.0));
+        let a = NOW - 5 * 60_000;
+        assert_eq!(num(min, &h, &format!("{a}, {}", a + 120_000)), Some(-1.0));
+    }
+
+    #[test]
+    fn strict_strings_and_empty() {
+        let h = h();
+        assert_eq!(num(min, &h, "!#6"), None);
+        assert!(num(min, &h, "!#5").is_some());
+        assert_eq!(num(min, &h, "!10m"), None);
+        let s = per_minute([Value::from(" 10 "), Value::from("zzz"), Value::from("0x1")]);
+        assert_eq!(num(min, &s, "#3"), Some(10.0));
+        assert_eq!(num(min, &MemHistory::new(NOW), "#3"), None);
+        assert_eq!(num(min, &per_minute(["a", "b"]), "#3"), None);
+        assert!(call(min, &h, "#3, !1m").is_err());
+    }
+}

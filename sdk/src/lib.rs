@@ -1,0 +1,233 @@
+//! The guest SDK for Clio's WebAssembly plugins. It hides WIT: a history function is an
+//! ordinary Rust function over the [`History`] trait, marked with
+//! [`#[history_function]`](history_function), and the macro generates the component glue.
+//!
+//! ```
+//! use clio_sdk::{Args, History, Result, Value};
+//!
+//! /// Mean of the numeric values in the window.
+//! #[clio_sdk::history_function(
+//!     name = "avg",
+//!     description = "Mean of the numeric values",
+//!     params = ["num: #N, a duration or a timestamp", "shift?: how far back the window ends"],
+//! )]
+//! fn avg(h: &dyn History, args: &Args) -> Result<Option<Value>> {
+//!     let Some(points) = args.window(0, 1)?.fetch(h)? else {
+//!         return Ok(None); // a strict window that is not well covered
+//!     };
+//!     let v = points.numbers();
+//!     Ok((!v.is_empty()).then(|| Value::Num(v.iter().sum::<f64>() / v.len() as f64)))
+//! }
+//!
+//! // Natively testable against an in-memory history:
+//! use clio_sdk::testing::{MemHistory, num};
+//! let h = MemHistory::new(10_000).with_points([(1_000, 1.0), (2_000, 3.0)]);
+//! assert_eq!(num(avg, &h, "#2"), Some(2.0));
+//! assert_eq!(DESCRIPTOR.name, "avg");
+//! ```
+//!
+//! Built with `cargo build --target wasm32-wasip2 --release`, the crate (a `cdylib`) becomes a
+//! component of the `history-function` world in `wit/`.
+#![deny(missing_docs)]
+
+mod args;
+mod error;
+mod history;
+mod points;
+pub mod stats;
+pub mod testing;
+mod value;
+mod window;
+
+pub use args::Args;
+pub use clio_sdk_macro::history_function;
+pub use error::{Error, Result, bad_argument};
+pub use history::{History, SeriesInfo, Trends};
+pub use points::{Iter, Points, Timestamp};
+pub use value::{Value, ValueRef, format_number, parse_number};
+pub use window::{
+    CHUNK, Span, TIMESTAMP_THRESHOLD, Term, Window, count_well_covered, parse_duration,
+    parse_iso8601, parse_term, time_well_covered,
+};
+/// wit-bindgen, for plugins that want to reach the raw bindings.
+pub use wit_bindgen;
+
+/// A function's self-description, as `GET /api/v1/functions` lists it. The macro emits one
+/// as `DESCRIPTOR` next to the function.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FunctionInfo {
+    /// The name callers use (`avg`, `timeLeft`).
+    pub name: &'static str,
+    /// One line for humans.
+    pub description: &'static str,
+    /// The plugin's version (its crate version).
+    pub version: &'static str,
+    /// The parameters, in order.
+    pub params: &'static [ParamInfo],
+}
+
+/// One parameter of a [`FunctionInfo`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ParamInfo {
+    /// Its name (`num`, `shift`, ...).
+    pub name: &'static str,
+    /// What it means.
+    pub description: &'static str,
+    /// False when it may be left empty.
+    pub required: bool,
+}
+
+/// The host's output rule: NaN and infinities never leave a plugin; they become "no data".
+pub(crate) fn finite(v: Value) -> Option<Value> {
+    match v {
+        Value::Num(x) if !x.is_finite() => None,
+        other => Some(other),
+    }
+}
+
+/// The generated WIT bindings of the `history-function` world. Plugins normally never touch
+/// these; the macro wires them up.
+#[doc(hidden)]
+#[allow(missing_docs, missing_debug_implementations, clippy::all)]
+pub mod bindings {
+    wit_bindgen::generate!({
+        world: "history-function",
+        path: "../wit",
+        pub_export_macro: true,
+        export_macro_name: "__export_history_function",
+        default_bindings_module: "::clio_sdk::bindings",
+    });
+}
+
+/// The export macro wit-bindgen generated, re-exported where the attribute macro finds it.
+#[doc(hidden)]
+pub use bindings::__export_history_function;
+
+/// Glue the macro expands to; not a stable API.
+#[doc(hidden)]
+pub mod __private {
+    use crate::bindings::clio::plugin::history as wit;
+    use crate::bindings::clio::plugin::types as wt;
+    pub use crate::bindings::exports::clio::plugin::function::{Descriptor, Guest, Param};
+    use crate::{
+        Args, Error, FunctionInfo, History, Points, Result, SeriesInfo, Timestamp, Trends, Value,
+    };
+
+    /// [`History`] over the host's `history` import.
+    #[derive(Debug, Clone, Copy)]
+    pub struct HostHistory;
+
+    fn from_wit_error(e: wt::Error) -> Error {
+        match e {
+            wt::Error::BadArgument(s) => Error::BadArgument {
+                name: String::new(),
+                why: s,
+            },
+            wt::Error::NotFound(s) => Error::NotFound(s),
+            wt::Error::Failed(s) => Error::Failed(s),
+        }
+    }
+
+    fn from_wit_points(p: wt::Points) -> Result<Points> {
+        Points::from_columns(p.ts, p.nums, p.strs, p.kinds, p.truncated)
+    }
+
+    fn from_wit_info(i: wt::SeriesInfo) -> SeriesInfo {
+        SeriesInfo {
+            id: i.id,
+            key: i.key,
+            keep_history_days: i.keep_history_days,
+            keep_trends_days: i.keep_trends_days,
+            metadata: i.metadata,
+        }
+    }
+
+    impl History for HostHistory {
+        fn now(&self) -> Timestamp {
+            wit::now()
+        }
+
+        fn series(&self) -> SeriesInfo {
+            from_wit_info(wit::series())
+        }
+
+        fn series_by_id(&self, id: u64) -> Option<SeriesInfo> {
+            wit::series_by_id(id).map(from_wit_info)
+        }
+
+        fn read_last(&self, series: u64, n: u64, skip: u64, before: Timestamp) -> Result<Points> {
+            from_wit_points(wit::read_last(series, n, skip, before).map_err(from_wit_error)?)
+        }
+
+        fn read_range(
+            &self,
+            series: u64,
+            from: Timestamp,
+            to: Timestamp,
+            limit: u64,
+        ) -> Result<Points> {
+            from_wit_points(wit::read_range(series, from, to, limit).map_err(from_wit_error)?)
+        }
+
+        fn read_trends(
+            &self,
+            series: u64,
+            interval_ms: i64,
+            from: Timestamp,
+            to: Timestamp,
+        ) -> Result<Trends> {
+            let t = wit::read_trends(series, interval_ms, from, to).map_err(from_wit_error)?;
+            Ok(Trends {
+                interval_ms: t.interval_ms,
+                start: t.start,
+                count: t.count,
+                sum: t.sum,
+                sum_sq: t.sum_sq,
+                min: t.min,
+                max: t.max,
+                first: t.first,
+                last: t.last,
+            })
+        }
+    }
+
+    /// `describe` of the export.
+    pub fn describe(info: &FunctionInfo) -> Descriptor {
+        Descriptor {
+            name: info.name.to_owned(),
+            description: info.description.to_owned(),
+            version: info.version.to_owned(),
+            params: info
+                .params
+                .iter()
+                .map(|p| Param {
+                    name: p.name.to_owned(),
+                    description: p.description.to_owned(),
+                    required: p.required,
+                })
+                .collect(),
+        }
+    }
+
+    /// `evaluate` of the export: runs the body on the host's history and converts the result.
+    pub fn evaluate(
+        body: crate::testing::FunctionBody,
+        params: Vec<String>,
+    ) -> core::result::Result<wt::Value, wt::Error> {
+        match body(&HostHistory, &Args::new(params)) {
+            Ok(v) => Ok(match v.and_then(crate::finite) {
+                None => wt::Value::None,
+                Some(Value::Num(x)) => wt::Value::Num(x),
+                Some(Value::Str(s)) => wt::Value::Str(s),
+            }),
+            Err(Error::BadArgument { name, why }) if name.is_empty() => {
+                Err(wt::Error::BadArgument(why))
+            }
+            Err(Error::BadArgument { name, why }) => {
+                Err(wt::Error::BadArgument(format!("{name}: {why}")))
+            }
+            Err(Error::NotFound(s)) => Err(wt::Error::NotFound(s)),
+            Err(Error::Failed(s)) => Err(wt::Error::Failed(s)),
+        }
+    }
+}

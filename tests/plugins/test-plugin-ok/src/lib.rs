@@ -1,0 +1,72 @@
+//! A small, well-behaved history function for the host's tests: `testavg`.
+//!
+//! `testavg(#N)` averages the N newest points; `testavg(<ms>)` averages `[now - ms, now)`;
+//! `testavg(last)` returns the newest value as it is (number or string); `testavg(key)`
+//! returns the series key. Anything else is a bad argument naming `num`.
+
+#![allow(missing_docs, unsafe_op_in_unsafe_fn)]
+
+wit_bindgen::generate!({
+    world: "history-function",
+    path: "../../../wit",
+});
+
+use clio::plugin::history;
+use clio::plugin::types::{Error, Points, Value};
+use exports::clio::plugin::function::{Descriptor, Guest, Param};
+
+struct Component;
+
+fn avg(p: &Points) -> Value {
+    if p.nums.is_empty() {
+        return Value::None;
+    }
+    Value::Num(p.nums.iter().sum::<f64>() / p.nums.len() as f64)
+}
+
+impl Guest for Component {
+    fn describe() -> Descriptor {
+        Descriptor {
+            name: "testavg".into(),
+            description: "average of a window (test guest)".into(),
+            version: "1.0.0".into(),
+            params: vec![Param {
+                name: "num".into(),
+                description: "#N or a period in ms".into(),
+                required: true,
+            }],
+        }
+    }
+
+    fn evaluate(params: Vec<String>) -> Result<Value, Error> {
+        let now = history::now();
+        let me = history::series();
+        let p0 = params.first().map(String::as_str).unwrap_or("");
+        if p0 == "key" {
+            return Ok(me.key.map_or(Value::None, Value::Str));
+        }
+        if p0 == "last" {
+            let p = history::read_last(me.id, 1, 0, now)?;
+            if p.kinds.first() == Some(&1) {
+                return Ok(p.strs.into_iter().next().map_or(Value::None, Value::Str));
+            }
+            return Ok(p.nums.first().map_or(Value::None, |v| Value::Num(*v)));
+        }
+        if let Some(n) = p0.strip_prefix('#') {
+            let n: u64 = n.parse().map_err(|_| Error::BadArgument("num".into()))?;
+            let p = history::read_last(me.id, n, 0, now)?;
+            if p.truncated {
+                return Err(Error::Failed("window truncated".into()));
+            }
+            return Ok(avg(&p));
+        }
+        let ms: i64 = p0.parse().map_err(|_| Error::BadArgument("num".into()))?;
+        let p = history::read_range(me.id, now - ms, now, u64::MAX)?;
+        if p.truncated {
+            return Err(Error::Failed("window truncated".into()));
+        }
+        Ok(avg(&p))
+    }
+}
+
+export!(Component);
