@@ -5,6 +5,7 @@ use clap::{Parser, Subcommand};
 
 mod bench;
 mod direct_query;
+mod housekeeper_cmd;
 mod import;
 mod remote;
 mod serve;
@@ -33,6 +34,8 @@ enum Command {
     Last(remote::LastArgs),
     /// List, show, change or delete series on the server.
     Series(remote::SeriesArgs),
+    /// Status of the server's housekeeper, or start a run.
+    Housekeeper(housekeeper_cmd::HousekeeperArgs),
     /// Load-test a running server (ingest over HTTP or TCP, or last-N queries).
     Bench(bench::BenchArgs),
 }
@@ -54,6 +57,7 @@ fn main() -> Result<()> {
         .init();
     match cli.command {
         Command::Serve(args) => serve::run(&args),
+        Command::Housekeeper(args) => housekeeper_cmd::run(&args),
         Command::Query(args) => direct_query::run(&args),
         Command::Import(args) => import::run(&args),
         Command::Write(args) => remote::write(&args),

@@ -33,6 +33,8 @@ struct StateInner {
     shutdown: CancellationToken,
     /// Line-protocol key text as written (`measurement,tags field`) → series id.
     key_ids: RwLock<HashMap<String, SeriesId>>,
+    /// The housekeeper, when enabled.
+    housekeeper: std::sync::OnceLock<Arc<clio_housekeeper::Housekeeper>>,
 }
 
 /// Entries of the key-text cache before it is cleared and relearned.
@@ -51,6 +53,7 @@ impl AppState {
                 waiting: AtomicUsize::new(0),
                 shutdown,
                 key_ids: RwLock::new(HashMap::new()),
+                housekeeper: std::sync::OnceLock::new(),
             }),
         }
     }
@@ -73,6 +76,16 @@ impl AppState {
     /// Cancelled when the server starts shutting down.
     pub fn shutdown(&self) -> &CancellationToken {
         &self.inner.shutdown
+    }
+
+    /// Attaches the housekeeper (once, at start).
+    pub fn set_housekeeper(&self, hk: Arc<clio_housekeeper::Housekeeper>) {
+        let _ = self.inner.housekeeper.set(hk);
+    }
+
+    /// The housekeeper, if enabled.
+    pub fn housekeeper(&self) -> Option<&Arc<clio_housekeeper::Housekeeper>> {
+        self.inner.housekeeper.get()
     }
 
     /// The cache of line-protocol key texts (as written) to series ids.

@@ -3,6 +3,7 @@
 //! `/metrics`. Every client mistake is a 4xx with a JSON body naming the problem.
 
 mod api;
+mod housekeeper;
 mod influx;
 
 use std::io::Read;
@@ -37,6 +38,12 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/api/v1/series/{id}/points", get(api::get_points))
         .route("/api/v1/last", get(api::last))
+        .route("/api/v1/housekeeper", get(housekeeper::status))
+        .route("/api/v1/housekeeper/run", post(housekeeper::run))
+        .route(
+            "/api/v1/registry",
+            axum::routing::put(housekeeper::registry),
+        )
         .route("/health", get(api::health))
         .route("/metrics", get(api::metrics))
         .fallback(not_found)
