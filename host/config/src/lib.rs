@@ -64,6 +64,88 @@ pub struct Config {
     /// WebAssembly plugins (history functions).
     #[serde(default)]
     pub plugins: PluginsConfig,
+    /// Retention and zombie removal.
+    #[serde(default)]
+    pub housekeeper: HousekeeperConfig,
+}
+
+/// `[housekeeper]`: retention runs (ALEPIZ's housekeeper settings).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HousekeeperConfig {
+    /// Run the housekeeper at all.
+    #[serde(default = "default_true")]
+    pub enabled: bool,
+    /// ms between runs (ALEPIZ housekeeperInterval).
+    #[serde(default = "default_hk_interval")]
+    pub housekeeper_interval: u64,
+    /// Series handled per batch (ALEPIZ maxNumberObjectsToDeleteAtTime).
+    #[serde(default = "default_hk_batch")]
+    pub max_number_objects_to_delete_at_time: usize,
+    /// ms of pause between batches (ALEPIZ pauseBetweenDeletingSeriesObjects).
+    #[serde(default = "default_hk_pause")]
+    pub pause_between_deleting_series_objects: u64,
+    /// ms between progress log lines during a run (ALEPIZ housekeeperWatchdogCheckInterval).
+    #[serde(default = "default_hk_watchdog")]
+    pub housekeeper_watchdog_check_interval: u64,
+    /// `keep` (per-series keep_history_days / keep_trends_days) or `tiered`.
+    #[serde(default = "default_hk_policy")]
+    pub policy: String,
+    /// Tiers of the `tiered` policy, first match wins.
+    #[serde(default)]
+    pub tiers: Vec<clio_housekeeper::Tier>,
+}
+
+impl Default for HousekeeperConfig {
+    fn default() -> Self {
+        HousekeeperConfig {
+            enabled: true,
+            housekeeper_interval: default_hk_interval(),
+            max_number_objects_to_delete_at_time: default_hk_batch(),
+            pause_between_deleting_series_objects: default_hk_pause(),
+            housekeeper_watchdog_check_interval: default_hk_watchdog(),
+            policy: default_hk_policy(),
+            tiers: Vec::new(),
+        }
+    }
+}
+
+const fn default_hk_interval() -> u64 {
+    1_800_000
+}
+const fn default_hk_batch() -> usize {
+    100
+}
+const fn default_hk_pause() -> u64 {
+    1000
+}
+const fn default_hk_watchdog() -> u64 {
+    300_000
+}
+fn default_hk_policy() -> String {
+    "keep".into()
+}
+
+impl HousekeeperConfig {
+    /// The runner's options.
+    pub fn options(&self) -> clio_housekeeper::HousekeeperOptions {
+        clio_housekeeper::HousekeeperOptions {
+            interval: Duration::from_millis(self.housekeeper_interval),
+            batch_size: self.max_number_objects_to_delete_at_time,
+            pause: Duration::from_millis(self.pause_between_deleting_series_objects),
+            watchdog: Duration::from_millis(self.housekeeper_watchdog_check_interval),
+        }
+    }
+
+    /// The configured policy.
+    pub fn policy(&self) -> std::sync::Arc<dyn clio_housekeeper::RetentionPolicy> {
+        match self.policy.as_str() {
+            "tiered" => std::sync::Arc::new(clio_housekeeper::TieredPolicy {
+                tiers: self.tiers.clone(),
+            }),
+            _ => std::sync::Arc::new(clio_housekeeper::KeepPolicy),
+        }
+    }
 }
 
 /// `[plugins]`: the WebAssembly plugin host (docs/plugins-host.md).
@@ -500,6 +582,7 @@ impl Default for Config {
             ingest: IngestConfig::default(),
             server: ServerConfig::default(),
             plugins: PluginsConfig::default(),
+            housekeeper: HousekeeperConfig::default(),
         }
     }
 }
@@ -558,6 +641,23 @@ impl Config {
         }
         if self.query.query_max_result_numbers == 0 || self.query.query_max_result_strings == 0 {
             errs.push("query result caps must be at least 1".into());
+        }
+        if !matches!(self.housekeeper.policy.as_str(), "keep" | "tiered") {
+            errs.push(format!(
+                "housekeeper.policy `{}` is not available (available: keep, tiered)",
+                self.housekeeper.policy
+            ));
+        }
+        if self.housekeeper.policy == "tiered" && self.housekeeper.tiers.is_empty() {
+            errs.push(
+                "housekeeper.policy = \"tiered\" needs at least one [[housekeeper.tiers]]".into(),
+            );
+        }
+        if self.housekeeper.housekeeper_interval < 1000 {
+            errs.push("housekeeper.housekeeper_interval must be at least 1000 ms".into());
+        }
+        if self.housekeeper.max_number_objects_to_delete_at_time == 0 {
+            errs.push("housekeeper.max_number_objects_to_delete_at_time must be at least 1".into());
         }
         if self.server.max_request_mb == 0 {
             errs.push("server.max_request_mb must be at least 1".into());
@@ -687,6 +787,25 @@ mod tests {
             s.contains("mysql") && s.contains("init_cached_records"),
             "{s}"
         );
+    }
+
+    #[test]
+    fn glass_ai_tiers_are_expressible() {
+        let c = Config::from_toml(
+            r#"
+[housekeeper]
+policy = "tiered"
+[[housekeeper.tiers]]
+measurement = "sensor"
+raw_days = 30
+trend_days = { "1h" = 180, "1d" = 365 }
+"#,
+        )
+        .unwrap();
+        assert_eq!(c.housekeeper.tiers[0].raw_days, 30);
+        assert_eq!(c.housekeeper.policy().name(), "tiered");
+        let e = Config::from_toml("[housekeeper]\npolicy = \"tiered\"").unwrap_err();
+        assert!(e.to_string().contains("tiers"), "{e}");
     }
 
     #[test]

@@ -225,12 +225,14 @@ impl Cache {
     }
 
     /// Drops the points of `[from, to)`.
-    pub(crate) fn remove_range(&self, id: SeriesId, from: Timestamp, to: Timestamp) {
+    pub(crate) fn remove_range(&self, id: SeriesId, from: Timestamp, to: Timestamp) -> usize {
         if from >= to {
-            return;
+            return 0;
         }
         let mut shard = self.shard(id).lock();
-        let Some(sc) = shard.get_mut(&id) else { return };
+        let Some(sc) = shard.get_mut(&id) else {
+            return 0;
+        };
         let doomed: Vec<Timestamp> = sc.points.range(from..to).map(|(ts, _)| *ts).collect();
         let (mut mem, mut dirty) = (0, 0);
         for ts in doomed {
@@ -247,6 +249,21 @@ impl Cache {
         drop(shard);
         self.mem.fetch_sub(mem, Ordering::Relaxed);
         self.dirty.fetch_sub(dirty, Ordering::Relaxed);
+        dirty
+    }
+
+    /// Unflushed points of `[from, to)`.
+    pub(crate) fn dirty_in_range(&self, id: SeriesId, from: Timestamp, to: Timestamp) -> usize {
+        if from >= to {
+            return 0;
+        }
+        let shard = self.shard(id).lock();
+        shard.get(&id).map_or(0, |sc| {
+            sc.points
+                .range(from..to)
+                .filter(|(_, e)| e.seg != 0)
+                .count()
+        })
     }
 
     /// Notes that a reader wants `k` records of this series.

@@ -867,6 +867,10 @@ impl Store {
         if from >= to {
             return Ok(0);
         }
+        // Unflushed points were never in storage (or replaced a stored value there: then the
+        // point is counted twice, the only inexactness of this count).
+        let unflushed = inner.cache.dirty_in_range(id, from, to);
+        // Logging the deletion also applies it to the cache.
         inner
             .wal
             .append(Entry::DeleteRange {
@@ -878,7 +882,7 @@ impl Store {
         let n = inner.backend.delete_points(id, from, to).await?;
         // A read-through fill may have copied doomed points back in meanwhile.
         inner.cache.remove_range(id, from, to);
-        Ok(n)
+        Ok(n + unflushed as u64)
     }
 
     /// Engine counters.

@@ -5,6 +5,7 @@ use clap::{Parser, Subcommand};
 
 mod bench;
 mod direct_query;
+mod housekeeper_cmd;
 mod import;
 mod remote;
 mod serve;
@@ -35,6 +36,8 @@ enum Command {
     Series(remote::SeriesArgs),
     /// Evaluate a history function (a plugin) on a series, on the server; or list them.
     Fn(remote::FnArgs),
+    /// Status of the server's housekeeper, or start a run.
+    Housekeeper(housekeeper_cmd::HousekeeperArgs),
     /// Load-test a running server (ingest over HTTP or TCP, or last-N queries).
     Bench(bench::BenchArgs),
 }
@@ -56,6 +59,7 @@ fn main() -> Result<()> {
         .init();
     match cli.command {
         Command::Serve(args) => serve::run(&args),
+        Command::Housekeeper(args) => housekeeper_cmd::run(&args),
         Command::Query(args) => direct_query::run(&args),
         Command::Import(args) => import::run(&args),
         Command::Write(args) => remote::write(&args),

@@ -30,7 +30,7 @@ pub struct ServerArg {
 }
 
 impl ServerArg {
-    fn client(&self) -> Result<HttpClient> {
+    pub(crate) fn client(&self) -> Result<HttpClient> {
         HttpClient::new(&self.url).context("bad --server")
     }
 }

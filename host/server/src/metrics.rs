@@ -71,6 +71,12 @@ struct EngineGauges {
     flushed_points: Gauge<u64, AtomicU64>,
     points_written: Gauge<u64, AtomicU64>,
     restamped: Gauge<u64, AtomicU64>,
+    hk_runs: Gauge<u64, AtomicU64>,
+    hk_points: Gauge<u64, AtomicU64>,
+    hk_buckets: Gauge<u64, AtomicU64>,
+    hk_zombies: Gauge<u64, AtomicU64>,
+    hk_last_ms: Gauge<u64, AtomicU64>,
+    hk_running: Gauge,
 }
 
 impl Default for Metrics {
@@ -208,6 +214,36 @@ impl Metrics {
             "Points stored at their receive time (total)",
             e.restamped.clone(),
         );
+        registry.register(
+            "housekeeper_runs",
+            "Finished housekeeper runs (total)",
+            e.hk_runs.clone(),
+        );
+        registry.register(
+            "housekeeper_deleted_points",
+            "Raw points deleted by retention (total)",
+            e.hk_points.clone(),
+        );
+        registry.register(
+            "housekeeper_deleted_buckets",
+            "Trend buckets deleted by retention (total)",
+            e.hk_buckets.clone(),
+        );
+        registry.register(
+            "housekeeper_zombies_removed",
+            "Zombie series removed (total)",
+            e.hk_zombies.clone(),
+        );
+        registry.register(
+            "housekeeper_last_run_milliseconds",
+            "Duration of the last housekeeper run",
+            e.hk_last_ms.clone(),
+        );
+        registry.register(
+            "housekeeper_running",
+            "1 while a housekeeper run is in progress",
+            e.hk_running.clone(),
+        );
         Metrics {
             registry,
             request_seconds,
@@ -220,6 +256,17 @@ impl Metrics {
             slow_requests,
             engine,
         }
+    }
+
+    /// Updates the housekeeper figures before a render.
+    pub fn set_housekeeper(&self, status: &clio_housekeeper::Status) {
+        let e = &self.engine;
+        e.hk_runs.set(status.deleted.runs);
+        e.hk_points.set(status.deleted.points);
+        e.hk_buckets.set(status.deleted.buckets);
+        e.hk_zombies.set(status.deleted.zombies);
+        e.hk_last_ms.set(status.deleted.last_run_millis);
+        e.hk_running.set(i64::from(status.running));
     }
 
     /// Renders every metric, taking the engine figures from `stats`.

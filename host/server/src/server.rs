@@ -55,6 +55,16 @@ pub async fn start(config: Config) -> Result<Running> {
         state.set_plugins(host);
     }
     let mut tasks = Vec::new();
+    if config.housekeeper.enabled {
+        let hk = clio_housekeeper::Housekeeper::new(
+            state.store().clone(),
+            config.housekeeper.policy(),
+            config.housekeeper.options(),
+            config.data_dir.join("housekeeper.json"),
+        );
+        tasks.push(hk.spawn(shutdown.clone()));
+        state.set_housekeeper(hk);
+    }
 
     let mut http_addr = None;
     if !config.server.http_address.is_empty() {

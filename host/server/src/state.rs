@@ -36,6 +36,8 @@ struct StateInner {
     key_ids: RwLock<HashMap<String, SeriesId>>,
     /// The WebAssembly plugin host, once started (absent when `[plugins] enabled = false`).
     plugins: std::sync::OnceLock<PluginHost>,
+    /// The housekeeper, when enabled.
+    housekeeper: std::sync::OnceLock<Arc<clio_housekeeper::Housekeeper>>,
 }
 
 /// Entries of the key-text cache before it is cleared and relearned.
@@ -55,6 +57,7 @@ impl AppState {
                 shutdown,
                 key_ids: RwLock::new(HashMap::new()),
                 plugins: std::sync::OnceLock::new(),
+                housekeeper: std::sync::OnceLock::new(),
             }),
         }
     }
@@ -91,6 +94,16 @@ impl AppState {
                 "history functions are disabled (`[plugins] enabled = false`)".into(),
             )
         })
+    }
+
+    /// Attaches the housekeeper (once, at start).
+    pub fn set_housekeeper(&self, hk: Arc<clio_housekeeper::Housekeeper>) {
+        let _ = self.inner.housekeeper.set(hk);
+    }
+
+    /// The housekeeper, if enabled.
+    pub fn housekeeper(&self) -> Option<&Arc<clio_housekeeper::Housekeeper>> {
+        self.inner.housekeeper.get()
     }
 
     /// The cache of line-protocol key texts (as written) to series ids.

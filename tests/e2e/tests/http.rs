@@ -493,7 +493,10 @@ fn slow_half_closed_and_garbage_clients_do_not_hurt_others() {
     half.shutdown(std::net::Shutdown::Write).unwrap();
     let mut resp = String::new();
     let _ = half.read_to_string(&mut resp);
-    assert!(resp.is_empty() || resp.starts_with("HTTP/1.1 200"), "{resp}");
+    assert!(
+        resp.is_empty() || resp.starts_with("HTTP/1.1 200"),
+        "{resp}"
+    );
     // Meanwhile everyone else is served.
     let t = now_ms();
     for i in 0..20 {

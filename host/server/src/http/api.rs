@@ -194,6 +194,9 @@ pub(super) async fn health(State(state): State<AppState>) -> Response {
 
 /// `GET /metrics`: Prometheus text format.
 pub(super) async fn metrics(State(state): State<AppState>) -> Response {
+    if let Some(hk) = state.housekeeper() {
+        state.metrics().set_housekeeper(&hk.status());
+    }
     let text = state.metrics().render(&state.store().stats());
     (
         [(

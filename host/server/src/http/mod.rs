@@ -4,6 +4,7 @@
 
 mod api;
 mod functions;
+mod housekeeper;
 mod influx;
 
 use std::io::Read;
@@ -43,6 +44,12 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/functions", get(functions::list_functions))
         .route("/api/v1/plugins", get(functions::list_plugins))
         .route("/api/v1/plugins/reload", post(functions::reload_plugins))
+        .route("/api/v1/housekeeper", get(housekeeper::status))
+        .route("/api/v1/housekeeper/run", post(housekeeper::run))
+        .route(
+            "/api/v1/registry",
+            axum::routing::put(housekeeper::registry),
+        )
         .route("/health", get(api::health))
         .route("/metrics", get(api::metrics))
         .fallback(not_found)

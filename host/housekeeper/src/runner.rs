@@ -1,0 +1,420 @@
+//! The housekeeping loop: one run at start and every `interval`, on demand, resumable.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use clio_core::Store;
+use clio_storage::{SeriesFilter, SeriesId, Timestamp};
+use parking_lot::{Mutex, RwLock};
+use serde::{Deserialize, Serialize};
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+use tracing::{error, info, warn};
+
+use crate::policy::{Decision, RetentionPolicy, SeriesUsage, StoreUsage};
+use crate::state::{Persisted, Progress, StateFile};
+
+/// Housekeeper settings (seed defaults).
+#[derive(Debug, Clone)]
+pub struct HousekeeperOptions {
+    /// Time between runs (`housekeeper_interval`, 30 min).
+    pub interval: Duration,
+    /// Series handled per batch (`max_number_objects_to_delete_at_time`, 100).
+    pub batch_size: usize,
+    /// Pause between batches (`pause_between_deleting_series_objects`, 1000 ms), so ingest
+    /// and queries keep the upper hand.
+    pub pause: Duration,
+    /// Progress is logged this often during a run (`housekeeper_watchdog_check_interval`,
+    /// 5 min).
+    pub watchdog: Duration,
+}
+
+impl Default for HousekeeperOptions {
+    fn default() -> Self {
+        HousekeeperOptions {
+            interval: Duration::from_secs(1800),
+            batch_size: 100,
+            pause: Duration::from_millis(1000),
+            watchdog: Duration::from_secs(300),
+        }
+    }
+}
+
+/// What one run did.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct RunReport {
+    /// The policy used.
+    pub policy: String,
+    /// Start (ms); decisions are taken at this time.
+    pub started: Timestamp,
+    /// End (ms).
+    pub finished: Timestamp,
+    /// Series examined in this run (after a resume: only the rest).
+    pub series: u64,
+    /// Raw points deleted.
+    pub deleted_points: u64,
+    /// Trend buckets deleted.
+    pub deleted_buckets: u64,
+    /// Zombie series removed.
+    pub zombies: u64,
+    /// Whether the run continued an interrupted one.
+    pub resumed: bool,
+    /// Why the run stopped early or was skipped, if it did.
+    pub error: Option<String>,
+}
+
+/// What `GET /api/v1/housekeeper` shows.
+#[derive(Debug, Clone, Serialize)]
+pub struct Status {
+    /// A run is in progress.
+    pub running: bool,
+    /// The policy in use.
+    pub policy: String,
+    /// The last finished run.
+    pub last_run: Option<RunReport>,
+    /// The run in progress (or interrupted and waiting to resume).
+    pub progress: Option<Progress>,
+    /// Totals since the process started.
+    pub deleted: Totals,
+    /// When the next scheduled run starts (ms).
+    pub next_run: Option<Timestamp>,
+    /// Whether a registry of live series was declared (zombie removal is on).
+    pub registry_declared: bool,
+}
+
+/// Counters since start, also exported as metrics.
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub struct Totals {
+    /// Finished runs.
+    pub runs: u64,
+    /// Raw points deleted.
+    pub points: u64,
+    /// Trend buckets deleted.
+    pub buckets: u64,
+    /// Zombie series removed.
+    pub zombies: u64,
+    /// Duration of the last run (ms).
+    pub last_run_millis: u64,
+}
+
+/// The housekeeper of one engine.
+#[derive(Debug)]
+pub struct Housekeeper {
+    store: Store,
+    policy: RwLock<Arc<dyn RetentionPolicy>>,
+    opts: HousekeeperOptions,
+    file: StateFile,
+    persisted: Mutex<Persisted>,
+    run_lock: tokio::sync::Mutex<()>,
+    running: AtomicBool,
+    run_now: Notify,
+    next_run: AtomicI64,
+    runs: AtomicU64,
+    points: AtomicU64,
+    buckets: AtomicU64,
+    zombies: AtomicU64,
+    last_millis: AtomicU64,
+}
+
+impl Housekeeper {
+    /// A housekeeper over `store`, keeping its state in `state_path`.
+    pub fn new(
+        store: Store,
+        policy: Arc<dyn RetentionPolicy>,
+        opts: HousekeeperOptions,
+        state_path: impl Into<std::path::PathBuf>,
+    ) -> Arc<Self> {
+        let file = StateFile::new(state_path);
+        let persisted = file.load();
+        Arc::new(Housekeeper {
+            store,
+            policy: RwLock::new(policy),
+            opts,
+            file,
+            persisted: Mutex::new(persisted),
+            run_lock: tokio::sync::Mutex::new(()),
+            running: AtomicBool::new(false),
+            run_now: Notify::new(),
+            next_run: AtomicI64::new(0),
+            runs: AtomicU64::new(0),
+            points: AtomicU64::new(0),
+            buckets: AtomicU64::new(0),
+            zombies: AtomicU64::new(0),
+            last_millis: AtomicU64::new(0),
+        })
+    }
+
+    /// Runs at once, then every `interval` or when asked, until `shutdown`.
+    pub fn spawn(self: &Arc<Self>, shutdown: CancellationToken) -> tokio::task::JoinHandle<()> {
+        let hk = Arc::clone(self);
+        tokio::spawn(async move {
+            loop {
+                hk.run_once(&shutdown).await;
+                let wait = hk.opts.interval;
+                hk.next_run.store(
+                    clio_core::now_ms().saturating_add(wait.as_millis() as i64),
+                    Ordering::Relaxed,
+                );
+                tokio::select! {
+                    _ = shutdown.cancelled() => return,
+                    _ = tokio::time::sleep(wait) => {}
+                    _ = hk.run_now.notified() => {}
+                }
+            }
+        })
+    }
+
+    /// Asks the loop started by [`Housekeeper::spawn`] to run now (no-op while a run is in
+    /// progress).
+    pub fn request_run(&self) {
+        self.run_now.notify_one();
+    }
+
+    /// Replaces the policy (for hot reload); the next run uses it.
+    pub fn set_policy(&self, policy: Arc<dyn RetentionPolicy>) {
+        *self.policy.write() = policy;
+    }
+
+    /// Declares the live series. From the next run on, every other series is a zombie and is
+    /// removed with its data. Persisted.
+    pub fn declare_registry(&self, live: Vec<SeriesId>) -> std::io::Result<usize> {
+        let mut ids: Vec<u64> = live.into_iter().map(|s| s.0).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        let n = ids.len();
+        let mut p = self.persisted.lock();
+        p.registry = Some(ids);
+        self.file.save(&p)?;
+        Ok(n)
+    }
+
+    /// Current status.
+    pub fn status(&self) -> Status {
+        let p = self.persisted.lock();
+        let next = self.next_run.load(Ordering::Relaxed);
+        Status {
+            running: self.running.load(Ordering::Relaxed),
+            policy: self.policy.read().name(),
+            last_run: p.last_run.clone(),
+            progress: p.in_progress,
+            deleted: self.totals(),
+            next_run: (next > 0).then_some(next),
+            registry_declared: p.registry.is_some(),
+        }
+    }
+
+    /// Counters since start.
+    pub fn totals(&self) -> Totals {
+        Totals {
+            runs: self.runs.load(Ordering::Relaxed),
+            points: self.points.load(Ordering::Relaxed),
+            buckets: self.buckets.load(Ordering::Relaxed),
+            zombies: self.zombies.load(Ordering::Relaxed),
+            last_run_millis: self.last_millis.load(Ordering::Relaxed),
+        }
+    }
+
+    fn save(&self) {
+        let p = self.persisted.lock().clone();
+        if let Err(e) = self.file.save(&p) {
+            error!(path = %self.file.path().display(), error = %e, "cannot save housekeeper state");
+        }
+    }
+
+    /// One run (or the rest of an interrupted one). Stops early, with its position saved,
+    /// when `stop` is cancelled.
+    pub async fn run_once(&self, stop: &CancellationToken) -> RunReport {
+        let _guard = self.run_lock.lock().await;
+        self.running.store(true, Ordering::Relaxed);
+        let clock = Instant::now();
+        let report = self.run_inner(stop).await;
+        self.running.store(false, Ordering::Relaxed);
+        self.last_millis
+            .store(clock.elapsed().as_millis() as u64, Ordering::Relaxed);
+        report
+    }
+
+    async fn run_inner(&self, stop: &CancellationToken) -> RunReport {
+        let policy = self.policy.read().clone();
+        let (mut progress, resumed, registry) = {
+            let p = self.persisted.lock();
+            let resumed = p.in_progress.is_some();
+            let progress = p.in_progress.unwrap_or(Progress {
+                started: clio_core::now_ms(),
+                ..Default::default()
+            });
+            (progress, resumed, p.registry.clone())
+        };
+        let now = progress.started;
+        let mut report = RunReport {
+            policy: policy.name(),
+            started: now,
+            resumed,
+            ..Default::default()
+        };
+        let live: Option<HashSet<u64>> = registry.map(|r| r.into_iter().collect());
+        let mut catalog = self.store.list_series(&SeriesFilter::default());
+        catalog.sort_by_key(|s| s.id);
+        let todo: Vec<_> = catalog
+            .into_iter()
+            .filter(|s| progress.done_through.is_none_or(|d| s.id.0 > d))
+            .collect();
+        if resumed {
+            info!(done_through = ?progress.done_through, left = todo.len(), "housekeeper resumes an interrupted run");
+        }
+
+        // Phase 1: every decision first, so that a failing policy deletes nothing.
+        let backend = self.store.backend();
+        let intervals = backend.trend_intervals().to_vec();
+        let mut usages = Vec::with_capacity(todo.len());
+        let mut store_usage = StoreUsage {
+            series: todo.len() as u64,
+            bytes: 0,
+        };
+        for info in todo {
+            let stats = match backend.stats(info.id).await {
+                Ok(s) => s,
+                Err(e) => {
+                    return self.skip(
+                        report,
+                        format!("cannot read the size of series {}: {e}", info.id),
+                    );
+                }
+            };
+            store_usage.bytes += stats.bytes;
+            usages.push(SeriesUsage {
+                info,
+                points: stats.points,
+                bytes: stats.bytes,
+                first_ts: stats.first_ts,
+                last_ts: stats.last_ts,
+            });
+        }
+        let mut plan: Vec<(SeriesId, Option<Decision>)> = Vec::with_capacity(usages.len());
+        for u in &usages {
+            let zombie = live.as_ref().is_some_and(|l| !l.contains(&u.info.id.0));
+            if zombie {
+                plan.push((u.info.id, None));
+                continue;
+            }
+            match policy.decide(u, &store_usage, now, &intervals) {
+                Ok(d) => plan.push((u.info.id, Some(d))),
+                Err(e) => return self.skip(report, e.to_string()),
+            }
+        }
+        drop(usages);
+        {
+            let mut p = self.persisted.lock();
+            p.in_progress = Some(progress);
+        }
+        self.save();
+
+        // Phase 2: apply in batches, saving the cursor after each.
+        let mut last_log = Instant::now();
+        let batch = self.opts.batch_size.max(1);
+        let total = plan.len();
+        for (n, chunk) in plan.chunks(batch).enumerate() {
+            for (id, decision) in chunk {
+                report.series += 1;
+                match decision {
+                    None => match self.store.delete_series(*id).await {
+                        Ok(true) => {
+                            progress.zombies += 1;
+                            report.zombies += 1;
+                            self.zombies.fetch_add(1, Ordering::Relaxed);
+                            info!(series = %id, "zombie series removed");
+                        }
+                        Ok(false) => {}
+                        Err(e) => warn!(series = %id, error = %e, "cannot remove zombie series"),
+                    },
+                    Some(d) => {
+                        let (pts, bkts) = self.apply(*id, d).await;
+                        progress.deleted_points += pts;
+                        progress.deleted_buckets += bkts;
+                        report.deleted_points += pts;
+                        report.deleted_buckets += bkts;
+                    }
+                }
+                progress.done_through = Some(id.0);
+            }
+            self.persisted.lock().in_progress = Some(progress);
+            self.save();
+            if last_log.elapsed() >= self.opts.watchdog {
+                info!(
+                    done = (n + 1) * batch,
+                    total,
+                    deleted_points = progress.deleted_points,
+                    "housekeeper progress"
+                );
+                last_log = Instant::now();
+            }
+            if stop.is_cancelled() {
+                report.error = Some("interrupted; the next run resumes here".into());
+                return report;
+            }
+            if (n + 1) * batch < total {
+                tokio::select! {
+                    _ = stop.cancelled() => {
+                        report.error = Some("interrupted; the next run resumes here".into());
+                        return report;
+                    }
+                    _ = tokio::time::sleep(self.opts.pause) => {}
+                }
+            }
+        }
+        report.finished = clio_core::now_ms();
+        {
+            let mut p = self.persisted.lock();
+            p.in_progress = None;
+            p.last_run = Some(report.clone());
+        }
+        self.save();
+        self.runs.fetch_add(1, Ordering::Relaxed);
+        info!(
+            series = report.series,
+            points = report.deleted_points,
+            buckets = report.deleted_buckets,
+            zombies = report.zombies,
+            "housekeeper run finished"
+        );
+        report
+    }
+
+    async fn apply(&self, id: SeriesId, d: &Decision) -> (u64, u64) {
+        let mut points = 0;
+        let mut buckets = 0;
+        if let Some(before) = d.raw_before {
+            match self.store.delete_points(id, Timestamp::MIN, before).await {
+                Ok(n) => points = n,
+                Err(e) => warn!(series = %id, error = %e, "cannot delete expired points"),
+            }
+        }
+        for &(interval, before) in &d.trends_before {
+            match self
+                .store
+                .backend()
+                .delete_trends(id, Some(interval), Timestamp::MIN, before)
+                .await
+            {
+                Ok(n) => buckets += n,
+                Err(e) => {
+                    warn!(series = %id, %interval, error = %e, "cannot delete expired trends")
+                }
+            }
+        }
+        self.points.fetch_add(points, Ordering::Relaxed);
+        self.buckets.fetch_add(buckets, Ordering::Relaxed);
+        (points, buckets)
+    }
+
+    fn skip(&self, mut report: RunReport, why: String) -> RunReport {
+        error!(error = %why, "housekeeper run skipped; nothing deleted");
+        report.error = Some(why);
+        report.finished = clio_core::now_ms();
+        self.persisted.lock().last_run = Some(report.clone());
+        self.save();
+        report
+    }
+}

@@ -1,0 +1,130 @@
+//! The housekeeper through the real binary: retention by per-series settings on demand,
+//! zombie removal after a registry is declared, status over HTTP and `clio housekeeper`.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
+
+use std::time::Duration;
+
+use clio_e2e::harness::Server;
+use serde_json::{Value, json};
+
+const DAY: i64 = 86_400_000;
+
+fn wait_for_run(s: &Server, runs_before: u64) -> Value {
+    for _ in 0..200 {
+        let st = s.get_json("/api/v1/housekeeper", 200);
+        if st["deleted"]["runs"].as_u64().unwrap() > runs_before && st["running"] == json!(false) {
+            return st;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("the housekeeper run did not finish");
+}
+
+#[test]
+fn retention_and_zombies_over_http() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("clio.toml");
+    std::fs::write(
+        &cfg,
+        "[housekeeper]\npause_between_deleting_series_objects = 0\n",
+    )
+    .unwrap();
+    let s = Server::start(
+        &dir.path().join("data"),
+        &["--config", cfg.to_str().unwrap()],
+    );
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    // Series 1..=3: one point per hour over the last 3 days.
+    let points: Vec<Value> = (1..=3)
+        .flat_map(|id| {
+            (0..72).map(move |h| json!({"series": id, "ts": now - h * 3_600_000, "value": h}))
+        })
+        .collect();
+    let r = s.http(
+        "POST",
+        "/api/v1/points",
+        Value::Array(points).to_string().as_bytes(),
+        &[],
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    let r = s.http(
+        "PUT",
+        "/api/v1/series/1",
+        br#"{"keep_history_days": 1}"#,
+        &[],
+    );
+    assert_eq!(r.status, 200);
+    // The start-up run has happened (nothing to do then); ask for another.
+    let before = wait_for_run(&s, 0)["deleted"]["runs"].as_u64().unwrap();
+    let r = s.http("POST", "/api/v1/housekeeper/run", b"", &[]);
+    assert_eq!(r.status, 202, "{}", r.text());
+    let st = wait_for_run(&s, before);
+    // The start-up run may already have done it (it races the writes above): count totals.
+    assert_eq!(st["deleted"]["points"].as_u64().unwrap(), 48, "{st}");
+    let got = s.get_json(
+        &format!("/api/v1/series/1/points?from=0&to={}", now + 1),
+        200,
+    );
+    let pts = got["points"].as_array().unwrap();
+    let cut = st["last_run"]["started"].as_i64().unwrap() - DAY;
+    assert!(
+        pts.iter().all(|p| p[0].as_i64().unwrap() >= cut),
+        "a point before the cut survived"
+    );
+    assert_eq!(
+        pts.len() as i64,
+        (0..72).filter(|h| now - h * 3_600_000 >= cut).count() as i64
+    );
+    let got = s.get_json(
+        &format!("/api/v1/series/2/points?from=0&to={}", now + 1),
+        200,
+    );
+    assert_eq!(
+        got["points"].as_array().unwrap().len(),
+        72,
+        "series 2 keeps 90 days"
+    );
+
+    // Zombies: declare 1 and 2 live; 3 goes on the next run.
+    let r = s.http(
+        "PUT",
+        "/api/v1/registry",
+        br#"{"ids": [1, 2], "keys": ["nope x"]}"#,
+        &[],
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json(), json!({"live": 2, "unknown_keys": 1}));
+    let r = s.http("PUT", "/api/v1/registry", br#"{"idz": [1]}"#, &[]);
+    assert_eq!(r.status, 400);
+    let before = st["deleted"]["runs"].as_u64().unwrap();
+    s.http("POST", "/api/v1/housekeeper/run", b"", &[]);
+    let st = wait_for_run(&s, before);
+    assert_eq!(st["last_run"]["zombies"], json!(1), "{st}");
+    assert_eq!(s.http("GET", "/api/v1/series/3", b"", &[]).status, 404);
+    assert_eq!(s.http("GET", "/api/v1/series/2", b"", &[]).status, 200);
+
+    let metrics = s.http("GET", "/metrics", b"", &[]).text();
+    assert!(
+        metrics.contains("clio_housekeeper_deleted_points"),
+        "metrics lack housekeeper figures"
+    );
+    let out = std::process::Command::new(clio_e2e::harness::clio_bin())
+        .args(["housekeeper", "status", "--server"])
+        .arg(format!("http://{}", s.http))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("policy       keep") && text.contains("declared"),
+        "{text}"
+    );
+    assert_eq!(s.terminate().code(), Some(0));
+}
