@@ -445,9 +445,13 @@ impl HostState {
         let store = self.ctx.store.clone();
         match self.ctx.rt.block_on(store.read(req)) {
             Ok(r) => Ok(Ok(r)),
-            Err(clio_core::Error::SeriesNotFound(id)) => {
-                Ok(Err(wit::Error::NotFound(format!("series {id}"))))
-            }
+            // Never written: an empty window, not an error (semantics.md 1).
+            Err(clio_core::Error::SeriesNotFound(id)) => Ok(Ok(clio_core::ReadResult {
+                series: id,
+                data: clio_core::Data::Points(Vec::new()),
+                truncated: false,
+                next: None,
+            })),
             Err(clio_core::Error::InvalidRequest(m)) => Ok(Err(wit::Error::BadArgument(m))),
             Err(e) => Ok(Err(wit::Error::Failed(e.to_string()))),
         }
@@ -493,8 +497,18 @@ impl clio::plugin::history::Host for HostState {
 
     fn series(&mut self) -> wasmtime::Result<wit::SeriesInfo> {
         let id = self.ctx.series;
-        self.info(id)
-            .ok_or_else(|| wasmtime::Error::msg(format!("series {id} vanished during the call")))
+        // A series never written exists for functions as an empty one (semantics.md 1), with
+        // the default settings.
+        Ok(self.info(id).unwrap_or_else(|| {
+            let d = clio_storage::SeriesSettings::default();
+            wit::SeriesInfo {
+                id: id.0,
+                key: None,
+                keep_history_days: d.keep_history_days,
+                keep_trends_days: d.keep_trends_days,
+                metadata: Vec::new(),
+            }
+        }))
     }
 
     fn series_by_id(&mut self, id: u64) -> wasmtime::Result<Option<wit::SeriesInfo>> {
@@ -612,9 +626,7 @@ impl clio::plugin::history::Host for HostState {
                 .block_on(store.read_trends(SeriesId(series), interval, from, to))
             {
                 Ok(b) => b,
-                Err(clio_core::Error::SeriesNotFound(id)) => {
-                    return Ok(Err(wit::Error::NotFound(format!("series {id}"))));
-                }
+                Err(clio_core::Error::SeriesNotFound(_)) => Vec::new(),
                 Err(clio_core::Error::InvalidRequest(m)) => {
                     return Ok(Err(wit::Error::BadArgument(m)));
                 }

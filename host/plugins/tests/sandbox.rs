@@ -210,10 +210,9 @@ async fn errors_name_what_was_wrong() {
     }
     let err = eval(h, NUM, "nosuch", "", END).await.unwrap_err();
     assert_eq!((err.status(), err.kind()), (404, "unknown_function"));
-    let err = eval(h, SeriesId(999), "testavg", "#1", END)
-        .await
-        .unwrap_err();
-    assert_eq!((err.status(), err.kind()), (404, "series_not_found"));
+    // A series never written is an empty window, not an error (semantics.md 1).
+    let v = eval(h, SeriesId(999), "testavg", "#1", END).await.unwrap();
+    assert!(matches!(v, FnValue::None), "{v:?}");
     let names: Vec<String> = h.functions().into_iter().map(|f| f.name).collect();
     assert_eq!(names, ["hostile", "testavg"]);
     let f = h.function("testavg").unwrap();
@@ -226,7 +225,7 @@ async fn errors_name_what_was_wrong() {
         .find(|p| p.name == "testavg")
         .unwrap();
     assert_eq!(st.errors, 0);
-    assert_eq!(st.calls, 1);
+    assert_eq!(st.calls, 2); // the bad-argument call and the empty-series one
     assert_eq!(st.sha256.len(), 64);
 }
 

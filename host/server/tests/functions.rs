@@ -110,8 +110,9 @@ async fn functions_over_http() {
     assert!(v["error"].as_str().unwrap().contains("num"), "{v}");
     let (st, _) = http(&s, "GET", "/api/v1/series/7/fn/nosuch", None).await;
     assert_eq!(st, 404);
-    let (st, _) = http(&s, "GET", "/api/v1/series/8/fn/testavg?args=%231", None).await;
-    assert_eq!(st, 404);
+    // A series never written is an empty window: no data, not an error.
+    let (st, v) = http(&s, "GET", "/api/v1/series/8/fn/testavg?args=%231", None).await;
+    assert_eq!((st, v["value"].clone()), (200, Json::Null));
     let (st, v) = http(
         &s,
         "GET",
