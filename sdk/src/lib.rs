@@ -34,6 +34,7 @@ mod args;
 mod error;
 mod history;
 mod points;
+pub mod shared;
 pub mod stats;
 pub mod testing;
 mod value;

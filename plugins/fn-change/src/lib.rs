@@ -3,7 +3,7 @@
 //! `dataType` compares the string forms even of numbers.
 #![deny(missing_docs)]
 
-use clio_sdk::{Args, History, Result, Term, Value};
+use clio_sdk::{Args, History, Result, Value};
 
 /// True for absChange: absolute numeric difference, case-insensitive string comparison.
 const ABSOLUTE: bool = false;
@@ -18,33 +18,7 @@ const ABSOLUTE: bool = false;
     ],
 )]
 fn change(h: &dyn History, args: &Args) -> Result<Option<Value>> {
-    let window = args.window_or(0, 1, "#2")?;
-    let as_text = args.flag(2, "dataType")?;
-    if let Term::Count(n) = window.num()
-        && n < 2
-    {
-        return Ok(None);
-    }
-    let Some(points) = window.fetch(h)? else {
-        return Ok(None);
-    };
-    let (Some((_, first)), Some((_, last))) = (points.first(), points.last()) else {
-        return Ok(None);
-    };
-    if points.len() < 2 {
-        return Ok(None);
-    }
-    if !as_text && let (Some(a), Some(b)) = (first.as_number(), last.as_number()) {
-        let d = b - a;
-        return Ok(Some(Value::Num(if ABSOLUTE { d.abs() } else { d })));
-    }
-    let (a, b) = (first.to_text(), last.to_text());
-    let same = if ABSOLUTE {
-        a.to_lowercase() == b.to_lowercase()
-    } else {
-        a == b
-    };
-    Ok(Some(Value::Num(if same { 0.0 } else { 1.0 })))
+    clio_sdk::shared::change(h, args, ABSOLUTE)
 }
 
 #[cfg(test)]

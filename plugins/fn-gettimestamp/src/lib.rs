@@ -8,7 +8,7 @@
 //! Strict mode does not apply (a `!` is ignored); nothing found is no data.
 #![deny(missing_docs)]
 
-use clio_sdk::{Args, History, Result, Term, Timestamp, Value, ValueRef, bad_argument};
+use clio_sdk::{Args, History, Result, Value};
 
 #[clio_sdk::history_function(
     name = "getTimestamp",
@@ -19,51 +19,7 @@ use clio_sdk::{Args, History, Result, Term, Timestamp, Value, ValueRef, bad_argu
     ],
 )]
 fn gettimestamp(h: &dyn History, args: &Args) -> Result<Option<Value>> {
-    Ok(pick(h, args)?.map(|(ts, _)| Value::from(ts)))
-}
-
-/// Finds the record `last` and `getTimestamp` answer about.
-fn pick(h: &dyn History, args: &Args) -> Result<Option<(Timestamp, Value)>> {
-    let now = h.now();
-    let series = h.series().id;
-    // Strict mode does not apply to last: drop a `!` wherever ALEPIZ would accept it.
-    let shift = match args.get(0) {
-        None => None,
-        Some(s) => {
-            let s = s.trim_start_matches('!').replacen("#!", "#", 1);
-            Some(clio_sdk::parse_term(&s, "shift")?)
-        }
-    };
-    // A count as period is ignored, as in ALEPIZ (`last(0, #3)` is the newest record).
-    let period = match args.get(1) {
-        Some(p) if p.trim_start_matches('!').starts_with('#') => None,
-        _ => args.duration(1, "period")?,
-    };
-    if period.is_some_and(|p| p < 0) {
-        return Err(bad_argument("period", "a period cannot be negative"));
-    }
-    let period = period.filter(|&p| p > 0);
-    // The "as of" instant, included in the lookup.
-    let as_of = match shift {
-        None => now - 1,
-        Some(Term::Count(k)) => {
-            let p = h.read_last(series, 1, k, now)?;
-            return Ok(p.last().map(|(t, v)| (t, v.into())));
-        }
-        Some(Term::Duration(s)) if s < 0 => {
-            return Err(bad_argument("shift", "a shift cannot be negative"));
-        }
-        Some(Term::Duration(0)) => now - 1,
-        Some(Term::Duration(s)) => now.saturating_sub(s),
-        Some(Term::Timestamp(t)) => t,
-    };
-    let end = as_of.saturating_add(1).min(now);
-    let p = match period {
-        None => h.read_last(series, 1, 0, end)?,
-        Some(p) => h.read_range(series, as_of.saturating_sub(p).saturating_add(1), end, 1)?,
-    };
-    Ok(p.last()
-        .map(|(t, v): (Timestamp, ValueRef<'_>)| (t, v.into())))
+    Ok(clio_sdk::shared::last_record(h, args)?.map(|(ts, _)| Value::from(ts)))
 }
 
 #[cfg(test)]
