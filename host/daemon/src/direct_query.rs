@@ -11,7 +11,7 @@ use clio_storage_sqlite::DirectReader;
 use serde_json::json;
 
 use crate::remote::ServerArg;
-use crate::timearg::{format_time, now_ms, parse_time};
+use crate::timearg::{now_ms, parse_time};
 
 /// Arguments of `clio query`.
 #[derive(Debug, Args)]
@@ -212,14 +212,7 @@ fn to_json(id: SeriesId, a: &Answer) -> serde_json::Value {
 fn print_table(a: &Answer) {
     match a {
         Answer::Points { points, truncated } => {
-            println!("{:<26} VALUE", "TIME");
-            for p in points {
-                let v = match &p.value {
-                    Value::Num(n) => clio_storage::format_number(*n),
-                    Value::Str(s) => format!("{s:?}"),
-                };
-                println!("{:<26} {v}", format_time(p.ts));
-            }
+            crate::output::print_points(points);
             println!(
                 "({} points{})",
                 points.len(),
@@ -230,28 +223,11 @@ fn print_table(a: &Answer) {
                 }
             );
         }
-        Answer::Trends { interval, buckets } => {
-            println!(
-                "{:<26} {:>8} {:>14} {:>14} {:>14} {:>14}",
-                format!("START ({interval})"),
-                "COUNT",
-                "AVG",
-                "MIN",
-                "MAX",
-                "LAST"
-            );
-            for b in buckets {
-                println!(
-                    "{:<26} {:>8} {:>14} {:>14} {:>14} {:>14}",
-                    format_time(b.start),
-                    b.count,
-                    clio_storage::format_number(b.avg()),
-                    clio_storage::format_number(b.min),
-                    clio_storage::format_number(b.max),
-                    clio_storage::format_number(b.last)
-                );
-            }
-            println!("({} buckets)", buckets.len());
-        }
+        Answer::Trends { interval, buckets } => crate::output::print_trends(
+            &interval.to_string(),
+            buckets
+                .iter()
+                .map(|b| (b.start, b.count, Some(b.avg()), b.min, b.max, b.last)),
+        ),
     }
 }

@@ -7,6 +7,7 @@ mod bench;
 mod direct_query;
 mod housekeeper_cmd;
 mod import;
+mod output;
 mod remote;
 mod serve;
 mod timearg;

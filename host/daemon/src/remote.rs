@@ -13,6 +13,7 @@ use clio_storage::{Point, SeriesFilter, SeriesId, SeriesInfo, SeriesKey, SeriesU
 use serde_json::json;
 
 use crate::direct_query::QueryArgs;
+use crate::output::{print_points, print_trends, show_value};
 use crate::timearg::{format_time, now_ms, parse_time};
 
 /// Where the server is.
@@ -47,17 +48,6 @@ pub fn block_on<F: Future>(f: F) -> Result<F::Output> {
 
 /// A number as Clio prints it everywhere (shortest round-trip text, no trailing `.0`), a
 /// string quoted.
-fn show_value(v: &Value) -> String {
-    match v {
-        Value::Num(n) => clio_storage::format_number(*n),
-        Value::Str(s) => format!("{s:?}"),
-    }
-}
-
-fn show_opt(v: Option<f64>) -> String {
-    v.map_or_else(|| "-".into(), clio_storage::format_number)
-}
-
 fn print_json(v: &serde_json::Value) -> Result<()> {
     println!("{}", serde_json::to_string_pretty(v)?);
     Ok(())
@@ -313,35 +303,15 @@ async fn query_server(client: &HttpClient, args: &QueryArgs) -> Result<()> {
 fn print_answer(a: &ReadAnswer) {
     match &a.data {
         ReadData::Points(points) => {
-            println!("{:<26} VALUE", "TIME");
-            for p in points {
-                println!("{:<26} {}", format_time(p.ts), show_value(&p.value));
-            }
+            print_points(points);
             println!("({} points)", points.len());
         }
-        ReadData::Trends { interval, buckets } => {
-            println!(
-                "{:<26} {:>8} {:>14} {:>14} {:>14} {:>14}",
-                format!("START ({interval})"),
-                "COUNT",
-                "AVG",
-                "MIN",
-                "MAX",
-                "LAST"
-            );
-            for b in buckets {
-                println!(
-                    "{:<26} {:>8} {:>14} {:>14} {:>14} {:>14}",
-                    format_time(b.start),
-                    b.count,
-                    show_opt(b.avg),
-                    clio_storage::format_number(b.min),
-                    clio_storage::format_number(b.max),
-                    clio_storage::format_number(b.last)
-                );
-            }
-            println!("({} buckets)", buckets.len());
-        }
+        ReadData::Trends { interval, buckets } => print_trends(
+            interval,
+            buckets
+                .iter()
+                .map(|b| (b.start, b.count, b.avg, b.min, b.max, b.last)),
+        ),
     }
     if a.truncated {
         match &a.next {
