@@ -94,14 +94,7 @@ fn chunk_at(conn: &Connection, series: SeriesId, start: Timestamp) -> Result<Opt
     conn.query_row(
         "SELECT start_ts, end_ts, count, data FROM chunks WHERE series_id = ?1 AND start_ts = ?2",
         params![id_sql(series), start],
-        |r| {
-            Ok(ChunkRow {
-                start_ts: r.get(0)?,
-                end_ts: r.get(1)?,
-                count: r.get(2)?,
-                data: r.get(3)?,
-            })
-        },
+        ChunkRow::from_row,
     )
     .optional()
     .map_err(sql)

@@ -42,33 +42,57 @@ pub(crate) fn in_read_tx<T>(
     Ok(out)
 }
 
+impl ChunkRow {
+    /// Reads a `start_ts, end_ts, count, data` row (point and trend chunks alike).
+    pub(crate) fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ChunkRow> {
+        Ok(ChunkRow {
+            start_ts: r.get(0)?,
+            end_ts: r.get(1)?,
+            count: r.get(2)?,
+            data: r.get(3)?,
+        })
+    }
+
+    /// Decodes a trend chunk row.
+    pub(crate) fn decode_trends(&self, series: SeriesId) -> Result<Vec<clio_storage::TrendBucket>> {
+        clio_codec::decode_trend_chunk(&self.data)
+            .map_err(|e| corrupt_chunk(series.0, self.start_ts, format!("trend chunk: {e}")))
+    }
+}
+
+/// Runs a query selecting `start_ts, end_ts, count, data` and passes the rows to `visit`
+/// until it returns false.
+pub(crate) fn visit_rows(
+    conn: &Connection,
+    query: &str,
+    params: impl rusqlite::Params,
+    mut visit: impl FnMut(ChunkRow) -> Result<bool>,
+) -> Result<()> {
+    let mut stmt = conn.prepare_cached(query).map_err(sql)?;
+    let mut rows = stmt.query(params).map_err(sql)?;
+    while let Some(r) = rows.next().map_err(sql)? {
+        if !visit(ChunkRow::from_row(r).map_err(sql)?)? {
+            break;
+        }
+    }
+    Ok(())
+}
+
 /// Chunks of `series` with `start_ts < before`, newest first, passed to `visit` until it
 /// returns false.
 pub(crate) fn chunks_before_desc(
     conn: &Connection,
     series: SeriesId,
     before: Timestamp,
-    mut visit: impl FnMut(ChunkRow) -> Result<bool>,
+    visit: impl FnMut(ChunkRow) -> Result<bool>,
 ) -> Result<()> {
-    let mut stmt = conn
-        .prepare_cached(
-            "SELECT start_ts, end_ts, count, data FROM chunks
-             WHERE series_id = ?1 AND start_ts < ?2 ORDER BY start_ts DESC",
-        )
-        .map_err(sql)?;
-    let mut rows = stmt.query(params![id_sql(series), before]).map_err(sql)?;
-    while let Some(r) = rows.next().map_err(sql)? {
-        let row = ChunkRow {
-            start_ts: r.get(0).map_err(sql)?,
-            end_ts: r.get(1).map_err(sql)?,
-            count: r.get(2).map_err(sql)?,
-            data: r.get(3).map_err(sql)?,
-        };
-        if !visit(row)? {
-            break;
-        }
-    }
-    Ok(())
+    visit_rows(
+        conn,
+        "SELECT start_ts, end_ts, count, data FROM chunks
+         WHERE series_id = ?1 AND start_ts < ?2 ORDER BY start_ts DESC",
+        params![id_sql(series), before],
+        visit,
+    )
 }
 
 /// The newest `limit` points of `[from, to)`, ascending.

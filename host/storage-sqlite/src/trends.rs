@@ -9,26 +9,11 @@ use std::collections::{BTreeMap, BTreeSet};
 use clio_storage::{Point, Result, SeriesId, StorageError, Timestamp, TrendBucket, TrendInterval};
 use rusqlite::{Connection, params};
 
-use crate::error::{corrupt_chunk, sql};
-use crate::query::{id_sql, read_all};
+use crate::error::sql;
+use crate::query::{ChunkRow, id_sql, read_all, visit_rows};
 
 /// Most buckets in one trend chunk (about 42 hours of 10-minute buckets).
 pub const MAX_TREND_CHUNK: usize = 256;
-
-/// A trend chunk row.
-pub(crate) struct TrendRow {
-    pub start_ts: Timestamp,
-    pub end_ts: Timestamp,
-    pub count: i64,
-    pub data: Vec<u8>,
-}
-
-impl TrendRow {
-    pub(crate) fn decode(&self, series: SeriesId) -> Result<Vec<TrendBucket>> {
-        clio_codec::decode_trend_chunk(&self.data)
-            .map_err(|e| corrupt_chunk(series.0, self.start_ts, format!("trend chunk: {e}")))
-    }
-}
 
 /// Trend chunks of one series and interval starting before `before`, newest first, passed to
 /// `visit` until it returns false.
@@ -37,30 +22,16 @@ pub(crate) fn chunks_before_desc(
     series: SeriesId,
     interval: TrendInterval,
     before: Timestamp,
-    mut visit: impl FnMut(TrendRow) -> Result<bool>,
+    visit: impl FnMut(ChunkRow) -> Result<bool>,
 ) -> Result<()> {
-    let mut stmt = conn
-        .prepare_cached(
-            "SELECT start_ts, end_ts, count, data FROM trend_chunks
-             WHERE series_id = ?1 AND interval_ms = ?2 AND start_ts < ?3
-             ORDER BY start_ts DESC",
-        )
-        .map_err(sql)?;
-    let mut rows = stmt
-        .query(params![id_sql(series), interval.ms(), before])
-        .map_err(sql)?;
-    while let Some(r) = rows.next().map_err(sql)? {
-        let row = TrendRow {
-            start_ts: r.get(0).map_err(sql)?,
-            end_ts: r.get(1).map_err(sql)?,
-            count: r.get(2).map_err(sql)?,
-            data: r.get(3).map_err(sql)?,
-        };
-        if !visit(row)? {
-            break;
-        }
-    }
-    Ok(())
+    visit_rows(
+        conn,
+        "SELECT start_ts, end_ts, count, data FROM trend_chunks
+         WHERE series_id = ?1 AND interval_ms = ?2 AND start_ts < ?3
+         ORDER BY start_ts DESC",
+        params![id_sql(series), interval.ms(), before],
+        visit,
+    )
 }
 
 /// Buckets starting in `[from, to)`, ascending.
@@ -79,7 +50,7 @@ pub(crate) fn read(
         if row.end_ts < from {
             return Ok(false);
         }
-        for b in row.decode(series)?.into_iter().rev() {
+        for b in row.decode_trends(series)?.into_iter().rev() {
             if b.start >= to {
                 continue;
             }
@@ -186,7 +157,7 @@ fn take_range(
     rows.extend(tail);
     let mut map = BTreeMap::new();
     for row in rows {
-        for b in row.decode(series)? {
+        for b in row.decode_trends(series)? {
             map.insert(b.start, b);
         }
         delete_chunk(conn, series, interval, row.start_ts)?;
@@ -280,7 +251,7 @@ pub(crate) fn delete(
                 removed += row.count.max(0) as u64;
                 continue;
             }
-            let all = row.decode(series)?;
+            let all = row.decode_trends(series)?;
             let before = all.len();
             let kept: Vec<TrendBucket> = all
                 .into_iter()
@@ -335,33 +306,27 @@ pub(crate) fn backfill(conn: &Connection, interval: TrendInterval) -> Result<u64
     for id in ids {
         let series = crate::query::id_from_sql(id);
         let mut done: Vec<TrendBucket> = Vec::new();
-        let mut stmt = conn
-            .prepare_cached(
-                "SELECT start_ts, end_ts, count, data FROM chunks WHERE series_id = ?1 ORDER BY start_ts",
-            )
-            .map_err(sql)?;
-        let mut rows = stmt.query([id]).map_err(sql)?;
-        while let Some(r) = rows.next().map_err(sql)? {
-            let row = crate::query::ChunkRow {
-                start_ts: r.get(0).map_err(sql)?,
-                end_ts: r.get(1).map_err(sql)?,
-                count: r.get(2).map_err(sql)?,
-                data: r.get(3).map_err(sql)?,
-            };
-            for b in TrendBucket::build(interval, &row.decode(series)?) {
-                match done.last_mut() {
-                    Some(p) if p.start == b.start => p.merge(&b),
-                    _ => done.push(b),
+        visit_rows(
+            conn,
+            "SELECT start_ts, end_ts, count, data FROM chunks WHERE series_id = ?1 ORDER BY start_ts",
+            [id],
+            |row| {
+                for b in TrendBucket::build(interval, &row.decode(series)?) {
+                    match done.last_mut() {
+                        Some(p) if p.start == b.start => p.merge(&b),
+                        _ => done.push(b),
+                    }
                 }
-            }
-            if done.len() > 4 * MAX_TREND_CHUNK {
-                // Keep the last (possibly still growing) bucket in memory.
-                let keep = done.split_off(done.len() - 1);
-                written += done.len() as u64;
-                insert(conn, series, interval, &done)?;
-                done = keep;
-            }
-        }
+                if done.len() > 4 * MAX_TREND_CHUNK {
+                    // Keep the last (possibly still growing) bucket in memory.
+                    let keep = done.split_off(done.len() - 1);
+                    written += done.len() as u64;
+                    insert(conn, series, interval, &done)?;
+                    done = keep;
+                }
+                Ok(true)
+            },
+        )?;
         written += done.len() as u64;
         insert(conn, series, interval, &done)?;
     }
