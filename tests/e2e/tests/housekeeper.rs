@@ -128,3 +128,88 @@ fn retention_and_zombies_over_http() {
     );
     assert_eq!(s.terminate().code(), Some(0));
 }
+
+#[test]
+fn a_run_killed_with_sigkill_resumes_where_it_stopped() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("clio.toml");
+    // One series per batch and a pause, so the run is still going when it is killed.
+    std::fs::write(
+        &cfg,
+        "[housekeeper]\nmax_number_objects_to_delete_at_time = 1\npause_between_deleting_series_objects = 300\n",
+    )
+    .unwrap();
+    let data = dir.path().join("data");
+    let s = Server::start(&data, &["--config", cfg.to_str().unwrap()]);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    let points: Vec<Value> = (1..=12)
+        .flat_map(|id| {
+            (0..48).map(move |h| json!({"series": id, "ts": now - h * 3_600_000, "value": h}))
+        })
+        .collect();
+    let r = s.http(
+        "POST",
+        "/api/v1/points",
+        Value::Array(points).to_string().as_bytes(),
+        &[],
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    for id in 1..=12 {
+        let r = s.http(
+            "PUT",
+            &format!("/api/v1/series/{id}"),
+            br#"{"keep_history_days": 1}"#,
+            &[],
+        );
+        assert_eq!(r.status, 200);
+    }
+    let before = wait_for_run(&s, 0)["deleted"]["runs"].as_u64().unwrap();
+    s.http("POST", "/api/v1/housekeeper/run", b"", &[]);
+    // Wait until the run is part-way, then kill the process.
+    let mut done_through = 0;
+    for _ in 0..200 {
+        let st = s.get_json("/api/v1/housekeeper", 200);
+        if st["deleted"]["runs"].as_u64().unwrap() > before {
+            panic!("the run finished before it could be killed: {st}");
+        }
+        if let Some(d) = st["progress"]["done_through"].as_u64()
+            && d >= 3
+        {
+            done_through = d;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(done_through >= 3, "the run made no progress");
+    s.kill();
+    // After the restart the start-up run continues the interrupted one.
+    let s = Server::start(&data, &["--config", cfg.to_str().unwrap()]);
+    let st = wait_for_run(&s, 0);
+    let last = &st["last_run"];
+    assert_eq!(last["resumed"], json!(true), "{st}");
+    assert!(
+        last["series"].as_u64().unwrap() <= 12 - done_through + 1,
+        "{st}"
+    );
+    let cut = last["started"].as_i64().unwrap() - DAY;
+    for id in 1..=12 {
+        let got = s.get_json(
+            &format!("/api/v1/series/{id}/points?from=0&to={}", now + 1),
+            200,
+        );
+        let pts = got["points"].as_array().unwrap();
+        assert!(
+            pts.iter().all(|p| p[0].as_i64().unwrap() >= cut),
+            "series {id}: expired points survived"
+        );
+        assert_eq!(
+            pts.len(),
+            (0..48).filter(|h| now - h * 3_600_000 >= cut).count(),
+            "series {id}"
+        );
+    }
+    s.kill();
+}
