@@ -1,4 +1,4 @@
-//! ALEPIZ's frame format, client side (the server's twin is `clio_server::tcp::frame`;
+//! ALEPIZ's frame format, client side (decoding is `clio-protocol`'s codec, shared with the server;
 //! `docs/protocol.md` is the reference):
 //!
 //! ```text
@@ -9,7 +9,7 @@
 //! offset 13  N bytes  UTF-8 JSON: {"data": <message or reply>, "err": null | "<text>"}
 //! ```
 
-use bytes::{Buf, Bytes, BytesMut};
+use bytes::BytesMut;
 use tokio_util::codec::Decoder;
 
 use crate::error::Error;
@@ -56,27 +56,35 @@ pub(crate) fn payload_len(n: usize) -> Result<u32, Error> {
 }
 
 /// One received frame: its message id and its (not yet parsed) JSON payload.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RawFrame {
-    /// The message id; a reply reuses its request's.
-    pub id: u32,
-    /// The payload.
-    pub payload: Bytes,
-}
+pub type RawFrame = clio_protocol::Frame;
 
-/// Splits a byte stream into frames, refusing payloads over `max_payload` bytes as soon as
-/// their header arrives.
-#[derive(Debug, Clone)]
+/// Splits the reply stream into frames. The parsing is the server's own codec
+/// (`clio-protocol`); this wrapper only maps its errors onto the client's.
+#[derive(Debug)]
 pub struct FrameDecoder {
-    max_payload: usize,
+    inner: clio_protocol::FrameCodec,
 }
 
 impl FrameDecoder {
-    /// A decoder accepting payloads of up to `max_payload` bytes.
+    /// A decoder refusing replies larger than `max_payload` bytes.
     pub fn new(max_payload: usize) -> Self {
         FrameDecoder {
-            max_payload: max_payload.max(1),
+            inner: clio_protocol::FrameCodec::new(max_payload.max(1)),
         }
+    }
+}
+
+fn map_error(e: clio_protocol::FrameError) -> Error {
+    use clio_protocol::FrameError as F;
+    match e {
+        F::Truncated(n) => Error::Closed(format!(
+            "the server closed the connection in the middle of a frame ({n} bytes buffered)"
+        )),
+        F::TooLarge { len, max } => Error::Protocol(format!(
+            "reply of {len} bytes exceeds the client's limit of {max} bytes"
+        )),
+        F::Io(e) => Error::Io(e),
+        other => Error::Protocol(other.to_string()),
     }
 }
 
@@ -85,54 +93,14 @@ impl Decoder for FrameDecoder {
     type Error = Error;
 
     fn decode(&mut self, src: &mut BytesMut) -> Result<Option<RawFrame>, Error> {
-        // The stream cannot be resynchronised after garbage, so refuse it at its first byte.
-        let seen = src.len().min(MAGIC.len());
-        if src[..seen] != MAGIC[..seen] {
-            return Err(Error::Protocol(format!(
-                "bad magic {:02x?} (expected \"AlPz\")",
-                &src[..seen]
-            )));
-        }
-        if src.len() > 4 && src[4] != VERSION {
-            return Err(Error::Protocol(format!(
-                "unsupported protocol version {} (expected {VERSION})",
-                src[4]
-            )));
-        }
-        if src.len() < HEADER_LEN {
-            src.reserve(HEADER_LEN - src.len());
-            return Ok(None);
-        }
-        let len = u32::from_le_bytes([src[5], src[6], src[7], src[8]]);
-        let id = u32::from_le_bytes([src[9], src[10], src[11], src[12]]);
-        if len == 0 {
-            return Err(Error::Protocol("empty payload (length 0)".into()));
-        }
-        let len = usize::try_from(len).unwrap_or(usize::MAX);
-        if len > self.max_payload {
-            return Err(Error::Protocol(format!(
-                "reply of {len} bytes exceeds the client's limit of {} bytes",
-                self.max_payload
-            )));
-        }
-        let total = HEADER_LEN + len;
-        if src.len() < total {
-            src.reserve(total - src.len());
-            return Ok(None);
-        }
-        src.advance(HEADER_LEN);
-        let payload = src.split_to(len).freeze();
-        Ok(Some(RawFrame { id, payload }))
+        self.inner.decode(src).map_err(map_error)
     }
 
     fn decode_eof(&mut self, src: &mut BytesMut) -> Result<Option<RawFrame>, Error> {
         match self.decode(src)? {
             Some(f) => Ok(Some(f)),
             None if src.is_empty() => Ok(None),
-            None => Err(Error::Closed(format!(
-                "the server closed the connection in the middle of a frame ({} bytes buffered)",
-                src.len()
-            ))),
+            None => Err(map_error(clio_protocol::FrameError::Truncated(src.len()))),
         }
     }
 }
@@ -140,6 +108,7 @@ impl Decoder for FrameDecoder {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use bytes::Bytes;
 
     fn frames() -> Vec<RawFrame> {
         vec![

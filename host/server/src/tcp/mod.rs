@@ -18,7 +18,6 @@
 //! lets the requests already read finish and their replies go out, and returns once every
 //! connection is closed (or after [`TcpOptions::shutdown_grace`]).
 
-pub mod frame;
 pub mod messages;
 
 use std::collections::VecDeque;
@@ -39,7 +38,15 @@ use tokio_util::codec::{Decoder, Encoder};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, error, info, warn};
 
-pub use frame::{Frame, FrameCodec, FrameError};
+pub use clio_protocol::{Frame, FrameCodec, FrameError};
+
+/// The reply frame of a handled request (errors carry their HTTP-like status as `code`).
+pub fn reply(id: u32, result: &Result<serde_json::Value, ApiError>) -> Frame {
+    match result {
+        Ok(data) => Frame::reply(id, Ok(data)),
+        Err(e) => Frame::reply(id, Err((&e.to_string(), e.status()))),
+    }
+}
 pub use messages::Message;
 
 use crate::error::ApiError;
@@ -208,7 +215,7 @@ impl Shared {
         }
         if id != 0 {
             // Fails only when the writer is gone (the connection is closing): nothing to do.
-            let _ = to.out.send(Frame::reply(id, &result)).await;
+            let _ = to.out.send(reply(id, &result)).await;
         }
     }
 }
@@ -369,7 +376,7 @@ async fn connection(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>) {
                 shared.socket_error(Some(peer), &e);
                 if id != 0 {
                     let why = ApiError::bad(format!("{e}; closing the connection"));
-                    let _ = replies.out.send(Frame::reply(id, &Err(why))).await;
+                    let _ = replies.out.send(reply(id, &Err(why))).await;
                 }
                 break;
             }
@@ -512,7 +519,7 @@ async fn write_loop(
                 error!(%peer, id, error = %e, "cannot encode reply");
                 let why = Err(ApiError::Internal(format!("cannot encode the reply: {e}")));
                 // A short error reply always encodes.
-                let _ = codec.encode(Frame::reply(id, &why), &mut out);
+                let _ = codec.encode(reply(id, &why), &mut out);
             }
             if out.len() < COALESCE_BYTES {
                 next = rx.try_recv().ok();

@@ -8,15 +8,16 @@
 //! offset 13  N bytes  UTF-8 JSON: {"data": <message or reply>, "err": null | "<text>"}
 //! ```
 //!
+//! The server (`clio-server`) and the client (`clio-client`) both use this codec.
+//!
 //! Unlike ALEPIZ, whose only limit was the 4 GiB length field, a frame whose payload is
 //! larger than the server's `max_request_mb` is refused as soon as its header arrives, so a
 //! client cannot make the server buffer gigabytes.
+#![deny(missing_docs)]
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use serde_json::{Value as Json, json};
 use tokio_util::codec::{Decoder, Encoder};
-
-use crate::error::ApiError;
 
 /// The four bytes every frame starts with.
 pub const MAGIC: [u8; 4] = *b"AlPz";
@@ -52,10 +53,10 @@ impl Frame {
 
     /// A reply frame for a handled request: `{"data": <reply>, "err": null}` on success,
     /// `{"data": null, "err": "<message>", "code": <http-like status>}` on failure.
-    pub fn reply(id: u32, result: &Result<Json, ApiError>) -> Self {
+    pub fn reply(id: u32, result: Result<&Json, (&str, u16)>) -> Self {
         let body = match result {
             Ok(data) => json!({"data": data, "err": null}),
-            Err(e) => json!({"data": null, "err": e.to_string(), "code": e.status()}),
+            Err((msg, code)) => json!({"data": null, "err": msg, "code": code}),
         };
         Frame::new(id, body.to_string())
     }
@@ -351,9 +352,9 @@ mod tests {
 
     #[test]
     fn replies_carry_data_or_err() {
-        let ok = Frame::reply(9, &Ok(json!("pong"))).json().unwrap();
+        let ok = Frame::reply(9, Ok(&json!("pong"))).json().unwrap();
         assert_eq!(ok, json!({"data": "pong", "err": null}));
-        let err = Frame::reply(9, &Err(ApiError::bad("cnt is missing")))
+        let err = Frame::reply(9, Err(("cnt is missing", 400)))
             .json()
             .unwrap();
         assert_eq!(
