@@ -43,11 +43,12 @@ fn main() {
     println!("cargo:rerun-if-env-changed=CLIO_SKIP_PLUGIN_BUILD");
     println!("cargo:rerun-if-changed={}", workspace.join("wit").display());
 
-    // Only the `fn-*` crates are built-in functions; `plugins/template-function` is the
+    // Only the `fn-*` (functions) and `policy-*` (retention policies) crates are built in;
+    // `plugins/template-function` is the
     // starting point of the guide, not something to load.
     let builtin: Vec<_> = discover(&workspace.join("plugins"))
         .into_iter()
-        .filter(|(name, _)| name.starts_with("fn-"))
+        .filter(|(name, _)| name.starts_with("fn-") || name.starts_with("policy-"))
         .collect();
     let tests = discover(&workspace.join("tests/plugins"));
     for (_, dir) in builtin.iter().chain(tests.iter()) {

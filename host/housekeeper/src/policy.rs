@@ -19,12 +19,75 @@ pub struct SeriesUsage {
 }
 
 /// Store-wide figures, for budget policies.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct StoreUsage {
     /// Series in the catalog.
     pub series: u64,
     /// Bytes of raw data over all series.
     pub bytes: u64,
+    /// Raw points over all series.
+    pub points: u64,
+    /// Oldest stored point over all series.
+    pub first_ts: Option<Timestamp>,
+    /// Newest stored point over all series.
+    pub last_ts: Option<Timestamp>,
+    /// Bytes of raw data per UTC day, oldest first, `(day start, bytes)`: each series' bytes
+    /// spread evenly over its span (an estimate; days without data are left out).
+    pub bytes_by_day: Vec<(Timestamp, u64)>,
+}
+
+impl StoreUsage {
+    /// Sums the figures of every series, and spreads each series' bytes evenly over the days
+    /// its data spans for [`StoreUsage::bytes_by_day`].
+    pub fn from_series<'a>(series: impl IntoIterator<Item = &'a SeriesUsage>) -> StoreUsage {
+        let mut u = StoreUsage::default();
+        let mut days: std::collections::BTreeMap<Timestamp, f64> = Default::default();
+        for s in series {
+            u.series += 1;
+            u.bytes += s.bytes;
+            u.points += s.points;
+            u.first_ts = min_opt(u.first_ts, s.first_ts);
+            u.last_ts = match (u.last_ts, s.last_ts) {
+                (Some(a), Some(b)) => Some(a.max(b)),
+                (a, b) => a.or(b),
+            };
+            let (Some(first), Some(last)) = (s.first_ts, s.last_ts) else {
+                continue;
+            };
+            if s.bytes == 0 {
+                continue;
+            }
+            if last.saturating_sub(first) / DAY_MS > 40_000 {
+                // Absurd span (a stray timestamp): attribute it all to the oldest day rather
+                // than walking a century day by day. A budget policy then cuts cautiously.
+                *days.entry(first.div_euclid(DAY_MS) * DAY_MS).or_default() += s.bytes as f64;
+                continue;
+            }
+            // Share of the span (ms, inclusive of the newest point) in each day.
+            let span = (last.saturating_sub(first) as f64) + 1.0;
+            let mut day = first.div_euclid(DAY_MS) * DAY_MS;
+            while day <= last {
+                let lo = day.max(first);
+                let hi = day.saturating_add(DAY_MS).min(last.saturating_add(1));
+                let share = (hi.saturating_sub(lo)) as f64 / span;
+                *days.entry(day).or_default() += share * s.bytes as f64;
+                day = day.saturating_add(DAY_MS);
+            }
+        }
+        u.bytes_by_day = days
+            .into_iter()
+            .map(|(d, b)| (d, b.round() as u64))
+            .filter(|&(_, b)| b > 0)
+            .collect();
+        u
+    }
+}
+
+fn min_opt(a: Option<Timestamp>, b: Option<Timestamp>) -> Option<Timestamp> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
 }
 
 /// What to delete from one series.
@@ -57,6 +120,16 @@ pub struct PolicyError {
 pub trait RetentionPolicy: Send + Sync + std::fmt::Debug {
     /// Name for logs and status.
     fn name(&self) -> String;
+
+    /// Called once before the decisions of a run (a plugin policy takes its instance and
+    /// configuration here, so that a reload takes effect at the next run). An error skips
+    /// the run.
+    fn begin_run(&self) -> Result<(), PolicyError> {
+        Ok(())
+    }
+
+    /// Called when the decisions of a run are made (or the run was skipped).
+    fn end_run(&self) {}
 
     /// The decision for one series.
     fn decide(
@@ -201,6 +274,24 @@ mod tests {
             first_ts: Some(first),
             last_ts: Some(first + 1),
         }
+    }
+
+    #[test]
+    fn store_usage_spreads_bytes_over_days() {
+        let mut a = usage(None, 7, 0);
+        a.bytes = 300;
+        a.last_ts = Some(3 * DAY_MS - 1);
+        let mut b = usage(None, 7, DAY_MS / 2);
+        b.bytes = 100;
+        b.last_ts = Some(DAY_MS - 1);
+        let u = StoreUsage::from_series([&a, &b]);
+        assert_eq!((u.series, u.bytes, u.points), (2, 400, 20));
+        assert_eq!((u.first_ts, u.last_ts), (Some(0), Some(3 * DAY_MS - 1)));
+        assert_eq!(
+            u.bytes_by_day,
+            vec![(0, 200), (DAY_MS, 100), (2 * DAY_MS, 100)]
+        );
+        assert_eq!(StoreUsage::from_series([]), StoreUsage::default());
     }
 
     #[test]

@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use clio_core::Store;
-use clio_storage::{SeriesFilter, SeriesId, Timestamp};
+use clio_storage::{Expiry, SeriesFilter, SeriesId, Timestamp};
 use parking_lot::{Mutex, RwLock};
 use serde::{Deserialize, Serialize};
 use tokio::sync::Notify;
@@ -257,22 +257,19 @@ impl Housekeeper {
         let live: Option<HashSet<u64>> = registry.map(|r| r.into_iter().collect());
         let mut catalog = self.store.list_series(&SeriesFilter::default());
         catalog.sort_by_key(|s| s.id);
-        let todo: Vec<_> = catalog
-            .into_iter()
-            .filter(|s| progress.done_through.is_none_or(|d| s.id.0 > d))
-            .collect();
         if resumed {
-            info!(done_through = ?progress.done_through, left = todo.len(), "housekeeper resumes an interrupted run");
+            let left = catalog
+                .iter()
+                .filter(|s| progress.done_through.is_none_or(|d| s.id.0 > d))
+                .count();
+            info!(done_through = ?progress.done_through, left, "housekeeper resumes an interrupted run");
         }
+        let todo = catalog;
 
         // Phase 1: every decision first, so that a failing policy deletes nothing.
         let backend = self.store.backend();
         let intervals = backend.trend_intervals().to_vec();
         let mut usages = Vec::with_capacity(todo.len());
-        let mut store_usage = StoreUsage {
-            series: todo.len() as u64,
-            bytes: 0,
-        };
         for info in todo {
             let stats = match backend.stats(info.id).await {
                 Ok(s) => s,
@@ -283,7 +280,6 @@ impl Housekeeper {
                     );
                 }
             };
-            store_usage.bytes += stats.bytes;
             usages.push(SeriesUsage {
                 info,
                 points: stats.points,
@@ -292,19 +288,25 @@ impl Housekeeper {
                 last_ts: stats.last_ts,
             });
         }
-        let mut plan: Vec<(SeriesId, Option<Decision>)> = Vec::with_capacity(usages.len());
-        for u in &usages {
-            let zombie = live.as_ref().is_some_and(|l| !l.contains(&u.info.id.0));
-            if zombie {
-                plan.push((u.info.id, None));
-                continue;
-            }
-            match policy.decide(u, &store_usage, now, &intervals) {
-                Ok(d) => plan.push((u.info.id, Some(d))),
-                Err(e) => return self.skip(report, e.to_string()),
-            }
-        }
-        drop(usages);
+        // Decisions run on a blocking thread: a plugin policy is Wasm, whose sandboxed WASI
+        // blocks, and a slow one must not hold up an async worker.
+        let done_through = progress.done_through;
+        let decided = tokio::task::spawn_blocking(move || {
+            decide_all(
+                &*policy,
+                &usages,
+                done_through,
+                live.as_ref(),
+                now,
+                &intervals,
+            )
+        })
+        .await;
+        let plan = match decided {
+            Ok(Ok(plan)) => plan,
+            Ok(Err(e)) => return self.skip(report, e.to_string()),
+            Err(e) => return self.skip(report, format!("the policy task failed: {e}")),
+        };
         {
             let mut p = self.persisted.lock();
             p.in_progress = Some(progress);
@@ -316,6 +318,9 @@ impl Housekeeper {
         let batch = self.opts.batch_size.max(1);
         let total = plan.len();
         for (n, chunk) in plan.chunks(batch).enumerate() {
+            // Zombies go one by one; every other series of the batch is expired in one call
+            // (one log record, one storage transaction).
+            let mut expiries = Vec::with_capacity(chunk.len());
             for (id, decision) in chunk {
                 report.series += 1;
                 match decision {
@@ -329,16 +334,20 @@ impl Housekeeper {
                         Ok(false) => {}
                         Err(e) => warn!(series = %id, error = %e, "cannot remove zombie series"),
                     },
-                    Some(d) => {
-                        let (pts, bkts) = self.apply(*id, d).await;
-                        progress.deleted_points += pts;
-                        progress.deleted_buckets += bkts;
-                        report.deleted_points += pts;
-                        report.deleted_buckets += bkts;
-                    }
+                    Some(d) if d.is_empty() => {}
+                    Some(d) => expiries.push(Expiry {
+                        series: *id,
+                        raw_before: d.raw_before,
+                        trends_before: d.trends_before.clone(),
+                    }),
                 }
                 progress.done_through = Some(id.0);
             }
+            let (pts, bkts) = self.apply(&expiries).await;
+            progress.deleted_points += pts;
+            progress.deleted_buckets += bkts;
+            report.deleted_points += pts;
+            report.deleted_buckets += bkts;
             self.persisted.lock().in_progress = Some(progress);
             self.save();
             if last_log.elapsed() >= self.opts.watchdog {
@@ -382,28 +391,31 @@ impl Housekeeper {
         report
     }
 
-    async fn apply(&self, id: SeriesId, d: &Decision) -> (u64, u64) {
-        let mut points = 0;
-        let mut buckets = 0;
-        if let Some(before) = d.raw_before {
-            match self.store.delete_points(id, Timestamp::MIN, before).await {
-                Ok(n) => points = n,
-                Err(e) => warn!(series = %id, error = %e, "cannot delete expired points"),
-            }
+    /// Expires one batch; returns the points and buckets deleted. If the batch fails as a
+    /// whole, each series is retried alone, so one failing series (say, a damaged chunk)
+    /// costs only its own retention, as when series were expired one by one.
+    async fn apply(&self, batch: &[Expiry]) -> (u64, u64) {
+        if batch.is_empty() {
+            return (0, 0);
         }
-        for &(interval, before) in &d.trends_before {
-            match self
-                .store
-                .backend()
-                .delete_trends(id, Some(interval), Timestamp::MIN, before)
-                .await
-            {
-                Ok(n) => buckets += n,
-                Err(e) => {
-                    warn!(series = %id, %interval, error = %e, "cannot delete expired trends")
+        let outcomes = match self.store.expire(batch).await {
+            Ok(o) => o,
+            Err(e) => {
+                warn!(series = batch.len(), error = %e, "batch expiry failed; retrying series one by one");
+                let mut outcomes = Vec::with_capacity(batch.len());
+                for one in batch {
+                    match self.store.expire(std::slice::from_ref(one)).await {
+                        Ok(o) => outcomes.extend(o),
+                        Err(e) => {
+                            warn!(series = %one.series, error = %e, "cannot delete expired data")
+                        }
+                    }
                 }
+                outcomes
             }
-        }
+        };
+        let points = outcomes.iter().map(|o| o.points).sum();
+        let buckets = outcomes.iter().map(|o| o.buckets).sum();
         self.points.fetch_add(points, Ordering::Relaxed);
         self.buckets.fetch_add(buckets, Ordering::Relaxed);
         (points, buckets)
@@ -417,4 +429,38 @@ impl Housekeeper {
         self.save();
         report
     }
+}
+
+/// Phase 1 of a run: the decision for every series not done yet (`None` = a zombie to
+/// remove), or the policy's first error, in which case nothing is to be deleted.
+fn decide_all(
+    policy: &dyn RetentionPolicy,
+    usages: &[SeriesUsage],
+    done_through: Option<u64>,
+    live: Option<&HashSet<u64>>,
+    now: Timestamp,
+    intervals: &[clio_storage::TrendInterval],
+) -> Result<Vec<(SeriesId, Option<Decision>)>, crate::policy::PolicyError> {
+    // Store-wide figures cover every series, also those a resumed run already did.
+    let store_usage = StoreUsage::from_series(usages);
+    policy.begin_run()?;
+    let mut plan = Vec::with_capacity(usages.len());
+    for u in usages {
+        if done_through.is_some_and(|d| u.info.id.0 <= d) {
+            continue;
+        }
+        if live.is_some_and(|l| !l.contains(&u.info.id.0)) {
+            plan.push((u.info.id, None));
+            continue;
+        }
+        match policy.decide(u, &store_usage, now, intervals) {
+            Ok(d) => plan.push((u.info.id, Some(d))),
+            Err(e) => {
+                policy.end_run();
+                return Err(e);
+            }
+        }
+    }
+    policy.end_run();
+    Ok(plan)
 }

@@ -20,9 +20,10 @@ use crate::cache::{load_component, sha256_hex};
 use crate::error::PluginError;
 use crate::options::{Limits, PluginOptions};
 use crate::runtime::{
-    AllocatorKind, CallContext, HistoryFunction, HistoryFunctionPre, HostState, arm, build_engine,
-    build_linker, classify, log_engine, new_store, retarget, start_epoch_ticker, wit,
+    AllocatorKind, CallContext, HostState, arm, build_engine, build_linker, classify, log_engine,
+    new_store, retarget, start_epoch_ticker, wit,
 };
+use crate::worlds::{FnBindings, FnPre, HousekeepingPolicyPre, Kind, kind_of};
 
 /// What a function returned.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -65,8 +66,10 @@ pub struct FunctionInfo {
 pub struct PluginStatus {
     /// The function it provides (empty when it never loaded).
     pub name: String,
-    /// The world it implements.
+    /// The world it implements (`history-function`, `housekeeping-policy`).
     pub kind: &'static str,
+    /// The contract version it was built against (`0.2.0`, `0.1.0`).
+    pub contract: &'static str,
     /// The plugin's version (from `describe`).
     pub version: String,
     /// The file.
@@ -103,29 +106,41 @@ pub struct ReloadReport {
 }
 
 #[derive(Debug, Default)]
-struct Stats {
-    calls: AtomicU64,
-    errors: AtomicU64,
-    last_error: Mutex<Option<String>>,
+pub(crate) struct Stats {
+    pub(crate) calls: AtomicU64,
+    pub(crate) errors: AtomicU64,
+    pub(crate) last_error: Mutex<Option<String>>,
 }
 
-struct Loaded {
-    info: FunctionInfo,
+pub(crate) struct Loaded {
+    /// For a policy: its name, with no description or parameters.
+    pub(crate) info: FunctionInfo,
+    pub(crate) kind: Kind,
     path: PathBuf,
-    sha: String,
+    pub(crate) sha: String,
     builtin: bool,
     loaded_at: Timestamp,
-    pre: HistoryFunctionPre<HostState>,
-    limits: Limits,
-    stats: Arc<Stats>,
-    /// Instances that answered their last call normally, kept for the next calls.
-    idle: Mutex<Vec<Instance>>,
+    pub(crate) body: Body,
+    pub(crate) limits: Limits,
+    pub(crate) stats: Arc<Stats>,
+}
+
+/// What a loaded component is, ready to instantiate.
+pub(crate) enum Body {
+    /// A history function.
+    Function {
+        pre: FnPre,
+        /// Instances that answered their last call normally, kept for the next calls.
+        idle: Mutex<Vec<Instance>>,
+    },
+    /// A housekeeping policy (one instance per housekeeper run).
+    Policy { pre: HousekeepingPolicyPre<HostState> },
 }
 
 /// A live instance with its store.
-struct Instance {
+pub(crate) struct Instance {
     store: Store<HostState>,
-    bindings: HistoryFunction,
+    bindings: FnBindings,
 }
 
 /// Idle instances kept per plugin (each holds its grown linear memory).
@@ -142,17 +157,20 @@ struct FileEntry {
 /// An immutable view of every loaded plugin; calls take one and reloads swap it.
 #[derive(Default)]
 struct Snapshot {
+    /// History functions by name.
     by_name: HashMap<String, Arc<Loaded>>,
+    /// Housekeeping policies by name.
+    policies: HashMap<String, Arc<Loaded>>,
     files: BTreeMap<PathBuf, FileEntry>,
 }
 
-struct Inner {
-    engine: Engine,
+pub(crate) struct Inner {
+    pub(crate) engine: Engine,
     linker: Linker<HostState>,
     allocator: AllocatorKind,
     opts: PluginOptions,
-    store: clio_core::Store,
-    rt: tokio::runtime::Handle,
+    pub(crate) store: clio_core::Store,
+    pub(crate) rt: tokio::runtime::Handle,
     current: RwLock<Arc<Snapshot>>,
     reload_lock: Mutex<()>,
     in_flight: AtomicU32,
@@ -162,7 +180,7 @@ struct Inner {
 /// The plugin host. Cheap to clone; clones share everything.
 #[derive(Clone)]
 pub struct PluginHost {
-    inner: Arc<Inner>,
+    pub(crate) inner: Arc<Inner>,
 }
 
 impl std::fmt::Debug for PluginHost {
@@ -334,13 +352,18 @@ impl PluginHost {
             .map(|(path, f)| {
                 let p = f.plugin.as_ref();
                 let shadowed = p.is_some_and(|p| {
-                    snap.by_name
+                    let by_name = match p.kind {
+                        Kind::Policy => &snap.policies,
+                        _ => &snap.by_name,
+                    };
+                    by_name
                         .get(&p.info.name)
                         .is_none_or(|w| !Arc::ptr_eq(w, p))
                 });
                 PluginStatus {
                     name: p.map(|p| p.info.name.clone()).unwrap_or_default(),
-                    kind: "history-function",
+                    kind: p.map_or("", |p| p.kind.world()),
+                    contract: p.map_or("", |p| p.kind.contract()),
                     version: p.map(|p| p.info.version.clone()).unwrap_or_default(),
                     file: path.clone(),
                     builtin: f.builtin,
@@ -367,6 +390,7 @@ impl PluginHost {
         let mut report = ReloadReport::default();
         let mut files = BTreeMap::new();
         let mut by_name: HashMap<String, Arc<Loaded>> = HashMap::new();
+        let mut policies: HashMap<String, Arc<Loaded>> = HashMap::new();
         // Built-ins first, then user plugins: a user plugin of the same name wins.
         let mut sources: Vec<(PathBuf, bool, Option<&'static [u8]>)> = inner
             .opts
@@ -487,12 +511,16 @@ impl PluginHost {
                 },
             };
             if let Some(p) = &entry.plugin {
-                if let Some(other) = by_name.get(&p.info.name)
+                let names = match p.kind {
+                    Kind::Policy => &mut policies,
+                    _ => &mut by_name,
+                };
+                if let Some(other) = names.get(&p.info.name)
                     && other.builtin == builtin
                 {
-                    warn!(function = %p.info.name, a = %other.path.display(), b = %path.display(), "two plugins provide the same function; the later file wins");
+                    warn!(name = %p.info.name, a = %other.path.display(), b = %path.display(), "two plugins provide the same name; the later file wins");
                 }
-                by_name.insert(p.info.name.clone(), Arc::clone(p));
+                names.insert(p.info.name.clone(), Arc::clone(p));
             }
             files.insert(path, entry);
         }
@@ -502,7 +530,11 @@ impl PluginHost {
                 report.removed.push(path.clone());
             }
         }
-        *inner.current.write() = Arc::new(Snapshot { by_name, files });
+        *inner.current.write() = Arc::new(Snapshot {
+            by_name,
+            policies,
+            files,
+        });
         report
     }
 
@@ -524,12 +556,11 @@ impl PluginHost {
     ) -> Result<Loaded, String> {
         let inner = &*self.inner;
         let component = load_component(&inner.engine, inner.opts.cache_dir.as_deref(), bytes, sha)?;
+        let kind = kind_of(&inner.engine, &component)?;
         let pre = inner
             .linker
             .instantiate_pre(&component)
             .map_err(|e| format!("{e:#}"))?;
-        let pre = HistoryFunctionPre::new(pre)
-            .map_err(|e| format!("not a history-function plugin: {e:#}"))?;
         let ctx = CallContext {
             store: inner.store.clone(),
             rt: inner.rt.clone(),
@@ -539,33 +570,59 @@ impl PluginHost {
         };
         let limits = inner.opts.limits.clone();
         let mut store = new_store(&inner.engine, ctx, &limits).map_err(|e| e.to_string())?;
-        let name = path
+        let file = path
             .file_stem()
             .map(|s| s.to_string_lossy().into_owned())
             .unwrap_or_default();
-        let bindings = pre
-            .instantiate(&mut store)
-            .map_err(|e| classify(&e, store.data(), &name, &limits).to_string())?;
-        let d = bindings
-            .clio_plugin_function()
-            .call_describe(&mut store)
-            .map_err(|e| classify(&e, store.data(), &name, &limits).to_string())?;
-        if d.name.is_empty() || d.name.len() > 128 {
-            return Err(format!("invalid function name `{}`", clip(d.name)));
-        }
-        let info = FunctionInfo {
-            name: d.name,
-            description: clip(d.description),
-            version: clip(d.version),
-            params: d
-                .params
-                .into_iter()
-                .map(|p| ParamInfo {
-                    name: clip(p.name),
-                    description: clip(p.description),
-                    required: p.required,
-                })
-                .collect(),
+        let fault = |e: wasmtime::Error, store: &Store<HostState>| {
+            classify(&e, store.data(), &file, &limits).to_string()
+        };
+        let (info, body) = match kind {
+            Kind::Policy => {
+                let pre = HousekeepingPolicyPre::new(pre)
+                    .map_err(|e| format!("not a housekeeping-policy plugin: {e:#}"))?;
+                let bindings = pre.instantiate(&mut store).map_err(|e| fault(e, &store))?;
+                let name = bindings
+                    .clio_plugin_policy()
+                    .call_name(&mut store)
+                    .map_err(|e| fault(e, &store))?;
+                check_name(&name)?;
+                let info = FunctionInfo {
+                    name,
+                    description: String::new(),
+                    version: String::new(),
+                    params: Vec::new(),
+                };
+                (info, Body::Policy { pre })
+            }
+            Kind::Function | Kind::FunctionV0_1 => {
+                let pre = FnPre::new(kind, pre)
+                    .map_err(|e| format!("not a history-function plugin: {e:#}"))?;
+                let bindings = pre.instantiate(&mut store).map_err(|e| fault(e, &store))?;
+                let d = bindings
+                    .describe(&mut store)
+                    .map_err(|e| fault(e, &store))?;
+                check_name(&d.name)?;
+                let info = FunctionInfo {
+                    name: d.name,
+                    description: clip(d.description),
+                    version: clip(d.version),
+                    params: d
+                        .params
+                        .into_iter()
+                        .map(|(name, description, required)| ParamInfo {
+                            name: clip(name),
+                            description: clip(description),
+                            required,
+                        })
+                        .collect(),
+                };
+                let body = Body::Function {
+                    pre,
+                    idle: Mutex::new(Vec::new()),
+                };
+                (info, body)
+            }
         };
         let stats = prev
             .and_then(|p| p.plugin.as_ref())
@@ -574,13 +631,13 @@ impl PluginHost {
         Ok(Loaded {
             limits: inner.opts.limits_for(&info.name).clone(),
             info,
+            kind,
             path: path.to_path_buf(),
             sha: sha.to_string(),
             builtin,
             loaded_at: now_ms(),
-            pre,
+            body,
             stats,
-            idle: Mutex::new(Vec::new()),
         })
     }
 
@@ -634,6 +691,9 @@ impl PluginHost {
                 params,
                 &plugin.limits,
             );
+            let Body::Function { idle, .. } = &plugin.body else {
+                return r;
+            };
             // An instance that returned normally (a value or the function's own error) is
             // intact and goes back for reuse; one that trapped is dropped.
             let intact = match &r {
@@ -647,7 +707,7 @@ impl PluginHost {
                 ),
             };
             if intact {
-                let mut idle = plugin.idle.lock();
+                let mut idle = idle.lock();
                 if idle.len() < MAX_IDLE_PER_PLUGIN {
                     idle.push(inst);
                 }
@@ -672,28 +732,47 @@ impl PluginHost {
         at: Option<Timestamp>,
         function: &str,
     ) -> Result<Instance, PluginError> {
-        let reused = plugin.idle.lock().pop();
+        let Body::Function { pre, idle } = &plugin.body else {
+            return Err(PluginError::UnknownFunction(function.to_string()));
+        };
+        let reused = idle.lock().pop();
         if let Some(mut inst) = reused {
             retarget(&mut inst.store, self.context(series, at));
             arm(&mut inst.store, &plugin.limits)?;
             return Ok(inst);
         }
         let mut store = new_store(&self.inner.engine, self.context(series, at), &plugin.limits)?;
-        let bindings = match plugin.pre.instantiate(&mut store) {
+        let bindings = match pre.instantiate(&mut store) {
             Ok(b) => b,
             Err(e) if is_pool_exhausted(&e) => {
-                // The pool is full, possibly of idle instances: free them and retry once.
-                for p in self.inner.current.read().by_name.values() {
-                    p.idle.lock().clear();
-                }
-                plugin
-                    .pre
-                    .instantiate(&mut store)
+                self.free_idle();
+                pre.instantiate(&mut store)
                     .map_err(|e| PluginError::Busy(format!("{e:#}")))?
             }
             Err(e) => return Err(classify(&e, store.data(), function, &plugin.limits)),
         };
         Ok(Instance { store, bindings })
+    }
+
+    /// Drops every idle instance (the pooling allocator is full, possibly of them).
+    pub(crate) fn free_idle(&self) {
+        for p in self.inner.current.read().by_name.values() {
+            if let Body::Function { idle, .. } = &p.body {
+                idle.lock().clear();
+            }
+        }
+    }
+
+    /// The policy plugin `name` now serving, if any.
+    pub(crate) fn policy_plugin(&self, name: &str) -> Option<Arc<Loaded>> {
+        self.inner.current.read().policies.get(name).cloned()
+    }
+
+    /// Names of the loaded policy plugins, sorted.
+    pub fn policies(&self) -> Vec<String> {
+        let mut v: Vec<String> = self.inner.current.read().policies.keys().cloned().collect();
+        v.sort();
+        v
     }
 
     /// [`PluginHost::evaluate_blocking`] on tokio's blocking pool.
@@ -721,9 +800,11 @@ impl PluginHost {
         at: Option<Timestamp>,
     ) -> Result<Session, PluginError> {
         let plugin = self.lookup(series, function)?;
+        let Body::Function { pre, .. } = &plugin.body else {
+            return Err(PluginError::UnknownFunction(function.to_string()));
+        };
         let mut store = new_store(&self.inner.engine, self.context(series, at), &plugin.limits)?;
-        let bindings = plugin
-            .pre
+        let bindings = pre
             .instantiate(&mut store)
             .map_err(|e| classify(&e, store.data(), function, &plugin.limits))?;
         Ok(Session {
@@ -782,6 +863,14 @@ impl PluginHost {
     }
 }
 
+/// A name a plugin gave itself must be usable in URLs and config.
+fn check_name(name: &str) -> Result<(), String> {
+    if name.is_empty() || name.len() > 128 || name.chars().any(char::is_control) {
+        return Err(format!("invalid plugin name `{}`", clip(name.to_string())));
+    }
+    Ok(())
+}
+
 /// Whether instantiation failed because the pooling allocator has no free slot.
 fn is_pool_exhausted(e: &wasmtime::Error) -> bool {
     e.chain().any(|c| {
@@ -805,15 +894,12 @@ fn wasm_files(dir: &Path) -> Vec<PathBuf> {
 
 fn call(
     store: &mut Store<HostState>,
-    bindings: &HistoryFunction,
+    bindings: &FnBindings,
     function: &str,
     params: &[String],
     limits: &Limits,
 ) -> Result<FnValue, PluginError> {
-    match bindings
-        .clio_plugin_function()
-        .call_evaluate(&mut *store, params)
-    {
+    match bindings.evaluate(&mut *store, params) {
         Ok(Ok(v)) => convert_value(v, function, limits),
         Ok(Err(e)) => Err(convert_error(e, function)),
         Err(e) => Err(classify(&e, store.data(), function, limits)),
@@ -823,7 +909,7 @@ fn call(
 /// One instance reused across calls (see [`PluginHost::session`]).
 pub struct Session {
     store: Store<HostState>,
-    bindings: HistoryFunction,
+    bindings: FnBindings,
     plugin: Arc<Loaded>,
 }
 

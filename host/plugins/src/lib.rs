@@ -21,17 +21,22 @@
 #![deny(missing_docs)]
 
 mod cache;
+mod compat;
 mod error;
 mod host;
 mod options;
+mod policy;
 mod runtime;
+mod worlds;
 
 pub use cache::sha256_hex;
 pub use error::PluginError;
 pub use host::{
     FnValue, FunctionInfo, ParamInfo, PluginHost, PluginStatus, ReloadReport, Session, split_args,
 };
+pub use compat::SUPPORTED_CONTRACTS;
 pub use options::{AllocatorMode, Limits, PluginOptions};
+pub use policy::WasmPolicy;
 pub use runtime::AllocatorKind;
 
 /// Directory of the built-in plugins (`plugins/*`), as built by this crate's build script.

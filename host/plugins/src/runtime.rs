@@ -128,13 +128,17 @@ pub(crate) fn start_epoch_ticker(engine: &Engine) -> Result<(), PluginError> {
         .map_err(|e| PluginError::Setup(format!("epoch thread: {e}")))
 }
 
-/// The linker of the `history-function` world: WASI p2 (sandboxed per call) + `history`.
+/// The one linker of every world and contract version: WASI p2 (sandboxed per call), the
+/// current `history` and `types`, and the older contracts' imports ([`crate::compat`]). A
+/// component only needs its own imports satisfied, so policies (which import nothing but
+/// types and WASI) use it as well.
 pub(crate) fn build_linker(engine: &Engine) -> Result<Linker<HostState>, PluginError> {
     let mut linker = Linker::new(engine);
     wasmtime_wasi::p2::add_to_linker_sync(&mut linker)
         .map_err(|e| PluginError::Setup(e.to_string()))?;
     HistoryFunction::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |s| s)
         .map_err(|e| PluginError::Setup(e.to_string()))?;
+    crate::compat::add_to_linker(&mut linker)?;
     Ok(linker)
 }
 
@@ -515,6 +519,18 @@ impl clio::plugin::history::Host for HostState {
         Ok(self.info(SeriesId(id)))
     }
 
+    fn series_by_key(&mut self, key: String) -> wasmtime::Result<Option<wit::SeriesInfo>> {
+        // A key that does not parse names no series: `none`, like an unknown one.
+        let Ok(key) = key.parse::<clio_storage::SeriesKey>() else {
+            return Ok(None);
+        };
+        Ok(self
+            .ctx
+            .store
+            .series_id(&key)
+            .and_then(|id| self.info(id)))
+    }
+
     fn read_last(
         &mut self,
         series: u64,
@@ -526,8 +542,11 @@ impl clio::plugin::history::Host for HostState {
         let want = n.min(self.max_points);
         let mut remaining = want as usize;
         let mut skip = skip.min(usize::MAX as u64) as usize;
+        let mut at = at;
         // The store caps one answer at query_max_result_numbers; a function sees the whole
-        // window, so page with the skip cursor until done.
+        // window, so page until done. Each next page asks for the points stamped before the
+        // oldest one so far (timestamps are unique within a series) rather than for a
+        // growing skip, which would re-read every newer page: paging stays linear.
         let mut pages = Vec::new();
         while remaining > 0 {
             let req = ReadRequest {
@@ -547,10 +566,14 @@ impl clio::plugin::history::Host for HostState {
             let Data::Points(p) = r.data else { break };
             let got = p.len();
             remaining -= got.min(remaining);
-            skip += got;
+            let oldest = p.first().map(|x| x.ts);
             pages.push(p);
-            if !r.truncated || got == 0 {
-                break;
+            match oldest {
+                Some(t) if r.truncated => {
+                    at = t;
+                    skip = 0;
+                }
+                _ => break,
             }
         }
         pages.reverse();

@@ -493,3 +493,54 @@ async fn builtin_plugins_load_and_user_plugins_override() {
         FnValue::Num(11998.5)
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plugins_built_against_contract_0_1_keep_serving() {
+    let _serial = SERIAL.lock().await;
+    // `compat01` was built from the frozen wit/compat/0.1.0, before `series-by-key` existed.
+    let e = env_with(
+        &[
+            ("compat.wasm", guest("test_plugin_v0_1.wasm")),
+            ("ok.wasm", guest("test_plugin_ok.wasm")),
+        ],
+        |_| {},
+    )
+    .await;
+    // The 10 newest of 0..N: their mean is N - 5.5, read through the 0.1.0 imports.
+    assert_eq!(
+        eval(&e.host, NUM, "compat01", "#10", END).await.unwrap(),
+        FnValue::Num(N as f64 - 5.5)
+    );
+    assert!(matches!(
+        eval(&e.host, NUM, "compat01", "x", END).await,
+        Err(PluginError::BadArgument { .. })
+    ));
+    let st = e.host.plugins();
+    let old = st.iter().find(|p| p.name == "compat01").unwrap();
+    let new = st.iter().find(|p| p.name == "testavg").unwrap();
+    assert_eq!(
+        (old.kind, old.contract, new.contract),
+        ("history-function", "0.1.0", "0.2.0")
+    );
+    assert_eq!(old.version, "0.1.0-fixture");
+    // The same host serves the addition of 0.2.0 to a current plugin. (Function arguments
+    // are split at commas, so the key here has no tags.)
+    let key: clio_storage::SeriesKey = "cpu usage".parse().unwrap();
+    let info = e
+        .store
+        .create_series(SeriesRef::Key(key), Default::default())
+        .await
+        .unwrap();
+    assert_eq!(
+        eval(&e.host, NUM, "testavg", "bykey=cpu usage", END)
+            .await
+            .unwrap(),
+        FnValue::Num(info.id.0 as f64)
+    );
+    assert_eq!(
+        eval(&e.host, NUM, "testavg", "bykey=cpu idle", END)
+            .await
+            .unwrap(),
+        FnValue::None
+    );
+}

@@ -2,7 +2,8 @@
 //!
 //! `testavg(#N)` averages the N newest points; `testavg(<ms>)` averages `[now - ms, now)`;
 //! `testavg(last)` returns the newest value as it is (number or string); `testavg(key)`
-//! returns the series key. Anything else is a bad argument naming `num`.
+//! returns the series key; `testavg(bykey=<key>)` the id of the series with that key (or
+//! none). Anything else is a bad argument naming `num`.
 
 #![allow(missing_docs, unsafe_op_in_unsafe_fn)]
 
@@ -44,6 +45,10 @@ impl Guest for Component {
         let p0 = params.first().map(String::as_str).unwrap_or("");
         if p0 == "key" {
             return Ok(me.key.map_or(Value::None, Value::Str));
+        }
+        if let Some(key) = p0.strip_prefix("bykey=") {
+            // Since contract 0.2.0.
+            return Ok(history::series_by_key(key).map_or(Value::None, |s| Value::Num(s.id as f64)));
         }
         if p0 == "last" {
             let p = history::read_last(me.id, 1, 0, now)?;

@@ -1,0 +1,216 @@
+//! Retention policies as plugins, end to end: the housekeeper over a real engine (SQLite in
+//! a temp dir) asks a policy component (`tests/plugins/test-plugin-policy`) for every
+//! decision. A policy that fails, traps, times out or answers garbage skips the run and
+//! deletes nothing; a policy dropped into the directory serves from the next run.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use clio_core::{
+    Data, EngineOptions, IncomingPoint, ReadRequest, Resolution, SeriesRef, Store, Window,
+};
+use clio_housekeeper::{Housekeeper, HousekeeperOptions, RunReport};
+use clio_plugins::{PluginHost, PluginOptions, TEST_PLUGINS_DIR, WasmPolicy};
+use clio_storage::{SeriesId, Value};
+use clio_storage_sqlite::{SqliteBackend, SqliteOptions};
+use tempfile::TempDir;
+use tokio_util::sync::CancellationToken;
+
+const DAY: i64 = 86_400_000;
+/// Points of each series: one an hour over 4 days, the newest half an hour before the run.
+const HOURS: i64 = 96;
+
+/// The stamp of point `h`: half an hour off the hour, so that a cut at whole days from the
+/// run's start never falls on a point, however many ms the run starts after `now`.
+fn stamp(now: i64, h: i64) -> i64 {
+    now - (HOURS - h) * 3_600_000 + 1_800_000
+}
+
+fn guest(name: &str) -> Vec<u8> {
+    let p = Path::new(TEST_PLUGINS_DIR).join(name);
+    std::fs::read(&p).unwrap_or_else(|e| panic!("{}: {e} (guests not built?)", p.display()))
+}
+
+struct Env {
+    tmp: TempDir,
+    store: Store,
+    host: PluginHost,
+    now: i64,
+}
+
+async fn env(with_policy: bool) -> Env {
+    let tmp = TempDir::new().unwrap();
+    let dir = tmp.path().join("plugins");
+    std::fs::create_dir_all(&dir).unwrap();
+    if with_policy {
+        std::fs::write(dir.join("policy.wasm"), guest("test_plugin_policy.wasm")).unwrap();
+    }
+    let backend =
+        Arc::new(SqliteBackend::open(SqliteOptions::new(tmp.path().join("clio.db"))).unwrap());
+    let mut o = EngineOptions::new(tmp.path());
+    o.timestamp_max_past = None;
+    o.timestamp_max_future = None;
+    let (store, _) = Store::open(o, backend).await.unwrap();
+    let now = clio_core::now_ms();
+    for id in 1..=3 {
+        let pts = (0..HOURS)
+            .map(|h| IncomingPoint {
+                series: SeriesRef::Id(SeriesId(id)),
+                ts: Some(stamp(now, h)),
+                value: Value::Num(h as f64),
+            })
+            .collect();
+        store.write(pts).await.unwrap();
+    }
+    store.flush().await.unwrap();
+    let opts = PluginOptions {
+        builtin: &[],
+        builtin_dir: None,
+        user_dir: Some(dir),
+        cache_dir: Some(tmp.path().join("plugin-cache")),
+        watch: false,
+        ..PluginOptions::default()
+    };
+    let host = PluginHost::new(opts, store.clone()).unwrap();
+    Env {
+        tmp,
+        store,
+        host,
+        now,
+    }
+}
+
+impl Env {
+    async fn run(&self, config: &str) -> RunReport {
+        let policy = Arc::new(WasmPolicy::new(
+            self.host.clone(),
+            "testpolicy",
+            config.to_string(),
+        ));
+        let opts = HousekeeperOptions {
+            pause: Duration::ZERO,
+            ..HousekeeperOptions::default()
+        };
+        let hk = Housekeeper::new(
+            self.store.clone(),
+            policy,
+            opts,
+            self.tmp.path().join("housekeeper.json"),
+        );
+        hk.run_once(&CancellationToken::new()).await
+    }
+
+    async fn oldest(&self, id: u64) -> (i64, usize) {
+        let req = ReadRequest {
+            series: SeriesId(id),
+            window: Window::Range {
+                from: i64::MIN,
+                to: i64::MAX,
+            },
+            resolution: Resolution::Raw,
+            cursor: None,
+        };
+        let r = self.store.read(&req).await.unwrap();
+        let Data::Points(p) = r.data else {
+            panic!("points expected")
+        };
+        (p.first().map_or(i64::MAX, |p| p.ts), p.len())
+    }
+
+    async fn untouched(&self) {
+        for id in 1..=3 {
+            assert_eq!(
+                self.oldest(id).await,
+                (stamp(self.now, 0), HOURS as usize),
+                "series {id} lost data"
+            );
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_policy_plugin_decides_and_the_cut_is_exact() {
+    let e = env(true).await;
+    let r = e.run(r#"{"mode": "ok", "raw_days": 2}"#).await;
+    assert_eq!(r.error, None, "{r:?}");
+    assert_eq!(r.policy, "testpolicy");
+    assert_eq!(r.series, 3);
+    let cut = r.started - 2 * DAY;
+    for id in 1..=3 {
+        let (first, n) = e.oldest(id).await;
+        let expect: Vec<i64> = (0..HOURS)
+            .map(|h| stamp(e.now, h))
+            .filter(|&t| t >= cut)
+            .collect();
+        assert_eq!((first, n), (expect[0], expect.len()), "series {id}");
+    }
+    assert_eq!(r.deleted_points, 3 * (HOURS as u64 - 48));
+    let status = e
+        .host
+        .plugins()
+        .into_iter()
+        .find(|p| p.name == "testpolicy")
+        .unwrap();
+    assert_eq!(status.kind, "housekeeping-policy");
+    assert_eq!(status.contract, "0.2.0");
+    assert_eq!(status.calls, 3);
+    assert_eq!(status.errors, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_policy_skips_the_run_and_deletes_nothing() {
+    let e = env(true).await;
+    // (config, what the skipped run's error must mention)
+    let cases = [
+        (r#"{"mode": "fail"}"#, "told to fail"),
+        (r#"{"mode": "fail-on-id=3"}"#, "told to fail on 3"),
+        (r#"{"mode": "fail-config"}"#, "configuration rejected"),
+        (r#"{"mode": "trap"}"#, "trap"),
+        (r#"{"mode": "bad-interval"}"#, "12345 ms"),
+        (r#"{"mode": "loop"}"#, "timed out"),
+    ];
+    for (config, why) in cases {
+        let t = Instant::now();
+        let r = e.run(config).await;
+        let err = r.error.clone().unwrap_or_default();
+        assert!(err.contains(why), "{config}: {err}");
+        assert!(err.contains("testpolicy"), "{config}: {err}");
+        assert_eq!(r.deleted_points, 0, "{config}");
+        assert!(t.elapsed() < Duration::from_secs(2), "{config}: {:?}", t.elapsed());
+        e.untouched().await;
+    }
+    let status = e
+        .host
+        .plugins()
+        .into_iter()
+        .find(|p| p.name == "testpolicy")
+        .unwrap();
+    // trap, garbage and timeout are the plugin's faults; its own errors are not.
+    assert_eq!(status.errors, 3, "{status:?}");
+    // The plugin still serves after all that.
+    let r = e.run(r#"{"raw_days": 1}"#).await;
+    assert_eq!(r.error, None);
+    assert_eq!(r.deleted_points, 3 * (HOURS as u64 - 24));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_policy_dropped_into_the_directory_serves_from_the_next_run() {
+    let e = env(false).await;
+    let r = e.run("{}").await;
+    let err = r.error.unwrap_or_default();
+    assert!(err.contains("no policy plugin `testpolicy`"), "{err}");
+    e.untouched().await;
+    std::fs::write(
+        e.tmp.path().join("plugins/policy.wasm"),
+        guest("test_plugin_policy.wasm"),
+    )
+    .unwrap();
+    let report = e.host.reload_async().await;
+    assert_eq!(report.loaded.len(), 1, "{report:?}");
+    assert_eq!(e.host.policies(), ["testpolicy"]);
+    let r = e.run(r#"{"raw_days": 3}"#).await;
+    assert_eq!(r.error, None);
+    assert_eq!(r.deleted_points, 3 * (HOURS as u64 - 72));
+}
