@@ -88,12 +88,19 @@ pub struct HousekeeperConfig {
     /// ms between progress log lines during a run (ALEPIZ housekeeperWatchdogCheckInterval).
     #[serde(default = "default_hk_watchdog")]
     pub housekeeper_watchdog_check_interval: u64,
-    /// `keep` (per-series keep_history_days / keep_trends_days) or `tiered`.
+    /// The retention policy: the name of a policy plugin. Built in: `keep` (per-series
+    /// keep_history_days / keep_trends_days), `tiered` (by measurement or tag) and
+    /// `disk-budget` (oldest data first until the store is under a size). With
+    /// `plugins.enabled = false`, `keep` and `tiered` run natively.
     #[serde(default = "default_hk_policy")]
     pub policy: String,
-    /// Tiers of the `tiered` policy, first match wins.
+    /// Tiers of the `tiered` policy, first match wins (passed to it as `"tiers"`).
     #[serde(default)]
     pub tiers: Vec<clio_housekeeper::Tier>,
+    /// The policy's own settings, handed to the plugin as a JSON object (e.g.
+    /// `max_bytes` for `disk-budget`).
+    #[serde(default)]
+    pub policy_config: toml::Table,
 }
 
 impl Default for HousekeeperConfig {
@@ -106,6 +113,7 @@ impl Default for HousekeeperConfig {
             housekeeper_watchdog_check_interval: default_hk_watchdog(),
             policy: default_hk_policy(),
             tiers: Vec::new(),
+            policy_config: toml::Table::new(),
         }
     }
 }
@@ -137,14 +145,58 @@ impl HousekeeperConfig {
         }
     }
 
-    /// The configured policy.
-    pub fn policy(&self) -> std::sync::Arc<dyn clio_housekeeper::RetentionPolicy> {
-        match self.policy.as_str() {
-            "tiered" => std::sync::Arc::new(clio_housekeeper::TieredPolicy {
-                tiers: self.tiers.clone(),
-            }),
-            _ => std::sync::Arc::new(clio_housekeeper::KeepPolicy),
+    /// The configuration handed to a policy plugin: `policy_config` as a JSON object, with
+    /// `tiers` added as `"tiers"` when given and `policy_config` has none.
+    pub fn policy_config_json(&self) -> String {
+        let mut table = self.policy_config.clone();
+        if !self.tiers.is_empty() && !table.contains_key("tiers") {
+            let tiers: Vec<toml::Value> = self
+                .tiers
+                .iter()
+                .map(|t| {
+                    let mut m = toml::Table::new();
+                    if let Some(meas) = &t.measurement {
+                        m.insert("measurement".into(), meas.clone().into());
+                    }
+                    let tags: Vec<toml::Value> = t
+                        .tags
+                        .iter()
+                        .map(|(k, v)| toml::Value::Array(vec![k.clone().into(), v.clone().into()]))
+                        .collect();
+                    m.insert("tags".into(), toml::Value::Array(tags));
+                    m.insert("raw_days".into(), i64::from(t.raw_days).into());
+                    let days: toml::Table = t
+                        .trend_days
+                        .iter()
+                        .map(|(i, d)| (i.to_string(), toml::Value::from(i64::from(*d))))
+                        .collect();
+                    m.insert("trend_days".into(), toml::Value::Table(days));
+                    toml::Value::Table(m)
+                })
+                .collect();
+            table.insert("tiers".into(), toml::Value::Array(tiers));
         }
+        // TOML values are a subset of JSON's (datetimes become strings).
+        serde_json::to_string(&table).unwrap_or_else(|_| "{}".into())
+    }
+
+    /// The native policy of this name, used when the plugin host is disabled (`keep` and
+    /// `tiered` only; `None` for any other name).
+    pub fn native_policy(&self) -> Option<std::sync::Arc<dyn clio_housekeeper::RetentionPolicy>> {
+        match self.policy.as_str() {
+            "keep" => Some(std::sync::Arc::new(clio_housekeeper::KeepPolicy)),
+            "tiered" => Some(std::sync::Arc::new(clio_housekeeper::TieredPolicy {
+                tiers: self.tiers.clone(),
+            })),
+            _ => None,
+        }
+    }
+
+    /// The configured policy, natively (see [`HousekeeperConfig::native_policy`]; an unknown
+    /// name falls back to `keep`).
+    pub fn policy(&self) -> std::sync::Arc<dyn clio_housekeeper::RetentionPolicy> {
+        self.native_policy()
+            .unwrap_or_else(|| std::sync::Arc::new(clio_housekeeper::KeepPolicy))
     }
 }
 
@@ -642,13 +694,24 @@ impl Config {
         if self.query.query_max_result_numbers == 0 || self.query.query_max_result_strings == 0 {
             errs.push("query result caps must be at least 1".into());
         }
-        if !matches!(self.housekeeper.policy.as_str(), "keep" | "tiered") {
+        if self.housekeeper.policy.is_empty() {
+            errs.push(
+                "housekeeper.policy must name a policy (built in: keep, tiered, disk-budget)"
+                    .into(),
+            );
+        } else if !self.plugins.enabled
+            && !matches!(self.housekeeper.policy.as_str(), "keep" | "tiered")
+        {
             errs.push(format!(
-                "housekeeper.policy `{}` is not available (available: keep, tiered)",
+                "housekeeper.policy `{}` needs the plugin host (plugins.enabled = true); \
+                 without it only keep and tiered are available",
                 self.housekeeper.policy
             ));
         }
-        if self.housekeeper.policy == "tiered" && self.housekeeper.tiers.is_empty() {
+        if self.housekeeper.policy == "tiered"
+            && self.housekeeper.tiers.is_empty()
+            && !self.housekeeper.policy_config.contains_key("tiers")
+        {
             errs.push(
                 "housekeeper.policy = \"tiered\" needs at least one [[housekeeper.tiers]]".into(),
             );
@@ -804,6 +867,10 @@ trend_days = { "1h" = 180, "1d" = 365 }
         .unwrap();
         assert_eq!(c.housekeeper.tiers[0].raw_days, 30);
         assert_eq!(c.housekeeper.policy().name(), "tiered");
+        let json: serde_json::Value =
+            serde_json::from_str(&c.housekeeper.policy_config_json()).unwrap();
+        assert_eq!(json["tiers"][0]["raw_days"], 30);
+        assert_eq!(json["tiers"][0]["trend_days"]["1h"], 180);
         let e = Config::from_toml("[housekeeper]\npolicy = \"tiered\"").unwrap_err();
         assert!(e.to_string().contains("tiers"), "{e}");
     }

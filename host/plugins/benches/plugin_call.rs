@@ -21,16 +21,17 @@ const N: i64 = 100_000;
 const END: i64 = T0 + N * 1000;
 const ID: SeriesId = SeriesId(1);
 
-/// The native twin of `testavg(#n)`: the same paged reads, the mean in the host.
+/// The native twin of `testavg(#n)`: the same paged reads as the host's `read-last`
+/// (each page ends before the oldest point of the previous one), the mean in the host.
 fn native_avg(rt: &tokio::runtime::Handle, store: &Store, n: usize) -> Option<f64> {
-    let (mut sum, mut cnt, mut skip, mut remaining) = (0.0, 0usize, 0usize, n);
+    let (mut sum, mut cnt, mut at, mut remaining) = (0.0, 0usize, END, n);
     while remaining > 0 {
         let req = ReadRequest {
             series: ID,
             window: Window::Last {
                 n: remaining,
-                skip,
-                at: Some(END),
+                skip: 0,
+                at: Some(at),
             },
             resolution: Resolution::Raw,
             cursor: None,
@@ -44,9 +45,9 @@ fn native_avg(rt: &tokio::runtime::Handle, store: &Store, n: usize) -> Option<f6
             }
         }
         remaining -= p.len().min(remaining);
-        skip += p.len();
-        if !r.truncated || p.is_empty() {
-            break;
+        match p.first() {
+            Some(oldest) if r.truncated => at = oldest.ts,
+            _ => break,
         }
     }
     (cnt > 0).then(|| sum / cnt as f64)

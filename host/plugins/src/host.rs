@@ -134,7 +134,9 @@ pub(crate) enum Body {
         idle: Mutex<Vec<Instance>>,
     },
     /// A housekeeping policy (one instance per housekeeper run).
-    Policy { pre: HousekeepingPolicyPre<HostState> },
+    Policy {
+        pre: HousekeepingPolicyPre<HostState>,
+    },
 }
 
 /// A live instance with its store.
@@ -356,9 +358,7 @@ impl PluginHost {
                         Kind::Policy => &snap.policies,
                         _ => &snap.by_name,
                     };
-                    by_name
-                        .get(&p.info.name)
-                        .is_none_or(|w| !Arc::ptr_eq(w, p))
+                    by_name.get(&p.info.name).is_none_or(|w| !Arc::ptr_eq(w, p))
                 });
                 PluginStatus {
                     name: p.map(|p| p.info.name.clone()).unwrap_or_default(),

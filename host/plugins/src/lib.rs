@@ -30,11 +30,11 @@ mod runtime;
 mod worlds;
 
 pub use cache::sha256_hex;
+pub use compat::SUPPORTED_CONTRACTS;
 pub use error::PluginError;
 pub use host::{
     FnValue, FunctionInfo, ParamInfo, PluginHost, PluginStatus, ReloadReport, Session, split_args,
 };
-pub use compat::SUPPORTED_CONTRACTS;
 pub use options::{AllocatorMode, Limits, PluginOptions};
 pub use policy::WasmPolicy;
 pub use runtime::AllocatorKind;

@@ -90,10 +90,14 @@ impl WasmPolicy {
             now: now_ms(),
             reads_allowed: false,
         };
-        let mut store = new_store(&inner.engine, ctx, &plugin.limits).map_err(|e| self.fault(&plugin, e))?;
-        let bindings = pre
-            .instantiate(&mut store)
-            .map_err(|e| self.fault(&plugin, classify(&e, store.data(), &self.name, &plugin.limits)))?;
+        let mut store =
+            new_store(&inner.engine, ctx, &plugin.limits).map_err(|e| self.fault(&plugin, e))?;
+        let bindings = pre.instantiate(&mut store).map_err(|e| {
+            self.fault(
+                &plugin,
+                classify(&e, store.data(), &self.name, &plugin.limits),
+            )
+        })?;
         let mut run = PolicyRun {
             plugin,
             store,
@@ -164,10 +168,7 @@ fn to_wit_store(u: &StoreUsage, intervals: &[TrendInterval]) -> wp::StoreUsage {
 }
 
 /// Checks a plugin's decision: it may only name trend intervals the store keeps, once each.
-fn from_wit_decision(
-    d: wp::Decision,
-    intervals: &[TrendInterval],
-) -> Result<Decision, String> {
+fn from_wit_decision(d: wp::Decision, intervals: &[TrendInterval]) -> Result<Decision, String> {
     let mut trends_before: Vec<(TrendInterval, Timestamp)> = Vec::new();
     for (ms, before) in d.trends_before {
         let Some(i) = intervals.iter().copied().find(|i| i.ms() == ms) else {
@@ -237,11 +238,7 @@ impl RetentionPolicy for WasmPolicy {
                 };
                 self.fault(&run.plugin, e)
             }),
-            Ok(Err(e)) => Err(self.error(format!(
-                "series {}: {}",
-                series.info.id,
-                describe(e)
-            ))),
+            Ok(Err(e)) => Err(self.error(format!("series {}: {}", series.info.id, describe(e)))),
             Err(e) => {
                 let e = classify(&e, run.store.data(), &self.name, &run.plugin.limits);
                 let err = self.fault(&run.plugin, e);

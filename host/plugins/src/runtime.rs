@@ -524,11 +524,7 @@ impl clio::plugin::history::Host for HostState {
         let Ok(key) = key.parse::<clio_storage::SeriesKey>() else {
             return Ok(None);
         };
-        Ok(self
-            .ctx
-            .store
-            .series_id(&key)
-            .and_then(|id| self.info(id)))
+        Ok(self.ctx.store.series_id(&key).and_then(|id| self.info(id)))
     }
 
     fn read_last(

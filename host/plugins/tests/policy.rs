@@ -178,7 +178,11 @@ async fn a_failing_policy_skips_the_run_and_deletes_nothing() {
         assert!(err.contains(why), "{config}: {err}");
         assert!(err.contains("testpolicy"), "{config}: {err}");
         assert_eq!(r.deleted_points, 0, "{config}");
-        assert!(t.elapsed() < Duration::from_secs(2), "{config}: {:?}", t.elapsed());
+        assert!(
+            t.elapsed() < Duration::from_secs(2),
+            "{config}: {:?}",
+            t.elapsed()
+        );
         e.untouched().await;
     }
     let status = e

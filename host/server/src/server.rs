@@ -56,9 +56,30 @@ pub async fn start(config: Config) -> Result<Running> {
     }
     let mut tasks = Vec::new();
     if config.housekeeper.enabled {
+        let hkc = &config.housekeeper;
+        let name = &hkc.policy;
+        let policy: Arc<dyn clio_housekeeper::RetentionPolicy> = match state.plugins().ok() {
+            Some(host) if host.policies().contains(name) => Arc::new(
+                clio_plugins::WasmPolicy::new(host.clone(), name, hkc.policy_config_json()),
+            ),
+            host => match hkc.native_policy() {
+                // No such plugin (built-ins off, or the plugin host disabled): the native
+                // twin of a built-in policy decides the same.
+                Some(native) => {
+                    tracing::warn!(policy = %name, "no policy plugin of this name is loaded; using the native one");
+                    native
+                }
+                None => anyhow::bail!(
+                    "housekeeper.policy `{name}`: no such policy plugin is loaded (loaded: {})",
+                    host.map(|h| h.policies().join(", "))
+                        .filter(|l| !l.is_empty())
+                        .unwrap_or_else(|| "none".into())
+                ),
+            },
+        };
         let hk = clio_housekeeper::Housekeeper::new(
             state.store().clone(),
-            config.housekeeper.policy(),
+            policy,
             config.housekeeper.options(),
             config.data_dir.join("housekeeper.json"),
         );
