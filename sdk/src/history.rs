@@ -57,6 +57,10 @@ pub trait History {
     /// Another series' info.
     fn series_by_id(&self, id: u64) -> Option<SeriesInfo>;
 
+    /// A series' info by its canonical line-protocol key (`measurement,tag=v field`; the host
+    /// accepts the tags in any order). `None` when no series has that key.
+    fn series_by_key(&self, key: &str) -> Option<SeriesInfo>;
+
     /// The `n` newest points stamped before `before` (capped at `now`), after skipping the
     /// `skip` newest; ascending.
     fn read_last(&self, series: u64, n: u64, skip: u64, before: Timestamp) -> Result<Points>;

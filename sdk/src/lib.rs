@@ -28,12 +28,17 @@
 //!
 //! Built with `cargo build --target wasm32-wasip2 --release`, the crate (a `cdylib`) becomes a
 //! component of the `history-function` world in `wit/`.
+//!
+//! Retention policies (world `housekeeping-policy`) are written the same way: a type
+//! implementing [`policy::RetentionPolicy`], exported with [`export_policy!`].
 #![deny(missing_docs)]
 
 mod args;
 mod error;
 mod history;
+mod key;
 mod points;
+pub mod policy;
 pub mod shared;
 pub mod stats;
 pub mod testing;
@@ -44,7 +49,10 @@ pub use args::Args;
 pub use clio_sdk_macro::history_function;
 pub use error::{Error, Result, bad_argument};
 pub use history::{History, SeriesInfo, Trends};
+pub use key::{SeriesKey, parse_series_key};
 pub use points::{Iter, Points, Timestamp};
+/// serde_json, for policies that read their configuration beyond [`policy::Config`].
+pub use serde_json;
 pub use value::{Value, ValueRef, format_number, parse_number};
 pub use window::{
     CHUNK, Span, TIMESTAMP_THRESHOLD, Term, Window, count_well_covered, parse_duration,
@@ -104,6 +112,101 @@ pub mod bindings {
 #[doc(hidden)]
 pub use bindings::__export_history_function;
 
+/// The generated WIT bindings of the `housekeeping-policy` world, sharing the `types` of
+/// [`bindings`] so one SDK build serves both worlds. [`export_policy!`] wires them up.
+///
+/// Each `generate!` with `pub_export_macro` puts only its world's imports in the library's
+/// custom section; the exports are described by the export macro where a plugin expands it.
+/// So a policy plugin does not have to export `function`, nor a function plugin `policy`.
+#[doc(hidden)]
+#[allow(missing_docs, missing_debug_implementations, clippy::all)]
+pub mod policy_bindings {
+    wit_bindgen::generate!({
+        world: "housekeeping-policy",
+        path: "../wit",
+        pub_export_macro: true,
+        export_macro_name: "__export_housekeeping_policy",
+        default_bindings_module: "::clio_sdk::policy_bindings",
+        with: {
+            "clio:plugin/types@0.2.0": crate::bindings::clio::plugin::types,
+        },
+    });
+}
+
+/// The policy world's export macro, where [`export_policy!`] finds it.
+#[doc(hidden)]
+pub use policy_bindings::__export_housekeeping_policy;
+
+/// Glue [`export_policy!`] expands to; not a stable API.
+#[doc(hidden)]
+pub mod __private_policy {
+    use std::cell::RefCell;
+
+    use crate::bindings::clio::plugin::types as wt;
+    use crate::policy::{PolicyInstance, RetentionPolicy, SeriesUsage, StoreUsage};
+    pub use crate::policy_bindings::exports::clio::plugin::policy::{
+        Decision as WitDecision, Guest, SeriesUsage as WitSeriesUsage, StoreUsage as WitStoreUsage,
+    };
+    use crate::{Error, Timestamp};
+
+    /// The WIT error type.
+    pub type WitError = wt::Error;
+
+    /// `name` of the export.
+    pub fn name<P: RetentionPolicy>() -> String {
+        P::name().to_owned()
+    }
+
+    /// `configure` of the export.
+    pub fn configure<P: RetentionPolicy>(
+        slot: &RefCell<PolicyInstance<P>>,
+        config_json: &str,
+    ) -> Result<(), WitError> {
+        // A component instance is single-threaded and never re-enters an export, so the
+        // borrow always succeeds; an error beats a panic if that ever changes.
+        let mut p = slot.try_borrow_mut().map_err(busy)?;
+        p.configure(config_json)
+            .map_err(crate::__private::to_wit_error)
+    }
+
+    /// `decide` of the export.
+    pub fn decide<P: RetentionPolicy>(
+        slot: &RefCell<PolicyInstance<P>>,
+        series: WitSeriesUsage,
+        store: WitStoreUsage,
+        now: Timestamp,
+    ) -> Result<WitDecision, WitError> {
+        let mut p = slot.try_borrow_mut().map_err(busy)?;
+        let series = SeriesUsage {
+            info: crate::__private::from_wit_info(series.info),
+            points: series.points,
+            bytes: series.bytes,
+            first_ts: series.first_ts,
+            last_ts: series.last_ts,
+        };
+        let store = StoreUsage {
+            series: store.series,
+            bytes: store.bytes,
+            points: store.points,
+            first_ts: store.first_ts,
+            last_ts: store.last_ts,
+            bytes_by_day: store.bytes_by_day,
+            trend_intervals: store.trend_intervals,
+        };
+        let d = p
+            .decide(&series, &store, now)
+            .map_err(crate::__private::to_wit_error)?;
+        Ok(WitDecision {
+            raw_before: d.raw_before,
+            trends_before: d.trends_before,
+        })
+    }
+
+    fn busy(_: std::cell::BorrowMutError) -> WitError {
+        crate::__private::to_wit_error(Error::Failed("policy instance re-entered".into()))
+    }
+}
+
 /// Glue the macro expands to; not a stable API.
 #[doc(hidden)]
 pub mod __private {
@@ -133,7 +236,7 @@ pub mod __private {
         Points::from_columns(p.ts, p.nums, p.strs, p.kinds, p.truncated)
     }
 
-    fn from_wit_info(i: wt::SeriesInfo) -> SeriesInfo {
+    pub(crate) fn from_wit_info(i: wt::SeriesInfo) -> SeriesInfo {
         SeriesInfo {
             id: i.id,
             key: i.key,
@@ -154,6 +257,10 @@ pub mod __private {
 
         fn series_by_id(&self, id: u64) -> Option<SeriesInfo> {
             wit::series_by_id(id).map(from_wit_info)
+        }
+
+        fn series_by_key(&self, key: &str) -> Option<SeriesInfo> {
+            wit::series_by_key(key).map(from_wit_info)
         }
 
         fn read_last(&self, series: u64, n: u64, skip: u64, before: Timestamp) -> Result<Points> {
@@ -221,14 +328,17 @@ pub mod __private {
                 Some(Value::Num(x)) => wt::Value::Num(x),
                 Some(Value::Str(s)) => wt::Value::Str(s),
             }),
-            Err(Error::BadArgument { name, why }) if name.is_empty() => {
-                Err(wt::Error::BadArgument(why))
-            }
-            Err(Error::BadArgument { name, why }) => {
-                Err(wt::Error::BadArgument(format!("{name}: {why}")))
-            }
-            Err(Error::NotFound(s)) => Err(wt::Error::NotFound(s)),
-            Err(Error::Failed(s)) => Err(wt::Error::Failed(s)),
+            Err(e) => Err(to_wit_error(e)),
+        }
+    }
+
+    /// An SDK error as the WIT error; a `BadArgument` becomes `"name: why"`.
+    pub(crate) fn to_wit_error(e: Error) -> wt::Error {
+        match e {
+            Error::BadArgument { name, why } if name.is_empty() => wt::Error::BadArgument(why),
+            Error::BadArgument { name, why } => wt::Error::BadArgument(format!("{name}: {why}")),
+            Error::NotFound(s) => wt::Error::NotFound(s),
+            Error::Failed(s) => wt::Error::Failed(s),
         }
     }
 }

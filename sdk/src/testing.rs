@@ -1,5 +1,6 @@
 //! Native testing: an in-memory [`History`] and a helper that calls a function the way the
-//! host would, so `cargo test -p fn-avg` needs no Wasm runtime.
+//! host would, so `cargo test -p fn-avg` needs no Wasm runtime; for retention policies,
+//! [`series_usage`], [`store_usage`] and [`decide`].
 
 use std::collections::BTreeMap;
 
@@ -7,6 +8,7 @@ use crate::args::Args;
 use crate::error::{Error, Result};
 use crate::history::{History, SeriesInfo, Trends};
 use crate::points::{Points, Timestamp};
+use crate::policy::{Decision, PolicyInstance, RetentionPolicy, SeriesUsage, StoreUsage};
 use crate::value::Value;
 
 /// The id [`MemHistory`] gives the evaluated series.
@@ -57,6 +59,26 @@ impl MemHistory {
         }
     }
 
+    /// Gives the evaluated series a canonical key (`measurement,tag=v field`).
+    pub fn with_key(mut self, key: impl Into<String>) -> Self {
+        if let Some((info, _)) = self.series.get_mut(&SERIES) {
+            info.key = Some(key.into());
+        }
+        self
+    }
+
+    /// Adds another series (`info.id` must differ from [`SERIES`]; the same id again
+    /// replaces it), for functions that read several series.
+    pub fn with_series<V: Into<Value>>(
+        mut self,
+        info: SeriesInfo,
+        points: impl IntoIterator<Item = (Timestamp, V)>,
+    ) -> Self {
+        let points = points.into_iter().map(|(t, v)| (t, v.into())).collect();
+        self.series.insert(info.id, (info, points));
+        self
+    }
+
     /// The same history evaluated at another time.
     pub fn at(mut self, now: Timestamp) -> Self {
         self.now = now;
@@ -92,6 +114,15 @@ impl History for MemHistory {
 
     fn series_by_id(&self, id: u64) -> Option<SeriesInfo> {
         self.series.get(&id).map(|(i, _)| i.clone())
+    }
+
+    fn series_by_key(&self, key: &str) -> Option<SeriesInfo> {
+        // Exactly as stored: the host normalises the tag order, this stand-in does not, so a
+        // test uses the canonical spelling (tags sorted by name).
+        self.series
+            .values()
+            .find(|(i, _)| i.key.as_deref() == Some(key))
+            .map(|(i, _)| i.clone())
     }
 
     fn read_last(&self, series: u64, n: u64, skip: u64, before: Timestamp) -> Result<Points> {
@@ -221,6 +252,50 @@ pub fn assert_close(got: Option<f64>, want: f64) {
     );
 }
 
+/// A series for policy tests: id 1, an optional canonical key, its keep settings and the
+/// oldest stored point (`None`: unknown); 100 points, 1000 bytes.
+pub fn series_usage(
+    key: Option<&str>,
+    keep_history_days: u32,
+    keep_trends_days: u32,
+    first_ts: Option<Timestamp>,
+) -> SeriesUsage {
+    SeriesUsage {
+        info: SeriesInfo {
+            id: SERIES,
+            key: key.map(str::to_owned),
+            keep_history_days,
+            keep_trends_days,
+            metadata: Vec::new(),
+        },
+        points: 100,
+        bytes: 1000,
+        first_ts,
+        last_ts: first_ts,
+    }
+}
+
+/// Store figures for policy tests: the given trend intervals (ms), everything else zero or
+/// empty (set `bytes` and `bytes_by_day` for budget policies).
+pub fn store_usage(trend_intervals: &[i64]) -> StoreUsage {
+    StoreUsage {
+        trend_intervals: trend_intervals.to_vec(),
+        ..StoreUsage::default()
+    }
+}
+
+/// Runs a policy as the host does: a fresh instance, `configure(config_json)`, then `decide`.
+pub fn decide<P: RetentionPolicy>(
+    config_json: &str,
+    series: &SeriesUsage,
+    store: &StoreUsage,
+    now: Timestamp,
+) -> Result<Decision> {
+    let mut p = PolicyInstance::<P>::new();
+    p.configure(config_json)?;
+    p.decide(series, store, now)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -240,5 +315,26 @@ mod tests {
         assert_eq!(t.start, vec![0, 20]);
         assert_eq!(t.count, vec![1, 2]);
         assert_eq!(t.max, vec![1.0, 4.0]);
+    }
+
+    #[test]
+    fn series_by_key_matches_the_stored_key_exactly() {
+        let other = SeriesInfo {
+            id: 7,
+            key: Some("cpu,host=a,site=b usage".to_owned()),
+            keep_history_days: 3,
+            ..SeriesInfo::default()
+        };
+        let h = MemHistory::new(100)
+            .with_key("mem free")
+            .with_series(other.clone(), [(10, 1.5)]);
+        assert_eq!(h.series_by_key("cpu,host=a,site=b usage"), Some(other));
+        assert_eq!(h.series_by_key("mem free").map(|i| i.id), Some(SERIES));
+        assert_eq!(h.series_by_key("cpu,site=b,host=a usage"), None);
+        assert_eq!(h.series_by_key("cpu,host=a,site=b"), None);
+        assert_eq!(h.series_by_key(""), None);
+        let p = h.read_range(7, 0, 100, 10).unwrap();
+        assert_eq!(p.timestamps(), &[10]);
+        assert_eq!(h.series_by_id(7).map(|i| i.keep_history_days), Some(3));
     }
 }

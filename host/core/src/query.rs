@@ -134,25 +134,27 @@ pub struct ReadResult {
 /// Keeps the newest points within the caps: at most `max_numbers` points, and at most
 /// `max_strings` string points. `newest_first` is sorted newest first; the result ascending.
 pub(crate) fn cap_points(
-    newest_first: Vec<Point>,
+    mut newest_first: Vec<Point>,
     max_numbers: usize,
     max_strings: usize,
 ) -> (Vec<Point>, bool) {
+    // Find the cut first, then truncate and reverse in place: no second list, no moves of
+    // the kept points beyond the reversal.
     let mut strings = 0;
-    let mut kept = Vec::with_capacity(newest_first.len().min(max_numbers));
-    let mut truncated = false;
-    for p in newest_first {
-        if kept.len() >= max_numbers || (p.value.is_str() && strings >= max_strings) {
-            truncated = true;
-            break;
-        }
+    let mut keep = newest_first.len().min(max_numbers);
+    for (i, p) in newest_first.iter().enumerate().take(keep) {
         if p.value.is_str() {
+            if strings >= max_strings {
+                keep = i;
+                break;
+            }
             strings += 1;
         }
-        kept.push(p);
     }
-    kept.reverse();
-    (kept, truncated)
+    let truncated = keep < newest_first.len();
+    newest_first.truncate(keep);
+    newest_first.reverse();
+    (newest_first, truncated)
 }
 
 /// Merges two ascending point lists; on equal timestamps `newer` wins.

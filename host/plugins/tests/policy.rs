@@ -218,3 +218,184 @@ async fn a_policy_dropped_into_the_directory_serves_from_the_next_run() {
     assert_eq!(r.error, None);
     assert_eq!(r.deleted_points, 3 * (HOURS as u64 - 72));
 }
+
+/// A host with the built-in plugins (the 24 functions and the shipped policies).
+async fn builtin_env() -> Env {
+    let e = env(false).await;
+    let opts = PluginOptions {
+        builtin: clio_plugins::BUILTIN_PLUGINS,
+        user_dir: None,
+        cache_dir: Some(e.tmp.path().join("plugin-cache")),
+        watch: false,
+        ..PluginOptions::default()
+    };
+    let host = PluginHost::new(opts, e.store.clone()).unwrap();
+    Env { host, ..e }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shipped_policies_decide_like_their_native_twins() {
+    use clio_housekeeper::{KeepPolicy, RetentionPolicy, SeriesUsage, StoreUsage, TieredPolicy};
+    use clio_storage::{SeriesInfo, SeriesSettings, TrendInterval};
+    let e = builtin_env().await;
+    let mut names = e.host.policies();
+    names.sort();
+    assert_eq!(names, ["disk-budget", "keep", "tiered"]);
+    let tiers_toml = r#"
+        [[tiers]]
+        measurement = "sensor"
+        tags = [["site", "a"]]
+        raw_days = 30
+        trend_days = { "1h" = 180, "1d" = 365 }
+        [[tiers]]
+        tags = [["site", "b"]]
+        raw_days = 2
+    "#;
+    #[derive(serde::Deserialize)]
+    struct Tiers {
+        tiers: Vec<clio_housekeeper::Tier>,
+    }
+    let tiers: Tiers = toml::from_str(tiers_toml).unwrap();
+    let tiers_json =
+        serde_json::to_string(&toml::from_str::<toml::Table>(tiers_toml).unwrap()).unwrap();
+    let pairs: Vec<(Box<dyn RetentionPolicy>, Box<dyn RetentionPolicy>)> = vec![
+        (
+            Box::new(KeepPolicy),
+            Box::new(WasmPolicy::new(e.host.clone(), "keep", "{}".into())),
+        ),
+        (
+            Box::new(TieredPolicy { tiers: tiers.tiers }),
+            Box::new(WasmPolicy::new(e.host.clone(), "tiered", tiers_json)),
+        ),
+    ];
+    let ms = |m: i64| TrendInterval::from_ms(m).unwrap();
+    let interval_sets = [
+        vec![],
+        vec![ms(600_000), ms(1_800_000), ms(3_600_000), ms(DAY)],
+        vec![ms(3_600_000)],
+    ];
+    let now = 20_000 * DAY + 12_345;
+    let mut compared = 0;
+    for (native, plugin) in &pairs {
+        plugin.begin_run().unwrap();
+        for key in [
+            None,
+            Some("sensor,site=a temp"),
+            Some("sensor,site=b temp"),
+            Some("sensor temp"),
+            Some("other,site=b x"),
+            Some("sen\\,sor,site=a temp"),
+        ] {
+            for (keep_h, keep_t) in [(0, 0), (1, 365), (7, 30), (90, 365)] {
+                for first in [None, Some(0), Some(now - DAY), Some(now - 40 * DAY)] {
+                    for intervals in &interval_sets {
+                        let u = SeriesUsage {
+                            info: SeriesInfo {
+                                id: SeriesId(7),
+                                key: key.map(|k| k.parse().unwrap()),
+                                settings: SeriesSettings {
+                                    keep_history_days: keep_h,
+                                    keep_trends_days: keep_t,
+                                    ..Default::default()
+                                },
+                                created: 0,
+                            },
+                            points: 100,
+                            bytes: 1000,
+                            first_ts: first,
+                            last_ts: first.map(|f| f + 1000),
+                        };
+                        let s = StoreUsage::from_series([&u]);
+                        let a = native.decide(&u, &s, now, intervals).unwrap();
+                        let b = plugin.decide(&u, &s, now, intervals).unwrap();
+                        assert_eq!(
+                            a,
+                            b,
+                            "{} on {key:?} {keep_h}/{keep_t} {first:?} {intervals:?}",
+                            native.name()
+                        );
+                        compared += 1;
+                    }
+                }
+            }
+        }
+        plugin.end_run();
+    }
+    assert_eq!(compared, 2 * 6 * 4 * 4 * 3);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn disk_budget_deletes_the_oldest_days_until_the_store_fits() {
+    let e = builtin_env().await;
+    // Three more series with a point a minute over the same 4 days and values that do not
+    // compress to nothing, so that bytes follow points.
+    let minutes = HOURS * 60;
+    for id in 11..=13u64 {
+        let mut x: u64 = id;
+        let pts = (0..minutes)
+            .map(|m| {
+                x = x
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                IncomingPoint {
+                    series: SeriesRef::Id(SeriesId(id)),
+                    ts: Some(e.now - (minutes - m) * 60_000 + 30_000),
+                    value: Value::Num((x >> 11) as f64 / 1e6),
+                }
+            })
+            .collect();
+        e.store.write(pts).await.unwrap();
+    }
+    e.store.flush().await.unwrap();
+    let backend = e.store.backend().clone();
+    let ids = [1u64, 2, 3, 11, 12, 13];
+    let bytes = || async {
+        let mut total = 0;
+        for id in ids {
+            total += backend.stats(SeriesId(id)).await.unwrap().bytes;
+        }
+        total
+    };
+    let before = bytes().await;
+    assert!(before > 100_000, "{before}");
+    // Room for about half the data; nothing newer than 12 hours may go.
+    let budget = before / 2;
+    let policy = Arc::new(WasmPolicy::new(
+        e.host.clone(),
+        "disk-budget",
+        format!(r#"{{"max_bytes": {budget}, "min_keep_hours": 12}}"#),
+    ));
+    let hk = Housekeeper::new(
+        e.store.clone(),
+        policy,
+        HousekeeperOptions {
+            pause: Duration::ZERO,
+            ..HousekeeperOptions::default()
+        },
+        e.tmp.path().join("housekeeper.json"),
+    );
+    let mut runs = 0;
+    while bytes().await > budget && runs < 5 {
+        let r = hk.run_once(&CancellationToken::new()).await;
+        assert_eq!(r.error, None, "{r:?}");
+        assert!(r.deleted_points > 0, "run {runs} deleted nothing: {r:?}");
+        runs += 1;
+    }
+    let after = bytes().await;
+    assert!(after <= budget, "{after} > {budget} after {runs} runs");
+    // Not much more than needed went: the cut is at a day boundary, so at most a day's
+    // worth (a quarter of the 4 days) beyond the budget.
+    assert!(after >= before / 4, "{after} of {before}: too much deleted");
+    let oldest_left = e.oldest(11).await.0;
+    for id in ids {
+        let (first, n) = e.oldest(id).await;
+        // Every series lost its oldest data at the same cut, and kept its newest 12 hours.
+        assert!(first > e.now - HOURS * 3_600_000, "series {id}");
+        assert!(
+            (first - oldest_left).abs() <= 3_600_000,
+            "series {id}: {first} vs {oldest_left}"
+        );
+        let newest_12h = if id < 10 { 12 } else { 12 * 60 };
+        assert!(n >= newest_12h, "series {id}: {n} points");
+    }
+}
