@@ -126,6 +126,17 @@ fn retention_and_zombies_over_http() {
         text.contains("policy       keep") && text.contains("declared"),
         "{text}"
     );
+    // The policy that decided is the built-in plugin, listed with the functions.
+    let plugins = s.get_json("/api/v1/plugins", 200);
+    let keep = plugins["plugins"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "keep")
+        .unwrap_or_else(|| panic!("no keep policy plugin: {plugins}"));
+    assert_eq!(keep["kind"], "housekeeping-policy");
+    assert_eq!(keep["contract"], "0.2.0");
+    assert!(keep["calls"].as_u64().unwrap() > 0, "{keep}");
     assert_eq!(s.terminate().code(), Some(0));
 }
 
