@@ -8,8 +8,9 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use clio_storage::{
-    NewSeries, Point, SeriesFilter, SeriesId, SeriesInfo, SeriesKey, SeriesPoints, SeriesSettings,
-    SeriesUpdate, StorageBackend, Timestamp, TrendBucket, TrendInterval, Value,
+    Expiry, ExpiryOutcome, NewSeries, Point, SeriesFilter, SeriesId, SeriesInfo, SeriesKey,
+    SeriesPoints, SeriesSettings, SeriesUpdate, StorageBackend, StorageError, Timestamp,
+    TrendBucket, TrendInterval, Value,
 };
 use parking_lot::{Mutex, RwLock};
 use serde::Serialize;
@@ -166,14 +167,25 @@ pub fn now_ms() -> Timestamp {
         .map_or(0, |d| d.as_millis() as Timestamp)
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum ReplayedOp {
-    Written,
-    Deleted,
+/// What replay saw of one series: the deletions to re-apply to storage.
+#[derive(Debug, Default)]
+struct Replayed {
+    /// The last logged operation was `DeleteSeries`.
+    deleted: bool,
+    /// Ranges of `DeleteRange` records.
+    ranges: Vec<(Timestamp, Timestamp)>,
+    /// The latest raw cut of `Expire` records (cuts from the beginning of time nest, so the
+    /// latest one covers the others).
+    raw_before: Option<Timestamp>,
+    /// The latest trend cut per interval of `Expire` records.
+    trends_before: std::collections::BTreeMap<TrendInterval, Timestamp>,
 }
 
-/// What replay saw per series: the last kind of operation and the ranges deleted.
-type ReplayLog = HashMap<SeriesId, (ReplayedOp, Vec<(Timestamp, Timestamp)>)>;
+/// What replay saw per series.
+type ReplayLog = HashMap<SeriesId, Replayed>;
+
+/// Series per backend call when expiries found in the log are re-applied at start-up.
+const REPLAY_EXPIRE_BATCH: usize = 1000;
 
 impl Store {
     /// Opens the engine: loads the catalog, replays the log into the cache, re-applies
@@ -200,17 +212,20 @@ impl Store {
                         if during_replay {
                             let mut r = replayed.lock();
                             for (id, _) in points {
-                                r.entry(*id).or_insert((ReplayedOp::Written, Vec::new())).0 =
-                                    ReplayedOp::Written;
+                                r.entry(*id).or_default().deleted = false;
                             }
                         }
                     }
                     Entry::DeleteSeries(id) => {
                         cache.remove_series(*id);
                         if during_replay {
-                            replayed
-                                .lock()
-                                .insert(*id, (ReplayedOp::Deleted, Vec::new()));
+                            replayed.lock().insert(
+                                *id,
+                                Replayed {
+                                    deleted: true,
+                                    ..Default::default()
+                                },
+                            );
                         }
                     }
                     Entry::DeleteRange { series, from, to } => {
@@ -219,9 +234,29 @@ impl Store {
                             replayed
                                 .lock()
                                 .entry(*series)
-                                .or_insert((ReplayedOp::Written, Vec::new()))
-                                .1
+                                .or_default()
+                                .ranges
                                 .push((*from, *to));
+                        }
+                    }
+                    Entry::Expire(batch) => {
+                        for e in batch {
+                            if let Some(before) = e.raw_before {
+                                cache.remove_range(e.series, Timestamp::MIN, before);
+                            }
+                        }
+                        if during_replay {
+                            let mut r = replayed.lock();
+                            for e in batch {
+                                let s = r.entry(e.series).or_default();
+                                if let Some(before) = e.raw_before {
+                                    s.raw_before = s.raw_before.max(Some(before));
+                                }
+                                for &(interval, before) in &e.trends_before {
+                                    let cut = s.trends_before.entry(interval).or_insert(before);
+                                    *cut = (*cut).max(before);
+                                }
+                            }
                         }
                     }
                 }
@@ -238,14 +273,32 @@ impl Store {
         let mut catalog = catalog;
         // A deletion that was logged may not have reached storage before a crash.
         let replayed = std::mem::take(&mut *replayed.lock());
-        for (id, (op, ranges)) in replayed {
-            if op == ReplayedOp::Deleted {
+        let mut expiries = Vec::new();
+        for (id, r) in replayed {
+            if r.deleted {
                 backend.delete_series(id).await?;
                 catalog.remove(id);
                 continue;
             }
-            for (from, to) in ranges {
+            for (from, to) in r.ranges {
                 backend.delete_points(id, from, to).await?;
+            }
+            if r.raw_before.is_some() || !r.trends_before.is_empty() {
+                expiries.push(Expiry {
+                    series: id,
+                    raw_before: r.raw_before,
+                    trends_before: r.trends_before.into_iter().collect(),
+                });
+            }
+        }
+        // Retention is idempotent: re-applying a cut that did reach storage finds nothing.
+        // A failure here is logged rather than fatal: the data it would remove is old data
+        // the next housekeeper run cuts again, and refusing to start over it (say, one damaged
+        // chunk) would be worse.
+        expiries.sort_by_key(|e| e.series);
+        for batch in expiries.chunks(REPLAY_EXPIRE_BATCH) {
+            if let Err(e) = backend.expire(batch).await {
+                warn!(series = batch.len(), error = %e, "re-applying logged retention failed; the next housekeeper run repeats it");
             }
         }
         // Points of series missing from the catalog cannot be flushed anywhere meaningful.
@@ -883,6 +936,67 @@ impl Store {
         // A read-through fill may have copied doomed points back in meanwhile.
         inner.cache.remove_range(id, from, to);
         Ok(n + unflushed as u64)
+    }
+
+    /// Retention for a batch of series (see [`StorageBackend::expire`]): raw points stamped
+    /// before each `raw_before` and trend buckets starting before each interval's cut. The
+    /// whole batch is one log record and one backend call (one storage transaction with the
+    /// SQLite backend), which is what makes retention over many series cheap.
+    ///
+    /// Returns one outcome per entry, in order. Series not in the catalog are skipped (their
+    /// outcome counts nothing). As with [`Store::delete_points`], `points` counts stored
+    /// points plus the unflushed ones that were cut from the cache.
+    pub async fn expire(&self, batch: &[Expiry]) -> Result<Vec<ExpiryOutcome>> {
+        let inner = &self.inner;
+        // Positions in `batch` of the entries that can delete something.
+        let keep: Vec<usize> = {
+            let catalog = inner.catalog.read();
+            (0..batch.len())
+                .filter(|&i| !batch[i].is_empty() && catalog.contains(batch[i].series))
+                .collect()
+        };
+        let mut out: Vec<ExpiryOutcome> = batch
+            .iter()
+            .map(|e| ExpiryOutcome::none(e.series))
+            .collect();
+        if keep.is_empty() {
+            return Ok(out);
+        }
+        let todo: Vec<Expiry> = keep.iter().map(|&i| batch[i].clone()).collect();
+        // Counted before logging, which cuts them from the cache (see `delete_points`).
+        let unflushed: Vec<u64> = todo
+            .iter()
+            .map(|e| {
+                e.raw_before.map_or(0, |before| {
+                    inner.cache.dirty_in_range(e.series, Timestamp::MIN, before) as u64
+                })
+            })
+            .collect();
+        inner.wal.append(Entry::Expire(todo.clone())).await?;
+        let stored = inner.backend.expire(&todo).await;
+        // A read-through fill may have copied doomed points back in meanwhile; the cache
+        // follows the cut whether storage succeeded or not (the log re-applies it at start).
+        for e in &todo {
+            if let Some(before) = e.raw_before {
+                inner.cache.remove_range(e.series, Timestamp::MIN, before);
+            }
+        }
+        let stored = stored?;
+        if stored.len() != todo.len() {
+            return Err(Error::Storage(StorageError::Other(format!(
+                "{} answered {} expiry outcomes for {} series",
+                inner.backend.describe(),
+                stored.len(),
+                todo.len()
+            ))));
+        }
+        for ((i, s), dirty) in keep.into_iter().zip(stored).zip(unflushed) {
+            if let Some(o) = out.get_mut(i) {
+                o.points = s.points + dirty;
+                o.buckets = s.buckets;
+            }
+        }
+        Ok(out)
     }
 
     /// Engine counters.

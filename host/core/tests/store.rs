@@ -8,7 +8,9 @@ use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
 
 use clio_core::*;
-use clio_storage::{Point, SeriesId, SeriesKey, TrendBucket, TrendInterval, Value};
+use clio_storage::{
+    Expiry, ExpiryOutcome, Point, SeriesId, SeriesKey, TrendBucket, TrendInterval, Value,
+};
 use common::{open, options};
 
 fn pt(series: u64, ts: i64, v: f64) -> IncomingPoint {
@@ -284,6 +286,163 @@ async fn deletes_are_not_resurrected_by_replay() {
     );
 }
 
+fn raw_cut(series: u64, before: i64) -> Expiry {
+    Expiry {
+        series: SeriesId(series),
+        raw_before: Some(before),
+        trends_before: vec![],
+    }
+}
+
+async fn bucket_starts(store: &Store, series: u64, i: TrendInterval) -> Vec<i64> {
+    store
+        .read_trends(SeriesId(series), i, i64::MIN, i64::MAX)
+        .await
+        .unwrap()
+        .iter()
+        .map(|b| b.start)
+        .collect()
+}
+
+/// Timestamps of a series, in minutes.
+async fn minutes(store: &Store, series: u64) -> Vec<i64> {
+    let r = store
+        .read(&range(series, i64::MIN, i64::MAX))
+        .await
+        .unwrap();
+    nums(&r).iter().map(|p| p.0 / 60_000).collect()
+}
+
+#[tokio::test]
+async fn expire_cuts_storage_and_cache_for_a_whole_batch() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, _) = open(dir.path(), options(dir.path())).await;
+    let ten_min: TrendInterval = "10m".parse().unwrap();
+    // Series 1 and 2: 0..20 flushed, 20..30 only in the cache. One point per minute, so the
+    // 10-minute buckets start at 0, 600_000 and 1_200_000 (ms).
+    let minute = 60_000;
+    for s in [1, 2, 3] {
+        store
+            .write((0..20).map(|i| pt(s, i * minute, i as f64)).collect())
+            .await
+            .unwrap();
+    }
+    store.flush().await.unwrap();
+    for s in [1, 2] {
+        store
+            .write((20..30).map(|i| pt(s, i * minute, i as f64)).collect())
+            .await
+            .unwrap();
+    }
+    let out = store
+        .expire(&[
+            raw_cut(1, 25 * minute),
+            raw_cut(99, i64::MAX),
+            Expiry {
+                series: SeriesId(2),
+                raw_before: Some(5 * minute),
+                trends_before: vec![(ten_min, 600_000)],
+            },
+            raw_cut(3, i64::MIN),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(
+        out,
+        vec![
+            // 20 stored + 5 unflushed.
+            ExpiryOutcome {
+                series: SeriesId(1),
+                points: 25,
+                buckets: 0
+            },
+            ExpiryOutcome::none(SeriesId(99)),
+            ExpiryOutcome {
+                series: SeriesId(2),
+                points: 5,
+                buckets: 1
+            },
+            ExpiryOutcome::none(SeriesId(3)),
+        ]
+    );
+    assert_eq!(minutes(&store, 1).await, (25..30).collect::<Vec<_>>());
+    assert_eq!(minutes(&store, 2).await, (5..30).collect::<Vec<_>>());
+    assert_eq!(minutes(&store, 3).await, (0..20).collect::<Vec<_>>());
+    assert_eq!(
+        bucket_starts(&store, 2, ten_min).await,
+        [600_000, 1_200_000]
+    );
+    // The cut points do not come back from storage or from a flush.
+    store.flush().await.unwrap();
+    assert_eq!(minutes(&store, 1).await, (25..30).collect::<Vec<_>>());
+    let stored = store
+        .backend()
+        .read_range(SeriesId(1), i64::MIN, i64::MAX, usize::MAX)
+        .await
+        .unwrap();
+    assert_eq!(stored.len(), 5);
+    // An empty batch, and one with nothing to cut, are no-ops.
+    assert_eq!(store.expire(&[]).await.unwrap(), vec![]);
+    assert_eq!(
+        store.expire(&[raw_cut(1, 25 * minute)]).await.unwrap(),
+        vec![ExpiryOutcome::none(SeriesId(1))]
+    );
+}
+
+#[tokio::test]
+async fn a_logged_expiry_is_applied_by_replay() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, flaky) = open(dir.path(), options(dir.path())).await;
+    let ten_min: TrendInterval = "10m".parse().unwrap();
+    let minute = 60_000;
+    for s in [1, 2] {
+        store
+            .write((0..20).map(|i| pt(s, i * minute, 1.0)).collect())
+            .await
+            .unwrap();
+    }
+    store.flush().await.unwrap();
+    // Unflushed points before the cut, which replay must not bring back either.
+    store.write(vec![pt(1, minute / 2, 5.0)]).await.unwrap();
+    // The expiry is logged but never reaches storage, as if the process died in between.
+    flaky.fail_expire.store(true, Ordering::SeqCst);
+    let batch = [
+        raw_cut(1, 10 * minute),
+        Expiry {
+            series: SeriesId(2),
+            raw_before: None,
+            trends_before: vec![(ten_min, 600_000)],
+        },
+    ];
+    assert!(store.expire(&batch).await.is_err());
+    let stored = store
+        .backend()
+        .read_range(SeriesId(1), i64::MIN, i64::MAX, usize::MAX)
+        .await
+        .unwrap();
+    assert_eq!(stored.len(), 20, "storage was not cut");
+    store.abandon();
+
+    let (store, _) = open(dir.path(), options(dir.path())).await;
+    let stored: Vec<i64> = store
+        .backend()
+        .read_range(SeriesId(1), i64::MIN, i64::MAX, usize::MAX)
+        .await
+        .unwrap()
+        .iter()
+        .map(|p| p.ts / minute)
+        .collect();
+    assert_eq!(stored, (10..20).collect::<Vec<_>>(), "replay cut storage");
+    let r = store.read(&range(1, i64::MIN, i64::MAX)).await.unwrap();
+    assert_eq!(nums(&r).len(), 10, "and the unflushed point stayed cut");
+    assert_eq!(bucket_starts(&store, 2, ten_min).await, [600_000]);
+    let r = store.read(&range(2, i64::MIN, i64::MAX)).await.unwrap();
+    assert_eq!(nums(&r).len(), 20, "a trend cut keeps raw points");
+    store.flush().await.unwrap();
+    let r = store.read(&range(1, i64::MIN, i64::MAX)).await.unwrap();
+    assert_eq!(nums(&r).len(), 10);
+}
+
 #[tokio::test]
 async fn trends_include_unflushed_points() {
     let dir = tempfile::tempdir().unwrap();
@@ -341,6 +500,7 @@ mod model {
         Last(u64, usize, usize, Option<i64>),
         Range(u64, i64, i64),
         DeleteRange(u64, i64, i64),
+        Expire(Vec<(u64, i64)>),
     }
 
     fn op() -> impl Strategy<Value = Op> {
@@ -352,7 +512,8 @@ mod model {
             1 => Just(Op::Crash),
             4 => (series.clone(), 0usize..30, 0usize..5, proptest::option::of(ts.clone())).prop_map(|(s, n, k, at)| Op::Last(s, n, k, at)),
             4 => (series.clone(), ts.clone(), ts.clone()).prop_map(|(s, a, b)| Op::Range(s, a, b)),
-            1 => (series, ts.clone(), ts).prop_map(|(s, a, b)| Op::DeleteRange(s, a, b)),
+            1 => (series.clone(), ts.clone(), ts.clone()).prop_map(|(s, a, b)| Op::DeleteRange(s, a, b)),
+            1 => proptest::collection::vec((series, ts), 0..4).prop_map(Op::Expire),
         ]
     }
 
@@ -417,6 +578,16 @@ mod model {
                         Vec::new()
                     };
                     assert_eq!(points(&got), want, "range({s}, {a}, {b})");
+                }
+                Op::Expire(cuts) => {
+                    let batch: Vec<Expiry> = cuts.iter().map(|&(s, cut)| raw_cut(s, cut)).collect();
+                    let out = store.expire(&batch).await.unwrap();
+                    assert_eq!(out.len(), batch.len());
+                    for (s, cut) in cuts {
+                        if let Some(m) = model.get_mut(&s) {
+                            m.retain(|t, _| *t >= cut);
+                        }
+                    }
                 }
                 Op::DeleteRange(s, a, b) => {
                     let Some(m) = model.get_mut(&s) else { continue };

@@ -5,9 +5,9 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
 use clio_storage::{
-    Capabilities, NewSeries, Point, Result, SeriesFilter, SeriesId, SeriesInfo, SeriesPoints,
-    SeriesStats, SeriesUpdate, StorageBackend, StorageError, Timestamp, TrendBucket, TrendInterval,
-    WriteSummary,
+    Capabilities, Expiry, ExpiryOutcome, NewSeries, Point, Result, SeriesFilter, SeriesId,
+    SeriesInfo, SeriesPoints, SeriesStats, SeriesUpdate, StorageBackend, StorageError, Timestamp,
+    TrendBucket, TrendInterval, WriteSummary,
 };
 use rusqlite::{Connection, OpenFlags, TransactionBehavior};
 
@@ -273,6 +273,28 @@ impl StorageBackend for SqliteBackend {
             .await
     }
 
+    /// The whole batch in one write transaction (one commit, one fsync), with the same
+    /// chunk-level cuts as [`StorageBackend::delete_points`] and
+    /// [`StorageBackend::delete_trends`]. A series without a catalog entry has no rows, so it
+    /// is skipped by finding nothing to delete.
+    async fn expire(&self, batch: &[Expiry]) -> Result<Vec<ExpiryOutcome>> {
+        if batch.iter().all(Expiry::is_empty) {
+            // Nothing can go: spare the writer thread a round trip.
+            return Ok(batch
+                .iter()
+                .map(|e| ExpiryOutcome::none(e.series))
+                .collect());
+        }
+        let batch = batch.to_vec();
+        self.write_tx(move |tx, opts| {
+            batch
+                .iter()
+                .map(|e| expire_one(tx, e, opts.max_chunk_points))
+                .collect()
+        })
+        .await
+    }
+
     async fn stats(&self, series: SeriesId) -> Result<SeriesStats> {
         self.read(move |c| query::stats(c, series)).await
     }
@@ -297,4 +319,17 @@ impl StorageBackend for SqliteBackend {
         self.readers.close();
         Ok(())
     }
+}
+
+/// One entry of [`SqliteBackend::expire`], inside the caller's transaction.
+fn expire_one(conn: &Connection, e: &Expiry, max_chunk_points: usize) -> Result<ExpiryOutcome> {
+    let mut outcome = ExpiryOutcome::none(e.series);
+    if let Some(before) = e.raw_before {
+        outcome.points =
+            chunks::delete_range(conn, e.series, Timestamp::MIN, before, max_chunk_points)?;
+    }
+    for &(interval, before) in &e.trends_before {
+        outcome.buckets += trends::delete(conn, e.series, Some(interval), Timestamp::MIN, before)?;
+    }
+    Ok(outcome)
 }

@@ -246,8 +246,8 @@ pub(crate) fn delete(
             Ok(true)
         })?;
         for row in rows {
-            delete_chunk(conn, series, interval, row.start_ts)?;
             if row.start_ts >= from && row.end_ts < to {
+                delete_chunk(conn, series, interval, row.start_ts)?;
                 removed += row.count.max(0) as u64;
                 continue;
             }
@@ -257,7 +257,13 @@ pub(crate) fn delete(
                 .into_iter()
                 .filter(|b| b.start < from || b.start >= to)
                 .collect();
+            if kept.len() == before {
+                // A boundary chunk with no bucket in the range (retention re-running over the
+                // chunk its last cut left) stays as it is instead of being rewritten.
+                continue;
+            }
             removed += (before - kept.len()) as u64;
+            delete_chunk(conn, series, interval, row.start_ts)?;
             insert(conn, series, interval, &kept)?;
         }
     }

@@ -118,6 +118,86 @@ async fn delete_range_cuts_only_boundary_chunks() {
 }
 
 #[tokio::test]
+async fn expire_is_one_transaction_and_cuts_only_boundary_chunks() {
+    let (dir, b) = fresh(100);
+    let path = dir.path().join("clio.db");
+    for id in [1, 2] {
+        b.write(&[SeriesPoints {
+            series: SeriesId(id),
+            points: pts(0..100_000, 100),
+        }])
+        .await
+        .unwrap();
+    }
+    let ten_min = DEFAULT_TREND_INTERVALS[0];
+    let expiry = |id: u64| Expiry {
+        series: SeriesId(id),
+        raw_before: Some(55_050),
+        trends_before: vec![(ten_min, 1)],
+    };
+    // A damaged boundary chunk in series 2 fails the batch, and series 1's cut, which came
+    // first in the same transaction, is rolled back with it.
+    rusqlite::Connection::open(&path)
+        .unwrap()
+        .execute(
+            "UPDATE chunks SET data = x'00' WHERE series_id = 2 AND start_ts = 50000",
+            [],
+        )
+        .unwrap();
+    let err = b.expire(&[expiry(1), expiry(2)]).await.unwrap_err();
+    assert!(matches!(err, StorageError::Corrupt { .. }), "{err:?}");
+    assert_eq!(chunk_rows(&path, 1).len(), 10);
+    let t = b
+        .read_trends(SeriesId(1), ten_min, 0, i64::MAX)
+        .await
+        .unwrap();
+    assert_eq!(t.len(), 1, "the trend cut was rolled back too");
+
+    // Without the damaged series: chunks 1..=5 go as rows, chunk 6 ([50_000, 59_900]) is
+    // rewritten from 55_100, the rest stays; the one 10-minute bucket (start 0) goes.
+    let out = b.expire(&[expiry(1), expiry(3)]).await.unwrap();
+    assert_eq!(
+        out,
+        vec![
+            ExpiryOutcome {
+                series: SeriesId(1),
+                points: 551,
+                buckets: 1
+            },
+            ExpiryOutcome::none(SeriesId(3)),
+        ]
+    );
+    let rows = chunk_rows(&path, 1);
+    assert_eq!(
+        rows,
+        vec![
+            (55_100, 59_900, 49),
+            (60_000, 69_900, 100),
+            (70_000, 79_900, 100),
+            (80_000, 89_900, 100),
+            (90_000, 99_900, 100),
+        ]
+    );
+    let t = b
+        .read_trends(SeriesId(1), ten_min, 0, i64::MAX)
+        .await
+        .unwrap();
+    assert!(t.is_empty());
+    let hour = DEFAULT_TREND_INTERVALS[2];
+    let t = b.read_trends(SeriesId(1), hour, 0, i64::MAX).await.unwrap();
+    assert_eq!(
+        t.iter().map(|b| b.count).sum::<u64>(),
+        1000,
+        "unlisted interval kept"
+    );
+    // Again: nothing left to cut, and the boundary chunk is not rewritten.
+    let out = b.expire(&[expiry(1)]).await.unwrap();
+    assert_eq!(out, vec![ExpiryOutcome::none(SeriesId(1))]);
+    assert_eq!(chunk_rows(&path, 1), rows);
+    assert_eq!(chunk_rows(&path, 2).len(), 10, "series 2 untouched");
+}
+
+#[tokio::test]
 async fn reopen_keeps_everything_and_backfills_new_intervals() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("clio.db");

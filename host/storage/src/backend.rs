@@ -4,8 +4,8 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    NewSeries, Point, Result, SeriesFilter, SeriesId, SeriesInfo, SeriesUpdate, Timestamp,
-    TrendBucket, TrendInterval,
+    NewSeries, Point, Result, SeriesFilter, SeriesId, SeriesInfo, SeriesUpdate, StorageError,
+    Timestamp, TrendBucket, TrendInterval,
 };
 
 /// New points of one series, sorted by strictly ascending timestamp (no duplicates).
@@ -48,6 +48,54 @@ pub struct SeriesStats {
     pub last_ts: Option<Timestamp>,
     /// Bytes of stored raw data (encoded chunk sizes, without the database's own overhead).
     pub bytes: u64,
+}
+
+/// Retention for one series: what [`StorageBackend::expire`] cuts away. Every cut is
+/// "older than": raw points stamped before `raw_before`, and per trend interval the buckets
+/// starting before the given time.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Expiry {
+    /// The series.
+    pub series: SeriesId,
+    /// Raw points with `ts < raw_before` go (`[Timestamp::MIN, raw_before)`); `None` keeps
+    /// every raw point.
+    pub raw_before: Option<Timestamp>,
+    /// Per interval, trend buckets with `start < before` go. Intervals the store does not keep
+    /// delete nothing; intervals not listed are kept whole.
+    pub trends_before: Vec<(TrendInterval, Timestamp)>,
+}
+
+impl Expiry {
+    /// True when the expiry deletes nothing whatever is stored.
+    pub fn is_empty(&self) -> bool {
+        self.raw_before.is_none_or(|t| t == Timestamp::MIN)
+            && self
+                .trends_before
+                .iter()
+                .all(|&(_, before)| before == Timestamp::MIN)
+    }
+}
+
+/// What [`StorageBackend::expire`] removed from one series.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExpiryOutcome {
+    /// The series (the same as in the [`Expiry`] at the same position).
+    pub series: SeriesId,
+    /// Raw points deleted.
+    pub points: u64,
+    /// Trend buckets deleted, over all intervals.
+    pub buckets: u64,
+}
+
+impl ExpiryOutcome {
+    /// Nothing deleted from `series`.
+    pub fn none(series: SeriesId) -> Self {
+        ExpiryOutcome {
+            series,
+            points: 0,
+            buckets: 0,
+        }
+    }
 }
 
 /// Optional abilities of a backend.
@@ -132,6 +180,25 @@ pub trait StorageBackend: fmt::Debug + Send + Sync + 'static {
         to: Timestamp,
     ) -> Result<u64>;
 
+    /// Retention for a batch of series: for each [`Expiry`], deletes the raw points stamped
+    /// before its `raw_before` (trends are kept, as with [`StorageBackend::delete_points`]) and,
+    /// per listed interval, the trend buckets starting before the given time. Returns one
+    /// [`ExpiryOutcome`] per entry, in the order of `batch`.
+    ///
+    /// A series the store does not know is skipped (its outcome counts nothing), not an error
+    /// for the batch. Entries apply in order, so a series listed twice is cut twice and the
+    /// second outcome counts only what the first one left. An empty batch does nothing.
+    ///
+    /// Backends should apply the whole batch in one atomic, durable step (the SQLite backend
+    /// uses one transaction): retention runs over every series, and a commit per series
+    /// dominates its cost. The default implementation calls [`StorageBackend::delete_points`]
+    /// and [`StorageBackend::delete_trends`] per series and interval, so it is atomic per call
+    /// only; that is safe because expiry is idempotent: after a failure, repeating the batch
+    /// finishes it.
+    async fn expire(&self, batch: &[Expiry]) -> Result<Vec<ExpiryOutcome>> {
+        expire_each(self, batch).await
+    }
+
     /// Size and span of one series' raw data.
     async fn stats(&self, series: SeriesId) -> Result<SeriesStats>;
 
@@ -140,4 +207,42 @@ pub trait StorageBackend: fmt::Debug + Send + Sync + 'static {
 
     /// Finishes pending work and releases the store. Later calls fail.
     async fn close(&self) -> Result<()>;
+}
+
+/// The default [`StorageBackend::expire`]: one [`StorageBackend::delete_points`] per series
+/// and one [`StorageBackend::delete_trends`] per listed interval, skipping series that answer
+/// `NotFound`. Public so that a backend overriding `expire` can still fall back on it.
+pub async fn expire_each<B: StorageBackend + ?Sized>(
+    backend: &B,
+    batch: &[Expiry],
+) -> Result<Vec<ExpiryOutcome>> {
+    let mut out = Vec::with_capacity(batch.len());
+    for e in batch {
+        let mut outcome = ExpiryOutcome::none(e.series);
+        if let Some(before) = e.raw_before {
+            match backend
+                .delete_points(e.series, Timestamp::MIN, before)
+                .await
+            {
+                Ok(n) => outcome.points = n,
+                Err(StorageError::NotFound(_)) => {
+                    out.push(outcome);
+                    continue;
+                }
+                Err(err) => return Err(err),
+            }
+        }
+        for &(interval, before) in &e.trends_before {
+            match backend
+                .delete_trends(e.series, Some(interval), Timestamp::MIN, before)
+                .await
+            {
+                Ok(n) => outcome.buckets += n,
+                Err(StorageError::NotFound(_)) => break,
+                Err(err) => return Err(err),
+            }
+        }
+        out.push(outcome);
+    }
+    Ok(out)
 }

@@ -21,7 +21,10 @@ mod value;
 #[cfg(feature = "testing")]
 pub mod testing;
 
-pub use backend::{Capabilities, SeriesPoints, SeriesStats, StorageBackend, WriteSummary};
+pub use backend::{
+    Capabilities, Expiry, ExpiryOutcome, SeriesPoints, SeriesStats, StorageBackend, WriteSummary,
+    expire_each,
+};
 pub use error::{Result, StorageError};
 pub use key::{KeyError, SeriesKey};
 pub use series::{

@@ -61,9 +61,9 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use async_trait::async_trait;
 
 use crate::{
-    Capabilities, NewSeries, Point, Result, SeriesFilter, SeriesId, SeriesInfo, SeriesKey,
-    SeriesPoints, SeriesSettings, SeriesStats, SeriesUpdate, StorageBackend, StorageError,
-    Timestamp, TrendBucket, TrendInterval, Value, WriteSummary,
+    Capabilities, Expiry, ExpiryOutcome, NewSeries, Point, Result, SeriesFilter, SeriesId,
+    SeriesInfo, SeriesKey, SeriesPoints, SeriesSettings, SeriesStats, SeriesUpdate, StorageBackend,
+    StorageError, Timestamp, TrendBucket, TrendInterval, Value, WriteSummary,
 };
 
 /// How long one check may run before [`run_all`] declares the backend hung.
@@ -98,6 +98,7 @@ checks!(
     check_trend_numeric_semantics,
     check_delete_points,
     check_delete_trends,
+    check_expire,
     check_stats,
     check_random_model,
     check_large_volume,
@@ -300,6 +301,10 @@ where
         to: Timestamp,
     ) -> Result<u64> {
         self.backend.delete_trends(series, interval, from, to).await
+    }
+
+    async fn expire(&self, batch: &[Expiry]) -> Result<Vec<ExpiryOutcome>> {
+        self.backend.expire(batch).await
     }
 
     async fn stats(&self, series: SeriesId) -> Result<SeriesStats> {
@@ -2167,6 +2172,269 @@ pub async fn check_delete_trends(b: &dyn StorageBackend) {
             &format!("interval {iv}: buckets before the cut kept"),
         );
     }
+}
+
+/// `expire` applies a whole batch: raw points stamped before `raw_before` go (a point on the
+/// cut stays), exactly, whether the cut falls between the chunks of separate writes or inside
+/// one; trend buckets go per listed interval only (others and raw points stay, and raw cuts
+/// leave trends alone); outcomes come one per entry, in order, with exact counts. A series the
+/// store does not know (never created, or deleted) is skipped with an empty outcome and does
+/// not stop the batch; an empty batch does nothing; a series listed twice is cut twice; and
+/// repeating a batch deletes nothing more.
+pub async fn check_expire(b: &dyn StorageBackend) {
+    const N: i64 = 1024;
+    let ts = |i: i64| T0 + i * 1_000;
+    let value = |id: u64, i: i64| Value::Num((i % 97) as f64 + id as f64 / 8.0);
+    // Series 1..=15 hold the same timestamps, written 256 points per call, so a backend whose
+    // chunks follow write boundaries (SQLite with 256-point chunks, as in its conformance run)
+    // has chunk boundaries between points 255|256, 511|512 and 767|768.
+    let ids: Vec<u64> = (1..=16).collect();
+    create(b, &ids).await;
+    for part in 0..4 {
+        let batch: Vec<SeriesPoints> = ids
+            .iter()
+            .map(|&id| {
+                sp(
+                    id,
+                    (part * 256..(part + 1) * 256)
+                        .map(|i| Point::new(ts(i), value(id, i)))
+                        .collect(),
+                )
+            })
+            .collect();
+        write(b, &batch, "expire setup").await;
+    }
+    let model = |id: u64| -> Model { (0..N).map(|i| (ts(i), value(id, i))).collect() };
+    let all_points = |id: u64| model_points(&model(id));
+    ok(
+        b.delete_series(SeriesId(16)).await,
+        "expire setup: delete_series(16)",
+    );
+    let trends_before: BTreeMap<u64, Vec<(TrendInterval, Vec<TrendBucket>)>> = {
+        let mut m = BTreeMap::new();
+        for id in [3, 7, 13, 14] {
+            m.insert(id, trend_snapshot(b, id).await);
+        }
+        m
+    };
+
+    // An empty batch.
+    assert_eq!(
+        ok(b.expire(&[]).await, "expire(empty batch)"),
+        Vec::<ExpiryOutcome>::new(),
+        "an empty batch has no outcomes"
+    );
+    assert_model_raw(b, 1, &model(1), "expire: after an empty batch").await;
+
+    // One batch: raw cuts at and between chunk boundaries and inside chunks, an unknown and
+    // a deleted series in the middle, trend-only and combined entries, a duplicate.
+    let raw_cuts: [(u64, Timestamp, &str); 12] = [
+        (1, ts(0), "on the first point (deletes nothing)"),
+        (2, ts(0) + 1, "just after the first point"),
+        (3, ts(255), "on the last point of the first write"),
+        (4, ts(255) + 1, "between the first and the second write"),
+        (5, ts(256), "on the first point of the second write"),
+        (6, ts(257), "just inside the second write"),
+        (7, ts(600), "inside the third write"),
+        (8, ts(768), "on the first point of the last write"),
+        (9, ts(N - 1), "on the last point"),
+        (10, ts(N - 1) + 1, "just after the last point (deletes all)"),
+        (11, MAX, "at MAX (deletes all)"),
+        (12, MIN, "at MIN (deletes nothing)"),
+    ];
+    let raw_only = |id: u64, cut: Timestamp| Expiry {
+        series: SeriesId(id),
+        raw_before: Some(cut),
+        trends_before: Vec::new(),
+    };
+    let small = smallest_interval(b);
+    let big = largest_interval(b);
+    let small_buckets = TrendBucket::build(small, &all_points(13));
+    let big_buckets = TrendBucket::build(big, &all_points(13));
+    // On a bucket start (that bucket stays) and just after one (that bucket goes).
+    let small_cut = small_buckets[small_buckets.len() / 2].start;
+    let big_cut = big_buckets[0].start + 1;
+    let mut trend_cuts = vec![(small, small_cut)];
+    if big != small {
+        trend_cuts.push((big, big_cut));
+    }
+    let combined_cut = ts(512);
+    let combined_trends: Vec<(TrendInterval, Timestamp)> = b
+        .trend_intervals()
+        .iter()
+        .map(|&iv| (iv, combined_cut))
+        .collect();
+
+    let mut batch: Vec<Expiry> = raw_cuts[..5]
+        .iter()
+        .map(|&(id, cut, _)| raw_only(id, cut))
+        .collect();
+    batch.push(raw_only(999, MAX));
+    batch.extend(raw_cuts[5..].iter().map(|&(id, cut, _)| raw_only(id, cut)));
+    batch.push(Expiry {
+        series: SeriesId(13),
+        raw_before: None,
+        trends_before: trend_cuts.clone(),
+    });
+    batch.push(Expiry {
+        series: SeriesId(16),
+        raw_before: Some(MAX),
+        trends_before: combined_trends.clone(),
+    });
+    batch.push(Expiry {
+        series: SeriesId(15),
+        raw_before: Some(combined_cut),
+        trends_before: combined_trends.clone(),
+    });
+    batch.push(raw_only(6, ts(700)));
+
+    let below = |cut: Timestamp| (0..N).filter(|&i| ts(i) < cut).count() as u64;
+    let mut want: Vec<ExpiryOutcome> = Vec::new();
+    for (k, &(id, cut, _)) in raw_cuts.iter().enumerate() {
+        if k == 5 {
+            want.push(ExpiryOutcome::none(SeriesId(999)));
+        }
+        want.push(ExpiryOutcome {
+            series: SeriesId(id),
+            points: below(cut),
+            buckets: 0,
+        });
+    }
+    let trend_cut_count = |cuts: &[(TrendInterval, Timestamp)], points: &[Point]| -> u64 {
+        cuts.iter()
+            .map(|&(iv, cut)| {
+                TrendBucket::build(iv, points)
+                    .iter()
+                    .filter(|x| x.start < cut)
+                    .count() as u64
+            })
+            .sum()
+    };
+    want.push(ExpiryOutcome {
+        series: SeriesId(13),
+        points: 0,
+        buckets: trend_cut_count(&trend_cuts, &all_points(13)),
+    });
+    want.push(ExpiryOutcome::none(SeriesId(16)));
+    want.push(ExpiryOutcome {
+        series: SeriesId(15),
+        points: below(combined_cut),
+        buckets: trend_cut_count(&combined_trends, &all_points(15)),
+    });
+    want.push(ExpiryOutcome {
+        series: SeriesId(6),
+        points: below(ts(700)) - below(ts(257)),
+        buckets: 0,
+    });
+    assert!(
+        want.iter().skip(1).any(|o| o.buckets > 0),
+        "setup: the trend cuts delete something"
+    );
+
+    let got = ok(
+        b.expire(&batch).await,
+        "expire with unknown series 999 and deleted series 16 in the batch",
+    );
+    assert_eq!(
+        got, want,
+        "expire outcomes (one per entry, in order, exact counts)"
+    );
+
+    // Raw points: exactly the cut, per series.
+    for &(id, cut, what) in &raw_cuts {
+        let cut = if id == 6 { ts(700) } else { cut };
+        let m: Model = model(id).into_iter().filter(|(t, _)| *t >= cut).collect();
+        assert_model_raw(b, id, &m, &format!("expire: series {id}, raw cut {what}")).await;
+    }
+    assert_ts(
+        &read_last(b, 5, 1, ts(300), "expire: cut on a point").await,
+        &[ts(299)],
+        "expire: the point on the cut stays",
+    );
+    let st = stats(b, 5, "expire").await;
+    assert_eq!(
+        (st.points, st.first_ts, st.last_ts),
+        ((N - 256) as u64, Some(ts(256)), Some(ts(N - 1))),
+        "expire: stats of series 5 after its cut"
+    );
+    // Raw cuts keep trends; trend cuts keep raw points.
+    for id in [3, 7] {
+        assert_eq!(
+            trend_snapshot(b, id).await,
+            trends_before[&id],
+            "expire: a raw cut must keep the trends of series {id}"
+        );
+    }
+    assert_model_raw(b, 13, &model(13), "expire: trend cuts keep raw points").await;
+    assert_model(b, 14, &model(14), "expire: series 14 was not in the batch").await;
+    for &iv in b.trend_intervals() {
+        let cut = trend_cuts
+            .iter()
+            .filter(|(i, _)| *i == iv)
+            .map(|&(_, c)| c)
+            .max();
+        let want: Vec<(TrendBucket, f64, f64)> = expected_buckets(iv, &all_points(13))
+            .into_iter()
+            .filter(|x| cut.is_none_or(|c| x.0.start >= c))
+            .collect();
+        assert_bucket_list(
+            &read_trends(b, 13, iv, MIN, MAX, "expire").await,
+            &want,
+            &format!(
+                "expire: series 13 interval {iv} (listed: {})",
+                cut.is_some()
+            ),
+        );
+    }
+    // The combined entry: buckets before the cut go, later ones keep the aggregates of the
+    // points that are gone now (deleting raw points never rewrites trends).
+    let m15: Model = model(15)
+        .into_iter()
+        .filter(|(t, _)| *t >= combined_cut)
+        .collect();
+    assert_model_raw(b, 15, &m15, "expire: series 15 raw").await;
+    for &iv in b.trend_intervals() {
+        let want: Vec<(TrendBucket, f64, f64)> = expected_buckets(iv, &all_points(15))
+            .into_iter()
+            .filter(|x| x.0.start >= combined_cut)
+            .collect();
+        assert_bucket_list(
+            &read_trends(b, 15, iv, MIN, MAX, "expire").await,
+            &want,
+            &format!("expire: series 15 interval {iv}"),
+        );
+    }
+    assert_gone(b, 16, "expire: a deleted series in the batch stays gone").await;
+
+    // Repeating the batch deletes nothing more.
+    let again = ok(b.expire(&batch).await, "expire (the same batch again)");
+    let zero: Vec<ExpiryOutcome> = batch
+        .iter()
+        .map(|e| ExpiryOutcome::none(e.series))
+        .collect();
+    assert_eq!(again, zero, "expire: repeating a batch deletes nothing");
+    assert_model_raw(
+        b,
+        7,
+        &model(7)
+            .into_iter()
+            .filter(|(t, _)| *t >= ts(600))
+            .collect(),
+        "expire: series 7 after the repeat",
+    )
+    .await;
+
+    // An emptied series still takes writes.
+    let mut m10 = Model::new();
+    write_model(
+        b,
+        10,
+        vec![Point::new(ts(2 * N), 5.0)],
+        &mut m10,
+        "expire: write after expiring everything",
+    )
+    .await;
+    assert_model_raw(b, 10, &m10, "expire: write after expiring everything").await;
 }
 
 /// `stats` reports count, first and last timestamp and a positive size, and follows late

@@ -11,9 +11,9 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use async_trait::async_trait;
 use clio_storage::testing::{self, Guarded};
 use clio_storage::{
-    Capabilities, DEFAULT_TREND_INTERVALS, NewSeries, Point, Result, SeriesFilter, SeriesId,
-    SeriesInfo, SeriesPoints, SeriesStats, SeriesUpdate, StorageBackend, StorageError, Timestamp,
-    TrendBucket, TrendInterval, Value, WriteSummary,
+    Capabilities, DEFAULT_TREND_INTERVALS, Expiry, ExpiryOutcome, NewSeries, Point, Result,
+    SeriesFilter, SeriesId, SeriesInfo, SeriesPoints, SeriesStats, SeriesUpdate, StorageBackend,
+    StorageError, Timestamp, TrendBucket, TrendInterval, Value, WriteSummary,
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -39,6 +39,12 @@ struct Bugs {
     delete_points_recomputes_trends: bool,
     /// `delete_series` keeps the points, so a re-created id sees old data.
     delete_series_keeps_points: bool,
+    /// The native `expire` also deletes the point stamped exactly at `raw_before`.
+    expire_cut_inclusive: bool,
+    /// The native `expire` fails the whole batch on a series it does not know.
+    expire_unknown_fails: bool,
+    /// The native `expire` applies each trend cut to every interval, not only the listed one.
+    expire_cuts_every_interval: bool,
 }
 
 /// Records drops, to prove `Guarded` drops the backend before its guard.
@@ -76,6 +82,9 @@ struct MemBackend {
     intervals: Vec<TrendInterval>,
     closed: AtomicBool,
     bugs: Bugs,
+    /// `expire` in one step under the lock (with the `expire_*` bugs) instead of the trait's
+    /// default, which loops over `delete_points` and `delete_trends`.
+    native_expire: bool,
     _probe: Option<DropProbe>,
 }
 
@@ -90,8 +99,54 @@ impl MemBackend {
             intervals: DEFAULT_TREND_INTERVALS.to_vec(),
             closed: AtomicBool::new(false),
             bugs,
+            native_expire: false,
             _probe: None,
         }
+    }
+
+    /// A backend with its own `expire` (and `bugs`).
+    fn native(bugs: Bugs) -> Self {
+        MemBackend {
+            native_expire: true,
+            ..Self::with_bugs(bugs)
+        }
+    }
+
+    /// `expire` as one atomic step: the whole batch under one write lock.
+    fn expire_native(&self, batch: &[Expiry]) -> Result<Vec<ExpiryOutcome>> {
+        let mut st = self.write_lock()?;
+        let mut out = Vec::with_capacity(batch.len());
+        for e in batch {
+            let mut outcome = ExpiryOutcome::none(e.series);
+            let Some(s) = st.series.get_mut(&e.series) else {
+                if self.bugs.expire_unknown_fails {
+                    return Err(StorageError::NotFound(e.series));
+                }
+                out.push(outcome);
+                continue;
+            };
+            if let Some(before) = e.raw_before {
+                let n = s.points.len();
+                if self.bugs.expire_cut_inclusive {
+                    s.points.retain(|&ts, _| ts > before);
+                } else {
+                    s.points.retain(|&ts, _| ts >= before);
+                }
+                outcome.points = (n - s.points.len()) as u64;
+            }
+            for &(interval, before) in &e.trends_before {
+                for (iv, t) in s.trends.iter_mut() {
+                    if *iv != interval && !self.bugs.expire_cuts_every_interval {
+                        continue;
+                    }
+                    let n = t.len();
+                    t.retain(|&start, _| start >= before);
+                    outcome.buckets += (n - t.len()) as u64;
+                }
+            }
+            out.push(outcome);
+        }
+        Ok(out)
     }
 
     fn check_open(&self) -> Result<()> {
@@ -451,6 +506,14 @@ impl StorageBackend for MemBackend {
         Ok(n)
     }
 
+    async fn expire(&self, batch: &[Expiry]) -> Result<Vec<ExpiryOutcome>> {
+        if self.native_expire {
+            self.expire_native(batch)
+        } else {
+            clio_storage::expire_each(self, batch).await
+        }
+    }
+
     async fn stats(&self, series: SeriesId) -> Result<SeriesStats> {
         let st = self.read()?;
         let s = st
@@ -500,6 +563,12 @@ async fn reference_backend_passes_the_whole_suite() {
 async fn reference_backend_passes_on_a_current_thread_runtime_behind_guarded() {
     // The pattern backend crates use with a TempDir, here with a plain value as the guard.
     testing::run_all(|| async { Guarded::new(MemBackend::new(), String::from("guard")) }).await;
+}
+
+#[tokio::test]
+async fn reference_backend_with_a_native_expire_passes_the_whole_suite() {
+    // `MemBackend::new()` uses the trait's default `expire`; this one does it in one step.
+    testing::run_all(|| async { MemBackend::native(Bugs::default()) }).await;
 }
 
 #[test]
@@ -658,6 +727,34 @@ async fn catches_delete_series_leaving_points_behind() {
     )
     .await;
     assert!(msg.contains("re-created series"), "{msg}");
+}
+
+#[tokio::test]
+async fn catches_an_expiry_cut_that_takes_the_point_on_the_cut() {
+    let msg = caught(bugs(|b| b.expire_cut_inclusive = true), |b| async move {
+        testing::check_expire(&MemBackend::native(b.bugs)).await
+    })
+    .await;
+    assert!(msg.contains("expire outcomes"), "{msg}");
+}
+
+#[tokio::test]
+async fn catches_an_expiry_that_fails_on_an_unknown_series() {
+    let msg = caught(bugs(|b| b.expire_unknown_fails = true), |b| async move {
+        testing::check_expire(&MemBackend::native(b.bugs)).await
+    })
+    .await;
+    assert!(msg.contains("unknown series 999"), "{msg}");
+}
+
+#[tokio::test]
+async fn catches_an_expiry_that_cuts_unlisted_intervals() {
+    let msg = caught(
+        bugs(|b| b.expire_cuts_every_interval = true),
+        |b| async move { testing::check_expire(&MemBackend::native(b.bugs)).await },
+    )
+    .await;
+    assert!(msg.contains("expire outcomes"), "{msg}");
 }
 
 #[tokio::test]

@@ -2,7 +2,7 @@
 //! followed by records; a record is `u32 LE payload length`, `u32 LE CRC-32 of the payload`,
 //! then the payload. A torn or corrupt record ends the readable part of a segment.
 
-use clio_storage::{Point, SeriesId, Timestamp, Value};
+use clio_storage::{Expiry, Point, SeriesId, Timestamp, TrendInterval, Value};
 
 /// Magic bytes at the start of every segment file.
 pub(crate) const MAGIC: &[u8; 8] = b"CLIOWAL\x01";
@@ -13,6 +13,8 @@ const MAX_PAYLOAD: usize = 1 << 30;
 const KIND_POINTS: u8 = 1;
 const KIND_DELETE_SERIES: u8 = 2;
 const KIND_DELETE_RANGE: u8 = 3;
+/// Added after the first release; logs written before it simply contain none.
+const KIND_EXPIRE: u8 = 4;
 
 const VAL_NUM: u8 = 0;
 const VAL_STR: u8 = 1;
@@ -30,6 +32,9 @@ pub(crate) enum Entry {
         from: Timestamp,
         to: Timestamp,
     },
+    /// Retention applied to a batch of series (raw points and trend buckets older than the
+    /// cuts), in one record.
+    Expire(Vec<Expiry>),
 }
 
 /// Appends `entry` as one framed record to `out`.
@@ -65,6 +70,26 @@ pub(crate) fn encode(entry: &Entry, out: &mut Vec<u8>) {
             out.extend_from_slice(&series.0.to_le_bytes());
             out.extend_from_slice(&from.to_le_bytes());
             out.extend_from_slice(&to.to_le_bytes());
+        }
+        Entry::Expire(batch) => {
+            // series u64, raw flag u8 (+ i64), u32 count of (interval ms i64, before i64).
+            out.push(KIND_EXPIRE);
+            out.extend_from_slice(&(batch.len() as u32).to_le_bytes());
+            for e in batch {
+                out.extend_from_slice(&e.series.0.to_le_bytes());
+                match e.raw_before {
+                    None => out.push(0),
+                    Some(before) => {
+                        out.push(1);
+                        out.extend_from_slice(&before.to_le_bytes());
+                    }
+                }
+                out.extend_from_slice(&(e.trends_before.len() as u32).to_le_bytes());
+                for (interval, before) in &e.trends_before {
+                    out.extend_from_slice(&interval.ms().to_le_bytes());
+                    out.extend_from_slice(&before.to_le_bytes());
+                }
+            }
         }
     }
     let payload_len = (out.len() - start - 8) as u32;
@@ -161,6 +186,31 @@ fn decode_payload(payload: &[u8]) -> Result<Entry, String> {
             from: r.i64()?,
             to: r.i64()?,
         },
+        KIND_EXPIRE => {
+            let n = r.u32()? as usize;
+            // Every entry takes at least 13 bytes, every trend cut 16: bounded allocations.
+            let mut batch = Vec::with_capacity(n.min(payload.len() / 13));
+            for _ in 0..n {
+                let series = SeriesId(r.u64()?);
+                let raw_before = match r.u8()? {
+                    0 => None,
+                    1 => Some(r.i64()?),
+                    f => return Err(format!("unknown raw-cut flag {f}")),
+                };
+                let m = r.u32()? as usize;
+                let mut trends_before = Vec::with_capacity(m.min(payload.len() / 16));
+                for _ in 0..m {
+                    let interval = TrendInterval::from_ms(r.i64()?).map_err(|e| e.to_string())?;
+                    trends_before.push((interval, r.i64()?));
+                }
+                batch.push(Expiry {
+                    series,
+                    raw_before,
+                    trends_before,
+                });
+            }
+            Entry::Expire(batch)
+        }
         k => return Err(format!("unknown record kind {k}")),
     };
     if r.pos != payload.len() {
@@ -234,7 +284,28 @@ mod tests {
                     to,
                 }
             }),
+            proptest::collection::vec(expiry(), 0..8).prop_map(Entry::Expire),
         ]
+    }
+
+    fn expiry() -> impl Strategy<Value = Expiry> {
+        (
+            any::<u64>(),
+            proptest::option::of(any::<i64>()),
+            proptest::collection::vec((1i64..1_000_000, any::<i64>()), 0..5),
+        )
+            .prop_map(|(s, raw_before, cuts)| Expiry {
+                series: SeriesId(s),
+                raw_before,
+                trends_before: cuts
+                    .into_iter()
+                    .filter_map(|(secs, before)| {
+                        TrendInterval::from_ms(secs * 1000)
+                            .ok()
+                            .map(|i| (i, before))
+                    })
+                    .collect(),
+            })
     }
 
     proptest! {
@@ -281,5 +352,88 @@ mod tests {
         let d = decode_all(&buf);
         assert_eq!(d.entries, vec![Entry::DeleteSeries(SeriesId(7))]);
         assert!(d.stopped.unwrap().contains("checksum"));
+    }
+
+    /// Bytes from hex digits; spaces only separate fields.
+    fn hex(s: &str) -> Vec<u8> {
+        let digits: Vec<u8> = s.bytes().filter(|b| !b.is_ascii_whitespace()).collect();
+        digits
+            .chunks(2)
+            .map(|d| u8::from_str_radix(std::str::from_utf8(d).unwrap(), 16).unwrap())
+            .collect()
+    }
+
+    /// Records as the first release wrote them (before `Expire` existed) still decode: the
+    /// bytes are pinned here, not produced by today's encoder.
+    #[test]
+    fn records_of_older_logs_still_decode() {
+        let old = [
+            // Points [(1, ts 10, 1.5)]
+            "1e000000 460dc7a2 01 01000000 0100000000000000 0a00000000000000 00 000000000000f83f",
+            // DeleteSeries(2)
+            "09000000 553bda8a 02 0200000000000000",
+            // DeleteRange { 7, 5, 15 }
+            "19000000 1140434e 03 0700000000000000 0500000000000000 0f00000000000000",
+        ]
+        .map(hex)
+        .concat();
+        let d = decode_all(&old);
+        assert_eq!(d.stopped, None);
+        assert_eq!(
+            d.entries,
+            vec![
+                Entry::Points(vec![(SeriesId(1), Point::new(10, 1.5))]),
+                Entry::DeleteSeries(SeriesId(2)),
+                Entry::DeleteRange {
+                    series: SeriesId(7),
+                    from: 5,
+                    to: 15
+                },
+            ]
+        );
+    }
+
+    /// The `Expire` layout is pinned too, so later changes cannot silently break logs
+    /// written today.
+    #[test]
+    fn expire_record_layout_is_stable() {
+        let e = Entry::Expire(vec![
+            Expiry {
+                series: SeriesId(5),
+                raw_before: Some(1000),
+                trends_before: vec![(TrendInterval::from_ms(600_000).unwrap(), 2000)],
+            },
+            Expiry {
+                series: SeriesId(6),
+                raw_before: None,
+                trends_before: vec![],
+            },
+        ]);
+        let mut buf = Vec::new();
+        encode(&e, &mut buf);
+        let payload = [
+            "04 02000000",
+            "0500000000000000 01 e803000000000000 01000000 c027090000000000 d007000000000000",
+            "0600000000000000 00 00000000",
+        ]
+        .map(hex)
+        .concat();
+        assert_eq!(&buf[8..], &payload[..]);
+        assert_eq!(decode_all(&buf).entries, vec![e]);
+    }
+
+    #[test]
+    fn expire_with_a_bad_interval_ends_the_readable_part() {
+        let mut buf = Vec::new();
+        let mut payload = hex("04 01000000 0500000000000000 00");
+        payload.extend_from_slice(&1u32.to_le_bytes());
+        payload.extend_from_slice(&1234i64.to_le_bytes()); // not whole seconds
+        payload.extend_from_slice(&0i64.to_le_bytes());
+        buf.extend_from_slice(&(payload.len() as u32).to_le_bytes());
+        buf.extend_from_slice(&crc32fast::hash(&payload).to_le_bytes());
+        buf.extend_from_slice(&payload);
+        let d = decode_all(&buf);
+        assert!(d.entries.is_empty());
+        assert!(d.stopped.unwrap().contains("1234ms"));
     }
 }

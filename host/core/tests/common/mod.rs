@@ -36,6 +36,9 @@ pub async fn open(dir: &Path, opts: EngineOptions) -> (Store, Arc<Flaky>) {
 pub struct Flaky {
     inner: Arc<SqliteBackend>,
     pub fail_writes: AtomicBool,
+    /// Makes `expire` fail, as a crash between logging an expiry and storing it would leave
+    /// storage.
+    pub fail_expire: AtomicBool,
 }
 
 impl Flaky {
@@ -43,6 +46,7 @@ impl Flaky {
         Flaky {
             inner,
             fail_writes: AtomicBool::new(false),
+            fail_expire: AtomicBool::new(false),
         }
     }
 }
@@ -114,6 +118,12 @@ impl StorageBackend for Flaky {
         t: Timestamp,
     ) -> Result<u64> {
         self.inner.delete_trends(s, i, f, t).await
+    }
+    async fn expire(&self, batch: &[Expiry]) -> Result<Vec<ExpiryOutcome>> {
+        if self.fail_expire.load(Ordering::SeqCst) {
+            return Err(StorageError::Unavailable("injected failure".into()));
+        }
+        self.inner.expire(batch).await
     }
     async fn stats(&self, s: SeriesId) -> Result<SeriesStats> {
         self.inner.stats(s).await
