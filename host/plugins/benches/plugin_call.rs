@@ -117,6 +117,39 @@ fn bench(c: &mut Criterion) {
     g.bench_function("reused_instance", |b| b.iter(|| s.evaluate(&ok).unwrap()));
     g.finish();
 
+    // Paired measurement of the per-point overhead: native and plugin runs alternate, so a
+    // background load drifting over time hits both alike; the median of the differences
+    // is what the plugin adds.
+    {
+        let mut s = host.session(ID, "testavg", Some(END)).unwrap();
+        eprintln!("paired overhead (median of plugin - native over alternating runs):");
+        for n in [10usize, 1_000, 100_000] {
+            let args = vec![format!("#{n}")];
+            let rounds = if n >= 100_000 { 60 } else { 2_000 };
+            let mut diffs = Vec::with_capacity(rounds);
+            let mut natives = Vec::with_capacity(rounds);
+            for _ in 0..rounds {
+                let t = std::time::Instant::now();
+                std::hint::black_box(native_avg(&handle, &store, n));
+                let native = t.elapsed().as_nanos() as f64;
+                let t = std::time::Instant::now();
+                std::hint::black_box(s.evaluate(&args).unwrap());
+                let plugin = t.elapsed().as_nanos() as f64;
+                diffs.push(plugin - native);
+                natives.push(native);
+            }
+            diffs.sort_by(f64::total_cmp);
+            natives.sort_by(f64::total_cmp);
+            let med = diffs[rounds / 2];
+            eprintln!(
+                "  #{n:>6}: native median {:>10.0} ns, plugin - native {:>9.0} ns = {:>6.2} ns/point",
+                natives[rounds / 2],
+                med,
+                med / n as f64
+            );
+        }
+    }
+
     let mut g = c.benchmark_group("avg_last_n");
     g.measurement_time(Duration::from_secs(3))
         .warm_up_time(Duration::from_millis(500))

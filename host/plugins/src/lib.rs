@@ -21,6 +21,7 @@
 #![deny(missing_docs)]
 
 mod cache;
+mod columns;
 mod compat;
 mod error;
 mod host;

@@ -9,7 +9,7 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use clio_core::{Data, ReadRequest, Resolution, Window};
-use clio_storage::{Point, SeriesId, Timestamp, TrendInterval, Value as StoreValue};
+use clio_storage::{SeriesId, Timestamp, TrendInterval};
 use parking_lot::Mutex;
 use tokio::io::AsyncWrite;
 use tracing::{info, warn};
@@ -20,6 +20,7 @@ use wasmtime_wasi::{
     HostMonotonicClock, HostWallClock, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView,
 };
 
+use crate::columns::Columns;
 use crate::error::PluginError;
 use crate::options::{AllocatorMode, Limits, PluginOptions};
 
@@ -462,46 +463,6 @@ impl HostState {
     }
 }
 
-fn to_columns(pages: Vec<Vec<Point>>, truncated: bool) -> wit::Points {
-    let total: usize = pages.iter().map(Vec::len).sum();
-    let mut out = wit::Points {
-        ts: Vec::with_capacity(total),
-        nums: Vec::with_capacity(total),
-        strs: Vec::new(),
-        kinds: Vec::new(),
-        truncated,
-    };
-    let all_numbers = pages.iter().flatten().all(|p| !p.value.is_str());
-    if all_numbers {
-        // The common case, and the per-point cost of every read: two straight copies per
-        // page over exact-size iterators, which compile to tight loops without per-element
-        // capacity checks.
-        for page in &pages {
-            out.ts.extend(page.iter().map(|p| p.ts));
-            out.nums.extend(page.iter().map(|p| match p.value {
-                StoreValue::Num(v) => v,
-                StoreValue::Str(_) => f64::NAN,
-            }));
-        }
-        return out;
-    }
-    out.kinds.reserve(total);
-    for p in pages.into_iter().flatten() {
-        out.ts.push(p.ts);
-        match p.value {
-            StoreValue::Num(v) => {
-                out.nums.push(v);
-                out.kinds.push(0);
-            }
-            StoreValue::Str(s) => {
-                out.strs.push(s);
-                out.kinds.push(1);
-            }
-        }
-    }
-    out
-}
-
 impl wit::Host for HostState {}
 
 impl clio::plugin::history::Host for HostState {
@@ -553,7 +514,7 @@ impl clio::plugin::history::Host for HostState {
         // window, so page until done. Each next page asks for the points stamped before the
         // oldest one so far (timestamps are unique within a series) rather than for a
         // growing skip, which would re-read every newer page: paging stays linear.
-        let mut pages = Vec::new();
+        let mut pages = Columns::new(want as usize);
         while remaining > 0 {
             let req = ReadRequest {
                 series: SeriesId(series),
@@ -582,9 +543,8 @@ impl clio::plugin::history::Host for HostState {
                 _ => break,
             }
         }
-        pages.reverse();
         let truncated = n > want && remaining == 0;
-        Ok(Ok(to_columns(pages, truncated)))
+        Ok(Ok(pages.finish(truncated)))
     }
 
     fn read_range(
@@ -596,7 +556,7 @@ impl clio::plugin::history::Host for HostState {
     ) -> wasmtime::Result<Result<wit::Points, wit::Error>> {
         let to = to.min(self.ctx.now);
         let limit = limit.min(self.max_points) as usize;
-        let mut pages = Vec::new();
+        let mut pages = Columns::new(limit);
         let mut have = 0usize;
         let mut upper = to;
         let mut truncated = false;
@@ -629,8 +589,7 @@ impl clio::plugin::history::Host for HostState {
                 _ => break,
             }
         }
-        pages.reverse();
-        Ok(Ok(to_columns(pages, truncated)))
+        Ok(Ok(pages.finish(truncated)))
     }
 
     fn read_trends(
