@@ -224,3 +224,55 @@ fn a_run_killed_with_sigkill_resumes_where_it_stopped() {
     }
     s.kill();
 }
+
+#[test]
+fn the_policy_is_switched_at_runtime_and_bad_configs_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::start(&dir.path().join("data"), &[]);
+    let put = |body: &str| s.http("PUT", "/api/v1/housekeeper/policy", body.as_bytes(), &[]);
+    // Refused, naming what is wrong; the policy in use stays.
+    for (body, why) in [
+        (r#"{"policy": "nope"}"#, "no policy plugin `nope`"),
+        (
+            r#"{"policy": "disk-budget", "config": {"max_bytes": 0}}"#,
+            "max_bytes",
+        ),
+        (
+            r#"{"policy": "disk-budget", "config": {"max_bytes": 5, "max_bytez": 5}}"#,
+            "max_bytez",
+        ),
+        (
+            r#"{"policy": "keep", "config": 5}"#,
+            "`config` must be an object",
+        ),
+        (r#"{"policy": "keep", "extra": 1}"#, "unknown field `extra`"),
+    ] {
+        let r = put(body);
+        assert_eq!(r.status, 400, "{body}: {}", r.text());
+        assert!(r.text().contains(why), "{body}: {}", r.text());
+    }
+    assert_eq!(s.get_json("/api/v1/housekeeper", 200)["policy"], "keep");
+    let r = put(r#"{"policy": "disk-budget", "config": {"max_bytes": 1000000000}}"#);
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(
+        s.get_json("/api/v1/housekeeper", 200)["policy"],
+        "disk-budget"
+    );
+    // The next run uses it.
+    let r = s.http("POST", "/api/v1/housekeeper/run", b"", &[]);
+    assert_eq!(r.status, 202);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let st = s.get_json("/api/v1/housekeeper", 200);
+        if st["last_run"]["policy"] == "disk-budget" && st["running"] == false {
+            assert_eq!(st["last_run"]["error"], Value::Null, "{st}");
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no run with the new policy: {st}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert_eq!(s.terminate().code(), Some(0));
+}

@@ -44,6 +44,74 @@ pub(super) async fn run(State(state): State<AppState>) -> Response {
     finish(&state, "housekeeper_run", started, r)
 }
 
+/// `PUT /api/v1/housekeeper/policy`: `{"policy": "disk-budget", "config": {...}}` switches
+/// the retention policy from the next run on, without a restart. The plugin must be loaded
+/// and must accept the configuration (it is configured once here to check); otherwise 400
+/// with its reason, and the current policy stays. Not persisted: a restart goes back to the
+/// configuration file.
+pub(super) async fn set_policy(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let started = Instant::now();
+    let r = async {
+        let hk = housekeeper(&state)?;
+        let host = state.plugins()?.clone();
+        let body = read_body(&state, &headers, body).await?;
+        let doc: JsonValue = serde_json::from_slice(&body)
+            .map_err(|e| ApiError::bad(format!("request body is not valid JSON: {e}")))?;
+        let JsonValue::Object(o) = doc else {
+            return Err(ApiError::bad(
+                "expected an object with `policy` and `config`",
+            ));
+        };
+        if let Some(k) = o.keys().find(|k| *k != "policy" && *k != "config") {
+            return Err(ApiError::bad(format!(
+                "unknown field `{k}` (expected policy, config)"
+            )));
+        }
+        let name = o
+            .get("policy")
+            .and_then(JsonValue::as_str)
+            .ok_or_else(|| ApiError::bad("`policy` must name a policy plugin"))?
+            .to_string();
+        let config = o.get("config").cloned().unwrap_or_else(|| json!({}));
+        if !config.is_object() {
+            return Err(ApiError::bad("`config` must be an object"));
+        }
+        let loaded = host.policies();
+        if !loaded.contains(&name) {
+            return Err(ApiError::bad(format!(
+                "no policy plugin `{name}` is loaded (loaded: {})",
+                loaded.join(", ")
+            )));
+        }
+        let policy = Arc::new(clio_plugins::WasmPolicy::new(
+            host,
+            &name,
+            config.to_string(),
+        ));
+        // Configure it once now (on a blocking thread: it is Wasm) so that a bad
+        // configuration is refused here rather than skipping the next run.
+        let trial = Arc::clone(&policy);
+        let checked = tokio::task::spawn_blocking(move || {
+            use clio_housekeeper::RetentionPolicy;
+            let r = trial.begin_run();
+            trial.end_run();
+            r
+        })
+        .await
+        .map_err(|e| ApiError::Internal(format!("policy check failed: {e}")))?;
+        checked.map_err(|e| ApiError::bad(e.to_string()))?;
+        hk.set_policy(policy);
+        tracing::info!(policy = %name, "retention policy switched");
+        Ok(Json(json!({"policy": name, "config": config})))
+    }
+    .await;
+    finish(&state, "housekeeper_policy", started, r)
+}
+
 /// `PUT /api/v1/registry`: `{"ids": [...], "keys": ["m,t=v f", ...]}` declares the live
 /// series; from the next run on, every other series is removed with its data.
 pub(super) async fn registry(

@@ -47,6 +47,10 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/housekeeper", get(housekeeper::status))
         .route("/api/v1/housekeeper/run", post(housekeeper::run))
         .route(
+            "/api/v1/housekeeper/policy",
+            axum::routing::put(housekeeper::set_policy),
+        )
+        .route(
             "/api/v1/registry",
             axum::routing::put(housekeeper::registry),
         )
