@@ -1,6 +1,6 @@
 //! The housekeeping loop: one run at start and every `interval`, on demand, resumable.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -270,16 +270,16 @@ impl Housekeeper {
         let backend = self.store.backend();
         let intervals = backend.trend_intervals().to_vec();
         let mut usages = Vec::with_capacity(todo.len());
-        for info in todo {
-            let stats = match backend.stats(info.id).await {
-                Ok(s) => s,
+        // Every series' figures in one storage call (one query for SQLite).
+        let mut all_stats: HashMap<SeriesId, clio_storage::SeriesStats> =
+            match backend.stats_all().await {
+                Ok(v) => v.into_iter().collect(),
                 Err(e) => {
-                    return self.skip(
-                        report,
-                        format!("cannot read the size of series {}: {e}", info.id),
-                    );
+                    return self.skip(report, format!("cannot read the size of the series: {e}"));
                 }
             };
+        for info in todo {
+            let stats = all_stats.remove(&info.id).unwrap_or_default();
             usages.push(SeriesUsage {
                 info,
                 points: stats.points,

@@ -299,6 +299,10 @@ impl StorageBackend for SqliteBackend {
         self.read(move |c| query::stats(c, series)).await
     }
 
+    async fn stats_all(&self) -> Result<Vec<(SeriesId, SeriesStats)>> {
+        self.read(query::stats_all).await
+    }
+
     async fn health(&self) -> Result<()> {
         if self.writer.is_closed() {
             return Err(StorageError::Unavailable("sqlite backend is closed".into()));

@@ -181,6 +181,37 @@ pub(crate) fn stats(conn: &Connection, series: SeriesId) -> Result<SeriesStats> 
     .map_err(sql)
 }
 
+/// [`stats`] of every series with stored points, in one pass over the chunk index
+/// (`length()` of a blob is read from the record header, not from the blob's pages).
+pub(crate) fn stats_all(conn: &Connection) -> Result<Vec<(SeriesId, SeriesStats)>> {
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT series_id, COALESCE(SUM(count), 0), MIN(start_ts), MAX(end_ts),
+                    COALESCE(SUM(length(data)), 0)
+             FROM chunks GROUP BY series_id",
+        )
+        .map_err(sql)?;
+    let rows = stmt
+        .query_map([], |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                SeriesStats {
+                    points: r.get::<_, i64>(1)?.max(0) as u64,
+                    first_ts: r.get(2)?,
+                    last_ts: r.get(3)?,
+                    bytes: r.get::<_, i64>(4)?.max(0) as u64,
+                },
+            ))
+        })
+        .map_err(sql)?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (id, st) = row.map_err(sql)?;
+        out.push((id_from_sql(id), st));
+    }
+    Ok(out)
+}
+
 /// Totals over the whole file.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct StoreTotals {

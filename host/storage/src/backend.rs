@@ -202,6 +202,23 @@ pub trait StorageBackend: fmt::Debug + Send + Sync + 'static {
     /// Size and span of one series' raw data.
     async fn stats(&self, series: SeriesId) -> Result<SeriesStats>;
 
+    /// [`StorageBackend::stats`] of every series in one call (the housekeeper reads them all
+    /// before each run). A series without stored points may be missing from the answer or
+    /// reported empty. The default asks series by series; backends override it with one
+    /// query.
+    async fn stats_all(&self) -> Result<Vec<(SeriesId, SeriesStats)>> {
+        let mut out = Vec::new();
+        for s in self.list_series(&SeriesFilter::default()).await? {
+            match self.stats(s.id).await {
+                Ok(st) => out.push((s.id, st)),
+                // Deleted meanwhile.
+                Err(StorageError::NotFound(_)) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(out)
+    }
+
     /// Ok when the backend can serve requests.
     async fn health(&self) -> Result<()>;
 

@@ -311,6 +311,10 @@ where
         self.backend.stats(series).await
     }
 
+    async fn stats_all(&self) -> Result<Vec<(SeriesId, SeriesStats)>> {
+        self.backend.stats_all().await
+    }
+
     async fn health(&self) -> Result<()> {
         self.backend.health().await
     }
@@ -2498,6 +2502,37 @@ pub async fn check_stats(b: &dyn StorageBackend) {
         "after deleting the head"
     );
     assert_empty(b, 2, "series 2 unaffected").await;
+
+    // Every series at once agrees with one at a time.
+    create(b, &[3, 4]).await;
+    write(
+        b,
+        &[sp(3, vec![Point::new(T0, 1.0), Point::new(T0 + 7, "x")])],
+        ctx,
+    )
+    .await;
+    let all = ok(b.stats_all().await, "stats_all");
+    let mut seen: Vec<u64> = all.iter().map(|(id, _)| id.0).collect();
+    seen.sort_unstable();
+    seen.dedup();
+    assert_eq!(
+        seen.len(),
+        all.len(),
+        "stats_all lists a series twice: {all:?}"
+    );
+    for id in [1, 3] {
+        let one = stats(b, id, ctx).await;
+        let listed = all
+            .iter()
+            .find(|(s, _)| s.0 == id)
+            .map(|(_, st)| st.clone());
+        assert_eq!(listed, Some(one), "stats_all for series {id}");
+    }
+    for (id, st) in &all {
+        if ![1, 3].contains(&id.0) {
+            assert_eq!(st.points, 0, "stats_all: series {id} has no points: {st:?}");
+        }
+    }
 }
 
 /// Random writes (numbers, numeric-like and other strings, new and replacing timestamps) to

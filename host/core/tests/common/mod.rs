@@ -128,6 +128,9 @@ impl StorageBackend for Flaky {
     async fn stats(&self, s: SeriesId) -> Result<SeriesStats> {
         self.inner.stats(s).await
     }
+    async fn stats_all(&self) -> Result<Vec<(SeriesId, SeriesStats)>> {
+        self.inner.stats_all().await
+    }
     async fn health(&self) -> Result<()> {
         self.inner.health().await
     }
