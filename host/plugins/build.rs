@@ -42,6 +42,10 @@ fn main() {
     );
     println!("cargo:rerun-if-env-changed=CLIO_SKIP_PLUGIN_BUILD");
     println!("cargo:rerun-if-changed={}", workspace.join("wit").display());
+    // The guests are built against the SDK: a change there must rebuild them too.
+    for dir in ["sdk/src", "sdk/macro/src", "sdk/Cargo.toml", "wit/compat"] {
+        println!("cargo:rerun-if-changed={}", workspace.join(dir).display());
+    }
 
     // Only the `fn-*` (functions) and `policy-*` (retention policies) crates are built in;
     // `plugins/template-function` is the

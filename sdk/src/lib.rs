@@ -55,7 +55,7 @@ pub use points::{Iter, Points, Timestamp};
 pub use serde_json;
 pub use value::{Value, ValueRef, format_number, parse_number};
 pub use window::{
-    CHUNK, Span, TIMESTAMP_THRESHOLD, Term, Window, count_well_covered, parse_duration,
+    CHUNK, Coverage, Span, TIMESTAMP_THRESHOLD, Term, Window, count_well_covered, parse_duration,
     parse_iso8601, parse_term, time_well_covered,
 };
 /// wit-bindgen, for plugins that want to reach the raw bindings.

@@ -110,6 +110,27 @@ impl Points {
         self.truncated |= newer.truncated;
     }
 
+    /// Makes room for `additional` more points without reallocating (exactly that many for
+    /// the timestamp and number columns; strings are sized as they come).
+    pub(crate) fn reserve_exact(&mut self, additional: usize) {
+        self.ts.reserve_exact(additional);
+        self.nums.reserve_exact(additional);
+        if !self.kinds.is_empty() {
+            self.kinds.reserve_exact(additional);
+        }
+    }
+
+    /// Room in the timestamp column (tests check that `fetch` allocates once).
+    #[cfg(test)]
+    pub(crate) fn capacity(&self) -> usize {
+        self.ts.capacity()
+    }
+
+    /// Sets the truncation mark (an answer joined from complete reads is not truncated).
+    pub(crate) fn set_truncated(&mut self, truncated: bool) {
+        self.truncated = truncated;
+    }
+
     /// Returns the columns `(ts, nums, strs, kinds, truncated)`.
     pub fn into_columns(self) -> (Vec<Timestamp>, Vec<f64>, Vec<String>, Vec<u8>, bool) {
         (self.ts, self.nums, self.strs, self.kinds, self.truncated)

@@ -1,7 +1,8 @@
-//! ALEPIZ-style windows (`num`, `shift`) per semantics.md section 2, and reading a whole
-//! window through [`History`].
+//! ALEPIZ-style windows (`num`, `shift`) per semantics.md section 2, and reading a window
+//! through [`History`]: whole ([`Window::fetch`]) or one chunk at a time
+//! ([`Window::for_each_chunk`]).
 
-use crate::error::{Result, bad_argument};
+use crate::error::{Error, Result, bad_argument};
 use crate::history::History;
 use crate::points::{Points, Timestamp};
 
@@ -201,108 +202,473 @@ impl Window {
         }
     }
 
-    /// Reads the whole window (in chunks of [`CHUNK`] points) from the current series.
+    /// Reads the whole window from the current series into one [`Points`], oldest first.
     /// `Ok(None)` means a strict window that is not well covered ("no data").
+    ///
+    /// A window of at most [`CHUNK`] points costs one host read. A larger one is first
+    /// planned, so that its size is known before any of it is kept: walking from the window's
+    /// newest end, one-point reads that each skip a chunk's worth of points find where every
+    /// chunk starts (the host reads those points but does not hand them over; the window is
+    /// read about 1.5 times in all). The result is then allocated once at its final size and
+    /// filled chunk by chunk, oldest first, so at no time does more than the result plus one
+    /// chunk (about 16 bytes per numeric point, plus 1 MiB) live in memory. Functions that
+    /// need only one pass over the values should use [`Window::for_each_chunk`] instead,
+    /// which holds one chunk at a time whatever the window's size.
     pub fn fetch(&self, h: &dyn History) -> Result<Option<Points>> {
         let series = h.series().id;
-        match self.span(h.now()) {
-            Span::Last { n, skip, before } => {
-                let points = read_last_all(h, series, n, skip, before)?;
-                if self.strict && !count_well_covered(points.len(), n) {
-                    return Ok(None);
+        let (plan, mut tracker) = self.plan(h, series, true)?;
+        let mut all: Option<Points> = None;
+        walk(h, series, plan, |chunk, still_expected| {
+            tracker.add(chunk.timestamps());
+            match all.as_mut() {
+                Some(all) => all.extend(chunk),
+                None => {
+                    let mut first = chunk;
+                    // The plan knows how many points follow: grow once, to the final size.
+                    first.reserve_exact(usize::try_from(still_expected).unwrap_or(0));
+                    all = Some(first);
                 }
-                Ok(Some(points))
+            }
+            Ok(())
+        })?;
+        if !tracker.well_covered(self.strict) {
+            return Ok(None);
+        }
+        let mut all = all.unwrap_or_default();
+        // Every piece was read whole, so the joined answer is the whole window.
+        all.set_truncated(false);
+        Ok(Some(all))
+    }
+
+    /// Visits the window chunk by chunk, **oldest chunk first** (and, as always, oldest point
+    /// first within a chunk), calling `f` once per non-empty chunk of at most [`CHUNK`]
+    /// points. Only the chunk being visited is held in memory, so a function that needs one
+    /// pass over the values (a sum, a count, a minimum) works on windows of any size within
+    /// the default plugin memory.
+    ///
+    /// Returns `Ok(None)` when the window is strict and not well covered ("no data"), with the
+    /// same rule as [`Window::fetch`]; since that can only be known once every point has been
+    /// seen, `f` has then already been called, and the caller discards what it computed.
+    /// Otherwise `Ok(Some(coverage))` says how many points were visited. An error from `f`
+    /// stops the walk and is returned.
+    ///
+    /// The window and its strict rule are exactly those of [`Window::fetch`], for every form:
+    /// the points `f` sees, in order, are the points `fetch` would return, so a fold over
+    /// them gives the same result bit for bit. The strict time rule (median gap) is decided
+    /// on the fly in constant memory: no timestamps are kept.
+    ///
+    /// Cost: a window of at most [`CHUNK`] points is one host read, as with `fetch`. A larger
+    /// one needs more, because the host answers with the *newest* points of a request while
+    /// the visit goes oldest first:
+    /// - time form (a period, timestamps, `P, #K`): read oldest first in slices of time, sized
+    ///   from the density of the newest chunk and adapted as the data thins or thickens (a
+    ///   slice that overflows is read again half as wide); about one read of the window in all;
+    /// - count form (`#N`): planned as [`Window::fetch`] plans it (one-point reads that each
+    ///   skip a chunk's worth of points), then read chunk by chunk; about 1.5 reads.
+    pub fn for_each_chunk(
+        &self,
+        h: &dyn History,
+        mut f: impl FnMut(&Points) -> Result<()>,
+    ) -> Result<Option<Coverage>> {
+        let series = h.series().id;
+        let (plan, mut tracker) = self.plan(h, series, false)?;
+        walk(h, series, plan, |chunk, _| {
+            tracker.add(chunk.timestamps());
+            f(&chunk)
+        })?;
+        Ok(tracker.well_covered(self.strict).then_some(Coverage {
+            points: tracker.points,
+        }))
+    }
+
+    /// Where the window lies, read as far as needed to know how to visit it oldest first.
+    /// `exact`: a large time-form window is split into pieces of known size (what `fetch`
+    /// needs to allocate once) rather than scanned by slices of time (cheaper).
+    fn plan(&self, h: &dyn History, series: u64, exact: bool) -> Result<(Plan, Tracker)> {
+        let now = h.now();
+        Ok(match self.span(now) {
+            Span::Last { n, skip, before } => {
+                (plan_last(h, series, n, skip, before)?, Tracker::count(n))
             }
             Span::Range { from, to } => {
-                let points = read_range_all(h, series, from, to)?;
-                if self.strict && !time_well_covered(points.timestamps(), from) {
-                    return Ok(None);
-                }
-                Ok(Some(points))
+                (plan_range(h, series, from, to, exact)?, Tracker::time(from))
             }
             Span::Anchored { skip, period } => {
-                let anchor = h.read_last(series, 1, skip, h.now())?;
-                let Some(&t) = anchor.timestamps().last() else {
-                    return Ok(if self.strict {
-                        None
-                    } else {
-                        Some(Points::new())
-                    });
-                };
-                let from = t.saturating_sub(period).saturating_add(1);
-                let points = read_range_all(h, series, from, t.saturating_add(1))?;
-                if self.strict && !time_well_covered(points.timestamps(), from) {
-                    return Ok(None);
+                let anchor = h.read_last(series, 1, skip, now)?;
+                match anchor.timestamps().last() {
+                    // Nothing left after the skip: an empty window (never well covered).
+                    None => (Plan::Whole(Points::new()), Tracker::time(Timestamp::MIN)),
+                    Some(&t) => {
+                        let from = t.saturating_sub(period).saturating_add(1);
+                        let plan = plan_range(h, series, from, t.saturating_add(1), exact)?;
+                        (plan, Tracker::time(from))
+                    }
                 }
-                Ok(Some(points))
+            }
+        })
+    }
+}
+
+/// What [`Window::for_each_chunk`] visited in a window that passed the strict rule (or was not
+/// strict).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Coverage {
+    /// Points visited (records of any kind, numbers and strings).
+    pub points: u64,
+}
+
+/// How a window is read: whole from the first answer, or as pieces planned from its newest end.
+#[derive(Debug)]
+enum Plan {
+    /// The first read held the whole window.
+    Whole(Points),
+    /// Pieces, newest first (the walk pops them, so it visits them oldest first).
+    Pieces(Vec<Piece>),
+    /// Every point of `[from, to)`, read oldest first in slices of time whose width follows
+    /// the density seen so far, aiming at half an answer (`step` points) per slice.
+    Scan {
+        from: Timestamp,
+        to: Timestamp,
+        width: i64,
+        step: u64,
+    },
+}
+
+/// Every point of `[from, to)`, which held at most `len` points when it was planned (exactly
+/// `len`, except for the oldest piece of a window).
+#[derive(Debug, Clone, Copy)]
+struct Piece {
+    from: Timestamp,
+    to: Timestamp,
+    len: u64,
+}
+
+/// An answer that contradicts the read that asked for it (a point outside the requested
+/// range, or "truncated" with nothing older left): an error, never a loop or a panic.
+fn out_of_order() -> Error {
+    Error::Failed("history answered outside the requested range".into())
+}
+
+/// Plans a count-form window: the `n` newest records before `before` after skipping `skip`.
+fn plan_last(h: &dyn History, series: u64, n: u64, skip: u64, before: Timestamp) -> Result<Plan> {
+    let want = n.min(CHUNK);
+    let first = h.read_last(series, want, skip, before)?;
+    let got = first.len() as u64;
+    let full = got >= want || first.truncated();
+    let (Some(&oldest), Some(&newest)) = (first.timestamps().first(), first.timestamps().last())
+    else {
+        return Ok(Plan::Whole(first));
+    };
+    if got >= n || !full {
+        return Ok(Plan::Whole(first));
+    }
+    // More than one answer's worth: note where the first answer lies (the records between
+    // its oldest and newest are exactly its records, timestamps being unique) and walk
+    // towards older records one answer's worth (`got`, the host's effective answer size) at a
+    // time, asking only for the oldest record of each step.
+    drop(first);
+    let step = got;
+    let mut pieces = vec![Piece {
+        from: oldest,
+        to: newest.saturating_add(1),
+        len: got,
+    }];
+    let mut remaining = n - got;
+    let mut bound = oldest;
+    while remaining > 0 {
+        let want = remaining.min(step);
+        let probe = h.read_last(series, 1, want - 1, bound)?;
+        match probe.timestamps().first() {
+            Some(&t) if t < bound => {
+                pieces.push(Piece {
+                    from: t,
+                    to: bound,
+                    len: want,
+                });
+                remaining -= want;
+                bound = t;
+            }
+            Some(_) => return Err(out_of_order()),
+            None => {
+                // Fewer than `want` records are left before `bound`: all of them belong.
+                pieces.push(Piece {
+                    from: Timestamp::MIN,
+                    to: bound,
+                    len: want,
+                });
+                break;
             }
         }
     }
+    Ok(Plan::Pieces(pieces))
 }
 
-/// Reads `n` newest records before `before` after skipping `skip`, in chunks.
-fn read_last_all(
+/// Plans a time-form window `[from, to)`: pieces of known size when `exact`, else a scan.
+fn plan_range(
     h: &dyn History,
     series: u64,
-    n: u64,
-    skip: u64,
-    before: Timestamp,
-) -> Result<Points> {
-    let mut chunks: Vec<Points> = Vec::new();
-    let mut remaining = n;
-    let mut skip = skip;
-    let mut before = before;
-    while remaining > 0 {
-        let want = remaining.min(CHUNK);
-        let chunk = h.read_last(series, want, skip, before)?;
-        let got = chunk.len() as u64;
-        let full = got >= want || chunk.truncated();
-        let Some(&oldest) = chunk.timestamps().first() else {
-            break;
-        };
-        remaining = remaining.saturating_sub(got);
-        skip = 0;
-        before = oldest;
-        chunks.push(chunk);
-        if !full {
-            break;
-        }
+    from: Timestamp,
+    to: Timestamp,
+    exact: bool,
+) -> Result<Plan> {
+    if from >= to {
+        return Ok(Plan::Whole(Points::new()));
     }
-    Ok(concat_newest_first(chunks))
-}
-
-/// Reads every record of `[from, to)`, following truncated answers backwards.
-fn read_range_all(h: &dyn History, series: u64, from: Timestamp, to: Timestamp) -> Result<Points> {
-    let mut chunks: Vec<Points> = Vec::new();
-    let mut to = to;
-    while from < to {
-        let chunk = h.read_range(series, from, to, CHUNK)?;
-        let more = chunk.truncated();
-        let Some(&oldest) = chunk.timestamps().first() else {
-            break;
-        };
-        // Guard against a host that repeats itself: the next bound must move back.
-        let stuck = oldest >= to;
-        to = oldest;
-        chunks.push(chunk);
-        if !more || stuck {
-            break;
-        }
+    let first = h.read_range(series, from, to, CHUNK)?;
+    if !first.truncated() {
+        return Ok(Plan::Whole(first));
     }
-    Ok(concat_newest_first(chunks))
-}
-
-/// Joins chunks that were read newest first into one ascending list.
-fn concat_newest_first(mut chunks: Vec<Points>) -> Points {
-    let Some(mut all) = chunks.pop() else {
-        return Points::new();
+    if exact {
+        return split_range(h, series, from, to, &first).map(Plan::Pieces);
+    }
+    // The newest answer's worth spans [oldest, to): slices half that wide hold about half an
+    // answer where the density is the same. No probes: the window is read once, plus this
+    // first answer.
+    let oldest = match first.timestamps().first() {
+        Some(&t) if t > from && t < to => t,
+        _ => return Err(out_of_order()),
     };
-    while let Some(newer) = chunks.pop() {
-        all.extend(newer);
+    Ok(Plan::Scan {
+        from,
+        to,
+        width: (to.saturating_sub(oldest) / 2).max(1),
+        step: first.len() as u64,
+    })
+}
+
+/// Splits `[from, to)` into pieces of at most one answer each, given `first`: the host's
+/// truncated answer for the whole range (its newest points). The pieces are newest first.
+fn split_range(
+    h: &dyn History,
+    series: u64,
+    from: Timestamp,
+    to: Timestamp,
+    first: &Points,
+) -> Result<Vec<Piece>> {
+    let step = first.len() as u64;
+    // Truncated means older points exist in [from, oldest): so oldest > from, which also
+    // guarantees every split makes progress.
+    let oldest = match first.timestamps().first() {
+        Some(&t) if t > from && t < to => t,
+        _ => return Err(out_of_order()),
+    };
+    let mut pieces = vec![Piece {
+        from: oldest,
+        to,
+        len: step,
+    }];
+    let mut bound = oldest;
+    while from < bound {
+        let probe = h.read_last(series, 1, step - 1, bound)?;
+        match probe.timestamps().first() {
+            Some(&t) if t >= from && t < bound => {
+                pieces.push(Piece {
+                    from: t,
+                    to: bound,
+                    len: step,
+                });
+                bound = t;
+            }
+            Some(&t) if t >= bound => return Err(out_of_order()),
+            // Fewer than `step` points are left in [from, bound) (perhaps none).
+            _ => {
+                pieces.push(Piece {
+                    from,
+                    to: bound,
+                    len: step,
+                });
+                break;
+            }
+        }
     }
-    // Every chunk was followed up, so the joined answer is the whole window.
-    let (ts, nums, strs, kinds, _) = all.into_columns();
-    Points::from_columns(ts, nums, strs, kinds, false).unwrap_or_default()
+    Ok(pieces)
+}
+
+/// Reads a plan oldest first, handing each non-empty chunk to `visit` with the number of
+/// points the plan still expects after it (an upper bound, for reserving memory).
+fn walk(
+    h: &dyn History,
+    series: u64,
+    plan: Plan,
+    mut visit: impl FnMut(Points, u64) -> Result<()>,
+) -> Result<()> {
+    let mut pieces = match plan {
+        Plan::Whole(p) if p.is_empty() => return Ok(()),
+        Plan::Whole(p) => return visit(p, 0),
+        Plan::Pieces(pieces) => pieces,
+        Plan::Scan {
+            from,
+            to,
+            width,
+            step,
+        } => return scan(h, series, from, to, width, step, visit),
+    };
+    let mut expected: u64 = pieces.iter().map(|p| p.len).sum();
+    while let Some(piece) = pieces.pop() {
+        expected = expected.saturating_sub(piece.len);
+        let chunk = h.read_range(series, piece.from, piece.to, CHUNK)?;
+        if chunk.truncated() {
+            // The piece gained points since it was planned (a late write into the past):
+            // split it again; its parts go on top of the stack, so the order holds.
+            let parts = split_range(h, series, piece.from, piece.to, &chunk)?;
+            drop(chunk);
+            expected = expected.saturating_add(parts.iter().map(|p| p.len).sum());
+            pieces.extend(parts);
+            continue;
+        }
+        if !chunk.is_empty() {
+            visit(chunk, expected)?;
+        }
+    }
+    Ok(())
+}
+
+/// Reads `[from, to)` oldest first in slices of time. A slice that comes back truncated (more
+/// than one answer's worth) is read again half as wide; after a slice under a quarter of
+/// `step` points the width doubles, so sparse stretches (or an empty start) cost few reads.
+/// A truncated slice always shrinks and a 1 ms slice holds one point at most, so the scan
+/// ends.
+fn scan(
+    h: &dyn History,
+    series: u64,
+    from: Timestamp,
+    to: Timestamp,
+    mut width: i64,
+    step: u64,
+    mut visit: impl FnMut(Points, u64) -> Result<()>,
+) -> Result<()> {
+    let mut at = from;
+    while at < to {
+        let end = at.saturating_add(width).min(to);
+        let chunk = h.read_range(series, at, end, CHUNK)?;
+        if chunk.truncated() {
+            // Truncated means older points exist in [at, oldest): oldest > at.
+            if !chunk
+                .timestamps()
+                .first()
+                .is_some_and(|&t| t > at && t < end)
+            {
+                return Err(out_of_order());
+            }
+            // Halve the slice (`end − at ≤ width`, no overflow). Halving rather than aiming by
+            // the answer's density keeps both hard cases logarithmic: an empty stretch before
+            // dense data (the slice that overshot is halved, not regrown from a small width
+            // each time) and dense data under a sparse newest chunk.
+            width = ((end - at) / 2).max(1);
+            continue;
+        }
+        let got = chunk.len() as u64;
+        if !chunk.is_empty() {
+            visit(chunk, 0)?;
+        }
+        at = end;
+        if got < step / 4 {
+            width = width.saturating_mul(2);
+        }
+    }
+    Ok(())
+}
+
+/// The strict rule, decided while the window's points go by, oldest first, in constant memory.
+///
+/// The time form needs the median gap `m` between neighbours and asks whether
+/// `first ≤ from + 1.2·m` (in `f64`, as [`time_well_covered`] computes it). That test is
+/// monotone in `m`, so once the first timestamp is known each gap either passes it on its own
+/// or fails it, and the failing gaps are exactly the smallest ones. With `c` failing gaps out
+/// of `g`, the middle gap (odd `g`) passes iff `c ≤ g/2`; for even `g` the median is the mean
+/// of the two middle gaps, which passes when both do (`c < g/2`), fails when both fail
+/// (`c > g/2`), and otherwise is the mean of the largest failing and the smallest passing gap.
+#[derive(Debug)]
+struct Tracker {
+    /// `Some(n)`: the count form, `#n`; `None`: the time form.
+    wanted: Option<u64>,
+    from: Timestamp,
+    points: u64,
+    first: Option<Timestamp>,
+    prev: Option<Timestamp>,
+    failing: u64,
+    max_failing: Option<i64>,
+    min_passing: Option<i64>,
+}
+
+impl Tracker {
+    fn count(n: u64) -> Self {
+        Self::new(Some(n), Timestamp::MIN)
+    }
+
+    fn time(from: Timestamp) -> Self {
+        Self::new(None, from)
+    }
+
+    fn new(wanted: Option<u64>, from: Timestamp) -> Self {
+        Tracker {
+            wanted,
+            from,
+            points: 0,
+            first: None,
+            prev: None,
+            failing: 0,
+            max_failing: None,
+            min_passing: None,
+        }
+    }
+
+    /// The time-form test for a median of `m`: the same expression as [`time_well_covered`].
+    fn passes(&self, first: Timestamp, m: f64) -> bool {
+        (first as f64) <= self.from as f64 + 1.2 * m
+    }
+
+    fn add(&mut self, ts: &[Timestamp]) {
+        self.points += ts.len() as u64;
+        if self.wanted.is_some() {
+            return;
+        }
+        for &t in ts {
+            let Some(prev) = self.prev.replace(t) else {
+                self.first = Some(t);
+                continue;
+            };
+            let Some(first) = self.first else { continue };
+            let gap = t.saturating_sub(prev);
+            if self.passes(first, gap as f64) {
+                self.min_passing = Some(self.min_passing.map_or(gap, |m| m.min(gap)));
+            } else {
+                self.failing += 1;
+                self.max_failing = Some(self.max_failing.map_or(gap, |m| m.max(gap)));
+            }
+        }
+    }
+
+    fn well_covered(&self, strict: bool) -> bool {
+        if !strict {
+            return true;
+        }
+        if let Some(n) = self.wanted {
+            return count_well_covered(usize::try_from(self.points).unwrap_or(usize::MAX), n);
+        }
+        let Some(first) = self.first else {
+            return false;
+        };
+        if self.points < 2 {
+            return false;
+        }
+        let gaps = self.points - 1;
+        let mid = gaps / 2;
+        if gaps % 2 == 1 {
+            return self.failing <= mid;
+        }
+        if self.failing < mid {
+            return true;
+        }
+        if self.failing > mid {
+            return false;
+        }
+        match (self.max_failing, self.min_passing) {
+            (Some(a), Some(b)) => self.passes(first, (a as f64 + b as f64) / 2.0),
+            // Unreachable with 0 < failing = mid < gaps; "not covered" is the safe answer.
+            _ => false,
+        }
+    }
 }
 
 /// Strict count form: at least 90 % of the requested records.
@@ -522,7 +888,9 @@ fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::history::Trends;
     use crate::testing::MemHistory;
+    use crate::value::Value;
 
     const NOW: i64 = 1_700_000_000_000;
 
@@ -861,6 +1229,398 @@ mod tests {
         assert_eq!(*p.timestamps().last().unwrap(), NOW - 11 * 10);
     }
 
+    /// The pre-streaming `fetch`: newest chunk first, joined at the end. The reference the
+    /// planned reads must agree with, point for point.
+    fn reference_fetch(w: &Window, h: &dyn History) -> Option<Points> {
+        let series = h.series().id;
+        let join = |mut chunks: Vec<Points>| {
+            let mut all = chunks.pop().unwrap_or_default();
+            while let Some(newer) = chunks.pop() {
+                all.extend(newer);
+            }
+            all.set_truncated(false);
+            all
+        };
+        let last = |n: u64, mut skip: u64, mut before: Timestamp| {
+            let (mut chunks, mut remaining) = (Vec::new(), n);
+            while remaining > 0 {
+                let want = remaining.min(CHUNK);
+                let c = h.read_last(series, want, skip, before).unwrap();
+                let full = c.len() as u64 >= want || c.truncated();
+                let Some(&oldest) = c.timestamps().first() else {
+                    break;
+                };
+                remaining = remaining.saturating_sub(c.len() as u64);
+                (skip, before) = (0, oldest);
+                chunks.push(c);
+                if !full {
+                    break;
+                }
+            }
+            join(chunks)
+        };
+        let range = |from: Timestamp, mut to: Timestamp| {
+            let mut chunks = Vec::new();
+            while from < to {
+                let c = h.read_range(series, from, to, CHUNK).unwrap();
+                let more = c.truncated();
+                let Some(&oldest) = c.timestamps().first() else {
+                    break;
+                };
+                to = oldest;
+                chunks.push(c);
+                if !more {
+                    break;
+                }
+            }
+            join(chunks)
+        };
+        match w.span(h.now()) {
+            Span::Last { n, skip, before } => {
+                let p = last(n, skip, before);
+                (!w.is_strict() || count_well_covered(p.len(), n)).then_some(p)
+            }
+            Span::Range { from, to } => {
+                let p = range(from, to);
+                (!w.is_strict() || time_well_covered(p.timestamps(), from)).then_some(p)
+            }
+            Span::Anchored { skip, period } => {
+                let anchor = h.read_last(series, 1, skip, h.now()).unwrap();
+                let Some(&t) = anchor.timestamps().last() else {
+                    return (!w.is_strict()).then(Points::new);
+                };
+                let from = t.saturating_sub(period).saturating_add(1);
+                let p = range(from, t.saturating_add(1));
+                (!w.is_strict() || time_well_covered(p.timestamps(), from)).then_some(p)
+            }
+        }
+    }
+
+    /// What `for_each_chunk` visits, joined, and the sizes of the chunks it handed over.
+    fn streamed(w: &Window, h: &dyn History) -> (Option<Points>, Vec<usize>) {
+        let mut all = Points::new();
+        let mut sizes = Vec::new();
+        let cov = w
+            .for_each_chunk(h, |c| {
+                assert!(!c.is_empty(), "empty chunks are not visited");
+                sizes.push(c.len());
+                all.extend(c.clone());
+                Ok(())
+            })
+            .unwrap();
+        if let Some(cov) = cov {
+            assert_eq!(cov.points, all.len() as u64);
+        }
+        (cov.map(|_| all), sizes)
+    }
+
+    /// A series of `n` points 10 ms apart ending 10 ms before NOW, with a few irregular gaps
+    /// and strings, so that windows cut anywhere and kinds mix across chunks.
+    fn irregular(n: i64) -> MemHistory {
+        MemHistory::new(NOW).with_points((0..n).map(|i| {
+            let ts = NOW - (n - i) * 10 - if i % 97 == 0 { 3 } else { 0 };
+            let v = if i % 41 == 0 {
+                Value::from(format!("s{i}"))
+            } else {
+                Value::Num(i as f64 * 0.1)
+            };
+            (ts, v)
+        }))
+    }
+
+    /// Every window form, strict or not, as parameter text.
+    fn forms(n: i64) -> Vec<(String, String)> {
+        let mut v = Vec::new();
+        let t = NOW - n * 10;
+        for strict in ["", "!"] {
+            for (num, shift) in [
+                (format!("#{}", n / 2), String::new()),
+                (format!("#{}", n - 3), String::new()),
+                (format!("#{}", n + 50), String::new()),
+                (format!("#{}", n / 3), format!("#{}", n / 5)),
+                (format!("#{}", n / 3), "1s".to_owned()),
+                (format!("#{}", n / 4), (t + n * 5).to_string()),
+                ("0".to_owned(), "#7".to_owned()),
+                (format!("{}", n * 10), String::new()),
+                (format!("{}", n * 10 + 700), String::new()),
+                (format!("{}", n * 7), "2s".to_owned()),
+                (format!("{}", n * 4), format!("#{}", n / 7)),
+                (format!("{}", n * 30), format!("#{}", n / 7)),
+                (t.to_string(), String::new()),
+                ((t + 1234).to_string(), (t + n * 6).to_string()),
+                (format!("{}", n * 3), (t + 99).to_string()),
+                ("5s".to_owned(), format!("#{}", n * 2)),
+            ] {
+                v.push((format!("{strict}{num}"), shift));
+            }
+        }
+        v
+    }
+
+    #[test]
+    fn streaming_and_fetch_see_exactly_the_reference_window() {
+        let n = 5_000;
+        for cap in [u64::MAX, 1000, 333, 7] {
+            let h = irregular(n).with_answer_cap(cap);
+            for (num, shift) in forms(n) {
+                let w = Window::parse(Some(&num), Some(&shift)).unwrap();
+                let want = reference_fetch(&w, &h);
+                let what = format!("cap {cap}, ({num}, {shift})");
+                assert_eq!(w.fetch(&h).unwrap(), want, "fetch {what}");
+                let (got, sizes) = streamed(&w, &h);
+                assert_eq!(got, want, "stream {what}");
+                let limit = usize::try_from(cap.min(CHUNK)).unwrap();
+                assert!(sizes.iter().all(|&s| s <= limit), "{what}: {sizes:?}");
+                if cap == 7 && want.as_ref().is_some_and(|p| p.len() > 100) {
+                    assert!(sizes.len() > 10, "{what}: several chunks expected");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn the_real_chunk_size_splits_windows() {
+        // No cap: the host answers CHUNK points. A count window of 2.5 chunks comes in 3
+        // (the oldest, partial one first); a time window in slices of half a chunk, sized from
+        // the density of the newest chunk.
+        let c = CHUNK as usize;
+        let n = 2 * CHUNK as i64 + CHUNK as i64 / 2;
+        let h = MemHistory::new(NOW).with_points((0..n).map(|i| (NOW - (n - i), i as f64 * 0.3)));
+        for (num, shift, want) in [
+            (format!("#{n}"), "", vec![c / 2, c, c]),
+            (format!("#{}", n - 10), "#5", vec![c / 2 - 10, c, c]),
+            (format!("{n}"), "", vec![c / 2; 5]),
+        ] {
+            let w = Window::parse(Some(&num), Some(shift)).unwrap();
+            let (got, sizes) = streamed(&w, &h);
+            assert_eq!(got, reference_fetch(&w, &h), "{num}");
+            assert_eq!(sizes, want, "{num}");
+        }
+    }
+
+    /// Counts the reads of a [`MemHistory`].
+    fn counting(h: MemHistory) -> LateWrites {
+        LateWrites {
+            inner: std::cell::RefCell::new(h),
+            reads: std::cell::Cell::new(0),
+            after: u32::MAX,
+            late: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn scans_adapt_to_sparse_and_dense_stretches() {
+        // A sparse past (20 points a day apart) before a dense present (5000 points 1 ms
+        // apart), answers of at most 100: the slices start 50 ms wide, grow across the sparse
+        // days in a few doublings, shrink where the data turns dense, and every point is
+        // visited once, in order, in far fewer reads than one per millisecond.
+        let day = 86_400_000;
+        let sparse = (0..20).map(|i| (NOW - 10_000 - (20 - i) * day, 1.0));
+        let dense = (0..5000).map(|i| (NOW - 5000 + i, 2.0));
+        let h = counting(
+            MemHistory::new(NOW)
+                .with_points(sparse.chain(dense))
+                .with_answer_cap(100),
+        );
+        let w = Window::parse(Some("30d"), None).unwrap();
+        let (got, sizes) = streamed(&w, &h);
+        assert_eq!(got, reference_fetch(&w, &*h.inner.borrow()));
+        assert_eq!(got.map(|p| p.len()), Some(5020));
+        assert!(sizes.iter().all(|&s| s <= 100), "{sizes:?}");
+        let reads = h.reads.get();
+        eprintln!("sparse then dense: {reads} reads");
+        assert!((100..250).contains(&reads), "{reads} reads");
+
+        // The other way round: a dense past under a sparse present. The first slice, sized
+        // from the sparse newest answer, overflows and is read again narrower.
+        let dense = (0..5000).map(|i| (NOW - 10 * day + i, 2.0));
+        let sparse = (0..200).map(|i| (NOW - (200 - i) * 1_000_000, 1.0));
+        let h = counting(
+            MemHistory::new(NOW)
+                .with_points(dense.chain(sparse))
+                .with_answer_cap(100),
+        );
+        let w = Window::parse(Some("11d"), None).unwrap();
+        let (got, sizes) = streamed(&w, &h);
+        assert_eq!(got, reference_fetch(&w, &*h.inner.borrow()));
+        assert_eq!(got.map(|p| p.len()), Some(5200));
+        assert!(sizes.iter().all(|&s| s <= 100), "{sizes:?}");
+        let reads = h.reads.get();
+        eprintln!("dense then sparse: {reads} reads");
+        assert!((104..250).contains(&reads), "{reads} reads");
+    }
+
+    #[test]
+    fn fetch_allocates_the_result_once() {
+        let n = 10_000;
+        let h = MemHistory::new(NOW)
+            .with_points((0..n).map(|i| (NOW - (n - i) * 10, i as f64)))
+            .with_answer_cap(999);
+        for (num, len) in [
+            ("#9000", 9000),
+            ("#20000", 10_000),
+            ("95000", 9500),
+            ("#10000", 10_000),
+        ] {
+            let w = Window::parse(Some(num), None).unwrap();
+            let p = w.fetch(&h).unwrap().unwrap();
+            assert_eq!(p.len(), len, "{num}");
+            assert_eq!(
+                p.capacity(),
+                p.len(),
+                "{num}: reserved exactly, never regrown"
+            );
+        }
+    }
+
+    /// A history that writes late points into the past after a given number of reads, as a
+    /// live store may while a function runs.
+    struct LateWrites {
+        inner: std::cell::RefCell<MemHistory>,
+        reads: std::cell::Cell<u32>,
+        after: u32,
+        late: Vec<(Timestamp, f64)>,
+    }
+
+    impl LateWrites {
+        fn tick(&self) {
+            self.reads.set(self.reads.get() + 1);
+            if self.reads.get() == self.after {
+                let mut h = self.inner.borrow_mut();
+                for &(t, v) in &self.late {
+                    h.push(t, v);
+                }
+            }
+        }
+    }
+
+    impl History for LateWrites {
+        fn now(&self) -> Timestamp {
+            self.inner.borrow().now()
+        }
+        fn series(&self) -> crate::SeriesInfo {
+            self.inner.borrow().series()
+        }
+        fn series_by_id(&self, id: u64) -> Option<crate::SeriesInfo> {
+            self.inner.borrow().series_by_id(id)
+        }
+        fn series_by_key(&self, key: &str) -> Option<crate::SeriesInfo> {
+            self.inner.borrow().series_by_key(key)
+        }
+        fn read_last(&self, s: u64, n: u64, skip: u64, before: Timestamp) -> Result<Points> {
+            self.tick();
+            self.inner.borrow().read_last(s, n, skip, before)
+        }
+        fn read_range(&self, s: u64, from: Timestamp, to: Timestamp, l: u64) -> Result<Points> {
+            self.tick();
+            self.inner.borrow().read_range(s, from, to, l)
+        }
+        fn read_trends(&self, s: u64, i: i64, from: Timestamp, to: Timestamp) -> Result<Trends> {
+            self.inner.borrow().read_trends(s, i, from, to)
+        }
+    }
+
+    #[test]
+    fn a_piece_that_grew_after_planning_is_split_again() {
+        // 100 points 10 ms apart, answers of at most 10: the plan is 1 read + 9 probes, then
+        // 10 pieces are read oldest first. After the 12th read (the oldest pieces are done),
+        // 25 points land between the newest ones: that piece comes back truncated, is split,
+        // and every point is still visited exactly once, in order.
+        let base = MemHistory::new(NOW)
+            .with_points((0..100).map(|i| (NOW - 1000 + i * 10, 1.0)))
+            .with_answer_cap(10);
+        let late: Vec<_> = (0..25).map(|i| (NOW - 99 + i * 2, 2.0)).collect();
+        let h = LateWrites {
+            inner: std::cell::RefCell::new(base),
+            reads: std::cell::Cell::new(0),
+            after: 12,
+            late,
+        };
+        let w = Window::parse(Some("1000"), None).unwrap();
+        let (got, _) = streamed(&w, &h);
+        let got = got.unwrap();
+        assert_eq!(got.len(), 125);
+        assert!(got.timestamps().windows(2).all(|p| p[0] < p[1]));
+        assert_eq!(got.numbers().iter().sum::<f64>(), 150.0);
+        assert!(h.reads.get() > 20, "the split took extra reads");
+    }
+
+    /// A host that claims every answer was cut.
+    struct AlwaysTruncated(MemHistory);
+
+    impl History for AlwaysTruncated {
+        fn now(&self) -> Timestamp {
+            self.0.now()
+        }
+        fn series(&self) -> crate::SeriesInfo {
+            self.0.series()
+        }
+        fn series_by_id(&self, id: u64) -> Option<crate::SeriesInfo> {
+            self.0.series_by_id(id)
+        }
+        fn series_by_key(&self, key: &str) -> Option<crate::SeriesInfo> {
+            self.0.series_by_key(key)
+        }
+        fn read_last(&self, s: u64, n: u64, skip: u64, before: Timestamp) -> Result<Points> {
+            self.0.read_last(s, n, skip, before)
+        }
+        fn read_range(&self, s: u64, from: Timestamp, to: Timestamp, l: u64) -> Result<Points> {
+            let (ts, nums, strs, kinds, _) = self.0.read_range(s, from, to, l)?.into_columns();
+            Points::from_columns(ts, nums, strs, kinds, true)
+        }
+        fn read_trends(&self, s: u64, i: i64, from: Timestamp, to: Timestamp) -> Result<Trends> {
+            self.0.read_trends(s, i, from, to)
+        }
+    }
+
+    #[test]
+    fn a_host_that_contradicts_itself_is_an_error_not_a_loop() {
+        let h = AlwaysTruncated(minutes());
+        let w = Window::parse(Some("10m"), None).unwrap();
+        assert!(matches!(w.fetch(&h), Err(Error::Failed(_))));
+        assert!(matches!(
+            w.for_each_chunk(&h, |_| Ok(())),
+            Err(Error::Failed(_))
+        ));
+    }
+
+    #[test]
+    fn errors_from_the_visitor_stop_the_walk() {
+        let h = minutes().with_answer_cap(2);
+        let w = Window::parse(Some("#10"), None).unwrap();
+        let mut calls = 0;
+        let r = w.for_each_chunk(&h, |_| {
+            calls += 1;
+            Err(Error::Failed("stop".into()))
+        });
+        assert!(matches!(r, Err(Error::Failed(m)) if m == "stop"));
+        assert_eq!(calls, 1);
+    }
+
+    #[test]
+    fn strict_streaming_matches_fetch_on_small_windows() {
+        let h = minutes();
+        for (num, cov) in [
+            ("!#11", Some(10)),
+            ("#!12", None),
+            ("!15m", None),
+            ("!11m", Some(10)),
+            ("!1m", None),
+            ("!2m", Some(2)),
+            ("15m", Some(10)),
+        ] {
+            let w = Window::parse(Some(num), None).unwrap();
+            let got = w.for_each_chunk(&h, |_| Ok(())).unwrap();
+            assert_eq!(got, cov.map(|points| Coverage { points }), "{num}");
+        }
+        let empty = MemHistory::new(NOW);
+        let w = Window::parse(Some("#5"), None).unwrap();
+        assert_eq!(
+            w.for_each_chunk(&empty, |_| panic!("nothing to visit")),
+            Ok(Some(Coverage { points: 0 }))
+        );
+    }
+
     proptest::proptest! {
         #[test]
         fn durations_parse_exactly(n in -1_000_000_i64..1_000_000, unit in 0_usize..6, tenths in 0_i64..10) {
@@ -870,6 +1630,31 @@ mod tests {
             let text = format!("{}.{tenths}{suffix}", n.abs());
             let want = (ms * tenths % 10 == 0).then(|| n.abs() * ms + ms * tenths / 10);
             proptest::prop_assert_eq!(parse_duration(&text), want);
+        }
+    }
+
+    proptest::proptest! {
+        /// The constant-memory strict time rule agrees with `time_well_covered` exactly,
+        /// however the timestamps are cut into chunks.
+        #[test]
+        fn streamed_time_rule_matches(
+            gaps in proptest::collection::vec(1_i64..50, 0..40),
+            start in 0_i64..200,
+            from in 0_i64..150,
+            cut in 1_usize..7,
+        ) {
+            let mut ts = Vec::new();
+            let mut t = start;
+            for g in std::iter::once(0).chain(gaps) {
+                t += g;
+                ts.push(t);
+            }
+            let mut tracker = Tracker::time(from);
+            for chunk in ts.chunks(cut) {
+                tracker.add(chunk);
+            }
+            proptest::prop_assert_eq!(tracker.well_covered(true), time_well_covered(&ts, from));
+            proptest::prop_assert!(tracker.well_covered(false));
         }
     }
 }

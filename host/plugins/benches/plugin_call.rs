@@ -150,6 +150,48 @@ fn bench(c: &mut Criterion) {
         }
     }
 
+    // A retention decision through the built-in `keep` policy plugin (the housekeeper makes
+    // one per series per run).
+    {
+        use clio_housekeeper::{RetentionPolicy, SeriesUsage, StoreUsage};
+        let opts = PluginOptions {
+            builtin: clio_plugins::BUILTIN_PLUGINS,
+            cache_dir: Some(tmp.path().join("plugin-cache")),
+            watch: false,
+            ..PluginOptions::default()
+        };
+        let builtin = {
+            let _g = rt.enter();
+            PluginHost::new(opts, store.clone()).unwrap()
+        };
+        let policy = clio_plugins::WasmPolicy::new(builtin, "keep", "{}".into());
+        let info = store.series(ID).unwrap();
+        let usage = SeriesUsage {
+            info,
+            points: N as u64,
+            bytes: 1 << 20,
+            first_ts: Some(T0),
+            last_ts: Some(END),
+        };
+        let su = StoreUsage::from_series([&usage]);
+        let intervals: Vec<clio_storage::TrendInterval> =
+            [600_000, 1_800_000, 3_600_000, 86_400_000]
+                .into_iter()
+                .map(|ms| clio_storage::TrendInterval::from_ms(ms).unwrap())
+                .collect();
+        policy.begin_run().unwrap();
+        let rounds = 10_000;
+        let t = std::time::Instant::now();
+        for _ in 0..rounds {
+            std::hint::black_box(policy.decide(&usage, &su, END, &intervals).unwrap());
+        }
+        eprintln!(
+            "policy keep (plugin): {:.2} µs per decision over {rounds}",
+            t.elapsed().as_secs_f64() * 1e6 / rounds as f64
+        );
+        policy.end_run();
+    }
+
     let mut g = c.benchmark_group("avg_last_n");
     g.measurement_time(Duration::from_secs(3))
         .warm_up_time(Duration::from_millis(500))

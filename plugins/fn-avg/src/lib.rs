@@ -12,12 +12,19 @@ use clio_sdk::{Args, History, Result, Value};
     ],
 )]
 fn avg(h: &dyn History, args: &Args) -> Result<Option<Value>> {
-    let Some(points) = args.window(0, 1)?.fetch(h)? else {
+    // One pass, one chunk in memory at a time, oldest first: the same additions in the same
+    // order as over the whole window, so the mean is the same bit for bit.
+    let (mut sum, mut n) = (0.0, 0_u64);
+    let covered = args.window(0, 1)?.for_each_chunk(h, |chunk| {
+        for (_, v) in chunk.numeric() {
+            sum += v;
+            n += 1;
+        }
+        Ok(())
+    })?;
+    if covered.is_none() {
         return Ok(None);
-    };
-    let (sum, n) = points
-        .numeric()
-        .fold((0.0, 0_u64), |(s, n), (_, v)| (s + v, n + 1));
+    }
     Ok((n > 0).then(|| Value::Num(sum / n as f64)))
 }
 
@@ -77,6 +84,58 @@ mod tests {
         assert_eq!(num(avg, &h, "#1, #1"), None); // only "0x10": not a number
         assert_eq!(num(avg, &MemHistory::new(NOW), "#10"), None);
         assert_eq!(num(avg, &h, "1m, 1h"), None);
+    }
+
+    /// The body before streaming: the whole window through `fetch`.
+    fn fetched(h: &dyn History, args: &Args) -> Result<Option<Value>> {
+        let Some(points) = args.window(0, 1)?.fetch(h)? else {
+            return Ok(None);
+        };
+        let (sum, n) = points
+            .numeric()
+            .fold((0.0, 0_u64), |(s, n), (_, v)| (s + v, n + 1));
+        Ok((n > 0).then(|| Value::Num(sum / n as f64)))
+    }
+
+    /// 3000 points a second apart, non-integer values (so the order of the additions shows
+    /// in the last bits) and a few strings; the host answers at most 97 points per read.
+    fn large() -> MemHistory {
+        MemHistory::new(NOW)
+            .with_points((0..3000_i64).map(|i| {
+                let v = ((i as f64) * 0.37).sin() * 1e3 + 1e6;
+                let v = match i % 50 {
+                    0 => Value::from(format!(" {v} ")),
+                    25 => Value::from("n/a"),
+                    _ => Value::Num(v),
+                };
+                (NOW - (3000 - i) * 1000, v)
+            }))
+            .with_answer_cap(97)
+    }
+
+    #[test]
+    fn streaming_matches_fetch_bit_for_bit_over_many_chunks() {
+        let h = large();
+        let bits = |r: Result<Option<Value>>| match r.unwrap() {
+            Some(Value::Num(x)) => Some(x.to_bits()),
+            other => panic!("{other:?}"),
+        };
+        for p in [
+            "#3000",
+            "#2500, #100",
+            "!#3100",
+            "2000s",
+            "!2000s",
+            "!3000s",
+            "40m, #5",
+            "#1000, 10m",
+        ] {
+            assert_eq!(bits(call(avg, &h, p)), bits(call(fetched, &h, p)), "{p}");
+        }
+        assert_eq!(num(avg, &h, "!#3400"), None);
+        assert_eq!(num(fetched, &h, "!#3400"), None);
+        assert_eq!(num(avg, &h, "!3500s"), None);
+        assert_eq!(num(fetched, &h, "!3500s"), None);
     }
 
     #[test]

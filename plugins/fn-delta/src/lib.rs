@@ -12,15 +12,15 @@ use clio_sdk::{Args, History, Result, Value};
     ],
 )]
 fn delta(h: &dyn History, args: &Args) -> Result<Option<Value>> {
-    let Some(points) = args.window(0, 1)?.fetch(h)? else {
-        return Ok(None);
-    };
-    let bounds = points
-        .numeric()
-        .fold(None, |acc: Option<(f64, f64)>, (_, v)| {
-            Some(acc.map_or((v, v), |(lo, hi)| (lo.min(v), hi.max(v))))
-        });
-    Ok(bounds.map(|(lo, hi)| Value::Num(hi - lo)))
+    // One chunk in memory at a time, oldest first: the same fold as over the whole window.
+    let mut bounds: Option<(f64, f64)> = None;
+    let covered = args.window(0, 1)?.for_each_chunk(h, |chunk| {
+        for (_, v) in chunk.numeric() {
+            bounds = Some(bounds.map_or((v, v), |(lo, hi)| (lo.min(v), hi.max(v))));
+        }
+        Ok(())
+    })?;
+    Ok(covered.and(bounds).map(|(lo, hi)| Value::Num(hi - lo)))
 }
 
 #[cfg(test)]
@@ -37,6 +37,67 @@ mod tests {
         assert_eq!(num(delta, &h, "3m, 1m"), Some(8.0));
         assert_eq!(num(delta, &h, "0"), Some(0.0));
         assert_eq!(num(delta, &h, "1m, #2"), Some(0.0));
+    }
+
+    /// The body before streaming: the whole window through `fetch`.
+    fn fetched(h: &dyn History, args: &Args) -> Result<Option<Value>> {
+        let Some(points) = args.window(0, 1)?.fetch(h)? else {
+            return Ok(None);
+        };
+        let bounds = points
+            .numeric()
+            .fold(None, |acc: Option<(f64, f64)>, (_, v)| {
+                Some(acc.map_or((v, v), |(lo, hi)| (lo.min(v), hi.max(v))))
+            });
+        Ok(bounds.map(|(lo, hi)| Value::Num(hi - lo)))
+    }
+
+    /// 3000 points a second apart, non-integer values (so the order of the operations shows
+    /// in the last bits) and a few strings; the host answers at most 97 points per read.
+    fn large() -> MemHistory {
+        MemHistory::new(NOW)
+            .with_points((0..3000_i64).map(|i| {
+                let v = ((i as f64) * 0.37).sin() * 1e3 + 1e6;
+                let v = match i % 50 {
+                    0 => Value::from(format!(" {v} ")),
+                    25 => Value::from("n/a"),
+                    _ => Value::Num(v),
+                };
+                (NOW - (3000 - i) * 1000, v)
+            }))
+            .with_answer_cap(97)
+    }
+
+    /// A result with numbers as their bits, so that equality is exact.
+    fn exact(r: Result<Option<Value>>) -> Option<String> {
+        match r.unwrap() {
+            Some(Value::Num(x)) => Some(format!("{:#x}", x.to_bits())),
+            Some(Value::Str(s)) => Some(s),
+            None => None,
+        }
+    }
+
+    #[test]
+    fn streaming_matches_fetch_bit_for_bit_over_many_chunks() {
+        let h = large();
+        for p in [
+            "#3000",
+            "#2500, #100",
+            "!#3100",
+            "!#3400",
+            "2000s",
+            "!2000s",
+            "!3500s",
+            "40m, #5",
+            "#1000, 10m",
+            "0, #17",
+        ] {
+            assert_eq!(
+                exact(call(delta, &h, p)),
+                exact(call(fetched, &h, p)),
+                "{p}"
+            );
+        }
     }
 
     #[test]

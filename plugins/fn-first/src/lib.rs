@@ -13,10 +13,16 @@ use clio_sdk::{Args, History, Result, Value};
     ],
 )]
 fn first(h: &dyn History, args: &Args) -> Result<Option<Value>> {
-    let Some(points) = args.window(0, 1)?.fetch(h)? else {
-        return Ok(None);
-    };
-    Ok(points.first().map(|(_, v)| v.into()))
+    // Chunks come oldest first, so the oldest record is the first one seen; the rest of the
+    // window is still read, for the strict rule.
+    let mut oldest: Option<Value> = None;
+    let covered = args.window(0, 1)?.for_each_chunk(h, |chunk| {
+        if oldest.is_none() {
+            oldest = chunk.first().map(|(_, v)| v.into());
+        }
+        Ok(())
+    })?;
+    Ok(covered.and(oldest))
 }
 
 #[cfg(test)]
@@ -34,6 +40,65 @@ mod tests {
         assert_eq!(num(first, &h, "0"), Some(10.0));
         assert_eq!(num(first, &h, "!#11"), Some(1.0));
         assert_eq!(num(first, &h, "!#20"), None);
+    }
+
+    /// The body before streaming: the whole window through `fetch`.
+    fn fetched(h: &dyn History, args: &Args) -> Result<Option<Value>> {
+        let Some(points) = args.window(0, 1)?.fetch(h)? else {
+            return Ok(None);
+        };
+        Ok(points.first().map(|(_, v)| v.into()))
+    }
+
+    /// 3000 points a second apart, non-integer values (so the order of the operations shows
+    /// in the last bits) and a few strings; the host answers at most 97 points per read.
+    fn large() -> MemHistory {
+        MemHistory::new(NOW)
+            .with_points((0..3000_i64).map(|i| {
+                let v = ((i as f64) * 0.37).sin() * 1e3 + 1e6;
+                let v = match i % 50 {
+                    0 => Value::from(format!(" {v} ")),
+                    25 => Value::from("n/a"),
+                    _ => Value::Num(v),
+                };
+                (NOW - (3000 - i) * 1000, v)
+            }))
+            .with_answer_cap(97)
+    }
+
+    /// A result with numbers as their bits, so that equality is exact.
+    fn exact(r: Result<Option<Value>>) -> Option<String> {
+        match r.unwrap() {
+            Some(Value::Num(x)) => Some(format!("{:#x}", x.to_bits())),
+            Some(Value::Str(s)) => Some(s),
+            None => None,
+        }
+    }
+
+    #[test]
+    fn streaming_matches_fetch_bit_for_bit_over_many_chunks() {
+        let h = large();
+        for p in [
+            "#3000",
+            "#2500, #100",
+            "!#3100",
+            "!#3400",
+            "2000s",
+            "!2000s",
+            "!3500s",
+            "40m, #5",
+            "#1000, 10m",
+            "0, #17",
+            "#2950",
+            "!#2950",
+            "#3000, #50",
+        ] {
+            assert_eq!(
+                exact(call(first, &h, p)),
+                exact(call(fetched, &h, p)),
+                "{p}"
+            );
+        }
     }
 
     #[test]

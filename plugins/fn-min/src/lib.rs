@@ -12,14 +12,15 @@ use clio_sdk::{Args, History, Result, Value};
     ],
 )]
 fn min(h: &dyn History, args: &Args) -> Result<Option<Value>> {
-    let Some(points) = args.window(0, 1)?.fetch(h)? else {
-        return Ok(None);
-    };
-    Ok(points
-        .numeric()
-        .map(|(_, v)| v)
-        .reduce(f64::min)
-        .map(Value::Num))
+    // One chunk in memory at a time, oldest first: the same reduction as over the whole window.
+    let mut lowest: Option<f64> = None;
+    let covered = args.window(0, 1)?.for_each_chunk(h, |chunk| {
+        for (_, v) in chunk.numeric() {
+            lowest = Some(lowest.map_or(v, |m| m.min(v)));
+        }
+        Ok(())
+    })?;
+    Ok(covered.and(lowest).map(Value::Num))
 }
 
 #[cfg(test)]
@@ -42,6 +43,62 @@ mod tests {
         assert_eq!(num(min, &h, "2m, #1"), Some(2.0));
         let a = NOW - 5 * 60_000;
         assert_eq!(num(min, &h, &format!("{a}, {}", a + 120_000)), Some(-1.0));
+    }
+
+    /// The body before streaming: the whole window through `fetch`.
+    fn fetched(h: &dyn History, args: &Args) -> Result<Option<Value>> {
+        let Some(points) = args.window(0, 1)?.fetch(h)? else {
+            return Ok(None);
+        };
+        Ok(points
+            .numeric()
+            .map(|(_, v)| v)
+            .reduce(f64::min)
+            .map(Value::Num))
+    }
+
+    /// 3000 points a second apart, non-integer values (so the order of the operations shows
+    /// in the last bits) and a few strings; the host answers at most 97 points per read.
+    fn large() -> MemHistory {
+        MemHistory::new(NOW)
+            .with_points((0..3000_i64).map(|i| {
+                let v = ((i as f64) * 0.37).sin() * 1e3 + 1e6;
+                let v = match i % 50 {
+                    0 => Value::from(format!(" {v} ")),
+                    25 => Value::from("n/a"),
+                    _ => Value::Num(v),
+                };
+                (NOW - (3000 - i) * 1000, v)
+            }))
+            .with_answer_cap(97)
+    }
+
+    /// A result with numbers as their bits, so that equality is exact.
+    fn exact(r: Result<Option<Value>>) -> Option<String> {
+        match r.unwrap() {
+            Some(Value::Num(x)) => Some(format!("{:#x}", x.to_bits())),
+            Some(Value::Str(s)) => Some(s),
+            None => None,
+        }
+    }
+
+    #[test]
+    fn streaming_matches_fetch_bit_for_bit_over_many_chunks() {
+        let h = large();
+        for p in [
+            "#3000",
+            "#2500, #100",
+            "!#3100",
+            "!#3400",
+            "2000s",
+            "!2000s",
+            "!3500s",
+            "40m, #5",
+            "#1000, 10m",
+            "0, #17",
+        ] {
+            assert_eq!(exact(call(min, &h, p)), exact(call(fetched, &h, p)), "{p}");
+        }
     }
 
     #[test]

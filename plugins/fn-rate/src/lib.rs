@@ -3,7 +3,7 @@
 //! of that step is the new value itself. Needs 2 numeric records; no data otherwise.
 #![deny(missing_docs)]
 
-use clio_sdk::{Args, History, Result, Value};
+use clio_sdk::{Args, History, Result, Timestamp, Value};
 
 #[clio_sdk::history_function(
     name = "rate",
@@ -14,19 +14,25 @@ use clio_sdk::{Args, History, Result, Value};
     ],
 )]
 fn rate(h: &dyn History, args: &Args) -> Result<Option<Value>> {
-    let Some(points) = args.window(0, 1)?.fetch(h)? else {
+    // One pass, oldest first, one chunk in memory: each step needs only the value before it,
+    // which carries over from one chunk to the next.
+    let mut start: Option<Timestamp> = None;
+    let (mut t_last, mut prev, mut increase) = (0, 0.0, 0.0);
+    let covered = args.window(0, 1)?.for_each_chunk(h, |chunk| {
+        for (t, v) in chunk.numeric() {
+            if start.is_none() {
+                (start, t_last, prev) = (Some(t), t, v);
+                continue;
+            }
+            increase += if v >= prev { v - prev } else { v };
+            prev = v;
+            t_last = t;
+        }
+        Ok(())
+    })?;
+    let (Some(_), Some(t0)) = (covered, start) else {
         return Ok(None);
     };
-    let mut it = points.numeric();
-    let Some((t0, mut prev)) = it.next() else {
-        return Ok(None);
-    };
-    let (mut t_last, mut increase) = (t0, 0.0);
-    for (t, v) in it {
-        increase += if v >= prev { v - prev } else { v };
-        prev = v;
-        t_last = t;
-    }
     if t_last <= t0 {
         return Ok(None);
     }
@@ -52,6 +58,71 @@ mod tests {
         // 100 → 160 (+60), reset to 30 (+30), → 90 (+60): 150 over 3 minutes.
         let h = per_minute([100.0, 160.0, 30.0, 90.0]);
         assert_close(num(rate, &h, "#4"), 150.0 / 180.0);
+    }
+
+    /// The body before streaming: the whole window through `fetch`.
+    fn fetched(h: &dyn History, args: &Args) -> Result<Option<Value>> {
+        let Some(points) = args.window(0, 1)?.fetch(h)? else {
+            return Ok(None);
+        };
+        let mut it = points.numeric();
+        let Some((t0, mut prev)) = it.next() else {
+            return Ok(None);
+        };
+        let (mut t_last, mut increase) = (t0, 0.0);
+        for (t, v) in it {
+            increase += if v >= prev { v - prev } else { v };
+            prev = v;
+            t_last = t;
+        }
+        if t_last <= t0 {
+            return Ok(None);
+        }
+        Ok(Some(Value::Num(increase * 1000.0 / (t_last - t0) as f64)))
+    }
+
+    /// 3000 points a second apart, non-integer values (so the order of the operations shows
+    /// in the last bits) and a few strings; the host answers at most 97 points per read.
+    fn large() -> MemHistory {
+        MemHistory::new(NOW)
+            .with_points((0..3000_i64).map(|i| {
+                let v = ((i as f64) * 0.37).sin() * 1e3 + 1e6;
+                let v = match i % 50 {
+                    0 => Value::from(format!(" {v} ")),
+                    25 => Value::from("n/a"),
+                    _ => Value::Num(v),
+                };
+                (NOW - (3000 - i) * 1000, v)
+            }))
+            .with_answer_cap(97)
+    }
+
+    /// A result with numbers as their bits, so that equality is exact.
+    fn exact(r: Result<Option<Value>>) -> Option<String> {
+        match r.unwrap() {
+            Some(Value::Num(x)) => Some(format!("{:#x}", x.to_bits())),
+            Some(Value::Str(s)) => Some(s),
+            None => None,
+        }
+    }
+
+    #[test]
+    fn streaming_matches_fetch_bit_for_bit_over_many_chunks() {
+        let h = large();
+        for p in [
+            "#3000",
+            "#2500, #100",
+            "!#3100",
+            "!#3400",
+            "2000s",
+            "!2000s",
+            "!3500s",
+            "40m, #5",
+            "#1000, 10m",
+            "0, #17",
+        ] {
+            assert_eq!(exact(call(rate, &h, p)), exact(call(fetched, &h, p)), "{p}");
+        }
     }
 
     #[test]

@@ -41,11 +41,14 @@ fn regexp(h: &dyn History, args: &Args) -> Result<Option<Value>> {
     let re = builder
         .build()
         .map_err(|e| bad_argument("pattern", format!("not a valid regular expression: {e}")))?;
-    let Some(points) = window.fetch(h)? else {
-        return Ok(None);
-    };
-    let hit = points.iter().any(|(_, v)| re.is_match(&v.to_text()));
-    Ok(Some(Value::Num(if hit { 1.0 } else { 0.0 })))
+    // One chunk in memory at a time. After a match the rest of the window is still read
+    // (without matching), because a strict window is decided on all of it.
+    let mut hit = false;
+    let covered = window.for_each_chunk(h, |chunk| {
+        hit = hit || chunk.iter().any(|(_, v)| re.is_match(&v.to_text()));
+        Ok(())
+    })?;
+    Ok(covered.map(|_| Value::Num(if hit { 1.0 } else { 0.0 })))
 }
 
 #[cfg(test)]
@@ -75,6 +78,72 @@ mod tests {
         assert_eq!(num(regexp, &h, "^42$, 2m, 1m"), Some(0.0));
         assert_eq!(num(regexp, &h, "^ok$, 1m, #1"), Some(1.0));
         assert_eq!(num(regexp, &h, "^o.$, #4, , ms"), Some(1.0));
+    }
+
+    /// The body before streaming: the whole window through `fetch`.
+    fn fetched(h: &dyn History, args: &Args) -> Result<Option<Value>> {
+        let pattern = args.get(0).unwrap_or_default();
+        let window = args.window(1, 2)?;
+        let re = RegexBuilder::new(pattern)
+            .case_insensitive(true)
+            .build()
+            .unwrap();
+        let Some(points) = window.fetch(h)? else {
+            return Ok(None);
+        };
+        let hit = points.iter().any(|(_, v)| re.is_match(&v.to_text()));
+        Ok(Some(Value::Num(if hit { 1.0 } else { 0.0 })))
+    }
+
+    /// 3000 points a second apart, non-integer values (so the order of the operations shows
+    /// in the last bits) and a few strings; the host answers at most 97 points per read.
+    fn large() -> MemHistory {
+        MemHistory::new(NOW)
+            .with_points((0..3000_i64).map(|i| {
+                let v = ((i as f64) * 0.37).sin() * 1e3 + 1e6;
+                let v = match i % 50 {
+                    0 => Value::from(format!(" {v} ")),
+                    25 => Value::from("n/a"),
+                    _ => Value::Num(v),
+                };
+                (NOW - (3000 - i) * 1000, v)
+            }))
+            .with_answer_cap(97)
+    }
+
+    /// A result with numbers as their bits, so that equality is exact.
+    fn exact(r: Result<Option<Value>>) -> Option<String> {
+        match r.unwrap() {
+            Some(Value::Num(x)) => Some(format!("{:#x}", x.to_bits())),
+            Some(Value::Str(s)) => Some(s),
+            None => None,
+        }
+    }
+
+    #[test]
+    fn streaming_matches_fetch_bit_for_bit_over_many_chunks() {
+        let h = large();
+        for p in [
+            "N/A, #3000",
+            "N/A, #2500, #100",
+            "N/A, !#3100",
+            "N/A, !#3400",
+            "N/A, 2000s",
+            "N/A, !2000s",
+            "N/A, !3500s",
+            "N/A, 40m, #5",
+            "N/A, #1000, 10m",
+            "N/A, 0, #17",
+            "^1000999\\., #3000",
+            "^x, #3000",
+            "^ , 50s, #24",
+        ] {
+            assert_eq!(
+                exact(call(regexp, &h, p)),
+                exact(call(fetched, &h, p)),
+                "{p}"
+            );
+        }
     }
 
     #[test]

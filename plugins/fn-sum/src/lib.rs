@@ -12,10 +12,17 @@ use clio_sdk::{Args, History, Result, Value};
     ],
 )]
 fn sum(h: &dyn History, args: &Args) -> Result<Option<Value>> {
-    let Some(points) = args.window(0, 1)?.fetch(h)? else {
-        return Ok(None);
-    };
-    Ok(Some(Value::Num(points.numeric().map(|(_, v)| v).sum())))
+    // `Iterator::sum` is a left fold from its identity; starting from that same identity and
+    // adding oldest first, one chunk at a time, gives the sum over the whole window bit for
+    // bit, with one chunk in memory.
+    let mut total: f64 = std::iter::empty::<f64>().sum();
+    let covered = args.window(0, 1)?.for_each_chunk(h, |chunk| {
+        for (_, v) in chunk.numeric() {
+            total += v;
+        }
+        Ok(())
+    })?;
+    Ok(covered.map(|_| Value::Num(total)))
 }
 
 #[cfg(test)]
@@ -40,6 +47,81 @@ mod tests {
         assert_eq!(num(sum, &h, "#3"), Some(6.5)); // never "1abc3"-style concatenation
         assert_eq!(num(sum, &h, "!#3"), Some(6.5));
         assert_eq!(num(sum, &h, "!#4"), None); // 3 of 4 is below 90 %
+    }
+
+    /// The body before streaming: the whole window through `fetch`.
+    fn fetched(h: &dyn History, args: &Args) -> Result<Option<Value>> {
+        let Some(points) = args.window(0, 1)?.fetch(h)? else {
+            return Ok(None);
+        };
+        Ok(Some(Value::Num(points.numeric().map(|(_, v)| v).sum())))
+    }
+
+    /// 3000 points a second apart, non-integer values (so the order of the additions shows
+    /// in the last bits) and a few strings; the host answers at most 97 points per read.
+    fn large() -> MemHistory {
+        MemHistory::new(NOW)
+            .with_points((0..3000_i64).map(|i| {
+                let v = ((i as f64) * 0.37).sin() * 1e3 + 1e6;
+                let v = match i % 50 {
+                    0 => Value::from(format!(" {v} ")),
+                    25 => Value::from("n/a"),
+                    _ => Value::Num(v),
+                };
+                (NOW - (3000 - i) * 1000, v)
+            }))
+            .with_answer_cap(97)
+    }
+
+    fn bits(r: Result<Option<Value>>) -> Option<u64> {
+        match r.unwrap() {
+            Some(Value::Num(x)) => Some(x.to_bits()),
+            None => None,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn streaming_matches_fetch_bit_for_bit_over_many_chunks() {
+        let h = large();
+        for p in [
+            "#3000",
+            "#2500, #100",
+            "!#3100",
+            "!#3400",
+            "2000s",
+            "!2000s",
+            "!3500s",
+            "40m, #5",
+            "#1000, 10m",
+        ] {
+            assert_eq!(bits(call(sum, &h, p)), bits(call(fetched, &h, p)), "{p}");
+        }
+        assert_eq!(bits(call(sum, &h, "!#3400")), None);
+    }
+
+    #[test]
+    fn the_order_of_the_additions_matters_here() {
+        // Proof that the test above can fail: summing the same chunks newest first (what a
+        // reader that follows the host's answers would do) changes the last bits.
+        let h = large();
+        let w = clio_sdk::Window::parse(Some("#3000"), None).unwrap();
+        let mut chunks = Vec::new();
+        w.for_each_chunk(&h, |c| {
+            chunks.push(c.numbers());
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(chunks.len(), 31);
+        let mut newest_first = 0.0_f64;
+        for c in chunks.iter().rev() {
+            for v in c {
+                newest_first += v;
+            }
+        }
+        let oldest_first = bits(call(sum, &h, "#3000")).unwrap();
+        assert_ne!(newest_first.to_bits(), oldest_first);
+        assert_eq!(Some(oldest_first), bits(call(fetched, &h, "#3000")));
     }
 
     #[test]
