@@ -70,10 +70,11 @@ impl Guest for Component {
                     trends_before: vec![(12_345, cut)],
                 });
             }
-            m if m.starts_with("fail-on-id=") => {
-                if m["fail-on-id=".len()..].parse() == Ok(series.info.id) {
-                    return Err(Error::Failed(format!("told to fail on {}", series.info.id)));
-                }
+            m if m
+                .strip_prefix("fail-on-id=")
+                .is_some_and(|id| id.parse() == Ok(series.info.id)) =>
+            {
+                return Err(Error::Failed(format!("told to fail on {}", series.info.id)));
             }
             _ => {}
         }
