@@ -36,7 +36,7 @@ mod timestamps;
 mod trends;
 mod varint;
 
-use clio_storage::{Point, Value};
+use clio_storage::{KIND_NUM, KIND_STR, Point, PointColumns, Value};
 
 pub use compress::MAX_BODY_BYTES;
 pub use error::CodecError;
@@ -142,6 +142,12 @@ fn validate(points: &[Point]) -> Result<usize, CodecError> {
 /// Decodes a chunk written by [`encode_chunk`]. Any byte string is safe to pass: damage is
 /// reported as an error, memory use is bounded by the input size and [`MAX_BODY_BYTES`].
 pub fn decode_chunk(bytes: &[u8]) -> Result<Vec<Point>, CodecError> {
+    Ok(decode_chunk_columns(bytes)?.into_points())
+}
+
+/// [`decode_chunk`] into columns, which is how the chunk stores them: no [`Point`] is built
+/// (large reads for plugins take this path). Same validation.
+pub fn decode_chunk_columns(bytes: &[u8]) -> Result<PointColumns, CodecError> {
     let (header, flags) = header::parse(bytes)?;
     let mut r = Reader::new(&bytes[HEADER_LEN..]);
     if flags & header::FLAG_ZSTD != 0 {
@@ -157,7 +163,7 @@ pub fn chunk_header(bytes: &[u8]) -> Result<ChunkHeader, CodecError> {
     header::parse(bytes).map(|(h, _)| h)
 }
 
-fn decode_body(body: &[u8], header: &ChunkHeader) -> Result<Vec<Point>, CodecError> {
+fn decode_body(body: &[u8], header: &ChunkHeader) -> Result<PointColumns, CodecError> {
     let mut r = Reader::new(body);
     let ts = timestamps::decode(&mut r, header)?;
     let count = ts.len();
@@ -198,26 +204,32 @@ fn decode_body(body: &[u8], header: &ChunkHeader) -> Result<Vec<Point>, CodecErr
             r.remaining()
         )));
     }
-
-    let mut nums = nums.into_iter();
-    let mut strs = strs.into_iter();
-    let mut points = Vec::with_capacity(count);
-    for (i, ts) in ts.into_iter().enumerate() {
-        let is_str = match bitmap {
-            Some(b) => b[i / 8] >> (i % 8) & 1 == 1,
-            None => n_str > 0,
-        };
-        // The columns hold exactly as many values as the bitmap promised, so these never
-        // run dry; the error is only there to keep a bug from turning into a panic.
-        let value = if is_str {
-            strs.next().map(Value::Str)
-        } else {
-            nums.next().map(Value::Num)
-        }
-        .ok_or_else(|| CodecError::corrupt("value columns shorter than the bitmap"))?;
-        points.push(Point { ts, value });
+    // The columns must hold exactly as many values as the kinds promise (a bug, not input,
+    // could break this; it is an error rather than a panic either way).
+    if nums.len() != n_num || strs.len() != n_str {
+        return Err(CodecError::corrupt(
+            "value columns do not match the value kinds",
+        ));
     }
-    Ok(points)
+    let kinds = match (bitmap, n_str) {
+        (Some(b), _) => (0..count)
+            .map(|i| {
+                if b[i / 8] >> (i % 8) & 1 == 1 {
+                    KIND_STR
+                } else {
+                    KIND_NUM
+                }
+            })
+            .collect(),
+        (None, 0) => Vec::new(),
+        (None, _) => vec![KIND_STR; count],
+    };
+    Ok(PointColumns {
+        ts,
+        nums,
+        strs,
+        kinds,
+    })
 }
 
 #[cfg(test)]

@@ -8,8 +8,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use clio_storage::{
-    Expiry, ExpiryOutcome, NewSeries, Point, SeriesFilter, SeriesId, SeriesInfo, SeriesKey,
-    SeriesPoints, SeriesSettings, SeriesUpdate, StorageBackend, StorageError, Timestamp,
+    Expiry, ExpiryOutcome, NewSeries, Point, PointColumns, SeriesFilter, SeriesId, SeriesInfo,
+    SeriesKey, SeriesPoints, SeriesSettings, SeriesUpdate, StorageBackend, StorageError, Timestamp,
     TrendBucket, TrendInterval, Value,
 };
 use parking_lot::{Mutex, RwLock};
@@ -615,6 +615,73 @@ impl Store {
             .copied()
             .find(|i| span / (i.ms() as u128) < cap)
             .or_else(|| intervals.iter().copied().max())
+    }
+
+    /// A whole window as columns, for plugins: no answer caps and no paging (the caller
+    /// bounds `limit`), cache and storage merged as in [`Store::read`], and storage read as
+    /// columns so that no `Point` is built per stored row. Returns the points (ascending) and
+    /// whether more existed than `limit` (then the newest `limit` are kept).
+    ///
+    /// `Last { n, skip, at }` gives the `n` newest points before `at` after skipping the
+    /// `skip` newest; `Range { from, to }` every point of `[from, to)`.
+    pub async fn read_columns(
+        &self,
+        id: SeriesId,
+        window: Window,
+        limit: usize,
+    ) -> Result<(PointColumns, bool)> {
+        let inner = &self.inner;
+        if !inner.catalog.read().contains(id) {
+            return Err(Error::SeriesNotFound(id));
+        }
+        match window {
+            Window::Last { n, skip, at } => {
+                let capped = n > limit;
+                let n = n.min(limit);
+                let k = skip.saturating_add(n);
+                let at_ts = at.unwrap_or(Timestamp::MAX);
+                let snap = inner.cache.last(id, k, at_ts);
+                let mut cols = if snap.hit {
+                    let mut p = snap.points;
+                    p.reverse();
+                    PointColumns::from_points(p)
+                } else {
+                    let stored = inner
+                        .backend
+                        .read_range_columns(id, Timestamp::MIN, at_ts, k)
+                        .await?;
+                    let mut memory = snap.points;
+                    memory.reverse();
+                    let mut merged = stored.merge_overlay(memory);
+                    merged.keep_newest(k);
+                    merged
+                };
+                cols.drop_newest(skip);
+                // `n` was capped at `limit`: when that many came back, more may exist.
+                let truncated = capped && cols.len() == n;
+                Ok((cols, truncated))
+            }
+            Window::Range { from, to } => {
+                let snap = inner.cache.range(id, from, to);
+                let mut cols = if from >= snap.cover_from || from >= to {
+                    PointColumns::from_points(snap.points)
+                } else {
+                    let stored = inner
+                        .backend
+                        .read_range_columns(
+                            id,
+                            from,
+                            to.min(snap.cover_from),
+                            limit.saturating_add(1),
+                        )
+                        .await?;
+                    stored.merge_overlay(snap.points)
+                };
+                let truncated = cols.len() > limit;
+                cols.keep_newest(limit);
+                Ok((cols, truncated))
+            }
+        }
     }
 
     async fn read_last(

@@ -8,9 +8,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use clio_core::{
-    Data, EngineOptions, IncomingPoint, ReadRequest, Resolution, SeriesRef, Store, Window,
-};
+use clio_core::{EngineOptions, IncomingPoint, SeriesRef, Store, Window};
 use clio_plugins::{PluginHost, PluginOptions, TEST_PLUGINS_DIR};
 use clio_storage::{SeriesId, Value};
 use clio_storage_sqlite::{SqliteBackend, SqliteOptions};
@@ -21,36 +19,19 @@ const N: i64 = 100_000;
 const END: i64 = T0 + N * 1000;
 const ID: SeriesId = SeriesId(1);
 
-/// The native twin of `testavg(#n)`: the same paged reads as the host's `read-last`
-/// (each page ends before the oldest point of the previous one), the mean in the host.
+/// The native twin of `testavg(#n)`: the same store read the host's `read-last` makes (one
+/// `Store::read_columns`), the mean computed in the host.
 fn native_avg(rt: &tokio::runtime::Handle, store: &Store, n: usize) -> Option<f64> {
-    let (mut sum, mut cnt, mut at, mut remaining) = (0.0, 0usize, END, n);
-    while remaining > 0 {
-        let req = ReadRequest {
-            series: ID,
-            window: Window::Last {
-                n: remaining,
-                skip: 0,
-                at: Some(at),
-            },
-            resolution: Resolution::Raw,
-            cursor: None,
-        };
-        let r = rt.block_on(store.read(&req)).unwrap();
-        let Data::Points(p) = r.data else { break };
-        for x in &p {
-            if let Value::Num(v) = x.value {
-                sum += v;
-                cnt += 1;
-            }
-        }
-        remaining -= p.len().min(remaining);
-        match p.first() {
-            Some(oldest) if r.truncated => at = oldest.ts,
-            _ => break,
-        }
-    }
-    (cnt > 0).then(|| sum / cnt as f64)
+    let window = Window::Last {
+        n,
+        skip: 0,
+        at: Some(END),
+    };
+    let (cols, _) = rt
+        .block_on(store.read_columns(ID, window, usize::MAX))
+        .unwrap();
+    let nums = &cols.nums;
+    (!nums.is_empty()).then(|| nums.iter().sum::<f64>() / nums.len() as f64)
 }
 
 fn bench(c: &mut Criterion) {

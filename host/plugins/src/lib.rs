@@ -21,7 +21,6 @@
 #![deny(missing_docs)]
 
 mod cache;
-mod columns;
 mod compat;
 mod error;
 mod host;

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use clio_core::{Data, ReadRequest, Resolution, Window};
+use clio_core::Window;
 use clio_storage::{SeriesId, Timestamp, TrendInterval};
 use parking_lot::Mutex;
 use tokio::io::AsyncWrite;
@@ -20,7 +20,6 @@ use wasmtime_wasi::{
     HostMonotonicClock, HostWallClock, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView,
 };
 
-use crate::columns::Columns;
 use crate::error::PluginError;
 use crate::options::{AllocatorMode, Limits, PluginOptions};
 
@@ -442,24 +441,49 @@ impl HostState {
         })
     }
 
-    fn read(
+    /// A whole window in one store call, as columns (no `Point` per stored row), capped at
+    /// what the plugin's memory could hold.
+    fn read_columns(
         &mut self,
-        req: &ReadRequest,
-    ) -> wasmtime::Result<Result<clio_core::ReadResult, wit::Error>> {
+        series: u64,
+        window: Window,
+    ) -> wasmtime::Result<Result<wit::Points, wit::Error>> {
+        let limit = self.max_points;
+        self.read_columns_limited(series, window, limit)
+    }
+
+    fn read_columns_limited(
+        &mut self,
+        series: u64,
+        window: Window,
+        limit: u64,
+    ) -> wasmtime::Result<Result<wit::Points, wit::Error>> {
         self.check_deadline()?;
         let store = self.ctx.store.clone();
-        match self.ctx.rt.block_on(store.read(req)) {
-            Ok(r) => Ok(Ok(r)),
+        let limit = usize::try_from(limit).unwrap_or(usize::MAX);
+        let answer = self
+            .ctx
+            .rt
+            .block_on(store.read_columns(SeriesId(series), window, limit));
+        Ok(match answer {
+            Ok((c, truncated)) => Ok(wit::Points {
+                ts: c.ts,
+                nums: c.nums,
+                strs: c.strs,
+                kinds: c.kinds,
+                truncated,
+            }),
             // Never written: an empty window, not an error (semantics.md 1).
-            Err(clio_core::Error::SeriesNotFound(id)) => Ok(Ok(clio_core::ReadResult {
-                series: id,
-                data: clio_core::Data::Points(Vec::new()),
+            Err(clio_core::Error::SeriesNotFound(_)) => Ok(wit::Points {
+                ts: Vec::new(),
+                nums: Vec::new(),
+                strs: Vec::new(),
+                kinds: Vec::new(),
                 truncated: false,
-                next: None,
-            })),
-            Err(clio_core::Error::InvalidRequest(m)) => Ok(Err(wit::Error::BadArgument(m))),
-            Err(e) => Ok(Err(wit::Error::Failed(e.to_string()))),
-        }
+            }),
+            Err(clio_core::Error::InvalidRequest(m)) => Err(wit::Error::BadArgument(m)),
+            Err(e) => Err(wit::Error::Failed(e.to_string())),
+        })
     }
 }
 
@@ -505,46 +529,19 @@ impl clio::plugin::history::Host for HostState {
         skip: u64,
         before: wit::Timestamp,
     ) -> wasmtime::Result<Result<wit::Points, wit::Error>> {
-        let at = before.min(self.ctx.now);
-        let want = n.min(self.max_points);
-        let mut remaining = want as usize;
-        let mut skip = skip.min(usize::MAX as u64) as usize;
-        let mut at = at;
-        // The store caps one answer at query_max_result_numbers; a function sees the whole
-        // window, so page until done. Each next page asks for the points stamped before the
-        // oldest one so far (timestamps are unique within a series) rather than for a
-        // growing skip, which would re-read every newer page: paging stays linear.
-        let mut pages = Columns::new(want as usize);
-        while remaining > 0 {
-            let req = ReadRequest {
-                series: SeriesId(series),
-                window: Window::Last {
-                    n: remaining,
-                    skip,
-                    at: Some(at),
-                },
-                resolution: Resolution::Raw,
-                cursor: None,
-            };
-            let r = match self.read(&req)? {
-                Ok(r) => r,
-                Err(e) => return Ok(Err(e)),
-            };
-            let Data::Points(p) = r.data else { break };
-            let got = p.len();
-            remaining -= got.min(remaining);
-            let oldest = p.first().map(|x| x.ts);
-            pages.push(p);
-            match oldest {
-                Some(t) if r.truncated => {
-                    at = t;
-                    skip = 0;
-                }
-                _ => break,
-            }
+        // The store reads `skip + n` points to answer: an unbounded skip would make it
+        // decode a whole series into host memory.
+        if skip > MAX_READ_POINTS {
+            return Ok(Err(wit::Error::BadArgument(format!(
+                "skip {skip} exceeds the limit of {MAX_READ_POINTS} points"
+            ))));
         }
-        let truncated = n > want && remaining == 0;
-        Ok(Ok(pages.finish(truncated)))
+        let window = Window::Last {
+            n: usize::try_from(n).unwrap_or(usize::MAX),
+            skip: usize::try_from(skip).unwrap_or(usize::MAX),
+            at: Some(before.min(self.ctx.now)),
+        };
+        self.read_columns(series, window)
     }
 
     fn read_range(
@@ -555,41 +552,8 @@ impl clio::plugin::history::Host for HostState {
         limit: u64,
     ) -> wasmtime::Result<Result<wit::Points, wit::Error>> {
         let to = to.min(self.ctx.now);
-        let limit = limit.min(self.max_points) as usize;
-        let mut pages = Columns::new(limit);
-        let mut have = 0usize;
-        let mut upper = to;
-        let mut truncated = false;
-        while from < upper {
-            let req = ReadRequest {
-                series: SeriesId(series),
-                window: Window::Range { from, to: upper },
-                resolution: Resolution::Raw,
-                cursor: None,
-            };
-            let r = match self.read(&req)? {
-                Ok(r) => r,
-                Err(e) => return Ok(Err(e)),
-            };
-            let Data::Points(mut p) = r.data else { break };
-            if have + p.len() > limit {
-                // Keep the newest `limit`: this page is older than every page before it.
-                p.drain(..have + p.len() - limit);
-                truncated = true;
-            }
-            have += p.len();
-            let oldest = p.first().map(|x| x.ts);
-            pages.push(p);
-            if truncated || have >= limit && r.truncated {
-                truncated = true;
-                break;
-            }
-            match (r.truncated, oldest) {
-                (true, Some(t)) => upper = t,
-                _ => break,
-            }
-        }
-        Ok(Ok(pages.finish(truncated)))
+        let limit = limit.min(self.max_points);
+        self.read_columns_limited(series, Window::Range { from, to }, limit)
     }
 
     fn read_trends(

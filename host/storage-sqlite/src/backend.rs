@@ -299,6 +299,17 @@ impl StorageBackend for SqliteBackend {
         self.read(move |c| query::stats(c, series)).await
     }
 
+    async fn read_range_columns(
+        &self,
+        series: SeriesId,
+        from: Timestamp,
+        to: Timestamp,
+        limit: usize,
+    ) -> Result<clio_storage::PointColumns> {
+        self.read(move |c| query::read_range_columns(c, series, from, to, limit))
+            .await
+    }
+
     async fn stats_all(&self) -> Result<Vec<(SeriesId, SeriesStats)>> {
         self.read(query::stats_all).await
     }

@@ -2,7 +2,9 @@
 //! [`crate::DirectReader`]. Multi-statement reads run inside one read transaction so that they
 //! see one snapshot of the file.
 
-use clio_storage::{Point, Result, SeriesId, SeriesStats, Timestamp, TrendBucket, TrendInterval};
+use clio_storage::{
+    Point, PointColumns, Result, SeriesId, SeriesStats, Timestamp, TrendBucket, TrendInterval,
+};
 use rusqlite::{Connection, params};
 
 use crate::error::{corrupt_chunk, sql};
@@ -18,6 +20,11 @@ pub(crate) struct ChunkRow {
 impl ChunkRow {
     pub(crate) fn decode(&self, series: SeriesId) -> Result<Vec<Point>> {
         clio_codec::decode_chunk(&self.data).map_err(|e| corrupt_chunk(series.0, self.start_ts, e))
+    }
+
+    pub(crate) fn decode_columns(&self, series: SeriesId) -> Result<PointColumns> {
+        clio_codec::decode_chunk_columns(&self.data)
+            .map_err(|e| corrupt_chunk(series.0, self.start_ts, e))
     }
 }
 
@@ -141,6 +148,45 @@ pub(crate) fn read_all(
 }
 
 /// The newest `n` points stamped before `before`, ascending.
+/// [`read_range`] into columns: chunks are decoded as columns and the selected part of each
+/// copied with slice copies, newest chunk first, then laid out ascending once.
+pub(crate) fn read_range_columns(
+    conn: &Connection,
+    series: SeriesId,
+    from: Timestamp,
+    to: Timestamp,
+    limit: usize,
+) -> Result<PointColumns> {
+    // (decoded chunk, index range inside it), newest chunk first.
+    let mut parts: Vec<(PointColumns, std::ops::Range<usize>)> = Vec::new();
+    let mut have = 0usize;
+    if from < to && limit > 0 {
+        chunks_before_desc(conn, series, to, |row| {
+            if row.end_ts < from {
+                return Ok(false);
+            }
+            let cols = row.decode_columns(series)?;
+            let hi = cols.ts.partition_point(|&t| t < to);
+            let lo = cols.ts.partition_point(|&t| t < from);
+            let lo = lo.max(hi.saturating_sub(limit - have));
+            have += hi - lo;
+            parts.push((cols, lo..hi));
+            // Older chunks are needed until the limit is reached (the next one ending
+            // before `from` stops the walk).
+            Ok(have < limit)
+        })?;
+    }
+    let mut out = PointColumns {
+        ts: Vec::with_capacity(have),
+        nums: Vec::with_capacity(have),
+        ..Default::default()
+    };
+    for (cols, range) in parts.iter().rev() {
+        out.extend_from(cols, range.clone());
+    }
+    Ok(out)
+}
+
 pub(crate) fn read_last(
     conn: &Connection,
     series: SeriesId,

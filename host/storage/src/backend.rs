@@ -4,8 +4,8 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    NewSeries, Point, Result, SeriesFilter, SeriesId, SeriesInfo, SeriesUpdate, StorageError,
-    Timestamp, TrendBucket, TrendInterval,
+    NewSeries, Point, PointColumns, Result, SeriesFilter, SeriesId, SeriesInfo, SeriesUpdate,
+    StorageError, Timestamp, TrendBucket, TrendInterval,
 };
 
 /// New points of one series, sorted by strictly ascending timestamp (no duplicates).
@@ -158,6 +158,21 @@ pub trait StorageBackend: fmt::Debug + Send + Sync + 'static {
 
     /// The newest `n` points stamped before `before`, in ascending order.
     async fn read_last(&self, series: SeriesId, n: usize, before: Timestamp) -> Result<Vec<Point>>;
+
+    /// [`StorageBackend::read_range`] as columns (the newest `limit` points of `[from, to)`,
+    /// ascending). The default converts; a backend that stores columns overrides it so that
+    /// a large read (a plugin's window) builds no `Point` per row.
+    async fn read_range_columns(
+        &self,
+        series: SeriesId,
+        from: Timestamp,
+        to: Timestamp,
+        limit: usize,
+    ) -> Result<PointColumns> {
+        Ok(PointColumns::from_points(
+            self.read_range(series, from, to, limit).await?,
+        ))
+    }
 
     /// Trend buckets of one interval whose start lies in `[from, to)`.
     async fn read_trends(

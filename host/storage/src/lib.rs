@@ -12,6 +12,7 @@
 #![deny(missing_docs)]
 
 mod backend;
+mod columns;
 mod error;
 mod key;
 mod series;
@@ -25,6 +26,7 @@ pub use backend::{
     Capabilities, Expiry, ExpiryOutcome, SeriesPoints, SeriesStats, StorageBackend, WriteSummary,
     expire_each,
 };
+pub use columns::{KIND_NUM, KIND_STR, PointColumns};
 pub use error::{Result, StorageError};
 pub use key::{KeyError, SeriesKey};
 pub use series::{

@@ -100,6 +100,7 @@ checks!(
     check_delete_trends,
     check_expire,
     check_stats,
+    check_read_columns,
     check_random_model,
     check_large_volume,
 );
@@ -313,6 +314,18 @@ where
 
     async fn stats_all(&self) -> Result<Vec<(SeriesId, SeriesStats)>> {
         self.backend.stats_all().await
+    }
+
+    async fn read_range_columns(
+        &self,
+        series: SeriesId,
+        from: Timestamp,
+        to: Timestamp,
+        limit: usize,
+    ) -> Result<crate::PointColumns> {
+        self.backend
+            .read_range_columns(series, from, to, limit)
+            .await
     }
 
     async fn health(&self) -> Result<()> {
@@ -2531,6 +2544,66 @@ pub async fn check_stats(b: &dyn StorageBackend) {
     for (id, st) in &all {
         if ![1, 3].contains(&id.0) {
             assert_eq!(st.points, 0, "stats_all: series {id} has no points: {st:?}");
+        }
+    }
+}
+
+/// `read_range_columns` answers exactly what `read_range` answers, as columns: numbers only,
+/// strings, a mix, across several chunks, for many windows and limits.
+pub async fn check_read_columns(b: &dyn StorageBackend) {
+    create(b, &[1, 2]).await;
+    let ts = |i: i64| T0 + i * 1000;
+    // Series 1: numbers only; series 2: every 7th value a string. Written in parts so that
+    // backends that follow write boundaries have several chunks.
+    for part in 0..5i64 {
+        let batch: Vec<SeriesPoints> = [1u64, 2]
+            .iter()
+            .map(|&id| {
+                sp(
+                    id,
+                    (part * 300..(part + 1) * 300)
+                        .map(|i| {
+                            if id == 2 && i % 7 == 3 {
+                                Point::new(ts(i), format!("s{i}"))
+                            } else {
+                                Point::new(ts(i), (i % 89) as f64 * 0.25)
+                            }
+                        })
+                        .collect(),
+                )
+            })
+            .collect();
+        write(b, &batch, "columns setup").await;
+    }
+    let windows = [
+        (MIN, MAX),
+        (ts(0), ts(1500)),
+        (ts(299), ts(301)),
+        (ts(100), ts(1200)),
+        (ts(1499), ts(1500)),
+        (ts(2000), ts(3000)),
+        (ts(10), ts(10)),
+    ];
+    for id in [1u64, 2] {
+        for &(from, to) in &windows {
+            for limit in [0usize, 1, 7, 300, 301, 1000, 5000] {
+                let ctx = format!("series {id} [{from}, {to}) limit {limit}");
+                let points = ok(
+                    b.read_range(SeriesId(id), from, to, limit).await,
+                    format!("{ctx}: read_range"),
+                );
+                let cols = ok(
+                    b.read_range_columns(SeriesId(id), from, to, limit).await,
+                    format!("{ctx}: read_range_columns"),
+                );
+                if id == 1 {
+                    assert!(
+                        cols.kinds.is_empty(),
+                        "{ctx}: numbers only, yet kinds are set"
+                    );
+                }
+                assert_eq!(cols.into_points(), points, "{ctx}");
+            }
         }
     }
 }

@@ -131,6 +131,15 @@ impl StorageBackend for Flaky {
     async fn stats_all(&self) -> Result<Vec<(SeriesId, SeriesStats)>> {
         self.inner.stats_all().await
     }
+    async fn read_range_columns(
+        &self,
+        s: SeriesId,
+        from: Timestamp,
+        to: Timestamp,
+        limit: usize,
+    ) -> Result<clio_storage::PointColumns> {
+        self.inner.read_range_columns(s, from, to, limit).await
+    }
     async fn health(&self) -> Result<()> {
         self.inner.health().await
     }
