@@ -34,6 +34,16 @@ pub enum Mode {
     IngestTcp,
     /// Last-N point queries over HTTP at a fixed request rate.
     Query,
+    /// History function evaluations over HTTP at a fixed request rate
+    /// (`GET /api/v1/series/{id}/fn/{name}?args=...`).
+    Fn,
+}
+
+impl Mode {
+    /// Modes that send reads at a fixed rate (open loop).
+    fn is_read(self) -> bool {
+        matches!(self, Mode::Query | Mode::Fn)
+    }
 }
 
 impl Mode {
@@ -42,6 +52,7 @@ impl Mode {
             Mode::IngestHttp => "ingest-http",
             Mode::IngestTcp => "ingest-tcp",
             Mode::Query => "query",
+            Mode::Fn => "fn",
         }
     }
 }
@@ -79,6 +90,12 @@ pub struct BenchArgs {
     /// query: points per query (last=N).
     #[arg(short = 'n', long, default_value_t = 10)]
     pub last: usize,
+    /// fn: the function evaluated.
+    #[arg(long, default_value = "avg")]
+    pub function: String,
+    /// fn: its parameters, written as in ALEPIZ (`#10`, `5m,1m`).
+    #[arg(long, default_value = "#10", allow_hyphen_values = true)]
+    pub fn_args: String,
     /// query: requests in flight at most (beyond it the schedule slips, and the report says
     /// so).
     #[arg(long, default_value_t = 256)]
@@ -132,7 +149,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         match args.mode {
             Mode::IngestHttp => ingest_http(args).await,
             Mode::IngestTcp => ingest_tcp(args).await,
-            Mode::Query => query(args).await,
+            Mode::Query | Mode::Fn => query(args).await,
         }
     })?;
     if args.json {
@@ -158,7 +175,7 @@ fn validate(args: &BenchArgs) -> Result<()> {
     if args.series == 0 {
         bail!("--series must be at least 1");
     }
-    if args.mode != Mode::Query {
+    if !args.mode.is_read() {
         if args.connections == 0 || args.batch == 0 || args.pipeline == 0 {
             bail!("--connections, --batch and --pipeline must be at least 1");
         }
@@ -184,6 +201,18 @@ fn validate(args: &BenchArgs) -> Result<()> {
         }
         if args.last == 0 || args.max_in_flight == 0 {
             bail!("--last and --max-in-flight must be at least 1");
+        }
+        if args.mode == Mode::Fn
+            && (args.function.is_empty()
+                || !args
+                    .function
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-'))
+        {
+            bail!(
+                "--function `{}` is not a function name (letters, digits, _ and - only)",
+                args.function
+            );
         }
     }
     Ok(())
@@ -295,9 +324,14 @@ impl Report {
         });
         if let Some(o) = v.as_object_mut() {
             match args.mode {
-                Mode::Query => {
+                Mode::Query | Mode::Fn => {
                     o.insert("rate_target".into(), json!(args.rate));
-                    o.insert("last".into(), json!(args.last));
+                    if args.mode == Mode::Fn {
+                        o.insert("function".into(), json!(args.function));
+                        o.insert("args".into(), json!(args.fn_args));
+                    } else {
+                        o.insert("last".into(), json!(args.last));
+                    }
                     o.insert("delayed".into(), json!(self.delayed));
                 }
                 Mode::IngestHttp | Mode::IngestTcp => {
@@ -334,6 +368,10 @@ impl Report {
                 "load        {} requests/s target, last={} over {} series",
                 args.rate, args.last, self.series
             ),
+            Mode::Fn => println!(
+                "load        {} requests/s target, {}({}) over {} series",
+                args.rate, args.function, args.fn_args, self.series
+            ),
         }
         println!("duration    {:.2} s", self.secs());
         println!(
@@ -342,7 +380,7 @@ impl Report {
             self.tally.failed,
             self.tally.ok as f64 / self.secs()
         );
-        if args.mode != Mode::Query {
+        if !args.mode.is_read() {
             println!(
                 "points      {} ({:.0} points/s)",
                 self.tally.points,
@@ -776,10 +814,22 @@ async fn query_ids(client: &HttpClient, args: &BenchArgs) -> Result<Vec<SeriesId
 async fn query(args: &BenchArgs) -> Result<Report> {
     let client = HttpClient::new(&args.server).context("bad --server")?;
     let ids = query_ids(&client, args).await?;
-    let paths: Vec<Arc<str>> = ids
-        .iter()
-        .map(|id| HttpClient::points_path(*id, &PointsQuery::last(args.last)).map(Arc::from))
-        .collect::<Result<_, _>>()?;
+    let paths: Vec<Arc<str>> = if args.mode == Mode::Fn {
+        let query = serde_urlencoded::to_string([("args", args.fn_args.as_str())])
+            .context("cannot encode --fn-args")?;
+        ids.iter()
+            .map(|id| {
+                Arc::from(format!(
+                    "/api/v1/series/{}/fn/{}?{query}",
+                    id.0, args.function
+                ))
+            })
+            .collect()
+    } else {
+        ids.iter()
+            .map(|id| HttpClient::points_path(*id, &PointsQuery::last(args.last)).map(Arc::from))
+            .collect::<Result<_, _>>()?
+    };
     let slots = Arc::new(tokio::sync::Semaphore::new(args.max_in_flight));
     let tally = Arc::new(Mutex::new(Tally::new()?));
     let period = Duration::from_secs_f64(1.0 / args.rate);
