@@ -186,6 +186,16 @@ impl Points {
         self.numeric().map(|(_, v)| v).collect()
     }
 
+    /// [`Points::numbers`], consuming the points: when every value is a number the column
+    /// is handed over without a copy, so a function that sorts its window holds 8 bytes a
+    /// point instead of 24 (the points and their copy).
+    pub fn into_numbers(self) -> Vec<f64> {
+        if self.kinds.is_empty() {
+            return self.nums;
+        }
+        self.numbers()
+    }
+
     /// The oldest point.
     pub fn first(&self) -> Option<(Timestamp, ValueRef<'_>)> {
         self.iter().next()

@@ -22,7 +22,7 @@ pub fn tukey_fences(values: &[f64]) -> Option<(f64, f64)> {
         return None;
     }
     let mut s = values.to_vec();
-    s.sort_by(f64::total_cmp);
+    s.sort_unstable_by(f64::total_cmp);
     let half = s.len() / 2;
     let q1 = median_sorted(&s[..half])?;
     let q3 = median_sorted(&s[s.len() - half..])?;

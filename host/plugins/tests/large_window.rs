@@ -152,6 +152,12 @@ async fn one_pass_functions_stream_two_million_points_in_16_mib() {
         }
         other => panic!("percentile over 2 M points: {other:?}"),
     }
+    // 800,000 values do fit: the window is fetched at its final size (16 bytes a point),
+    // its number column taken over without a copy and sorted in place.
+    match eval("percentile", "#800000, 0, 50").await {
+        Ok(FnValue::Num(v)) => assert_eq!(v, 49.5),
+        other => panic!("percentile over 800,000 points: {other:?}"),
+    }
     // The host is unharmed: the same function over a window that fits still answers.
     match eval("percentile", "#1000, 0, 50").await {
         Ok(FnValue::Num(v)) => assert_eq!(v, 49.5),

@@ -27,12 +27,14 @@ fn avg_med(h: &dyn History, args: &Args) -> Result<Option<Value>> {
     let Some(points) = window.fetch(h)? else {
         return Ok(None);
     };
-    let mut v = points.numbers();
+    let mut v = points.into_numbers();
     let n = v.len();
     if n < 3 {
         return Ok(None);
     }
-    v.sort_by(f64::total_cmp);
+    // Values equal under `total_cmp` are bit-identical, so an unstable sort gives the
+    // same order as a stable one, without the stable sort's scratch buffer.
+    v.sort_unstable_by(f64::total_cmp);
     let c = (n as f64 * percent / 100.0).round() as usize;
     if 2 * c >= n {
         return Ok(median_sorted(&v).map(Value::Num));

@@ -48,7 +48,7 @@ fn avg_near(h: &dyn History, args: &Args) -> Result<Option<Value>> {
     if len < n {
         return Ok(None);
     }
-    s.sort_by(f64::total_cmp);
+    s.sort_unstable_by(f64::total_cmp);
     // Scan upwards; stop at the first start of an upward run at or above the pattern.
     let (mut below, mut above) = (None, None);
     for i in 0..len {
