@@ -57,15 +57,29 @@ pub fn change(h: &dyn History, args: &Args, absolute: bool) -> Result<Option<Val
     {
         return Ok(None);
     }
-    let Some(points) = window.fetch(h)? else {
+    // Only the oldest and the newest record matter: stream the window (chunks come oldest
+    // first) so that a window of any size fits in the plugin's memory.
+    let mut oldest: Option<Value> = None;
+    let mut newest: Option<Value> = None;
+    let Some(covered) = window.for_each_chunk(h, |chunk| {
+        if oldest.is_none() {
+            oldest = chunk.first().map(|(_, v)| v.into());
+        }
+        if let Some((_, v)) = chunk.last() {
+            newest = Some(v.into());
+        }
+        Ok(())
+    })?
+    else {
         return Ok(None);
     };
-    let (Some((_, first)), Some((_, last))) = (points.first(), points.last()) else {
+    let (Some(first), Some(last)) = (oldest, newest) else {
         return Ok(None);
     };
-    if points.len() < 2 {
+    if covered.points < 2 {
         return Ok(None);
     }
+    let (first, last) = (first.as_ref(), last.as_ref());
     if !as_text && let (Some(a), Some(b)) = (first.as_number(), last.as_number()) {
         let d = b - a;
         return Ok(Some(Value::Num(if absolute { d.abs() } else { d })));

@@ -109,6 +109,9 @@ async fn one_pass_functions_stream_two_million_points_in_16_mib() {
             ("count", count),
             ("min", 0.0),
             ("max", 99.0),
+            // Newest (i = N - 1: 99) minus oldest (0).
+            ("change", 99.0),
+            ("absChange", 99.0),
         ] {
             let t = Instant::now();
             let got = eval(function, window).await;
