@@ -640,6 +640,11 @@ impl Store {
                 let n = n.min(limit);
                 let k = skip.saturating_add(n);
                 let at_ts = at.unwrap_or(Timestamp::MAX);
+                // Functions that keep asking for the newest N teach the cache to keep them,
+                // as readers of last-N points do (bounded like them).
+                inner
+                    .cache
+                    .note_demand(id, k.min(inner.opts.query_max_result_numbers));
                 let snap = inner.cache.last(id, k, at_ts);
                 let mut cols = if snap.hit {
                     let mut p = snap.points;

@@ -612,3 +612,123 @@ mod model {
         }
     }
 }
+
+/// `read_columns` answers what `read` answers (paged through its caps), with cache and
+/// storage merged: half the points flushed, later writes replacing flushed values and adding
+/// strings still in memory only.
+#[tokio::test]
+async fn read_columns_matches_read_across_cache_and_storage() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, _) = open(dir.path(), options(dir.path())).await;
+    let value = |i: i64| i as f64 * 0.5;
+    store
+        .write(
+            (0..3000)
+                .map(|i| pt(9, 10_000 + i * 10, value(i)))
+                .collect(),
+        )
+        .await
+        .unwrap();
+    store.flush().await.unwrap();
+    // Unflushed: replacements of stored values, strings, and newer points.
+    let mut later: Vec<IncomingPoint> = (2990..3100)
+        .map(|i| pt(9, 10_000 + i * 10, -value(i)))
+        .collect();
+    for i in [2995, 3050] {
+        later.push(IncomingPoint {
+            series: SeriesRef::Id(SeriesId(9)),
+            ts: Some(10_000 + i * 10),
+            value: Value::Str(format!("s{i}")),
+        });
+    }
+    store.write(later).await.unwrap();
+    let expected_all = {
+        // Every point, through the capped API, paged by its cursor.
+        let mut all: Vec<(i64, Value)> = Vec::new();
+        let mut req = range(9, i64::MIN, i64::MAX);
+        loop {
+            let r = store.read(&req).await.unwrap();
+            let mut page = points(&r);
+            page.extend(all);
+            all = page;
+            match r.next {
+                Some(c) => req.cursor = Some(c),
+                None => break,
+            }
+        }
+        all
+    };
+    assert_eq!(expected_all.len(), 3100);
+    let cols = |c: clio_storage::PointColumns| -> Vec<(i64, Value)> {
+        c.into_points()
+            .into_iter()
+            .map(|p| (p.ts, p.value))
+            .collect()
+    };
+    // Last N with skip and `at`, against the same slice of everything.
+    for (n, skip, at) in [
+        (10, 0, None),
+        (200, 0, None),
+        (3100, 0, None),
+        (5000, 0, None),
+        (50, 20, None),
+        (100, 0, Some(10_000 + 2995 * 10)),
+        (100, 5, Some(10_000 + 3000 * 10)),
+    ] {
+        let (got, truncated) = store
+            .read_columns(SeriesId(9), Window::Last { n, skip, at }, usize::MAX)
+            .await
+            .unwrap();
+        let visible: Vec<_> = expected_all
+            .iter()
+            .filter(|(t, _)| at.is_none_or(|a| *t < a))
+            .cloned()
+            .collect();
+        let end = visible.len().saturating_sub(skip);
+        let want = visible[end.saturating_sub(n)..end].to_vec();
+        assert_eq!(cols(got), want, "last {n} skip {skip} at {at:?}");
+        assert!(!truncated);
+    }
+    // A limit below n: the newest `limit`, marked truncated.
+    let (got, truncated) = store
+        .read_columns(
+            SeriesId(9),
+            Window::Last {
+                n: 500,
+                skip: 0,
+                at: None,
+            },
+            100,
+        )
+        .await
+        .unwrap();
+    assert_eq!(cols(got), expected_all[3000..].to_vec());
+    assert!(truncated);
+    // Ranges, with and without a limit.
+    for (from, to, limit) in [
+        (i64::MIN, i64::MAX, usize::MAX),
+        (10_000 + 2980 * 10, 10_000 + 3010 * 10, usize::MAX),
+        (10_000, 10_000 + 500 * 10, usize::MAX),
+        (i64::MIN, i64::MAX, 42),
+    ] {
+        let (got, truncated) = store
+            .read_columns(SeriesId(9), Window::Range { from, to }, limit)
+            .await
+            .unwrap();
+        let inside: Vec<_> = expected_all
+            .iter()
+            .filter(|(t, _)| (from..to).contains(t))
+            .cloned()
+            .collect();
+        let want = inside[inside.len().saturating_sub(limit)..].to_vec();
+        assert_eq!(cols(got), want, "[{from}, {to}) limit {limit}");
+        assert_eq!(truncated, inside.len() > limit);
+    }
+    assert!(matches!(
+        store
+            .read_columns(SeriesId(404), Window::Range { from: 0, to: 1 }, 10)
+            .await,
+        Err(Error::SeriesNotFound(_))
+    ));
+    store.close().await.unwrap();
+}
