@@ -54,6 +54,12 @@ pub trait History {
     /// The series the function is evaluated on.
     fn series(&self) -> SeriesInfo;
 
+    /// The id of the series the function is evaluated on (cheaper than
+    /// [`History::series`] when the id is all that is needed).
+    fn series_id(&self) -> u64 {
+        self.series().id
+    }
+
     /// Another series' info.
     fn series_by_id(&self, id: u64) -> Option<SeriesInfo>;
 

@@ -255,6 +255,10 @@ pub mod __private {
             from_wit_info(wit::series())
         }
 
+        fn series_id(&self) -> u64 {
+            wit::series_id()
+        }
+
         fn series_by_id(&self, id: u64) -> Option<SeriesInfo> {
             wit::series_by_id(id).map(from_wit_info)
         }

@@ -6,7 +6,7 @@ use crate::{Args, History, Result, Term, Timestamp, Value, ValueRef, bad_argumen
 /// Finds the record `last` and `getTimestamp` answer about.
 pub fn last_record(h: &dyn History, args: &Args) -> Result<Option<(Timestamp, Value)>> {
     let now = h.now();
-    let series = h.series().id;
+    let series = h.series_id();
     // Strict mode does not apply to last: drop a `!` wherever ALEPIZ would accept it.
     let shift = match args.get(0) {
         None => None,

@@ -215,7 +215,7 @@ impl Window {
     /// need only one pass over the values should use [`Window::for_each_chunk`] instead,
     /// which holds one chunk at a time whatever the window's size.
     pub fn fetch(&self, h: &dyn History) -> Result<Option<Points>> {
-        let series = h.series().id;
+        let series = h.series_id();
         let (plan, mut tracker) = self.plan(h, series, true)?;
         let mut all: Option<Points> = None;
         walk(h, series, plan, |chunk, still_expected| {
@@ -270,7 +270,7 @@ impl Window {
         h: &dyn History,
         mut f: impl FnMut(&Points) -> Result<()>,
     ) -> Result<Option<Coverage>> {
-        let series = h.series().id;
+        let series = h.series_id();
         let (plan, mut tracker) = self.plan(h, series, false)?;
         walk(h, series, plan, |chunk, _| {
             tracker.add(chunk.timestamps());
@@ -1232,7 +1232,7 @@ mod tests {
     /// The pre-streaming `fetch`: newest chunk first, joined at the end. The reference the
     /// planned reads must agree with, point for point.
     fn reference_fetch(w: &Window, h: &dyn History) -> Option<Points> {
-        let series = h.series().id;
+        let series = h.series_id();
         let join = |mut chunks: Vec<Points>| {
             let mut all = chunks.pop().unwrap_or_default();
             while let Some(newer) = chunks.pop() {

@@ -514,6 +514,10 @@ impl clio::plugin::history::Host for HostState {
         Ok(self.info(SeriesId(id)))
     }
 
+    fn series_id(&mut self) -> wasmtime::Result<u64> {
+        Ok(self.ctx.series.0)
+    }
+
     fn series_by_key(&mut self, key: String) -> wasmtime::Result<Option<wit::SeriesInfo>> {
         // A key that does not parse names no series: `none`, like an unknown one.
         let Ok(key) = key.parse::<clio_storage::SeriesKey>() else {

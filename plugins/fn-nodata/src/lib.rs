@@ -16,7 +16,7 @@ fn nodata(h: &dyn History, args: &Args) -> Result<Option<Value>> {
         return Err(bad_argument("period", "a period cannot be negative"));
     }
     let now = h.now();
-    let newest = h.read_last(h.series().id, 1, 0, now)?;
+    let newest = h.read_last(h.series_id(), 1, 0, now)?;
     let age = newest.last().map(|(ts, _)| now - ts);
     Ok(match (period, age) {
         (None, age) => age.map(Value::from),

@@ -41,17 +41,18 @@ impl Guest for Component {
 
     fn evaluate(params: Vec<String>) -> Result<Value, Error> {
         let now = history::now();
-        let me = history::series();
         let p0 = params.first().map(String::as_str).unwrap_or("");
         if p0 == "key" {
-            return Ok(me.key.map_or(Value::None, Value::Str));
+            return Ok(history::series().key.map_or(Value::None, Value::Str));
         }
+        // Since contract 0.2.0: the id without the whole series-info.
+        let id = history::series_id();
         if let Some(key) = p0.strip_prefix("bykey=") {
             // Since contract 0.2.0.
             return Ok(history::series_by_key(key).map_or(Value::None, |s| Value::Num(s.id as f64)));
         }
         if p0 == "last" {
-            let p = history::read_last(me.id, 1, 0, now)?;
+            let p = history::read_last(id, 1, 0, now)?;
             if p.kinds.first() == Some(&1) {
                 return Ok(p.strs.into_iter().next().map_or(Value::None, Value::Str));
             }
@@ -59,14 +60,14 @@ impl Guest for Component {
         }
         if let Some(n) = p0.strip_prefix('#') {
             let n: u64 = n.parse().map_err(|_| Error::BadArgument("num".into()))?;
-            let p = history::read_last(me.id, n, 0, now)?;
+            let p = history::read_last(id, n, 0, now)?;
             if p.truncated {
                 return Err(Error::Failed("window truncated".into()));
             }
             return Ok(avg(&p));
         }
         let ms: i64 = p0.parse().map_err(|_| Error::BadArgument("num".into()))?;
-        let p = history::read_range(me.id, now - ms, now, u64::MAX)?;
+        let p = history::read_range(id, now - ms, now, u64::MAX)?;
         if p.truncated {
             return Err(Error::Failed("window truncated".into()));
         }
