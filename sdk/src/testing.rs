@@ -224,6 +224,35 @@ pub fn per_minute<V: Into<Value>>(values: impl IntoIterator<Item = V>) -> MemHis
     )
 }
 
+/// 3000 points a second apart, the newest one second before [`NOW`]: non-integer values (so
+/// the order of the operations shows in the last bits), every 50th a numeric-like string and
+/// every 50th + 25 `"n/a"`; the history answers at most 97 points per read, so every window
+/// spans many chunks. For checking that a streaming function equals its whole-window form
+/// bit for bit.
+pub fn many_chunks() -> MemHistory {
+    MemHistory::new(NOW)
+        .with_points((0..3000_i64).map(|i| {
+            let v = ((i as f64) * 0.37).sin() * 1e3 + 1e6;
+            let v = match i % 50 {
+                0 => Value::from(format!(" {v} ")),
+                25 => Value::from("n/a"),
+                _ => Value::Num(v),
+            };
+            (NOW - (3000 - i) * 1000, v)
+        }))
+        .with_answer_cap(97)
+}
+
+/// A function's result with numbers as their bit patterns, so that comparing two results is
+/// exact (and NaN-safe).
+pub fn exact(r: Result<Option<Value>>) -> Result<Option<String>> {
+    Ok(match r? {
+        Some(Value::Num(x)) => Some(format!("{:#x}", x.to_bits())),
+        Some(Value::Str(s)) => Some(s),
+        None => None,
+    })
+}
+
 /// The signature every history function has.
 pub type FunctionBody = fn(&dyn History, &Args) -> Result<Option<Value>>;
 

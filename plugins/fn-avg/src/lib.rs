@@ -31,7 +31,7 @@ fn avg(h: &dyn History, args: &Args) -> Result<Option<Value>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use clio_sdk::testing::{MemHistory, call, num};
+    use clio_sdk::testing::{MemHistory, call, many_chunks, num};
 
     const NOW: i64 = 1_700_000_000_000;
 
@@ -97,25 +97,9 @@ mod tests {
         Ok((n > 0).then(|| Value::Num(sum / n as f64)))
     }
 
-    /// 3000 points a second apart, non-integer values (so the order of the additions shows
-    /// in the last bits) and a few strings; the host answers at most 97 points per read.
-    fn large() -> MemHistory {
-        MemHistory::new(NOW)
-            .with_points((0..3000_i64).map(|i| {
-                let v = ((i as f64) * 0.37).sin() * 1e3 + 1e6;
-                let v = match i % 50 {
-                    0 => Value::from(format!(" {v} ")),
-                    25 => Value::from("n/a"),
-                    _ => Value::Num(v),
-                };
-                (NOW - (3000 - i) * 1000, v)
-            }))
-            .with_answer_cap(97)
-    }
-
     #[test]
     fn streaming_matches_fetch_bit_for_bit_over_many_chunks() {
-        let h = large();
+        let h = many_chunks();
         let bits = |r: Result<Option<Value>>| match r.unwrap() {
             Some(Value::Num(x)) => Some(x.to_bits()),
             other => panic!("{other:?}"),

@@ -26,7 +26,7 @@ fn min(h: &dyn History, args: &Args) -> Result<Option<Value>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use clio_sdk::testing::{MemHistory, NOW, call, num, per_minute};
+    use clio_sdk::testing::{MemHistory, NOW, call, exact, many_chunks, num, per_minute};
 
     fn h() -> MemHistory {
         per_minute([3.0, -1.0, 7.0, 2.0, 5.0])
@@ -57,34 +57,9 @@ mod tests {
             .map(Value::Num))
     }
 
-    /// 3000 points a second apart, non-integer values (so the order of the operations shows
-    /// in the last bits) and a few strings; the host answers at most 97 points per read.
-    fn large() -> MemHistory {
-        MemHistory::new(NOW)
-            .with_points((0..3000_i64).map(|i| {
-                let v = ((i as f64) * 0.37).sin() * 1e3 + 1e6;
-                let v = match i % 50 {
-                    0 => Value::from(format!(" {v} ")),
-                    25 => Value::from("n/a"),
-                    _ => Value::Num(v),
-                };
-                (NOW - (3000 - i) * 1000, v)
-            }))
-            .with_answer_cap(97)
-    }
-
-    /// A result with numbers as their bits, so that equality is exact.
-    fn exact(r: Result<Option<Value>>) -> Option<String> {
-        match r.unwrap() {
-            Some(Value::Num(x)) => Some(format!("{:#x}", x.to_bits())),
-            Some(Value::Str(s)) => Some(s),
-            None => None,
-        }
-    }
-
     #[test]
     fn streaming_matches_fetch_bit_for_bit_over_many_chunks() {
-        let h = large();
+        let h = many_chunks();
         for p in [
             "#3000",
             "#2500, #100",

@@ -64,7 +64,9 @@ fn stddev(h: &dyn History, args: &Args) -> Result<Option<Value>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use clio_sdk::testing::{MemHistory, NOW, assert_close, call, num, per_minute};
+    use clio_sdk::testing::{
+        MemHistory, NOW, assert_close, call, exact, many_chunks, num, per_minute,
+    };
 
     #[test]
     fn known_values() {
@@ -99,34 +101,9 @@ mod tests {
         Ok((n > 0).then(|| Value::Num((m2 / n as f64).sqrt())))
     }
 
-    /// 3000 points a second apart, non-integer values (so the order of the operations shows
-    /// in the last bits) and a few strings; the host answers at most 97 points per read.
-    fn large() -> MemHistory {
-        MemHistory::new(NOW)
-            .with_points((0..3000_i64).map(|i| {
-                let v = ((i as f64) * 0.37).sin() * 1e3 + 1e6;
-                let v = match i % 50 {
-                    0 => Value::from(format!(" {v} ")),
-                    25 => Value::from("n/a"),
-                    _ => Value::Num(v),
-                };
-                (NOW - (3000 - i) * 1000, v)
-            }))
-            .with_answer_cap(97)
-    }
-
-    /// A result with numbers as their bits, so that equality is exact.
-    fn exact(r: Result<Option<Value>>) -> Option<String> {
-        match r.unwrap() {
-            Some(Value::Num(x)) => Some(format!("{:#x}", x.to_bits())),
-            Some(Value::Str(s)) => Some(s),
-            None => None,
-        }
-    }
-
     #[test]
     fn streaming_matches_fetch_bit_for_bit_over_many_chunks() {
-        let h = large();
+        let h = many_chunks();
         for p in [
             "#3000",
             "#2500, #100",
@@ -199,7 +176,7 @@ mod tests {
         // Count window: it pushes the oldest value out, so the count stays and the sum
         // changes. Either way the second pass notices.
         let late = |after: u32| LateWrite {
-            inner: std::cell::RefCell::new(large()),
+            inner: std::cell::RefCell::new(many_chunks()),
             reads: std::cell::Cell::new(0),
             after,
             point: (NOW - 500, 7.0),

@@ -28,7 +28,7 @@ fn sum(h: &dyn History, args: &Args) -> Result<Option<Value>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use clio_sdk::testing::{MemHistory, NOW, call, num, per_minute};
+    use clio_sdk::testing::{MemHistory, NOW, call, many_chunks, num, per_minute};
 
     #[test]
     fn window_forms() {
@@ -57,22 +57,6 @@ mod tests {
         Ok(Some(Value::Num(points.numeric().map(|(_, v)| v).sum())))
     }
 
-    /// 3000 points a second apart, non-integer values (so the order of the additions shows
-    /// in the last bits) and a few strings; the host answers at most 97 points per read.
-    fn large() -> MemHistory {
-        MemHistory::new(NOW)
-            .with_points((0..3000_i64).map(|i| {
-                let v = ((i as f64) * 0.37).sin() * 1e3 + 1e6;
-                let v = match i % 50 {
-                    0 => Value::from(format!(" {v} ")),
-                    25 => Value::from("n/a"),
-                    _ => Value::Num(v),
-                };
-                (NOW - (3000 - i) * 1000, v)
-            }))
-            .with_answer_cap(97)
-    }
-
     fn bits(r: Result<Option<Value>>) -> Option<u64> {
         match r.unwrap() {
             Some(Value::Num(x)) => Some(x.to_bits()),
@@ -83,7 +67,7 @@ mod tests {
 
     #[test]
     fn streaming_matches_fetch_bit_for_bit_over_many_chunks() {
-        let h = large();
+        let h = many_chunks();
         for p in [
             "#3000",
             "#2500, #100",
@@ -104,7 +88,7 @@ mod tests {
     fn the_order_of_the_additions_matters_here() {
         // Proof that the test above can fail: summing the same chunks newest first (what a
         // reader that follows the host's answers would do) changes the last bits.
-        let h = large();
+        let h = many_chunks();
         let w = clio_sdk::Window::parse(Some("#3000"), None).unwrap();
         let mut chunks = Vec::new();
         w.for_each_chunk(&h, |c| {
