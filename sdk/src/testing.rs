@@ -253,6 +253,36 @@ pub fn exact(r: Result<Option<Value>>) -> Result<Option<String>> {
     })
 }
 
+/// The window forms a streaming check covers over [`many_chunks`]: counts, skips, periods,
+/// shifts, anchored windows, strict windows that are and are not well covered.
+pub const MANY_CHUNKS_WINDOWS: &[&str] = &[
+    "#3000",
+    "#2500, #100",
+    "!#3100",
+    "!#3400",
+    "2000s",
+    "!2000s",
+    "!3500s",
+    "40m, #5",
+    "#1000, 10m",
+    "0, #17",
+];
+
+/// Asserts that `streamed` answers exactly like `whole` (its whole-window form), bit for
+/// bit, over [`many_chunks`] for every [`MANY_CHUNKS_WINDOWS`] entry and then every
+/// parameter list of `extra` (for the function's own parameters). Panics naming the
+/// parameters (tests only).
+pub fn assert_same_over_many_chunks(streamed: FunctionBody, whole: FunctionBody, extra: &[&str]) {
+    let h = many_chunks();
+    for p in MANY_CHUNKS_WINDOWS.iter().chain(extra) {
+        assert_eq!(
+            exact(call(streamed, &h, p)),
+            exact(call(whole, &h, p)),
+            "{p}"
+        );
+    }
+}
+
 /// The signature every history function has.
 pub type FunctionBody = fn(&dyn History, &Args) -> Result<Option<Value>>;
 
