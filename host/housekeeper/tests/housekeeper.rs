@@ -121,6 +121,15 @@ async fn retention_is_exact_and_resumes_after_interruption() {
     assert!(hk.status().progress.is_none());
 }
 
+/// A housekeeper over `s` with the test options, its state in `dir`.
+fn housekeeper(
+    s: &Store,
+    policy: Arc<dyn clio_housekeeper::RetentionPolicy>,
+    dir: &std::path::Path,
+) -> Arc<Housekeeper> {
+    Housekeeper::new(s.clone(), policy, opts(), dir.join("hk.json"))
+}
+
 #[tokio::test]
 async fn zombies_are_removed_only_once_a_registry_is_declared() {
     let dir = tempfile::tempdir().unwrap();
@@ -129,12 +138,7 @@ async fn zombies_are_removed_only_once_a_registry_is_declared() {
     for id in 1..=4 {
         fill(&s, id, now, 1).await;
     }
-    let hk = Housekeeper::new(
-        s.clone(),
-        Arc::new(KeepPolicy),
-        opts(),
-        dir.path().join("hk.json"),
-    );
+    let hk = housekeeper(&s, Arc::new(KeepPolicy), dir.path());
     let r = hk.run_once(&CancellationToken::new()).await;
     assert_eq!((r.zombies, r.deleted_points), (0, 0));
     assert_eq!(s.list_series(&Default::default()).len(), 4);
@@ -149,12 +153,7 @@ async fn zombies_are_removed_only_once_a_registry_is_declared() {
     assert_eq!(left, vec![1, 3]);
     assert!(all(&s, 1).await.len() == 24);
     // The registry survives a restart.
-    let hk = Housekeeper::new(
-        s.clone(),
-        Arc::new(KeepPolicy),
-        opts(),
-        dir.path().join("hk.json"),
-    );
+    let hk = housekeeper(&s, Arc::new(KeepPolicy), dir.path());
     assert!(hk.status().registry_declared);
 }
 
@@ -192,12 +191,7 @@ async fn a_failing_policy_deletes_nothing() {
     for id in 1..=5 {
         fill(&s, id, now, 2).await;
     }
-    let hk = Housekeeper::new(
-        s.clone(),
-        Arc::new(Failing),
-        opts(),
-        dir.path().join("hk.json"),
-    );
+    let hk = housekeeper(&s, Arc::new(Failing), dir.path());
     let r = hk.run_once(&CancellationToken::new()).await;
     assert!(r.error.unwrap().contains("boom"));
     for id in 1..=5 {
@@ -241,12 +235,7 @@ async fn housekeeping_under_concurrent_ingest_keeps_what_it_should() {
             }
         })
     };
-    let hk = Housekeeper::new(
-        s.clone(),
-        Arc::new(KeepPolicy),
-        opts(),
-        dir.path().join("hk.json"),
-    );
+    let hk = housekeeper(&s, Arc::new(KeepPolicy), dir.path());
     let r = hk.run_once(&CancellationToken::new()).await;
     writer.await.unwrap();
     assert!(r.deleted_points > 0);
