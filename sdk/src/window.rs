@@ -144,6 +144,16 @@ impl Window {
         self.shift
     }
 
+    /// True when the window is a count of records ending at the evaluation time (`#N`,
+    /// `#N,#K`, `0,#K`): its [`Span::Last`] has `before: now` and nothing else depends on it.
+    fn ends_now(&self) -> bool {
+        matches!(
+            (self.num, self.shift),
+            (Term::Count(_), Term::Count(_) | Term::Duration(0))
+                | (Term::Duration(0), Term::Count(_))
+        )
+    }
+
     /// Where the window lies at evaluation time `now`.
     pub fn span(&self, now: Timestamp) -> Span {
         // "At or before t" as an exclusive bound, never past `now` (points at `now` are
@@ -285,7 +295,13 @@ impl Window {
     /// `exact`: a large time-form window is split into pieces of known size (what `fetch`
     /// needs to allocate once) rather than scanned by slices of time (cheaper).
     fn plan(&self, h: &dyn History, series: u64, exact: bool) -> Result<(Plan, Tracker)> {
-        let now = h.now();
+        // A count window that ends at the evaluation time does not need to know it: the
+        // host caps every read at `now()` anyway, so one import fewer per call.
+        let now = if self.ends_now() {
+            Timestamp::MAX
+        } else {
+            h.now()
+        };
         Ok(match self.span(now) {
             Span::Last { n, skip, before } => {
                 (plan_last(h, series, n, skip, before)?, Tracker::count(n))
@@ -1570,6 +1586,72 @@ mod tests {
         }
         fn read_trends(&self, s: u64, i: i64, from: Timestamp, to: Timestamp) -> Result<Trends> {
             self.0.read_trends(s, i, from, to)
+        }
+    }
+
+    /// A host that counts `now()` calls.
+    struct CountsNow(MemHistory, std::cell::Cell<u32>);
+
+    impl History for CountsNow {
+        fn now(&self) -> Timestamp {
+            self.1.set(self.1.get() + 1);
+            self.0.now()
+        }
+        fn series(&self) -> crate::SeriesInfo {
+            self.0.series()
+        }
+        fn series_by_id(&self, id: u64) -> Option<crate::SeriesInfo> {
+            self.0.series_by_id(id)
+        }
+        fn series_by_key(&self, key: &str) -> Option<crate::SeriesInfo> {
+            self.0.series_by_key(key)
+        }
+        fn read_last(&self, s: u64, n: u64, skip: u64, before: Timestamp) -> Result<Points> {
+            self.0.read_last(s, n, skip, before)
+        }
+        fn read_range(&self, s: u64, from: Timestamp, to: Timestamp, l: u64) -> Result<Points> {
+            self.0.read_range(s, from, to, l)
+        }
+        fn read_trends(&self, s: u64, i: i64, from: Timestamp, to: Timestamp) -> Result<Trends> {
+            self.0.read_trends(s, i, from, to)
+        }
+    }
+
+    /// Count windows that end at the evaluation time leave `now` to the host's cap (one
+    /// import fewer), and still never see a point at or after `now`; every other form asks.
+    #[test]
+    fn count_windows_ending_now_do_not_ask_for_now() {
+        // Points on both sides of now, 1 s apart: values are their offsets from now in s.
+        let mem =
+            || MemHistory::new(NOW).with_points((-50..50).map(|i| (NOW + i * 1000, i as f64)));
+        for (num, shift, ends_now, want) in [
+            ("#3", None, true, vec![-3.0, -2.0, -1.0]),
+            ("#3", Some("#2"), true, vec![-5.0, -4.0, -3.0]),
+            ("0", Some("#1"), true, vec![-2.0]),
+            ("#2", Some("10s"), false, vec![-12.0, -11.0]),
+            ("3s", None, false, vec![-3.0, -2.0, -1.0]),
+            ("0", Some("5s"), false, vec![-5.0]),
+        ] {
+            let w = Window::parse(Some(num), shift).unwrap();
+            assert_eq!(w.ends_now(), ends_now, "{num} {shift:?}");
+            let h = CountsNow(mem(), std::cell::Cell::new(0));
+            let got = w.fetch(&h).unwrap().unwrap();
+            assert_eq!(got.numbers(), want, "{num} {shift:?}");
+            let asked = h.1.get();
+            assert_eq!(
+                asked == 0,
+                ends_now,
+                "{num} {shift:?}: now() asked {asked} times"
+            );
+            let h = CountsNow(mem(), std::cell::Cell::new(0));
+            let mut seen = Vec::new();
+            w.for_each_chunk(&h, |c| {
+                seen.extend(c.numbers());
+                Ok(())
+            })
+            .unwrap();
+            assert_eq!(seen, want, "{num} {shift:?} streamed");
+            assert_eq!(h.1.get() == 0, ends_now);
         }
     }
 

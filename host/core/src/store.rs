@@ -630,11 +630,51 @@ impl Store {
         window: Window,
         limit: usize,
     ) -> Result<(PointColumns, bool)> {
+        let plan = self.plan_columns(id, window, limit)?;
+        let stored = match plan.storage.as_ref() {
+            Some(r) => Some(
+                self.inner
+                    .backend
+                    .read_range_columns(id, r.from, r.to, r.limit)
+                    .await?,
+            ),
+            None => None,
+        };
+        Ok(plan.finish(stored))
+    }
+
+    /// [`Store::read_columns`] for a caller that may block (a plugin's host import): the
+    /// storage part runs on this thread when the backend can
+    /// ([`StorageBackend::read_range_columns_inline`]), else through `rt`. Same answer.
+    pub fn read_columns_blocking(
+        &self,
+        rt: &tokio::runtime::Handle,
+        id: SeriesId,
+        window: Window,
+        limit: usize,
+    ) -> Result<(PointColumns, bool)> {
+        let plan = self.plan_columns(id, window, limit)?;
+        let stored = match plan.storage.as_ref() {
+            Some(r) => {
+                let backend = &self.inner.backend;
+                let cols = match backend.read_range_columns_inline(id, r.from, r.to, r.limit) {
+                    Some(answer) => answer?,
+                    None => rt.block_on(backend.read_range_columns(id, r.from, r.to, r.limit))?,
+                };
+                Some(cols)
+            }
+            None => None,
+        };
+        Ok(plan.finish(stored))
+    }
+
+    /// The memory part of a columnar read, and what it still needs from storage.
+    fn plan_columns(&self, id: SeriesId, window: Window, limit: usize) -> Result<ColumnsPlan> {
         let inner = &self.inner;
         if !inner.catalog.read().contains(id) {
             return Err(Error::SeriesNotFound(id));
         }
-        match window {
+        Ok(match window {
             Window::Last { n, skip, at } => {
                 let capped = n > limit;
                 let n = n.min(limit);
@@ -646,47 +686,32 @@ impl Store {
                     .cache
                     .note_demand(id, k.min(inner.opts.query_max_result_numbers));
                 let snap = inner.cache.last(id, k, at_ts);
-                let mut cols = if snap.hit {
-                    let mut p = snap.points;
-                    p.reverse();
-                    PointColumns::from_points(p)
-                } else {
-                    let stored = inner
-                        .backend
-                        .read_range_columns(id, Timestamp::MIN, at_ts, k)
-                        .await?;
-                    let mut memory = snap.points;
-                    memory.reverse();
-                    let mut merged = stored.merge_overlay(memory);
-                    merged.keep_newest(k);
-                    merged
-                };
-                cols.drop_newest(skip);
-                // `n` was capped at `limit`: when that many came back, more may exist.
-                let truncated = capped && cols.len() == n;
-                Ok((cols, truncated))
+                let mut memory = snap.points;
+                memory.reverse();
+                ColumnsPlan {
+                    storage: (!snap.hit).then_some(StorageRead {
+                        from: Timestamp::MIN,
+                        to: at_ts,
+                        limit: k,
+                    }),
+                    memory,
+                    finish: Finish::Last { k, skip, n, capped },
+                }
             }
             Window::Range { from, to } => {
                 let snap = inner.cache.range(id, from, to);
-                let mut cols = if from >= snap.cover_from || from >= to {
-                    PointColumns::from_points(snap.points)
-                } else {
-                    let stored = inner
-                        .backend
-                        .read_range_columns(
-                            id,
-                            from,
-                            to.min(snap.cover_from),
-                            limit.saturating_add(1),
-                        )
-                        .await?;
-                    stored.merge_overlay(snap.points)
-                };
-                let truncated = cols.len() > limit;
-                cols.keep_newest(limit);
-                Ok((cols, truncated))
+                let from_memory = from >= snap.cover_from || from >= to;
+                ColumnsPlan {
+                    storage: (!from_memory).then(|| StorageRead {
+                        from,
+                        to: to.min(snap.cover_from),
+                        limit: limit.saturating_add(1),
+                    }),
+                    memory: snap.points,
+                    finish: Finish::Range { limit },
+                }
             }
-        }
+        })
     }
 
     async fn read_last(
@@ -1176,6 +1201,61 @@ async fn cache_service(inner: std::sync::Weak<Inner>) {
                 error!(error = %e, retry_in_ms = backoff.as_millis() as u64, "cache flush failed; unflushed points are kept and retried");
                 wait = backoff.min(store.inner.opts.cache_service_interval);
                 backoff = (backoff * 2).min(Duration::from_secs(60));
+            }
+        }
+    }
+}
+
+/// A columnar read split at its storage part ([`Store::read_columns`] and its blocking twin).
+struct ColumnsPlan {
+    /// What storage must still answer; `None` when memory covers the window.
+    storage: Option<StorageRead>,
+    /// The cache's points of the window, ascending.
+    memory: Vec<Point>,
+    finish: Finish,
+}
+
+/// `[from, to)`, the newest `limit` points.
+#[derive(Clone, Copy)]
+struct StorageRead {
+    from: Timestamp,
+    to: Timestamp,
+    limit: usize,
+}
+
+enum Finish {
+    Last {
+        k: usize,
+        skip: usize,
+        n: usize,
+        capped: bool,
+    },
+    Range {
+        limit: usize,
+    },
+}
+
+impl ColumnsPlan {
+    /// Merges memory over what storage answered and applies the window's cuts.
+    fn finish(self, stored: Option<PointColumns>) -> (PointColumns, bool) {
+        let cols = match stored {
+            Some(stored) => stored.merge_overlay(self.memory),
+            None => PointColumns::from_points(self.memory),
+        };
+        match self.finish {
+            Finish::Last { k, skip, n, capped } => {
+                let mut cols = cols;
+                cols.keep_newest(k);
+                cols.drop_newest(skip);
+                // `n` was capped at `limit`: when that many came back, more may exist.
+                let truncated = capped && cols.len() == n;
+                (cols, truncated)
+            }
+            Finish::Range { limit } => {
+                let mut cols = cols;
+                let truncated = cols.len() > limit;
+                cols.keep_newest(limit);
+                (cols, truncated)
             }
         }
     }

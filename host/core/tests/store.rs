@@ -613,6 +613,29 @@ mod model {
     }
 }
 
+/// `read_columns`, checked against `read_columns_blocking` (which reads SQLite on the
+/// calling thread): both must give the same answer.
+async fn read_columns_both(
+    store: &Store,
+    id: SeriesId,
+    window: Window,
+    limit: usize,
+) -> clio_core::Result<(clio_storage::PointColumns, bool)> {
+    let answer = store.read_columns(id, window, limit).await;
+    let s = store.clone();
+    let rt = tokio::runtime::Handle::current();
+    let blocking =
+        tokio::task::spawn_blocking(move || s.read_columns_blocking(&rt, id, window, limit))
+            .await
+            .unwrap();
+    match (&answer, &blocking) {
+        (Ok(a), Ok(b)) => assert!(a == b, "blocking read differs for {window:?}"),
+        (Err(a), Err(b)) => assert_eq!(a.to_string(), b.to_string()),
+        _ => panic!("async {answer:?} but blocking {blocking:?} for {window:?}"),
+    }
+    answer
+}
+
 /// `read_columns` answers what `read` answers (paged through its caps), with cache and
 /// storage merged: half the points flushed, later writes replacing flushed values and adding
 /// strings still in memory only.
@@ -675,10 +698,14 @@ async fn read_columns_matches_read_across_cache_and_storage() {
         (100, 0, Some(10_000 + 2995 * 10)),
         (100, 5, Some(10_000 + 3000 * 10)),
     ] {
-        let (got, truncated) = store
-            .read_columns(SeriesId(9), Window::Last { n, skip, at }, usize::MAX)
-            .await
-            .unwrap();
+        let (got, truncated) = read_columns_both(
+            &store,
+            SeriesId(9),
+            Window::Last { n, skip, at },
+            usize::MAX,
+        )
+        .await
+        .unwrap();
         let visible: Vec<_> = expected_all
             .iter()
             .filter(|(t, _)| at.is_none_or(|a| *t < a))
@@ -690,18 +717,18 @@ async fn read_columns_matches_read_across_cache_and_storage() {
         assert!(!truncated);
     }
     // A limit below n: the newest `limit`, marked truncated.
-    let (got, truncated) = store
-        .read_columns(
-            SeriesId(9),
-            Window::Last {
-                n: 500,
-                skip: 0,
-                at: None,
-            },
-            100,
-        )
-        .await
-        .unwrap();
+    let (got, truncated) = read_columns_both(
+        &store,
+        SeriesId(9),
+        Window::Last {
+            n: 500,
+            skip: 0,
+            at: None,
+        },
+        100,
+    )
+    .await
+    .unwrap();
     assert_eq!(cols(got), expected_all[3000..].to_vec());
     assert!(truncated);
     // Ranges, with and without a limit.
@@ -711,10 +738,10 @@ async fn read_columns_matches_read_across_cache_and_storage() {
         (10_000, 10_000 + 500 * 10, usize::MAX),
         (i64::MIN, i64::MAX, 42),
     ] {
-        let (got, truncated) = store
-            .read_columns(SeriesId(9), Window::Range { from, to }, limit)
-            .await
-            .unwrap();
+        let (got, truncated) =
+            read_columns_both(&store, SeriesId(9), Window::Range { from, to }, limit)
+                .await
+                .unwrap();
         let inside: Vec<_> = expected_all
             .iter()
             .filter(|(t, _)| (from..to).contains(t))
@@ -725,9 +752,7 @@ async fn read_columns_matches_read_across_cache_and_storage() {
         assert_eq!(truncated, inside.len() > limit);
     }
     assert!(matches!(
-        store
-            .read_columns(SeriesId(404), Window::Range { from: 0, to: 1 }, 10)
-            .await,
+        read_columns_both(&store, SeriesId(404), Window::Range { from: 0, to: 1 }, 10).await,
         Err(Error::SeriesNotFound(_))
     ));
     store.close().await.unwrap();

@@ -925,11 +925,10 @@ impl Session {
     /// Evaluates once more on the same instance, with a fresh deadline.
     pub fn evaluate(&mut self, params: &[String]) -> Result<FnValue, PluginError> {
         arm(&mut self.store, &self.plugin.limits)?;
-        let name = self.plugin.info.name.clone();
         call(
             &mut self.store,
             &self.bindings,
-            &name,
+            &self.plugin.info.name,
             params,
             &self.plugin.limits,
         )

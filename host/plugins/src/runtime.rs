@@ -459,12 +459,13 @@ impl HostState {
         limit: u64,
     ) -> wasmtime::Result<Result<wit::Points, wit::Error>> {
         self.check_deadline()?;
-        let store = self.ctx.store.clone();
         let limit = usize::try_from(limit).unwrap_or(usize::MAX);
-        let answer = self
-            .ctx
-            .rt
-            .block_on(store.read_columns(SeriesId(series), window, limit));
+        // Imports run on a blocking thread: the store reads on it directly where the backend
+        // can, instead of handing the read to its reader threads and waiting.
+        let answer =
+            self.ctx
+                .store
+                .read_columns_blocking(&self.ctx.rt, SeriesId(series), window, limit);
         Ok(match answer {
             Ok((c, truncated)) => Ok(wit::Points {
                 ts: c.ts,

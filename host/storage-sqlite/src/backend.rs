@@ -12,6 +12,7 @@ use clio_storage::{
 use rusqlite::{Connection, OpenFlags, TransactionBehavior};
 
 use crate::error::sql;
+use crate::inline::InlineReaders;
 use crate::options::SqliteOptions;
 use crate::pool::Pool;
 use crate::query::StoreTotals;
@@ -24,6 +25,8 @@ pub struct SqliteBackend {
     opts: Arc<SqliteOptions>,
     writer: Pool,
     readers: Pool,
+    /// Reads on the caller's thread ([`StorageBackend::read_range_columns_inline`]).
+    inline: InlineReaders,
 }
 
 fn now_ms() -> i64 {
@@ -66,6 +69,8 @@ impl SqliteBackend {
         let backend = SqliteBackend {
             writer: Pool::start("writer", vec![writer])?,
             readers: Pool::start("reader", readers)?,
+            // As many callers may read on their own threads as there are reader threads.
+            inline: InlineReaders::new(opts.path.clone(), opts.busy_timeout, opts.reader_threads()),
             opts: Arc::new(opts),
         };
         tracing::info!(
@@ -310,6 +315,17 @@ impl StorageBackend for SqliteBackend {
             .await
     }
 
+    fn read_range_columns_inline(
+        &self,
+        series: SeriesId,
+        from: Timestamp,
+        to: Timestamp,
+        limit: usize,
+    ) -> Option<Result<clio_storage::PointColumns>> {
+        self.inline
+            .try_read(|c| query::read_range_columns(c, series, from, to, limit))
+    }
+
     async fn stats_all(&self) -> Result<Vec<(SeriesId, SeriesStats)>> {
         self.read(query::stats_all).await
     }
@@ -332,6 +348,7 @@ impl StorageBackend for SqliteBackend {
         }
         self.writer.close();
         self.readers.close();
+        self.inline.close();
         Ok(())
     }
 }

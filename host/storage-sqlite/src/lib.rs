@@ -5,8 +5,10 @@
 //! [`SqliteBackend`] implements [`clio_storage::StorageBackend`]: one writer thread owns the
 //! only read-write connection, and a pool of reader threads (`storage_querying_processes_num`)
 //! each own a read-only connection, so reads never wait for the writer (SQLite's WAL gives each
-//! read transaction a consistent snapshot). [`DirectReader`] is the same read path without a
-//! server: it opens the file read-only, safely while a server writes to it.
+//! read transaction a consistent snapshot). Callers that may block can read on their own thread
+//! through a few more read-only connections (`read_range_columns_inline`), skipping the
+//! hand-off. [`DirectReader`] is the same read path without a server: it opens the file
+//! read-only, safely while a server writes to it.
 #![deny(missing_docs)]
 
 mod backend;
@@ -14,6 +16,7 @@ mod catalog;
 mod chunks;
 mod direct;
 mod error;
+mod inline;
 mod options;
 mod pool;
 mod query;

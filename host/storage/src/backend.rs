@@ -174,6 +174,21 @@ pub trait StorageBackend: fmt::Debug + Send + Sync + 'static {
         ))
     }
 
+    /// [`StorageBackend::read_range_columns`] on the caller's thread, for a caller that may
+    /// block (a plugin's host import already runs on a blocking thread). A backend whose
+    /// reads run on threads of its own answers here without the two thread hand-offs, which
+    /// cost more than a small read itself. `None`: no such path right now (the default, or
+    /// every inline connection busy); the caller then uses the async method.
+    fn read_range_columns_inline(
+        &self,
+        _series: SeriesId,
+        _from: Timestamp,
+        _to: Timestamp,
+        _limit: usize,
+    ) -> Option<Result<PointColumns>> {
+        None
+    }
+
     /// Trend buckets of one interval whose start lies in `[from, to)`.
     async fn read_trends(
         &self,
