@@ -631,13 +631,14 @@ impl Store {
         limit: usize,
     ) -> Result<(PointColumns, bool)> {
         let plan = self.plan_columns(id, window, limit)?;
-        let stored = match plan.storage.as_ref() {
-            Some(r) => Some(
-                self.inner
-                    .backend
-                    .read_range_columns(id, r.from, r.to, r.limit)
-                    .await?,
-            ),
+        let backend = &self.inner.backend;
+        let stored = match plan.storage {
+            Some(StorageRead::Range { from, to, limit }) => {
+                Some(backend.read_range_columns(id, from, to, limit).await?)
+            }
+            Some(StorageRead::Last { before, n, skip }) => {
+                Some(backend.read_last_columns(id, before, n, skip).await?)
+            }
             None => None,
         };
         Ok(plan.finish(stored))
@@ -654,15 +655,20 @@ impl Store {
         limit: usize,
     ) -> Result<(PointColumns, bool)> {
         let plan = self.plan_columns(id, window, limit)?;
-        let stored = match plan.storage.as_ref() {
-            Some(r) => {
-                let backend = &self.inner.backend;
-                let cols = match backend.read_range_columns_inline(id, r.from, r.to, r.limit) {
+        let backend = &self.inner.backend;
+        let stored = match plan.storage {
+            Some(StorageRead::Range { from, to, limit }) => Some(
+                match backend.read_range_columns_inline(id, from, to, limit) {
                     Some(answer) => answer?,
-                    None => rt.block_on(backend.read_range_columns(id, r.from, r.to, r.limit))?,
-                };
-                Some(cols)
-            }
+                    None => rt.block_on(backend.read_range_columns(id, from, to, limit))?,
+                },
+            ),
+            Some(StorageRead::Last { before, n, skip }) => Some(
+                match backend.read_last_columns_inline(id, before, n, skip) {
+                    Some(answer) => answer?,
+                    None => rt.block_on(backend.read_last_columns(id, before, n, skip))?,
+                },
+            ),
             None => None,
         };
         Ok(plan.finish(stored))
@@ -688,21 +694,46 @@ impl Store {
                 let snap = inner.cache.last(id, k, at_ts);
                 let mut memory = snap.points;
                 memory.reverse();
-                ColumnsPlan {
-                    storage: (!snap.hit).then_some(StorageRead {
-                        from: Timestamp::MIN,
-                        to: at_ts,
-                        limit: k,
-                    }),
-                    memory,
-                    finish: Finish::Last { k, skip, n, capped },
+                if snap.hit {
+                    ColumnsPlan {
+                        storage: None,
+                        memory,
+                        finish: Finish::Last { k, skip, n, capped },
+                    }
+                } else if memory.is_empty() {
+                    // Memory holds nothing before `at`: storage alone answers, skip included
+                    // (it can pass over skipped chunks without decoding them).
+                    ColumnsPlan {
+                        storage: Some(StorageRead::Last {
+                            before: at_ts,
+                            n,
+                            skip,
+                        }),
+                        memory,
+                        finish: Finish::Last {
+                            k: n,
+                            skip: 0,
+                            n,
+                            capped,
+                        },
+                    }
+                } else {
+                    ColumnsPlan {
+                        storage: Some(StorageRead::Range {
+                            from: Timestamp::MIN,
+                            to: at_ts,
+                            limit: k,
+                        }),
+                        memory,
+                        finish: Finish::Last { k, skip, n, capped },
+                    }
                 }
             }
             Window::Range { from, to } => {
                 let snap = inner.cache.range(id, from, to);
                 let from_memory = from >= snap.cover_from || from >= to;
                 ColumnsPlan {
-                    storage: (!from_memory).then(|| StorageRead {
+                    storage: (!from_memory).then(|| StorageRead::Range {
                         from,
                         to: to.min(snap.cover_from),
                         limit: limit.saturating_add(1),
@@ -1215,12 +1246,21 @@ struct ColumnsPlan {
     finish: Finish,
 }
 
-/// `[from, to)`, the newest `limit` points.
+/// What a columnar read asks of storage.
 #[derive(Clone, Copy)]
-struct StorageRead {
-    from: Timestamp,
-    to: Timestamp,
-    limit: usize,
+enum StorageRead {
+    /// The newest `limit` points of `[from, to)`.
+    Range {
+        from: Timestamp,
+        to: Timestamp,
+        limit: usize,
+    },
+    /// The `n` newest points before `before` after skipping the `skip` newest.
+    Last {
+        before: Timestamp,
+        n: usize,
+        skip: usize,
+    },
 }
 
 enum Finish {

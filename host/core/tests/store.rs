@@ -697,6 +697,10 @@ async fn read_columns_matches_read_across_cache_and_storage() {
         (50, 20, None),
         (100, 0, Some(10_000 + 2995 * 10)),
         (100, 5, Some(10_000 + 3000 * 10)),
+        // Before anything memory holds: storage answers alone, skip included.
+        (50, 20, Some(10_000 + 1000 * 10)),
+        (10, 900, Some(10_000 + 1000 * 10)),
+        (10, 2000, Some(10_000 + 1000 * 10)),
     ] {
         let (got, truncated) = read_columns_both(
             &store,

@@ -315,6 +315,28 @@ impl StorageBackend for SqliteBackend {
             .await
     }
 
+    async fn read_last_columns(
+        &self,
+        series: SeriesId,
+        before: Timestamp,
+        n: usize,
+        skip: usize,
+    ) -> Result<clio_storage::PointColumns> {
+        self.read(move |c| query::read_last_columns(c, series, before, n, skip))
+            .await
+    }
+
+    fn read_last_columns_inline(
+        &self,
+        series: SeriesId,
+        before: Timestamp,
+        n: usize,
+        skip: usize,
+    ) -> Option<Result<clio_storage::PointColumns>> {
+        self.inline
+            .try_read(|c| query::read_last_columns(c, series, before, n, skip))
+    }
+
     fn read_range_columns_inline(
         &self,
         series: SeriesId,

@@ -187,6 +187,51 @@ pub(crate) fn read_range_columns(
     Ok(out)
 }
 
+/// The `n` newest points stamped before `before` after skipping the `skip` newest, as
+/// columns, ascending. Chunks that lie wholly inside the skipped part are passed over by
+/// their point counts, without decoding: a "where does the k-th newest point lie" probe costs
+/// one chunk, not k points.
+pub(crate) fn read_last_columns(
+    conn: &Connection,
+    series: SeriesId,
+    before: Timestamp,
+    n: usize,
+    skip: usize,
+) -> Result<PointColumns> {
+    let mut parts: Vec<(PointColumns, std::ops::Range<usize>)> = Vec::new();
+    let mut have = 0usize;
+    let mut skip_left = skip;
+    if n > 0 {
+        chunks_before_desc(conn, series, before, |row| {
+            let count = usize::try_from(row.count).unwrap_or(0);
+            // A chunk ending before `before` has all its points visible: its count is exact.
+            if row.end_ts < before && count <= skip_left {
+                skip_left -= count;
+                return Ok(true);
+            }
+            let cols = row.decode_columns(series)?;
+            let visible = cols.ts.partition_point(|&t| t < before);
+            let hi = visible.saturating_sub(skip_left);
+            skip_left -= visible - hi;
+            let lo = hi.saturating_sub(n - have);
+            have += hi - lo;
+            if hi > lo {
+                parts.push((cols, lo..hi));
+            }
+            Ok(have < n)
+        })?;
+    }
+    let mut out = PointColumns {
+        ts: Vec::with_capacity(have),
+        nums: Vec::with_capacity(have),
+        ..Default::default()
+    };
+    for (cols, range) in parts.iter().rev() {
+        out.extend_from(cols, range.clone());
+    }
+    Ok(out)
+}
+
 pub(crate) fn read_last(
     conn: &Connection,
     series: SeriesId,

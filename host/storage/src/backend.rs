@@ -189,6 +189,41 @@ pub trait StorageBackend: fmt::Debug + Send + Sync + 'static {
         None
     }
 
+    /// The `n` newest points stamped before `before` after skipping the `skip` newest, as
+    /// columns, ascending. The default reads `n + skip` and drops the newest `skip`; a backend
+    /// that knows its chunks' point counts passes over skipped chunks without decoding them
+    /// (the plugin SDK's window planning asks for "the point `k` back" often).
+    async fn read_last_columns(
+        &self,
+        series: SeriesId,
+        before: Timestamp,
+        n: usize,
+        skip: usize,
+    ) -> Result<PointColumns> {
+        let mut cols = self
+            .read_range_columns(series, Timestamp::MIN, before, n.saturating_add(skip))
+            .await?;
+        cols.drop_newest(skip);
+        Ok(cols)
+    }
+
+    /// [`StorageBackend::read_last_columns`] on the caller's thread; `None` as for
+    /// [`StorageBackend::read_range_columns_inline`].
+    fn read_last_columns_inline(
+        &self,
+        series: SeriesId,
+        before: Timestamp,
+        n: usize,
+        skip: usize,
+    ) -> Option<Result<PointColumns>> {
+        let answer =
+            self.read_range_columns_inline(series, Timestamp::MIN, before, n.saturating_add(skip))?;
+        Some(answer.map(|mut cols| {
+            cols.drop_newest(skip);
+            cols
+        }))
+    }
+
     /// Trend buckets of one interval whose start lies in `[from, to)`.
     async fn read_trends(
         &self,

@@ -328,6 +328,40 @@ where
             .await
     }
 
+    async fn read_last_columns(
+        &self,
+        series: SeriesId,
+        before: Timestamp,
+        n: usize,
+        skip: usize,
+    ) -> Result<crate::PointColumns> {
+        self.backend
+            .read_last_columns(series, before, n, skip)
+            .await
+    }
+
+    fn read_range_columns_inline(
+        &self,
+        series: SeriesId,
+        from: Timestamp,
+        to: Timestamp,
+        limit: usize,
+    ) -> Option<Result<crate::PointColumns>> {
+        self.backend
+            .read_range_columns_inline(series, from, to, limit)
+    }
+
+    fn read_last_columns_inline(
+        &self,
+        series: SeriesId,
+        before: Timestamp,
+        n: usize,
+        skip: usize,
+    ) -> Option<Result<crate::PointColumns>> {
+        self.backend
+            .read_last_columns_inline(series, before, n, skip)
+    }
+
     async fn health(&self) -> Result<()> {
         self.backend.health().await
     }
@@ -2549,7 +2583,9 @@ pub async fn check_stats(b: &dyn StorageBackend) {
 }
 
 /// `read_range_columns` answers exactly what `read_range` answers, as columns: numbers only,
-/// strings, a mix, across several chunks, for many windows and limits.
+/// strings, a mix, across several chunks, for many windows and limits; `read_last_columns`
+/// what `read_last` answers less the skipped newest; the inline variants (where a backend
+/// has them) the same as the async ones.
 pub async fn check_read_columns(b: &dyn StorageBackend) {
     create(b, &[1, 2]).await;
     let ts = |i: i64| T0 + i * 1000;
@@ -2602,7 +2638,35 @@ pub async fn check_read_columns(b: &dyn StorageBackend) {
                         "{ctx}: numbers only, yet kinds are set"
                     );
                 }
+                if let Some(inline) = b.read_range_columns_inline(SeriesId(id), from, to, limit) {
+                    let inline = ok(inline, format!("{ctx}: read_range_columns_inline"));
+                    assert_eq!(inline, cols, "{ctx}: inline");
+                }
                 assert_eq!(cols.into_points(), points, "{ctx}");
+            }
+        }
+        // The n newest before `before` after a skip: what `read_last` of n + skip answers,
+        // less the newest skip (skips across and inside chunks, past the end).
+        for before in [MAX, ts(1500), ts(1200), ts(301), ts(300), ts(1), MIN] {
+            for n in [0usize, 1, 7, 300, 1000, 5000] {
+                for skip in [0usize, 1, 299, 300, 301, 900, 1499, 5000] {
+                    let ctx = format!("series {id} last {n} skip {skip} before {before}");
+                    let mut want = ok(
+                        b.read_last(SeriesId(id), n + skip, before).await,
+                        format!("{ctx}: read_last"),
+                    );
+                    want.truncate(want.len().saturating_sub(skip));
+                    let cols = ok(
+                        b.read_last_columns(SeriesId(id), before, n, skip).await,
+                        format!("{ctx}: read_last_columns"),
+                    );
+                    if let Some(inline) = b.read_last_columns_inline(SeriesId(id), before, n, skip)
+                    {
+                        let inline = ok(inline, format!("{ctx}: read_last_columns_inline"));
+                        assert_eq!(inline, cols, "{ctx}: inline");
+                    }
+                    assert_eq!(cols.into_points(), want, "{ctx}");
+                }
             }
         }
     }
