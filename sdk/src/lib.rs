@@ -50,7 +50,7 @@ pub use clio_sdk_macro::history_function;
 pub use error::{Error, Result, bad_argument};
 pub use history::{History, SeriesInfo, Trends};
 pub use key::{SeriesKey, parse_series_key};
-pub use points::{Iter, Points, Timestamp};
+pub use points::{Iter, Numeric, Points, Timestamp};
 /// serde_json, for policies that read their configuration beyond [`policy::Config`].
 pub use serde_json;
 pub use value::{Value, ValueRef, format_number, parse_number};

@@ -173,9 +173,13 @@ impl Points {
     }
 
     /// The numeric-like values with their timestamps, oldest first; other strings are skipped.
-    pub fn numeric(&self) -> impl Iterator<Item = (Timestamp, f64)> + '_ {
-        self.iter()
-            .filter_map(|(ts, v)| v.as_number().map(|n| (ts, n)))
+    pub fn numeric(&self) -> Numeric<'_> {
+        // Numbers only (the usual case): the two columns zipped, no per-point kind test.
+        Numeric(if self.kinds.is_empty() {
+            NumericInner::Columns(self.ts.iter().zip(self.nums.iter()))
+        } else {
+            NumericInner::Mixed(self.iter())
+        })
     }
 
     /// The numeric-like values, oldest first, collected (what most functions compute on).
@@ -307,5 +311,39 @@ mod tests {
         let texts: Vec<String> = a.iter().map(|(_, v)| v.to_text().into_owned()).collect();
         assert_eq!(texts, ["1", "2", "s", "4"]);
         assert_eq!(a.last(), Some((4, ValueRef::Num(4.0))));
+    }
+}
+
+/// The iterator of [`Points::numeric`].
+#[derive(Debug, Clone)]
+pub struct Numeric<'a>(NumericInner<'a>);
+
+#[derive(Debug, Clone)]
+enum NumericInner<'a> {
+    Columns(std::iter::Zip<std::slice::Iter<'a, Timestamp>, std::slice::Iter<'a, f64>>),
+    Mixed(Iter<'a>),
+}
+
+impl Iterator for Numeric<'_> {
+    type Item = (Timestamp, f64);
+
+    #[inline]
+    fn next(&mut self) -> Option<(Timestamp, f64)> {
+        match &mut self.0 {
+            NumericInner::Columns(z) => z.next().map(|(t, v)| (*t, *v)),
+            NumericInner::Mixed(it) => loop {
+                let (ts, v) = it.next()?;
+                if let Some(n) = v.as_number() {
+                    return Some((ts, n));
+                }
+            },
+        }
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        match &self.0 {
+            NumericInner::Columns(z) => z.size_hint(),
+            NumericInner::Mixed(it) => (0, it.size_hint().1),
+        }
     }
 }
