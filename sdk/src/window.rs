@@ -303,9 +303,10 @@ impl Window {
             h.now()
         };
         Ok(match self.span(now) {
-            Span::Last { n, skip, before } => {
-                (plan_last(h, series, n, skip, before)?, Tracker::count(n))
-            }
+            Span::Last { n, skip, before } => (
+                plan_last(h, series, n, skip, before, !exact)?,
+                Tracker::count(n),
+            ),
             Span::Range { from, to } => {
                 (plan_range(h, series, from, to, exact)?, Tracker::time(from))
             }
@@ -340,6 +341,9 @@ enum Plan {
     Whole(Points),
     /// Pieces, newest first (the walk pops them, so it visits them oldest first).
     Pieces(Vec<Piece>),
+    /// Older pieces as in `Pieces`, then the newest answer, already read while planning and
+    /// kept rather than read again (a streaming visit holds it and one piece: ≈ 2 MiB).
+    PiecesThen { pieces: Vec<Piece>, newest: Points },
     /// Every point of `[from, to)`, read oldest first in slices of time whose width follows
     /// the density seen so far, aiming at half an answer (`step` points) per slice.
     Scan {
@@ -366,7 +370,16 @@ fn out_of_order() -> Error {
 }
 
 /// Plans a count-form window: the `n` newest records before `before` after skipping `skip`.
-fn plan_last(h: &dyn History, series: u64, n: u64, skip: u64, before: Timestamp) -> Result<Plan> {
+/// `keep_newest`: hold on to the first (newest) answer and visit it last instead of reading
+/// it again ([`Plan::PiecesThen`]); `fetch` does not, to stay within result + one chunk.
+fn plan_last(
+    h: &dyn History,
+    series: u64,
+    n: u64,
+    skip: u64,
+    before: Timestamp,
+    keep_newest: bool,
+) -> Result<Plan> {
     let want = n.min(CHUNK);
     let first = h.read_last(series, want, skip, before)?;
     let got = first.len() as u64;
@@ -382,13 +395,20 @@ fn plan_last(h: &dyn History, series: u64, n: u64, skip: u64, before: Timestamp)
     // its oldest and newest are exactly its records, timestamps being unique) and walk
     // towards older records one answer's worth (`got`, the host's effective answer size) at a
     // time, asking only for the oldest record of each step.
-    drop(first);
     let step = got;
-    let mut pieces = vec![Piece {
-        from: oldest,
-        to: newest.saturating_add(1),
-        len: got,
-    }];
+    let (mut pieces, kept) = if keep_newest {
+        let mut first = first;
+        first.set_truncated(false);
+        (Vec::new(), Some(first))
+    } else {
+        drop(first);
+        let piece = Piece {
+            from: oldest,
+            to: newest.saturating_add(1),
+            len: got,
+        };
+        (vec![piece], None)
+    };
     let mut remaining = n - got;
     let mut bound = oldest;
     while remaining > 0 {
@@ -416,7 +436,10 @@ fn plan_last(h: &dyn History, series: u64, n: u64, skip: u64, before: Timestamp)
             }
         }
     }
-    Ok(Plan::Pieces(pieces))
+    Ok(match kept {
+        Some(newest) => Plan::PiecesThen { pieces, newest },
+        None => Plan::Pieces(pieces),
+    })
 }
 
 /// Plans a time-form window `[from, to)`: pieces of known size when `exact`, else a scan.
@@ -508,10 +531,11 @@ fn walk(
     plan: Plan,
     mut visit: impl FnMut(Points, u64) -> Result<()>,
 ) -> Result<()> {
-    let mut pieces = match plan {
+    let (mut pieces, newest) = match plan {
         Plan::Whole(p) if p.is_empty() => return Ok(()),
         Plan::Whole(p) => return visit(p, 0),
-        Plan::Pieces(pieces) => pieces,
+        Plan::Pieces(pieces) => (pieces, None),
+        Plan::PiecesThen { pieces, newest } => (pieces, Some(newest)),
         Plan::Scan {
             from,
             to,
@@ -519,7 +543,8 @@ fn walk(
             step,
         } => return scan(h, series, from, to, width, step, visit),
     };
-    let mut expected: u64 = pieces.iter().map(|p| p.len).sum();
+    let mut expected: u64 =
+        pieces.iter().map(|p| p.len).sum::<u64>() + newest.as_ref().map_or(0, |p| p.len() as u64);
     while let Some(piece) = pieces.pop() {
         expected = expected.saturating_sub(piece.len);
         let chunk = h.read_range(series, piece.from, piece.to, CHUNK)?;
@@ -535,6 +560,9 @@ fn walk(
         if !chunk.is_empty() {
             visit(chunk, expected)?;
         }
+    }
+    if let Some(newest) = newest {
+        visit(newest, 0)?;
     }
     Ok(())
 }
