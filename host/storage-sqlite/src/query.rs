@@ -150,6 +150,20 @@ pub(crate) fn read_all(
 /// The newest `n` points stamped before `before`, ascending.
 /// [`read_range`] into columns: chunks are decoded as columns and the selected part of each
 /// copied with slice copies, newest chunk first, then laid out ascending once.
+/// Slices of decoded chunks, newest first, joined oldest first into one answer of `have`
+/// points.
+fn join_parts(parts: &[(PointColumns, std::ops::Range<usize>)], have: usize) -> PointColumns {
+    let mut out = PointColumns {
+        ts: Vec::with_capacity(have),
+        nums: Vec::with_capacity(have),
+        ..Default::default()
+    };
+    for (cols, range) in parts.iter().rev() {
+        out.extend_from(cols, range.clone());
+    }
+    out
+}
+
 pub(crate) fn read_range_columns(
     conn: &Connection,
     series: SeriesId,
@@ -176,15 +190,7 @@ pub(crate) fn read_range_columns(
             Ok(have < limit)
         })?;
     }
-    let mut out = PointColumns {
-        ts: Vec::with_capacity(have),
-        nums: Vec::with_capacity(have),
-        ..Default::default()
-    };
-    for (cols, range) in parts.iter().rev() {
-        out.extend_from(cols, range.clone());
-    }
-    Ok(out)
+    Ok(join_parts(&parts, have))
 }
 
 /// The `n` newest points stamped before `before` after skipping the `skip` newest, as
@@ -221,15 +227,7 @@ pub(crate) fn read_last_columns(
             Ok(have < n)
         })?;
     }
-    let mut out = PointColumns {
-        ts: Vec::with_capacity(have),
-        nums: Vec::with_capacity(have),
-        ..Default::default()
-    };
-    for (cols, range) in parts.iter().rev() {
-        out.extend_from(cols, range.clone());
-    }
-    Ok(out)
+    Ok(join_parts(&parts, have))
 }
 
 pub(crate) fn read_last(
