@@ -631,14 +631,8 @@ impl Store {
         limit: usize,
     ) -> Result<(PointColumns, bool)> {
         let plan = self.plan_columns(id, window, limit)?;
-        let backend = &self.inner.backend;
         let stored = match plan.storage {
-            Some(StorageRead::Range { from, to, limit }) => {
-                Some(backend.read_range_columns(id, from, to, limit).await?)
-            }
-            Some(StorageRead::Last { before, n, skip }) => {
-                Some(backend.read_last_columns(id, before, n, skip).await?)
-            }
+            Some(r) => Some(r.read(&*self.inner.backend, id).await?),
             None => None,
         };
         Ok(plan.finish(stored))
@@ -655,20 +649,12 @@ impl Store {
         limit: usize,
     ) -> Result<(PointColumns, bool)> {
         let plan = self.plan_columns(id, window, limit)?;
-        let backend = &self.inner.backend;
+        let backend = &*self.inner.backend;
         let stored = match plan.storage {
-            Some(StorageRead::Range { from, to, limit }) => Some(
-                match backend.read_range_columns_inline(id, from, to, limit) {
-                    Some(answer) => answer?,
-                    None => rt.block_on(backend.read_range_columns(id, from, to, limit))?,
-                },
-            ),
-            Some(StorageRead::Last { before, n, skip }) => Some(
-                match backend.read_last_columns_inline(id, before, n, skip) {
-                    Some(answer) => answer?,
-                    None => rt.block_on(backend.read_last_columns(id, before, n, skip))?,
-                },
-            ),
+            Some(r) => Some(match r.read_inline(backend, id) {
+                Some(answer) => answer?,
+                None => rt.block_on(r.read(backend, id))?,
+            }),
             None => None,
         };
         Ok(plan.finish(stored))
@@ -1261,6 +1247,40 @@ enum StorageRead {
         n: usize,
         skip: usize,
     },
+}
+
+impl StorageRead {
+    /// Asks `backend` (async: through its own threads).
+    async fn read(
+        self,
+        backend: &dyn StorageBackend,
+        id: SeriesId,
+    ) -> std::result::Result<PointColumns, StorageError> {
+        match self {
+            StorageRead::Range { from, to, limit } => {
+                backend.read_range_columns(id, from, to, limit).await
+            }
+            StorageRead::Last { before, n, skip } => {
+                backend.read_last_columns(id, before, n, skip).await
+            }
+        }
+    }
+
+    /// Asks `backend` on this thread; `None` when it cannot right now.
+    fn read_inline(
+        self,
+        backend: &dyn StorageBackend,
+        id: SeriesId,
+    ) -> Option<std::result::Result<PointColumns, StorageError>> {
+        match self {
+            StorageRead::Range { from, to, limit } => {
+                backend.read_range_columns_inline(id, from, to, limit)
+            }
+            StorageRead::Last { before, n, skip } => {
+                backend.read_last_columns_inline(id, before, n, skip)
+            }
+        }
+    }
 }
 
 enum Finish {
