@@ -5,16 +5,17 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 use std::path::Path;
-use std::sync::Arc;
 use std::time::Duration;
 
-use clio_core::{EngineOptions, IncomingPoint, SeriesRef, Store, Window};
+use clio_core::{Store, Window};
 use clio_plugins::{PluginHost, PluginOptions, TEST_PLUGINS_DIR};
-use clio_storage::{SeriesId, Value};
-use clio_storage_sqlite::{SqliteBackend, SqliteOptions};
+use clio_storage::SeriesId;
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 
-const T0: i64 = 1_700_000_000_000;
+mod support;
+
+use support::{T0, open_store};
+
 const N: i64 = 100_000;
 const END: i64 = T0 + N * 1000;
 const ID: SeriesId = SeriesId(1);
@@ -32,34 +33,6 @@ fn native_avg(rt: &tokio::runtime::Handle, store: &Store, n: usize) -> Option<f6
         .unwrap();
     let nums = &cols.nums;
     (!nums.is_empty()).then(|| nums.iter().sum::<f64>() / nums.len() as f64)
-}
-
-/// A store of `N` points in series `ID`, flushed to SQLite; the cache keeps the newest
-/// `cached` of them in memory afterwards.
-fn open_store(rt: &tokio::runtime::Runtime, dir: &Path, cached: usize) -> Store {
-    rt.block_on(async {
-        let backend =
-            Arc::new(SqliteBackend::open(SqliteOptions::new(dir.join("clio.db"))).unwrap());
-        let mut o = EngineOptions::new(dir);
-        o.timestamp_max_past = None;
-        o.timestamp_max_future = None;
-        o.cache_service_interval = Duration::from_secs(3600);
-        o.cache.init_cached_records = cached;
-        let (store, _) = Store::open(o, backend).await.unwrap();
-        for chunk in (0..N).collect::<Vec<_>>().chunks(20_000) {
-            let pts = chunk
-                .iter()
-                .map(|&i| IncomingPoint {
-                    series: SeriesRef::Id(ID),
-                    ts: Some(T0 + i * 1000),
-                    value: Value::Num(i as f64),
-                })
-                .collect();
-            store.write(pts).await.unwrap();
-        }
-        store.flush().await.unwrap();
-        store
-    })
 }
 
 /// Paired measurement of what the plugin adds: native and plugin runs alternate (and which
@@ -130,7 +103,7 @@ fn bench(c: &mut Criterion) {
     let _g = rt.enter();
     // The seed's cache size: after the flush only the 5 newest points stay in memory, so
     // windows read SQLite.
-    let store = open_store(&rt, &tmp.path().join("cold"), 5);
+    let store = open_store(&rt, &tmp.path().join("cold"), ID, N, 5);
     let host = {
         let opts = PluginOptions {
             user_dir: Some(dir.clone()),
@@ -193,7 +166,7 @@ fn bench(c: &mut Criterion) {
     // being written and read (the cache keeps what readers ask for): small windows never
     // touch storage, so the difference is the plugin's alone, without the noise of a read.
     {
-        let warm = open_store(&rt, &tmp.path().join("warm"), 2_000);
+        let warm = open_store(&rt, &tmp.path().join("warm"), ID, N, 2_000);
         let opts = PluginOptions {
             builtin: clio_plugins::BUILTIN_PLUGINS,
             cache_dir: Some(tmp.path().join("plugin-cache")),

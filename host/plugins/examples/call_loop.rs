@@ -5,15 +5,16 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 use std::path::Path;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use clio_core::{EngineOptions, IncomingPoint, SeriesRef, Store};
 use clio_plugins::{PluginHost, PluginOptions, TEST_PLUGINS_DIR};
-use clio_storage::{SeriesId, Value};
-use clio_storage_sqlite::{SqliteBackend, SqliteOptions};
+use clio_storage::SeriesId;
 
-const T0: i64 = 1_700_000_000_000;
+#[path = "../benches/support/mod.rs"]
+mod support;
+
+use support::{T0, open_store};
+
 const N: i64 = 10_000;
 
 fn main() {
@@ -34,25 +35,7 @@ fn main() {
     )
     .unwrap();
     let _g = rt.enter();
-    let store = rt.block_on(async {
-        let backend =
-            Arc::new(SqliteBackend::open(SqliteOptions::new(tmp.path().join("clio.db"))).unwrap());
-        let mut o = EngineOptions::new(tmp.path());
-        o.timestamp_max_past = None;
-        o.timestamp_max_future = None;
-        o.cache_service_interval = Duration::from_secs(3600);
-        let (store, _) = Store::open(o, backend).await.unwrap();
-        let pts = (0..N)
-            .map(|i| IncomingPoint {
-                series: SeriesRef::Id(SeriesId(1)),
-                ts: Some(T0 + i * 1000),
-                value: Value::Num(i as f64),
-            })
-            .collect();
-        store.write(pts).await.unwrap();
-        store.flush().await.unwrap();
-        store
-    });
+    let store = open_store(&rt, tmp.path(), SeriesId(1), N, 5);
     let opts = PluginOptions {
         user_dir: Some(dir),
         cache_dir: Some(tmp.path().join("plugin-cache")),
