@@ -67,6 +67,11 @@ fn base_config(opts: &PluginOptions) -> Config {
     cfg.consume_fuel(fuel);
     // A small guest stack turns runaway recursion into a prompt stack-overflow trap.
     cfg.max_wasm_stack(1 << 20);
+    // For profiling guest code with `perf`: wasmtime writes /tmp/perf-<pid>.map so that
+    // samples in compiled plugin code carry function names. Off unless asked for.
+    if std::env::var_os("CLIO_PLUGIN_PERFMAP").is_some_and(|v| v == "1") {
+        cfg.profiler(wasmtime::ProfilingStrategy::PerfMap);
+    }
     cfg
 }
 

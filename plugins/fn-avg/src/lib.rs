@@ -13,13 +13,14 @@ use clio_sdk::{Args, History, Result, Value};
 )]
 fn avg(h: &dyn History, args: &Args) -> Result<Option<Value>> {
     // One pass, one chunk in memory at a time, oldest first: the same additions in the same
-    // order as over the whole window, so the mean is the same bit for bit.
+    // order as over the whole window, so the mean is the same bit for bit. The running totals
+    // go through the chunk's loop by value (a fold), not as captured variables: those the
+    // compiler must store and reload on every point.
     let (mut sum, mut n) = (0.0, 0_u64);
     let covered = args.window(0, 1)?.for_each_chunk(h, |chunk| {
-        for (_, v) in chunk.numeric() {
-            sum += v;
-            n += 1;
-        }
+        (sum, n) = chunk
+            .numeric()
+            .fold((sum, n), |(sum, n), (_, v)| (sum + v, n + 1));
         Ok(())
     })?;
     if covered.is_none() {

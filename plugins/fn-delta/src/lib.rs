@@ -15,9 +15,9 @@ fn delta(h: &dyn History, args: &Args) -> Result<Option<Value>> {
     // One chunk in memory at a time, oldest first: the same fold as over the whole window.
     let mut bounds: Option<(f64, f64)> = None;
     let covered = args.window(0, 1)?.for_each_chunk(h, |chunk| {
-        for (_, v) in chunk.numeric() {
-            bounds = Some(bounds.map_or((v, v), |(lo, hi)| (lo.min(v), hi.max(v))));
-        }
+        bounds = chunk.numeric().fold(bounds, |b, (_, v)| {
+            Some(b.map_or((v, v), |(lo, hi)| (lo.min(v), hi.max(v))))
+        });
         Ok(())
     })?;
     Ok(covered.and(bounds).map(|(lo, hi)| Value::Num(hi - lo)))

@@ -15,9 +15,9 @@ fn max(h: &dyn History, args: &Args) -> Result<Option<Value>> {
     // One chunk in memory at a time, oldest first: the same reduction as over the whole window.
     let mut highest: Option<f64> = None;
     let covered = args.window(0, 1)?.for_each_chunk(h, |chunk| {
-        for (_, v) in chunk.numeric() {
-            highest = Some(highest.map_or(v, |m| m.max(v)));
-        }
+        highest = chunk
+            .numeric()
+            .fold(highest, |m, (_, v)| Some(m.map_or(v, |m| m.max(v))));
         Ok(())
     })?;
     Ok(covered.and(highest).map(Value::Num))

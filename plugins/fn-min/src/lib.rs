@@ -15,9 +15,9 @@ fn min(h: &dyn History, args: &Args) -> Result<Option<Value>> {
     // One chunk in memory at a time, oldest first: the same reduction as over the whole window.
     let mut lowest: Option<f64> = None;
     let covered = args.window(0, 1)?.for_each_chunk(h, |chunk| {
-        for (_, v) in chunk.numeric() {
-            lowest = Some(lowest.map_or(v, |m| m.min(v)));
-        }
+        lowest = chunk
+            .numeric()
+            .fold(lowest, |m, (_, v)| Some(m.map_or(v, |m| m.min(v))));
         Ok(())
     })?;
     Ok(covered.and(lowest).map(Value::Num))

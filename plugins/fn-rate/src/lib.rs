@@ -19,15 +19,19 @@ fn rate(h: &dyn History, args: &Args) -> Result<Option<Value>> {
     let mut start: Option<Timestamp> = None;
     let (mut t_last, mut prev, mut increase) = (0, 0.0, 0.0);
     let covered = args.window(0, 1)?.for_each_chunk(h, |chunk| {
+        // Locals through the loop (captured variables would be stored and reloaded on
+        // every point), written back after the chunk.
+        let (mut s, mut tl, mut p, mut inc) = (start, t_last, prev, increase);
         for (t, v) in chunk.numeric() {
-            if start.is_none() {
-                (start, t_last, prev) = (Some(t), t, v);
+            if s.is_none() {
+                (s, tl, p) = (Some(t), t, v);
                 continue;
             }
-            increase += if v >= prev { v - prev } else { v };
-            prev = v;
-            t_last = t;
+            inc += if v >= p { v - p } else { v };
+            p = v;
+            tl = t;
         }
+        (start, t_last, prev, increase) = (s, tl, p, inc);
         Ok(())
     })?;
     let (Some(_), Some(t0)) = (covered, start) else {

@@ -24,10 +24,9 @@ fn stddev(h: &dyn History, args: &Args) -> Result<Option<Value>> {
     let mut kept: Option<Vec<f64>> = None;
     let covered = window.for_each_chunk(h, |chunk| {
         chunks += 1;
-        for (_, v) in chunk.numeric() {
-            sum += v;
-            n += 1;
-        }
+        (sum, n) = chunk
+            .numeric()
+            .fold((sum, n), |(sum, n), (_, v)| (sum + v, n + 1));
         kept = (chunks == 1).then(|| chunk.numbers());
         Ok(())
     })?;
@@ -43,11 +42,11 @@ fn stddev(h: &dyn History, args: &Args) -> Result<Option<Value>> {
     } else {
         let (mut seen, mut sum_again) = (0_u64, zero());
         let again = window.for_each_chunk(h, |chunk| {
-            for (_, x) in chunk.numeric() {
-                m2 += (x - mean) * (x - mean);
-                sum_again += x;
-                seen += 1;
-            }
+            (m2, sum_again, seen) = chunk
+                .numeric()
+                .fold((m2, sum_again, seen), |(m2, s, n), (_, x)| {
+                    (m2 + (x - mean) * (x - mean), s + x, n + 1)
+                });
             Ok(())
         })?;
         // A late write between the passes changed the window (the same count and sum, bit for

@@ -17,9 +17,8 @@ fn sum(h: &dyn History, args: &Args) -> Result<Option<Value>> {
     // bit, with one chunk in memory.
     let mut total: f64 = std::iter::empty::<f64>().sum();
     let covered = args.window(0, 1)?.for_each_chunk(h, |chunk| {
-        for (_, v) in chunk.numeric() {
-            total += v;
-        }
+        // A fold: the running total stays in a register through the chunk's loop.
+        total = chunk.numeric().fold(total, |total, (_, v)| total + v);
         Ok(())
     })?;
     Ok(covered.map(|_| Value::Num(total)))

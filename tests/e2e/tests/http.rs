@@ -34,6 +34,7 @@ fn influx_writes_read_back_through_the_api() {
     let r = s.http("POST", "/write?db=plant&precision=ms", body.as_bytes(), &[]);
     assert_eq!(r.status, 204, "{}", r.text());
     assert!(r.header("x-influxdb-version").is_some());
+    assert_eq!(r.header("x-clio-restamped"), None);
 
     let usage = series_id(&s, "measurement=cpu&field=usage&host=a");
     let got = s.get_json(&format!("/api/v1/series/{usage}/points?last=10"), 200);
@@ -66,6 +67,25 @@ fn influx_writes_read_back_through_the_api() {
     let mem = series_id(&s, "measurement=mem");
     let got = s.get_json(&format!("/api/v1/series/{mem}/points?last=1"), 200);
     assert_eq!(got["points"], json!([[t / 1000 * 1000, 42.0]]));
+
+    // A timestamp older than timestamp_max_time_diff (30 days) is stored at the receive time,
+    // and the answer says how many points were restamped.
+    let old = t - 31 * 86_400_000;
+    let r = s.http(
+        "POST",
+        "/write?db=plant&precision=ms",
+        format!("aged v=1 {old}\naged v=2 {}\n", t - 5000).as_bytes(),
+        &[],
+    );
+    assert_eq!(r.status, 204, "{}", r.text());
+    assert_eq!(r.header("x-clio-restamped"), Some("1"));
+    let aged = series_id(&s, "measurement=aged");
+    let got = s.get_json(&format!("/api/v1/series/{aged}/points?last=5"), 200);
+    let pts = got["points"].as_array().unwrap();
+    assert_eq!(pts.len(), 2, "{got}");
+    assert_eq!(pts[0], json!([t - 5000, 2.0]), "{got}");
+    assert!(pts[1][0].as_i64().unwrap() >= t, "{got}");
+    assert_eq!(pts[1][1], json!(1.0), "{got}");
 
     // Last values, ALEPIZ getLastValues style.
     let last = s.get_json(&format!("/api/v1/last?series={usage},{state},999"), 200);

@@ -16,6 +16,11 @@ use crate::error::ApiError;
 use crate::ops;
 use crate::state::AppState;
 
+/// Set on a successful write when points were restamped: how many (the seed's rule: a
+/// timestamp older than `timestamp_max_time_diff` or newer than `timestamp_max_future` by the server's
+/// clock is replaced by the receive time).
+pub const RESTAMPED_HEADER: &str = "X-Clio-Restamped";
+
 /// The InfluxDB version Clio answers as (clients look at the header).
 const INFLUX_VERSION: &str = "1.8.10-clio";
 
@@ -46,7 +51,11 @@ fn precision(p: Option<&str>, v2: bool) -> Result<Precision, String> {
 }
 
 enum Outcome {
-    Ok,
+    /// Written; the count of points whose timestamps lay outside the accepted range and were
+    /// replaced by the receive time.
+    Ok {
+        restamped: usize,
+    },
     /// A client mistake: its message and status (400, or 413 for an oversized body).
     Client(String, StatusCode),
     Server(ApiError),
@@ -67,7 +76,9 @@ async fn write(state: &AppState, headers: &HeaderMap, body: Body, prec: Precisio
     };
     match ops::write_line_protocol(state, &body, prec).await {
         Ok(w) => match w.first_error {
-            None => Outcome::Ok,
+            None => Outcome::Ok {
+                restamped: w.report.restamped,
+            },
             // InfluxDB writes the good lines and answers 400 naming the first bad one.
             Some(e) if w.report.points > 0 => Outcome::Client(
                 format!("partial write: {e} dropped={}", w.rejected),
@@ -132,9 +143,16 @@ pub(super) async fn write_v2(
 
 fn respond(state: &AppState, started: Instant, outcome: Outcome, v2: bool) -> Response {
     match outcome {
-        Outcome::Ok => {
+        Outcome::Ok { restamped } => {
             state.observe("http", "write", started, Ok(()), &"write");
-            with_version(StatusCode::NO_CONTENT.into_response())
+            let mut r = with_version(StatusCode::NO_CONTENT.into_response());
+            // InfluxDB clients expect a bare 204; the header tells a curious client (and the
+            // README's example) that some timestamps were out of range and stored as now.
+            if restamped > 0 {
+                r.headers_mut()
+                    .insert(RESTAMPED_HEADER, HeaderValue::from(restamped));
+            }
+            r
         }
         Outcome::Client(msg, status) => {
             let e = ApiError::BadRequest(msg.clone());
