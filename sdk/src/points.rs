@@ -131,6 +131,31 @@ impl Points {
         self.truncated = truncated;
     }
 
+    /// The points stamped after `after` (when given) and before `before`; the same points,
+    /// moved, when nothing falls outside (the usual case).
+    pub(crate) fn between(mut self, after: Option<Timestamp>, before: Timestamp) -> Points {
+        let lo = after.map_or(0, |a| self.ts.partition_point(|&t| t <= a));
+        let hi = self.ts.partition_point(|&t| t < before).max(lo);
+        if lo == 0 && hi == self.ts.len() {
+            return self;
+        }
+        if self.kinds.is_empty() {
+            self.ts.truncate(hi);
+            self.nums.truncate(hi);
+            self.ts.drain(..lo);
+            self.nums.drain(..lo);
+            return self;
+        }
+        let mut kept = Points::new();
+        kept.truncated = self.truncated;
+        for (i, (ts, v)) in self.iter().enumerate() {
+            if i >= lo && i < hi {
+                kept.push(ts, v.into());
+            }
+        }
+        kept
+    }
+
     /// Returns the columns `(ts, nums, strs, kinds, truncated)`.
     pub fn into_columns(self) -> (Vec<Timestamp>, Vec<f64>, Vec<String>, Vec<u8>, bool) {
         (self.ts, self.nums, self.strs, self.kinds, self.truncated)
@@ -328,6 +353,29 @@ mod tests {
             assert_eq!(it.next(), Some((1, 1.5)));
             assert_eq!(it.fold(0.0, |s, (_, v)| s + v), -2.0);
         }
+    }
+
+    #[test]
+    fn between_keeps_the_open_interval() {
+        let nums = Points::from_pairs([(1, 1.0), (2, 2.0), (3, 3.0), (4, 4.0)]);
+        let ts = |p: Points| p.timestamps().to_vec();
+        assert_eq!(ts(nums.clone().between(None, i64::MAX)), [1, 2, 3, 4]);
+        assert_eq!(ts(nums.clone().between(Some(1), 4)), [2, 3]);
+        assert_eq!(ts(nums.clone().between(Some(0), 5)), [1, 2, 3, 4]);
+        assert_eq!(ts(nums.clone().between(Some(4), 9)), Vec::<i64>::new());
+        assert_eq!(ts(nums.clone().between(Some(3), 2)), Vec::<i64>::new());
+        assert_eq!(nums.clone().between(Some(2), 9).numbers(), [3.0, 4.0]);
+        let mixed = Points::from_pairs([
+            (1, Value::Num(1.0)),
+            (2, Value::from("b")),
+            (3, Value::Num(3.0)),
+            (4, Value::from("d")),
+        ]);
+        let cut = mixed.between(Some(1), 4);
+        let texts: Vec<String> = cut.iter().map(|(_, v)| v.to_text().into_owned()).collect();
+        assert_eq!(texts, ["b", "3"]);
+        let (ts, nums, strs, kinds, _) = cut.into_columns();
+        assert!(Points::from_columns(ts, nums, strs, kinds, false).is_ok());
     }
 
     #[test]

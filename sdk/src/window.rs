@@ -341,9 +341,18 @@ enum Plan {
     Whole(Points),
     /// Pieces, newest first (the walk pops them, so it visits them oldest first).
     Pieces(Vec<Piece>),
-    /// Older pieces as in `Pieces`, then the newest answer, already read while planning and
-    /// kept rather than read again (a streaming visit holds it and one piece: ≈ 2 MiB).
-    PiecesThen { pieces: Vec<Piece>, newest: Points },
+    /// A streamed count window: the `rest` records older than the newest answer (already
+    /// read while planning, kept and visited last), read oldest first by count, `step` at a
+    /// time, each piece addressed by how many newer records it skips (`skip_from` and up).
+    /// No probes: the host passes over skipped chunks by their counts, so every record is
+    /// decoded about once. A streaming visit holds the newest answer and one piece (≈ 2 MiB).
+    CountThen {
+        rest: u64,
+        skip_from: u64,
+        step: u64,
+        before: Timestamp,
+        newest: Points,
+    },
     /// Every point of `[from, to)`, read oldest first in slices of time whose width follows
     /// the density seen so far, aiming at half an answer (`step` points) per slice.
     Scan {
@@ -369,9 +378,13 @@ fn out_of_order() -> Error {
     Error::Failed("history answered outside the requested range".into())
 }
 
+/// The largest `skip` the host accepts in `read-last` (the contract's limit).
+pub(crate) const MAX_SKIP: u64 = 10_000_000;
+
 /// Plans a count-form window: the `n` newest records before `before` after skipping `skip`.
-/// `keep_newest`: hold on to the first (newest) answer and visit it last instead of reading
-/// it again ([`Plan::PiecesThen`]); `fetch` does not, to stay within result + one chunk.
+/// `keep_newest` (streaming): hold on to the first (newest) answer, visit it last and read
+/// the older records by count ([`Plan::CountThen`]); `fetch` does not, to allocate its result
+/// once at its exact size and stay within result + one chunk.
 fn plan_last(
     h: &dyn History,
     series: u64,
@@ -396,20 +409,30 @@ fn plan_last(
     // towards older records one answer's worth (`got`, the host's effective answer size) at a
     // time, asking only for the oldest record of each step.
     let step = got;
-    let (mut pieces, kept) = if keep_newest {
-        let mut first = first;
-        first.set_truncated(false);
-        (Vec::new(), Some(first))
-    } else {
-        drop(first);
-        let piece = Piece {
-            from: oldest,
-            to: newest.saturating_add(1),
-            len: got,
-        };
-        (vec![piece], None)
-    };
-    let mut remaining = n - got;
+    let rest = n - got;
+    // Pieces by count need every skip within the host's limit; beyond it (windows of tens of
+    // millions of records) the probe plan below serves streaming as well.
+    // Each piece is read with up to two records of overlap: when the host cut the first
+    // answer (`got` is its answer size), pieces of `got - 2` keep those reads within it.
+    let truncated = first.truncated();
+    if keep_newest && got > 2 && skip.saturating_add(n) <= MAX_SKIP {
+        let mut newest = first;
+        newest.set_truncated(false);
+        return Ok(Plan::CountThen {
+            rest,
+            skip_from: skip + got,
+            step: if truncated { got - 2 } else { got },
+            before,
+            newest,
+        });
+    }
+    drop(first);
+    let mut pieces = vec![Piece {
+        from: oldest,
+        to: newest.saturating_add(1),
+        len: got,
+    }];
+    let mut remaining = rest;
     let mut bound = oldest;
     while remaining > 0 {
         let want = remaining.min(step);
@@ -436,10 +459,7 @@ fn plan_last(
             }
         }
     }
-    Ok(match kept {
-        Some(newest) => Plan::PiecesThen { pieces, newest },
-        None => Plan::Pieces(pieces),
-    })
+    Ok(Plan::Pieces(pieces))
 }
 
 /// Plans a time-form window `[from, to)`: pieces of known size when `exact`, else a scan.
@@ -531,11 +551,17 @@ fn walk(
     plan: Plan,
     mut visit: impl FnMut(Points, u64) -> Result<()>,
 ) -> Result<()> {
-    let (mut pieces, newest) = match plan {
+    let mut pieces = match plan {
         Plan::Whole(p) if p.is_empty() => return Ok(()),
         Plan::Whole(p) => return visit(p, 0),
-        Plan::Pieces(pieces) => (pieces, None),
-        Plan::PiecesThen { pieces, newest } => (pieces, Some(newest)),
+        Plan::Pieces(pieces) => pieces,
+        Plan::CountThen {
+            rest,
+            skip_from,
+            step,
+            before,
+            newest,
+        } => return walk_counts(h, series, rest, skip_from, step, before, newest, visit),
         Plan::Scan {
             from,
             to,
@@ -543,8 +569,7 @@ fn walk(
             step,
         } => return scan(h, series, from, to, width, step, visit),
     };
-    let mut expected: u64 =
-        pieces.iter().map(|p| p.len).sum::<u64>() + newest.as_ref().map_or(0, |p| p.len() as u64);
+    let mut expected: u64 = pieces.iter().map(|p| p.len).sum::<u64>();
     while let Some(piece) = pieces.pop() {
         expected = expected.saturating_sub(piece.len);
         let chunk = h.read_range(series, piece.from, piece.to, CHUNK)?;
@@ -561,10 +586,79 @@ fn walk(
             visit(chunk, expected)?;
         }
     }
-    if let Some(newest) = newest {
-        visit(newest, 0)?;
-    }
     Ok(())
+}
+
+/// Visits [`Plan::CountThen`]: the older records piece by piece, oldest first, then the
+/// newest answer.
+///
+/// A write into the past (or a delete) between two reads shifts the counts, so a piece could
+/// skip records or repeat them. Each piece is therefore read with one record of overlap: the
+/// newest record already visited (and, for the newest piece, also the oldest record of the
+/// newest answer). When the overlap is where it should be, nothing moved in between; when a
+/// piece starts after the last record visited (or the newest piece ends short of the newest
+/// answer) records may have been skipped, and the rest of the way up to the newest answer is
+/// read by time instead (a scan from the last record visited). Repeated records are dropped.
+/// So every record is visited once, in order, and none present all along is missed.
+#[allow(clippy::too_many_arguments)]
+fn walk_counts(
+    h: &dyn History,
+    series: u64,
+    rest: u64,
+    skip_from: u64,
+    step: u64,
+    before: Timestamp,
+    newest: Points,
+    mut visit: impl FnMut(Points, u64) -> Result<()>,
+) -> Result<()> {
+    let limit = newest
+        .timestamps()
+        .first()
+        .copied()
+        .unwrap_or(Timestamp::MAX);
+    let mut seen: Option<Timestamp> = None;
+    let pieces = rest.div_ceil(step.max(1));
+    for i in (0..pieces).rev() {
+        let offset = i * step;
+        let len = step.min(rest - offset);
+        // One record of overlap with what was visited (none before the oldest piece), and
+        // for the newest piece one with the newest answer (`skip_from` ≥ 1: it holds a record).
+        let older = u64::from(seen.is_some());
+        let newer = u64::from(i == 0);
+        let skip = skip_from.saturating_add(offset).saturating_sub(newer);
+        let chunk = h.read_last(series, len + older + newer, skip, before)?;
+        if chunk.truncated() {
+            // The host answered less than one piece after all: read the rest by time.
+            break;
+        }
+        let ts = chunk.timestamps();
+        let (first, last) = (ts.first().copied(), ts.last().copied());
+        let gap_before = seen.is_some_and(|s| first.is_none_or(|t| t > s));
+        let gap_after = i == 0 && last.is_none_or(|t| t < limit);
+        if gap_before {
+            // Records may lie between the last one visited and this piece: the counts moved.
+            break;
+        }
+        let chunk = chunk.between(seen, limit);
+        if let Some(&t) = chunk.timestamps().last() {
+            seen = Some(t);
+            visit(chunk, 0)?;
+        }
+        if gap_after {
+            break;
+        }
+        if i == 0 {
+            return visit(newest, 0);
+        }
+    }
+    // The counts moved (or the newest piece fell short of the newest answer): read the rest
+    // up to the newest answer by time.
+    let from = seen.map_or(Timestamp::MIN, |t| t.saturating_add(1));
+    if from < limit {
+        let width = limit.saturating_sub(from).max(1);
+        scan(h, series, from, limit, width, step, &mut visit)?;
+    }
+    visit(newest, 0)
 }
 
 /// Reads `[from, to)` oldest first in slices of time. A slice that comes back truncated (more
@@ -1587,6 +1681,70 @@ mod tests {
         assert!(got.timestamps().windows(2).all(|p| p[0] < p[1]));
         assert_eq!(got.numbers().iter().sum::<f64>(), 150.0);
         assert!(h.reads.get() > 20, "the split took extra reads");
+    }
+
+    #[test]
+    fn streamed_count_windows_read_by_count_without_probes() {
+        // 100 points, answers of at most 10. `#95`: the newest answer (kept, visited last),
+        // then 85 older records in 11 pieces read oldest first: 12 reads, none a probe.
+        let base = MemHistory::new(NOW)
+            .with_points((0..100).map(|i| (NOW - 1000 + i * 10, i as f64)))
+            .with_answer_cap(10);
+        let w = Window::parse(Some("#95"), None).unwrap();
+        let h = counting(base.clone());
+        let (got, sizes) = streamed(&w, &h);
+        assert_eq!(got, reference_fetch(&w, &base));
+        // Pieces of 8: each read carries up to two records of overlap.
+        assert_eq!(sizes, [5, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 10]);
+        assert_eq!(h.reads.get(), 12);
+        // More records asked for than exist: the oldest pieces come back short or empty.
+        let w = Window::parse(Some("#150"), Some("#3")).unwrap();
+        let h = counting(base.clone());
+        let (got, sizes) = streamed(&w, &h);
+        assert_eq!(got, reference_fetch(&w, &base));
+        assert_eq!(got.as_ref().map(Points::len), Some(97));
+        assert_eq!(sizes, [7, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 10]);
+        assert_eq!(h.reads.get(), 19);
+        // Strict: 97 of 150 is not well covered.
+        let w = Window::parse(Some("!#150"), Some("#3")).unwrap();
+        assert_eq!(streamed(&w, &base).0, None);
+    }
+
+    #[test]
+    fn late_writes_between_count_pieces_never_repeat_or_reorder_records() {
+        // After the n-th read, 30 points land among records already visited and records not
+        // yet read: the counts shift, and the pieces read afterwards would repeat records
+        // and miss others; each record is still visited once, in order, and none that was
+        // in the window all along is missed.
+        for after in 2..=10 {
+            let base = MemHistory::new(NOW)
+                .with_points((0..100).map(|i| (NOW - 1000 + i * 10, 1.0)))
+                .with_answer_cap(10);
+            let late: Vec<_> = (0..30).map(|i| (NOW - 995 + i * 30, 2.0)).collect();
+            let late_ts: Vec<i64> = late.iter().map(|&(t, _)| t).collect();
+            let h = LateWrites {
+                inner: std::cell::RefCell::new(base),
+                reads: std::cell::Cell::new(0),
+                after,
+                late,
+            };
+            let w = Window::parse(Some("#100"), None).unwrap();
+            let (got, _) = streamed(&w, &h);
+            let got = got.unwrap();
+            let ts = got.timestamps();
+            assert!(ts.windows(2).all(|p| p[0] < p[1]), "after {after}: {ts:?}");
+            assert!(got.len() <= 130, "after {after}: {}", got.len());
+            // Every record in the window both before and after the late write is visited.
+            let old: Vec<i64> = (0..100).map(|i| NOW - 1000 + i * 10).collect();
+            let mut all: Vec<i64> = old.iter().copied().chain(late_ts.clone()).collect();
+            all.sort_unstable();
+            let newest_after = &all[all.len() - 100..];
+            for t in old.iter().filter(|t| newest_after.contains(t)) {
+                assert!(ts.contains(t), "after {after}: {t} missed: {ts:?}");
+            }
+            // The newest answer was read first, before any late write.
+            assert_eq!(ts.last(), Some(&(NOW - 10)));
+        }
     }
 
     /// A host that claims every answer was cut.
