@@ -273,8 +273,11 @@ impl Window {
     /// - time form (a period, timestamps, `P, #K`): read oldest first in slices of time, sized
     ///   from the density of the newest chunk and adapted as the data thins or thickens (a
     ///   slice that overflows is read again half as wide); about one read of the window in all;
-    /// - count form (`#N`): planned as [`Window::fetch`] plans it (one-point reads that each
-    ///   skip a chunk's worth of points), then read chunk by chunk; about 1.5 reads.
+    /// - count form (`#N`): the newest answer is kept and visited last; the older records are
+    ///   read oldest first by count (each piece addressed by how many newer records it skips,
+    ///   which the host passes over without decoding them), with one record of overlap that
+    ///   shows whether a write moved the counts meanwhile (then the rest is read by time);
+    ///   about one read of the window in all, and no probes.
     pub fn for_each_chunk(
         &self,
         h: &dyn History,

@@ -74,6 +74,14 @@ pub(crate) struct LastSnapshot {
     pub hit: bool,
     /// The series' epoch, for [`Cache::fill`].
     pub epoch: u64,
+    /// Memory holds every point stamped from here on (to `at`); [`COVER_NONE`] when it
+    /// covers nothing.
+    pub cover_from: Timestamp,
+    /// True when memory also holds points stamped before `cover_from` (and before `at`):
+    /// written into the past and not yet flushed, or kept from an older fill. Only without
+    /// them are `points` exactly the stored-or-not points of `[cover_from, at)` and nothing
+    /// else, so that storage can answer for what lies before `cover_from` on its own.
+    pub uncovered: bool,
 }
 
 /// A snapshot of the cached points of a range.
@@ -285,6 +293,8 @@ impl Cache {
                 points: Vec::new(),
                 hit: false,
                 epoch: 0,
+                cover_from: COVER_NONE,
+                uncovered: false,
             };
         };
         let mut points = Vec::with_capacity(k.min(sc.points.len()));
@@ -302,6 +312,8 @@ impl Cache {
         // whole series is in memory.
         let hit = covered == k || (sc.cover_from == COVER_ALL);
         let epoch = sc.epoch;
+        let cover_from = sc.cover_from;
+        let uncovered = sc.points.range(..cover_from.min(at)).next().is_some();
         drop(shard);
         let counter = if hit {
             &self.counters.hits
@@ -309,7 +321,13 @@ impl Cache {
             &self.counters.misses
         };
         counter.fetch_add(1, Ordering::Relaxed);
-        LastSnapshot { points, hit, epoch }
+        LastSnapshot {
+            points,
+            hit,
+            epoch,
+            cover_from,
+            uncovered,
+        }
     }
 
     /// The cached points of `[from, to)`.

@@ -703,6 +703,29 @@ impl Store {
                             capped,
                         },
                     }
+                } else if !snap.uncovered && snap.cover_from < at_ts {
+                    // Memory holds exactly the points of `[cover_from, at)` (fewer than k) and
+                    // nothing older: the skip splits between them and storage's points before
+                    // `cover_from`, so storage gets its share of the skip and can pass over
+                    // whole chunks instead of reading `skip + n` points.
+                    let c = memory.len();
+                    let from_memory = c.saturating_sub(skip).min(n);
+                    memory.truncate(c - skip.min(c));
+                    memory.drain(..memory.len() - from_memory);
+                    ColumnsPlan {
+                        storage: Some(StorageRead::Last {
+                            before: snap.cover_from,
+                            n: n - from_memory,
+                            skip: skip.saturating_sub(c),
+                        }),
+                        memory,
+                        finish: Finish::Last {
+                            k: n,
+                            skip: 0,
+                            n,
+                            capped,
+                        },
+                    }
                 } else {
                     ColumnsPlan {
                         storage: Some(StorageRead::Range {

@@ -636,6 +636,62 @@ async fn read_columns_both(
     answer
 }
 
+#[tokio::test]
+async fn last_n_skips_split_between_memory_and_storage() {
+    // 3000 stored points, the cache keeping the newest 5 of them, then 20 newer unflushed
+    // points: memory covers its newest 25 points and holds nothing older, so a skip is
+    // split between memory and storage's points before memory's coverage.
+    let dir = tempfile::tempdir().unwrap();
+    let (store, _) = open(dir.path(), options(dir.path())).await;
+    let ts = |i: i64| 10_000 + i * 10;
+    let all: Vec<(i64, Value)> = (0..3020).map(|i| (ts(i), Value::Num(i as f64))).collect();
+    let write = |r: std::ops::Range<i64>| {
+        r.map(|i| pt(10, ts(i), i as f64))
+            .collect::<Vec<IncomingPoint>>()
+    };
+    store.write(write(0..3000)).await.unwrap();
+    store.flush().await.unwrap();
+    store.write(write(3000..3020)).await.unwrap();
+    for (n, skip, at) in [
+        (10, 0, None),
+        (50, 0, None),
+        (50, 10, None),
+        (50, 24, None),
+        (50, 25, None),
+        (50, 26, None),
+        (50, 150, None),
+        (30, 25, None),
+        (500, 2900, None),
+        (10, 3015, None),
+        (10, 4000, None),
+        (40, 3, Some(ts(3010))),
+        (40, 12, Some(ts(3010))),
+    ] {
+        let (got, truncated) = read_columns_both(
+            &store,
+            SeriesId(10),
+            Window::Last { n, skip, at },
+            usize::MAX,
+        )
+        .await
+        .unwrap();
+        let visible: Vec<_> = all
+            .iter()
+            .filter(|(t, _)| at.is_none_or(|a| *t < a))
+            .cloned()
+            .collect();
+        let end = visible.len().saturating_sub(skip);
+        let want = visible[end.saturating_sub(n)..end].to_vec();
+        let got: Vec<(i64, Value)> = got
+            .into_points()
+            .into_iter()
+            .map(|p| (p.ts, p.value))
+            .collect();
+        assert_eq!(got, want, "last {n} skip {skip} at {at:?}");
+        assert!(!truncated);
+    }
+}
+
 /// `read_columns` answers what `read` answers (paged through its caps), with cache and
 /// storage merged: half the points flushed, later writes replacing flushed values and adding
 /// strings still in memory only.

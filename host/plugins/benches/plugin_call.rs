@@ -47,6 +47,9 @@ fn paired(
     windows: &[usize],
 ) {
     eprintln!("paired overhead, {label} (median of plugin - native over alternating runs):");
+    // (window, overhead) of the smallest window: the per-point cost is the slope from it,
+    // which leaves the fixed cost of a call out.
+    let mut base: Option<(usize, f64)> = None;
     for &n in windows {
         let args = vec![format!("#{n}")];
         let expect = native_avg(handle, store, n).map_or(clio_plugins::FnValue::None, |v| {
@@ -79,12 +82,21 @@ fn paired(
         diffs.sort_by(f64::total_cmp);
         natives.sort_by(f64::total_cmp);
         let med = diffs[rounds / 2];
+        let native = natives[rounds / 2];
+        let slope = match base {
+            Some((n0, m0)) if n > n0 => format!(
+                ", slope from #{n0} {:>5.2} ns/point",
+                (med - m0) / (n - n0) as f64
+            ),
+            _ => String::new(),
+        };
         eprintln!(
-            "  #{n:>6}: native median {:>10.0} ns, plugin - native {:>9.0} ns = {:>6.2} ns/point",
-            natives[rounds / 2],
-            med,
-            med / n.max(1) as f64
+            "  #{n:>6}: native median {native:>10.0} ns, plugin - native {med:>9.0} ns \
+             = {:>6.2} ns/point ({:>4.1} % of native){slope}",
+            med / n.max(1) as f64,
+            100.0 * med / native.max(1.0)
         );
+        base.get_or_insert((n, med));
     }
 }
 
