@@ -636,6 +636,33 @@ async fn read_columns_both(
     answer
 }
 
+/// Checks a last-N window (both read paths) against the same slice of `all` (every point of
+/// the series, ascending).
+async fn assert_last(
+    store: &Store,
+    id: SeriesId,
+    all: &[(i64, Value)],
+    (n, skip, at): (usize, usize, Option<i64>),
+) {
+    let (got, truncated) = read_columns_both(store, id, Window::Last { n, skip, at }, usize::MAX)
+        .await
+        .unwrap();
+    let visible: Vec<_> = all
+        .iter()
+        .filter(|(t, _)| at.is_none_or(|a| *t < a))
+        .cloned()
+        .collect();
+    let end = visible.len().saturating_sub(skip);
+    let want = visible[end.saturating_sub(n)..end].to_vec();
+    let got: Vec<(i64, Value)> = got
+        .into_points()
+        .into_iter()
+        .map(|p| (p.ts, p.value))
+        .collect();
+    assert_eq!(got, want, "last {n} skip {skip} at {at:?}");
+    assert!(!truncated);
+}
+
 #[tokio::test]
 async fn last_n_skips_split_between_memory_and_storage() {
     // 3000 stored points, the cache keeping the newest 5 of them, then 20 newer unflushed
@@ -652,7 +679,7 @@ async fn last_n_skips_split_between_memory_and_storage() {
     store.write(write(0..3000)).await.unwrap();
     store.flush().await.unwrap();
     store.write(write(3000..3020)).await.unwrap();
-    for (n, skip, at) in [
+    for window in [
         (10, 0, None),
         (50, 0, None),
         (50, 10, None),
@@ -667,28 +694,7 @@ async fn last_n_skips_split_between_memory_and_storage() {
         (40, 3, Some(ts(3010))),
         (40, 12, Some(ts(3010))),
     ] {
-        let (got, truncated) = read_columns_both(
-            &store,
-            SeriesId(10),
-            Window::Last { n, skip, at },
-            usize::MAX,
-        )
-        .await
-        .unwrap();
-        let visible: Vec<_> = all
-            .iter()
-            .filter(|(t, _)| at.is_none_or(|a| *t < a))
-            .cloned()
-            .collect();
-        let end = visible.len().saturating_sub(skip);
-        let want = visible[end.saturating_sub(n)..end].to_vec();
-        let got: Vec<(i64, Value)> = got
-            .into_points()
-            .into_iter()
-            .map(|p| (p.ts, p.value))
-            .collect();
-        assert_eq!(got, want, "last {n} skip {skip} at {at:?}");
-        assert!(!truncated);
+        assert_last(&store, SeriesId(10), &all, window).await;
     }
 }
 
@@ -745,7 +751,7 @@ async fn read_columns_matches_read_across_cache_and_storage() {
             .collect()
     };
     // Last N with skip and `at`, against the same slice of everything.
-    for (n, skip, at) in [
+    for window in [
         (10, 0, None),
         (200, 0, None),
         (3100, 0, None),
@@ -758,23 +764,7 @@ async fn read_columns_matches_read_across_cache_and_storage() {
         (10, 900, Some(10_000 + 1000 * 10)),
         (10, 2000, Some(10_000 + 1000 * 10)),
     ] {
-        let (got, truncated) = read_columns_both(
-            &store,
-            SeriesId(9),
-            Window::Last { n, skip, at },
-            usize::MAX,
-        )
-        .await
-        .unwrap();
-        let visible: Vec<_> = expected_all
-            .iter()
-            .filter(|(t, _)| at.is_none_or(|a| *t < a))
-            .cloned()
-            .collect();
-        let end = visible.len().saturating_sub(skip);
-        let want = visible[end.saturating_sub(n)..end].to_vec();
-        assert_eq!(cols(got), want, "last {n} skip {skip} at {at:?}");
-        assert!(!truncated);
+        assert_last(&store, SeriesId(9), &expected_all, window).await;
     }
     // A limit below n: the newest `limit`, marked truncated.
     let (got, truncated) = read_columns_both(
