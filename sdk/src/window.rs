@@ -407,28 +407,29 @@ fn plan_last(
     if got >= n || !full {
         return Ok(Plan::Whole(first));
     }
-    // More than one answer's worth: note where the first answer lies (the records between
-    // its oldest and newest are exactly its records, timestamps being unique) and walk
-    // towards older records one answer's worth (`got`, the host's effective answer size) at a
-    // time, asking only for the oldest record of each step.
-    let step = got;
     let rest = n - got;
-    // Pieces by count need every skip within the host's limit; beyond it (windows of tens of
-    // millions of records) the probe plan below serves streaming as well.
-    // Each piece is read with up to two records of overlap: when the host cut the first
-    // answer (`got` is its answer size), pieces of `got - 2` keep those reads within it.
-    let truncated = first.truncated();
+    // Streaming: the older records by count. Every skip must stay within the host's limit
+    // (beyond it, windows of tens of millions of records, the probe plan below serves
+    // streaming as well). Each piece is read with up to two records of overlap: when the host
+    // cut the first answer (`got` is its answer size), pieces of `got - 2` keep those reads
+    // within it.
     if keep_newest && got > 2 && skip.saturating_add(n) <= MAX_SKIP {
+        let step = if first.truncated() { got - 2 } else { got };
         let mut newest = first;
         newest.set_truncated(false);
         return Ok(Plan::CountThen {
             rest,
             skip_from: skip + got,
-            step: if truncated { got - 2 } else { got },
+            step,
             before,
             newest,
         });
     }
+    // Probes: note where the first answer lies (the records between its oldest and newest are
+    // exactly its records, timestamps being unique) and walk towards older records one
+    // answer's worth (`got`, the host's effective answer size) at a time, asking only for the
+    // oldest record of each step.
+    let step = got;
     drop(first);
     let mut pieces = vec![Piece {
         from: oldest,
@@ -572,7 +573,7 @@ fn walk(
             step,
         } => return scan(h, series, from, to, width, step, visit),
     };
-    let mut expected: u64 = pieces.iter().map(|p| p.len).sum::<u64>();
+    let mut expected: u64 = pieces.iter().map(|p| p.len).sum();
     while let Some(piece) = pieces.pop() {
         expected = expected.saturating_sub(piece.len);
         let chunk = h.read_range(series, piece.from, piece.to, CHUNK)?;

@@ -77,10 +77,11 @@ pub(crate) struct LastSnapshot {
     /// Memory holds every point stamped from here on (to `at`); [`COVER_NONE`] when it
     /// covers nothing.
     pub cover_from: Timestamp,
-    /// True when memory also holds points stamped before `cover_from` (and before `at`):
-    /// written into the past and not yet flushed, or kept from an older fill. Only without
-    /// them are `points` exactly the stored-or-not points of `[cover_from, at)` and nothing
-    /// else, so that storage can answer for what lies before `cover_from` on its own.
+    /// On a miss, true when memory also holds points stamped before `cover_from` (and before
+    /// `at`): written into the past and not yet flushed, or kept from an older fill. Only
+    /// without them are `points` exactly the points of `[cover_from, at)` and nothing else,
+    /// so that storage can answer for what lies before `cover_from` on its own. False on a
+    /// hit (not looked up).
     pub uncovered: bool,
 }
 
@@ -313,7 +314,8 @@ impl Cache {
         let hit = covered == k || (sc.cover_from == COVER_ALL);
         let epoch = sc.epoch;
         let cover_from = sc.cover_from;
-        let uncovered = sc.points.range(..cover_from.min(at)).next().is_some();
+        // Only a miss needs it (for splitting a skip with storage): no lookup on a hit.
+        let uncovered = !hit && sc.points.range(..cover_from.min(at)).next().is_some();
         drop(shard);
         let counter = if hit {
             &self.counters.hits
