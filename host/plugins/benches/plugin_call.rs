@@ -159,6 +159,30 @@ fn bench(c: &mut Criterion) {
             t.elapsed().as_secs_f64() * 1e6 / rounds as f64
         );
     }
+    {
+        // What one import costs, guest to host and back (the slope over 100 imports in one
+        // call, so the call's own cost drops out): the cheapest import, and reads whose
+        // answers differ only in size.
+        let mut s = host.session(ID, "testavg", Some(END)).unwrap();
+        eprintln!("one import (slope over 100 in a call):");
+        for import in ["now", "series-id", "empty-read", "one-read"] {
+            let mut time = |n: usize| {
+                let args = vec![format!("repeat={import}"), n.to_string()];
+                let rounds = 4_000;
+                let mut v: Vec<f64> = (0..rounds)
+                    .map(|_| {
+                        let t = std::time::Instant::now();
+                        std::hint::black_box(s.evaluate(&args).unwrap());
+                        t.elapsed().as_nanos() as f64
+                    })
+                    .collect();
+                v.sort_by(f64::total_cmp);
+                v[rounds / 2]
+            };
+            let (t0, t100) = (time(0), time(100));
+            eprintln!("  {import:<10}: {:>6.0} ns", (t100 - t0) / 100.0);
+        }
+    }
     // The shipped `avg` plugin (SDK window parsing and streaming) against its native twin.
     // `#0`: a read that the engine answers without touching storage, which isolates the
     // boundary (call, imports, lowering) from the store's I/O.

@@ -21,7 +21,7 @@ use crate::error::PluginError;
 use crate::options::{Limits, PluginOptions};
 use crate::runtime::{
     AllocatorKind, CallContext, HostState, arm, build_engine, build_linker, classify, log_engine,
-    new_store, retarget, start_epoch_ticker, wit,
+    Ticks, new_store, retarget, start_epoch_ticker, wit,
 };
 use crate::worlds::{FnBindings, FnPre, HousekeepingPolicyPre, Kind, kind_of};
 
@@ -168,6 +168,8 @@ struct Snapshot {
 
 pub(crate) struct Inner {
     pub(crate) engine: Engine,
+    /// The engine's epoch as a counter (import deadlines).
+    pub(crate) ticks: Ticks,
     linker: Linker<HostState>,
     allocator: AllocatorKind,
     opts: PluginOptions,
@@ -293,13 +295,14 @@ impl PluginHost {
         let rt = tokio::runtime::Handle::try_current()
             .map_err(|_| PluginError::Setup("the plugin host needs a tokio runtime".into()))?;
         let (engine, allocator) = build_engine(&opts)?;
-        start_epoch_ticker(&engine)?;
+        let ticks = start_epoch_ticker(&engine)?;
         let linker = build_linker(&engine)?;
         log_engine(allocator);
         let watch = opts.watch && opts.user_dir.is_some();
         let host = PluginHost {
             inner: Arc::new(Inner {
                 engine,
+                ticks,
                 linker,
                 allocator,
                 opts,
@@ -569,7 +572,7 @@ impl PluginHost {
             reads_allowed: false,
         };
         let limits = inner.opts.limits.clone();
-        let mut store = new_store(&inner.engine, ctx, &limits).map_err(|e| e.to_string())?;
+        let mut store = new_store(&inner.engine, &inner.ticks, ctx, &limits).map_err(|e| e.to_string())?;
         let file = path
             .file_stem()
             .map(|s| s.to_string_lossy().into_owned())
@@ -741,7 +744,12 @@ impl PluginHost {
             arm(&mut inst.store, &plugin.limits)?;
             return Ok(inst);
         }
-        let mut store = new_store(&self.inner.engine, self.context(series, at), &plugin.limits)?;
+        let mut store = new_store(
+            &self.inner.engine,
+            &self.inner.ticks,
+            self.context(series, at),
+            &plugin.limits,
+        )?;
         let bindings = match pre.instantiate(&mut store) {
             Ok(b) => b,
             Err(e) if is_pool_exhausted(&e) => {
@@ -803,7 +811,12 @@ impl PluginHost {
         let Body::Function { pre, .. } = &plugin.body else {
             return Err(PluginError::UnknownFunction(function.to_string()));
         };
-        let mut store = new_store(&self.inner.engine, self.context(series, at), &plugin.limits)?;
+        let mut store = new_store(
+            &self.inner.engine,
+            &self.inner.ticks,
+            self.context(series, at),
+            &plugin.limits,
+        )?;
         let bindings = pre
             .instantiate(&mut store)
             .map_err(|e| classify(&e, store.data(), function, &plugin.limits))?;

@@ -91,7 +91,7 @@ impl WasmPolicy {
             reads_allowed: false,
         };
         let mut store =
-            new_store(&inner.engine, ctx, &plugin.limits).map_err(|e| self.fault(&plugin, e))?;
+            new_store(&inner.engine, &inner.ticks, ctx, &plugin.limits).map_err(|e| self.fault(&plugin, e))?;
         let bindings = pre.instantiate(&mut store).map_err(|e| {
             self.fault(
                 &plugin,

@@ -4,9 +4,9 @@
 use std::io;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::task::{Context, Poll};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use clio_core::Window;
 use clio_storage::{SeriesId, Timestamp, TrendInterval};
@@ -115,21 +115,39 @@ pub(crate) fn build_engine(opts: &PluginOptions) -> Result<(Engine, AllocatorKin
     Ok((engine, AllocatorKind::OnDemand))
 }
 
-/// Starts the thread that advances the engine's epoch; it ends when the engine is dropped.
-pub(crate) fn start_epoch_ticker(engine: &Engine) -> Result<(), PluginError> {
+/// The engine's epoch as a counter the host can read: host imports check their deadline
+/// against it with one atomic load instead of a clock call (it advances with the epoch, so
+/// guest code and imports share one deadline of the same precision).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Ticks(Arc<AtomicU64>);
+
+impl Ticks {
+    fn now(&self) -> u64 {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
+/// Starts the thread that advances the engine's epoch (and [`Ticks`] with it); it ends when
+/// the engine is dropped.
+pub(crate) fn start_epoch_ticker(engine: &Engine) -> Result<Ticks, PluginError> {
     let weak = engine.weak();
+    let ticks = Ticks::default();
+    let counter = ticks.clone();
     std::thread::Builder::new()
         .name("clio-plugin-epoch".into())
         .spawn(move || {
             loop {
                 std::thread::sleep(EPOCH_TICK);
                 match weak.upgrade() {
-                    Some(e) => e.increment_epoch(),
+                    Some(e) => {
+                        e.increment_epoch();
+                        counter.0.fetch_add(1, Ordering::Relaxed);
+                    }
                     None => break,
                 }
             }
         })
-        .map(|_| ())
+        .map(|_| ticks)
         .map_err(|e| PluginError::Setup(format!("epoch thread: {e}")))
 }
 
@@ -196,8 +214,12 @@ pub(crate) struct HostState {
     table: ResourceTable,
     pub limiter: Limiter,
     ctx: CallContext,
-    /// When host imports stop serving (the epoch deadline covers guest code).
-    deadline: Instant,
+    /// The engine's epoch, as a counter.
+    ticks: Ticks,
+    /// The tick at which host imports stop serving (the epoch deadline covers guest code).
+    deadline: u64,
+    /// Whether the engine meters fuel (else `arm` leaves fuel alone).
+    metered: bool,
     /// Set when a host import refused because the deadline had passed.
     pub import_deadline_hit: bool,
     stderr: Capture,
@@ -306,6 +328,7 @@ impl AsyncWrite for Capture {
 /// A fresh store for one call (or one session), with its limits armed.
 pub(crate) fn new_store(
     engine: &Engine,
+    ticks: &Ticks,
     ctx: CallContext,
     limits: &Limits,
 ) -> Result<Store<HostState>, PluginError> {
@@ -329,7 +352,9 @@ pub(crate) fn new_store(
             hit: false,
         },
         ctx,
-        deadline: Instant::now() + limits.call_timeout,
+        ticks: ticks.clone(),
+        deadline: 0,
+        metered: false,
         import_deadline_hit: false,
         stderr,
         clock,
@@ -340,6 +365,7 @@ pub(crate) fn new_store(
     };
     let mut store = Store::new(engine, state);
     store.limiter(|s| &mut s.limiter);
+    store.data_mut().metered = store.get_fuel().is_ok();
     arm(&mut store, limits)?;
     Ok(store)
 }
@@ -364,19 +390,18 @@ pub(crate) fn arm(store: &mut Store<HostState>, limits: &Limits) -> Result<(), P
         + 1;
     store.set_epoch_deadline(ticks);
     store.epoch_deadline_trap();
-    store.data_mut().deadline = Instant::now() + limits.call_timeout;
-    store.data_mut().import_deadline_hit = false;
-    store.data_mut().limiter.hit = false;
-    if let Some(f) = limits.fuel {
-        store
-            .set_fuel(f)
-            .map_err(|e| PluginError::Setup(e.to_string()))?;
-    } else {
-        // Fuel is engine-wide: when another plugin meters it, this one runs unmetered.
-        // (Errors only when fuel is off altogether, which is what we want then.)
-        let _ = store.set_fuel(u64::MAX);
+    let st = store.data_mut();
+    st.deadline = st.ticks.now() + ticks;
+    st.import_deadline_hit = false;
+    st.limiter.hit = false;
+    if !st.metered {
+        // No fuel in this engine: nothing to set (asking would build an error per call).
+        return Ok(());
     }
-    Ok(())
+    // Fuel is engine-wide: when another plugin meters it, this one runs unmetered.
+    store
+        .set_fuel(limits.fuel.unwrap_or(u64::MAX))
+        .map_err(|e| PluginError::Setup(e.to_string()))
 }
 
 /// Turns a wasmtime error from a call into the caller's error.
@@ -426,7 +451,7 @@ impl HostState {
                 "history reads are not allowed in `describe`",
             ));
         }
-        if Instant::now() >= self.deadline {
+        if self.ticks.now() >= self.deadline {
             self.import_deadline_hit = true;
             return Err(wasmtime::Error::msg(
                 "call deadline passed inside a host import",

@@ -3,7 +3,9 @@
 //! `testavg(#N)` averages the N newest points; `testavg(<ms>)` averages `[now - ms, now)`;
 //! `testavg(last)` returns the newest value as it is (number or string); `testavg(key)`
 //! returns the series key; `testavg(bykey=<key>)` the id of the series with that key (or
-//! none). Anything else is a bad argument naming `num`.
+//! none); `testavg(repeat=<import>,<n>)` makes one import `n` times and returns `n` (for
+//! measuring what one import costs: `now`, `series-id`, `empty-read`, `one-read`). Anything
+//! else is a bad argument naming `num`.
 
 #![allow(missing_docs, unsafe_op_in_unsafe_fn)]
 
@@ -47,6 +49,30 @@ impl Guest for Component {
         }
         // Since contract 0.2.0: the id without the whole series-info.
         let id = history::series_id();
+        if let Some(import) = p0.strip_prefix("repeat=") {
+            let n: u64 = params
+                .get(1)
+                .and_then(|s| s.parse().ok())
+                .ok_or_else(|| Error::BadArgument("n".into()))?;
+            for _ in 0..n {
+                match import {
+                    "now" => {
+                        core::hint::black_box(history::now());
+                    }
+                    "series-id" => {
+                        core::hint::black_box(history::series_id());
+                    }
+                    "empty-read" => {
+                        core::hint::black_box(history::read_last(id, 0, 0, now)?);
+                    }
+                    "one-read" => {
+                        core::hint::black_box(history::read_last(id, 1, 0, now)?);
+                    }
+                    _ => return Err(Error::BadArgument("import".into())),
+                }
+            }
+            return Ok(Value::Num(n as f64));
+        }
         if let Some(key) = p0.strip_prefix("bykey=") {
             // Since contract 0.2.0.
             return Ok(history::series_by_key(key).map_or(Value::None, |s| Value::Num(s.id as f64)));
