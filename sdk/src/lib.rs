@@ -128,7 +128,7 @@ pub mod policy_bindings {
         export_macro_name: "__export_housekeeping_policy",
         default_bindings_module: "::clio_sdk::policy_bindings",
         with: {
-            "clio:plugin/types@0.2.0": crate::bindings::clio::plugin::types,
+            "clio:plugin/types@0.2.1": crate::bindings::clio::plugin::types,
         },
     });
 }
@@ -232,8 +232,11 @@ pub mod __private {
         }
     }
 
-    fn from_wit_points(p: wt::Points) -> Result<Points> {
-        Points::from_columns(p.ts, p.nums, p.strs, p.kinds, p.truncated)
+    fn from_wit_columns(c: wt::Columns) -> Result<Points> {
+        let (kinds, strs) = c
+            .strings
+            .map_or_else(Default::default, |s| (s.kinds, s.strs));
+        Points::from_columns(c.ts, c.nums, strs, kinds, c.truncated)
     }
 
     pub(crate) fn from_wit_info(i: wt::SeriesInfo) -> SeriesInfo {
@@ -268,7 +271,10 @@ pub mod __private {
         }
 
         fn read_last(&self, series: u64, n: u64, skip: u64, before: Timestamp) -> Result<Points> {
-            from_wit_points(wit::read_last(series, n, skip, before).map_err(from_wit_error)?)
+            // The `columns` form: a window of numbers crosses as two lists, not four.
+            from_wit_columns(
+                wit::read_last_columns(series, n, skip, before).map_err(from_wit_error)?,
+            )
         }
 
         fn read_range(
@@ -278,7 +284,9 @@ pub mod __private {
             to: Timestamp,
             limit: u64,
         ) -> Result<Points> {
-            from_wit_points(wit::read_range(series, from, to, limit).map_err(from_wit_error)?)
+            from_wit_columns(
+                wit::read_range_columns(series, from, to, limit).map_err(from_wit_error)?,
+            )
         }
 
         fn read_trends(

@@ -165,7 +165,14 @@ fn bench(c: &mut Criterion) {
         // answers differ only in size.
         let mut s = host.session(ID, "testavg", Some(END)).unwrap();
         eprintln!("one import (slope over 100 in a call):");
-        for import in ["now", "series-id", "empty-read", "one-read"] {
+        for import in [
+            "now",
+            "series-id",
+            "empty-read",
+            "one-read",
+            "empty-columns",
+            "one-columns",
+        ] {
             let mut time = |n: usize| {
                 let args = vec![format!("repeat={import}"), n.to_string()];
                 let rounds = 4_000;

@@ -23,7 +23,7 @@ pub(crate) mod v0_1 {
 }
 
 /// Contract versions this host serves, newest first (as `GET /api/v1/plugins` shows them).
-pub const SUPPORTED_CONTRACTS: &[&str] = &["0.2.0", "0.1.0"];
+pub const SUPPORTED_CONTRACTS: &[&str] = &["0.2.1", "0.2.0", "0.1.0"];
 
 /// Adds the imports of the older contracts to the linker.
 pub(crate) fn add_to_linker(linker: &mut Linker<HostState>) -> Result<(), PluginError> {

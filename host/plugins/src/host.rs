@@ -20,8 +20,8 @@ use crate::cache::{load_component, sha256_hex};
 use crate::error::PluginError;
 use crate::options::{Limits, PluginOptions};
 use crate::runtime::{
-    AllocatorKind, CallContext, HostState, arm, build_engine, build_linker, classify, log_engine,
-    Ticks, new_store, retarget, start_epoch_ticker, wit,
+    AllocatorKind, CallContext, HostState, Ticks, arm, build_engine, build_linker, classify,
+    log_engine, new_store, retarget, start_epoch_ticker, wit,
 };
 use crate::worlds::{FnBindings, FnPre, HousekeepingPolicyPre, Kind, kind_of};
 
@@ -68,7 +68,7 @@ pub struct PluginStatus {
     pub name: String,
     /// The world it implements (`history-function`, `housekeeping-policy`).
     pub kind: &'static str,
-    /// The contract version it was built against (`0.2.0`, `0.1.0`).
+    /// The contract version it was built against (`0.2.1`, `0.2.0`, `0.1.0`).
     pub contract: &'static str,
     /// The plugin's version (from `describe`).
     pub version: String,
@@ -358,7 +358,7 @@ impl PluginHost {
                 let p = f.plugin.as_ref();
                 let shadowed = p.is_some_and(|p| {
                     let by_name = match p.kind {
-                        Kind::Policy => &snap.policies,
+                        Kind::Policy(_) => &snap.policies,
                         _ => &snap.by_name,
                     };
                     by_name.get(&p.info.name).is_none_or(|w| !Arc::ptr_eq(w, p))
@@ -515,7 +515,7 @@ impl PluginHost {
             };
             if let Some(p) = &entry.plugin {
                 let names = match p.kind {
-                    Kind::Policy => &mut policies,
+                    Kind::Policy(_) => &mut policies,
                     _ => &mut by_name,
                 };
                 if let Some(other) = names.get(&p.info.name)
@@ -572,7 +572,8 @@ impl PluginHost {
             reads_allowed: false,
         };
         let limits = inner.opts.limits.clone();
-        let mut store = new_store(&inner.engine, &inner.ticks, ctx, &limits).map_err(|e| e.to_string())?;
+        let mut store =
+            new_store(&inner.engine, &inner.ticks, ctx, &limits).map_err(|e| e.to_string())?;
         let file = path
             .file_stem()
             .map(|s| s.to_string_lossy().into_owned())
@@ -581,7 +582,7 @@ impl PluginHost {
             classify(&e, store.data(), &file, &limits).to_string()
         };
         let (info, body) = match kind {
-            Kind::Policy => {
+            Kind::Policy(_) => {
                 let pre = HousekeepingPolicyPre::new(pre)
                     .map_err(|e| format!("not a housekeeping-policy plugin: {e:#}"))?;
                 let bindings = pre.instantiate(&mut store).map_err(|e| fault(e, &store))?;
@@ -598,7 +599,7 @@ impl PluginHost {
                 };
                 (info, Body::Policy { pre })
             }
-            Kind::Function | Kind::FunctionV0_1 => {
+            Kind::Function(_) | Kind::FunctionV0_1 => {
                 let pre = FnPre::new(kind, pre)
                     .map_err(|e| format!("not a history-function plugin: {e:#}"))?;
                 let bindings = pre.instantiate(&mut store).map_err(|e| fault(e, &store))?;

@@ -90,8 +90,8 @@ impl WasmPolicy {
             now: now_ms(),
             reads_allowed: false,
         };
-        let mut store =
-            new_store(&inner.engine, &inner.ticks, ctx, &plugin.limits).map_err(|e| self.fault(&plugin, e))?;
+        let mut store = new_store(&inner.engine, &inner.ticks, ctx, &plugin.limits)
+            .map_err(|e| self.fault(&plugin, e))?;
         let bindings = pre.instantiate(&mut store).map_err(|e| {
             self.fault(
                 &plugin,

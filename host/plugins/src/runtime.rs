@@ -9,7 +9,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use clio_core::Window;
-use clio_storage::{SeriesId, Timestamp, TrendInterval};
+use clio_storage::{PointColumns, SeriesId, Timestamp, TrendInterval};
 use parking_lot::Mutex;
 use tokio::io::AsyncWrite;
 use tracing::{info, warn};
@@ -477,7 +477,7 @@ impl HostState {
         &mut self,
         series: u64,
         window: Window,
-    ) -> wasmtime::Result<Result<wit::Points, wit::Error>> {
+    ) -> wasmtime::Result<Result<(PointColumns, bool), wit::Error>> {
         let limit = self.max_points;
         self.read_columns_limited(series, window, limit)
     }
@@ -487,7 +487,7 @@ impl HostState {
         series: u64,
         window: Window,
         limit: u64,
-    ) -> wasmtime::Result<Result<wit::Points, wit::Error>> {
+    ) -> wasmtime::Result<Result<(PointColumns, bool), wit::Error>> {
         self.check_deadline()?;
         let limit = usize::try_from(limit).unwrap_or(usize::MAX);
         // Imports run on a blocking thread: the store reads on it directly where the backend
@@ -497,25 +497,79 @@ impl HostState {
                 .store
                 .read_columns_blocking(&self.ctx.rt, SeriesId(series), window, limit);
         Ok(match answer {
-            Ok((c, truncated)) => Ok(wit::Points {
-                ts: c.ts,
-                nums: c.nums,
-                strs: c.strs,
-                kinds: c.kinds,
-                truncated,
-            }),
+            Ok(read) => Ok(read),
             // Never written: an empty window, not an error (semantics.md 1).
-            Err(clio_core::Error::SeriesNotFound(_)) => Ok(wit::Points {
-                ts: Vec::new(),
-                nums: Vec::new(),
-                strs: Vec::new(),
-                kinds: Vec::new(),
-                truncated: false,
-            }),
+            Err(clio_core::Error::SeriesNotFound(_)) => Ok((PointColumns::default(), false)),
             Err(clio_core::Error::InvalidRequest(m)) => Err(wit::Error::BadArgument(m)),
             Err(e) => Err(wit::Error::Failed(e.to_string())),
         })
     }
+
+    /// The window of `read-last` / `read-last-columns`.
+    fn last_window(&self, n: u64, skip: u64, before: wit::Timestamp) -> Result<Window, wit::Error> {
+        // The store reads `skip + n` points to answer: an unbounded skip would make it
+        // decode a whole series into host memory.
+        if skip > MAX_READ_POINTS {
+            return Err(wit::Error::BadArgument(format!(
+                "skip {skip} exceeds the limit of {MAX_READ_POINTS} points"
+            )));
+        }
+        Ok(Window::Last {
+            n: usize::try_from(n).unwrap_or(usize::MAX),
+            skip: usize::try_from(skip).unwrap_or(usize::MAX),
+            at: Some(before.min(self.ctx.now)),
+        })
+    }
+
+    fn read_last_raw(
+        &mut self,
+        series: u64,
+        n: u64,
+        skip: u64,
+        before: wit::Timestamp,
+    ) -> wasmtime::Result<Result<(PointColumns, bool), wit::Error>> {
+        match self.last_window(n, skip, before) {
+            Ok(window) => self.read_columns(series, window),
+            Err(e) => Ok(Err(e)),
+        }
+    }
+
+    fn read_range_raw(
+        &mut self,
+        series: u64,
+        from: wit::Timestamp,
+        to: wit::Timestamp,
+        limit: u64,
+    ) -> wasmtime::Result<Result<(PointColumns, bool), wit::Error>> {
+        let to = to.min(self.ctx.now);
+        let limit = limit.min(self.max_points);
+        self.read_columns_limited(series, Window::Range { from, to }, limit)
+    }
+}
+
+/// A read as `points` (contract 0.1.0 on): four lists, whatever the values.
+fn to_points(read: Result<(PointColumns, bool), wit::Error>) -> Result<wit::Points, wit::Error> {
+    read.map(|(c, truncated)| wit::Points {
+        ts: c.ts,
+        nums: c.nums,
+        strs: c.strs,
+        kinds: c.kinds,
+        truncated,
+    })
+}
+
+/// A read as `columns` (contract 0.2.1 on): the string lists only when there are strings,
+/// so a window of numbers crosses as two lists.
+fn to_columns(read: Result<(PointColumns, bool), wit::Error>) -> Result<wit::Columns, wit::Error> {
+    read.map(|(c, truncated)| wit::Columns {
+        ts: c.ts,
+        nums: c.nums,
+        strings: (!c.kinds.is_empty()).then_some(wit::StringColumns {
+            kinds: c.kinds,
+            strs: c.strs,
+        }),
+        truncated,
+    })
 }
 
 impl wit::Host for HostState {}
@@ -564,19 +618,7 @@ impl clio::plugin::history::Host for HostState {
         skip: u64,
         before: wit::Timestamp,
     ) -> wasmtime::Result<Result<wit::Points, wit::Error>> {
-        // The store reads `skip + n` points to answer: an unbounded skip would make it
-        // decode a whole series into host memory.
-        if skip > MAX_READ_POINTS {
-            return Ok(Err(wit::Error::BadArgument(format!(
-                "skip {skip} exceeds the limit of {MAX_READ_POINTS} points"
-            ))));
-        }
-        let window = Window::Last {
-            n: usize::try_from(n).unwrap_or(usize::MAX),
-            skip: usize::try_from(skip).unwrap_or(usize::MAX),
-            at: Some(before.min(self.ctx.now)),
-        };
-        self.read_columns(series, window)
+        Ok(to_points(self.read_last_raw(series, n, skip, before)?))
     }
 
     fn read_range(
@@ -586,9 +628,27 @@ impl clio::plugin::history::Host for HostState {
         to: wit::Timestamp,
         limit: u64,
     ) -> wasmtime::Result<Result<wit::Points, wit::Error>> {
-        let to = to.min(self.ctx.now);
-        let limit = limit.min(self.max_points);
-        self.read_columns_limited(series, Window::Range { from, to }, limit)
+        Ok(to_points(self.read_range_raw(series, from, to, limit)?))
+    }
+
+    fn read_last_columns(
+        &mut self,
+        series: u64,
+        n: u64,
+        skip: u64,
+        before: wit::Timestamp,
+    ) -> wasmtime::Result<Result<wit::Columns, wit::Error>> {
+        Ok(to_columns(self.read_last_raw(series, n, skip, before)?))
+    }
+
+    fn read_range_columns(
+        &mut self,
+        series: u64,
+        from: wit::Timestamp,
+        to: wit::Timestamp,
+        limit: u64,
+    ) -> wasmtime::Result<Result<wit::Columns, wit::Error>> {
+        Ok(to_columns(self.read_range_raw(series, from, to, limit)?))
     }
 
     fn read_trends(

@@ -23,30 +23,41 @@ pub(crate) use policy_world::{HousekeepingPolicy, HousekeepingPolicyPre};
 /// What a component is, from its exports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Kind {
-    /// A history function of the current contract.
-    Function,
+    /// A history function of a 0.2.x contract, with the version it was built against. The
+    /// current bindings serve every 0.2.x: wasmtime matches semver-compatible names both
+    /// ways (a `history@0.2.0` import finds the `0.2.1` definition, the `function@0.2.1`
+    /// lookup finds a `function@0.2.0` export), and 0.2.x versions only add.
+    Function(&'static str),
     /// A history function built against contract 0.1.0.
     FunctionV0_1,
-    /// A housekeeping (retention) policy.
-    Policy,
+    /// A housekeeping (retention) policy of a 0.2.x contract, with its version.
+    Policy(&'static str),
 }
 
 impl Kind {
     /// The world's name, as the API shows it.
     pub(crate) fn world(self) -> &'static str {
         match self {
-            Kind::Function | Kind::FunctionV0_1 => "history-function",
-            Kind::Policy => "housekeeping-policy",
+            Kind::Function(_) | Kind::FunctionV0_1 => "history-function",
+            Kind::Policy(_) => "housekeeping-policy",
         }
     }
 
     /// The contract version the component was built against.
     pub(crate) fn contract(self) -> &'static str {
         match self {
-            Kind::Function | Kind::Policy => SUPPORTED_CONTRACTS[0],
+            Kind::Function(v) | Kind::Policy(v) => v,
             Kind::FunctionV0_1 => "0.1.0",
         }
     }
+}
+
+/// The supported 0.2.x version `version` names, if any.
+fn contract_0_2(version: &str) -> Option<&'static str> {
+    SUPPORTED_CONTRACTS
+        .iter()
+        .copied()
+        .find(|c| *c == version && c.starts_with("0.2."))
 }
 
 /// Recognises a component by the interface it exports; the error names what it exports
@@ -54,16 +65,17 @@ impl Kind {
 pub(crate) fn kind_of(engine: &Engine, component: &Component) -> Result<Kind, String> {
     let ty = component.component_type();
     let names: Vec<String> = ty.exports(engine).map(|(n, _)| n.to_string()).collect();
-    let current = SUPPORTED_CONTRACTS[0];
     for n in &names {
-        if *n == format!("clio:plugin/function@{current}") {
-            return Ok(Kind::Function);
+        if let Some(v) = n.strip_prefix("clio:plugin/function@") {
+            if v == "0.1.0" {
+                return Ok(Kind::FunctionV0_1);
+            }
+            if let Some(c) = contract_0_2(v) {
+                return Ok(Kind::Function(c));
+            }
         }
-        if n == "clio:plugin/function@0.1.0" {
-            return Ok(Kind::FunctionV0_1);
-        }
-        if *n == format!("clio:plugin/policy@{current}") {
-            return Ok(Kind::Policy);
+        if let Some(c) = n.strip_prefix("clio:plugin/policy@").and_then(contract_0_2) {
+            return Ok(Kind::Policy(c));
         }
     }
     let found = if names.is_empty() {
@@ -72,10 +84,9 @@ pub(crate) fn kind_of(engine: &Engine, component: &Component) -> Result<Kind, St
         names.join(", ")
     };
     Err(format!(
-        "not a Clio plugin: it exports {found}; this host serves clio:plugin/function and \
-         clio:plugin/policy of contract {} (and clio:plugin/function of {})",
-        current,
-        SUPPORTED_CONTRACTS[1..].join(", ")
+        "not a Clio plugin: it exports {found}; this host serves clio:plugin/function of \
+         contracts {} and clio:plugin/policy of the 0.2.x ones",
+        SUPPORTED_CONTRACTS.join(", ")
     ))
 }
 

@@ -84,11 +84,11 @@ async fn env(with_policy: bool) -> Env {
 
 impl Env {
     async fn run(&self, config: &str) -> RunReport {
-        let policy = Arc::new(WasmPolicy::new(
-            self.host.clone(),
-            "testpolicy",
-            config.to_string(),
-        ));
+        self.run_policy("testpolicy", config).await
+    }
+
+    async fn run_policy(&self, name: &str, config: &str) -> RunReport {
+        let policy = Arc::new(WasmPolicy::new(self.host.clone(), name, config.to_string()));
         let opts = HousekeeperOptions {
             pause: Duration::ZERO,
             ..HousekeeperOptions::default()
@@ -154,9 +154,35 @@ async fn a_policy_plugin_decides_and_the_cut_is_exact() {
         .find(|p| p.name == "testpolicy")
         .unwrap();
     assert_eq!(status.kind, "housekeeping-policy");
-    assert_eq!(status.contract, "0.2.0");
+    assert_eq!(status.contract, "0.2.1");
     assert_eq!(status.calls, 3);
     assert_eq!(status.errors, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_policy_built_against_contract_0_2_0_keeps_serving() {
+    // `compat02policy` was built from the frozen wit/compat/0.2.0, before 0.2.1 added the
+    // `columns` reads: it loads, is listed as 0.2.0 and decides, next to a current policy.
+    let e = env(true).await;
+    let dir = e.tmp.path().join("plugins");
+    std::fs::write(dir.join("old.wasm"), guest("test_plugin_v0_2_policy.wasm")).unwrap();
+    let report = e.host.reload();
+    assert!(report.failed.is_empty(), "{report:?}");
+    let st = e.host.plugins();
+    let contract = |name: &str| st.iter().find(|p| p.name == name).map(|p| p.contract);
+    assert_eq!(
+        (contract("compat02policy"), contract("testpolicy")),
+        (Some("0.2.0"), Some("0.2.1"))
+    );
+    let r = e.run_policy("compat02policy", r#"{"raw_days": 3}"#).await;
+    assert_eq!(r.error, None, "{r:?}");
+    assert_eq!(r.policy, "compat02policy");
+    let cut = r.started - 3 * DAY;
+    for id in 1..=3 {
+        let kept = (0..HOURS).filter(|&h| stamp(e.now, h) >= cut).count();
+        assert_eq!(e.oldest(id).await.1, kept, "series {id}");
+    }
+    assert_eq!(r.deleted_points, 3 * (HOURS as u64 - 72));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -520,7 +520,7 @@ async fn plugins_built_against_contract_0_1_keep_serving() {
     let new = st.iter().find(|p| p.name == "testavg").unwrap();
     assert_eq!(
         (old.kind, old.contract, new.contract),
-        ("history-function", "0.1.0", "0.2.0")
+        ("history-function", "0.1.0", "0.2.1")
     );
     assert_eq!(old.version, "0.1.0-fixture");
     // The same host serves the addition of 0.2.0 to a current plugin. (Function arguments
@@ -542,5 +542,35 @@ async fn plugins_built_against_contract_0_1_keep_serving() {
             .await
             .unwrap(),
         FnValue::None
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plugins_built_against_contract_0_2_0_keep_serving() {
+    let _serial = SERIAL.lock().await;
+    // `compat02` was built from the frozen wit/compat/0.2.0, before 0.2.1 added the
+    // `columns` reads: its `history@0.2.0` imports resolve to the host's 0.2.1 ones.
+    let e = env_with(
+        &[
+            ("compat02.wasm", guest("test_plugin_v0_2.wasm")),
+            ("ok.wasm", guest("test_plugin_ok.wasm")),
+        ],
+        |_| {},
+    )
+    .await;
+    // The 10 newest of 0..N through `series-id` and `read-last`.
+    assert_eq!(
+        eval(&e.host, NUM, "compat02", "#10", END).await.unwrap(),
+        FnValue::Num(N as f64 - 5.5)
+    );
+    assert!(matches!(
+        eval(&e.host, NUM, "compat02", "x", END).await,
+        Err(PluginError::BadArgument { .. })
+    ));
+    let st = e.host.plugins();
+    let old = st.iter().find(|p| p.name == "compat02").unwrap();
+    assert_eq!(
+        (old.kind, old.contract, old.version.as_str(), old.errors),
+        ("history-function", "0.2.0", "0.2.0-fixture", 0)
     );
 }

@@ -4,8 +4,8 @@
 //! `testavg(last)` returns the newest value as it is (number or string); `testavg(key)`
 //! returns the series key; `testavg(bykey=<key>)` the id of the series with that key (or
 //! none); `testavg(repeat=<import>,<n>)` makes one import `n` times and returns `n` (for
-//! measuring what one import costs: `now`, `series-id`, `empty-read`, `one-read`). Anything
-//! else is a bad argument naming `num`.
+//! measuring what one import costs: `now`, `series-id`, `empty-read`, `one-read`,
+//! `empty-columns`, `one-columns`). Anything else is a bad argument naming `num`.
 
 #![allow(missing_docs, unsafe_op_in_unsafe_fn)]
 
@@ -67,6 +67,13 @@ impl Guest for Component {
                     }
                     "one-read" => {
                         core::hint::black_box(history::read_last(id, 1, 0, now)?);
+                    }
+                    // Since contract 0.2.1: the same reads answered as `columns`.
+                    "empty-columns" => {
+                        core::hint::black_box(history::read_last_columns(id, 0, 0, now)?);
+                    }
+                    "one-columns" => {
+                        core::hint::black_box(history::read_last_columns(id, 1, 0, now)?);
                     }
                     _ => return Err(Error::BadArgument("import".into())),
                 }
