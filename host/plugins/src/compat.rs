@@ -1,11 +1,14 @@
 //! Older contract versions the host keeps serving without recompiling their plugins.
 //!
-//! Every released version of `clio:plugin` is frozen under `wit/compat/<version>/`. For each,
-//! this module generates host bindings and serves its imports by delegating to the current
-//! implementation. A version may only differ from the current one by additions (new
-//! functions, new worlds), so delegation is exact: an old plugin sees the behaviour it was
-//! built against. The shared `types` interface is unchanged since 0.1.0, so its Rust types
-//! are reused (`with`), which keeps the adapters to a line per function.
+//! Every released version of `clio:plugin` is frozen under `wit/compat/<version>/`. Versions
+//! semver-compatible with the current one (0.2.0 next to 0.2.1) need nothing here: wasmtime
+//! resolves their imports to the current definitions and finds their exports through the
+//! current bindings. For each older minor version (0.1.0), this module generates host
+//! bindings and serves its imports by delegating to the current implementation. A version
+//! may only differ from the current one by additions (new functions, new types, new
+//! worlds), so delegation is exact: an old plugin sees the behaviour it was built against.
+//! The shared `types` interface has only grown since 0.1.0, so its Rust types are reused
+//! (`with`), which keeps the adapters to a line per function.
 
 use wasmtime::component::{HasSelf, Linker};
 
@@ -22,7 +25,8 @@ pub(crate) mod v0_1 {
     });
 }
 
-/// Contract versions this host serves, newest first (as `GET /api/v1/plugins` shows them).
+/// Contract versions this host serves, newest first (as `GET /api/v1/plugins` shows them):
+/// history functions of all of them, policies of the 0.2.x ones.
 pub const SUPPORTED_CONTRACTS: &[&str] = &["0.2.1", "0.2.0", "0.1.0"];
 
 /// Adds the imports of the older contracts to the linker.
