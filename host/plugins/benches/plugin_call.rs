@@ -39,12 +39,16 @@ fn native_avg(rt: &tokio::runtime::Handle, store: &Store, n: usize) -> Option<f6
 /// runs first alternates, so that neither side always finds the caches warm from the other),
 /// and the median of the differences is what the plugin adds; a background load drifting
 /// over time hits both alike.
+///
+/// `before` runs (untimed) ahead of each timed side: a SQLite read there shows what the
+/// call costs when the read has just evicted its code and data from the CPU caches.
 fn paired(
     label: &str,
     handle: &tokio::runtime::Handle,
     store: &Store,
     s: &mut clio_plugins::Session,
     windows: &[usize],
+    before: &dyn Fn(),
 ) {
     eprintln!("paired overhead, {label} (median of plugin - native over alternating runs):");
     // (window, overhead) of the smallest window: the per-point cost is the slope from it,
@@ -61,16 +65,19 @@ fn paired(
         let mut natives = Vec::with_capacity(rounds);
         for round in 0..rounds {
             let time_native = || {
+                before();
                 let t = std::time::Instant::now();
                 std::hint::black_box(native_avg(handle, store, n));
                 t.elapsed().as_nanos() as f64
             };
             let (native, plugin) = if round % 2 == 0 {
                 let native = time_native();
+                before();
                 let t = std::time::Instant::now();
                 std::hint::black_box(s.evaluate(&args).unwrap());
                 (native, t.elapsed().as_nanos() as f64)
             } else {
+                before();
                 let t = std::time::Instant::now();
                 std::hint::black_box(s.evaluate(&args).unwrap());
                 let plugin = t.elapsed().as_nanos() as f64;
@@ -196,7 +203,7 @@ fn bench(c: &mut Criterion) {
     // (`avg(#0)` is a bad argument, so the boundary row uses the test guest's `testavg`,
     // which makes the same imports.)
     let mut t = host.session(ID, "testavg", Some(END)).unwrap();
-    paired("boundary only", &handle, &store, &mut t, &[0]);
+    paired("boundary only", &handle, &store, &mut t, &[0], &|| {});
     let mut s = host.session(ID, "avg", Some(END)).unwrap();
     paired(
         "windows read from SQLite",
@@ -204,6 +211,7 @@ fn bench(c: &mut Criterion) {
         &store,
         &mut s,
         &[10, 1_000, 100_000],
+        &|| {},
     );
     // The same with the newest 2,000 points in the cache, as they are for a series that is
     // being written and read (the cache keeps what readers ask for): small windows never
@@ -224,6 +232,20 @@ fn bench(c: &mut Criterion) {
             &warm,
             &mut s,
             &[10, 1_000],
+            &|| {},
+        );
+        // The same calls right after a 10-point SQLite read of another store (as in the
+        // SQLite rows, where the read runs inside the call): what the boundary costs with
+        // cold CPU caches.
+        paired(
+            "windows served from the cache, after a SQLite read",
+            &handle,
+            &warm,
+            &mut s,
+            &[10],
+            &|| {
+                std::hint::black_box(native_avg(&handle, &store, 10));
+            },
         );
     }
 

@@ -15,16 +15,16 @@ wit_bindgen::generate!({
 });
 
 use clio::plugin::history;
-use clio::plugin::types::{Error, Points, Value};
+use clio::plugin::types::{Error, Value};
 use exports::clio::plugin::function::{Descriptor, Guest, Param};
 
 struct Component;
 
-fn avg(p: &Points) -> Value {
-    if p.nums.is_empty() {
+fn avg(nums: &[f64]) -> Value {
+    if nums.is_empty() {
         return Value::None;
     }
-    Value::Num(p.nums.iter().sum::<f64>() / p.nums.len() as f64)
+    Value::Num(nums.iter().sum::<f64>() / nums.len() as f64)
 }
 
 impl Guest for Component {
@@ -93,18 +93,19 @@ impl Guest for Component {
         }
         if let Some(n) = p0.strip_prefix('#') {
             let n: u64 = n.parse().map_err(|_| Error::BadArgument("num".into()))?;
-            let p = history::read_last(id, n, 0, now)?;
-            if p.truncated {
+            // The `columns` form (0.2.1), as the SDK reads; ranges below use `points`.
+            let c = history::read_last_columns(id, n, 0, now)?;
+            if c.truncated {
                 return Err(Error::Failed("window truncated".into()));
             }
-            return Ok(avg(&p));
+            return Ok(avg(&c.nums));
         }
         let ms: i64 = p0.parse().map_err(|_| Error::BadArgument("num".into()))?;
         let p = history::read_range(id, now - ms, now, u64::MAX)?;
         if p.truncated {
             return Err(Error::Failed("window truncated".into()));
         }
-        Ok(avg(&p))
+        Ok(avg(&p.nums))
     }
 }
 
