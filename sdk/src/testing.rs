@@ -59,6 +59,12 @@ impl MemHistory {
         }
     }
 
+    /// Deletes the point stamped `ts` from the evaluated series (as retention or a delete
+    /// would), returning its value if there was one.
+    pub fn remove(&mut self, ts: Timestamp) -> Option<Value> {
+        self.series.get_mut(&SERIES)?.1.remove(&ts)
+    }
+
     /// Gives the evaluated series a canonical key (`measurement,tag=v field`).
     pub fn with_key(mut self, key: impl Into<String>) -> Self {
         if let Some((info, _)) = self.series.get_mut(&SERIES) {

@@ -1617,11 +1617,13 @@ mod tests {
 
     /// A history that writes late points into the past after a given number of reads, as a
     /// live store may while a function runs.
+    /// A host whose series changes after its `after`-th read: each `(ts, Some(v))` of `late`
+    /// is written, each `(ts, None)` deleted.
     struct LateWrites {
         inner: std::cell::RefCell<MemHistory>,
         reads: std::cell::Cell<u32>,
         after: u32,
-        late: Vec<(Timestamp, f64)>,
+        late: Vec<(Timestamp, Option<f64>)>,
     }
 
     impl LateWrites {
@@ -1630,7 +1632,12 @@ mod tests {
             if self.reads.get() == self.after {
                 let mut h = self.inner.borrow_mut();
                 for &(t, v) in &self.late {
-                    h.push(t, v);
+                    match v {
+                        Some(v) => h.push(t, v),
+                        None => {
+                            h.remove(t);
+                        }
+                    }
                 }
             }
         }
@@ -1671,7 +1678,7 @@ mod tests {
         let base = MemHistory::new(NOW)
             .with_points((0..100).map(|i| (NOW - 1000 + i * 10, 1.0)))
             .with_answer_cap(10);
-        let late: Vec<_> = (0..25).map(|i| (NOW - 99 + i * 2, 2.0)).collect();
+        let late: Vec<_> = (0..25).map(|i| (NOW - 99 + i * 2, Some(2.0))).collect();
         let h = LateWrites {
             inner: std::cell::RefCell::new(base),
             reads: std::cell::Cell::new(0),
@@ -1724,7 +1731,7 @@ mod tests {
             let base = MemHistory::new(NOW)
                 .with_points((0..100).map(|i| (NOW - 1000 + i * 10, 1.0)))
                 .with_answer_cap(10);
-            let late: Vec<_> = (0..30).map(|i| (NOW - 995 + i * 30, 2.0)).collect();
+            let late: Vec<_> = (0..30).map(|i| (NOW - 995 + i * 30, Some(2.0))).collect();
             let late_ts: Vec<i64> = late.iter().map(|&(t, _)| t).collect();
             let h = LateWrites {
                 inner: std::cell::RefCell::new(base),
@@ -1748,6 +1755,59 @@ mod tests {
             }
             // The newest answer was read first, before any late write.
             assert_eq!(ts.last(), Some(&(NOW - 10)));
+        }
+    }
+
+    #[test]
+    fn deletions_between_count_pieces_never_repeat_or_reorder_records() {
+        // After the n-th read, 30 records are deleted: the oldest of the window (as
+        // retention would), or every fifth one (spread over records already visited and
+        // records not yet read). The counts shift the other way than with late writes:
+        // pieces read afterwards land on older records. Each record is still visited at most
+        // once, in order; none that stayed in the window all along is missed; nothing older
+        // than the window at either moment is visited.
+        let base: Vec<i64> = (0..150).map(|i| NOW - 1500 + i * 10).collect();
+        let oldest_of_window: Vec<i64> = base[50..80].to_vec();
+        let spread: Vec<i64> = base[50..].iter().copied().step_by(5).take(30).collect();
+        for (name, deleted) in [("oldest", &oldest_of_window), ("spread", &spread)] {
+            for after in 2..=10 {
+                let h = LateWrites {
+                    inner: std::cell::RefCell::new(
+                        MemHistory::new(NOW)
+                            .with_points(base.iter().map(|&t| (t, 1.0)))
+                            .with_answer_cap(10),
+                    ),
+                    reads: std::cell::Cell::new(0),
+                    after,
+                    late: deleted.iter().map(|&t| (t, None)).collect(),
+                };
+                let w = Window::parse(Some("#100"), None).unwrap();
+                let (got, _) = streamed(&w, &h);
+                let got = got.unwrap();
+                let ts = got.timestamps();
+                let at = format!("{name}, after read {after}");
+                assert!(ts.windows(2).all(|p| p[0] < p[1]), "{at}: {ts:?}");
+                let before_window = &base[50..];
+                let kept: Vec<i64> = base
+                    .iter()
+                    .copied()
+                    .filter(|t| !deleted.contains(t))
+                    .collect();
+                let after_window = &kept[kept.len() - 100..];
+                // Stayed in the window all along: visited.
+                for t in before_window.iter().filter(|t| after_window.contains(t)) {
+                    assert!(ts.contains(t), "{at}: {t} missed: {ts:?}");
+                }
+                // Nothing from outside both windows.
+                let oldest = before_window[0].min(after_window[0]);
+                assert!(
+                    ts[0] >= oldest,
+                    "{at}: {} is older than both windows",
+                    ts[0]
+                );
+                assert!(got.len() <= 130, "{at}: {}", got.len());
+                assert_eq!(ts.last(), Some(&(NOW - 10)), "{at}");
+            }
         }
     }
 
