@@ -784,7 +784,11 @@ impl PluginHost {
         v
     }
 
-    /// [`PluginHost::evaluate_blocking`] on tokio's blocking pool.
+    /// [`PluginHost::evaluate_blocking`] from async code. On a multi-threaded runtime the
+    /// call runs on the calling worker inside `block_in_place` (which hands the worker's other
+    /// tasks to another thread): the request does not wait for a blocking-pool thread to wake
+    /// and then wake it back, two context switches that cost more than the call itself
+    /// (BENCHMARKS.md, plugins). Elsewhere it runs on tokio's blocking pool.
     pub async fn evaluate(
         &self,
         series: SeriesId,
@@ -792,6 +796,13 @@ impl PluginHost {
         params: Vec<String>,
         at: Option<Timestamp>,
     ) -> Result<FnValue, PluginError> {
+        if tokio::runtime::Handle::current().runtime_flavor()
+            == tokio::runtime::RuntimeFlavor::MultiThread
+        {
+            return tokio::task::block_in_place(|| {
+                self.evaluate_blocking(series, function, &params, at)
+            });
+        }
         let host = self.clone();
         let function = function.to_string();
         tokio::task::spawn_blocking(move || host.evaluate_blocking(series, &function, &params, at))
