@@ -635,6 +635,7 @@ impl Store {
             Some(r) => Some(r.read(&*self.inner.backend, id).await?),
             None => None,
         };
+        self.fill_from(id, plan.fill, stored.as_ref());
         Ok(plan.finish(stored))
     }
 
@@ -657,7 +658,19 @@ impl Store {
             }),
             None => None,
         };
+        self.fill_from(id, plan.fill, stored.as_ref());
         Ok(plan.finish(stored))
+    }
+
+    /// Read-through for columnar reads: a function that keeps asking for the newest N
+    /// finds them in memory from its second call on, as last-N readers do, instead of only
+    /// once N newer points have been written.
+    fn fill_from(&self, id: SeriesId, fill: Option<Fill>, stored: Option<&PointColumns>) {
+        if let (Some(f), Some(stored)) = (fill, stored) {
+            let points = stored.clone().into_points();
+            let complete = points.len() < f.want;
+            self.inner.cache.fill(id, f.epoch, &points, complete);
+        }
     }
 
     /// The memory part of a columnar read, and what it still needs from storage.
@@ -680,11 +693,22 @@ impl Store {
                 let snap = inner.cache.last(id, k, at_ts);
                 let mut memory = snap.points;
                 memory.reverse();
+                // Storage's answer may fill the cache when it ends where the cache's covered
+                // region begins (or later: `at` at or after the coverage start, whose points
+                // memory holds), and only for windows the cache would keep anyway.
+                let fill = |want: usize| {
+                    (at_ts >= snap.cover_from && k <= inner.opts.query_max_result_numbers)
+                        .then_some(Fill {
+                            epoch: snap.epoch,
+                            want,
+                        })
+                };
                 if snap.hit {
                     ColumnsPlan {
                         storage: None,
                         memory,
                         finish: Finish::Last { k, skip, n, capped },
+                        fill: None,
                     }
                 } else if memory.is_empty() {
                     // Memory holds nothing before `at`: storage alone answers, skip included
@@ -702,6 +726,8 @@ impl Store {
                             n,
                             capped,
                         },
+                        // Skipped points are not in the answer: it would leave a hole.
+                        fill: if skip == 0 { fill(n) } else { None },
                     }
                 } else if !snap.uncovered && snap.cover_from < at_ts {
                     // Memory holds exactly the points of `[cover_from, at)` (fewer than k) and
@@ -712,11 +738,12 @@ impl Store {
                     let from_memory = c.saturating_sub(skip).min(n);
                     memory.truncate(c - skip.min(c));
                     memory.drain(..memory.len() - from_memory);
+                    let storage_skip = skip.saturating_sub(c);
                     ColumnsPlan {
                         storage: Some(StorageRead::Last {
                             before: snap.cover_from,
                             n: n - from_memory,
-                            skip: skip.saturating_sub(c),
+                            skip: storage_skip,
                         }),
                         memory,
                         finish: Finish::Last {
@@ -724,6 +751,12 @@ impl Store {
                             skip: 0,
                             n,
                             capped,
+                        },
+                        // Storage's points end right before `cover_from` unless it skipped.
+                        fill: if storage_skip == 0 {
+                            fill(n - from_memory)
+                        } else {
+                            None
                         },
                     }
                 } else {
@@ -735,6 +768,7 @@ impl Store {
                         }),
                         memory,
                         finish: Finish::Last { k, skip, n, capped },
+                        fill: fill(k),
                     }
                 }
             }
@@ -749,6 +783,7 @@ impl Store {
                     }),
                     memory: snap.points,
                     finish: Finish::Range { limit },
+                    fill: None,
                 }
             }
         })
@@ -1253,6 +1288,18 @@ struct ColumnsPlan {
     /// The cache's points of the window, ascending.
     memory: Vec<Point>,
     finish: Finish,
+    /// Whether storage's answer may fill the cache (read-through), see [`Fill`].
+    fill: Option<Fill>,
+}
+
+/// A read-through fill after a columnar last-N read: storage answered the newest `want`
+/// points before a time at or after the cache's coverage start, with no skip, so its answer
+/// joins the covered region without a gap ([`Cache::fill`] checks `epoch`). Fewer than
+/// `want` points means storage holds nothing older: the cache then covers everything.
+#[derive(Clone, Copy)]
+struct Fill {
+    epoch: u64,
+    want: usize,
 }
 
 /// What a columnar read asks of storage.

@@ -698,6 +698,83 @@ async fn last_n_skips_split_between_memory_and_storage() {
     }
 }
 
+/// A function's last-N reads (columnar, with the evaluation time as `at`) fill the cache
+/// read-through: the same window again is answered from memory. Reads that would leave a hole
+/// in the cache's covered region (`at` before it, a skip storage applies) do not fill, and
+/// every answer stays exact, before and after newer writes.
+#[tokio::test]
+async fn columnar_last_n_reads_fill_the_cache() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, _) = open(dir.path(), options(dir.path())).await;
+    let ts = |i: i64| 10_000 + i * 10;
+    let mut all: Vec<(i64, Value)> = (0..3000).map(|i| (ts(i), Value::Num(i as f64))).collect();
+    store
+        .write((0..3000).map(|i| pt(11, ts(i), i as f64)).collect())
+        .await
+        .unwrap();
+    store.flush().await.unwrap();
+    let id = SeriesId(11);
+    let misses = |s: &Store| s.stats().cache_misses;
+    let hits = |s: &Store| s.stats().cache_hits;
+    // Evaluated "now", after every point: the first read misses and fills, the next hits.
+    let now = Some(ts(5000));
+    let m0 = misses(&store);
+    assert_last(&store, id, &all, (50, 0, now)).await;
+    let (m1, h1) = (misses(&store), hits(&store));
+    assert!(m1 > m0, "the first read went to storage");
+    assert_last(&store, id, &all, (50, 0, now)).await;
+    assert_last(&store, id, &all, (40, 10, now)).await;
+    assert_eq!(
+        misses(&store),
+        m1,
+        "a filled window is answered from memory"
+    );
+    assert!(hits(&store) > h1);
+    // `at` before the covered region: storage answers, nothing is filled, again and again.
+    let past = Some(ts(1000));
+    assert_last(&store, id, &all, (20, 0, past)).await;
+    let m2 = misses(&store);
+    assert_last(&store, id, &all, (20, 0, past)).await;
+    assert!(
+        misses(&store) > m2,
+        "a read before the coverage does not fill"
+    );
+    // A skip that storage applies (nothing of the window in memory) does not fill either.
+    assert_last(&store, id, &all, (10, 200, now)).await;
+    let m3 = misses(&store);
+    assert_last(&store, id, &all, (10, 200, now)).await;
+    assert!(misses(&store) > m3, "a skipped read does not fill");
+    // Newer writes after the fill: memory and the filled points still answer exactly.
+    store
+        .write((3000..3010).map(|i| pt(11, ts(i), i as f64)).collect())
+        .await
+        .unwrap();
+    all.extend((3000..3010).map(|i| (ts(i), Value::Num(i as f64))));
+    for window in [
+        (60, 0, None),
+        (60, 0, now),
+        (30, 5, Some(ts(3005))),
+        (100, 0, now),
+    ] {
+        assert_last(&store, id, &all, window).await;
+    }
+    // Reopened after a flush, memory holds nothing of the series: a skipped read must not
+    // claim the skipped newest points as covered, and an unskipped one fills.
+    store.flush().await.unwrap();
+    store.close().await.unwrap();
+    drop(store);
+    let (store, _) = open(dir.path(), options(dir.path())).await;
+    for window in [
+        (10, 5, None),
+        (10, 0, None),
+        (3, 0, None),
+        (10, 0, None),
+        (20, 3, None),
+    ] {
+        assert_last(&store, id, &all, window).await;
+    }
+}
+
 /// `read_columns` answers what `read` answers (paged through its caps), with cache and
 /// storage merged: half the points flushed, later writes replacing flushed values and adding
 /// strings still in memory only.
