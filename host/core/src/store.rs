@@ -17,7 +17,7 @@ use serde::Serialize;
 use tokio::sync::Notify;
 use tracing::{debug, error, info, warn};
 
-use crate::cache::{Cache, CacheStats};
+use crate::cache::{COVER_NONE, Cache, CacheStats};
 use crate::catalog::Catalog;
 use crate::error::{Error, Result, bad_point};
 use crate::lock::DirLock;
@@ -631,11 +631,16 @@ impl Store {
         limit: usize,
     ) -> Result<(PointColumns, bool)> {
         let plan = self.plan_columns(id, window, limit)?;
+        let backend = &*self.inner.backend;
         let stored = match plan.storage {
-            Some(r) => Some(r.read(&*self.inner.backend, id).await?),
+            Some(r) => Some(r.read(backend, id).await?),
             None => None,
         };
         self.fill_from(id, plan.fill, stored.as_ref());
+        let stored = match cut_past_at(plan.past_at, stored) {
+            Ok(stored) => stored,
+            Err(exact) => Some(exact.read(backend, id).await?),
+        };
         Ok(plan.finish(stored))
     }
 
@@ -651,14 +656,19 @@ impl Store {
     ) -> Result<(PointColumns, bool)> {
         let plan = self.plan_columns(id, window, limit)?;
         let backend = &*self.inner.backend;
+        let read = |r: StorageRead| match r.read_inline(backend, id) {
+            Some(answer) => answer,
+            None => rt.block_on(r.read(backend, id)),
+        };
         let stored = match plan.storage {
-            Some(r) => Some(match r.read_inline(backend, id) {
-                Some(answer) => answer?,
-                None => rt.block_on(r.read(backend, id))?,
-            }),
+            Some(r) => Some(read(r)?),
             None => None,
         };
         self.fill_from(id, plan.fill, stored.as_ref());
+        let stored = match cut_past_at(plan.past_at, stored) {
+            Ok(stored) => stored,
+            Err(exact) => Some(read(exact)?),
+        };
         Ok(plan.finish(stored))
     }
 
@@ -703,12 +713,45 @@ impl Store {
                             want,
                         })
                 };
+                // The cache does not know where its coverage starts (after a restart, until
+                // a read fills it) and the window ends before "forever": only a read past
+                // `at` can fill it (see `PastAt`).
+                let learn = !snap.hit
+                    && snap.cover_from == COVER_NONE
+                    && at_ts != Timestamp::MAX
+                    && k <= inner.opts.query_max_result_numbers;
                 if snap.hit {
                     ColumnsPlan {
                         storage: None,
                         memory,
                         finish: Finish::Last { k, skip, n, capped },
                         fill: None,
+                        past_at: None,
+                    }
+                } else if learn && (skip == 0 || !memory.is_empty()) {
+                    // Coverage unknown: ask storage for its newest k points whatever their
+                    // stamps, fill the cache with them, and cut at `at` afterwards.
+                    ColumnsPlan {
+                        storage: Some(StorageRead::Range {
+                            from: Timestamp::MIN,
+                            to: Timestamp::MAX,
+                            limit: k,
+                        }),
+                        memory,
+                        finish: Finish::Last { k, skip, n, capped },
+                        fill: Some(Fill {
+                            epoch: snap.epoch,
+                            want: k,
+                        }),
+                        past_at: Some(PastAt {
+                            at: at_ts,
+                            want: k,
+                            exact: StorageRead::Range {
+                                from: Timestamp::MIN,
+                                to: at_ts,
+                                limit: k,
+                            },
+                        }),
                     }
                 } else if memory.is_empty() {
                     // Memory holds nothing before `at`: storage alone answers, skip included
@@ -728,6 +771,7 @@ impl Store {
                         },
                         // Skipped points are not in the answer: it would leave a hole.
                         fill: if skip == 0 { fill(n) } else { None },
+                        past_at: None,
                     }
                 } else if !snap.uncovered && snap.cover_from < at_ts {
                     // Memory holds exactly the points of `[cover_from, at)` (fewer than k) and
@@ -758,6 +802,7 @@ impl Store {
                         } else {
                             None
                         },
+                        past_at: None,
                     }
                 } else {
                     ColumnsPlan {
@@ -769,6 +814,7 @@ impl Store {
                         memory,
                         finish: Finish::Last { k, skip, n, capped },
                         fill: fill(k),
+                        past_at: None,
                     }
                 }
             }
@@ -784,6 +830,7 @@ impl Store {
                     memory: snap.points,
                     finish: Finish::Range { limit },
                     fill: None,
+                    past_at: None,
                 }
             }
         })
@@ -1290,6 +1337,39 @@ struct ColumnsPlan {
     finish: Finish,
     /// Whether storage's answer may fill the cache (read-through), see [`Fill`].
     fill: Option<Fill>,
+    /// Storage was asked past the window's end, see [`PastAt`].
+    past_at: Option<PastAt>,
+}
+
+/// A last-N read asked of storage past its `at`, because the cache does not know where its
+/// coverage starts (after a restart, until a read fills it): storage's newest `want` points
+/// fill the cache as a read without `at` does, and are then cut at `at`. When that leaves
+/// fewer than `want` while storage had more (points stamped at or after `at` exist in
+/// storage), `exact` is read as well.
+#[derive(Clone, Copy)]
+struct PastAt {
+    at: Timestamp,
+    want: usize,
+    exact: StorageRead,
+}
+
+/// Cuts an answer read past `at` back to the window ([`PastAt`]); `Err` with the exact read
+/// when the cut left too few points while storage had more.
+fn cut_past_at(
+    past_at: Option<PastAt>,
+    stored: Option<PointColumns>,
+) -> std::result::Result<Option<PointColumns>, StorageRead> {
+    match (past_at, stored) {
+        (Some(p), Some(mut s)) => {
+            let full = s.len() >= p.want;
+            s.drop_from(p.at);
+            if full && s.len() < p.want {
+                return Err(p.exact);
+            }
+            Ok(Some(s))
+        }
+        (_, stored) => Ok(stored),
+    }
 }
 
 /// A read-through fill after a columnar last-N read: storage answered the newest `want`

@@ -773,6 +773,64 @@ async fn columnar_last_n_reads_fill_the_cache() {
     ] {
         assert_last(&store, id, &all, window).await;
     }
+    // Reopened again, with points stamped after the evaluation time in storage: the cache
+    // does not know its coverage, so a function's read (with `at`) asks storage past `at`,
+    // fills, and cuts at `at`; here the newest points are the future ones, so the cut leaves
+    // too few and the exact window is read as well. Then the window is served from memory.
+    store
+        .write((6000..6005).map(|i| pt(11, ts(i), i as f64)).collect())
+        .await
+        .unwrap();
+    all.extend((6000..6005).map(|i| (ts(i), Value::Num(i as f64))));
+    store.flush().await.unwrap();
+    store.close().await.unwrap();
+    drop(store);
+    let (store, _) = open(dir.path(), options(dir.path())).await;
+    for window in [
+        (10, 0, now),
+        (10, 0, now),
+        (3, 2, now),
+        (8, 0, now),
+        (12, 0, None),
+    ] {
+        assert_last(&store, id, &all, window).await;
+    }
+    let (m4, h4) = (misses(&store), hits(&store));
+    assert_last(&store, id, &all, (10, 0, now)).await;
+    // Both read paths (async and blocking) answered from memory.
+    assert_eq!((misses(&store), hits(&store)), (m4, h4 + 2));
+}
+
+/// After a restart the cache does not know where its coverage starts; a function's first
+/// last-N read (with the evaluation time as `at`) teaches it, and the next one is served
+/// from memory.
+#[tokio::test]
+async fn after_a_restart_the_first_columnar_read_fills_the_cache() {
+    let dir = tempfile::tempdir().unwrap();
+    let ts = |i: i64| 10_000 + i * 10;
+    {
+        let (store, _) = open(dir.path(), options(dir.path())).await;
+        store
+            .write((0..100).map(|i| pt(12, ts(i), i as f64)).collect())
+            .await
+            .unwrap();
+        store.flush().await.unwrap();
+        store.close().await.unwrap();
+    }
+    let (store, _) = open(dir.path(), options(dir.path())).await;
+    let all: Vec<(i64, Value)> = (0..100).map(|i| (ts(i), Value::Num(i as f64))).collect();
+    let id = SeriesId(12);
+    let now = Some(ts(500));
+    let m0 = store.stats().cache_misses;
+    // `assert_last` reads twice (async, then blocking): one storage read in all.
+    assert_last(&store, id, &all, (10, 0, now)).await;
+    assert_eq!(store.stats().cache_misses, m0 + 1);
+    assert_last(&store, id, &all, (10, 0, now)).await;
+    assert_last(&store, id, &all, (4, 3, now)).await;
+    assert_eq!(store.stats().cache_misses, m0 + 1);
+    // A window reaching before what was filled goes to storage again, exactly.
+    assert_last(&store, id, &all, (30, 0, now)).await;
+    assert_last(&store, id, &all, (5, 0, Some(ts(50)))).await;
 }
 
 /// `read_columns` answers what `read` answers (paged through its caps), with cache and

@@ -167,6 +167,12 @@ impl PointColumns {
         self.extend_from(&old, 0..keep);
     }
 
+    /// Drops the points stamped at or after `at` (the newest ones: the columns are ascending).
+    pub fn drop_from(&mut self, at: Timestamp) {
+        let n = self.ts.len() - self.ts.partition_point(|&t| t < at);
+        self.drop_newest(n);
+    }
+
     /// Merges `newer` (ascending points, e.g. from memory) into these columns; on equal
     /// timestamps `newer` wins. Cheap in the usual case, where every point of `newer` is
     /// newer than these columns' newest.
@@ -252,6 +258,11 @@ mod tests {
         let mut d = c.clone();
         d.drop_newest(2);
         assert_eq!(d.into_points(), p[..3]);
+        for (at, kept) in [(0, 0), (1, 0), (3, 2), (4, 3), (5, 4), (6, 5), (i64::MAX, 5)] {
+            let mut f = c.clone();
+            f.drop_from(at);
+            assert_eq!(f.into_points(), p[..kept], "drop_from({at})");
+        }
         let numbers = PointColumns::from_points(pts(&[(1, None), (2, None)]));
         assert!(numbers.kinds.is_empty());
     }
