@@ -745,12 +745,7 @@ impl PluginHost {
             arm(&mut inst.store, &plugin.limits)?;
             return Ok(inst);
         }
-        let mut store = new_store(
-            &self.inner.engine,
-            &self.inner.ticks,
-            self.context(series, at),
-            &plugin.limits,
-        )?;
+        let mut store = self.new_call_store(plugin, series, at)?;
         let bindings = match pre.instantiate(&mut store) {
             Ok(b) => b,
             Err(e) if is_pool_exhausted(&e) => {
@@ -761,6 +756,21 @@ impl PluginHost {
             Err(e) => return Err(classify(&e, store.data(), function, &plugin.limits)),
         };
         Ok(Instance { store, bindings })
+    }
+
+    /// A fresh store for calls of `plugin` on `series` at `at`, its limits armed.
+    fn new_call_store(
+        &self,
+        plugin: &Loaded,
+        series: SeriesId,
+        at: Option<Timestamp>,
+    ) -> Result<Store<HostState>, PluginError> {
+        new_store(
+            &self.inner.engine,
+            &self.inner.ticks,
+            self.context(series, at),
+            &plugin.limits,
+        )
     }
 
     /// Drops every idle instance (the pooling allocator is full, possibly of them).
@@ -823,12 +833,7 @@ impl PluginHost {
         let Body::Function { pre, .. } = &plugin.body else {
             return Err(PluginError::UnknownFunction(function.to_string()));
         };
-        let mut store = new_store(
-            &self.inner.engine,
-            &self.inner.ticks,
-            self.context(series, at),
-            &plugin.limits,
-        )?;
+        let mut store = self.new_call_store(&plugin, series, at)?;
         let bindings = pre
             .instantiate(&mut store)
             .map_err(|e| classify(&e, store.data(), function, &plugin.limits))?;

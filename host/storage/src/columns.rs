@@ -258,7 +258,15 @@ mod tests {
         let mut d = c.clone();
         d.drop_newest(2);
         assert_eq!(d.into_points(), p[..3]);
-        for (at, kept) in [(0, 0), (1, 0), (3, 2), (4, 3), (5, 4), (6, 5), (i64::MAX, 5)] {
+        for (at, kept) in [
+            (0, 0),
+            (1, 0),
+            (3, 2),
+            (4, 3),
+            (5, 4),
+            (6, 5),
+            (i64::MAX, 5),
+        ] {
             let mut f = c.clone();
             f.drop_from(at);
             assert_eq!(f.into_points(), p[..kept], "drop_from({at})");
