@@ -698,6 +698,26 @@ async fn last_n_skips_split_between_memory_and_storage() {
     }
 }
 
+/// Flushes, closes and opens the store again (the cache starts empty, its coverage unknown).
+async fn reopen(store: Store, dir: &std::path::Path) -> Store {
+    store.flush().await.unwrap();
+    store.close().await.unwrap();
+    drop(store);
+    open(dir, options(dir)).await.0
+}
+
+/// [`assert_last`] for each window, in order.
+async fn assert_lasts(
+    store: &Store,
+    id: SeriesId,
+    all: &[(i64, Value)],
+    windows: &[(usize, usize, Option<i64>)],
+) {
+    for &w in windows {
+        assert_last(store, id, all, w).await;
+    }
+}
+
 /// A function's last-N reads (columnar, with the evaluation time as `at`) fill the cache
 /// read-through: the same window again is answered from memory. Reads that would leave a hole
 /// in the cache's covered region (`at` before it, a skip storage applies) do not fill, and
@@ -760,19 +780,20 @@ async fn columnar_last_n_reads_fill_the_cache() {
     }
     // Reopened after a flush, memory holds nothing of the series: a skipped read must not
     // claim the skipped newest points as covered, and an unskipped one fills.
-    store.flush().await.unwrap();
-    store.close().await.unwrap();
-    drop(store);
-    let (store, _) = open(dir.path(), options(dir.path())).await;
-    for window in [
-        (10, 5, None),
-        (10, 0, None),
-        (3, 0, None),
-        (10, 0, None),
-        (20, 3, None),
-    ] {
-        assert_last(&store, id, &all, window).await;
-    }
+    let store = reopen(store, dir.path()).await;
+    assert_lasts(
+        &store,
+        id,
+        &all,
+        &[
+            (10, 5, None),
+            (10, 0, None),
+            (3, 0, None),
+            (10, 0, None),
+            (20, 3, None),
+        ],
+    )
+    .await;
     // Reopened again, with points stamped after the evaluation time in storage: the cache
     // does not know its coverage, so a function's read (with `at`) asks storage past `at`,
     // fills, and cuts at `at`; here the newest points are the future ones, so the cut leaves
@@ -782,19 +803,20 @@ async fn columnar_last_n_reads_fill_the_cache() {
         .await
         .unwrap();
     all.extend((6000..6005).map(|i| (ts(i), Value::Num(i as f64))));
-    store.flush().await.unwrap();
-    store.close().await.unwrap();
-    drop(store);
-    let (store, _) = open(dir.path(), options(dir.path())).await;
-    for window in [
-        (10, 0, now),
-        (10, 0, now),
-        (3, 2, now),
-        (8, 0, now),
-        (12, 0, None),
-    ] {
-        assert_last(&store, id, &all, window).await;
-    }
+    let store = reopen(store, dir.path()).await;
+    assert_lasts(
+        &store,
+        id,
+        &all,
+        &[
+            (10, 0, now),
+            (10, 0, now),
+            (3, 2, now),
+            (8, 0, now),
+            (12, 0, None),
+        ],
+    )
+    .await;
     let (m4, h4) = (misses(&store), hits(&store));
     assert_last(&store, id, &all, (10, 0, now)).await;
     // Both read paths (async and blocking) answered from memory.
