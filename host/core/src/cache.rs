@@ -85,6 +85,22 @@ pub(crate) struct LastSnapshot {
     pub uncovered: bool,
 }
 
+impl LastSnapshot {
+    /// Whether storage's newest points before `at` (none skipped) may fill the cache
+    /// ([`Cache::fill`]): they join the covered region without a gap when `at` is at or after
+    /// where coverage starts, memory holding every point from there on. Always true for a
+    /// read without `at` (`Timestamp::MAX`).
+    pub fn storage_answer_fills(&self, at: Timestamp) -> bool {
+        at >= self.cover_from
+    }
+
+    /// True when memory does not know where its coverage starts (a series not read since
+    /// the start, or whose cached points were all evicted).
+    pub fn coverage_unknown(&self) -> bool {
+        self.cover_from == COVER_NONE
+    }
+}
+
 /// A snapshot of the cached points of a range.
 #[derive(Debug)]
 pub(crate) struct RangeSnapshot {

@@ -17,7 +17,7 @@ use serde::Serialize;
 use tokio::sync::Notify;
 use tracing::{debug, error, info, warn};
 
-use crate::cache::{COVER_NONE, Cache, CacheStats};
+use crate::cache::{Cache, CacheStats};
 use crate::catalog::Catalog;
 use crate::error::{Error, Result, bad_point};
 use crate::lock::DirLock;
@@ -701,25 +701,20 @@ impl Store {
                     .cache
                     .note_demand(id, k.min(inner.opts.query_max_result_numbers));
                 let snap = inner.cache.last(id, k, at_ts);
+                // Only windows the cache would keep anyway fill it.
+                let cacheable = k <= inner.opts.query_max_result_numbers;
+                let fills = cacheable && snap.storage_answer_fills(at_ts);
+                let epoch = snap.epoch;
+                let fill = |want: usize| fills.then_some(Fill { epoch, want });
+                // The cache does not know where its coverage starts (after a restart, until
+                // a read fills it) and the window ends before it: only a read past `at` can
+                // fill it (see `PastAt`).
+                let learn = !snap.hit
+                    && cacheable
+                    && snap.coverage_unknown()
+                    && !snap.storage_answer_fills(at_ts);
                 let mut memory = snap.points;
                 memory.reverse();
-                // Storage's answer may fill the cache when it ends where the cache's covered
-                // region begins (or later: `at` at or after the coverage start, whose points
-                // memory holds), and only for windows the cache would keep anyway.
-                let fill = |want: usize| {
-                    (at_ts >= snap.cover_from && k <= inner.opts.query_max_result_numbers)
-                        .then_some(Fill {
-                            epoch: snap.epoch,
-                            want,
-                        })
-                };
-                // The cache does not know where its coverage starts (after a restart, until
-                // a read fills it) and the window ends before "forever": only a read past
-                // `at` can fill it (see `PastAt`).
-                let learn = !snap.hit
-                    && snap.cover_from == COVER_NONE
-                    && at_ts != Timestamp::MAX
-                    && k <= inner.opts.query_max_result_numbers;
                 if snap.hit {
                     ColumnsPlan {
                         storage: None,
@@ -739,10 +734,7 @@ impl Store {
                         }),
                         memory,
                         finish: Finish::Last { k, skip, n, capped },
-                        fill: Some(Fill {
-                            epoch: snap.epoch,
-                            want: k,
-                        }),
+                        fill: Some(Fill { epoch, want: k }),
                         past_at: Some(PastAt {
                             at: at_ts,
                             want: k,
@@ -858,7 +850,7 @@ impl Store {
             snap.points
         } else {
             let stored = inner.backend.read_last(id, k, at_ts).await?;
-            if at.is_none() {
+            if snap.storage_answer_fills(at_ts) {
                 inner.cache.fill(id, snap.epoch, &stored, stored.len() < k);
             }
             let mut memory = snap.points;
