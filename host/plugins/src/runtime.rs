@@ -471,17 +471,8 @@ impl HostState {
         })
     }
 
-    /// A whole window in one store call, as columns (no `Point` per stored row), capped at
-    /// what the plugin's memory could hold.
-    fn read_columns(
-        &mut self,
-        series: u64,
-        window: Window,
-    ) -> wasmtime::Result<Result<(PointColumns, bool), wit::Error>> {
-        let limit = self.max_points;
-        self.read_columns_limited(series, window, limit)
-    }
-
+    /// A whole window in one store call, as columns (no `Point` per stored row), at most
+    /// `limit` points (callers cap it at what the plugin's memory could hold).
     fn read_columns_limited(
         &mut self,
         series: u64,
@@ -529,7 +520,7 @@ impl HostState {
         before: wit::Timestamp,
     ) -> wasmtime::Result<Result<(PointColumns, bool), wit::Error>> {
         match self.last_window(n, skip, before) {
-            Ok(window) => self.read_columns(series, window),
+            Ok(window) => self.read_columns_limited(series, window, self.max_points),
             Err(e) => Ok(Err(e)),
         }
     }
