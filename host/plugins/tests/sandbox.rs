@@ -494,35 +494,49 @@ async fn builtin_plugins_load_and_user_plugins_override() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn plugins_built_against_contract_0_1_keep_serving() {
-    let _serial = SERIAL.lock().await;
-    // `compat01` was built from the frozen wit/compat/0.1.0, before `series-by-key` existed.
+/// A host serving `guest` (a function named `name`, built against an older contract) next
+/// to a current plugin: the old function averages the 10 newest points, names a bad
+/// argument, and is listed with its own contract and version.
+async fn serves_old_contract(guest_file: &str, name: &str, contract: &str, version: &str) -> Env {
     let e = env_with(
         &[
-            ("compat.wasm", guest("test_plugin_v0_1.wasm")),
+            ("old.wasm", guest(guest_file)),
             ("ok.wasm", guest("test_plugin_ok.wasm")),
         ],
         |_| {},
     )
     .await;
-    // The 10 newest of 0..N: their mean is N - 5.5, read through the 0.1.0 imports.
+    // The 10 newest of 0..N: their mean is N - 5.5, read through the old imports.
     assert_eq!(
-        eval(&e.host, NUM, "compat01", "#10", END).await.unwrap(),
+        eval(&e.host, NUM, name, "#10", END).await.unwrap(),
         FnValue::Num(N as f64 - 5.5)
     );
     assert!(matches!(
-        eval(&e.host, NUM, "compat01", "x", END).await,
+        eval(&e.host, NUM, name, "x", END).await,
         Err(PluginError::BadArgument { .. })
     ));
     let st = e.host.plugins();
-    let old = st.iter().find(|p| p.name == "compat01").unwrap();
+    let old = st.iter().find(|p| p.name == name).unwrap();
     let new = st.iter().find(|p| p.name == "testavg").unwrap();
     assert_eq!(
-        (old.kind, old.contract, new.contract),
-        ("history-function", "0.1.0", "0.2.1")
+        (old.kind, old.contract, old.version.as_str(), old.errors),
+        ("history-function", contract, version, 0)
     );
-    assert_eq!(old.version, "0.1.0-fixture");
+    assert_eq!(new.contract, "0.2.1");
+    e
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plugins_built_against_contract_0_1_keep_serving() {
+    let _serial = SERIAL.lock().await;
+    // `compat01` was built from the frozen wit/compat/0.1.0, before `series-by-key` existed.
+    let e = serves_old_contract(
+        "test_plugin_v0_1.wasm",
+        "compat01",
+        "0.1.0",
+        "0.1.0-fixture",
+    )
+    .await;
     // The same host serves the addition of 0.2.0 to a current plugin. (Function arguments
     // are split at commas, so the key here has no tags.)
     let key: clio_storage::SeriesKey = "cpu usage".parse().unwrap();
@@ -549,28 +563,25 @@ async fn plugins_built_against_contract_0_1_keep_serving() {
 async fn plugins_built_against_contract_0_2_0_keep_serving() {
     let _serial = SERIAL.lock().await;
     // `compat02` was built from the frozen wit/compat/0.2.0, before 0.2.1 added the
-    // `columns` reads: its `history@0.2.0` imports resolve to the host's 0.2.1 ones.
-    let e = env_with(
-        &[
-            ("compat02.wasm", guest("test_plugin_v0_2.wasm")),
-            ("ok.wasm", guest("test_plugin_ok.wasm")),
-        ],
-        |_| {},
+    // `columns` reads: its `history@0.2.0` imports (`series-id`, `read-last`, and
+    // `series-by-key` below) resolve to the host's 0.2.1 ones.
+    let e = serves_old_contract(
+        "test_plugin_v0_2.wasm",
+        "compat02",
+        "0.2.0",
+        "0.2.0-fixture",
     )
     .await;
-    // The 10 newest of 0..N through `series-id` and `read-last`.
+    let key: clio_storage::SeriesKey = "cpu usage".parse().unwrap();
+    let info = e
+        .store
+        .create_series(SeriesRef::Key(key), Default::default())
+        .await
+        .unwrap();
     assert_eq!(
-        eval(&e.host, NUM, "compat02", "#10", END).await.unwrap(),
-        FnValue::Num(N as f64 - 5.5)
-    );
-    assert!(matches!(
-        eval(&e.host, NUM, "compat02", "x", END).await,
-        Err(PluginError::BadArgument { .. })
-    ));
-    let st = e.host.plugins();
-    let old = st.iter().find(|p| p.name == "compat02").unwrap();
-    assert_eq!(
-        (old.kind, old.contract, old.version.as_str(), old.errors),
-        ("history-function", "0.2.0", "0.2.0-fixture", 0)
+        eval(&e.host, info.id, "compat02", "key", END)
+            .await
+            .unwrap(),
+        FnValue::Str("cpu usage".into())
     );
 }
