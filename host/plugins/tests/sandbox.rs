@@ -496,8 +496,14 @@ async fn builtin_plugins_load_and_user_plugins_override() {
 
 /// A host serving `guest` (a function named `name`, built against an older contract) next
 /// to a current plugin: the old function averages the 10 newest points, names a bad
-/// argument, and is listed with its own contract and version.
-async fn serves_old_contract(guest_file: &str, name: &str, contract: &str, version: &str) -> Env {
+/// argument, and is listed with its own contract and version. Also returns the id of a
+/// series keyed `cpu usage` (no tags: function arguments are split at commas).
+async fn serves_old_contract(
+    guest_file: &str,
+    name: &str,
+    contract: &str,
+    version: &str,
+) -> (Env, SeriesId) {
     let e = env_with(
         &[
             ("old.wasm", guest(guest_file)),
@@ -523,33 +529,32 @@ async fn serves_old_contract(guest_file: &str, name: &str, contract: &str, versi
         ("history-function", contract, version, 0)
     );
     assert_eq!(new.contract, "0.2.1");
-    e
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn plugins_built_against_contract_0_1_keep_serving() {
-    let _serial = SERIAL.lock().await;
-    // `compat01` was built from the frozen wit/compat/0.1.0, before `series-by-key` existed.
-    let e = serves_old_contract(
-        "test_plugin_v0_1.wasm",
-        "compat01",
-        "0.1.0",
-        "0.1.0-fixture",
-    )
-    .await;
-    // The same host serves the addition of 0.2.0 to a current plugin. (Function arguments
-    // are split at commas, so the key here has no tags.)
     let key: clio_storage::SeriesKey = "cpu usage".parse().unwrap();
     let info = e
         .store
         .create_series(SeriesRef::Key(key), Default::default())
         .await
         .unwrap();
+    (e, info.id)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plugins_built_against_contract_0_1_keep_serving() {
+    let _serial = SERIAL.lock().await;
+    // `compat01` was built from the frozen wit/compat/0.1.0, before `series-by-key` existed.
+    let (e, keyed) = serves_old_contract(
+        "test_plugin_v0_1.wasm",
+        "compat01",
+        "0.1.0",
+        "0.1.0-fixture",
+    )
+    .await;
+    // The same host serves the addition of 0.2.0 to a current plugin.
     assert_eq!(
         eval(&e.host, NUM, "testavg", "bykey=cpu usage", END)
             .await
             .unwrap(),
-        FnValue::Num(info.id.0 as f64)
+        FnValue::Num(keyed.0 as f64)
     );
     assert_eq!(
         eval(&e.host, NUM, "testavg", "bykey=cpu idle", END)
@@ -565,23 +570,15 @@ async fn plugins_built_against_contract_0_2_0_keep_serving() {
     // `compat02` was built from the frozen wit/compat/0.2.0, before 0.2.1 added the
     // `columns` reads: its `history@0.2.0` imports (`series-id`, `read-last`, and
     // `series-by-key` below) resolve to the host's 0.2.1 ones.
-    let e = serves_old_contract(
+    let (e, keyed) = serves_old_contract(
         "test_plugin_v0_2.wasm",
         "compat02",
         "0.2.0",
         "0.2.0-fixture",
     )
     .await;
-    let key: clio_storage::SeriesKey = "cpu usage".parse().unwrap();
-    let info = e
-        .store
-        .create_series(SeriesRef::Key(key), Default::default())
-        .await
-        .unwrap();
     assert_eq!(
-        eval(&e.host, info.id, "compat02", "key", END)
-            .await
-            .unwrap(),
+        eval(&e.host, keyed, "compat02", "key", END).await.unwrap(),
         FnValue::Str("cpu usage".into())
     );
 }
