@@ -1,0 +1,107 @@
+//! Flushing unflushed points into the primary backend, and the cache service.
+
+use super::*;
+
+impl Store {
+    /// Flushes every unflushed point to storage, builds their trends and truncates the log.
+    /// A failure loses nothing: the points stay in the cache and the log, and the next flush
+    /// retries them.
+    pub async fn flush(&self) -> Result<FlushReport> {
+        let inner = &self.inner;
+        let _guard = inner.flush_lock.lock().await;
+        let started = Instant::now();
+        let seg = inner.wal.rotate().await?;
+        let snapshot = inner.cache.dirty_snapshot(seg);
+        let mut report = FlushReport {
+            series: snapshot.len(),
+            ..Default::default()
+        };
+        let mut failure = None;
+        let mut batch: Vec<SeriesPoints> = Vec::new();
+        let mut batch_points = 0;
+        let mut iter = snapshot.into_iter().peekable();
+        while let Some(sp) = iter.next() {
+            batch_points += sp.points.len();
+            batch.push(sp);
+            if batch_points < inner.opts.flush_batch_points && iter.peek().is_some() {
+                continue;
+            }
+            inner.flush_seq.fetch_add(1, Ordering::AcqRel);
+            let result = inner.backend.write(&batch).await;
+            if let Ok(summary) = &result {
+                inner.cache.mark_clean(seg, &batch);
+                report.points += summary.points;
+                report.trend_buckets += summary.trend_buckets;
+            }
+            inner.flush_seq.fetch_add(1, Ordering::AcqRel);
+            if let Err(e) = result {
+                failure = Some(e);
+                break;
+            }
+            batch.clear();
+            batch_points = 0;
+        }
+        let c = &inner.counters;
+        if let Some(e) = failure {
+            c.flush_errors.fetch_add(1, Ordering::Relaxed);
+            inner.flushed.notify_waiters();
+            return Err(e.into());
+        }
+        report.wal_freed = inner.wal.remove_up_to(seg).await?;
+        inner.cache.maintain();
+        report.millis = started.elapsed().as_millis() as u64;
+        c.flushes.fetch_add(1, Ordering::Relaxed);
+        c.last_flush_millis.store(report.millis, Ordering::Relaxed);
+        c.last_flush_points.store(report.points, Ordering::Relaxed);
+        c.flushed_points.fetch_add(report.points, Ordering::Relaxed);
+        inner.flushed.notify_waiters();
+        if report.points > 0 {
+            debug!(
+                points = report.points,
+                series = report.series,
+                millis = report.millis,
+                "cache flushed"
+            );
+        }
+        Ok(report)
+    }
+}
+
+/// The cache service: flushes every `cache_service_interval`, and sooner when the log or
+/// the unflushed points pass their thresholds. After a failure it retries with backoff.
+pub(super) async fn cache_service(inner: std::sync::Weak<Inner>) {
+    let mut backoff = Duration::from_secs(1);
+    let mut wait = match inner.upgrade() {
+        Some(i) => i.opts.cache_service_interval,
+        None => return,
+    };
+    loop {
+        let notified = match inner.upgrade() {
+            Some(i) => {
+                let i2 = Arc::clone(&i);
+                drop(i);
+                tokio::select! {
+                    _ = tokio::time::sleep(wait) => {}
+                    _ = i2.flush_wanted.notified() => {}
+                }
+                i2
+            }
+            None => return,
+        };
+        if notified.closed.load(Ordering::Relaxed) {
+            return;
+        }
+        let store = Store { inner: notified };
+        match store.flush().await {
+            Ok(_) => {
+                backoff = Duration::from_secs(1);
+                wait = store.inner.opts.cache_service_interval;
+            }
+            Err(e) => {
+                error!(error = %e, retry_in_ms = backoff.as_millis() as u64, "cache flush failed; unflushed points are kept and retried");
+                wait = backoff.min(store.inner.opts.cache_service_interval);
+                backoff = (backoff * 2).min(Duration::from_secs(60));
+            }
+        }
+    }
+}

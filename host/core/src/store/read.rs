@@ -1,0 +1,609 @@
+//! The read path: cache and storage merged without seams, columnar reads for plugins.
+
+use super::*;
+
+impl Store {
+    /// Answers a read (semantics.md section 2): merges cache and storage, applies the
+    /// result caps, and hands out a cursor for the older part when it truncates.
+    pub async fn read(&self, req: &ReadRequest) -> Result<ReadResult> {
+        if !self.inner.catalog.read().contains(req.series) {
+            return Err(Error::SeriesNotFound(req.series));
+        }
+        match req.window {
+            Window::Last { n, skip, at } => {
+                if req.resolution != Resolution::Raw {
+                    return Err(Error::InvalidRequest(
+                        "a resolution other than raw applies to time ranges only".into(),
+                    ));
+                }
+                let skip = match req.cursor {
+                    None => skip,
+                    Some(Cursor::Skip(s)) => s,
+                    Some(c) => {
+                        return Err(Error::InvalidRequest(format!(
+                            "cursor `{c}` belongs to a range read"
+                        )));
+                    }
+                };
+                self.read_last(req.series, n, skip, at).await
+            }
+            Window::Range { from, to } => {
+                let to = match req.cursor {
+                    None => to,
+                    Some(Cursor::Before(t)) => to.min(t),
+                    Some(c) => {
+                        return Err(Error::InvalidRequest(format!(
+                            "cursor `{c}` belongs to a last-N read"
+                        )));
+                    }
+                };
+                match req.resolution {
+                    Resolution::Raw => self.read_range(req.series, from, to).await,
+                    Resolution::Trend(i) => self.read_trend_page(req.series, i, from, to).await,
+                    Resolution::Auto => {
+                        let raw = self.read_range(req.series, from, to).await?;
+                        if !raw.truncated {
+                            return Ok(raw);
+                        }
+                        let interval = self.auto_interval(from, to);
+                        match interval {
+                            Some(i) => self.read_trend_page(req.series, i, from, to).await,
+                            None => Ok(raw),
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// The finest configured trend interval whose bucket count over the range fits the cap.
+    fn auto_interval(&self, from: Timestamp, to: Timestamp) -> Option<TrendInterval> {
+        let intervals = self.inner.backend.trend_intervals();
+        let span = to.saturating_sub(from).max(0) as u128;
+        let cap = self.inner.opts.query_max_result_numbers as u128;
+        intervals
+            .iter()
+            .copied()
+            .find(|i| span / (i.ms() as u128) < cap)
+            .or_else(|| intervals.iter().copied().max())
+    }
+
+    /// A whole window as columns, for plugins: no answer caps and no paging (the caller
+    /// bounds `limit`), cache and storage merged as in [`Store::read`], and storage read as
+    /// columns so that no `Point` is built per stored row. Returns the points (ascending) and
+    /// whether more existed than `limit` (then the newest `limit` are kept).
+    ///
+    /// `Last { n, skip, at }` gives the `n` newest points before `at` after skipping the
+    /// `skip` newest; `Range { from, to }` every point of `[from, to)`.
+    pub async fn read_columns(
+        &self,
+        id: SeriesId,
+        window: Window,
+        limit: usize,
+    ) -> Result<(PointColumns, bool)> {
+        let plan = self.plan_columns(id, window, limit)?;
+        let backend = &*self.inner.backend;
+        let stored = match plan.storage {
+            Some(r) => Some(r.read(backend, id).await?),
+            None => None,
+        };
+        self.fill_from(id, plan.fill, stored.as_ref());
+        let stored = match cut_past_at(plan.past_at, stored) {
+            Ok(stored) => stored,
+            Err(exact) => Some(exact.read(backend, id).await?),
+        };
+        Ok(plan.finish(stored))
+    }
+
+    /// [`Store::read_columns`] for a caller that may block (a plugin's host import): the
+    /// storage part runs on this thread when the backend can
+    /// ([`StorageBackend::read_range_columns_inline`]), else through `rt`. Same answer.
+    pub fn read_columns_blocking(
+        &self,
+        rt: &tokio::runtime::Handle,
+        id: SeriesId,
+        window: Window,
+        limit: usize,
+    ) -> Result<(PointColumns, bool)> {
+        let plan = self.plan_columns(id, window, limit)?;
+        let backend = &*self.inner.backend;
+        let read = |r: StorageRead| match r.read_inline(backend, id) {
+            Some(answer) => answer,
+            None => rt.block_on(r.read(backend, id)),
+        };
+        let stored = match plan.storage {
+            Some(r) => Some(read(r)?),
+            None => None,
+        };
+        self.fill_from(id, plan.fill, stored.as_ref());
+        let stored = match cut_past_at(plan.past_at, stored) {
+            Ok(stored) => stored,
+            Err(exact) => Some(read(exact)?),
+        };
+        Ok(plan.finish(stored))
+    }
+
+    /// Read-through for columnar reads: a function that keeps asking for the newest N
+    /// finds them in memory from its second call on, as last-N readers do, instead of only
+    /// once N newer points have been written.
+    fn fill_from(&self, id: SeriesId, fill: Option<Fill>, stored: Option<&PointColumns>) {
+        if let (Some(f), Some(stored)) = (fill, stored) {
+            let points = stored.clone().into_points();
+            let complete = points.len() < f.want;
+            self.inner.cache.fill(id, f.epoch, &points, complete);
+        }
+    }
+
+    /// The memory part of a columnar read, and what it still needs from storage.
+    fn plan_columns(&self, id: SeriesId, window: Window, limit: usize) -> Result<ColumnsPlan> {
+        let inner = &self.inner;
+        if !inner.catalog.read().contains(id) {
+            return Err(Error::SeriesNotFound(id));
+        }
+        Ok(match window {
+            Window::Last { n, skip, at } => {
+                let capped = n > limit;
+                let n = n.min(limit);
+                let k = skip.saturating_add(n);
+                let at_ts = at.unwrap_or(Timestamp::MAX);
+                // Functions that keep asking for the newest N teach the cache to keep them,
+                // as readers of last-N points do (bounded like them).
+                inner
+                    .cache
+                    .note_demand(id, k.min(inner.opts.query_max_result_numbers));
+                let snap = inner.cache.last(id, k, at_ts);
+                // Only windows the cache would keep anyway fill it.
+                let cacheable = k <= inner.opts.query_max_result_numbers;
+                let fills = cacheable && snap.storage_answer_fills(at_ts);
+                let epoch = snap.epoch;
+                let fill = |want: usize| fills.then_some(Fill { epoch, want });
+                // The cache does not know where its coverage starts (after a restart, until
+                // a read fills it) and the window ends before it: only a read past `at` can
+                // fill it (see `PastAt`).
+                let learn = !snap.hit
+                    && cacheable
+                    && snap.coverage_unknown()
+                    && !snap.storage_answer_fills(at_ts);
+                let mut memory = snap.points;
+                memory.reverse();
+                if snap.hit {
+                    ColumnsPlan {
+                        storage: None,
+                        memory,
+                        finish: Finish::Last { k, skip, n, capped },
+                        fill: None,
+                        past_at: None,
+                    }
+                } else if learn && (skip == 0 || !memory.is_empty()) {
+                    // Coverage unknown: ask storage for its newest k points whatever their
+                    // stamps, fill the cache with them, and cut at `at` afterwards.
+                    ColumnsPlan {
+                        storage: Some(StorageRead::Range {
+                            from: Timestamp::MIN,
+                            to: Timestamp::MAX,
+                            limit: k,
+                        }),
+                        memory,
+                        finish: Finish::Last { k, skip, n, capped },
+                        fill: Some(Fill { epoch, want: k }),
+                        past_at: Some(PastAt {
+                            at: at_ts,
+                            want: k,
+                            exact: StorageRead::Range {
+                                from: Timestamp::MIN,
+                                to: at_ts,
+                                limit: k,
+                            },
+                        }),
+                    }
+                } else if memory.is_empty() {
+                    // Memory holds nothing before `at`: storage alone answers, skip included
+                    // (it can pass over skipped chunks without decoding them).
+                    ColumnsPlan {
+                        storage: Some(StorageRead::Last {
+                            before: at_ts,
+                            n,
+                            skip,
+                        }),
+                        memory,
+                        finish: Finish::Last {
+                            k: n,
+                            skip: 0,
+                            n,
+                            capped,
+                        },
+                        // Skipped points are not in the answer: it would leave a hole.
+                        fill: if skip == 0 { fill(n) } else { None },
+                        past_at: None,
+                    }
+                } else if !snap.uncovered && snap.cover_from < at_ts {
+                    // Memory holds exactly the points of `[cover_from, at)` (fewer than k) and
+                    // nothing older: the skip splits between them and storage's points before
+                    // `cover_from`, so storage gets its share of the skip and can pass over
+                    // whole chunks instead of reading `skip + n` points.
+                    let c = memory.len();
+                    let from_memory = c.saturating_sub(skip).min(n);
+                    memory.truncate(c - skip.min(c));
+                    memory.drain(..memory.len() - from_memory);
+                    let storage_skip = skip.saturating_sub(c);
+                    ColumnsPlan {
+                        storage: Some(StorageRead::Last {
+                            before: snap.cover_from,
+                            n: n - from_memory,
+                            skip: storage_skip,
+                        }),
+                        memory,
+                        finish: Finish::Last {
+                            k: n,
+                            skip: 0,
+                            n,
+                            capped,
+                        },
+                        // Storage's points end right before `cover_from` unless it skipped.
+                        fill: if storage_skip == 0 {
+                            fill(n - from_memory)
+                        } else {
+                            None
+                        },
+                        past_at: None,
+                    }
+                } else {
+                    ColumnsPlan {
+                        storage: Some(StorageRead::Range {
+                            from: Timestamp::MIN,
+                            to: at_ts,
+                            limit: k,
+                        }),
+                        memory,
+                        finish: Finish::Last { k, skip, n, capped },
+                        fill: fill(k),
+                        past_at: None,
+                    }
+                }
+            }
+            Window::Range { from, to } => {
+                let snap = inner.cache.range(id, from, to);
+                let from_memory = from >= snap.cover_from || from >= to;
+                ColumnsPlan {
+                    storage: (!from_memory).then(|| StorageRead::Range {
+                        from,
+                        to: to.min(snap.cover_from),
+                        limit: limit.saturating_add(1),
+                    }),
+                    memory: snap.points,
+                    finish: Finish::Range { limit },
+                    fill: None,
+                    past_at: None,
+                }
+            }
+        })
+    }
+
+    async fn read_last(
+        &self,
+        id: SeriesId,
+        n: usize,
+        skip: usize,
+        at: Option<Timestamp>,
+    ) -> Result<ReadResult> {
+        let inner = &self.inner;
+        let opts = &inner.opts;
+        let wanted = n.min(opts.query_max_result_numbers);
+        let k = skip.saturating_add(wanted);
+        let at_ts = at.unwrap_or(Timestamp::MAX);
+        // Demand drives the cache size, within reason: one huge request should not pin
+        // millions of points in memory.
+        inner
+            .cache
+            .note_demand(id, k.min(opts.query_max_result_numbers));
+        let snap = inner.cache.last(id, k, at_ts);
+        let newest_first: Vec<Point> = if snap.hit {
+            snap.points
+        } else {
+            let stored = inner.backend.read_last(id, k, at_ts).await?;
+            if snap.storage_answer_fills(at_ts) {
+                inner.cache.fill(id, snap.epoch, &stored, stored.len() < k);
+            }
+            let mut memory = snap.points;
+            memory.reverse();
+            let mut merged = merge_overlay(stored, memory);
+            let drop = merged.len().saturating_sub(k);
+            merged.drain(..drop);
+            merged.reverse();
+            merged
+        };
+        let after_skip: Vec<Point> = newest_first.into_iter().skip(skip).collect();
+        let got = after_skip.len();
+        let (points, capped) = cap_points(
+            after_skip,
+            opts.query_max_result_numbers,
+            opts.query_max_result_strings,
+        );
+        let truncated = capped || (n > wanted && got == wanted);
+        Ok(ReadResult {
+            series: id,
+            next: truncated.then(|| Cursor::Skip(skip + points.len())),
+            data: Data::Points(points),
+            truncated,
+        })
+    }
+
+    async fn read_range(&self, id: SeriesId, from: Timestamp, to: Timestamp) -> Result<ReadResult> {
+        let inner = &self.inner;
+        let opts = &inner.opts;
+        let snap = inner.cache.range(id, from, to);
+        let merged = if from >= snap.cover_from || from >= to {
+            snap.points
+        } else {
+            let stored = inner
+                .backend
+                .read_range(
+                    id,
+                    from,
+                    to.min(snap.cover_from),
+                    opts.query_max_result_numbers + 1,
+                )
+                .await?;
+            merge_overlay(stored, snap.points)
+        };
+        let mut newest_first = merged;
+        newest_first.reverse();
+        let (points, truncated) = cap_points(
+            newest_first,
+            opts.query_max_result_numbers,
+            opts.query_max_result_strings,
+        );
+        Ok(ReadResult {
+            series: id,
+            next: if truncated {
+                points.first().map(|p| Cursor::Before(p.ts))
+            } else {
+                None
+            },
+            data: Data::Points(points),
+            truncated,
+        })
+    }
+
+    async fn read_trend_page(
+        &self,
+        id: SeriesId,
+        interval: TrendInterval,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> Result<ReadResult> {
+        let mut buckets = self.read_trends(id, interval, from, to).await?;
+        let cap = self.inner.opts.query_max_result_numbers;
+        let truncated = buckets.len() > cap;
+        if truncated {
+            buckets.drain(..buckets.len() - cap);
+        }
+        Ok(ReadResult {
+            series: id,
+            next: if truncated {
+                buckets.first().map(|b| Cursor::Before(b.start))
+            } else {
+                None
+            },
+            data: Data::Trends { interval, buckets },
+            truncated,
+        })
+    }
+
+    /// Trend buckets starting in `[from, to)`: stored buckets merged with the aggregates of
+    /// points not flushed yet.
+    pub async fn read_trends(
+        &self,
+        id: SeriesId,
+        interval: TrendInterval,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> Result<Vec<TrendBucket>> {
+        let inner = &self.inner;
+        if !inner.backend.trend_intervals().contains(&interval) {
+            let known: Vec<String> = inner
+                .backend
+                .trend_intervals()
+                .iter()
+                .map(|i| i.to_string())
+                .collect();
+            return Err(Error::InvalidRequest(format!(
+                "trend interval {interval} is not kept (kept: {})",
+                known.join(", ")
+            )));
+        }
+        // Points of buckets starting in [from, to) lie in [from', to') aligned outward.
+        let pfrom = interval.bucket_start(from);
+        let pto = interval
+            .bucket_start(to.saturating_sub(1))
+            .saturating_add(interval.ms());
+        for _ in 0..5 {
+            let seq = inner.flush_seq.load(Ordering::Acquire);
+            if seq % 2 == 1 {
+                tokio::time::sleep(Duration::from_millis(2)).await;
+                continue;
+            }
+            let dirty = inner.cache.dirty_range(id, pfrom, pto);
+            let stored = inner.backend.read_trends(id, interval, from, to).await?;
+            if inner.flush_seq.load(Ordering::Acquire) != seq {
+                continue;
+            }
+            return Ok(merge_trends(
+                stored,
+                TrendBucket::build(interval, &dirty),
+                from,
+                to,
+            ));
+        }
+        // A flush kept moving points underneath; storage alone is still a consistent view
+        // of everything flushed so far.
+        Ok(inner.backend.read_trends(id, interval, from, to).await?)
+    }
+}
+
+/// Adds the aggregates of unflushed points to the stored buckets of `[from, to)`.
+fn merge_trends(
+    stored: Vec<TrendBucket>,
+    dirty: Vec<TrendBucket>,
+    from: Timestamp,
+    to: Timestamp,
+) -> Vec<TrendBucket> {
+    if dirty.is_empty() {
+        return stored;
+    }
+    let mut by_start: std::collections::BTreeMap<Timestamp, TrendBucket> =
+        stored.into_iter().map(|b| (b.start, b)).collect();
+    for d in dirty {
+        if d.start < from || d.start >= to {
+            continue;
+        }
+        by_start
+            .entry(d.start)
+            .and_modify(|b| b.merge(&d))
+            .or_insert(d);
+    }
+    by_start.into_values().collect()
+}
+
+/// A columnar read split at its storage part ([`Store::read_columns`] and its blocking twin).
+struct ColumnsPlan {
+    /// What storage must still answer; `None` when memory covers the window.
+    storage: Option<StorageRead>,
+    /// The cache's points of the window, ascending.
+    memory: Vec<Point>,
+    finish: Finish,
+    /// Whether storage's answer may fill the cache (read-through), see [`Fill`].
+    fill: Option<Fill>,
+    /// Storage was asked past the window's end, see [`PastAt`].
+    past_at: Option<PastAt>,
+}
+
+/// A last-N read asked of storage past its `at`, because the cache does not know where its
+/// coverage starts (after a restart, until a read fills it): storage's newest `want` points
+/// fill the cache as a read without `at` does, and are then cut at `at`. When that leaves
+/// fewer than `want` while storage had more (points stamped at or after `at` exist in
+/// storage), `exact` is read as well.
+#[derive(Clone, Copy)]
+struct PastAt {
+    at: Timestamp,
+    want: usize,
+    exact: StorageRead,
+}
+
+/// Cuts an answer read past `at` back to the window ([`PastAt`]); `Err` with the exact read
+/// when the cut left too few points while storage had more.
+fn cut_past_at(
+    past_at: Option<PastAt>,
+    stored: Option<PointColumns>,
+) -> std::result::Result<Option<PointColumns>, StorageRead> {
+    match (past_at, stored) {
+        (Some(p), Some(mut s)) => {
+            let full = s.len() >= p.want;
+            s.drop_from(p.at);
+            if full && s.len() < p.want {
+                return Err(p.exact);
+            }
+            Ok(Some(s))
+        }
+        (_, stored) => Ok(stored),
+    }
+}
+
+/// A read-through fill after a columnar last-N read: storage answered the newest `want`
+/// points before a time at or after the cache's coverage start, with no skip, so its answer
+/// joins the covered region without a gap ([`Cache::fill`] checks `epoch`). Fewer than
+/// `want` points means storage holds nothing older: the cache then covers everything.
+#[derive(Clone, Copy)]
+struct Fill {
+    epoch: u64,
+    want: usize,
+}
+
+/// What a columnar read asks of storage.
+#[derive(Clone, Copy)]
+enum StorageRead {
+    /// The newest `limit` points of `[from, to)`.
+    Range {
+        from: Timestamp,
+        to: Timestamp,
+        limit: usize,
+    },
+    /// The `n` newest points before `before` after skipping the `skip` newest.
+    Last {
+        before: Timestamp,
+        n: usize,
+        skip: usize,
+    },
+}
+
+impl StorageRead {
+    /// Asks `backend` (async: through its own threads).
+    async fn read(
+        self,
+        backend: &dyn StorageBackend,
+        id: SeriesId,
+    ) -> std::result::Result<PointColumns, StorageError> {
+        match self {
+            StorageRead::Range { from, to, limit } => {
+                backend.read_range_columns(id, from, to, limit).await
+            }
+            StorageRead::Last { before, n, skip } => {
+                backend.read_last_columns(id, before, n, skip).await
+            }
+        }
+    }
+
+    /// Asks `backend` on this thread; `None` when it cannot right now.
+    fn read_inline(
+        self,
+        backend: &dyn StorageBackend,
+        id: SeriesId,
+    ) -> Option<std::result::Result<PointColumns, StorageError>> {
+        match self {
+            StorageRead::Range { from, to, limit } => {
+                backend.read_range_columns_inline(id, from, to, limit)
+            }
+            StorageRead::Last { before, n, skip } => {
+                backend.read_last_columns_inline(id, before, n, skip)
+            }
+        }
+    }
+}
+
+enum Finish {
+    Last {
+        k: usize,
+        skip: usize,
+        n: usize,
+        capped: bool,
+    },
+    Range {
+        limit: usize,
+    },
+}
+
+impl ColumnsPlan {
+    /// Merges memory over what storage answered and applies the window's cuts.
+    fn finish(self, stored: Option<PointColumns>) -> (PointColumns, bool) {
+        let cols = match stored {
+            Some(stored) => stored.merge_overlay(self.memory),
+            None => PointColumns::from_points(self.memory),
+        };
+        match self.finish {
+            Finish::Last { k, skip, n, capped } => {
+                let mut cols = cols;
+                cols.keep_newest(k);
+                cols.drop_newest(skip);
+                // `n` was capped at `limit`: when that many came back, more may exist.
+                let truncated = capped && cols.len() == n;
+                (cols, truncated)
+            }
+            Finish::Range { limit } => {
+                let mut cols = cols;
+                let truncated = cols.len() > limit;
+                cols.keep_newest(limit);
+                (cols, truncated)
+            }
+        }
+    }
+}

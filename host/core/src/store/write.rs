@@ -1,0 +1,195 @@
+//! The write path: validation, series resolution, backpressure, the log append.
+
+use super::*;
+
+impl Store {
+    /// Validates, logs and caches points; returns once they are durable per the log's sync
+    /// mode. Either every point of the call is accepted or none is.
+    pub async fn write(&self, points: Vec<IncomingPoint>) -> Result<WriteReport> {
+        self.write_at(points, now_ms()).await
+    }
+
+    /// [`Store::write`] with an explicit receive time (for restamping and missing timestamps).
+    pub async fn write_at(
+        &self,
+        points: Vec<IncomingPoint>,
+        now: Timestamp,
+    ) -> Result<WriteReport> {
+        let inner = &self.inner;
+        if inner.closed.load(Ordering::Relaxed) {
+            return Err(Error::Closed);
+        }
+        let opts = &inner.opts;
+        let lo = opts
+            .timestamp_max_past
+            .map_or(Timestamp::MIN, |d| now.saturating_sub(d.as_millis() as i64));
+        let hi = opts
+            .timestamp_max_future
+            .map_or(Timestamp::MAX, |d| now.saturating_add(d.as_millis() as i64));
+        let mut report = WriteReport::default();
+        let mut errors = Vec::new();
+        let mut bad = 0;
+        for p in &points {
+            let what = match &p.value {
+                Value::Num(v) if !v.is_finite() => Some(format!("{v} is not a finite number")),
+                Value::Str(s) if s.len() > opts.max_string_bytes => Some(format!(
+                    "string of {} bytes exceeds the limit of {} bytes",
+                    s.len(),
+                    opts.max_string_bytes
+                )),
+                _ => None,
+            };
+            if let Some(what) = what {
+                bad += 1;
+                if errors.len() < 10 {
+                    errors.push(bad_point(&p.series.to_string(), p.ts.unwrap_or(now), &what));
+                }
+            }
+        }
+        if bad > 0 {
+            let more = if bad > errors.len() {
+                format!(" (and {} more)", bad - errors.len())
+            } else {
+                String::new()
+            };
+            return Err(Error::InvalidWrite(format!(
+                "{bad} invalid point(s), nothing written: {}{more}",
+                errors.join("; ")
+            )));
+        }
+        let ids = self.resolve(&points, &mut report).await?;
+        let mut entry = Vec::with_capacity(points.len());
+        for (p, id) in points.into_iter().zip(ids) {
+            let ts = match p.ts {
+                Some(ts) if ts >= lo && ts <= hi => ts,
+                Some(_) => {
+                    report.restamped += 1;
+                    now
+                }
+                None => now,
+            };
+            entry.push((id, Point { ts, value: p.value }));
+        }
+        report.points = entry.len();
+        if entry.is_empty() {
+            return Ok(report);
+        }
+        self.wait_for_room().await?;
+        inner.wal.append(Entry::Points(entry)).await?;
+        let c = &inner.counters;
+        c.points_written
+            .fetch_add(report.points as u64, Ordering::Relaxed);
+        c.writes.fetch_add(1, Ordering::Relaxed);
+        c.restamped
+            .fetch_add(report.restamped as u64, Ordering::Relaxed);
+        if self.flush_due() {
+            inner.flush_wanted.notify_one();
+        }
+        Ok(report)
+    }
+
+    pub(super) fn flush_due(&self) -> bool {
+        let i = &self.inner;
+        i.wal.bytes() >= i.opts.flush_wal_bytes
+            || i.cache.dirty_points() >= i.opts.flush_dirty_points
+    }
+
+    /// Backpressure: while too many points are unflushed, writers wait for the flush.
+    async fn wait_for_room(&self) -> Result<()> {
+        let i = &self.inner;
+        if i.cache.dirty_points() < i.opts.max_dirty_points {
+            return Ok(());
+        }
+        let started = Instant::now();
+        while i.cache.dirty_points() >= i.opts.max_dirty_points {
+            i.flush_wanted.notify_one();
+            let left = i.opts.overload_timeout.saturating_sub(started.elapsed());
+            if left.is_zero() {
+                return Err(Error::Overloaded(format!(
+                    "{} points wait for the flush to storage",
+                    i.cache.dirty_points()
+                )));
+            }
+            let _ =
+                tokio::time::timeout(left.min(Duration::from_millis(100)), i.flushed.notified())
+                    .await;
+        }
+        Ok(())
+    }
+
+    /// Maps every point's series to an id, creating missing series in one backend call.
+    pub(super) async fn resolve(
+        &self,
+        points: &[IncomingPoint],
+        report: &mut WriteReport,
+    ) -> Result<Vec<SeriesId>> {
+        let inner = &self.inner;
+        let mut missing = false;
+        let mut ids = Vec::with_capacity(points.len());
+        {
+            let cat = inner.catalog.read();
+            for p in points {
+                let id = match &p.series {
+                    SeriesRef::Id(id) => cat.contains(*id).then_some(*id),
+                    SeriesRef::Key(k) => cat.id_of(k),
+                };
+                missing |= id.is_none();
+                ids.push(id.unwrap_or(SeriesId(0)));
+            }
+        }
+        if !missing {
+            return Ok(ids);
+        }
+        let _guard = inner.create_lock.lock().await;
+        let mut new = Vec::new();
+        let mut new_keys: HashMap<SeriesKey, SeriesId> = HashMap::new();
+        {
+            let mut cat = inner.catalog.write();
+            for (p, id) in points.iter().zip(ids.iter_mut()) {
+                match &p.series {
+                    SeriesRef::Id(sid) => {
+                        *id = *sid;
+                        if !cat.contains(*sid) && !new.iter().any(|n: &NewSeries| n.id == *sid) {
+                            new.push(NewSeries {
+                                id: *sid,
+                                key: None,
+                                settings: SeriesSettings::default(),
+                            });
+                        }
+                    }
+                    SeriesRef::Key(k) => {
+                        if let Some(existing) = cat.id_of(k).or_else(|| new_keys.get(k).copied()) {
+                            *id = existing;
+                        } else {
+                            let sid = cat.allocate_key_id();
+                            new_keys.insert(k.clone(), sid);
+                            new.push(NewSeries {
+                                id: sid,
+                                key: Some(k.clone()),
+                                settings: SeriesSettings::default(),
+                            });
+                            *id = sid;
+                        }
+                    }
+                }
+            }
+        }
+        if new.is_empty() {
+            return Ok(ids);
+        }
+        inner.backend.create_series(&new).await?;
+        let created = now_ms();
+        let mut cat = inner.catalog.write();
+        for n in new {
+            inner.cache.mark_new(n.id);
+            cat.insert(SeriesInfo {
+                id: n.id,
+                key: n.key,
+                settings: n.settings,
+                created,
+            });
+            report.created_series += 1;
+        }
+        Ok(ids)
+    }
+}
