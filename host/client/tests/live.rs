@@ -24,7 +24,8 @@ async fn start() -> Live {
     };
     cfg.server.http_address = "127.0.0.1:0".into();
     cfg.server.tcp_address = "127.0.0.1:0".into();
-    let running = clio_server::start(cfg).await.unwrap();
+    let topology = clio_registry::Registry::builtin().topology(&cfg).unwrap();
+    let running = clio_server::start(cfg, topology).await.unwrap();
     let http = HttpClient::new(&format!("http://{}", running.http_addr.unwrap())).unwrap();
     let tcp_addr = running.tcp_addr.unwrap();
     Live {

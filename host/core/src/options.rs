@@ -1,6 +1,8 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use clio_storage::{DEFAULT_TREND_INTERVALS, TrendInterval};
+
 use crate::cache::CacheOptions;
 use crate::wal::SyncMode;
 
@@ -42,6 +44,8 @@ pub struct EngineOptions {
     pub query_max_result_strings: usize,
     /// Longest accepted string value, in bytes.
     pub max_string_bytes: usize,
+    /// Trend intervals the backends keep (reads ask for these; known without the primary).
+    pub trend_intervals: Vec<TrendInterval>,
 }
 
 impl EngineOptions {
@@ -67,6 +71,7 @@ impl EngineOptions {
             query_max_result_numbers: 5000,
             query_max_result_strings: 50,
             max_string_bytes: 1 << 20,
+            trend_intervals: DEFAULT_TREND_INTERVALS.to_vec(),
         }
     }
 }

@@ -52,7 +52,8 @@ pub fn run(args: &ServeArgs) -> Result<()> {
         .thread_name("clio")
         .build()?;
     rt.block_on(async move {
-        let running = clio_server::start(cfg).await?;
+        let topology = clio_registry::Registry::builtin().topology(&cfg)?;
+        let running = clio_server::start(cfg, topology).await?;
         // One machine-readable line, for scripts and the end-to-end tests.
         println!(
             "clio listening http={} tcp={}",

@@ -267,7 +267,10 @@ impl Housekeeper {
         let todo = catalog;
 
         // Phase 1: every decision first, so that a failing policy deletes nothing.
-        let backend = self.store.backend();
+        let backend = match self.store.backend() {
+            Ok(b) => b,
+            Err(e) => return self.skip(report, format!("the primary is not available: {e}")),
+        };
         let intervals = backend.trend_intervals().to_vec();
         let mut usages = Vec::with_capacity(todo.len());
         // Every series' figures in one storage call (one query for SQLite).

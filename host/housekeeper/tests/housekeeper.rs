@@ -251,5 +251,5 @@ async fn housekeeping_under_concurrent_ingest_keeps_what_it_should() {
             .count();
         assert_eq!(ts.len(), 200 + kept_old);
     }
-    let _ = s.backend().health().await;
+    let _ = s.backend().unwrap().health().await;
 }

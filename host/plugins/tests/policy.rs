@@ -373,7 +373,7 @@ async fn disk_budget_deletes_the_oldest_days_until_the_store_fits() {
         e.store.write(pts).await.unwrap();
     }
     e.store.flush().await.unwrap();
-    let backend = e.store.backend().clone();
+    let backend = e.store.backend().expect("primary open");
     let ids = [1u64, 2, 3, 11, 12, 13];
     let bytes = || async {
         let mut total = 0;

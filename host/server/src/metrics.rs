@@ -30,6 +30,26 @@ pub struct OutcomeLabels {
     pub outcome: &'static str,
 }
 
+/// Labels of per-backend storage metrics.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct BackendLabels {
+    /// The backend's configured name.
+    pub backend: String,
+    /// `primary` or `replica`.
+    pub role: String,
+}
+
+/// Per-backend storage figures.
+#[derive(Debug, Default)]
+struct StorageGauges {
+    up: Family<BackendLabels, Gauge>,
+    lag_points: Family<BackendLabels, Gauge<u64, AtomicU64>>,
+    lag_bytes: Family<BackendLabels, Gauge<u64, AtomicU64>>,
+    lag_seconds: Family<BackendLabels, Gauge<f64, AtomicU64>>,
+    pending_changes: Family<BackendLabels, Gauge<u64, AtomicU64>>,
+    failover_reads: Gauge<u64, AtomicU64>,
+}
+
 /// Every metric of the server.
 #[derive(Debug)]
 pub struct Metrics {
@@ -51,6 +71,7 @@ pub struct Metrics {
     /// Requests slower than `slow_query_sec`.
     pub slow_requests: Counter,
     engine: EngineGauges,
+    storage: StorageGauges,
 }
 
 #[derive(Debug, Default)]
@@ -244,8 +265,40 @@ impl Metrics {
             "1 while a housekeeper run is in progress",
             e.hk_running.clone(),
         );
+        let storage = StorageGauges::default();
+        registry.register(
+            "storage_backend_up",
+            "1 while a storage backend answers",
+            storage.up.clone(),
+        );
+        registry.register(
+            "storage_replica_lag_points",
+            "Points in the log a replica has not written yet",
+            storage.lag_points.clone(),
+        );
+        registry.register(
+            "storage_replica_lag_bytes",
+            "Log bytes a replica has not read yet",
+            storage.lag_bytes.clone(),
+        );
+        registry.register(
+            "storage_replica_lag_seconds",
+            "Seconds since a replica last held everything the primary holds",
+            storage.lag_seconds.clone(),
+        );
+        registry.register(
+            "storage_pending_changes",
+            "Changes waiting for the primary (it was down when they were made)",
+            storage.pending_changes.clone(),
+        );
+        registry.register(
+            "storage_failover_reads",
+            "Reads a replica answered because the primary failed",
+            storage.failover_reads.clone(),
+        );
         Metrics {
             registry,
+            storage,
             request_seconds,
             requests,
             points_received,
@@ -270,7 +323,26 @@ impl Metrics {
     }
 
     /// Renders every metric, taking the engine figures from `stats`.
-    pub fn render(&self, stats: &EngineStats) -> String {
+    pub fn render(&self, stats: &EngineStats, storage: &clio_core::StorageStatus) -> String {
+        let st = &self.storage;
+        st.failover_reads.set(storage.failover_reads);
+        for b in &storage.backends {
+            let l = BackendLabels {
+                backend: b.name.clone(),
+                role: b.role.to_string(),
+            };
+            st.up
+                .get_or_create(&l)
+                .set(i64::from(b.health.up && b.state != "down"));
+            if let Some(p) = b.pending_changes {
+                st.pending_changes.get_or_create(&l).set(p);
+            }
+            if let Some(r) = &b.replica {
+                st.lag_points.get_or_create(&l).set(r.lag_points);
+                st.lag_bytes.get_or_create(&l).set(r.lag_bytes);
+                st.lag_seconds.get_or_create(&l).set(r.lag_seconds);
+            }
+        }
         let e = &self.engine;
         let i = |v: usize| i64::try_from(v).unwrap_or(i64::MAX);
         e.series.set(i(stats.series));

@@ -7,8 +7,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use clio_config::Config;
-use clio_core::Store;
-use clio_storage_sqlite::SqliteBackend;
+use clio_core::{Store, Topology};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -26,14 +25,11 @@ pub struct Running {
     tasks: Vec<JoinHandle<()>>,
 }
 
-/// Opens storage and the engine (replaying the log), binds the listeners and starts serving.
-pub async fn start(config: Config) -> Result<Running> {
+/// Opens the engine over `topology` (built from the configuration by the composition root's
+/// backend registry; replaying the log), binds the listeners and starts serving.
+pub async fn start(config: Config, topology: Topology) -> Result<Running> {
     config.validate()?;
-    let backend = Arc::new(
-        SqliteBackend::open(config.sqlite_options())
-            .with_context(|| format!("cannot open {}", config.sqlite_path().display()))?,
-    );
-    let (store, replay) = Store::open(config.engine_options(), backend)
+    let (store, replay) = Store::open_topology(config.engine_options(), topology)
         .await
         .context("cannot start the engine")?;
     tracing::info!(?replay, "engine open");

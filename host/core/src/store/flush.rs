@@ -11,6 +11,21 @@ impl Store {
         let _guard = inner.flush_lock.lock().await;
         let started = Instant::now();
         let seg = inner.wal.rotate().await?;
+        // Changes the primary missed come first: series must exist before their points, and
+        // a queued deletion must not remove points written after it.
+        if let Err(e) = self.apply_pending().await {
+            inner.counters.flush_errors.fetch_add(1, Ordering::Relaxed);
+            inner.flushed.notify_waiters();
+            return Err(e);
+        }
+        let backend = match inner.primary.ensure().await {
+            Ok(b) => b,
+            Err(e) => {
+                inner.counters.flush_errors.fetch_add(1, Ordering::Relaxed);
+                inner.flushed.notify_waiters();
+                return Err(e.into());
+            }
+        };
         let snapshot = inner.cache.dirty_snapshot(seg);
         let mut report = FlushReport {
             series: snapshot.len(),
@@ -27,7 +42,7 @@ impl Store {
                 continue;
             }
             inner.flush_seq.fetch_add(1, Ordering::AcqRel);
-            let result = inner.backend.write(&batch).await;
+            let result = self.primary_result(backend.write(&batch).await);
             if let Ok(summary) = &result {
                 inner.cache.mark_clean(seg, &batch);
                 report.points += summary.points;
@@ -47,7 +62,30 @@ impl Store {
             inner.flushed.notify_waiters();
             return Err(e.into());
         }
-        report.wal_freed = inner.wal.remove_up_to(seg).await?;
+        // Replicas write what they gathered from the log at this mark.
+        inner.wal.append(Entry::Flushed { upto: seg }).await?;
+        inner.flushed_upto.store(seg, Ordering::Release);
+        if inner.catalog_changed.swap(false, Ordering::AcqRel) {
+            // The log about to be truncated may hold catalog changes: keep them in the copy.
+            let path = crate::catalog::snapshot::path(&inner.opts.data_dir);
+            let saved = {
+                let cat = inner.catalog.read();
+                crate::catalog::snapshot::save(&path, cat.all())
+            };
+            if let Err(e) = saved {
+                inner.catalog_changed.store(true, Ordering::Release);
+                return Err(e);
+            }
+        }
+        let upto = crate::replica::removable_upto(self, seg);
+        report.wal_freed = inner.wal.remove_up_to(upto).await?;
+        inner.held_bytes.store(
+            crate::replica::bytes_up_to(&inner.opts.data_dir.join("wal"), seg),
+            Ordering::Relaxed,
+        );
+        for f in &inner.replicas {
+            f.wake();
+        }
         inner.cache.maintain();
         report.millis = started.elapsed().as_millis() as u64;
         c.flushes.fetch_add(1, Ordering::Relaxed);

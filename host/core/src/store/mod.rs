@@ -2,7 +2,7 @@
 //! the cache, flushes them into the storage backend, and answers reads by merging cache and
 //! storage without seams.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -17,6 +17,7 @@ use serde::Serialize;
 use tokio::sync::Notify;
 use tracing::{debug, error, info, warn};
 
+use crate::apply::Change;
 use crate::cache::{Cache, CacheStats};
 use crate::catalog::Catalog;
 use crate::error::{Error, Result, bad_point};
@@ -25,6 +26,8 @@ use crate::options::EngineOptions;
 use crate::query::{
     Cursor, Data, ReadRequest, ReadResult, Resolution, Window, cap_points, merge_overlay,
 };
+use crate::replica::Follower;
+use crate::topology::Slot;
 use crate::wal::{Entry, ReplayReport, Wal, WalOptions};
 
 /// Which series a written point belongs to.
@@ -119,7 +122,9 @@ pub struct EngineStats {
 }
 
 #[derive(Debug, Default)]
-struct Counters {
+pub(crate) struct Counters {
+    /// Reads a replica answered (read failover).
+    pub(crate) failover_reads: AtomicU64,
     points_written: AtomicU64,
     writes: AtomicU64,
     restamped: AtomicU64,
@@ -131,26 +136,46 @@ struct Counters {
 }
 
 #[derive(Debug)]
-struct Inner {
-    opts: EngineOptions,
-    backend: Arc<dyn StorageBackend>,
-    catalog: RwLock<Catalog>,
+pub(crate) struct Inner {
+    pub(crate) opts: EngineOptions,
+    /// Written by the flush, read by every read.
+    pub(crate) primary: Slot,
+    /// Fed from the log in the background.
+    pub(crate) replicas: Vec<Arc<Follower>>,
+    /// When the primary fails a read, a caught-up replica answers.
+    pub(crate) read_failover: bool,
+    /// Most log bytes kept for lagging replicas.
+    pub(crate) replica_max_log_bytes: u64,
+    /// A replica lagging longer than this is warned about.
+    pub(crate) lag_warn: Duration,
+    /// Changes the primary has not received yet (it was down when they were made), in log
+    /// order. The flush applies them before it writes points.
+    pub(crate) pending: tokio::sync::Mutex<VecDeque<Change>>,
+    /// Length of `pending`, readable without the lock.
+    pub(crate) pending_len: AtomicU64,
+    /// Log segments `<= flushed_upto` are in the primary.
+    pub(crate) flushed_upto: AtomicU64,
+    /// Log bytes of segments the primary holds already, kept for replicas.
+    pub(crate) held_bytes: AtomicU64,
+    /// The catalog changed since its local copy was written.
+    pub(crate) catalog_changed: AtomicBool,
+    pub(crate) catalog: RwLock<Catalog>,
     /// Serialises series creation so that one key gets one id.
-    create_lock: tokio::sync::Mutex<()>,
-    cache: Arc<Cache>,
-    wal: Wal,
+    pub(crate) create_lock: tokio::sync::Mutex<()>,
+    pub(crate) cache: Arc<Cache>,
+    pub(crate) wal: Wal,
     /// One flush at a time.
-    flush_lock: tokio::sync::Mutex<()>,
+    pub(crate) flush_lock: tokio::sync::Mutex<()>,
     /// Odd while a flush moves points from "unflushed" to "stored" (a sequence lock that
     /// lets trend reads avoid counting a point twice or not at all).
-    flush_seq: AtomicU64,
-    flush_wanted: Notify,
-    flushed: Notify,
-    closed: AtomicBool,
-    service: Mutex<Option<tokio::task::JoinHandle<()>>>,
-    counters: Counters,
+    pub(crate) flush_seq: AtomicU64,
+    pub(crate) flush_wanted: Notify,
+    pub(crate) flushed: Notify,
+    pub(crate) closed: AtomicBool,
+    pub(crate) service: Mutex<Option<tokio::task::JoinHandle<()>>>,
+    pub(crate) counters: Counters,
     /// Held for the engine's life: one process per data directory.
-    lock: Mutex<Option<DirLock>>,
+    pub(crate) lock: Mutex<Option<DirLock>>,
 }
 
 /// The engine: write-ahead log + adaptive cache + catalog in front of one storage backend.
@@ -167,36 +192,41 @@ pub fn now_ms() -> Timestamp {
         .map_or(0, |d| d.as_millis() as Timestamp)
 }
 
-/// What replay saw of one series: the deletions to re-apply to storage.
-#[derive(Debug, Default)]
-struct Replayed {
-    /// The last logged operation was `DeleteSeries`.
-    deleted: bool,
-    /// Ranges of `DeleteRange` records.
-    ranges: Vec<(Timestamp, Timestamp)>,
-    /// The latest raw cut of `Expire` records (cuts from the beginning of time nest, so the
-    /// latest one covers the others).
-    raw_before: Option<Timestamp>,
-    /// The latest trend cut per interval of `Expire` records.
-    trends_before: std::collections::BTreeMap<TrendInterval, Timestamp>,
-}
-
-/// What replay saw per series.
-type ReplayLog = HashMap<SeriesId, Replayed>;
-
-/// Series per backend call when expiries found in the log are re-applied at start-up.
-const REPLAY_EXPIRE_BATCH: usize = 1000;
-
+mod changes;
 mod flush;
 mod open;
 mod read;
 mod series;
+pub(crate) mod status;
 mod write;
 
 impl Store {
-    /// The storage backend.
-    pub fn backend(&self) -> &Arc<dyn StorageBackend> {
-        &self.inner.backend
+    pub(crate) fn inner(&self) -> &Inner {
+        &self.inner
+    }
+
+    /// The primary storage backend; an `Unavailable` error while it is not open.
+    pub fn backend(&self) -> Result<Arc<dyn StorageBackend>> {
+        Ok(self.inner.primary.get()?)
+    }
+
+    /// Records the outcome of a call to the primary for its health, and passes it on.
+    pub(crate) fn primary_result<T>(
+        &self,
+        r: std::result::Result<T, StorageError>,
+    ) -> std::result::Result<T, StorageError> {
+        match &r {
+            Ok(_) => {
+                if self.inner.primary.is_down() {
+                    self.inner.primary.succeeded();
+                }
+            }
+            Err(e @ (StorageError::Unavailable(_) | StorageError::Other(_))) => {
+                self.inner.primary.failed(e)
+            }
+            Err(_) => {}
+        }
+        r
     }
 
     /// Leaves the engine as a crash would (nothing flushed or closed; the log and the files
@@ -269,8 +299,16 @@ impl Store {
         if let Err(e) = &flushed {
             error!(error = %e, "final flush failed; the log keeps the points for the next start");
         }
+        for f in &inner.replicas {
+            f.stop().await;
+        }
         inner.wal.shutdown().await;
-        let closed = inner.backend.close().await;
+        let closed = inner.primary.close().await;
+        for f in &inner.replicas {
+            if let Err(e) = f.close_backend().await {
+                warn!(replica = %f.name(), error = %e, "closing a replica failed");
+            }
+        }
         // The log is closed: another process may take the directory now.
         inner.lock.lock().take();
         closed?;

@@ -1,59 +1,74 @@
-//! Opening the engine: catalog, log replay, deletions re-applied.
+//! Opening the engine: the catalog (from the primary, or its local copy while the primary is
+//! down), log replay, changes the primary may have missed queued for it, replicas started.
 
 use super::flush::cache_service;
 use super::*;
+use crate::catalog::snapshot;
+use crate::topology::Topology;
 
 impl Store {
-    /// Opens the engine: loads the catalog, replays the log into the cache, re-applies
-    /// logged deletions to storage, and starts the cache service. Must run inside a tokio
-    /// runtime.
+    /// Opens the engine over one backend (no replicas). Must run inside a tokio runtime.
     pub async fn open(
         opts: EngineOptions,
         backend: Arc<dyn StorageBackend>,
     ) -> Result<(Store, ReplayReport)> {
+        Self::open_topology(opts, Topology::single(backend)).await
+    }
+
+    /// Opens the engine: loads the catalog, replays the log into the cache, queues the
+    /// logged changes for the primary (applied at once when it answers), starts the cache
+    /// service and one follower per replica. A primary that cannot be opened or answer does
+    /// not stop the start: the catalog then comes from its local copy and the log, and
+    /// writes are acknowledged into the log and the cache until it is back. Must run inside
+    /// a tokio runtime.
+    pub async fn open_topology(
+        opts: EngineOptions,
+        topology: Topology,
+    ) -> Result<(Store, ReplayReport)> {
         let lock = DirLock::acquire(&opts.data_dir)?;
-        let catalog = Catalog::new(backend.load_catalog().await?);
+        let primary = Slot::new(topology.primary);
+        let snapshot_path = snapshot::path(&opts.data_dir);
+        let loaded = match primary.ensure().await {
+            Ok(b) => match b.load_catalog().await {
+                Ok(c) => Ok(c),
+                Err(e) => {
+                    primary.failed(&e);
+                    Err(e)
+                }
+            },
+            Err(e) => Err(e),
+        };
+        let mut opts = opts;
+        if let Ok(b) = primary.get() {
+            // The backend's own list is the truth when it can be asked.
+            opts.trend_intervals = b.trend_intervals().to_vec();
+        }
+        let catalog = match loaded {
+            Ok(entries) => Catalog::new(entries),
+            Err(e) => match snapshot::load(&snapshot_path)? {
+                Some(entries) => {
+                    warn!(backend = %primary.name, error = %e, series = entries.len(), "primary unavailable at start-up; the catalog comes from its local copy and the log");
+                    Catalog::new(entries)
+                }
+                // Without any copy of the catalog, points in the log could not be told
+                // apart from points of series that were deleted: refuse rather than guess.
+                None => return Err(Error::Storage(e)),
+            },
+        };
         let cache = Arc::new(Cache::new(opts.cache.clone()));
         let replaying = Arc::new(AtomicBool::new(true));
-        let replayed: Arc<Mutex<ReplayLog>> = Arc::default();
+        // Changes other than points seen during replay, in log order; the highest flush mark.
+        let replayed: Arc<Mutex<(Vec<Change>, u64)>> = Arc::default();
         let apply = {
             let cache = Arc::clone(&cache);
             let replaying = Arc::clone(&replaying);
             let replayed = Arc::clone(&replayed);
             Arc::new(move |seg: u64, entry: &Entry| {
-                let during_replay = replaying.load(Ordering::Relaxed);
                 match entry {
-                    Entry::Points(points) => {
-                        cache.apply_points(seg, points);
-                        if during_replay {
-                            let mut r = replayed.lock();
-                            for (id, _) in points {
-                                r.entry(*id).or_default().deleted = false;
-                            }
-                        }
-                    }
-                    Entry::DeleteSeries(id) => {
-                        cache.remove_series(*id);
-                        if during_replay {
-                            replayed.lock().insert(
-                                *id,
-                                Replayed {
-                                    deleted: true,
-                                    ..Default::default()
-                                },
-                            );
-                        }
-                    }
+                    Entry::Points(points) => cache.apply_points(seg, points),
+                    Entry::DeleteSeries(id) => cache.remove_series(*id),
                     Entry::DeleteRange { series, from, to } => {
                         cache.remove_range(*series, *from, *to);
-                        if during_replay {
-                            replayed
-                                .lock()
-                                .entry(*series)
-                                .or_default()
-                                .ranges
-                                .push((*from, *to));
-                        }
                     }
                     Entry::Expire(batch) => {
                         for e in batch {
@@ -61,19 +76,15 @@ impl Store {
                                 cache.remove_range(e.series, Timestamp::MIN, before);
                             }
                         }
-                        if during_replay {
-                            let mut r = replayed.lock();
-                            for e in batch {
-                                let s = r.entry(e.series).or_default();
-                                if let Some(before) = e.raw_before {
-                                    s.raw_before = s.raw_before.max(Some(before));
-                                }
-                                for &(interval, before) in &e.trends_before {
-                                    let cut = s.trends_before.entry(interval).or_insert(before);
-                                    *cut = (*cut).max(before);
-                                }
-                            }
-                        }
+                    }
+                    Entry::CreateSeries(_) | Entry::UpdateSeries(..) | Entry::Flushed { .. } => {}
+                }
+                if replaying.load(Ordering::Relaxed) {
+                    let mut r = replayed.lock();
+                    if let Entry::Flushed { upto } = entry {
+                        r.1 = r.1.max(*upto);
+                    } else if let Some(change) = Change::from_entry(entry) {
+                        r.0.push(change);
                     }
                 }
             })
@@ -87,37 +98,30 @@ impl Store {
         let (wal, report) = Wal::open(wal_opts, apply)?;
         replaying.store(false, Ordering::Relaxed);
         let mut catalog = catalog;
-        // A deletion that was logged may not have reached storage before a crash.
-        let replayed = std::mem::take(&mut *replayed.lock());
-        let mut expiries = Vec::new();
-        for (id, r) in replayed {
-            if r.deleted {
-                backend.delete_series(id).await?;
-                catalog.remove(id);
-                continue;
-            }
-            for (from, to) in r.ranges {
-                backend.delete_points(id, from, to).await?;
-            }
-            if r.raw_before.is_some() || !r.trends_before.is_empty() {
-                expiries.push(Expiry {
-                    series: id,
-                    raw_before: r.raw_before,
-                    trends_before: r.trends_before.into_iter().collect(),
-                });
-            }
-        }
-        // Retention is idempotent: re-applying a cut that did reach storage finds nothing.
-        // A failure here is logged rather than fatal: the data it would remove is old data
-        // the next housekeeper run cuts again, and refusing to start over it (say, one damaged
-        // chunk) would be worse.
-        expiries.sort_by_key(|e| e.series);
-        for batch in expiries.chunks(REPLAY_EXPIRE_BATCH) {
-            if let Err(e) = backend.expire(batch).await {
-                warn!(series = batch.len(), error = %e, "re-applying logged retention failed; the next housekeeper run repeats it");
+        let (changes, flushed_upto) = std::mem::take(&mut *replayed.lock());
+        // The catalog follows the log; the primary gets every logged change again (they are
+        // idempotent), since any of them may not have reached it before a crash.
+        for c in &changes {
+            match c {
+                Change::Create(infos) => {
+                    for i in infos {
+                        catalog.insert(i.clone());
+                    }
+                }
+                Change::Update(id, update) => {
+                    if let Some(mut info) = catalog.get(*id).cloned() {
+                        update.apply(&mut info.settings);
+                        catalog.insert(info);
+                    }
+                }
+                Change::DeleteSeries(id) => {
+                    catalog.remove(*id);
+                }
+                Change::DeleteRange { .. } | Change::Expire(_) => {}
             }
         }
-        // Points of series missing from the catalog cannot be flushed anywhere meaningful.
+        // Points of series missing from the catalog cannot be flushed anywhere meaningful
+        // (logs written before the engine logged series creation).
         for id in cache.series_ids() {
             if !catalog.contains(id) {
                 warn!(series = %id, "log held points of a series missing from the catalog; dropped");
@@ -133,10 +137,26 @@ impl Store {
                 "write-ahead log replayed"
             );
         }
+        snapshot::save(&snapshot_path, catalog.all())?;
+        let replicas = topology
+            .replicas
+            .into_iter()
+            .map(|spec| Follower::new(spec, &opts.data_dir).map(Arc::new))
+            .collect::<Result<Vec<_>>>()?;
+        let pending_len = changes.len() as u64;
         let store = Store {
             inner: Arc::new(Inner {
                 opts,
-                backend,
+                primary,
+                replicas,
+                read_failover: topology.read_failover,
+                replica_max_log_bytes: topology.replica_max_log_bytes,
+                lag_warn: topology.lag_warn,
+                pending: tokio::sync::Mutex::new(changes.into()),
+                pending_len: AtomicU64::new(pending_len),
+                flushed_upto: AtomicU64::new(flushed_upto),
+                held_bytes: AtomicU64::new(0),
+                catalog_changed: AtomicBool::new(false),
                 catalog: RwLock::new(catalog),
                 create_lock: tokio::sync::Mutex::new(()),
                 cache,
@@ -151,9 +171,16 @@ impl Store {
                 lock: Mutex::new(Some(lock)),
             }),
         };
+        // Re-applied at once when the primary answers; otherwise the flush retries.
+        if let Err(e) = store.apply_pending().await {
+            warn!(error = %e, "logged changes could not reach the primary yet; the flush retries them");
+        }
         let handle = tokio::spawn(cache_service(Arc::downgrade(&store.inner)));
         *store.inner.service.lock() = Some(handle);
-        if store.flush_due() {
+        for f in &store.inner.replicas {
+            f.start(Arc::downgrade(&store.inner));
+        }
+        if store.flush_due() || store.inner.pending_len.load(Ordering::Relaxed) > 0 {
             store.inner.flush_wanted.notify_one();
         }
         Ok((store, report))

@@ -58,7 +58,7 @@ impl Store {
 
     /// The finest configured trend interval whose bucket count over the range fits the cap.
     fn auto_interval(&self, from: Timestamp, to: Timestamp) -> Option<TrendInterval> {
-        let intervals = self.inner.backend.trend_intervals();
+        let intervals = &self.inner.opts.trend_intervals;
         let span = to.saturating_sub(from).max(0) as u128;
         let cap = self.inner.opts.query_max_result_numbers as u128;
         intervals
@@ -82,7 +82,8 @@ impl Store {
         limit: usize,
     ) -> Result<(PointColumns, bool)> {
         let plan = self.plan_columns(id, window, limit)?;
-        let backend = &*self.inner.backend;
+        let backend = self.read_backend()?;
+        let backend = &*backend;
         let stored = match plan.storage {
             Some(r) => Some(r.read(backend, id).await?),
             None => None,
@@ -106,7 +107,8 @@ impl Store {
         limit: usize,
     ) -> Result<(PointColumns, bool)> {
         let plan = self.plan_columns(id, window, limit)?;
-        let backend = &*self.inner.backend;
+        let backend = self.read_backend()?;
+        let backend = &*backend;
         let read = |r: StorageRead| match r.read_inline(backend, id) {
             Some(answer) => answer,
             None => rt.block_on(r.read(backend, id)),
@@ -300,7 +302,7 @@ impl Store {
         let newest_first: Vec<Point> = if snap.hit {
             snap.points
         } else {
-            let stored = inner.backend.read_last(id, k, at_ts).await?;
+            let stored = self.read_backend()?.read_last(id, k, at_ts).await?;
             if snap.storage_answer_fills(at_ts) {
                 inner.cache.fill(id, snap.epoch, &stored, stored.len() < k);
             }
@@ -335,8 +337,8 @@ impl Store {
         let merged = if from >= snap.cover_from || from >= to {
             snap.points
         } else {
-            let stored = inner
-                .backend
+            let stored = self
+                .read_backend()?
                 .read_range(
                     id,
                     from,
@@ -400,10 +402,10 @@ impl Store {
         to: Timestamp,
     ) -> Result<Vec<TrendBucket>> {
         let inner = &self.inner;
-        if !inner.backend.trend_intervals().contains(&interval) {
+        if !inner.opts.trend_intervals.contains(&interval) {
             let known: Vec<String> = inner
-                .backend
-                .trend_intervals()
+                .opts
+                .trend_intervals
                 .iter()
                 .map(|i| i.to_string())
                 .collect();
@@ -424,7 +426,10 @@ impl Store {
                 continue;
             }
             let dirty = inner.cache.dirty_range(id, pfrom, pto);
-            let stored = inner.backend.read_trends(id, interval, from, to).await?;
+            let stored = self
+                .read_backend()?
+                .read_trends(id, interval, from, to)
+                .await?;
             if inner.flush_seq.load(Ordering::Acquire) != seq {
                 continue;
             }
@@ -437,7 +442,10 @@ impl Store {
         }
         // A flush kept moving points underneath; storage alone is still a consistent view
         // of everything flushed so far.
-        Ok(inner.backend.read_trends(id, interval, from, to).await?)
+        Ok(self
+            .read_backend()?
+            .read_trends(id, interval, from, to)
+            .await?)
     }
 }
 

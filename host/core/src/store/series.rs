@@ -31,11 +31,20 @@ impl Store {
 
     /// Changes a series' settings.
     pub async fn update_series(&self, id: SeriesId, update: &SeriesUpdate) -> Result<SeriesInfo> {
-        if !self.inner.catalog.read().contains(id) {
+        let inner = &self.inner;
+        // One catalog change at a time, so that the log's order is the catalog's.
+        let _guard = inner.create_lock.lock().await;
+        let Some(mut info) = inner.catalog.read().get(id).cloned() else {
             return Err(Error::SeriesNotFound(id));
-        }
-        let info = self.inner.backend.update_series(id, update).await?;
-        self.inner.catalog.write().insert(info.clone());
+        };
+        update.apply(&mut info.settings);
+        inner
+            .wal
+            .append(Entry::UpdateSeries(id, update.clone()))
+            .await?;
+        inner.catalog.write().insert(info.clone());
+        inner.catalog_changed.store(true, Ordering::Relaxed);
+        self.submit_change(Change::Update(id, update.clone())).await;
         Ok(info)
     }
 
@@ -47,9 +56,11 @@ impl Store {
         }
         // Logged first, so a crash before storage finished is completed at start-up and
         // replay never resurrects the series' unflushed points.
+        let _guard = inner.create_lock.lock().await;
         inner.wal.append(Entry::DeleteSeries(id)).await?;
         inner.catalog.write().remove(id);
-        inner.backend.delete_series(id).await?;
+        inner.catalog_changed.store(true, Ordering::Relaxed);
+        self.submit_change(Change::DeleteSeries(id)).await;
         inner.cache.remove_series(id);
         Ok(true)
     }
@@ -76,7 +87,20 @@ impl Store {
                 to,
             })
             .await?;
-        let n = inner.backend.delete_points(id, from, to).await?;
+        let change = Change::DeleteRange {
+            series: id,
+            from,
+            to,
+        };
+        // While the primary is down the deletion waits in the queue (it is logged, and the
+        // cache no longer holds the points): only the unflushed points are counted then.
+        let n = self
+            .submit_counted(
+                change,
+                |b| async move { b.delete_points(id, from, to).await },
+            )
+            .await
+            .unwrap_or(0);
         // A read-through fill may have copied doomed points back in meanwhile.
         inner.cache.remove_range(id, from, to);
         Ok(n + unflushed as u64)
@@ -117,7 +141,12 @@ impl Store {
             })
             .collect();
         inner.wal.append(Entry::Expire(todo.clone())).await?;
-        let stored = inner.backend.expire(&todo).await;
+        let todo_c = todo.clone();
+        let stored = self
+            .submit_counted(Change::Expire(todo.clone()), |b| async move {
+                b.expire(&todo_c).await
+            })
+            .await;
         // A read-through fill may have copied doomed points back in meanwhile; the cache
         // follows the cut whether storage succeeded or not (the log re-applies it at start).
         for e in &todo {
@@ -125,11 +154,13 @@ impl Store {
                 inner.cache.remove_range(e.series, Timestamp::MIN, before);
             }
         }
-        let stored = stored?;
+        // Queued while the primary is down: only the unflushed points are counted.
+        let stored =
+            stored.unwrap_or_else(|| todo.iter().map(|e| ExpiryOutcome::none(e.series)).collect());
         if stored.len() != todo.len() {
             return Err(Error::Storage(StorageError::Other(format!(
                 "{} answered {} expiry outcomes for {} series",
-                inner.backend.describe(),
+                inner.primary.name,
                 stored.len(),
                 todo.len()
             ))));

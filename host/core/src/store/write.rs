@@ -90,7 +90,11 @@ impl Store {
 
     pub(super) fn flush_due(&self) -> bool {
         let i = &self.inner;
-        i.wal.bytes() >= i.opts.flush_wal_bytes
+        // Log kept for lagging replicas is not the flush's to free.
+        i.wal
+            .bytes()
+            .saturating_sub(i.held_bytes.load(Ordering::Relaxed))
+            >= i.opts.flush_wal_bytes
             || i.cache.dirty_points() >= i.opts.flush_dirty_points
     }
 
@@ -177,19 +181,30 @@ impl Store {
         if new.is_empty() {
             return Ok(ids);
         }
-        inner.backend.create_series(&new).await?;
+        // The engine owns the catalog: the new series are logged before anything else, so
+        // the write is acknowledged whether or not the primary answers; the primary gets
+        // them now or, while it is down, before the next flush writes points.
         let created = now_ms();
-        let mut cat = inner.catalog.write();
-        for n in new {
-            inner.cache.mark_new(n.id);
-            cat.insert(SeriesInfo {
+        let infos: Vec<SeriesInfo> = new
+            .into_iter()
+            .map(|n| SeriesInfo {
                 id: n.id,
                 key: n.key,
                 settings: n.settings,
                 created,
-            });
-            report.created_series += 1;
+            })
+            .collect();
+        inner.wal.append(Entry::CreateSeries(infos.clone())).await?;
+        {
+            let mut cat = inner.catalog.write();
+            for info in &infos {
+                inner.cache.mark_new(info.id);
+                cat.insert(info.clone());
+                report.created_series += 1;
+            }
         }
+        inner.catalog_changed.store(true, Ordering::Relaxed);
+        self.submit_change(Change::Create(infos)).await;
         Ok(ids)
     }
 }

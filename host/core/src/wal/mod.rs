@@ -78,7 +78,12 @@ pub(crate) struct Wal {
     bytes: Arc<AtomicU64>,
     /// Completed fsyncs, for metrics.
     syncs: Arc<AtomicU64>,
+    /// Points logged per live segment (replication lag in points).
+    seg_points: SegPoints,
 }
+
+/// Points logged per live segment.
+pub(crate) type SegPoints = Arc<parking_lot::Mutex<std::collections::BTreeMap<u64, u64>>>;
 
 /// What replay found at start-up.
 #[derive(Debug, Default, Clone)]
@@ -97,11 +102,11 @@ pub struct ReplayReport {
     pub elapsed: Duration,
 }
 
-fn segment_path(dir: &Path, n: u64) -> PathBuf {
+pub(crate) fn segment_path(dir: &Path, n: u64) -> PathBuf {
     dir.join(format!("{n:020}.wal"))
 }
 
-fn list_segments(dir: &Path) -> Result<Vec<(u64, PathBuf)>> {
+pub(crate) fn list_segments(dir: &Path) -> Result<Vec<(u64, PathBuf)>> {
     let mut out = Vec::new();
     let rd = fs::read_dir(dir).map_err(|e| Error::io(format!("reading {}", dir.display()), e))?;
     for ent in rd {
@@ -160,6 +165,7 @@ impl Wal {
         let mut report = ReplayReport::default();
         let segments = list_segments(&opts.dir)?;
         let mut live_bytes = 0u64;
+        let seg_points: SegPoints = Arc::default();
         for (n, path) in &segments {
             let data =
                 fs::read(path).map_err(|e| Error::io(format!("reading {}", path.display()), e))?;
@@ -177,6 +183,7 @@ impl Wal {
             for e in &decoded.entries {
                 if let Entry::Points(p) = e {
                     report.points += p.len();
+                    *seg_points.lock().entry(*n).or_default() += p.len() as u64;
                 }
                 apply(*n, e);
                 report.entries += 1;
@@ -206,6 +213,7 @@ impl Wal {
             apply,
             bytes: Arc::clone(&bytes),
             syncs: Arc::clone(&syncs),
+            seg_points: Arc::clone(&seg_points),
             last_sync: Instant::now(),
             unsynced: false,
             broken: None,
@@ -214,7 +222,15 @@ impl Wal {
             .name("clio-wal".into())
             .spawn(move || thread.run(rx))
             .map_err(|e| Error::io("starting the log thread", e))?;
-        Ok((Wal { tx, bytes, syncs }, report))
+        Ok((
+            Wal {
+                tx,
+                bytes,
+                syncs,
+                seg_points,
+            },
+            report,
+        ))
     }
 
     /// Appends an entry; resolves once it is durable (per the sync mode) and applied.
@@ -258,6 +274,11 @@ impl Wal {
         self.bytes.load(Ordering::Relaxed)
     }
 
+    /// Points logged per live segment.
+    pub(crate) fn segment_points(&self) -> std::collections::BTreeMap<u64, u64> {
+        self.seg_points.lock().clone()
+    }
+
     /// Number of fsyncs done.
     pub(crate) fn syncs(&self) -> u64 {
         self.syncs.load(Ordering::Relaxed)
@@ -285,6 +306,7 @@ struct LogThread {
     apply: Applier,
     bytes: Arc<AtomicU64>,
     syncs: Arc<AtomicU64>,
+    seg_points: SegPoints,
     last_sync: Instant,
     unsynced: bool,
     /// Set when the current segment could not be written; every append fails until a new
@@ -368,8 +390,15 @@ impl LogThread {
         buf.clear();
         match result {
             Ok(()) => {
+                let mut points = 0u64;
                 for (entry, _) in pending.iter() {
+                    if let Entry::Points(p) = entry {
+                        points += p.len() as u64;
+                    }
                     (self.apply)(self.segment.n, entry);
+                }
+                if points > 0 {
+                    *self.seg_points.lock().entry(self.segment.n).or_default() += points;
                 }
                 for (_, reply) in pending.drain(..) {
                     let _ = reply.send(Ok(()));
@@ -461,6 +490,7 @@ impl LogThread {
             let len = fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
             fs::remove_file(&path)
                 .map_err(|e| Error::io(format!("removing {}", path.display()), e))?;
+            self.seg_points.lock().remove(&n);
             freed += len;
         }
         self.bytes.fetch_sub(

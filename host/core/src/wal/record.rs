@@ -2,7 +2,9 @@
 //! followed by records; a record is `u32 LE payload length`, `u32 LE CRC-32 of the payload`,
 //! then the payload. A torn or corrupt record ends the readable part of a segment.
 
-use clio_storage::{Expiry, Point, SeriesId, Timestamp, TrendInterval, Value};
+use clio_storage::{
+    Expiry, Point, SeriesId, SeriesInfo, SeriesUpdate, Timestamp, TrendInterval, Value,
+};
 
 /// Magic bytes at the start of every segment file.
 pub(crate) const MAGIC: &[u8; 8] = b"CLIOWAL\x01";
@@ -15,6 +17,15 @@ const KIND_DELETE_SERIES: u8 = 2;
 const KIND_DELETE_RANGE: u8 = 3;
 /// Added after the first release; logs written before it simply contain none.
 const KIND_EXPIRE: u8 = 4;
+/// Added with replication (the engine owns the catalog): series created, with their ids,
+/// keys, settings and creation times (JSON, these records are rare).
+const KIND_CREATE_SERIES: u8 = 5;
+/// A series' settings changed: `u64` id, then the JSON update (applying it twice is applying
+/// it once).
+const KIND_UPDATE_SERIES: u8 = 6;
+/// A flush committed every point of log segments `<= upto` to the primary: `u64 upto`.
+/// Replicas write what they gathered at these marks, so they see the primary's batches.
+const KIND_FLUSHED: u8 = 7;
 
 const VAL_NUM: u8 = 0;
 const VAL_STR: u8 = 1;
@@ -35,6 +46,15 @@ pub(crate) enum Entry {
     /// Retention applied to a batch of series (raw points and trend buckets older than the
     /// cuts), in one record.
     Expire(Vec<Expiry>),
+    /// Series created (the engine assigned ids and keys before logging).
+    CreateSeries(Vec<SeriesInfo>),
+    /// A series' settings changed.
+    UpdateSeries(SeriesId, SeriesUpdate),
+    /// A flush committed the points of segments `<= upto` to the primary.
+    Flushed {
+        /// The last segment the flush covered.
+        upto: u64,
+    },
 }
 
 /// Appends `entry` as one framed record to `out`.
@@ -91,6 +111,20 @@ pub(crate) fn encode(entry: &Entry, out: &mut Vec<u8>) {
                 }
             }
         }
+        Entry::CreateSeries(series) => {
+            out.push(KIND_CREATE_SERIES);
+            // Serialising plain data into a Vec cannot fail.
+            let _ = serde_json::to_writer(&mut *out, series);
+        }
+        Entry::UpdateSeries(id, update) => {
+            out.push(KIND_UPDATE_SERIES);
+            out.extend_from_slice(&id.0.to_le_bytes());
+            let _ = serde_json::to_writer(&mut *out, update);
+        }
+        Entry::Flushed { upto } => {
+            out.push(KIND_FLUSHED);
+            out.extend_from_slice(&upto.to_le_bytes());
+        }
     }
     let payload_len = (out.len() - start - 8) as u32;
     let crc = crc32fast::hash(&out[start + 8..]);
@@ -107,18 +141,22 @@ pub(crate) struct Decoded {
     pub valid_len: usize,
     /// Why reading stopped before the end, if it did.
     pub stopped: Option<String>,
+    /// Where each entry ends (offset in the body, after the magic), in order.
+    pub ends: Vec<usize>,
 }
 
 /// Decodes the records of a segment body (the bytes after the magic).
 pub(crate) fn decode_all(body: &[u8]) -> Decoded {
     let mut pos = 0;
     let mut entries = Vec::new();
+    let mut ends = Vec::new();
     let mut stopped = None;
     while pos < body.len() {
         match decode_one(&body[pos..]) {
             Ok((entry, used)) => {
                 entries.push(entry);
                 pos += used;
+                ends.push(pos);
             }
             Err(why) => {
                 stopped = Some(format!("at byte {}: {why}", pos + MAGIC.len()));
@@ -130,6 +168,7 @@ pub(crate) fn decode_all(body: &[u8]) -> Decoded {
         entries,
         valid_len: pos,
         stopped,
+        ends,
     }
 }
 
@@ -211,6 +250,21 @@ fn decode_payload(payload: &[u8]) -> Result<Entry, String> {
             }
             Entry::Expire(batch)
         }
+        KIND_CREATE_SERIES => {
+            let rest = r.take(payload.len() - r.pos)?;
+            Entry::CreateSeries(
+                serde_json::from_slice(rest).map_err(|e| format!("bad series record: {e}"))?,
+            )
+        }
+        KIND_UPDATE_SERIES => {
+            let id = SeriesId(r.u64()?);
+            let rest = r.take(payload.len() - r.pos)?;
+            Entry::UpdateSeries(
+                id,
+                serde_json::from_slice(rest).map_err(|e| format!("bad update record: {e}"))?,
+            )
+        }
+        KIND_FLUSHED => Entry::Flushed { upto: r.u64()? },
         k => return Err(format!("unknown record kind {k}")),
     };
     if r.pos != payload.len() {
@@ -285,7 +339,43 @@ mod tests {
                 }
             }),
             proptest::collection::vec(expiry(), 0..8).prop_map(Entry::Expire),
+            proptest::collection::vec(info(), 0..4).prop_map(Entry::CreateSeries),
+            (
+                any::<u64>(),
+                proptest::option::of(any::<u32>()),
+                proptest::option::of(proptest::collection::btree_map(
+                    "[a-z]{0,4}",
+                    ".{0,6}",
+                    0..3
+                ))
+            )
+                .prop_map(|(id, days, metadata)| Entry::UpdateSeries(
+                    SeriesId(id),
+                    SeriesUpdate {
+                        keep_history_days: days,
+                        keep_trends_days: None,
+                        metadata
+                    }
+                )),
+            any::<u64>().prop_map(|upto| Entry::Flushed { upto }),
         ]
+    }
+
+    fn info() -> impl Strategy<Value = SeriesInfo> {
+        (any::<u64>(), any::<bool>(), any::<u32>(), any::<i64>()).prop_map(
+            |(id, keyed, days, created)| SeriesInfo {
+                id: SeriesId(id),
+                key: keyed.then(|| {
+                    clio_storage::SeriesKey::new("m", [("t".to_string(), "v".to_string())], "f")
+                        .expect("a valid key")
+                }),
+                settings: clio_storage::SeriesSettings {
+                    keep_history_days: days,
+                    ..Default::default()
+                },
+                created,
+            },
+        )
     }
 
     fn expiry() -> impl Strategy<Value = Expiry> {

@@ -171,25 +171,56 @@ pub(super) async fn last(State(state): State<AppState>, RawQuery(q): RawQuery) -
     finish(&state, "last", started, r)
 }
 
-/// `GET /health`: 200 when the engine and its storage answer, 503 otherwise.
+/// `GET /health`: 200 `ok` when the engine and every backend answer; 200 `degraded` (with
+/// the reasons) while a replica fails or the primary is down but writes are still being
+/// acknowledged into the log; 503 when the primary fails and nothing was ever flushed to it.
 pub(super) async fn health(State(state): State<AppState>) -> Response {
-    let backend = state.store().backend();
-    let stats = state.store().stats();
-    match backend.health().await {
-        Ok(()) => Json(json!({
-            "status": "ok",
-            "storage": backend.describe(),
-            "series": stats.series,
-            "unflushed_points": stats.cache.dirty_points,
-            "wal_bytes": stats.wal_bytes,
-        }))
-        .into_response(),
-        Err(e) => (
-            StatusCode::SERVICE_UNAVAILABLE,
-            Json(json!({"status": "unavailable", "storage": backend.describe(), "error": e.to_string()})),
-        )
-            .into_response(),
+    let store = state.store();
+    let stats = store.stats();
+    let mut status = store.storage_status();
+    // A live probe of the primary, so that health does not wait for the next flush to see it.
+    match store.backend() {
+        Ok(b) => {
+            if let Err(e) = b.health().await
+                && let Some(p) = status.backends.first_mut()
+            {
+                p.health.up = false;
+                p.health.last_error = Some(e.to_string());
+                p.state = "down".into();
+                status.status = "degraded";
+            }
+        }
+        Err(_) => status.status = "degraded",
     }
+    let reasons: Vec<String> = status
+        .backends
+        .iter()
+        .filter(|b| !b.health.up || b.state == "down")
+        .map(|b| {
+            format!(
+                "{} `{}` is down: {}",
+                b.role,
+                b.name,
+                b.health.last_error.as_deref().unwrap_or("not open")
+            )
+        })
+        .collect();
+    let primary = status.backends.first();
+    Json(json!({
+        "status": status.status,
+        "reasons": reasons,
+        "storage": primary.map(|p| format!("{} `{}`", p.kind, p.name)),
+        "backends": status.backends.len(),
+        "series": stats.series,
+        "unflushed_points": stats.cache.dirty_points,
+        "wal_bytes": stats.wal_bytes,
+    }))
+    .into_response()
+}
+
+/// `GET /api/v1/storage`: every backend with its role, health, applied log position and lag.
+pub(super) async fn storage(State(state): State<AppState>) -> Response {
+    Json(state.store().storage_status()).into_response()
 }
 
 /// `GET /metrics`: Prometheus text format.
@@ -197,7 +228,9 @@ pub(super) async fn metrics(State(state): State<AppState>) -> Response {
     if let Some(hk) = state.housekeeper() {
         state.metrics().set_housekeeper(&hk.status());
     }
-    let text = state.metrics().render(&state.store().stats());
+    let text = state
+        .metrics()
+        .render(&state.store().stats(), &state.store().storage_status());
     (
         [(
             header::CONTENT_TYPE,

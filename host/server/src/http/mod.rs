@@ -55,6 +55,7 @@ pub fn router(state: AppState) -> Router {
             axum::routing::put(housekeeper::registry),
         )
         .route("/health", get(api::health))
+        .route("/api/v1/storage", get(api::storage))
         .route("/metrics", get(api::metrics))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)

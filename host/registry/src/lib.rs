@@ -1,0 +1,152 @@
+//! The storage backend registry: the composition root's map from a backend `type` in
+//! `[[storage.backends]]` to the code that opens it. `clio-config` and `clio-server` name no
+//! backend; the `clio` binary builds its [`Topology`] here.
+#![deny(missing_docs)]
+
+mod sqlite;
+
+use std::collections::BTreeMap;
+
+use clio_config::{Config, ResolvedBackend};
+use clio_core::{BackendSpec, Topology};
+
+/// Why the backends could not be built from the configuration.
+#[derive(Debug, thiserror::Error)]
+pub enum RegistryError {
+    /// No backend of this type is built into this binary.
+    #[error("storage backend `{name}`: type `{kind}` is not available (available: {available})")]
+    UnknownType {
+        /// The entry's name.
+        name: String,
+        /// The type asked for.
+        kind: String,
+        /// The types there are.
+        available: String,
+    },
+    /// The entry's keys are wrong for its type.
+    #[error("storage backend `{name}` ({kind}): {detail}")]
+    Invalid {
+        /// The entry's name.
+        name: String,
+        /// Its type.
+        kind: String,
+        /// What is wrong.
+        detail: String,
+    },
+}
+
+/// Builds a backend spec from its configuration entry.
+pub type Factory = fn(&ResolvedBackend, &Config) -> Result<BackendSpec, RegistryError>;
+
+/// Backend types by name.
+#[derive(Debug, Clone)]
+pub struct Registry {
+    factories: BTreeMap<&'static str, Factory>,
+}
+
+impl Registry {
+    /// The backends built into this binary.
+    pub fn builtin() -> Self {
+        let mut r = Registry {
+            factories: BTreeMap::new(),
+        };
+        r.register("sqlite", sqlite::factory);
+        r
+    }
+
+    /// Adds (or replaces) a backend type.
+    pub fn register(&mut self, kind: &'static str, factory: Factory) {
+        self.factories.insert(kind, factory);
+    }
+
+    /// The type names, sorted.
+    pub fn kinds(&self) -> Vec<&'static str> {
+        self.factories.keys().copied().collect()
+    }
+
+    /// The primary and replicas the configuration describes. Nothing is opened yet: the
+    /// engine opens them, and keeps retrying one that is down.
+    pub fn topology(&self, config: &Config) -> Result<Topology, RegistryError> {
+        let mut specs = Vec::new();
+        for b in config.storage_backends() {
+            let factory = self.factories.get(b.config.kind.as_str()).ok_or_else(|| {
+                RegistryError::UnknownType {
+                    name: b.config.name.clone(),
+                    kind: b.config.kind.clone(),
+                    available: self.kinds().join(", "),
+                }
+            })?;
+            specs.push(factory(&b, config)?);
+        }
+        let mut specs = specs.into_iter();
+        let Some(primary) = specs.next() else {
+            return Err(RegistryError::Invalid {
+                name: String::new(),
+                kind: String::new(),
+                detail: "no storage backend configured".into(),
+            });
+        };
+        let (read_failover, replica_max_log_bytes, lag_warn) = config.replication();
+        Ok(Topology {
+            primary,
+            replicas: specs.collect(),
+            read_failover,
+            replica_max_log_bytes,
+            lag_warn,
+        })
+    }
+}
+
+/// Parses an entry's own keys into the type's settings (unknown keys are errors).
+pub fn settings<T: serde::de::DeserializeOwned>(b: &ResolvedBackend) -> Result<T, RegistryError> {
+    toml::Value::Table(b.config.settings.clone())
+        .try_into()
+        .map_err(|e: toml::de::Error| RegistryError::Invalid {
+            name: b.config.name.clone(),
+            kind: b.config.kind.clone(),
+            detail: e.message().to_string(),
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_types_and_keys_are_named() {
+        let cfg = Config::from_toml("[[storage.backends]]\nname = \"a\"\ntype = \"mysql\"\n")
+            .expect("valid config");
+        let e = Registry::builtin().topology(&cfg).expect_err("mysql");
+        assert!(
+            e.to_string().contains("mysql") && e.to_string().contains("sqlite"),
+            "{e}"
+        );
+        let cfg = Config::from_toml(
+            "[[storage.backends]]\nname = \"a\"\ntype = \"sqlite\"\nfiel = \"x.db\"\n",
+        )
+        .expect("valid config");
+        let e = Registry::builtin().topology(&cfg).expect_err("typo");
+        assert!(e.to_string().contains("fiel"), "{e}");
+    }
+
+    #[test]
+    fn the_first_is_primary_unless_one_says_so() {
+        let two = "[[storage.backends]]\nname = \"a\"\ntype = \"sqlite\"\n\
+                   [[storage.backends]]\nname = \"b\"\ntype = \"sqlite\"\nfile = \"b.db\"\n";
+        let t = Registry::builtin()
+            .topology(&Config::from_toml(two).expect("config"))
+            .expect("topology");
+        assert_eq!(t.primary.name, "a");
+        assert_eq!(t.replicas.len(), 1);
+        let t = Registry::builtin()
+            .topology(&Config::from_toml(&format!("{two}role = \"primary\"\n")).expect("config"))
+            .expect("topology");
+        assert_eq!(t.primary.name, "b");
+        assert_eq!(t.replicas[0].name, "a");
+        // The legacy single-backend form still works.
+        let t = Registry::builtin()
+            .topology(&Config::from_toml("[storage.sqlite]\nfile = \"x.db\"\n").expect("config"))
+            .expect("topology");
+        assert_eq!((t.primary.name.as_str(), t.replicas.len()), ("main", 0));
+    }
+}
