@@ -485,6 +485,28 @@ impl Cache {
         self.dirty.fetch_sub(cleaned, Ordering::Relaxed);
     }
 
+    /// Marks every point written in segments `<= seg` as flushed (after replay: a flush mark
+    /// in the log says the primary holds them).
+    pub(crate) fn mark_clean_upto(&self, seg: u64) {
+        let mut cleaned = 0;
+        for shard in &self.shards {
+            let mut shard = shard.lock();
+            for sc in shard.values_mut() {
+                if sc.dirty == 0 {
+                    continue;
+                }
+                for e in sc.points.values_mut() {
+                    if e.seg != 0 && e.seg <= seg {
+                        e.seg = 0;
+                        sc.dirty -= 1;
+                        cleaned += 1;
+                    }
+                }
+            }
+        }
+        self.dirty.fetch_sub(cleaned, Ordering::Relaxed);
+    }
+
     /// After a flush: decays each series' target toward recent demand and drops flushed
     /// points beyond it; then evicts further while memory exceeds the budget.
     pub(crate) fn maintain(&self) {

@@ -92,10 +92,6 @@ impl Topology {
     }
 }
 
-/// Shortest and longest pause between attempts to open a backend that is down.
-const REOPEN_MIN: Duration = Duration::from_millis(500);
-const REOPEN_MAX: Duration = Duration::from_secs(30);
-
 /// A backend as the engine holds it: opened on demand, with its health.
 pub(crate) struct Slot {
     pub(crate) name: String,
@@ -120,9 +116,6 @@ struct Health {
     last_error: Option<String>,
     /// When it started failing.
     down_since: Option<Instant>,
-    /// When the next open may be tried.
-    next_open: Option<Instant>,
-    backoff: Duration,
 }
 
 /// A backend's health as [`crate::Store::storage_status`] reports it.
@@ -163,15 +156,11 @@ impl Slot {
         )))
     }
 
-    /// The backend, opening it first when it is not open and the backoff allows.
+    /// The backend, opening it first when it is not open. Callers pace their retries
+    /// themselves (the cache service and the followers back off).
     pub(crate) async fn ensure(&self) -> Result<Arc<dyn StorageBackend>, StorageError> {
         if let Ok(b) = self.get() {
             return Ok(b);
-        }
-        if let Some(next) = self.health.lock().next_open
-            && Instant::now() < next
-        {
-            return self.get();
         }
         match (self.open)().await {
             Ok(b) => {
@@ -204,8 +193,6 @@ impl Slot {
             h.down_since = Some(Instant::now());
         }
         h.last_error = Some(msg);
-        h.backoff = (h.backoff * 2).clamp(REOPEN_MIN, REOPEN_MAX);
-        h.next_open = Some(Instant::now() + h.backoff);
     }
 
     /// Whether the last call failed.

@@ -16,6 +16,9 @@ pub(crate) struct Cursor {
     pub(crate) offset: u64,
     /// A refill from the primary started and has not finished: start it again.
     pub(crate) resync: bool,
+    /// The highest flush mark of the primary this replica has written.
+    #[serde(default)]
+    pub(crate) flush: u64,
 }
 
 pub(super) fn path(data_dir: &Path, name: &str) -> PathBuf {

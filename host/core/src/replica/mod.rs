@@ -98,6 +98,7 @@ impl Follower {
         let cursor_path = cursor::path(data_dir, &spec.name);
         let cursor = cursor::load(&cursor_path)?;
         let read_pos = cursor.map_or((0, 0), |c| (c.segment, c.offset));
+        let applied_upto = cursor.map_or(0, |c| c.flush);
         Ok(Follower {
             slot: Slot::new(spec),
             wal_dir: data_dir.join("wal"),
@@ -108,7 +109,7 @@ impl Follower {
                 read_points_in_seg: 0,
                 gathered: 0,
                 mode: ReplicaState::Following,
-                applied_upto: 0,
+                applied_upto,
                 caught_up_at: Instant::now(),
                 at_end: false,
                 points_written: 0,
@@ -289,6 +290,7 @@ impl Follower {
                             segment: read.end.0,
                             offset: read.end.1,
                             resync: false,
+                            flush: cursor.flush.max(*upto),
                         };
                         cursor::save(&self.cursor_path, &cursor)?;
                         let mut st = self.state.lock();

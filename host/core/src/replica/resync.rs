@@ -39,6 +39,7 @@ pub(super) async fn run(
             segment: first,
             offset: 0,
             resync: true,
+            flush: flushed,
         };
         cursor::save(&f.cursor_path, &c)?;
         f.state.lock().cursor = Some(c);
@@ -117,7 +118,11 @@ pub(super) async fn run(
         ..start
     };
     cursor::save(&f.cursor_path, &done)?;
-    f.state.lock().cursor = Some(done);
+    {
+        let mut st = f.state.lock();
+        st.cursor = Some(done);
+        st.applied_upto = st.applied_upto.max(done.flush);
+    }
     info!(
         replica = %f.slot.name,
         series = wanted.len(),

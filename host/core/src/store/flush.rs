@@ -1,6 +1,7 @@
 //! Flushing unflushed points into the primary backend, and the cache service.
 
 use super::*;
+use crate::store::flush_mark;
 
 impl Store {
     /// Flushes every unflushed point to storage, builds their trends and truncates the log.
@@ -65,6 +66,7 @@ impl Store {
         // Replicas write what they gathered from the log at this mark.
         inner.wal.append(Entry::Flushed { upto: seg }).await?;
         inner.flushed_upto.store(seg, Ordering::Release);
+        flush_mark::save(&inner.opts.data_dir, seg);
         if inner.catalog_changed.swap(false, Ordering::AcqRel) {
             // The log about to be truncated may hold catalog changes: keep them in the copy.
             let path = crate::catalog::snapshot::path(&inner.opts.data_dir);

@@ -194,6 +194,7 @@ pub fn now_ms() -> Timestamp {
 
 mod changes;
 mod flush;
+pub(crate) mod flush_mark;
 mod open;
 mod read;
 mod series;

@@ -4,6 +4,7 @@
 use super::flush::cache_service;
 use super::*;
 use crate::catalog::snapshot;
+use crate::store::flush_mark;
 use crate::topology::Topology;
 
 impl Store {
@@ -56,6 +57,9 @@ impl Store {
             },
         };
         let cache = Arc::new(Cache::new(opts.cache.clone()));
+        // Points of segments the primary is known to hold are not replayed into memory: the
+        // log may be kept long for a lagging replica.
+        let known_flushed = flush_mark::load(&opts.data_dir);
         let replaying = Arc::new(AtomicBool::new(true));
         // Changes other than points seen during replay, in log order; the highest flush mark.
         let replayed: Arc<Mutex<(Vec<Change>, u64)>> = Arc::default();
@@ -65,7 +69,11 @@ impl Store {
             let replayed = Arc::clone(&replayed);
             Arc::new(move |seg: u64, entry: &Entry| {
                 match entry {
-                    Entry::Points(points) => cache.apply_points(seg, points),
+                    Entry::Points(points) => {
+                        if seg > known_flushed {
+                            cache.apply_points(seg, points);
+                        }
+                    }
                     Entry::DeleteSeries(id) => cache.remove_series(*id),
                     Entry::DeleteRange { series, from, to } => {
                         cache.remove_range(*series, *from, *to);
@@ -99,6 +107,9 @@ impl Store {
         replaying.store(false, Ordering::Relaxed);
         let mut catalog = catalog;
         let (changes, flushed_upto) = std::mem::take(&mut *replayed.lock());
+        // The primary holds every point of segments up to the last flush mark.
+        cache.mark_clean_upto(flushed_upto);
+        let flushed_upto = flushed_upto.max(known_flushed);
         // The catalog follows the log; the primary gets every logged change again (they are
         // idempotent), since any of them may not have reached it before a crash.
         for c in &changes {
