@@ -10,6 +10,7 @@ mod import;
 mod output;
 mod remote;
 mod serve;
+mod storage_cmd;
 mod timearg;
 
 /// Clio: a history store for plant and IT monitoring.
@@ -37,6 +38,8 @@ enum Command {
     Series(remote::SeriesArgs),
     /// Evaluate a history function (a plugin) on a series, on the server; or list them.
     Fn(remote::FnArgs),
+    /// The server's storage backends: primary and replicas, health and replication lag.
+    Storage(storage_cmd::StorageArgs),
     /// Status of the server's housekeeper, or start a run.
     Housekeeper(housekeeper_cmd::HousekeeperArgs),
     /// Load-test a running server (ingest over HTTP or TCP, or last-N queries).
@@ -61,6 +64,7 @@ fn main() -> Result<()> {
     match cli.command {
         Command::Serve(args) => serve::run(&args),
         Command::Housekeeper(args) => housekeeper_cmd::run(&args),
+        Command::Storage(args) => storage_cmd::run(&args),
         Command::Query(args) => direct_query::run(&args),
         Command::Import(args) => import::run(&args),
         Command::Write(args) => remote::write(&args),

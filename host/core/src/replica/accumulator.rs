@@ -67,6 +67,14 @@ impl Accumulator {
         }
     }
 
+    /// The oldest segment a gathered point came from.
+    pub(super) fn min_seg(&self) -> Option<u64> {
+        self.series
+            .values()
+            .flat_map(|m| m.values().map(|(_, seg)| *seg))
+            .min()
+    }
+
     /// Takes the points of segments `<= upto`, by series, ascending.
     pub(super) fn take_upto(&mut self, upto: u64) -> Vec<SeriesPoints> {
         let mut out = Vec::new();

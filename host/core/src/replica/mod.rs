@@ -286,9 +286,16 @@ impl Follower {
                     Entry::Flushed { upto } => {
                         let batch = acc.take_upto(*upto);
                         let written = write_batches(backend.as_ref(), batch).await?;
+                        // Points still gathered (written after the flush began) may lie
+                        // before this mark in the log: a restart must read them again, so
+                        // the cursor goes no further than the start of their segment.
+                        let (segment, offset) = match acc.min_seg() {
+                            Some(seg) if seg <= read.end.0 => (seg, 0),
+                            _ => read.end,
+                        };
                         cursor = Cursor {
-                            segment: read.end.0,
-                            offset: read.end.1,
+                            segment,
+                            offset,
                             resync: false,
                             flush: cursor.flush.max(*upto),
                         };
