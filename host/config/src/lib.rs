@@ -512,6 +512,15 @@ pub struct WalConfig {
     /// Size at which a log segment is closed and a new one started, MiB.
     #[serde(default = "default_segment_mb")]
     pub segment_size_mb: u64,
+    /// Most log not yet flushed to the primary, MiB: while the primary is down, writers are
+    /// acknowledged into the log up to this size, then wait (and fail as overloaded after
+    /// 30 s). Log kept only for lagging replicas is bounded by `storage.replica_max_log_mb`.
+    #[serde(default = "default_wal_max_mb")]
+    pub max_size_mb: u64,
+}
+
+const fn default_wal_max_mb() -> u64 {
+    8192
 }
 
 impl Default for WalConfig {
@@ -520,6 +529,7 @@ impl Default for WalConfig {
             sync: SyncMode::Always,
             sync_interval: default_sync_interval(),
             segment_size_mb: default_segment_mb(),
+            max_size_mb: default_wal_max_mb(),
         }
     }
 }
@@ -712,6 +722,9 @@ impl Config {
         if self.wal.segment_size_mb == 0 {
             errs.push("wal.segment_size_mb must be at least 1".into());
         }
+        if self.wal.max_size_mb < self.wal.segment_size_mb {
+            errs.push("wal.max_size_mb must be at least wal.segment_size_mb".into());
+        }
         if self.wal.sync == SyncMode::Interval && self.wal.sync_interval == 0 {
             errs.push("wal.sync_interval must be at least 1 ms with sync = \"interval\"".into());
         }
@@ -874,6 +887,7 @@ impl Config {
         o.wal_sync = self.wal.sync;
         o.wal_sync_interval = Duration::from_millis(self.wal.sync_interval);
         o.wal_segment_bytes = self.wal.segment_size_mb << 20;
+        o.max_wal_bytes = self.wal.max_size_mb << 20;
         o.cache.init_cached_records = self.cache.init_cached_records;
         o.cache.memory_budget = self.cache.memory_budget_mb << 20;
         o.cache_service_interval = Duration::from_secs(self.cache.cache_service_interval);

@@ -18,6 +18,9 @@ pub struct EngineOptions {
     pub wal_sync_interval: Duration,
     /// Size at which a log segment is closed and a new one started.
     pub wal_segment_bytes: u64,
+    /// Writers wait while the log not yet flushed to the primary exceeds this (the disk
+    /// bound while the primary is down).
+    pub max_wal_bytes: u64,
     /// Cache sizing.
     pub cache: CacheOptions,
     /// Time between cache flushes (`cache_service_interval`, 300 s).
@@ -56,6 +59,7 @@ impl EngineOptions {
             wal_sync: SyncMode::Always,
             wal_sync_interval: Duration::from_millis(100),
             wal_segment_bytes: 64 << 20,
+            max_wal_bytes: 8 << 30,
             cache: CacheOptions {
                 init_cached_records: 5,
                 memory_budget: 1 << 30,

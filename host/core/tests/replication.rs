@@ -454,3 +454,91 @@ async fn reads_fail_over_to_a_caught_up_replica() {
     // The final flush has nowhere to go; the log keeps what it would have written.
     assert!(store.close().await.is_err());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn while_the_primary_is_down_the_log_is_bounded_and_writers_are_told_why() {
+    let s = Setup::new(0);
+    s.primary_down.store(true, Ordering::SeqCst);
+    // No copy of the catalog exists yet: the first start needs the primary once.
+    s.primary_down.store(false, Ordering::SeqCst);
+    s.open(0).await.close().await.unwrap();
+    s.primary_down.store(true, Ordering::SeqCst);
+    let mut opts = options(s.dir.path());
+    opts.max_wal_bytes = 64 << 10;
+    opts.overload_timeout = Duration::from_millis(300);
+    let store = Store::open_topology(opts, s.topology(0)).await.unwrap().0;
+    let mut acked = 0;
+    let err = loop {
+        match store
+            .write((0..100).map(|i| pt(7, acked * 100 + i, 1.0)).collect())
+            .await
+        {
+            Ok(_) => acked += 1,
+            Err(e) => break e,
+        }
+        assert!(acked < 1000, "the log grew without bound");
+    };
+    let msg = err.to_string();
+    assert!(
+        msg.contains("overloaded") && msg.contains("`main` is down"),
+        "{msg}"
+    );
+    assert!(acked >= 20, "{acked} batches before the bound");
+    // Back: the flush empties the log and writers are accepted again.
+    s.primary_down.store(false, Ordering::SeqCst);
+    store.flush().await.unwrap();
+    store.write(vec![pt(7, acked * 100, 2.0)]).await.unwrap();
+    store.flush().await.unwrap();
+    store.close().await.unwrap();
+    let main = file_contents(&s.path("main")).await;
+    assert_eq!(
+        main.lines().filter(|l| l.contains(" Num(")).count() as i64,
+        acked * 100 + 1,
+        "every acknowledged point is in the primary"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_caught_up_replica_is_promoted_when_the_primary_file_is_lost() {
+    let s = Setup::new(1);
+    let store = s.open(1).await;
+    workload(&store, 0).await;
+    workload(&store, 1).await;
+    caught_up(&store).await;
+    store.close().await.unwrap();
+    let before = file_contents(&s.path("main")).await;
+    // The primary's file is lost. The operator edits the config: the replica becomes the
+    // primary (here: `r0` first, `main` gone), and restarts.
+    std::fs::remove_file(s.path("main")).unwrap();
+    let promoted = Topology {
+        primary: sqlite_spec("r0", s.path("r0"), Arc::default()),
+        replicas: vec![],
+        ..s.topology(0)
+    };
+    let store = Store::open_topology(options(s.dir.path()), promoted)
+        .await
+        .unwrap()
+        .0;
+    assert_eq!(store.storage_status().backends[0].name, "r0");
+    workload(&store, 2).await;
+    store.close().await.unwrap();
+    let after = file_contents(&s.path("r0")).await;
+    assert!(
+        after.starts_with(&before[..before.find("series 2 ").unwrap()])
+            || after.len() > before.len()
+    );
+    // Removing a replica from the config, or adding the old name back, are edits too: the
+    // lost `main` comes back as a replica of `r0` and is refilled.
+    let back = Topology {
+        primary: sqlite_spec("r0", s.path("r0"), Arc::default()),
+        replicas: vec![sqlite_spec("main", s.path("main"), Arc::default())],
+        ..s.topology(0)
+    };
+    let store = Store::open_topology(options(s.dir.path()), back)
+        .await
+        .unwrap()
+        .0;
+    caught_up(&store).await;
+    store.close().await.unwrap();
+    same(&file_contents(&s.path("main")).await, &after);
+}

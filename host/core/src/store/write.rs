@@ -98,20 +98,43 @@ impl Store {
             || i.cache.dirty_points() >= i.opts.flush_dirty_points
     }
 
-    /// Backpressure: while too many points are unflushed, writers wait for the flush.
+    /// Log bytes not yet flushed to the primary (log kept only for replicas excluded).
+    fn unflushed_log_bytes(&self) -> u64 {
+        let i = &self.inner;
+        i.wal
+            .bytes()
+            .saturating_sub(i.held_bytes.load(Ordering::Relaxed))
+    }
+
+    /// Backpressure: while too many points are unflushed, or the log not yet in the primary
+    /// is too large (the primary is down), writers wait for the flush.
     async fn wait_for_room(&self) -> Result<()> {
         let i = &self.inner;
-        if i.cache.dirty_points() < i.opts.max_dirty_points {
+        let full = || {
+            i.cache.dirty_points() >= i.opts.max_dirty_points
+                || self.unflushed_log_bytes() >= i.opts.max_wal_bytes
+        };
+        if !full() {
             return Ok(());
         }
         let started = Instant::now();
-        while i.cache.dirty_points() >= i.opts.max_dirty_points {
+        while full() {
             i.flush_wanted.notify_one();
             let left = i.opts.overload_timeout.saturating_sub(started.elapsed());
             if left.is_zero() {
+                let why = if i.primary.is_down() {
+                    format!(
+                        " (the primary `{}` is down: {})",
+                        i.primary.name,
+                        i.primary.health().last_error.unwrap_or_default()
+                    )
+                } else {
+                    String::new()
+                };
                 return Err(Error::Overloaded(format!(
-                    "{} points wait for the flush to storage",
-                    i.cache.dirty_points()
+                    "{} points and {} log bytes wait for the flush to storage{why}",
+                    i.cache.dirty_points(),
+                    self.unflushed_log_bytes()
                 )));
             }
             let _ =
