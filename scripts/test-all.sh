@@ -11,6 +11,11 @@ export RUST_BACKTRACE=1
 echo "== toolchain"
 rustup show active-toolchain
 cargo --version
+# rustup may not install rust-toolchain.toml's targets on first use (RUSTUP_AUTO_INSTALL=0 on
+# this project's machines); adding it is idempotent. The plugin host's build script does the
+# same for `cargo run`, so the README's run command works on a fresh machine too.
+rustup target add wasm32-wasip2
+rustup target list --installed | grep -qx wasm32-wasip2 || { echo "wasm32-wasip2 target missing" >&2; exit 1; }
 
 echo "== python client for the compatibility tests (PyPI: influxdb)"
 # End-to-end tests drive Clio with a client library someone else wrote.

@@ -79,6 +79,7 @@ fn main() {
         write_embedded(&embedded, &[], &builtin_out);
         return;
     }
+    ensure_wasm_target();
     let cargo = env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut cmd = Command::new(cargo);
     cmd.current_dir(&workspace)
@@ -206,5 +207,34 @@ fn copy_outputs(crates: &[(String, PathBuf)], built: &Path, out: &Path) {
         {
             panic!("cannot write {}: {e}", dst.display());
         }
+    }
+}
+
+/// Installs the `wasm32-wasip2` standard library through rustup when the toolchain lacks it:
+/// rustup does not always install the targets of `rust-toolchain.toml` on first use (for
+/// example with `RUSTUP_AUTO_INSTALL=0`), and a fresh machine's first build must still work.
+/// Idempotent and cheap when the target is there (one `rustc --print sysroot`).
+fn ensure_wasm_target() {
+    let rustc = env::var_os("RUSTC").unwrap_or_else(|| "rustc".into());
+    let sysroot = Command::new(&rustc)
+        .args(["--print", "sysroot"])
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| PathBuf::from(String::from_utf8_lossy(&o.stdout).trim()));
+    if let Some(root) = &sysroot
+        && root.join("lib/rustlib/wasm32-wasip2").is_dir()
+    {
+        return;
+    }
+    println!("cargo:warning=installing the wasm32-wasip2 target through rustup (first build on this machine)");
+    let mut cmd = Command::new("rustup");
+    cmd.args(["target", "add", "wasm32-wasip2"]);
+    // Inside a build, rustup's proxy names the toolchain in RUSTUP_TOOLCHAIN; keep it so the
+    // target goes to the toolchain that builds.
+    match cmd.status() {
+        Ok(s) if s.success() => {}
+        Ok(s) => println!("cargo:warning=`rustup target add wasm32-wasip2` failed ({s})"),
+        Err(e) => println!("cargo:warning=cannot run rustup to add wasm32-wasip2: {e}"),
     }
 }
