@@ -2,8 +2,10 @@
 FROM rust:1-bookworm AS build
 WORKDIR /src
 COPY . .
-# rust-toolchain.toml pins the toolchain and targets; rustup installs them on first use.
-RUN cargo build --release -p clio --locked
+# rust-toolchain.toml pins the toolchain; its targets are added explicitly, because rustup
+# does not install them on first use everywhere (RUSTUP_AUTO_INSTALL=0).
+RUN rustup show active-toolchain && rustup target add wasm32-wasip2 \
+    && cargo build --release -p clio --locked
 
 FROM debian:bookworm-slim
 RUN useradd --system --home /var/lib/clio clio && mkdir -p /var/lib/clio /etc/clio \
