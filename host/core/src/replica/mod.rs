@@ -80,6 +80,8 @@ pub(crate) struct Follower {
     stop: AtomicBool,
     resync_requested: AtomicBool,
     task: Mutex<Option<tokio::task::JoinHandle<()>>>,
+    /// Lagging longer than this is warned about (once per spell).
+    lag_warn: Duration,
 }
 
 impl std::fmt::Debug for Follower {
@@ -94,7 +96,7 @@ impl std::fmt::Debug for Follower {
 const WRITE_BATCH_POINTS: usize = 200_000;
 
 impl Follower {
-    pub(crate) fn new(spec: BackendSpec, data_dir: &Path) -> Result<Self> {
+    pub(crate) fn new(spec: BackendSpec, data_dir: &Path, lag_warn: Duration) -> Result<Self> {
         let cursor_path = cursor::path(data_dir, &spec.name);
         let cursor = cursor::load(&cursor_path)?;
         let read_pos = cursor.map_or((0, 0), |c| (c.segment, c.offset));
@@ -119,6 +121,7 @@ impl Follower {
             stop: AtomicBool::new(false),
             resync_requested: AtomicBool::new(false),
             task: Mutex::new(None),
+            lag_warn,
         })
     }
 
@@ -197,6 +200,7 @@ impl Follower {
     async fn run(self: Arc<Self>, inner: Weak<Inner>) {
         let mut backoff = Duration::from_millis(500);
         while !self.stop.load(Ordering::SeqCst) {
+            self.check_lag();
             let started = Instant::now();
             match self.follow(&inner).await {
                 Ok(()) => {}
@@ -251,9 +255,7 @@ impl Follower {
             }
             if self.resync_requested.load(Ordering::SeqCst) {
                 // Back to `follow`'s start, which refills from the primary.
-                return Err(Error::Storage(StorageError::Unavailable(
-                    "fell too far behind; resyncing".into(),
-                )));
+                return Ok(());
             }
             let outcome = reader.read(pos)?;
             let entries = match outcome {
@@ -265,6 +267,7 @@ impl Follower {
             };
             if entries.is_empty() {
                 self.note_at_end(inner);
+                self.check_lag();
                 tokio::select! {
                     _ = tokio::time::sleep(Duration::from_secs(1)) => {}
                     _ = self.wake.notified() => {}
@@ -309,7 +312,18 @@ impl Follower {
                     other => {
                         if let Some(change) = Change::from_entry(other) {
                             acc.apply_change(&change);
-                            change.apply(backend.as_ref()).await?;
+                            match change.apply(backend.as_ref()).await {
+                                Ok(()) => {}
+                                // The replica's contents contradict the log (a key held by
+                                // another id, say, after it was used elsewhere): refill it.
+                                Err(StorageError::InvalidInput(why)) => {
+                                    self.request_resync(&format!(
+                                        "it refused a logged change: {why}"
+                                    ));
+                                    return Ok(());
+                                }
+                                Err(e) => return Err(e.into()),
+                            }
                             self.state.lock().gathered = acc.len() as u64;
                         }
                     }
@@ -317,6 +331,17 @@ impl Follower {
                 pos = read.end;
                 self.state.lock().read_pos = pos;
             }
+        }
+    }
+
+    /// Warns once per spell when the replica has not held everything the primary holds for
+    /// longer than `lag_warn`.
+    fn check_lag(&self) {
+        let mut st = self.state.lock();
+        let behind = st.caught_up_at.elapsed();
+        if behind > self.lag_warn && !st.lag_warned {
+            st.lag_warned = true;
+            warn!(replica = %self.slot.name, lag_seconds = behind.as_secs(), state = ?st.mode, "replica lags behind the primary");
         }
     }
 
@@ -333,12 +358,12 @@ impl Follower {
     }
 
     /// Status for `/api/v1/storage`.
-    pub(crate) fn status(&self, store: &Store, lag_warn: Duration) -> ReplicaStatus {
+    pub(crate) fn status(&self, store: &Store) -> ReplicaStatus {
         let inner = store.inner();
         let flushed = inner.flushed_upto.load(Ordering::Acquire);
         let seg_points = inner.wal.segment_points();
         let sizes = segment_sizes(&self.wal_dir);
-        let mut st = self.state.lock();
+        let st = self.state.lock();
         let (seg, off) = st.read_pos;
         let lag_bytes: u64 = sizes
             .iter()
@@ -369,10 +394,6 @@ impl Follower {
         } else {
             st.caught_up_at.elapsed().as_secs_f64()
         };
-        if lag_seconds > lag_warn.as_secs_f64() && !st.lag_warned {
-            st.lag_warned = true;
-            warn!(replica = %self.slot.name, lag_seconds, "replica lags behind the primary");
-        }
         ReplicaStatus {
             state: st.mode,
             applied: st.cursor.map(|c| format!("{}:{}", c.segment, c.offset)),

@@ -146,8 +146,6 @@ pub(crate) struct Inner {
     pub(crate) read_failover: bool,
     /// Most log bytes kept for lagging replicas.
     pub(crate) replica_max_log_bytes: u64,
-    /// A replica lagging longer than this is warned about.
-    pub(crate) lag_warn: Duration,
     /// Changes the primary has not received yet (it was down when they were made), in log
     /// order. The flush applies them before it writes points.
     pub(crate) pending: tokio::sync::Mutex<VecDeque<Change>>,

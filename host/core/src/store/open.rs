@@ -152,7 +152,7 @@ impl Store {
         let replicas = topology
             .replicas
             .into_iter()
-            .map(|spec| Follower::new(spec, &opts.data_dir).map(Arc::new))
+            .map(|spec| Follower::new(spec, &opts.data_dir, topology.lag_warn).map(Arc::new))
             .collect::<Result<Vec<_>>>()?;
         let pending_len = changes.len() as u64;
         let store = Store {
@@ -162,7 +162,6 @@ impl Store {
                 replicas,
                 read_failover: topology.read_failover,
                 replica_max_log_bytes: topology.replica_max_log_bytes,
-                lag_warn: topology.lag_warn,
                 pending: tokio::sync::Mutex::new(changes.into()),
                 pending_len: AtomicU64::new(pending_len),
                 flushed_upto: AtomicU64::new(flushed_upto),

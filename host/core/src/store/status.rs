@@ -87,7 +87,7 @@ impl Store {
             flushed_segment: Some(inner.flushed_upto.load(Ordering::Relaxed)),
         }];
         for f in &inner.replicas {
-            let r = f.status(self, inner.lag_warn);
+            let r = f.status(self);
             let h = f.slot().health();
             backends.push(BackendStatus {
                 name: f.name().to_string(),
