@@ -227,7 +227,9 @@ fn ensure_wasm_target() {
     {
         return;
     }
-    println!("cargo:warning=installing the wasm32-wasip2 target through rustup (first build on this machine)");
+    println!(
+        "cargo:warning=installing the wasm32-wasip2 target through rustup (first build on this machine)"
+    );
     let mut cmd = Command::new("rustup");
     cmd.args(["target", "add", "wasm32-wasip2"]);
     // Inside a build, rustup's proxy names the toolchain in RUSTUP_TOOLCHAIN; keep it so the

@@ -12,6 +12,7 @@ use anyhow::{Context, Result, bail};
 use clap::Args;
 use clio_core::{DirLock, KEY_ID_BASE};
 use clio_lineproto::{Parser, Precision};
+use clio_storage::prelude::*;
 use clio_storage::{
     NewSeries, Point, SeriesId, SeriesKey, SeriesPoints, SeriesSettings, StorageBackend,
 };

@@ -8,12 +8,13 @@
 //! ```
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a measuring tool: failures should be loud
 
+use clio_storage::prelude::*;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use clio_core::{EngineOptions, IncomingPoint, SeriesRef, Store};
 use clio_housekeeper::{Housekeeper, HousekeeperOptions, KeepPolicy};
-use clio_storage::{Point, SeriesId, SeriesPoints, SeriesUpdate, StorageBackend, Value};
+use clio_storage::{Point, SeriesId, SeriesPoints, SeriesUpdate, Value};
 use clio_storage_sqlite::{SqliteBackend, SqliteOptions};
 use tokio_util::sync::CancellationToken;
 

@@ -4,10 +4,11 @@ use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
+use clio_storage::prelude::*;
 use clio_storage::{
     Capabilities, Expiry, ExpiryOutcome, NewSeries, Point, Result, SeriesFilter, SeriesId,
-    SeriesInfo, SeriesPoints, SeriesStats, SeriesUpdate, StorageBackend, StorageError, Timestamp,
-    TrendBucket, TrendInterval, WriteSummary,
+    SeriesInfo, SeriesPoints, SeriesStats, SeriesUpdate, StorageError, Timestamp, TrendBucket,
+    TrendInterval, TrendMode, WriteSummary,
 };
 use rusqlite::{Connection, OpenFlags, TransactionBehavior};
 
@@ -161,21 +162,7 @@ impl SqliteBackend {
 }
 
 #[async_trait]
-impl StorageBackend for SqliteBackend {
-    fn describe(&self) -> String {
-        format!("sqlite at {}", self.opts.path.display())
-    }
-
-    fn capabilities(&self) -> Capabilities {
-        Capabilities {
-            direct_file_reads: true,
-        }
-    }
-
-    fn trend_intervals(&self) -> &[TrendInterval] {
-        &self.opts.trend_intervals
-    }
-
+impl CatalogStore for SqliteBackend {
     async fn load_catalog(&self) -> Result<Vec<SeriesInfo>> {
         self.read(catalog::load).await
     }
@@ -210,7 +197,10 @@ impl StorageBackend for SqliteBackend {
         })
         .await
     }
+}
 
+#[async_trait]
+impl PointStore for SqliteBackend {
     async fn write(&self, batch: &[SeriesPoints]) -> Result<WriteSummary> {
         let batch = batch.to_vec();
         self.write_tx(move |tx, opts| {
@@ -249,61 +239,6 @@ impl StorageBackend for SqliteBackend {
             .await
     }
 
-    async fn read_trends(
-        &self,
-        series: SeriesId,
-        interval: TrendInterval,
-        from: Timestamp,
-        to: Timestamp,
-    ) -> Result<Vec<TrendBucket>> {
-        self.read(move |c| query::read_trends(c, series, interval, from, to))
-            .await
-    }
-
-    async fn delete_points(&self, series: SeriesId, from: Timestamp, to: Timestamp) -> Result<u64> {
-        self.write_tx(move |tx, opts| {
-            chunks::delete_range(tx, series, from, to, opts.max_chunk_points)
-        })
-        .await
-    }
-
-    async fn delete_trends(
-        &self,
-        series: SeriesId,
-        interval: Option<TrendInterval>,
-        from: Timestamp,
-        to: Timestamp,
-    ) -> Result<u64> {
-        self.write_tx(move |tx, _| trends::delete(tx, series, interval, from, to))
-            .await
-    }
-
-    /// The whole batch in one write transaction (one commit, one fsync), with the same
-    /// chunk-level cuts as [`StorageBackend::delete_points`] and
-    /// [`StorageBackend::delete_trends`]. A series without a catalog entry has no rows, so it
-    /// is skipped by finding nothing to delete.
-    async fn expire(&self, batch: &[Expiry]) -> Result<Vec<ExpiryOutcome>> {
-        if batch.iter().all(Expiry::is_empty) {
-            // Nothing can go: spare the writer thread a round trip.
-            return Ok(batch
-                .iter()
-                .map(|e| ExpiryOutcome::none(e.series))
-                .collect());
-        }
-        let batch = batch.to_vec();
-        self.write_tx(move |tx, opts| {
-            batch
-                .iter()
-                .map(|e| expire_one(tx, e, opts.max_chunk_points))
-                .collect()
-        })
-        .await
-    }
-
-    async fn stats(&self, series: SeriesId) -> Result<SeriesStats> {
-        self.read(move |c| query::stats(c, series)).await
-    }
-
     async fn read_range_columns(
         &self,
         series: SeriesId,
@@ -326,6 +261,96 @@ impl StorageBackend for SqliteBackend {
             .await
     }
 
+    async fn delete_points(&self, series: SeriesId, from: Timestamp, to: Timestamp) -> Result<u64> {
+        self.write_tx(move |tx, opts| {
+            chunks::delete_range(tx, series, from, to, opts.max_chunk_points)
+        })
+        .await
+    }
+
+    async fn stats(&self, series: SeriesId) -> Result<SeriesStats> {
+        self.read(move |c| query::stats(c, series)).await
+    }
+
+    async fn stats_all(&self) -> Result<Vec<(SeriesId, SeriesStats)>> {
+        self.read(query::stats_all).await
+    }
+}
+
+#[async_trait]
+impl TrendStore for SqliteBackend {
+    fn trend_mode(&self) -> TrendMode {
+        // Points and their buckets in one transaction.
+        TrendMode::Native
+    }
+
+    fn trend_intervals(&self) -> &[TrendInterval] {
+        &self.opts.trend_intervals
+    }
+
+    async fn read_trends(
+        &self,
+        series: SeriesId,
+        interval: TrendInterval,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> Result<Vec<TrendBucket>> {
+        self.read(move |c| query::read_trends(c, series, interval, from, to))
+            .await
+    }
+
+    async fn delete_trends(
+        &self,
+        series: SeriesId,
+        interval: Option<TrendInterval>,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> Result<u64> {
+        self.write_tx(move |tx, _| trends::delete(tx, series, interval, from, to))
+            .await
+    }
+
+    async fn put_trends(
+        &self,
+        series: SeriesId,
+        interval: TrendInterval,
+        buckets: &[TrendBucket],
+    ) -> Result<()> {
+        if buckets.is_empty() {
+            return Ok(());
+        }
+        let buckets = buckets.to_vec();
+        self.write_tx(move |tx, _| trends::put(tx, series, interval, &buckets))
+            .await
+    }
+}
+
+#[async_trait]
+impl RetentionStore for SqliteBackend {
+    /// The whole batch in one write transaction (one commit, one fsync), with the same
+    /// chunk-level cuts as [`StorageBackend::delete_points`] and
+    /// [`StorageBackend::delete_trends`]. A series without a catalog entry has no rows, so it
+    /// is skipped by finding nothing to delete.
+    async fn expire(&self, batch: &[Expiry]) -> Result<Vec<ExpiryOutcome>> {
+        if batch.iter().all(Expiry::is_empty) {
+            // Nothing can go: spare the writer thread a round trip.
+            return Ok(batch
+                .iter()
+                .map(|e| ExpiryOutcome::none(e.series))
+                .collect());
+        }
+        let batch = batch.to_vec();
+        self.write_tx(move |tx, opts| {
+            batch
+                .iter()
+                .map(|e| expire_one(tx, e, opts.max_chunk_points))
+                .collect()
+        })
+        .await
+    }
+}
+
+impl BlockingReads for SqliteBackend {
     fn read_last_columns_inline(
         &self,
         series: SeriesId,
@@ -347,9 +372,18 @@ impl StorageBackend for SqliteBackend {
         self.inline
             .try_read(|c| query::read_range_columns(c, series, from, to, limit))
     }
+}
 
-    async fn stats_all(&self) -> Result<Vec<(SeriesId, SeriesStats)>> {
-        self.read(query::stats_all).await
+#[async_trait]
+impl StorageBackend for SqliteBackend {
+    fn describe(&self) -> String {
+        format!("sqlite at {}", self.opts.path.display())
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        Capabilities {
+            direct_file_reads: true,
+        }
     }
 
     async fn health(&self) -> Result<()> {
@@ -372,6 +406,10 @@ impl StorageBackend for SqliteBackend {
         self.readers.close();
         self.inline.close();
         Ok(())
+    }
+
+    fn blocking_reads(&self) -> Option<&dyn BlockingReads> {
+        Some(self)
     }
 }
 

@@ -4,9 +4,11 @@
 //! which a stored value was replaced is rebuilt from its raw points, because the old value's
 //! contribution cannot be subtracted exactly from min and max.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
-use clio_storage::{Point, Result, SeriesId, StorageError, Timestamp, TrendBucket, TrendInterval};
+use clio_storage::{
+    Point, Result, SeriesId, StorageError, Timestamp, TrendBucket, TrendInterval, trend_maint,
+};
 use rusqlite::{Connection, params};
 
 use crate::error::sql;
@@ -67,6 +69,8 @@ pub(crate) fn read(
 
 /// Brings the buckets touched by `new` up to date; `replaced` are timestamps of `new` that
 /// overwrote stored values. Call after the raw points are written. Returns buckets written.
+/// The rules are the shared ones ([`clio_storage::trend_maint`]); this applies them inside the
+/// caller's transaction.
 pub(crate) fn apply(
     conn: &Connection,
     series: SeriesId,
@@ -76,52 +80,14 @@ pub(crate) fn apply(
 ) -> Result<u64> {
     let mut written = 0u64;
     for &interval in intervals {
-        let rebuild: BTreeSet<Timestamp> = replaced
-            .iter()
-            .map(|&ts| interval.bucket_start(ts))
-            .collect();
-        let fresh = TrendBucket::build(interval, new);
-        let lo = fresh
-            .first()
-            .map(|b| b.start)
-            .into_iter()
-            .chain(rebuild.first().copied())
-            .min();
-        let hi = fresh
-            .last()
-            .map(|b| b.start)
-            .into_iter()
-            .chain(rebuild.last().copied())
-            .max();
-        let (Some(lo), Some(hi)) = (lo, hi) else {
+        let rebuild = trend_maint::rebuild_starts(interval, replaced);
+        let Some((lo, hi)) = trend_maint::touched(interval, new, &rebuild) else {
             continue;
         };
         let mut map = take_range(conn, series, interval, lo, hi)?;
-        for b in fresh {
-            if rebuild.contains(&b.start) {
-                continue;
-            }
-            written += 1;
-            match map.get_mut(&b.start) {
-                Some(stored) => stored.merge(&b),
-                None => {
-                    map.insert(b.start, b);
-                }
-            }
-        }
-        for start in rebuild {
-            written += 1;
-            let end = start.saturating_add(interval.ms());
-            let points = read_all(conn, series, start, end)?;
-            match TrendBucket::build(interval, &points).into_iter().next() {
-                Some(b) => {
-                    map.insert(start, b);
-                }
-                None => {
-                    map.remove(&start);
-                }
-            }
-        }
+        written += trend_maint::update_buckets(interval, &mut map, new, &rebuild, |start| {
+            read_all(conn, series, start, start.saturating_add(interval.ms()))
+        })?;
         insert(
             conn,
             series,
@@ -130,6 +96,32 @@ pub(crate) fn apply(
         )?;
     }
     Ok(written)
+}
+
+/// Stores `buckets` as given (one interval, ascending): replaces buckets with equal starts,
+/// keeps the others; chunks stay non-overlapping and at most [`MAX_TREND_CHUNK`] buckets.
+pub(crate) fn put(
+    conn: &Connection,
+    series: SeriesId,
+    interval: TrendInterval,
+    buckets: &[TrendBucket],
+) -> Result<()> {
+    let (Some(lo), Some(hi)) = (
+        buckets.iter().map(|b| b.start).min(),
+        buckets.iter().map(|b| b.start).max(),
+    ) else {
+        return Ok(());
+    };
+    let mut map = take_range(conn, series, interval, lo, hi)?;
+    for b in buckets {
+        map.insert(b.start, b.clone());
+    }
+    insert(
+        conn,
+        series,
+        interval,
+        &map.into_values().collect::<Vec<_>>(),
+    )
 }
 
 /// Removes and returns (decoded) the trend chunks overlapping `[lo, hi]`, plus the chunk

@@ -17,15 +17,25 @@ mod error;
 mod key;
 mod series;
 mod trend;
+pub mod trend_maint;
 mod value;
 
 #[cfg(feature = "testing")]
 pub mod testing;
 
 pub use backend::{
-    Capabilities, Expiry, ExpiryOutcome, SeriesPoints, SeriesStats, StorageBackend, WriteSummary,
-    expire_each,
+    BlockingReads, Capabilities, CatalogStore, Expiry, ExpiryOutcome, PointStore, RetentionStore,
+    SeriesPoints, SeriesStats, StorageBackend, TrendMode, TrendStore, WriteSummary, expire_each,
+    stats_each,
 };
+pub use trend_maint::write_points;
+
+/// The storage traits, for callers of a backend: `use clio_storage::prelude::*;`.
+pub mod prelude {
+    pub use crate::backend::{
+        BlockingReads, CatalogStore, PointStore, RetentionStore, StorageBackend, TrendStore,
+    };
+}
 pub use columns::{KIND_NUM, KIND_STR, PointColumns};
 pub use error::{Result, StorageError};
 pub use key::{KeyError, SeriesKey};

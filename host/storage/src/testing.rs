@@ -60,10 +60,11 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
 
+use crate::prelude::*;
 use crate::{
     Capabilities, Expiry, ExpiryOutcome, NewSeries, Point, Result, SeriesFilter, SeriesId,
     SeriesInfo, SeriesKey, SeriesPoints, SeriesSettings, SeriesStats, SeriesUpdate, StorageBackend,
-    StorageError, Timestamp, TrendBucket, TrendInterval, Value, WriteSummary,
+    StorageError, Timestamp, TrendBucket, TrendInterval, TrendMode, Value, WriteSummary,
 };
 
 /// How long one check may run before [`run_all`] declares the backend hung.
@@ -96,6 +97,8 @@ checks!(
     check_trends,
     check_trends_late_and_overwrite,
     check_trend_numeric_semantics,
+    check_put_trends,
+    check_trends_follow_points,
     check_delete_points,
     check_delete_trends,
     check_expire,
@@ -221,23 +224,11 @@ impl<B, G> Guarded<B, G> {
 }
 
 #[async_trait]
-impl<B, G> StorageBackend for Guarded<B, G>
+impl<B, G> CatalogStore for Guarded<B, G>
 where
     B: StorageBackend,
     G: fmt::Debug + Send + Sync + 'static,
 {
-    fn describe(&self) -> String {
-        self.backend.describe()
-    }
-
-    fn capabilities(&self) -> Capabilities {
-        self.backend.capabilities()
-    }
-
-    fn trend_intervals(&self) -> &[TrendInterval] {
-        self.backend.trend_intervals()
-    }
-
     async fn load_catalog(&self) -> Result<Vec<SeriesInfo>> {
         self.backend.load_catalog().await
     }
@@ -261,7 +252,14 @@ where
     async fn delete_series(&self, id: SeriesId) -> Result<bool> {
         self.backend.delete_series(id).await
     }
+}
 
+#[async_trait]
+impl<B, G> PointStore for Guarded<B, G>
+where
+    B: StorageBackend,
+    G: fmt::Debug + Send + Sync + 'static,
+{
     async fn write(&self, batch: &[SeriesPoints]) -> Result<WriteSummary> {
         self.backend.write(batch).await
     }
@@ -278,42 +276,6 @@ where
 
     async fn read_last(&self, series: SeriesId, n: usize, before: Timestamp) -> Result<Vec<Point>> {
         self.backend.read_last(series, n, before).await
-    }
-
-    async fn read_trends(
-        &self,
-        series: SeriesId,
-        interval: TrendInterval,
-        from: Timestamp,
-        to: Timestamp,
-    ) -> Result<Vec<TrendBucket>> {
-        self.backend.read_trends(series, interval, from, to).await
-    }
-
-    async fn delete_points(&self, series: SeriesId, from: Timestamp, to: Timestamp) -> Result<u64> {
-        self.backend.delete_points(series, from, to).await
-    }
-
-    async fn delete_trends(
-        &self,
-        series: SeriesId,
-        interval: Option<TrendInterval>,
-        from: Timestamp,
-        to: Timestamp,
-    ) -> Result<u64> {
-        self.backend.delete_trends(series, interval, from, to).await
-    }
-
-    async fn expire(&self, batch: &[Expiry]) -> Result<Vec<ExpiryOutcome>> {
-        self.backend.expire(batch).await
-    }
-
-    async fn stats(&self, series: SeriesId) -> Result<SeriesStats> {
-        self.backend.stats(series).await
-    }
-
-    async fn stats_all(&self) -> Result<Vec<(SeriesId, SeriesStats)>> {
-        self.backend.stats_all().await
     }
 
     async fn read_range_columns(
@@ -340,17 +302,79 @@ where
             .await
     }
 
-    fn read_range_columns_inline(
-        &self,
-        series: SeriesId,
-        from: Timestamp,
-        to: Timestamp,
-        limit: usize,
-    ) -> Option<Result<crate::PointColumns>> {
-        self.backend
-            .read_range_columns_inline(series, from, to, limit)
+    async fn delete_points(&self, series: SeriesId, from: Timestamp, to: Timestamp) -> Result<u64> {
+        self.backend.delete_points(series, from, to).await
     }
 
+    async fn stats(&self, series: SeriesId) -> Result<SeriesStats> {
+        self.backend.stats(series).await
+    }
+
+    async fn stats_all(&self) -> Result<Vec<(SeriesId, SeriesStats)>> {
+        self.backend.stats_all().await
+    }
+}
+
+#[async_trait]
+impl<B, G> TrendStore for Guarded<B, G>
+where
+    B: StorageBackend,
+    G: fmt::Debug + Send + Sync + 'static,
+{
+    fn trend_intervals(&self) -> &[TrendInterval] {
+        self.backend.trend_intervals()
+    }
+
+    async fn read_trends(
+        &self,
+        series: SeriesId,
+        interval: TrendInterval,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> Result<Vec<TrendBucket>> {
+        self.backend.read_trends(series, interval, from, to).await
+    }
+
+    async fn delete_trends(
+        &self,
+        series: SeriesId,
+        interval: Option<TrendInterval>,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> Result<u64> {
+        self.backend.delete_trends(series, interval, from, to).await
+    }
+
+    fn trend_mode(&self) -> TrendMode {
+        self.backend.trend_mode()
+    }
+
+    async fn put_trends(
+        &self,
+        series: SeriesId,
+        interval: TrendInterval,
+        buckets: &[TrendBucket],
+    ) -> Result<()> {
+        self.backend.put_trends(series, interval, buckets).await
+    }
+}
+
+#[async_trait]
+impl<B, G> RetentionStore for Guarded<B, G>
+where
+    B: StorageBackend,
+    G: fmt::Debug + Send + Sync + 'static,
+{
+    async fn expire(&self, batch: &[Expiry]) -> Result<Vec<ExpiryOutcome>> {
+        self.backend.expire(batch).await
+    }
+}
+
+impl<B, G> BlockingReads for Guarded<B, G>
+where
+    B: StorageBackend,
+    G: fmt::Debug + Send + Sync + 'static,
+{
     fn read_last_columns_inline(
         &self,
         series: SeriesId,
@@ -362,12 +386,42 @@ where
             .read_last_columns_inline(series, before, n, skip)
     }
 
+    fn read_range_columns_inline(
+        &self,
+        series: SeriesId,
+        from: Timestamp,
+        to: Timestamp,
+        limit: usize,
+    ) -> Option<Result<crate::PointColumns>> {
+        self.backend
+            .read_range_columns_inline(series, from, to, limit)
+    }
+}
+
+#[async_trait]
+impl<B, G> StorageBackend for Guarded<B, G>
+where
+    B: StorageBackend,
+    G: fmt::Debug + Send + Sync + 'static,
+{
+    fn describe(&self) -> String {
+        self.backend.describe()
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        self.backend.capabilities()
+    }
+
     async fn health(&self) -> Result<()> {
         self.backend.health().await
     }
 
     async fn close(&self) -> Result<()> {
         self.backend.close().await
+    }
+
+    fn blocking_reads(&self) -> Option<&dyn BlockingReads> {
+        self.backend.blocking_reads()
     }
 }
 
@@ -467,7 +521,7 @@ fn sp(id: u64, points: Vec<Point>) -> SeriesPoints {
 }
 
 async fn write(b: &dyn StorageBackend, batch: &[SeriesPoints], ctx: &str) -> WriteSummary {
-    ok(b.write(batch).await, format!("{ctx}: write"))
+    ok(crate::write_points(b, batch).await, format!("{ctx}: write"))
 }
 
 /// Writes points of one series and applies them to `model`, checking the summary's counts.
@@ -1987,6 +2041,133 @@ pub async fn check_trend_numeric_semantics(b: &dyn StorageBackend) {
         );
     }
     assert_model(b, 1, &m, "numeric semantics").await;
+}
+
+/// `put_trends` stores buckets as given: new starts are added, equal starts replaced (not
+/// merged), other buckets kept, and storing the same buckets again changes nothing.
+pub async fn check_put_trends(b: &dyn StorageBackend) {
+    create(b, &[1]).await;
+    let Some(&iv) = b.trend_intervals().first() else {
+        panic!("put_trends: the backend keeps no trend interval");
+    };
+    let ms = iv.ms();
+    let base = iv.bucket_start(T0);
+    let bucket = |k: i64, v: f64, n: u64| {
+        let start = base + k * ms;
+        let pts: Vec<Point> = (0..n)
+            .map(|i| Point::new(start + i as i64, v + i as f64))
+            .collect();
+        TrendBucket::build(iv, &pts)
+            .pop()
+            .unwrap_or_else(|| panic!("put_trends: no bucket built"))
+    };
+    let read = || async {
+        ok(
+            b.read_trends(SeriesId(1), iv, MIN, MAX).await,
+            "put_trends: read_trends",
+        )
+    };
+    let first = vec![bucket(0, 1.0, 3), bucket(1, 5.0, 2), bucket(3, 7.0, 1)];
+    ok(
+        b.put_trends(SeriesId(1), iv, &first).await,
+        "put_trends: first put",
+    );
+    assert_eq!(read().await, first, "put_trends: stored as given");
+    // Replace bucket 1, add bucket 2, keep 0 and 3.
+    let second = vec![bucket(1, -2.0, 4), bucket(2, 9.0, 1)];
+    ok(
+        b.put_trends(SeriesId(1), iv, &second).await,
+        "put_trends: second put",
+    );
+    let want = vec![
+        first[0].clone(),
+        second[0].clone(),
+        second[1].clone(),
+        first[2].clone(),
+    ];
+    assert_eq!(
+        read().await,
+        want,
+        "put_trends: equal starts replaced, others kept"
+    );
+    ok(
+        b.put_trends(SeriesId(1), iv, &second).await,
+        "put_trends: repeated put",
+    );
+    assert_eq!(read().await, want, "put_trends: idempotent");
+    // Many buckets at once (several storage chunks for backends that chunk them).
+    let many: Vec<TrendBucket> = (10..700).map(|k| bucket(k, k as f64, 2)).collect();
+    ok(
+        b.put_trends(SeriesId(1), iv, &many).await,
+        "put_trends: many",
+    );
+    let got = read().await;
+    assert_eq!(
+        got.len(),
+        want.len() + many.len(),
+        "put_trends: many buckets"
+    );
+    assert_eq!(&got[4..], &many[..], "put_trends: many buckets as given");
+    ok(
+        b.put_trends(SeriesId(1), iv, &[]).await,
+        "put_trends: empty",
+    );
+}
+
+/// After any sequence of writes (new points, replaced values, late points, several series),
+/// every trend bucket of every interval equals the bucket built from the raw points: the
+/// shared maintenance rules hold whoever applies them (`Native` or `Given`).
+pub async fn check_trends_follow_points(b: &dyn StorageBackend) {
+    create(b, &[1, 2]).await;
+    let mut rng = Rng::new(14);
+    // Values on a 1/4 grid keep every sum exact, so buckets compare bit for bit.
+    let value = |rng: &mut Rng| (rng.range(-400, 400) as f64) / 4.0;
+    for round in 0..12 {
+        let mut batch = Vec::new();
+        for id in [1u64, 2] {
+            let n = rng.range(1, 60) as usize;
+            let mut pts: BTreeMap<Timestamp, f64> = BTreeMap::new();
+            for _ in 0..n {
+                // Mostly new points moving forward, some late, some on existing stamps.
+                let ts = match rng.below(4) {
+                    0 => T0 + rng.range(0, 6 * 3_600_000),
+                    1 => T0 + (rng.range(0, 200) * 60_000),
+                    _ => T0 + round * 1_800_000 + rng.range(0, 7_200_000),
+                };
+                pts.insert(ts, value(&mut rng));
+            }
+            batch.push(sp(
+                id,
+                pts.into_iter().map(|(t, v)| Point::new(t, v)).collect(),
+            ));
+        }
+        write(b, &batch, &format!("trends follow points, round {round}")).await;
+    }
+    for id in [1u64, 2] {
+        let raw = ok(
+            b.read_range(SeriesId(id), MIN, MAX, usize::MAX).await,
+            "trends follow points: read_range",
+        );
+        for &iv in b.trend_intervals() {
+            let want = TrendBucket::build(iv, &raw);
+            let got = ok(
+                b.read_trends(SeriesId(id), iv, MIN, MAX).await,
+                "trends follow points: read_trends",
+            );
+            assert_eq!(
+                got.len(),
+                want.len(),
+                "trends follow points: series {id}, {iv}: bucket count"
+            );
+            for (g, w) in got.iter().zip(&want) {
+                assert_eq!(
+                    g, w,
+                    "trends follow points: series {id}, {iv}, bucket {}",
+                    w.start
+                );
+            }
+        }
+    }
 }
 
 /// `delete_points` removes exactly `[from, to)` (a point on `from` goes, one on `to` stays),

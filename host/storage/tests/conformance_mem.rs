@@ -9,11 +9,12 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
+use clio_storage::prelude::*;
 use clio_storage::testing::{self, Guarded};
 use clio_storage::{
     Capabilities, DEFAULT_TREND_INTERVALS, Expiry, ExpiryOutcome, NewSeries, Point, Result,
-    SeriesFilter, SeriesId, SeriesInfo, SeriesPoints, SeriesStats, SeriesUpdate, StorageBackend,
-    StorageError, Timestamp, TrendBucket, TrendInterval, Value, WriteSummary,
+    SeriesFilter, SeriesId, SeriesInfo, SeriesPoints, SeriesStats, SeriesUpdate, StorageError,
+    Timestamp, TrendBucket, TrendInterval, TrendMode, Value, WriteSummary,
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -45,6 +46,8 @@ struct Bugs {
     expire_unknown_fails: bool,
     /// The native `expire` applies each trend cut to every interval, not only the listed one.
     expire_cuts_every_interval: bool,
+    /// `put_trends` merges a given bucket into the stored one instead of replacing it.
+    put_trends_merges: bool,
 }
 
 /// Records drops, to prove `Guarded` drops the backend before its guard.
@@ -85,6 +88,9 @@ struct MemBackend {
     /// `expire` in one step under the lock (with the `expire_*` bugs) instead of the trait's
     /// default, which loops over `delete_points` and `delete_trends`.
     native_expire: bool,
+    /// Trend buckets are not maintained by `write` but stored as given (`TrendMode::Given`):
+    /// `clio_storage::write_points` computes them with the shared rules.
+    given_trends: bool,
     _probe: Option<DropProbe>,
 }
 
@@ -100,6 +106,7 @@ impl MemBackend {
             closed: AtomicBool::new(false),
             bugs,
             native_expire: false,
+            given_trends: false,
             _probe: None,
         }
     }
@@ -208,6 +215,9 @@ impl MemBackend {
         }
         summary.points = points.len() as u64;
         summary.replaced = replaced.len() as u64;
+        if self.given_trends {
+            return summary;
+        }
 
         for &iv in &self.intervals {
             let trends = s.trends.entry(iv).or_default();
@@ -259,19 +269,7 @@ fn to_points<'a>(it: impl Iterator<Item = (&'a Timestamp, &'a Value)>) -> Vec<Po
 }
 
 #[async_trait]
-impl StorageBackend for MemBackend {
-    fn describe(&self) -> String {
-        "memory (conformance reference)".into()
-    }
-
-    fn capabilities(&self) -> Capabilities {
-        Capabilities::default()
-    }
-
-    fn trend_intervals(&self) -> &[TrendInterval] {
-        &self.intervals
-    }
-
+impl CatalogStore for MemBackend {
     async fn load_catalog(&self) -> Result<Vec<SeriesInfo>> {
         let st = self.read()?;
         Ok(st.series.values().map(|s| s.info.clone()).collect())
@@ -352,6 +350,13 @@ impl StorageBackend for MemBackend {
             None => Ok(false),
         }
     }
+}
+
+#[async_trait]
+impl PointStore for MemBackend {
+    async fn stats_all(&self) -> Result<Vec<(SeriesId, SeriesStats)>> {
+        clio_storage::stats_each(self).await
+    }
 
     async fn write(&self, batch: &[SeriesPoints]) -> Result<WriteSummary> {
         if self.bugs.torn_writes {
@@ -426,32 +431,6 @@ impl StorageBackend for MemBackend {
         Ok(v)
     }
 
-    async fn read_trends(
-        &self,
-        series: SeriesId,
-        interval: TrendInterval,
-        from: Timestamp,
-        to: Timestamp,
-    ) -> Result<Vec<TrendBucket>> {
-        let st = self.read()?;
-        let s = st
-            .series
-            .get(&series)
-            .ok_or(StorageError::NotFound(series))?;
-        if !self.intervals.contains(&interval) {
-            return Err(StorageError::InvalidInput(format!(
-                "interval {interval} is not maintained"
-            )));
-        }
-        if from >= to {
-            return Ok(Vec::new());
-        }
-        Ok(s.trends
-            .get(&interval)
-            .map(|t| t.range(from..to).map(|(_, b)| b.clone()).collect())
-            .unwrap_or_default())
-    }
-
     async fn delete_points(&self, series: SeriesId, from: Timestamp, to: Timestamp) -> Result<u64> {
         let mut st = self.write_lock()?;
         let s = st
@@ -482,6 +461,69 @@ impl StorageBackend for MemBackend {
         Ok(doomed.len() as u64)
     }
 
+    async fn stats(&self, series: SeriesId) -> Result<SeriesStats> {
+        let st = self.read()?;
+        let s = st
+            .series
+            .get(&series)
+            .ok_or(StorageError::NotFound(series))?;
+        let bytes = s
+            .points
+            .values()
+            .map(|v| match v {
+                Value::Num(_) => 16,
+                Value::Str(s) => 8 + s.len() as u64 + 1,
+            })
+            .sum();
+        Ok(SeriesStats {
+            points: s.points.len() as u64,
+            first_ts: s.points.keys().next().copied(),
+            last_ts: s.points.keys().next_back().copied(),
+            bytes,
+        })
+    }
+}
+
+#[async_trait]
+impl TrendStore for MemBackend {
+    fn trend_intervals(&self) -> &[TrendInterval] {
+        &self.intervals
+    }
+
+    fn trend_mode(&self) -> TrendMode {
+        if self.given_trends {
+            TrendMode::Given
+        } else {
+            TrendMode::Native
+        }
+    }
+
+    async fn read_trends(
+        &self,
+        series: SeriesId,
+        interval: TrendInterval,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> Result<Vec<TrendBucket>> {
+        let st = self.read()?;
+        let s = st
+            .series
+            .get(&series)
+            .ok_or(StorageError::NotFound(series))?;
+        if !self.intervals.contains(&interval) {
+            return Err(StorageError::InvalidInput(format!(
+                "interval {interval} is not maintained"
+            )));
+        }
+        if from >= to {
+            return Ok(Vec::new());
+        }
+        Ok(s.trends
+            .get(&interval)
+            .map(|t| t.range(from..to).map(|(_, b)| b.clone()).collect())
+            .unwrap_or_default())
+    }
+
     async fn delete_trends(
         &self,
         series: SeriesId,
@@ -506,6 +548,32 @@ impl StorageBackend for MemBackend {
         Ok(n)
     }
 
+    async fn put_trends(
+        &self,
+        series: SeriesId,
+        interval: TrendInterval,
+        buckets: &[TrendBucket],
+    ) -> Result<()> {
+        let mut st = self.write_lock()?;
+        let s = st
+            .series
+            .get_mut(&series)
+            .ok_or(StorageError::NotFound(series))?;
+        let trends = s.trends.entry(interval).or_default();
+        for b in buckets {
+            match trends.get_mut(&b.start) {
+                Some(old) if self.bugs.put_trends_merges => old.merge(b),
+                _ => {
+                    trends.insert(b.start, b.clone());
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl RetentionStore for MemBackend {
     async fn expire(&self, batch: &[Expiry]) -> Result<Vec<ExpiryOutcome>> {
         if self.native_expire {
             self.expire_native(batch)
@@ -513,27 +581,16 @@ impl StorageBackend for MemBackend {
             clio_storage::expire_each(self, batch).await
         }
     }
+}
 
-    async fn stats(&self, series: SeriesId) -> Result<SeriesStats> {
-        let st = self.read()?;
-        let s = st
-            .series
-            .get(&series)
-            .ok_or(StorageError::NotFound(series))?;
-        let bytes = s
-            .points
-            .values()
-            .map(|v| match v {
-                Value::Num(_) => 16,
-                Value::Str(s) => 8 + s.len() as u64 + 1,
-            })
-            .sum();
-        Ok(SeriesStats {
-            points: s.points.len() as u64,
-            first_ts: s.points.keys().next().copied(),
-            last_ts: s.points.keys().next_back().copied(),
-            bytes,
-        })
+#[async_trait]
+impl StorageBackend for MemBackend {
+    fn describe(&self) -> String {
+        "memory (conformance reference)".into()
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        Capabilities::default()
     }
 
     async fn health(&self) -> Result<()> {
@@ -563,6 +620,18 @@ async fn reference_backend_passes_the_whole_suite() {
 async fn reference_backend_passes_on_a_current_thread_runtime_behind_guarded() {
     // The pattern backend crates use with a TempDir, here with a plain value as the guard.
     testing::run_all(|| async { Guarded::new(MemBackend::new(), String::from("guard")) }).await;
+}
+
+#[tokio::test]
+async fn reference_backend_with_given_trends_passes_the_whole_suite() {
+    // Buckets computed by the shared maintenance (`write_points`), stored with `put_trends`.
+    testing::run_all(|| async {
+        MemBackend {
+            given_trends: true,
+            ..MemBackend::new()
+        }
+    })
+    .await;
 }
 
 #[tokio::test]
@@ -768,4 +837,22 @@ async fn run_all_names_the_failing_check() {
         msg.contains("storage conformance check `check_read_last` failed"),
         "{msg}"
     );
+}
+
+#[tokio::test]
+async fn catches_put_trends_that_merges_instead_of_replacing() {
+    let msg = caught(bugs(|b| b.put_trends_merges = true), |b| async move {
+        testing::check_put_trends(&*b).await
+    })
+    .await;
+    assert!(msg.contains("equal starts replaced"), "{msg}");
+}
+
+#[tokio::test]
+async fn catches_native_trends_that_stray_from_the_raw_points() {
+    let msg = caught(bugs(|b| b.overwrite_adds = true), |b| async move {
+        testing::check_trends_follow_points(&*b).await
+    })
+    .await;
+    assert!(msg.contains("trends follow points"), "{msg}");
 }

@@ -437,7 +437,7 @@ async fn write_batches(
         n += sp.points.len();
         chunk.push(sp);
         if n >= WRITE_BATCH_POINTS || i + 1 == total {
-            written += backend.write(&chunk).await?.points;
+            written += clio_storage::write_points(backend, &chunk).await?.points;
             chunk.clear();
             n = 0;
         }

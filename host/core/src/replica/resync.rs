@@ -6,9 +6,8 @@
 use std::collections::{BTreeMap, HashSet};
 use std::sync::atomic::Ordering;
 
-use clio_storage::{
-    NewSeries, SeriesFilter, SeriesPoints, SeriesUpdate, StorageBackend, Timestamp,
-};
+use clio_storage::prelude::*;
+use clio_storage::{NewSeries, SeriesFilter, SeriesPoints, SeriesUpdate, Timestamp};
 use tracing::info;
 
 use super::{Cursor, Follower, ReplicaState, cursor};
@@ -19,11 +18,43 @@ use crate::wal::list_segments;
 /// Points per page read from the primary.
 const PAGE: usize = 65_536;
 
+/// Copies made before one is taken with no flush of the primary beside it. A flush during the
+/// copy means the log after the cursor holds points the copy has too; writing them again is
+/// harmless for raw points, but a rewritten value makes its trend bucket be rebuilt from raw
+/// points, which differs from the primary's bucket where retention removed some of them.
+const ATTEMPTS: usize = 3;
+
 pub(super) async fn run(
     f: &Follower,
     inner: &Inner,
     replica: &dyn StorageBackend,
 ) -> Result<Cursor> {
+    let mut attempt = 1;
+    loop {
+        let start = copy(f, inner, replica).await?;
+        let flushed_after = inner.flushed_upto.load(Ordering::Acquire);
+        if flushed_after == start.flush || attempt == ATTEMPTS {
+            if flushed_after != start.flush {
+                tracing::warn!(replica = %f.slot.name, "the primary flushed during every refill; trend buckets the overlap rewrites may differ where retention removed raw points");
+            }
+            let done = Cursor {
+                resync: false,
+                ..start
+            };
+            cursor::save(&f.cursor_path, &done)?;
+            let mut st = f.state.lock();
+            st.cursor = Some(done);
+            st.applied_upto = st.applied_upto.max(done.flush);
+            return Ok(done);
+        }
+        info!(replica = %f.slot.name, attempt, "the primary flushed during the refill; copying again");
+        attempt += 1;
+    }
+}
+
+/// One copy of the primary; returns the cursor to follow from (its `flush` is the primary's
+/// flush mark when the copy began).
+async fn copy(f: &Follower, inner: &Inner, replica: &dyn StorageBackend) -> Result<Cursor> {
     f.state.lock().mode = ReplicaState::Resyncing;
     let primary = inner.primary.ensure().await?;
     let start = {
@@ -90,12 +121,14 @@ pub(super) async fn run(
             to = first.ts;
             let n = page.len();
             points += n as u64;
-            replica
-                .write(&[SeriesPoints {
+            clio_storage::write_points(
+                replica,
+                &[SeriesPoints {
                     series: s.id,
                     points: page,
-                }])
-                .await?;
+                }],
+            )
+            .await?;
             if n < PAGE {
                 break;
             }
@@ -109,19 +142,9 @@ pub(super) async fn run(
                 .read_trends(s.id, interval, Timestamp::MIN, Timestamp::MAX)
                 .await?;
             if !buckets.is_empty() {
-                //                replica.put_trends(s.id, interval, &buckets).await?; // PUT_TRENDS
+                replica.put_trends(s.id, interval, &buckets).await?;
             }
         }
-    }
-    let done = Cursor {
-        resync: false,
-        ..start
-    };
-    cursor::save(&f.cursor_path, &done)?;
-    {
-        let mut st = f.state.lock();
-        st.cursor = Some(done);
-        st.applied_upto = st.applied_upto.max(done.flush);
     }
     info!(
         replica = %f.slot.name,
@@ -130,5 +153,5 @@ pub(super) async fn run(
         millis = started.elapsed().as_millis() as u64,
         "replica refilled from the primary; following the log from here"
     );
-    Ok(done)
+    Ok(start)
 }

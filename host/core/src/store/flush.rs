@@ -43,7 +43,8 @@ impl Store {
                 continue;
             }
             inner.flush_seq.fetch_add(1, Ordering::AcqRel);
-            let result = self.primary_result(backend.write(&batch).await);
+            let result =
+                self.primary_result(clio_storage::write_points(backend.as_ref(), &batch).await);
             if let Ok(summary) = &result {
                 inner.cache.mark_clean(seg, &batch);
                 report.points += summary.points;

@@ -52,40 +52,41 @@ impl Flaky {
 }
 
 #[async_trait]
-impl StorageBackend for Flaky {
-    fn describe(&self) -> String {
-        format!("flaky {}", self.inner.describe())
-    }
-    fn capabilities(&self) -> Capabilities {
-        self.inner.capabilities()
-    }
-    fn trend_intervals(&self) -> &[TrendInterval] {
-        self.inner.trend_intervals()
-    }
+impl CatalogStore for Flaky {
     async fn load_catalog(&self) -> Result<Vec<SeriesInfo>> {
         self.inner.load_catalog().await
     }
+
     async fn create_series(&self, s: &[NewSeries]) -> Result<()> {
         self.inner.create_series(s).await
     }
+
     async fn get_series(&self, id: SeriesId) -> Result<Option<SeriesInfo>> {
         self.inner.get_series(id).await
     }
+
     async fn list_series(&self, f: &SeriesFilter) -> Result<Vec<SeriesInfo>> {
         self.inner.list_series(f).await
     }
+
     async fn update_series(&self, id: SeriesId, u: &SeriesUpdate) -> Result<SeriesInfo> {
         self.inner.update_series(id, u).await
     }
+
     async fn delete_series(&self, id: SeriesId) -> Result<bool> {
         self.inner.delete_series(id).await
     }
+}
+
+#[async_trait]
+impl PointStore for Flaky {
     async fn write(&self, b: &[SeriesPoints]) -> Result<WriteSummary> {
         if self.fail_writes.load(Ordering::SeqCst) {
             return Err(StorageError::Unavailable("injected failure".into()));
         }
         self.inner.write(b).await
     }
+
     async fn read_range(
         &self,
         s: SeriesId,
@@ -95,42 +96,11 @@ impl StorageBackend for Flaky {
     ) -> Result<Vec<Point>> {
         self.inner.read_range(s, f, t, l).await
     }
+
     async fn read_last(&self, s: SeriesId, n: usize, b: Timestamp) -> Result<Vec<Point>> {
         self.inner.read_last(s, n, b).await
     }
-    async fn read_trends(
-        &self,
-        s: SeriesId,
-        i: TrendInterval,
-        f: Timestamp,
-        t: Timestamp,
-    ) -> Result<Vec<TrendBucket>> {
-        self.inner.read_trends(s, i, f, t).await
-    }
-    async fn delete_points(&self, s: SeriesId, f: Timestamp, t: Timestamp) -> Result<u64> {
-        self.inner.delete_points(s, f, t).await
-    }
-    async fn delete_trends(
-        &self,
-        s: SeriesId,
-        i: Option<TrendInterval>,
-        f: Timestamp,
-        t: Timestamp,
-    ) -> Result<u64> {
-        self.inner.delete_trends(s, i, f, t).await
-    }
-    async fn expire(&self, batch: &[Expiry]) -> Result<Vec<ExpiryOutcome>> {
-        if self.fail_expire.load(Ordering::SeqCst) {
-            return Err(StorageError::Unavailable("injected failure".into()));
-        }
-        self.inner.expire(batch).await
-    }
-    async fn stats(&self, s: SeriesId) -> Result<SeriesStats> {
-        self.inner.stats(s).await
-    }
-    async fn stats_all(&self) -> Result<Vec<(SeriesId, SeriesStats)>> {
-        self.inner.stats_all().await
-    }
+
     async fn read_range_columns(
         &self,
         s: SeriesId,
@@ -140,10 +110,89 @@ impl StorageBackend for Flaky {
     ) -> Result<clio_storage::PointColumns> {
         self.inner.read_range_columns(s, from, to, limit).await
     }
+
+    async fn delete_points(&self, s: SeriesId, f: Timestamp, t: Timestamp) -> Result<u64> {
+        self.inner.delete_points(s, f, t).await
+    }
+
+    async fn stats(&self, s: SeriesId) -> Result<SeriesStats> {
+        self.inner.stats(s).await
+    }
+
+    async fn stats_all(&self) -> Result<Vec<(SeriesId, SeriesStats)>> {
+        self.inner.stats_all().await
+    }
+}
+
+#[async_trait]
+impl TrendStore for Flaky {
+    fn trend_intervals(&self) -> &[TrendInterval] {
+        self.inner.trend_intervals()
+    }
+
+    async fn read_trends(
+        &self,
+        s: SeriesId,
+        i: TrendInterval,
+        f: Timestamp,
+        t: Timestamp,
+    ) -> Result<Vec<TrendBucket>> {
+        self.inner.read_trends(s, i, f, t).await
+    }
+
+    async fn delete_trends(
+        &self,
+        s: SeriesId,
+        i: Option<TrendInterval>,
+        f: Timestamp,
+        t: Timestamp,
+    ) -> Result<u64> {
+        self.inner.delete_trends(s, i, f, t).await
+    }
+
+    fn trend_mode(&self) -> TrendMode {
+        self.inner.trend_mode()
+    }
+
+    async fn put_trends(
+        &self,
+        series: SeriesId,
+        interval: TrendInterval,
+        buckets: &[TrendBucket],
+    ) -> Result<()> {
+        self.inner.put_trends(series, interval, buckets).await
+    }
+}
+
+#[async_trait]
+impl RetentionStore for Flaky {
+    async fn expire(&self, batch: &[Expiry]) -> Result<Vec<ExpiryOutcome>> {
+        if self.fail_expire.load(Ordering::SeqCst) {
+            return Err(StorageError::Unavailable("injected failure".into()));
+        }
+        self.inner.expire(batch).await
+    }
+}
+
+#[async_trait]
+impl StorageBackend for Flaky {
+    fn describe(&self) -> String {
+        format!("flaky {}", self.inner.describe())
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        self.inner.capabilities()
+    }
+
     async fn health(&self) -> Result<()> {
         self.inner.health().await
     }
+
     async fn close(&self) -> Result<()> {
         self.inner.close().await
+    }
+
+    fn blocking_reads(&self) -> Option<&dyn BlockingReads> {
+        self.inner.blocking_reads()
     }
 }
