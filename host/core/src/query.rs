@@ -129,6 +129,9 @@ pub struct ReadResult {
     pub truncated: bool,
     /// Cursor for the older part, when truncated.
     pub next: Option<Cursor>,
+    /// The replica that answered the storage part, when the primary failed and read failover
+    /// is on; `None` for the primary (or memory alone).
+    pub served_by: Option<String>,
 }
 
 /// Keeps the newest points within the caps: at most `max_numbers` points, and at most

@@ -446,6 +446,11 @@ async fn reads_fail_over_to_a_caught_up_replica() {
         })
         .await
         .unwrap();
+    assert_eq!(
+        r.served_by.as_deref(),
+        Some("r0"),
+        "the answer says who answered"
+    );
     let clio_core::Data::Points(p) = r.data else {
         panic!("points")
     };

@@ -351,6 +351,10 @@ pub fn read_result_json(r: &ReadResult) -> Json {
         }
     }
     o.insert("truncated".into(), json!(r.truncated));
+    if let Some(replica) = &r.served_by {
+        // Read failover: the primary failed and this caught-up replica answered.
+        o.insert("served_by".into(), json!(replica));
+    }
     o.insert(
         "next".into(),
         r.next.map_or(Json::Null, |c| json!(c.to_string())),

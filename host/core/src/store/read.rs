@@ -6,6 +6,19 @@ impl Store {
     /// Answers a read (semantics.md section 2): merges cache and storage, applies the
     /// result caps, and hands out a cursor for the older part when it truncates.
     pub async fn read(&self, req: &ReadRequest) -> Result<ReadResult> {
+        // A replica answering (read failover) is noted by `read_backend` while the read runs.
+        super::status::SERVED_BY
+            .scope(std::cell::RefCell::new(None), async {
+                let mut r = self.read_inner(req).await;
+                if let Ok(r) = &mut r {
+                    r.served_by = super::status::SERVED_BY.with(|c| c.borrow_mut().take());
+                }
+                r
+            })
+            .await
+    }
+
+    async fn read_inner(&self, req: &ReadRequest) -> Result<ReadResult> {
         if !self.inner.catalog.read().contains(req.series) {
             return Err(Error::SeriesNotFound(req.series));
         }
@@ -327,6 +340,7 @@ impl Store {
             next: truncated.then(|| Cursor::Skip(skip + points.len())),
             data: Data::Points(points),
             truncated,
+            served_by: None,
         })
     }
 
@@ -364,6 +378,7 @@ impl Store {
             },
             data: Data::Points(points),
             truncated,
+            served_by: None,
         })
     }
 
@@ -389,6 +404,7 @@ impl Store {
             },
             data: Data::Trends { interval, buckets },
             truncated,
+            served_by: None,
         })
     }
 

@@ -49,6 +49,11 @@ pub struct StorageStatus {
     pub backends: Vec<BackendStatus>,
 }
 
+tokio::task_local! {
+    /// The replica that answered a read's storage part, set while [`Store::read`] runs.
+    pub(super) static SERVED_BY: std::cell::RefCell<Option<String>>;
+}
+
 impl Store {
     /// The backend a read's storage part goes to: the primary; when it is failing and
     /// `read_failover` is on, a replica that has written everything the primary holds.
@@ -64,6 +69,7 @@ impl Store {
                         .failover_reads
                         .fetch_add(1, Ordering::Relaxed);
                     debug!(replica = %f.name(), "read served by a replica (primary failing)");
+                    let _ = SERVED_BY.try_with(|c| *c.borrow_mut() = Some(f.name().to_string()));
                     return Ok(b);
                 }
             }
