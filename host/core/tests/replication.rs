@@ -547,3 +547,73 @@ async fn a_caught_up_replica_is_promoted_when_the_primary_file_is_lost() {
     store.close().await.unwrap();
     same(&file_contents(&s.path("main")).await, &after);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replica_failing_mid_run_under_load_catches_up_to_identical_contents() {
+    let s = Setup::new(0);
+    let replica = Arc::new(common::Flaky::new(Arc::new(
+        SqliteBackend::open(SqliteOptions::new(s.path("r0"))).unwrap(),
+    )));
+    let topo = Topology {
+        replicas: vec![BackendSpec::ready("r0", replica.clone())],
+        ..s.topology(0)
+    };
+    let store = Store::open_topology(options(s.dir.path()), topo)
+        .await
+        .unwrap()
+        .0;
+    workload(&store, 0).await;
+    caught_up(&store).await;
+    // Its writes fail (the rest works) for a round, then every call fails, while the load
+    // goes on.
+    replica.fail_writes.store(true, Ordering::SeqCst);
+    workload(&store, 1).await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    replica.down.store(true, Ordering::SeqCst);
+    for round in 2..4 {
+        workload(&store, round).await;
+    }
+    replica.fail_writes.store(false, Ordering::SeqCst);
+    let st = store.storage_status();
+    assert_eq!(st.backends[1].state, "down", "{st:#?}");
+    assert!(
+        st.backends[1]
+            .health
+            .last_error
+            .as_deref()
+            .is_some_and(|e| e.contains("unreachable")),
+        "{st:#?}"
+    );
+    assert!(st.backends[1].replica.as_ref().unwrap().lag_points > 0);
+    replica.down.store(false, Ordering::SeqCst);
+    caught_up(&store).await;
+    store.close().await.unwrap();
+    same(
+        &file_contents(&s.path("r0")).await,
+        &file_contents(&s.path("main")).await,
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_removed_replica_holds_no_log() {
+    let s = Setup::new(1);
+    s.replica_down[0].store(true, Ordering::SeqCst);
+    let store = s.open(1).await;
+    workload(&store, 0).await;
+    store.close().await.unwrap();
+    // It never synced (down from the start), so it holds nothing even while configured.
+    let store = s.open(1).await;
+    workload(&store, 1).await;
+    assert!(store.stats().wal_bytes < 200, "{}", store.stats().wal_bytes);
+    store.close().await.unwrap();
+    // A replica that followed, then removed from the config: its cursor no longer counts.
+    s.replica_down[0].store(false, Ordering::SeqCst);
+    let store = s.open(1).await;
+    caught_up(&store).await;
+    store.close().await.unwrap();
+    let store = s.open(0).await;
+    workload(&store, 2).await;
+    assert!(store.stats().wal_bytes < 200, "{}", store.stats().wal_bytes);
+    assert_eq!(store.storage_status().backends.len(), 1);
+    store.close().await.unwrap();
+}

@@ -39,6 +39,8 @@ pub struct Flaky {
     /// Makes `expire` fail, as a crash between logging an expiry and storing it would leave
     /// storage.
     pub fail_expire: AtomicBool,
+    /// Makes every call fail, as an unreachable backend does.
+    pub down: AtomicBool,
 }
 
 impl Flaky {
@@ -47,33 +49,49 @@ impl Flaky {
             inner,
             fail_writes: AtomicBool::new(false),
             fail_expire: AtomicBool::new(false),
+            down: AtomicBool::new(false),
         }
+    }
+
+    fn up(&self) -> Result<()> {
+        if self.down.load(Ordering::SeqCst) {
+            return Err(StorageError::Unavailable(
+                "backend made unreachable (test)".into(),
+            ));
+        }
+        Ok(())
     }
 }
 
 #[async_trait]
 impl CatalogStore for Flaky {
     async fn load_catalog(&self) -> Result<Vec<SeriesInfo>> {
+        self.up()?;
         self.inner.load_catalog().await
     }
 
     async fn create_series(&self, s: &[NewSeries]) -> Result<()> {
+        self.up()?;
         self.inner.create_series(s).await
     }
 
     async fn get_series(&self, id: SeriesId) -> Result<Option<SeriesInfo>> {
+        self.up()?;
         self.inner.get_series(id).await
     }
 
     async fn list_series(&self, f: &SeriesFilter) -> Result<Vec<SeriesInfo>> {
+        self.up()?;
         self.inner.list_series(f).await
     }
 
     async fn update_series(&self, id: SeriesId, u: &SeriesUpdate) -> Result<SeriesInfo> {
+        self.up()?;
         self.inner.update_series(id, u).await
     }
 
     async fn delete_series(&self, id: SeriesId) -> Result<bool> {
+        self.up()?;
         self.inner.delete_series(id).await
     }
 }
@@ -81,6 +99,7 @@ impl CatalogStore for Flaky {
 #[async_trait]
 impl PointStore for Flaky {
     async fn write(&self, b: &[SeriesPoints]) -> Result<WriteSummary> {
+        self.up()?;
         if self.fail_writes.load(Ordering::SeqCst) {
             return Err(StorageError::Unavailable("injected failure".into()));
         }
@@ -94,10 +113,12 @@ impl PointStore for Flaky {
         t: Timestamp,
         l: usize,
     ) -> Result<Vec<Point>> {
+        self.up()?;
         self.inner.read_range(s, f, t, l).await
     }
 
     async fn read_last(&self, s: SeriesId, n: usize, b: Timestamp) -> Result<Vec<Point>> {
+        self.up()?;
         self.inner.read_last(s, n, b).await
     }
 
@@ -108,18 +129,22 @@ impl PointStore for Flaky {
         to: Timestamp,
         limit: usize,
     ) -> Result<clio_storage::PointColumns> {
+        self.up()?;
         self.inner.read_range_columns(s, from, to, limit).await
     }
 
     async fn delete_points(&self, s: SeriesId, f: Timestamp, t: Timestamp) -> Result<u64> {
+        self.up()?;
         self.inner.delete_points(s, f, t).await
     }
 
     async fn stats(&self, s: SeriesId) -> Result<SeriesStats> {
+        self.up()?;
         self.inner.stats(s).await
     }
 
     async fn stats_all(&self) -> Result<Vec<(SeriesId, SeriesStats)>> {
+        self.up()?;
         self.inner.stats_all().await
     }
 }
@@ -137,6 +162,7 @@ impl TrendStore for Flaky {
         f: Timestamp,
         t: Timestamp,
     ) -> Result<Vec<TrendBucket>> {
+        self.up()?;
         self.inner.read_trends(s, i, f, t).await
     }
 
@@ -147,6 +173,7 @@ impl TrendStore for Flaky {
         f: Timestamp,
         t: Timestamp,
     ) -> Result<u64> {
+        self.up()?;
         self.inner.delete_trends(s, i, f, t).await
     }
 
@@ -160,6 +187,7 @@ impl TrendStore for Flaky {
         interval: TrendInterval,
         buckets: &[TrendBucket],
     ) -> Result<()> {
+        self.up()?;
         self.inner.put_trends(series, interval, buckets).await
     }
 }
@@ -167,6 +195,7 @@ impl TrendStore for Flaky {
 #[async_trait]
 impl RetentionStore for Flaky {
     async fn expire(&self, batch: &[Expiry]) -> Result<Vec<ExpiryOutcome>> {
+        self.up()?;
         if self.fail_expire.load(Ordering::SeqCst) {
             return Err(StorageError::Unavailable("injected failure".into()));
         }
@@ -185,6 +214,7 @@ impl StorageBackend for Flaky {
     }
 
     async fn health(&self) -> Result<()> {
+        self.up()?;
         self.inner.health().await
     }
 
