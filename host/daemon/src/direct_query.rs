@@ -1,64 +1,14 @@
-//! `clio query`: reads history from a running server (the default), or with `--db FILE`
-//! straight from a database file, without a server (the seed's `directAccessToDBFile`),
-//! safely while a server writes to that file.
-
-use std::path::PathBuf;
+//! `clio query --db FILE`: reads history straight from a database file, without a server
+//! (the seed's `directAccessToDBFile`), safely while a server writes to that file. Without
+//! `--db` the same arguments go to a running server ([`crate::server_cmds::query`]).
 
 use anyhow::{Context, Result, bail};
-use clap::Args;
 use clio_storage::{Point, SeriesId, SeriesKey, TrendBucket, TrendInterval, Value};
 use clio_storage_sqlite::DirectReader;
 use serde_json::json;
 
-use crate::remote::ServerArg;
+use crate::query_args::QueryArgs;
 use crate::timearg::{now_ms, parse_time};
-
-/// Arguments of `clio query`.
-#[derive(Debug, Args)]
-pub struct QueryArgs {
-    /// Read this database file directly (for example data/clio.db, opened read-only) instead
-    /// of asking the server.
-    #[arg(long, value_name = "FILE")]
-    pub db: Option<PathBuf>,
-    #[command(flatten)]
-    pub server: ServerArg,
-    /// Series id.
-    #[arg(long, conflicts_with = "key", required_unless_present = "key")]
-    pub id: Option<u64>,
-    /// Series key, such as `cpu,host=a usage_idle`.
-    #[arg(long)]
-    pub key: Option<String>,
-    /// The newest N points.
-    #[arg(long, conflicts_with_all = ["from", "to"], required_unless_present = "from")]
-    pub last: Option<usize>,
-    /// With --last: skip the newest K points first.
-    #[arg(long, default_value_t = 0, requires = "last")]
-    pub skip: usize,
-    /// Range start (inclusive): epoch ms, RFC 3339, or now-<duration>.
-    #[arg(long, requires = "to")]
-    pub from: Option<String>,
-    /// Range end (exclusive).
-    #[arg(long, requires = "from")]
-    pub to: Option<String>,
-    /// raw, a trend interval (10m, 30m, 1h, 1d), or auto (trends when raw points would
-    /// exceed the result cap).
-    #[arg(long, default_value = "raw")]
-    pub resolution: String,
-    /// Server only: continue a truncated answer with the cursor it printed (`next`), repeating
-    /// the same window.
-    #[arg(long, conflicts_with = "db")]
-    pub cursor: Option<String>,
-    /// Server only: evaluate as of this time (points stamped at or after it are invisible).
-    #[arg(long, conflicts_with = "db")]
-    pub at: Option<String>,
-    /// With --db: most points returned (the newest are kept). The server applies its own cap
-    /// (query_max_result_numbers).
-    #[arg(long, default_value_t = 5000)]
-    pub limit: usize,
-    /// Print JSON instead of a table.
-    #[arg(long)]
-    pub json: bool,
-}
 
 /// What the query returned.
 enum Answer {
@@ -72,16 +22,8 @@ enum Answer {
     },
 }
 
-/// Runs the query (against the server, or the file given with `--db`) and prints the
-/// answer.
-pub fn run(args: &QueryArgs) -> Result<()> {
-    let Some(db) = &args.db else {
-        return crate::remote::query(args);
-    };
-    run_direct(args, db)
-}
-
-fn run_direct(args: &QueryArgs, db: &std::path::Path) -> Result<()> {
+/// Reads the query's answer straight from the database file `db` and prints it.
+pub fn run(args: &QueryArgs, db: &std::path::Path) -> Result<()> {
     let mut reader =
         DirectReader::open(db).with_context(|| format!("cannot read {}", db.display()))?;
     let id = match (&args.id, &args.key) {

@@ -8,8 +8,10 @@ mod direct_query;
 mod housekeeper_cmd;
 mod import;
 mod output;
-mod remote;
+mod query_args;
 mod serve;
+mod server_cmds;
+mod server_conn;
 mod storage_cmd;
 mod timearg;
 
@@ -27,17 +29,17 @@ enum Command {
     Serve(serve::ServeArgs),
     /// Read history from the server, or with --db straight from a database file (safe while
     /// a server runs).
-    Query(direct_query::QueryArgs),
+    Query(query_args::QueryArgs),
     /// Load InfluxDB line protocol into a database file, offline.
     Import(import::ImportArgs),
     /// Write to the server: a line-protocol file (or stdin), or one point.
-    Write(remote::WriteArgs),
+    Write(server_cmds::WriteArgs),
     /// The newest value of each series, from the server.
-    Last(remote::LastArgs),
+    Last(server_cmds::LastArgs),
     /// List, show, change or delete series on the server.
-    Series(remote::SeriesArgs),
+    Series(server_cmds::SeriesArgs),
     /// Evaluate a history function (a plugin) on a series, on the server; or list them.
-    Fn(remote::FnArgs),
+    Fn(server_cmds::FnArgs),
     /// The server's storage backends: primary and replicas, health and replication lag.
     Storage(storage_cmd::StorageArgs),
     /// Status of the server's housekeeper, or start a run.
@@ -65,12 +67,15 @@ fn main() -> Result<()> {
         Command::Serve(args) => serve::run(&args),
         Command::Housekeeper(args) => housekeeper_cmd::run(&args),
         Command::Storage(args) => storage_cmd::run(&args),
-        Command::Query(args) => direct_query::run(&args),
+        Command::Query(args) => match &args.db {
+            Some(db) => direct_query::run(&args, db),
+            None => server_cmds::query(&args),
+        },
         Command::Import(args) => import::run(&args),
-        Command::Write(args) => remote::write(&args),
-        Command::Last(args) => remote::last(&args),
-        Command::Series(args) => remote::series(&args),
-        Command::Fn(args) => remote::evaluate(&args),
+        Command::Write(args) => server_cmds::write(&args),
+        Command::Last(args) => server_cmds::last(&args),
+        Command::Series(args) => server_cmds::series(&args),
+        Command::Fn(args) => server_cmds::evaluate(&args),
         Command::Bench(args) => bench::run(&args),
     }
 }

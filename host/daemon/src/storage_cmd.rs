@@ -5,7 +5,7 @@ use bytes::Bytes;
 use clap::{Args, Subcommand};
 use clio_client::Method;
 
-use crate::remote::{ServerArg, block_on};
+use crate::server_conn::{ServerArg, block_on};
 
 /// Arguments of `clio storage`.
 #[derive(Debug, Args)]

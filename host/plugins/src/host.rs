@@ -20,8 +20,8 @@ use crate::cache::{load_component, sha256_hex};
 use crate::error::PluginError;
 use crate::options::{Limits, PluginOptions};
 use crate::runtime::{
-    AllocatorKind, CallContext, HostState, Ticks, arm, build_engine, build_linker, classify,
-    log_engine, new_store, retarget, start_epoch_ticker, wit,
+    AllocatorKind, CallContext, HostState, Ticks, arm, build_engine, classify, log_engine,
+    new_store, retarget, start_epoch_ticker, wit,
 };
 use crate::worlds::{FnBindings, FnPre, HousekeepingPolicyPre, Kind, kind_of};
 
@@ -296,7 +296,7 @@ impl PluginHost {
             .map_err(|_| PluginError::Setup("the plugin host needs a tokio runtime".into()))?;
         let (engine, allocator) = build_engine(&opts)?;
         let ticks = start_epoch_ticker(&engine)?;
-        let linker = build_linker(&engine)?;
+        let linker = crate::linker::build(&engine)?;
         log_engine(allocator);
         let watch = opts.watch && opts.user_dir.is_some();
         let host = PluginHost {

@@ -24,6 +24,7 @@ mod cache;
 mod compat;
 mod error;
 mod host;
+mod linker;
 mod options;
 mod policy;
 mod runtime;

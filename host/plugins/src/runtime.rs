@@ -13,7 +13,7 @@ use clio_storage::{PointColumns, SeriesId, Timestamp, TrendInterval};
 use parking_lot::Mutex;
 use tokio::io::AsyncWrite;
 use tracing::{info, warn};
-use wasmtime::component::{HasSelf, Linker, ResourceTable};
+use wasmtime::component::ResourceTable;
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, Trap};
 use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
 use wasmtime_wasi::{
@@ -149,20 +149,6 @@ pub(crate) fn start_epoch_ticker(engine: &Engine) -> Result<Ticks, PluginError> 
         })
         .map(|_| ticks)
         .map_err(|e| PluginError::Setup(format!("epoch thread: {e}")))
-}
-
-/// The one linker of every world and contract version: WASI p2 (sandboxed per call), the
-/// current `history` and `types`, and the older contracts' imports ([`crate::compat`]). A
-/// component only needs its own imports satisfied, so policies (which import nothing but
-/// types and WASI) use it as well.
-pub(crate) fn build_linker(engine: &Engine) -> Result<Linker<HostState>, PluginError> {
-    let mut linker = Linker::new(engine);
-    wasmtime_wasi::p2::add_to_linker_sync(&mut linker)
-        .map_err(|e| PluginError::Setup(e.to_string()))?;
-    HistoryFunction::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |s| s)
-        .map_err(|e| PluginError::Setup(e.to_string()))?;
-    crate::compat::add_to_linker(&mut linker)?;
-    Ok(linker)
 }
 
 /// What one call may touch: the engine's store, the series, the evaluation time.

@@ -295,7 +295,7 @@ impl TrendStore for SqliteBackend {
         from: Timestamp,
         to: Timestamp,
     ) -> Result<Vec<TrendBucket>> {
-        self.read(move |c| query::read_trends(c, series, interval, from, to))
+        self.read(move |c| trends::read(c, series, interval, from, to))
             .await
     }
 

@@ -111,7 +111,7 @@ impl DirectReader {
         to: Timestamp,
     ) -> Result<Vec<TrendBucket>> {
         query::in_read_tx(&mut self.conn, |c| {
-            query::read_trends(c, id, interval, from, to)
+            crate::trends::read(c, id, interval, from, to)
         })
     }
 

@@ -2,9 +2,7 @@
 //! [`crate::DirectReader`]. Multi-statement reads run inside one read transaction so that they
 //! see one snapshot of the file.
 
-use clio_storage::{
-    Point, PointColumns, Result, SeriesId, SeriesStats, Timestamp, TrendBucket, TrendInterval,
-};
+use clio_storage::{Point, PointColumns, Result, SeriesId, SeriesStats, Timestamp};
 use rusqlite::{Connection, params};
 
 use crate::error::{corrupt_chunk, sql};
@@ -237,17 +235,6 @@ pub(crate) fn read_last(
     before: Timestamp,
 ) -> Result<Vec<Point>> {
     read_range(conn, series, Timestamp::MIN, before, n)
-}
-
-/// Trend buckets of one interval starting in `[from, to)`.
-pub(crate) fn read_trends(
-    conn: &Connection,
-    series: SeriesId,
-    interval: TrendInterval,
-    from: Timestamp,
-    to: Timestamp,
-) -> Result<Vec<TrendBucket>> {
-    crate::trends::read(conn, series, interval, from, to)
 }
 
 /// Size and span of one series' raw data.

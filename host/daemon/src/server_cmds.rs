@@ -12,39 +12,10 @@ use clio_client::{HttpClient, PointsQuery, Precision, ReadAnswer, ReadData, Writ
 use clio_storage::{Point, SeriesFilter, SeriesId, SeriesInfo, SeriesKey, SeriesUpdate, Value};
 use serde_json::json;
 
-use crate::direct_query::QueryArgs;
 use crate::output::{print_points, print_trends, show_value};
+use crate::query_args::QueryArgs;
+use crate::server_conn::{ServerArg, block_on};
 use crate::timearg::{format_time, now_ms, parse_time};
-
-/// Where the server is.
-#[derive(Debug, Clone, Args)]
-pub struct ServerArg {
-    /// The server's HTTP API.
-    #[arg(
-        long = "server",
-        env = "CLIO_SERVER",
-        default_value = clio_client::DEFAULT_HTTP_URL,
-        value_name = "URL",
-        global = true
-    )]
-    pub url: String,
-}
-
-impl ServerArg {
-    pub(crate) fn client(&self) -> Result<HttpClient> {
-        HttpClient::new(&self.url).context("bad --server")
-    }
-}
-
-/// Runs `f` to completion on a single-threaded runtime (the client commands make a handful
-/// of sequential requests; a thread pool would only cost start-up time).
-pub fn block_on<F: Future>(f: F) -> Result<F::Output> {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")?;
-    Ok(rt.block_on(f))
-}
 
 /// A number as Clio prints it everywhere (shortest round-trip text, no trailing `.0`), a
 /// string quoted.
