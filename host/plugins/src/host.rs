@@ -20,8 +20,8 @@ use crate::cache::{load_component, sha256_hex};
 use crate::error::PluginError;
 use crate::options::{Limits, PluginOptions};
 use crate::runtime::{
-    AllocatorKind, CallContext, HostState, Ticks, arm, build_engine, classify, log_engine,
-    new_store, retarget, start_epoch_ticker, wit,
+    AllocatorKind, CallContext, HostState, Ticks, build_engine, classify, log_engine, new_store,
+    set_call_context, set_call_limits, start_epoch_ticker, wit,
 };
 use crate::worlds::{FnBindings, FnPre, HousekeepingPolicyPre, Kind, kind_of};
 
@@ -565,7 +565,7 @@ impl PluginHost {
             .instantiate_pre(&component)
             .map_err(|e| format!("{e:#}"))?;
         let ctx = CallContext {
-            store: inner.store.clone(),
+            engine: inner.store.clone(),
             rt: inner.rt.clone(),
             series: SeriesId(0),
             now: now_ms(),
@@ -645,7 +645,10 @@ impl PluginHost {
         })
     }
 
-    fn lookup(&self, series: SeriesId, function: &str) -> Result<Arc<Loaded>, PluginError> {
+    /// The loaded plugin of `function`. The series is not checked: a series that was never
+    /// written is evaluated as an empty one (semantics.md 1: `nodata(5m)` on a silent sensor
+    /// answers 1).
+    fn lookup(&self, function: &str) -> Result<Arc<Loaded>, PluginError> {
         let plugin = self
             .inner
             .current
@@ -654,15 +657,12 @@ impl PluginHost {
             .get(function)
             .cloned()
             .ok_or_else(|| PluginError::UnknownFunction(function.to_string()))?;
-        // A series that was never written is evaluated as an empty one (semantics.md 1:
-        // `nodata(5m)` on a silent sensor answers 1), so `series` is not checked here.
-        let _ = series;
         Ok(plugin)
     }
 
     fn context(&self, series: SeriesId, at: Option<Timestamp>) -> CallContext {
         CallContext {
-            store: self.inner.store.clone(),
+            engine: self.inner.store.clone(),
             rt: self.inner.rt.clone(),
             series,
             now: at.unwrap_or_else(now_ms),
@@ -680,7 +680,7 @@ impl PluginHost {
         params: &[String],
         at: Option<Timestamp>,
     ) -> Result<FnValue, PluginError> {
-        let plugin = self.lookup(series, function)?;
+        let plugin = self.lookup(function)?;
         let _slot = InFlight::enter(
             &self.inner.in_flight,
             self.inner.opts.max_concurrent_calls.max(1),
@@ -741,8 +741,8 @@ impl PluginHost {
         };
         let reused = idle.lock().pop();
         if let Some(mut inst) = reused {
-            retarget(&mut inst.store, self.context(series, at));
-            arm(&mut inst.store, &plugin.limits)?;
+            set_call_context(&mut inst.store, self.context(series, at));
+            set_call_limits(&mut inst.store, &plugin.limits)?;
             return Ok(inst);
         }
         let mut store = self.new_call_store(plugin, series, at)?;
@@ -829,7 +829,7 @@ impl PluginHost {
         function: &str,
         at: Option<Timestamp>,
     ) -> Result<Session, PluginError> {
-        let plugin = self.lookup(series, function)?;
+        let plugin = self.lookup(function)?;
         let Body::Function { pre, .. } = &plugin.body else {
             return Err(PluginError::UnknownFunction(function.to_string()));
         };
@@ -954,7 +954,7 @@ impl std::fmt::Debug for Session {
 impl Session {
     /// Evaluates once more on the same instance, with a fresh deadline.
     pub fn evaluate(&mut self, params: &[String]) -> Result<FnValue, PluginError> {
-        arm(&mut self.store, &self.plugin.limits)?;
+        set_call_limits(&mut self.store, &self.plugin.limits)?;
         call(
             &mut self.store,
             &self.bindings,

@@ -19,7 +19,7 @@ use wasmtime::Store;
 
 use crate::error::PluginError;
 use crate::host::{Body, Loaded, PluginHost};
-use crate::runtime::{CallContext, HostState, arm, classify, new_store, wit};
+use crate::runtime::{CallContext, HostState, classify, new_store, set_call_limits, wit};
 use crate::worlds::{HousekeepingPolicy, wp};
 
 /// A retention policy served by a plugin (see the module docs).
@@ -84,7 +84,7 @@ impl WasmPolicy {
         };
         let inner = &self.host.inner;
         let ctx = CallContext {
-            store: inner.store.clone(),
+            engine: inner.store.clone(),
             rt: inner.rt.clone(),
             series: SeriesId(0),
             now: now_ms(),
@@ -221,7 +221,7 @@ impl RetentionPolicy for WasmPolicy {
             return Err(self.error("no instance"));
         };
         run.plugin.stats.calls.fetch_add(1, Ordering::Relaxed);
-        if let Err(e) = arm(&mut run.store, &run.plugin.limits) {
+        if let Err(e) = set_call_limits(&mut run.store, &run.plugin.limits) {
             return Err(self.error(e.to_string()));
         }
         let answer = run.bindings.clio_plugin_policy().call_decide(

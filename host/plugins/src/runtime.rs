@@ -154,7 +154,8 @@ pub(crate) fn start_epoch_ticker(engine: &Engine) -> Result<Ticks, PluginError> 
 /// What one call may touch: the engine's store, the series, the evaluation time.
 #[derive(Debug, Clone)]
 pub(crate) struct CallContext {
-    pub store: clio_core::Store,
+    /// The engine (named so beside wasmtime's own `Store`).
+    pub engine: clio_core::Store,
     pub rt: tokio::runtime::Handle,
     pub series: SeriesId,
     pub now: Timestamp,
@@ -204,7 +205,7 @@ pub(crate) struct HostState {
     ticks: Ticks,
     /// The tick at which host imports stop serving (the epoch deadline covers guest code).
     deadline: u64,
-    /// Whether the engine meters fuel (else `arm` leaves fuel alone).
+    /// Whether the engine meters fuel (else `set_call_limits` leaves fuel alone).
     metered: bool,
     /// Set when a host import refused because the deadline had passed.
     pub import_deadline_hit: bool,
@@ -352,13 +353,13 @@ pub(crate) fn new_store(
     let mut store = Store::new(engine, state);
     store.limiter(|s| &mut s.limiter);
     store.data_mut().metered = store.get_fuel().is_ok();
-    arm(&mut store, limits)?;
+    set_call_limits(&mut store, limits)?;
     Ok(store)
 }
 
 /// Points a (reused) store at the next call's series and evaluation time, and forgets what
 /// the previous call left behind.
-pub(crate) fn retarget(store: &mut Store<HostState>, ctx: CallContext) {
+pub(crate) fn set_call_context(store: &mut Store<HostState>, ctx: CallContext) {
     let st = store.data_mut();
     st.clock.0.store(ctx.now, Ordering::Relaxed);
     st.ctx = ctx;
@@ -367,7 +368,10 @@ pub(crate) fn retarget(store: &mut Store<HostState>, ctx: CallContext) {
 }
 
 /// Resets the deadline (and fuel) of a store for the next call.
-pub(crate) fn arm(store: &mut Store<HostState>, limits: &Limits) -> Result<(), PluginError> {
+pub(crate) fn set_call_limits(
+    store: &mut Store<HostState>,
+    limits: &Limits,
+) -> Result<(), PluginError> {
     let ticks = limits
         .call_timeout
         .as_micros()
@@ -447,7 +451,7 @@ impl HostState {
     }
 
     fn info(&self, id: SeriesId) -> Option<wit::SeriesInfo> {
-        let s = self.ctx.store.series(id)?;
+        let s = self.ctx.engine.series(id)?;
         Some(wit::SeriesInfo {
             id: s.id.0,
             key: s.key.map(|k| k.to_string()),
@@ -471,7 +475,7 @@ impl HostState {
         // can, instead of handing the read to its reader threads and waiting.
         let answer =
             self.ctx
-                .store
+                .engine
                 .read_columns_blocking(&self.ctx.rt, SeriesId(series), window, limit);
         Ok(match answer {
             Ok(read) => Ok(read),
@@ -585,7 +589,7 @@ impl clio::plugin::history::Host for HostState {
         let Ok(key) = key.parse::<clio_storage::SeriesKey>() else {
             return Ok(None);
         };
-        Ok(self.ctx.store.series_id(&key).and_then(|id| self.info(id)))
+        Ok(self.ctx.engine.series_id(&key).and_then(|id| self.info(id)))
     }
 
     fn read_last(
@@ -642,7 +646,7 @@ impl clio::plugin::history::Host for HostState {
             ))));
         };
         let to = to.min(self.ctx.now);
-        let store = self.ctx.store.clone();
+        let store = self.ctx.engine.clone();
         let buckets =
             match self
                 .ctx

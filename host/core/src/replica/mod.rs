@@ -31,7 +31,7 @@ use tracing::{info, warn};
 
 use crate::apply::Change;
 use crate::error::{Error, Result};
-use crate::store::{Inner, Store};
+use crate::store::{EngineState, Store};
 use crate::topology::{BackendSpec, Slot};
 use crate::wal::{Entry, list_segments};
 use accumulator::Accumulator;
@@ -134,7 +134,7 @@ impl Follower {
     }
 
     /// Starts the follower task.
-    pub(crate) fn start(self: &Arc<Self>, inner: Weak<Inner>) {
+    pub(crate) fn start(self: &Arc<Self>, inner: Weak<EngineState>) {
         let me = Arc::clone(self);
         *self.task.lock() = Some(tokio::spawn(async move { me.run(inner).await }));
     }
@@ -197,7 +197,7 @@ impl Follower {
         }
     }
 
-    async fn run(self: Arc<Self>, inner: Weak<Inner>) {
+    async fn run(self: Arc<Self>, inner: Weak<EngineState>) {
         let mut backoff = Duration::from_millis(500);
         while !self.stop.load(Ordering::SeqCst) {
             self.check_lag();
@@ -226,7 +226,7 @@ impl Follower {
 
     /// Follows the log until stopped (Ok) or until something fails (Err: start again from
     /// the saved cursor).
-    async fn follow(&self, inner: &Weak<Inner>) -> Result<()> {
+    async fn follow(&self, inner: &Weak<EngineState>) -> Result<()> {
         let backend = self.slot.ensure().await?;
         let mut cursor = {
             let c = self.state.lock().cursor;
@@ -345,7 +345,7 @@ impl Follower {
         }
     }
 
-    fn note_at_end(&self, inner: &Weak<Inner>) {
+    fn note_at_end(&self, inner: &Weak<EngineState>) {
         let flushed = inner
             .upgrade()
             .map_or(0, |i| i.flushed_upto.load(Ordering::Acquire));

@@ -12,7 +12,7 @@ use tracing::info;
 
 use super::{Cursor, Follower, ReplicaState, cursor};
 use crate::error::Result;
-use crate::store::Inner;
+use crate::store::EngineState;
 use crate::wal::list_segments;
 
 /// Points per page read from the primary.
@@ -26,7 +26,7 @@ const ATTEMPTS: usize = 3;
 
 pub(super) async fn run(
     f: &Follower,
-    inner: &Inner,
+    inner: &EngineState,
     replica: &dyn StorageBackend,
 ) -> Result<Cursor> {
     let mut attempt = 1;
@@ -54,7 +54,7 @@ pub(super) async fn run(
 
 /// One copy of the primary; returns the cursor to follow from (its `flush` is the primary's
 /// flush mark when the copy began).
-async fn copy(f: &Follower, inner: &Inner, replica: &dyn StorageBackend) -> Result<Cursor> {
+async fn copy(f: &Follower, inner: &EngineState, replica: &dyn StorageBackend) -> Result<Cursor> {
     f.state.lock().mode = ReplicaState::Resyncing;
     let primary = inner.primary.ensure().await?;
     let start = {

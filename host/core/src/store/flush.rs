@@ -110,7 +110,7 @@ impl Store {
 
 /// The cache service: flushes every `cache_service_interval`, and sooner when the log or
 /// the unflushed points pass their thresholds. After a failure it retries with backoff.
-pub(super) async fn cache_service(inner: std::sync::Weak<Inner>) {
+pub(super) async fn cache_service(inner: std::sync::Weak<EngineState>) {
     let mut backoff = Duration::from_secs(1);
     let mut wait = match inner.upgrade() {
         Some(i) => i.opts.cache_service_interval,

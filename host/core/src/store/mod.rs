@@ -136,7 +136,7 @@ pub(crate) struct Counters {
 }
 
 #[derive(Debug)]
-pub(crate) struct Inner {
+pub(crate) struct EngineState {
     pub(crate) opts: EngineOptions,
     /// Written by the flush, read by every read.
     pub(crate) primary: Slot,
@@ -180,7 +180,7 @@ pub(crate) struct Inner {
 /// Cheap to clone; all clones share one engine.
 #[derive(Debug, Clone)]
 pub struct Store {
-    inner: Arc<Inner>,
+    inner: Arc<EngineState>,
 }
 
 /// The current time in ms since the epoch.
@@ -200,7 +200,7 @@ pub(crate) mod status;
 mod write;
 
 impl Store {
-    pub(crate) fn inner(&self) -> &Inner {
+    pub(crate) fn inner(&self) -> &EngineState {
         &self.inner
     }
 

@@ -156,7 +156,7 @@ impl Store {
             .collect::<Result<Vec<_>>>()?;
         let pending_len = changes.len() as u64;
         let store = Store {
-            inner: Arc::new(Inner {
+            inner: Arc::new(EngineState {
                 opts,
                 primary,
                 replicas,

@@ -141,7 +141,12 @@ impl Store {
     /// Read-through for columnar reads: a function that keeps asking for the newest N
     /// finds them in memory from its second call on, as last-N readers do, instead of only
     /// once N newer points have been written.
-    fn fill_from(&self, id: SeriesId, fill: Option<Fill>, stored: Option<&PointColumns>) {
+    fn fill_from(
+        &self,
+        id: SeriesId,
+        fill: Option<ReadThroughFill>,
+        stored: Option<&PointColumns>,
+    ) {
         if let (Some(f), Some(stored)) = (fill, stored) {
             let points = stored.clone().into_points();
             let complete = points.len() < f.want;
@@ -171,10 +176,10 @@ impl Store {
                 let cacheable = k <= inner.opts.query_max_result_numbers;
                 let fills = cacheable && snap.storage_answer_fills(at_ts);
                 let epoch = snap.epoch;
-                let fill = |want: usize| fills.then_some(Fill { epoch, want });
+                let fill = |want: usize| fills.then_some(ReadThroughFill { epoch, want });
                 // The cache does not know where its coverage starts (after a restart, until
                 // a read fills it) and the window ends before it: only a read past `at` can
-                // fill it (see `PastAt`).
+                // fill it (see `LearnCoverage`).
                 let learn = !snap.hit
                     && cacheable
                     && snap.coverage_unknown()
@@ -185,7 +190,7 @@ impl Store {
                     ColumnsPlan {
                         storage: None,
                         memory,
-                        finish: Finish::Last { k, skip, n, capped },
+                        finish: Assemble::Last { k, skip, n, capped },
                         fill: None,
                         past_at: None,
                     }
@@ -199,9 +204,9 @@ impl Store {
                             limit: k,
                         }),
                         memory,
-                        finish: Finish::Last { k, skip, n, capped },
-                        fill: Some(Fill { epoch, want: k }),
-                        past_at: Some(PastAt {
+                        finish: Assemble::Last { k, skip, n, capped },
+                        fill: Some(ReadThroughFill { epoch, want: k }),
+                        past_at: Some(LearnCoverage {
                             at: at_ts,
                             want: k,
                             exact: StorageRead::Range {
@@ -221,7 +226,7 @@ impl Store {
                             skip,
                         }),
                         memory,
-                        finish: Finish::Last {
+                        finish: Assemble::Last {
                             k: n,
                             skip: 0,
                             n,
@@ -248,7 +253,7 @@ impl Store {
                             skip: storage_skip,
                         }),
                         memory,
-                        finish: Finish::Last {
+                        finish: Assemble::Last {
                             k: n,
                             skip: 0,
                             n,
@@ -270,7 +275,7 @@ impl Store {
                             limit: k,
                         }),
                         memory,
-                        finish: Finish::Last { k, skip, n, capped },
+                        finish: Assemble::Last { k, skip, n, capped },
                         fill: fill(k),
                         past_at: None,
                     }
@@ -286,7 +291,7 @@ impl Store {
                         limit: limit.saturating_add(1),
                     }),
                     memory: snap.points,
-                    finish: Finish::Range { limit },
+                    finish: Assemble::Range { limit },
                     fill: None,
                     past_at: None,
                 }
@@ -495,11 +500,11 @@ struct ColumnsPlan {
     storage: Option<StorageRead>,
     /// The cache's points of the window, ascending.
     memory: Vec<Point>,
-    finish: Finish,
-    /// Whether storage's answer may fill the cache (read-through), see [`Fill`].
-    fill: Option<Fill>,
-    /// Storage was asked past the window's end, see [`PastAt`].
-    past_at: Option<PastAt>,
+    finish: Assemble,
+    /// Whether storage's answer may fill the cache (read-through), see [`ReadThroughFill`].
+    fill: Option<ReadThroughFill>,
+    /// Storage was asked past the window's end, see [`LearnCoverage`].
+    past_at: Option<LearnCoverage>,
 }
 
 /// A last-N read asked of storage past its `at`, because the cache does not know where its
@@ -508,16 +513,16 @@ struct ColumnsPlan {
 /// fewer than `want` while storage had more (points stamped at or after `at` exist in
 /// storage), `exact` is read as well.
 #[derive(Clone, Copy)]
-struct PastAt {
+struct LearnCoverage {
     at: Timestamp,
     want: usize,
     exact: StorageRead,
 }
 
-/// Cuts an answer read past `at` back to the window ([`PastAt`]); `Err` with the exact read
+/// Cuts an answer read past `at` back to the window ([`LearnCoverage`]); `Err` with the exact read
 /// when the cut left too few points while storage had more.
 fn cut_past_at(
-    past_at: Option<PastAt>,
+    past_at: Option<LearnCoverage>,
     stored: Option<PointColumns>,
 ) -> std::result::Result<Option<PointColumns>, StorageRead> {
     match (past_at, stored) {
@@ -538,7 +543,7 @@ fn cut_past_at(
 /// joins the covered region without a gap ([`Cache::fill`] checks `epoch`). Fewer than
 /// `want` points means storage holds nothing older: the cache then covers everything.
 #[derive(Clone, Copy)]
-struct Fill {
+struct ReadThroughFill {
     epoch: u64,
     want: usize,
 }
@@ -594,7 +599,7 @@ impl StorageRead {
     }
 }
 
-enum Finish {
+enum Assemble {
     Last {
         k: usize,
         skip: usize,
@@ -614,7 +619,7 @@ impl ColumnsPlan {
             None => PointColumns::from_points(self.memory),
         };
         match self.finish {
-            Finish::Last { k, skip, n, capped } => {
+            Assemble::Last { k, skip, n, capped } => {
                 let mut cols = cols;
                 cols.keep_newest(k);
                 cols.drop_newest(skip);
@@ -622,7 +627,7 @@ impl ColumnsPlan {
                 let truncated = capped && cols.len() == n;
                 (cols, truncated)
             }
-            Finish::Range { limit } => {
+            Assemble::Range { limit } => {
                 let mut cols = cols;
                 let truncated = cols.len() > limit;
                 cols.keep_newest(limit);
