@@ -1,10 +1,31 @@
-//! Clio's engine: the write-ahead log, the adaptive cache, the series catalog index and the
-//! cache service, in front of a primary [`clio_storage::StorageBackend`] and its replicas.
+//! Clio's engine: the write-ahead log, the adaptive cache, the series catalog and the flush,
+//! in front of a primary [`clio_storage::StorageBackend`] and its replicas.
 //!
 //! A write is validated, appended to the log (fsynced per [`SyncMode`], with group commit),
-//! applied to the cache, then acknowledged. The cache service flushes unflushed points to
-//! the backend (which also maintains trends) and then truncates the log. Reads merge the
-//! cache with storage. See ARCHITECTURE.md for the invariants.
+//! applied to the cache, then acknowledged. The cache service flushes unflushed points to the
+//! primary (with their trend buckets) and truncates the log once every replica has read it.
+//! Reads merge the cache with the primary. See ARCHITECTURE.md for the invariants and
+//! `docs/storage-topology.md` for replication.
+//!
+//! Modules:
+//! - `wal/`: segment files, the record format, the log thread with group commit, replay.
+//! - `cache`: per-series points in shards, sized by reader demand, evicted by a budget;
+//!   unflushed points carry their log segment.
+//! - `catalog/`: the key → id index the engine owns; `snapshot` is its local copy
+//!   (`catalog.json`), which lets the engine start with the primary down.
+//! - `store/`: [`Store`] by what it does: `open` (catalog, replay, queued changes), `write`
+//!   (validation, series resolution, backpressure), `read` (cache ∪ storage, columnar reads
+//!   for plugins, read-through fills), `flush` (and the cache service), `series` (series ops,
+//!   deletions, retention), `changes` (the queue for a primary that is down), `status` (read
+//!   failover, `/api/v1/storage`), `flush_mark`.
+//! - `topology`: [`Topology`] and [`BackendSpec`]: backends handed over unopened, opened and
+//!   reopened by the engine, with their health.
+//! - `apply`: changes other than points, idempotent, as they reach a backend.
+//! - `replica/`: a follower per replica: `reader` reads the log while it is written,
+//!   `accumulator` gathers points until a flush mark, `cursor` is the durable position,
+//!   `resync` refills from the primary.
+//! - `query`: windows, resolutions, cursors, result caps. `lock`: one process per data
+//!   directory.
 #![deny(missing_docs)]
 
 mod apply;

@@ -17,6 +17,16 @@
 //!
 //! A trap, timeout, memory-limit hit or bad output becomes a [`PluginError`] for that one
 //! caller; the host and other calls carry on.
+//!
+//! Modules: `host` (the registry snapshot swapped on reload, file watch, call stats; async
+//! callers run a call in `block_in_place`), `runtime` (engine and store set-up, call limits,
+//! the `history` import: a window is one `Store::read_columns_blocking` on the import's own
+//! thread, decoded straight into the WIT columns), `linker` (one linker for every world and
+//! contract version), `worlds` (what a component is, from its exports), `compat` (older
+//! contracts from `wit/compat/<version>`, served by delegation), `policy` (`WasmPolicy`, the
+//! housekeeper's policy backed by a plugin), `cache` (precompiled components keyed by
+//! sha256 and compatibility hash). `build.rs` builds the built-in plugins for
+//! `wasm32-wasip2` (adding the target through rustup when missing) and embeds them.
 
 #![deny(missing_docs)]
 
