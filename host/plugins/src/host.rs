@@ -391,62 +391,40 @@ impl PluginHost {
         let _serial = inner.reload_lock.lock();
         let old = inner.current.read().clone();
         let mut report = ReloadReport::default();
-        let mut files = BTreeMap::new();
-        let mut by_name: HashMap<String, Arc<Loaded>> = HashMap::new();
-        let mut policies: HashMap<String, Arc<Loaded>> = HashMap::new();
-        // Built-ins first, then user plugins: a user plugin of the same name wins.
-        let mut sources: Vec<(PathBuf, bool, Option<&'static [u8]>)> = inner
-            .opts
+        let steps = read_sources(self.plugin_sources(), &old, &mut report);
+        let compiled = self.compile_changed(&steps, &old);
+        let snapshot = assemble(steps, compiled, &old, &mut report);
+        *inner.current.write() = Arc::new(snapshot);
+        report
+    }
+
+    /// Every plugin file: built-ins first, then user plugins (a user plugin of the same name
+    /// wins), as `(path, built in, bytes held in memory)`.
+    fn plugin_sources(&self) -> Vec<(PathBuf, bool, Option<&'static [u8]>)> {
+        let opts = &self.inner.opts;
+        let mut sources: Vec<(PathBuf, bool, Option<&'static [u8]>)> = opts
             .builtin
             .iter()
             .map(|(name, bytes)| (PathBuf::from(format!("builtin/{name}")), true, Some(*bytes)))
             .collect();
         for (dir, builtin) in [
-            (inner.opts.builtin_dir.as_deref(), true),
-            (inner.opts.user_dir.as_deref(), false),
+            (opts.builtin_dir.as_deref(), true),
+            (opts.user_dir.as_deref(), false),
         ] {
             if let Some(dir) = dir {
                 sources.extend(wasm_files(dir).into_iter().map(|p| (p, builtin, None)));
             }
         }
-        // Read and hash every file; the new or changed ones are compiled below.
-        enum Step {
-            Keep(FileEntry),
-            Load(Vec<u8>, String),
-        }
-        let mut steps: Vec<(PathBuf, bool, Step)> = Vec::with_capacity(sources.len());
-        for (path, builtin, in_memory) in sources {
-            let prev = old.files.get(&path);
-            let read = match in_memory {
-                Some(b) => Ok(b.to_vec()),
-                None => std::fs::read(&path),
-            };
-            match read {
-                Err(e) => {
-                    // Being replaced right now, most likely: keep what serves.
-                    let reason = format!("cannot read: {e}");
-                    report.failed.push((path.clone(), reason.clone()));
-                    if let Some(p) = prev {
-                        let entry = FileEntry {
-                            error: Some(reason),
-                            ..p.clone()
-                        };
-                        steps.push((path, builtin, Step::Keep(entry)));
-                    }
-                }
-                Ok(bytes) => {
-                    let sha = sha256_hex(&bytes);
-                    match prev {
-                        Some(p) if p.sha == sha => {
-                            report.unchanged += 1;
-                            steps.push((path, builtin, Step::Keep(p.clone())));
-                        }
-                        _ => steps.push((path, builtin, Step::Load(bytes, sha))),
-                    }
-                }
-            }
-        }
-        // Compile new and changed files on every core: start-up loads a few dozen.
+        sources
+    }
+
+    /// Compiles the new and changed files on every core (start-up loads a few dozen); the
+    /// answer is keyed by position in `steps`.
+    fn compile_changed(
+        &self,
+        steps: &[(PathBuf, bool, Step)],
+        old: &Snapshot,
+    ) -> HashMap<usize, Result<Loaded, String>> {
         let jobs: Vec<usize> = (0..steps.len())
             .filter(|&i| matches!(steps[i].2, Step::Load(..)))
             .collect();
@@ -458,7 +436,7 @@ impl PluginHost {
         std::thread::scope(|scope| {
             let handles: Vec<_> = (0..threads)
                 .map(|t| {
-                    let (steps, jobs, old) = (&steps, &jobs, &old);
+                    let jobs = &jobs;
                     scope.spawn(move || {
                         jobs.iter()
                             .skip(t)
@@ -482,63 +460,7 @@ impl PluginHost {
                 }
             }
         });
-        for (i, (path, builtin, step)) in steps.into_iter().enumerate() {
-            let prev = old.files.get(&path);
-            let entry = match step {
-                Step::Keep(e) => e,
-                Step::Load(_, sha) => match results.remove(&i) {
-                    Some(Ok(loaded)) => {
-                        info!(file = %path.display(), function = %loaded.info.name, version = %loaded.info.version, "plugin loaded");
-                        report.loaded.push(path.clone());
-                        FileEntry {
-                            sha,
-                            builtin,
-                            plugin: Some(Arc::new(loaded)),
-                            error: None,
-                        }
-                    }
-                    other => {
-                        let reason = match other {
-                            Some(Err(r)) => r,
-                            _ => "the loader failed".to_string(),
-                        };
-                        warn!(file = %path.display(), reason = %reason, "plugin failed to load; the previous version (if any) keeps serving");
-                        report.failed.push((path.clone(), reason.clone()));
-                        FileEntry {
-                            sha,
-                            builtin,
-                            plugin: prev.and_then(|p| p.plugin.clone()),
-                            error: Some(reason),
-                        }
-                    }
-                },
-            };
-            if let Some(p) = &entry.plugin {
-                let names = match p.kind {
-                    Kind::Policy(_) => &mut policies,
-                    _ => &mut by_name,
-                };
-                if let Some(other) = names.get(&p.info.name)
-                    && other.builtin == builtin
-                {
-                    warn!(name = %p.info.name, a = %other.path.display(), b = %path.display(), "two plugins provide the same name; the later file wins");
-                }
-                names.insert(p.info.name.clone(), Arc::clone(p));
-            }
-            files.insert(path, entry);
-        }
-        for path in old.files.keys() {
-            if !files.contains_key(path) {
-                info!(file = %path.display(), "plugin removed");
-                report.removed.push(path.clone());
-            }
-        }
-        *inner.current.write() = Arc::new(Snapshot {
-            by_name,
-            policies,
-            files,
-        });
-        report
+        results
     }
 
     /// [`PluginHost::reload`] on a blocking thread.
@@ -962,6 +884,125 @@ impl Session {
             params,
             &self.plugin.limits,
         )
+    }
+}
+
+/// What a reload does with one file.
+enum Step {
+    /// Unchanged (or unreadable with a previous version serving): keep the entry.
+    Keep(FileEntry),
+    /// New or changed: compile these bytes (with their sha256).
+    Load(Vec<u8>, String),
+}
+
+/// Reads and hashes every source; unchanged files are kept, new and changed ones marked for
+/// loading, unreadable ones reported (their previous version keeps serving).
+fn read_sources(
+    sources: Vec<(PathBuf, bool, Option<&'static [u8]>)>,
+    old: &Snapshot,
+    report: &mut ReloadReport,
+) -> Vec<(PathBuf, bool, Step)> {
+    let mut steps = Vec::with_capacity(sources.len());
+    for (path, builtin, in_memory) in sources {
+        let prev = old.files.get(&path);
+        let read = match in_memory {
+            Some(b) => Ok(b.to_vec()),
+            None => std::fs::read(&path),
+        };
+        match read {
+            Err(e) => {
+                // Being replaced right now, most likely: keep what serves.
+                let reason = format!("cannot read: {e}");
+                report.failed.push((path.clone(), reason.clone()));
+                if let Some(p) = prev {
+                    let entry = FileEntry {
+                        error: Some(reason),
+                        ..p.clone()
+                    };
+                    steps.push((path, builtin, Step::Keep(entry)));
+                }
+            }
+            Ok(bytes) => {
+                let sha = sha256_hex(&bytes);
+                match prev {
+                    Some(p) if p.sha == sha => {
+                        report.unchanged += 1;
+                        steps.push((path, builtin, Step::Keep(p.clone())));
+                    }
+                    _ => steps.push((path, builtin, Step::Load(bytes, sha))),
+                }
+            }
+        }
+    }
+    steps
+}
+
+/// The new snapshot from the steps and what compiled: a file that failed keeps its previous
+/// plugin; later files win a name; removed files are reported.
+fn assemble(
+    steps: Vec<(PathBuf, bool, Step)>,
+    mut compiled: HashMap<usize, Result<Loaded, String>>,
+    old: &Snapshot,
+    report: &mut ReloadReport,
+) -> Snapshot {
+    let mut files = BTreeMap::new();
+    let mut by_name: HashMap<String, Arc<Loaded>> = HashMap::new();
+    let mut policies: HashMap<String, Arc<Loaded>> = HashMap::new();
+    for (i, (path, builtin, step)) in steps.into_iter().enumerate() {
+        let prev = old.files.get(&path);
+        let entry = match step {
+            Step::Keep(e) => e,
+            Step::Load(_, sha) => match compiled.remove(&i) {
+                Some(Ok(loaded)) => {
+                    info!(file = %path.display(), function = %loaded.info.name, version = %loaded.info.version, "plugin loaded");
+                    report.loaded.push(path.clone());
+                    FileEntry {
+                        sha,
+                        builtin,
+                        plugin: Some(Arc::new(loaded)),
+                        error: None,
+                    }
+                }
+                other => {
+                    let reason = match other {
+                        Some(Err(r)) => r,
+                        _ => "the loader failed".to_string(),
+                    };
+                    warn!(file = %path.display(), reason = %reason, "plugin failed to load; the previous version (if any) keeps serving");
+                    report.failed.push((path.clone(), reason.clone()));
+                    FileEntry {
+                        sha,
+                        builtin,
+                        plugin: prev.and_then(|p| p.plugin.clone()),
+                        error: Some(reason),
+                    }
+                }
+            },
+        };
+        if let Some(p) = &entry.plugin {
+            let names = match p.kind {
+                Kind::Policy(_) => &mut policies,
+                _ => &mut by_name,
+            };
+            if let Some(other) = names.get(&p.info.name)
+                && other.builtin == builtin
+            {
+                warn!(name = %p.info.name, a = %other.path.display(), b = %path.display(), "two plugins provide the same name; the later file wins");
+            }
+            names.insert(p.info.name.clone(), Arc::clone(p));
+        }
+        files.insert(path, entry);
+    }
+    for path in old.files.keys() {
+        if !files.contains_key(path) {
+            info!(file = %path.display(), "plugin removed");
+            report.removed.push(path.clone());
+        }
+    }
+    Snapshot {
+        by_name,
+        policies,
+        files,
     }
 }
 
