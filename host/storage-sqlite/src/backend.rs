@@ -328,8 +328,8 @@ impl TrendStore for SqliteBackend {
 #[async_trait]
 impl RetentionStore for SqliteBackend {
     /// The whole batch in one write transaction (one commit, one fsync), with the same
-    /// chunk-level cuts as [`StorageBackend::delete_points`] and
-    /// [`StorageBackend::delete_trends`]. A series without a catalog entry has no rows, so it
+    /// chunk-level cuts as [`PointStore::delete_points`] and
+    /// [`TrendStore::delete_trends`]. A series without a catalog entry has no rows, so it
     /// is skipped by finding nothing to delete.
     async fn expire(&self, batch: &[Expiry]) -> Result<Vec<ExpiryOutcome>> {
         if batch.iter().all(Expiry::is_empty) {

@@ -28,3 +28,4 @@ pub use direct::DirectReader;
 pub use options::{DEFAULT_MAX_CHUNK_POINTS, SqliteOptions};
 pub use query::StoreTotals;
 pub use schema::FORMAT_VERSION;
+pub use trends::MAX_TREND_CHUNK;

@@ -1,8 +1,8 @@
-//! Keeping trend buckets in step with raw points. Buckets of one series and interval are
-//! stored in compressed trend chunks (`trend_chunks`, at most [`MAX_TREND_CHUNK`] buckets
-//! each, never overlapping). New points merge into the stored buckets they fall in; a bucket in
-//! which a stored value was replaced is rebuilt from its raw points, because the old value's
-//! contribution cannot be subtracted exactly from min and max.
+//! Trend buckets in SQLite. Buckets of one series and interval are stored in compressed trend
+//! chunks (`trend_chunks`, at most [`MAX_TREND_CHUNK`] buckets each, never overlapping). The
+//! backend is `TrendMode::Native`: [`apply`] brings the buckets up to date inside the write's
+//! own transaction, by the shared rules of [`clio_storage::trend_maint`] (merge new points,
+//! rebuild buckets holding a replaced value); this module only loads and stores the chunks.
 
 use std::collections::BTreeMap;
 

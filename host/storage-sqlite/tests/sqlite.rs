@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use clio_storage::*;
-use clio_storage_sqlite::{DirectReader, SqliteBackend, SqliteOptions};
+use clio_storage_sqlite::{DirectReader, MAX_TREND_CHUNK, SqliteBackend, SqliteOptions};
 use tempfile::TempDir;
 
 fn fresh(max_chunk_points: usize) -> (TempDir, SqliteBackend) {
@@ -332,4 +332,75 @@ async fn newer_format_is_refused() {
         .unwrap_err()
         .to_string();
     assert!(e.contains("format version 999"), "{e}");
+}
+
+fn trend_rows(path: &std::path::Path, id: i64, interval: TrendInterval) -> Vec<(i64, i64, i64)> {
+    let c = rusqlite::Connection::open(path).unwrap();
+    let mut s = c
+        .prepare(
+            "SELECT start_ts, end_ts, count FROM trend_chunks
+             WHERE series_id = ?1 AND interval_ms = ?2 ORDER BY start_ts",
+        )
+        .unwrap();
+    s.query_map([id, interval.ms()], |r| {
+        Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+    })
+    .unwrap()
+    .collect::<Result<_, _>>()
+    .unwrap()
+}
+
+#[tokio::test]
+async fn put_trends_keeps_trend_chunks_disjoint_and_bounded() {
+    let (dir, b) = fresh(256);
+    let path = dir.path().join("clio.db");
+    let s = SeriesId(4);
+    let iv = DEFAULT_TREND_INTERVALS[0];
+    let ms = iv.ms();
+    let bucket = |k: i64, v: f64| {
+        let start = k * ms;
+        TrendBucket::build(iv, &[Point::new(start, v), Point::new(start + 1, v + 1.0)])
+            .pop()
+            .unwrap()
+    };
+    let mut model: std::collections::BTreeMap<i64, TrendBucket> = Default::default();
+    let steps: Vec<Vec<TrendBucket>> = vec![
+        (0..600).map(|k| bucket(k, 1.0)).collect(),
+        vec![bucket(300, 2.0)],
+        (1000..1100).map(|k| bucket(k, 3.0)).collect(),
+        (250..520).map(|k| bucket(k, 4.0)).collect(),
+        vec![bucket(-5, 5.0), bucket(700, 5.0), bucket(1099, 5.0)],
+        (590..1010).step_by(3).map(|k| bucket(k, 6.0)).collect(),
+    ];
+    for (i, step) in steps.iter().enumerate() {
+        for bk in step {
+            model.insert(bk.start, bk.clone());
+        }
+        // The second put of the same buckets changes nothing.
+        for put in ["put", "put again"] {
+            b.put_trends(s, iv, step).await.unwrap();
+            let rows = trend_rows(&path, 4, iv);
+            for (j, &(start, end, count)) in rows.iter().enumerate() {
+                assert!(
+                    start <= end && count >= 1 && count as usize <= MAX_TREND_CHUNK,
+                    "step {i}, {put}: chunk {j} {rows:?}"
+                );
+                if let Some(&(next, _, _)) = rows.get(j + 1) {
+                    assert!(
+                        end < next,
+                        "step {i}, {put}: chunks {j} and {} overlap",
+                        j + 1
+                    );
+                }
+            }
+            let total: i64 = rows.iter().map(|r| r.2).sum();
+            assert_eq!(total as usize, model.len(), "step {i}, {put}: bucket count");
+            let got = b.read_trends(s, iv, i64::MIN, i64::MAX).await.unwrap();
+            assert_eq!(
+                got,
+                model.values().cloned().collect::<Vec<_>>(),
+                "step {i}, {put}: buckets as given"
+            );
+        }
+    }
 }

@@ -42,7 +42,7 @@
 //! # The checks
 //!
 //! Every check assumes a fresh, empty store and uses the backend's own
-//! [`StorageBackend::trend_intervals`]. Raw points are compared bit for bit (so `-0.0` must stay
+//! [`TrendStore::trend_intervals`]. Raw points are compared bit for bit (so `-0.0` must stay
 //! negative); trend buckets are compared with [`TrendBucket::build`] over the raw points, `sum`
 //! and `sum_sq` within 1e-9 relative, everything else exactly.
 //!
@@ -2114,24 +2114,35 @@ pub async fn check_put_trends(b: &dyn StorageBackend) {
     );
 }
 
-/// After any sequence of writes (new points, replaced values, late points, several series),
-/// every trend bucket of every interval equals the bucket built from the raw points: the
-/// shared maintenance rules hold whoever applies them (`Native` or `Given`).
+/// After any sequence of writes through [`crate::write_points`] (new points, replaced values,
+/// late points far behind the others, numbers replaced by text so that a bucket loses every
+/// numeric value, several series in one batch), every trend bucket of every interval equals
+/// the bucket built from the raw points: the shared maintenance rules hold whoever applies
+/// them (`Native` or `Given`).
 pub async fn check_trends_follow_points(b: &dyn StorageBackend) {
     create(b, &[1, 2]).await;
     let mut rng = Rng::new(14);
     // Values on a 1/4 grid keep every sum exact, so buckets compare bit for bit.
-    let value = |rng: &mut Rng| (rng.range(-400, 400) as f64) / 4.0;
+    let value = |rng: &mut Rng| -> Value {
+        let x = (rng.range(-400, 400) as f64) / 4.0;
+        match rng.below(10) {
+            0 => Value::from("text"),
+            1 => Value::from(format!(" {x} ")),
+            _ => Value::from(x),
+        }
+    };
     for round in 0..12 {
         let mut batch = Vec::new();
         for id in [1u64, 2] {
             let n = rng.range(1, 60) as usize;
-            let mut pts: BTreeMap<Timestamp, f64> = BTreeMap::new();
+            let mut pts: BTreeMap<Timestamp, Value> = BTreeMap::new();
             for _ in 0..n {
-                // Mostly new points moving forward, some late, some on existing stamps.
-                let ts = match rng.below(4) {
-                    0 => T0 + rng.range(0, 6 * 3_600_000),
-                    1 => T0 + (rng.range(0, 200) * 60_000),
+                // Mostly new points moving forward, some late, some on existing stamps, a few
+                // days behind everything else.
+                let ts = match rng.below(9) {
+                    0 | 1 => T0 + rng.range(0, 6 * 3_600_000),
+                    2 | 3 => T0 + (rng.range(0, 200) * 60_000),
+                    4 => T0 - rng.range(1, 20) * 86_400_000 + rng.range(0, 100) * 1_000,
                     _ => T0 + round * 1_800_000 + rng.range(0, 7_200_000),
                 };
                 pts.insert(ts, value(&mut rng));
@@ -2142,8 +2153,57 @@ pub async fn check_trends_follow_points(b: &dyn StorageBackend) {
             ));
         }
         write(b, &batch, &format!("trends follow points, round {round}")).await;
+        if round % 4 == 3 {
+            assert_trends_follow(b, &[1, 2], &format!("round {round}")).await;
+        }
     }
-    for id in [1u64, 2] {
+    // Every value of the busiest smallest-interval bucket of series 1 becomes text: that bucket
+    // must go, the larger ones holding it must be rebuilt.
+    let raw = ok(
+        b.read_range(SeriesId(1), MIN, MAX, usize::MAX).await,
+        "trends follow points: read_range",
+    );
+    let Some(&small) = b.trend_intervals().iter().min() else {
+        panic!("trends follow points: the backend keeps no trend interval");
+    };
+    let mut per_bucket: BTreeMap<Timestamp, Vec<Timestamp>> = BTreeMap::new();
+    for p in &raw {
+        if p.value.numeric_like().is_some() {
+            per_bucket
+                .entry(small.bucket_start(p.ts))
+                .or_default()
+                .push(p.ts);
+        }
+    }
+    let Some(busiest) = per_bucket.values().max_by_key(|v| v.len()) else {
+        panic!("trends follow points: no numeric point was stored");
+    };
+    let start = small.bucket_start(busiest[0]);
+    let texts: Vec<Point> = raw
+        .iter()
+        .filter(|p| small.bucket_start(p.ts) == start)
+        .map(|p| Point::new(p.ts, "gone"))
+        .collect();
+    write(
+        b,
+        &[sp(1, texts)],
+        "trends follow points: numbers replaced by text",
+    )
+    .await;
+    let left = ok(
+        b.read_trends(SeriesId(1), small, start, start + 1).await,
+        "trends follow points: read_trends",
+    );
+    assert!(
+        left.is_empty(),
+        "trends follow points: a bucket whose every value became text must go, got {left:?}"
+    );
+    assert_trends_follow(b, &[1, 2], "at the end").await;
+}
+
+/// Every bucket of every interval of `ids` equals the one built from the raw points.
+async fn assert_trends_follow(b: &dyn StorageBackend, ids: &[u64], ctx: &str) {
+    for &id in ids {
         let raw = ok(
             b.read_range(SeriesId(id), MIN, MAX, usize::MAX).await,
             "trends follow points: read_range",
@@ -2154,18 +2214,18 @@ pub async fn check_trends_follow_points(b: &dyn StorageBackend) {
                 b.read_trends(SeriesId(id), iv, MIN, MAX).await,
                 "trends follow points: read_trends",
             );
-            assert_eq!(
-                got.len(),
-                want.len(),
-                "trends follow points: series {id}, {iv}: bucket count"
-            );
             for (g, w) in got.iter().zip(&want) {
                 assert_eq!(
                     g, w,
-                    "trends follow points: series {id}, {iv}, bucket {}",
+                    "trends follow points ({ctx}): series {id}, {iv}, bucket {}",
                     w.start
                 );
             }
+            assert_eq!(
+                got.len(),
+                want.len(),
+                "trends follow points ({ctx}): series {id}, {iv}: bucket count"
+            );
         }
     }
 }
@@ -3050,7 +3110,9 @@ pub async fn check_large_volume(b: &dyn StorageBackend) {
 /// Readers in several tokio tasks run while one task writes. Every call writes, for two
 /// series, points that all carry the call's number: one series is overwritten in place, the
 /// other grows. No read may see part of a call for one series, reads never go back in time,
-/// and trends read before points never count more points than those.
+/// and trends read before points never count more points than those. A `Native` backend's
+/// trends are never older than its points; a `Given` backend's (stored by
+/// [`crate::write_points`] after the points) may be one call behind them.
 ///
 /// Takes an `Arc` because the readers and the writer are spawned as `'static` tasks.
 pub async fn check_concurrent_readers(b: Arc<dyn StorageBackend>) {
@@ -3080,6 +3142,7 @@ pub async fn check_concurrent_readers(b: Arc<dyn StorageBackend>) {
             // Dropped when the reader ends, also by a panic, so the writer stops waiting for it.
             let _alive = alive;
             let iv = smallest_interval(&*b);
+            let native = b.trend_mode() == TrendMode::Native;
             let mut seen_over = 0u64;
             let mut seen_grow = 0u64;
             loop {
@@ -3130,18 +3193,36 @@ pub async fn check_concurrent_readers(b: Arc<dyn StorageBackend>) {
                 assert!(v as u64 >= seen_over, "{ctx}: overwritten series went back in time");
                 seen_over = v as u64;
                 let trends = read_trends(&*b, over, iv, MIN, MAX, &ctx).await;
-                let tv = trends.first().map(|x| x.min);
-                assert!(
-                    trends.iter().all(|x| x.min == x.max && Some(x.min) == tv)
-                        && tv.is_none_or(|tv| tv as u64 >= seen_over),
-                    "{ctx}: a read saw part of a write: the overwritten series' trends mix calls \
-                     or are older than its points"
-                );
                 let tc: u64 = trends.iter().map(|x| x.count).sum();
-                assert!(
-                    tc == 0 || tc == M as u64,
-                    "{ctx}: overwritten series' trends count {tc} points, not {M}"
-                );
+                if native {
+                    let tv = trends.first().map(|x| x.min);
+                    assert!(
+                        trends.iter().all(|x| x.min == x.max && Some(x.min) == tv)
+                            && tv.is_none_or(|tv| tv as u64 >= seen_over),
+                        "{ctx}: a read saw part of a write: the overwritten series' trends mix \
+                         calls or are older than its points"
+                    );
+                    assert!(
+                        tc == 0 || tc == M as u64,
+                        "{ctx}: overwritten series' trends count {tc} points, not {M}"
+                    );
+                } else {
+                    // `Given`: the buckets follow the points in a later call, so they may be
+                    // one call behind the points just read, but each bucket is one call's and
+                    // the call before the one whose points were seen has finished.
+                    let lag = seen_over.saturating_sub(1);
+                    assert!(
+                        trends
+                            .iter()
+                            .all(|x| x.min == x.max && x.min as u64 >= lag),
+                        "{ctx}: the overwritten series' trends mix calls within a bucket or are \
+                         more than one call older than its points"
+                    );
+                    assert!(
+                        tc <= M as u64,
+                        "{ctx}: overwritten series' trends count {tc} points, more than {M}"
+                    );
+                }
 
                 if seen_grow > 0 && seen_grow < BATCHES {
                     midway.fetch_add(1, Ordering::SeqCst);

@@ -14,7 +14,7 @@ use clio_storage::testing::{self, Guarded};
 use clio_storage::{
     Capabilities, DEFAULT_TREND_INTERVALS, Expiry, ExpiryOutcome, NewSeries, Point, Result,
     SeriesFilter, SeriesId, SeriesInfo, SeriesPoints, SeriesStats, SeriesUpdate, StorageError,
-    Timestamp, TrendBucket, TrendInterval, TrendMode, Value, WriteSummary,
+    Timestamp, TrendBucket, TrendInterval, TrendMode, Value, WriteSummary, WrittenPoints,
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -48,6 +48,9 @@ struct Bugs {
     expire_cuts_every_interval: bool,
     /// `put_trends` merges a given bucket into the stored one instead of replacing it.
     put_trends_merges: bool,
+    /// `write_reporting` reports no replaced timestamp (so the shared maintenance merges a
+    /// replacing value into its bucket instead of rebuilding it).
+    reports_no_replaced: bool,
 }
 
 /// Records drops, to prove `Guarded` drops the backend before its guard.
@@ -77,8 +80,11 @@ struct State {
 }
 
 /// A straightforward BTreeMap store. One lock around everything makes every call atomic.
-/// Trends are maintained incrementally: a bucket that only gains new points merges their
-/// aggregates in; a bucket where a value was replaced is recomputed from its raw points.
+/// By default its trends are `Given`: `clio_storage::write_points` computes them with the shared
+/// rules and stores them with `put_trends`, so the suite exercises the shared maintenance. With
+/// `native_trends`, `write` maintains them itself (its own code, not the shared module): a
+/// bucket that only gains new points merges their aggregates in; a bucket where a value was
+/// replaced is recomputed from its raw points.
 #[derive(Debug)]
 struct MemBackend {
     state: RwLock<State>,
@@ -89,8 +95,11 @@ struct MemBackend {
     /// default, which loops over `delete_points` and `delete_trends`.
     native_expire: bool,
     /// Trend buckets are not maintained by `write` but stored as given (`TrendMode::Given`):
-    /// `clio_storage::write_points` computes them with the shared rules.
+    /// `clio_storage::write_points` computes them with the shared rules. False: `Native`.
     given_trends: bool,
+    /// In `Given` mode, `write_reporting` is the trait's default (reads before the write)
+    /// instead of this backend's own (which knows from its insert).
+    reports_by_reading: bool,
     _probe: Option<DropProbe>,
 }
 
@@ -99,6 +108,7 @@ impl MemBackend {
         Self::with_bugs(Bugs::default())
     }
 
+    /// `Given` trends, the trait's default `expire`, and `bugs`.
     fn with_bugs(bugs: Bugs) -> Self {
         MemBackend {
             state: RwLock::new(State::default()),
@@ -106,7 +116,8 @@ impl MemBackend {
             closed: AtomicBool::new(false),
             bugs,
             native_expire: false,
-            given_trends: false,
+            given_trends: true,
+            reports_by_reading: false,
             _probe: None,
         }
     }
@@ -115,6 +126,14 @@ impl MemBackend {
     fn native(bugs: Bugs) -> Self {
         MemBackend {
             native_expire: true,
+            ..Self::with_bugs(bugs)
+        }
+    }
+
+    /// A backend whose `write` maintains the trend buckets itself (`TrendMode::Native`).
+    fn native_trends(bugs: Bugs) -> Self {
+        MemBackend {
+            given_trends: false,
             ..Self::with_bugs(bugs)
         }
     }
@@ -198,8 +217,9 @@ impl MemBackend {
         Ok(())
     }
 
-    /// Stores `points` (sorted) of one series and updates the trend buckets they touch.
-    fn apply(&self, s: &mut Series, points: &[Point]) -> WriteSummary {
+    /// Stores `points` (sorted) of one series and, in `Native` mode, updates the trend
+    /// buckets they touch. Also returns the timestamps that replaced a stored value.
+    fn apply(&self, s: &mut Series, points: &[Point]) -> (WriteSummary, Vec<Timestamp>) {
         let mut summary = WriteSummary::default();
         let mut replaced = BTreeSet::new();
         for p in points {
@@ -216,7 +236,7 @@ impl MemBackend {
         summary.points = points.len() as u64;
         summary.replaced = replaced.len() as u64;
         if self.given_trends {
-            return summary;
+            return (summary, replaced.into_iter().collect());
         }
 
         for &iv in &self.intervals {
@@ -253,7 +273,26 @@ impl MemBackend {
                 }
             }
         }
-        summary
+        (summary, replaced.into_iter().collect())
+    }
+}
+
+impl MemBackend {
+    /// The whole batch under one write lock, with the replaced timestamps of each entry.
+    fn write_locked(&self, batch: &[SeriesPoints]) -> Result<WrittenPoints> {
+        let mut st = self.write_lock()?;
+        Self::validate(&st, batch)?;
+        let mut report = WrittenPoints::default();
+        for sp in batch {
+            let s = st
+                .series
+                .get_mut(&sp.series)
+                .ok_or(StorageError::NotFound(sp.series))?;
+            let (summary, replaced) = self.apply(s, &sp.points);
+            report.summary.add(&summary);
+            report.replaced.push(replaced);
+        }
+        Ok(report)
     }
 }
 
@@ -371,7 +410,7 @@ impl PointStore for MemBackend {
                             .series
                             .get_mut(&sp.series)
                             .ok_or(StorageError::NotFound(sp.series))?;
-                        total.add(&self.apply(s, half));
+                        total.add(&self.apply(s, half).0);
                     }
                     // Sleep rather than yield: tokio wakes yielded tasks newest first, which
                     // would let this writer finish before any reader ran.
@@ -380,17 +419,19 @@ impl PointStore for MemBackend {
             }
             return Ok(total);
         }
-        let mut st = self.write_lock()?;
-        Self::validate(&st, batch)?;
-        let mut total = WriteSummary::default();
-        for sp in batch {
-            let s = st
-                .series
-                .get_mut(&sp.series)
-                .ok_or(StorageError::NotFound(sp.series))?;
-            total.add(&self.apply(s, &sp.points));
+        Ok(self.write_locked(batch)?.summary)
+    }
+
+    async fn write_reporting(&self, batch: &[SeriesPoints]) -> Result<WrittenPoints> {
+        if self.reports_by_reading || self.bugs.torn_writes {
+            return clio_storage::write_reporting_by_reading(self, batch).await;
         }
-        Ok(total)
+        let mut report = self.write_locked(batch)?;
+        if self.bugs.reports_no_replaced {
+            report.summary.replaced = 0;
+            report.replaced.iter_mut().for_each(Vec::clear);
+        }
+        Ok(report)
     }
 
     async fn read_range(
@@ -611,6 +652,10 @@ impl StorageBackend for MemBackend {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn reference_backend_passes_the_whole_suite() {
+    // `Given` trends: buckets computed by the shared maintenance (`write_points`), stored with
+    // `put_trends`.
+    let b = MemBackend::new();
+    assert_eq!(b.trend_mode(), TrendMode::Given);
     let t = Instant::now();
     testing::run_all(|| async { MemBackend::new() }).await;
     eprintln!("run_all (multi-thread) took {:?}", t.elapsed());
@@ -623,11 +668,19 @@ async fn reference_backend_passes_on_a_current_thread_runtime_behind_guarded() {
 }
 
 #[tokio::test]
-async fn reference_backend_with_given_trends_passes_the_whole_suite() {
-    // Buckets computed by the shared maintenance (`write_points`), stored with `put_trends`.
+async fn reference_backend_with_native_trends_passes_the_whole_suite() {
+    // Buckets maintained by the backend's own `write`.
+    let b = MemBackend::native_trends(Bugs::default());
+    assert_eq!(b.trend_mode(), TrendMode::Native);
+    testing::run_all(|| async { MemBackend::native_trends(Bugs::default()) }).await;
+}
+
+#[tokio::test]
+async fn reference_backend_reporting_replaced_points_by_reading_passes_the_whole_suite() {
+    // `Given` trends with the trait's default `write_reporting` (reads, then writes).
     testing::run_all(|| async {
         MemBackend {
-            given_trends: true,
+            reports_by_reading: true,
             ..MemBackend::new()
         }
     })
@@ -673,10 +726,22 @@ where
     F: FnOnce(Arc<MemBackend>) -> Fut,
     Fut: Future<Output = ()> + Send + 'static,
 {
-    let b = Arc::new(MemBackend::with_bugs(bugs));
-    let res = tokio::spawn(check(b)).await;
+    caught_in(MemBackend::with_bugs(bugs), check).await
+}
+
+/// [`caught`] against a given backend.
+async fn caught_in<F, Fut>(backend: MemBackend, check: F) -> String
+where
+    F: FnOnce(Arc<MemBackend>) -> Fut,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let what = format!(
+        "{:?} (trends given: {})",
+        backend.bugs, backend.given_trends
+    );
+    let res = tokio::spawn(check(Arc::new(backend))).await;
     match res {
-        Ok(()) => panic!("the suite did not catch {bugs:?}"),
+        Ok(()) => panic!("the suite did not catch {what}"),
         Err(e) => {
             let p = e.into_panic();
             p.downcast_ref::<String>()
@@ -695,9 +760,10 @@ fn bugs(f: impl FnOnce(&mut Bugs)) -> Bugs {
 
 #[tokio::test]
 async fn catches_an_overwrite_that_adds_to_trends() {
-    let msg = caught(bugs(|b| b.overwrite_adds = true), |b| async move {
-        testing::check_overwrite(&*b).await
-    })
+    let msg = caught_in(
+        MemBackend::native_trends(bugs(|b| b.overwrite_adds = true)),
+        |b| async move { testing::check_overwrite(&*b).await },
+    )
     .await;
     assert!(
         msg.contains("trend bucket differs") || msg.contains("not 30"),
@@ -707,14 +773,16 @@ async fn catches_an_overwrite_that_adds_to_trends() {
 
 #[tokio::test]
 async fn catches_overwrite_bug_in_late_write_and_random_checks() {
-    let msg = caught(bugs(|b| b.overwrite_adds = true), |b| async move {
-        testing::check_trends_late_and_overwrite(&*b).await
-    })
+    let msg = caught_in(
+        MemBackend::native_trends(bugs(|b| b.overwrite_adds = true)),
+        |b| async move { testing::check_trends_late_and_overwrite(&*b).await },
+    )
     .await;
     assert!(msg.contains("replaces its contribution"), "{msg}");
-    let msg = caught(bugs(|b| b.overwrite_adds = true), |b| async move {
-        testing::check_random_model(&*b).await
-    })
+    let msg = caught_in(
+        MemBackend::native_trends(bugs(|b| b.overwrite_adds = true)),
+        |b| async move { testing::check_random_model(&*b).await },
+    )
     .await;
     assert!(msg.contains("trend bucket differs"), "{msg}");
 }
@@ -850,7 +918,29 @@ async fn catches_put_trends_that_merges_instead_of_replacing() {
 
 #[tokio::test]
 async fn catches_native_trends_that_stray_from_the_raw_points() {
-    let msg = caught(bugs(|b| b.overwrite_adds = true), |b| async move {
+    let msg = caught_in(
+        MemBackend::native_trends(bugs(|b| b.overwrite_adds = true)),
+        |b| async move { testing::check_trends_follow_points(&*b).await },
+    )
+    .await;
+    assert!(msg.contains("trends follow points"), "{msg}");
+}
+
+#[tokio::test]
+async fn catches_given_trends_when_replaced_values_go_unreported() {
+    // The shared maintenance merges a replacing value instead of rebuilding its bucket.
+    let msg = caught(bugs(|b| b.reports_no_replaced = true), |b| async move {
+        testing::check_trends_follow_points(&*b).await
+    })
+    .await;
+    assert!(msg.contains("trends follow points"), "{msg}");
+}
+
+#[tokio::test]
+async fn catches_given_trends_stored_by_a_merging_put_trends() {
+    // Every maintained bucket is put back whole: merging it into the stored one counts the
+    // stored points twice.
+    let msg = caught(bugs(|b| b.put_trends_merges = true), |b| async move {
         testing::check_trends_follow_points(&*b).await
     })
     .await;

@@ -49,7 +49,7 @@ pub struct SeriesStats {
     pub bytes: u64,
 }
 
-/// Retention for one series: what [`StorageBackend::expire`] cuts away. Every cut is
+/// Retention for one series: what [`RetentionStore::expire`] cuts away. Every cut is
 /// "older than": raw points stamped before `raw_before`, and per trend interval the buckets
 /// starting before the given time.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -75,7 +75,7 @@ impl Expiry {
     }
 }
 
-/// What [`StorageBackend::expire`] removed from one series.
+/// What [`RetentionStore::expire`] removed from one series.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ExpiryOutcome {
     /// The series (the same as in the [`Expiry`] at the same position).
@@ -112,7 +112,7 @@ mod trends;
 
 pub use blocking::BlockingReads;
 pub use catalog::CatalogStore;
-pub use points::PointStore;
+pub use points::{PointStore, WrittenPoints, write_reporting_by_reading};
 pub use retention::RetentionStore;
 pub use trends::{TrendMode, TrendStore};
 
@@ -178,8 +178,8 @@ pub trait StorageBackend:
     async fn close(&self) -> Result<()>;
 }
 
-/// The default [`RetentionStore::expire`]: one [`StorageBackend::delete_points`] per series
-/// and one [`StorageBackend::delete_trends`] per listed interval, skipping series that answer
+/// The default [`RetentionStore::expire`]: one [`PointStore::delete_points`] per series
+/// and one [`TrendStore::delete_trends`] per listed interval, skipping series that answer
 /// `NotFound`. Public so that a backend overriding `expire` can still fall back on it.
 pub async fn expire_each<B: PointStore + TrendStore + ?Sized>(
     backend: &B,

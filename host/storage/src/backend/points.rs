@@ -5,6 +5,18 @@ use async_trait::async_trait;
 use super::{SeriesPoints, SeriesStats, WriteSummary};
 use crate::{Point, PointColumns, Result, SeriesId, Timestamp};
 
+/// What [`PointStore::write_reporting`] did: the [`WriteSummary`] and, for trend maintenance,
+/// which timestamps replaced a stored value.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct WrittenPoints {
+    /// Counts, as [`PointStore::write`] answers them (`trend_buckets` is 0 for a `Given`
+    /// backend, whose buckets are written afterwards).
+    pub summary: WriteSummary,
+    /// One list per entry of the batch, in batch order: the timestamps of that entry's points
+    /// that replaced a value already stored, ascending. `summary.replaced` is their total.
+    pub replaced: Vec<Vec<Timestamp>>,
+}
+
 /// Raw points: stored, read back by range or by count, deleted, measured.
 #[async_trait]
 pub trait PointStore: Send + Sync {
@@ -13,6 +25,18 @@ pub trait PointStore: Send + Sync {
     /// buckets the points touch up to date in the same step; a `Given` backend stores points
     /// only (the engine writes through [`crate::write_points`], which maintains the buckets).
     async fn write(&self, batch: &[SeriesPoints]) -> Result<WriteSummary>;
+
+    /// [`PointStore::write`], also answering which timestamps replaced a stored value (the
+    /// shared trend maintenance rebuilds the buckets holding them). [`crate::write_points`]
+    /// calls it for a `Given` backend.
+    ///
+    /// The default is [`write_reporting_by_reading`]: it reads the stored timestamps in each
+    /// entry's span, then writes. That is exact because the engine is a backend's only writer;
+    /// a backend that learns it from the write itself (an upsert that says whether the row
+    /// existed) overrides this to spare the reads.
+    async fn write_reporting(&self, batch: &[SeriesPoints]) -> Result<WrittenPoints> {
+        write_reporting_by_reading(self, batch).await
+    }
 
     /// The newest `limit` points of `[from, to)`, in ascending order.
     async fn read_range(
@@ -69,4 +93,40 @@ pub trait PointStore: Send + Sync {
     /// before each run). A series without stored points may be missing from the answer or
     /// reported empty. A backend without one query for it uses [`super::stats_each`].
     async fn stats_all(&self) -> Result<Vec<(SeriesId, SeriesStats)>>;
+}
+
+/// The default [`PointStore::write_reporting`]: per entry, one [`PointStore::read_range`] over
+/// the span of its points finds the timestamps already stored, then one
+/// [`PointStore::write`] stores the batch. Exact when nothing else writes the series
+/// meanwhile (the engine is a backend's only writer). Public so that a backend overriding
+/// `write_reporting` can still fall back on it. Entries of the same series are seen as they
+/// were before the batch, so a batch should hold one entry per series
+/// ([`crate::write_points`] makes sure of that).
+pub async fn write_reporting_by_reading<B: PointStore + ?Sized>(
+    backend: &B,
+    batch: &[SeriesPoints],
+) -> Result<WrittenPoints> {
+    let mut replaced: Vec<Vec<Timestamp>> = Vec::with_capacity(batch.len());
+    for sp in batch {
+        let (Some(first), Some(last)) = (sp.points.first(), sp.points.last()) else {
+            replaced.push(Vec::new());
+            continue;
+        };
+        let stored = backend
+            .read_range(sp.series, first.ts, last.ts.saturating_add(1), usize::MAX)
+            .await?;
+        // Both lists ascend: one merge pass.
+        let mut hits = Vec::new();
+        let mut stored = stored.iter().map(|p| p.ts).peekable();
+        for p in &sp.points {
+            while stored.next_if(|&ts| ts < p.ts).is_some() {}
+            if stored.next_if_eq(&p.ts).is_some() {
+                hits.push(p.ts);
+            }
+        }
+        replaced.push(hits);
+    }
+    let mut summary = backend.write(batch).await?;
+    summary.replaced = replaced.iter().map(|r| r.len() as u64).sum();
+    Ok(WrittenPoints { summary, replaced })
 }

@@ -14,7 +14,10 @@ pub enum TrendMode {
     /// [`crate::trend_maint`]; the conformance suite checks that.
     Native,
     /// The backend stores the buckets it is given ([`TrendStore::put_trends`]);
-    /// [`crate::write_points`] computes them with the shared rules.
+    /// [`crate::write_points`] computes them with the shared rules. Points and buckets are then
+    /// not one atomic step: between the write of the points and the `put_trends` that follows,
+    /// a reader may see the new points with the previous buckets; writing a batch again
+    /// repairs buckets a failure left behind.
     Given,
 }
 
