@@ -34,12 +34,12 @@
 #![deny(missing_docs)]
 
 mod args;
+pub mod builtin_bodies;
 mod error;
 mod history;
 mod key;
 mod points;
 pub mod policy;
-pub mod shared;
 pub mod stats;
 pub mod testing;
 mod value;
@@ -60,6 +60,9 @@ pub use window::{
 };
 /// wit-bindgen, for plugins that want to reach the raw bindings.
 pub use wit_bindgen;
+
+/// The former name of [`builtin_bodies`], kept so that `clio_sdk::shared::…` still resolves.
+pub use builtin_bodies as shared;
 
 /// A function's self-description, as `GET /api/v1/functions` lists it. The macro emits one
 /// as `DESCRIPTOR` next to the function.

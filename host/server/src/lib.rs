@@ -7,7 +7,7 @@
 pub mod error;
 pub mod http;
 pub mod metrics;
-pub mod ops;
+pub mod requests;
 pub mod server;
 pub mod state;
 pub mod tcp;

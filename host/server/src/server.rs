@@ -52,13 +52,17 @@ pub async fn start(config: Config, topology: Topology) -> Result<Running> {
     }
     let mut tasks = Vec::new();
     if config.housekeeper.enabled {
-        let hkc = &config.housekeeper;
-        let name = &hkc.policy;
+        let housekeeper_config = &config.housekeeper;
+        let name = &housekeeper_config.policy;
         let policy: Arc<dyn clio_housekeeper::RetentionPolicy> = match state.plugins().ok() {
-            Some(host) if host.policies().contains(name) => Arc::new(
-                clio_plugins::WasmPolicy::new(host.clone(), name, hkc.policy_config_json()),
-            ),
-            host => match hkc.native_policy() {
+            Some(host) if host.policies().contains(name) => {
+                Arc::new(clio_plugins::WasmPolicy::new(
+                    host.clone(),
+                    name,
+                    housekeeper_config.policy_config_json(),
+                ))
+            }
+            host => match housekeeper_config.native_policy() {
                 // No such plugin (built-ins off, or the plugin host disabled): the native
                 // twin of a built-in policy decides the same.
                 Some(native) => {
@@ -73,14 +77,14 @@ pub async fn start(config: Config, topology: Topology) -> Result<Running> {
                 ),
             },
         };
-        let hk = clio_housekeeper::Housekeeper::new(
+        let housekeeper = clio_housekeeper::Housekeeper::new(
             state.store().clone(),
             policy,
             config.housekeeper.options(),
             config.data_dir.join("housekeeper.json"),
         );
-        tasks.push(hk.spawn(shutdown.clone()));
-        state.set_housekeeper(hk);
+        tasks.push(housekeeper.spawn(shutdown.clone()));
+        state.set_housekeeper(housekeeper);
     }
 
     let mut http_addr = None;

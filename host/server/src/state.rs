@@ -97,8 +97,8 @@ impl AppState {
     }
 
     /// Attaches the housekeeper (once, at start).
-    pub fn set_housekeeper(&self, hk: Arc<clio_housekeeper::Housekeeper>) {
-        let _ = self.inner.housekeeper.set(hk);
+    pub fn set_housekeeper(&self, housekeeper: Arc<clio_housekeeper::Housekeeper>) {
+        let _ = self.inner.housekeeper.set(housekeeper);
     }
 
     /// The housekeeper, if enabled.

@@ -12,7 +12,7 @@ use serde_json::{Value as JsonValue, json};
 
 use super::{finish, num_param, param, params, read_body};
 use crate::error::ApiError;
-use crate::ops::{self, PointsQuery};
+use crate::requests::{self, PointsQuery};
 use crate::state::AppState;
 
 fn series_id(raw: &str) -> Result<SeriesId, ApiError> {
@@ -31,8 +31,8 @@ pub(super) async fn post_points(
     let started = Instant::now();
     let r = async {
         let body = read_body(&state, &headers, body).await?;
-        let points = ops::parse_points_json(&body)?;
-        let report = ops::write_points(&state, points).await?;
+        let points = requests::parse_points_json(&body)?;
+        let report = requests::write_points(&state, points).await?;
         Ok(Json(json!(report)))
     }
     .await;
@@ -52,8 +52,8 @@ pub(super) async fn list_series(State(state): State<AppState>, RawQuery(q): RawQ
                 _ => filter.tags.push((k, v)),
             }
         }
-        let list = ops::list_series(&state, &filter);
-        let items: Vec<_> = list.iter().map(ops::series_json).collect();
+        let list = requests::list_series(&state, &filter);
+        let items: Vec<_> = list.iter().map(requests::series_json).collect();
         Ok(Json(json!(items)))
     })();
     finish(&state, "series_list", started, r)
@@ -68,7 +68,7 @@ pub(super) async fn get_series(State(state): State<AppState>, Path(id): Path<Str
             .store()
             .series(id)
             .ok_or_else(|| ApiError::NotFound(format!("series {id} not found")))?;
-        Ok(Json(json!(ops::series_json(&info))))
+        Ok(Json(json!(requests::series_json(&info))))
     })();
     finish(&state, "series_get", started, r)
 }
@@ -87,7 +87,7 @@ pub(super) async fn put_series(
         let update: SeriesUpdate = serde_json::from_slice(&body)
             .map_err(|e| ApiError::bad(format!("invalid series settings: {e}")))?;
         let info = state.store().update_series(id, &update).await?;
-        Ok(Json(json!(ops::series_json(&info))))
+        Ok(Json(json!(requests::series_json(&info))))
     }
     .await;
     finish(&state, "series_update", started, r)
@@ -140,8 +140,8 @@ pub(super) async fn get_points(
             resolution: param(&p, "resolution").map(str::to_owned),
             cursor: param(&p, "cursor").map(str::to_owned),
         };
-        let r = ops::read_points(&state, id, &query).await?;
-        Ok(Json(ops::read_result_json(&r)))
+        let r = requests::read_points(&state, id, &query).await?;
+        Ok(Json(requests::read_result_json(&r)))
     }
     .await;
     finish(&state, "points_read", started, r)
@@ -162,7 +162,7 @@ pub(super) async fn last(State(state): State<AppState>, RawQuery(q): RawQuery) -
         if ids.is_empty() {
             return Err(ApiError::bad("parameter `series` names no series"));
         }
-        let map = ops::last_values(&state, &ids).await?;
+        let map = requests::last_values(&state, &ids).await?;
         let obj: serde_json::Map<String, JsonValue> =
             map.into_iter().map(|(k, v)| (k.to_string(), v)).collect();
         Ok(Json(JsonValue::Object(obj)))
@@ -225,8 +225,8 @@ pub(super) async fn storage(State(state): State<AppState>) -> Response {
 
 /// `GET /metrics`: Prometheus text format.
 pub(super) async fn metrics(State(state): State<AppState>) -> Response {
-    if let Some(hk) = state.housekeeper() {
-        state.metrics().set_housekeeper(&hk.status());
+    if let Some(housekeeper) = state.housekeeper() {
+        state.metrics().set_housekeeper(&housekeeper.status());
     }
     let text = state
         .metrics()

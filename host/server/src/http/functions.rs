@@ -15,7 +15,7 @@ use serde_json::{Value as JsonValue, json};
 
 use super::{finish, num_param, param, params, read_body};
 use crate::error::ApiError;
-use crate::ops;
+use crate::requests;
 use crate::state::AppState;
 
 /// Most evaluations in one `POST /api/v1/fn`.
@@ -83,7 +83,7 @@ fn parse_call(i: usize, v: &JsonValue) -> Result<Call, ApiError> {
             )));
         }
     }
-    let series = ops::json_series_id(
+    let series = requests::json_series_id(
         o.get("series")
             .ok_or_else(|| ApiError::bad(format!("{} is missing", what("series"))))?,
         &|| what("series"),
@@ -115,7 +115,7 @@ fn parse_call(i: usize, v: &JsonValue) -> Result<Call, ApiError> {
     };
     let at = match o.get("at") {
         None | Some(JsonValue::Null) => None,
-        Some(v) => Some(ops::json_ts(v, &|| what("at"))?),
+        Some(v) => Some(requests::json_ts(v, &|| what("at"))?),
     };
     Ok(Call {
         series,

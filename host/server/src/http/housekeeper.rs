@@ -17,7 +17,7 @@ use super::{finish, read_body};
 use crate::error::ApiError;
 use crate::state::AppState;
 
-fn housekeeper(state: &AppState) -> Result<Arc<Housekeeper>, ApiError> {
+fn enabled_housekeeper(state: &AppState) -> Result<Arc<Housekeeper>, ApiError> {
     state.housekeeper().cloned().ok_or_else(|| {
         ApiError::Unavailable("the housekeeper is disabled (housekeeper.enabled = false)".into())
     })
@@ -26,16 +26,16 @@ fn housekeeper(state: &AppState) -> Result<Arc<Housekeeper>, ApiError> {
 /// `GET /api/v1/housekeeper`.
 pub(super) async fn status(State(state): State<AppState>) -> Response {
     let started = Instant::now();
-    let r = housekeeper(&state).map(|hk| Json(json!(hk.status())));
+    let r = enabled_housekeeper(&state).map(|housekeeper| Json(json!(housekeeper.status())));
     finish(&state, "housekeeper_status", started, r)
 }
 
 /// `POST /api/v1/housekeeper/run`: starts a run now (or right after the one in progress).
 pub(super) async fn run(State(state): State<AppState>) -> Response {
     let started = Instant::now();
-    let r = housekeeper(&state).map(|hk| {
-        let running = hk.status().running;
-        hk.request_run();
+    let r = enabled_housekeeper(&state).map(|housekeeper| {
+        let running = housekeeper.status().running;
+        housekeeper.request_run();
         (
             StatusCode::ACCEPTED,
             Json(json!({"requested": true, "already_running": running})),
@@ -56,7 +56,7 @@ pub(super) async fn set_policy(
 ) -> Response {
     let started = Instant::now();
     let r = async {
-        let hk = housekeeper(&state)?;
+        let housekeeper = enabled_housekeeper(&state)?;
         let host = state.plugins()?.clone();
         let body = read_body(&state, &headers, body).await?;
         let doc: JsonValue = serde_json::from_slice(&body)
@@ -104,7 +104,7 @@ pub(super) async fn set_policy(
         .await
         .map_err(|e| ApiError::Internal(format!("policy check failed: {e}")))?;
         checked.map_err(|e| ApiError::bad(e.to_string()))?;
-        hk.set_policy(policy);
+        housekeeper.set_policy(policy);
         tracing::info!(policy = %name, "retention policy switched");
         Ok(Json(json!({"policy": name, "config": config})))
     }
@@ -121,7 +121,7 @@ pub(super) async fn registry(
 ) -> Response {
     let started = Instant::now();
     let r = async {
-        let hk = housekeeper(&state)?;
+        let housekeeper = enabled_housekeeper(&state)?;
         let body = read_body(&state, &headers, body).await?;
         let doc: JsonValue = serde_json::from_slice(&body)
             .map_err(|e| ApiError::bad(format!("request body is not valid JSON: {e}")))?;
@@ -165,7 +165,7 @@ pub(super) async fn registry(
                 }
             }
         }
-        let n = hk
+        let n = housekeeper
             .declare_registry(live)
             .map_err(|e| ApiError::Internal(format!("cannot save the registry: {e}")))?;
         Ok(Json(json!({"live": n, "unknown_keys": unknown_keys})))

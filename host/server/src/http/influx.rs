@@ -13,7 +13,7 @@ use serde_json::json;
 
 use super::{param, params, read_body};
 use crate::error::ApiError;
-use crate::ops;
+use crate::requests;
 use crate::state::AppState;
 
 /// Set on a successful write when points were restamped: how many (the seed's rule: a
@@ -74,7 +74,7 @@ async fn write(state: &AppState, headers: &HeaderMap, body: Body, prec: Precisio
         Err(e) if e.is_client_error() => return client(&e),
         Err(e) => return Outcome::Server(e),
     };
-    match ops::write_line_protocol(state, &body, prec).await {
+    match requests::write_line_protocol(state, &body, prec).await {
         Ok(w) => match w.first_error {
             None => Outcome::Ok {
                 restamped: w.report.restamped,

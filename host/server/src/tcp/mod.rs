@@ -18,7 +18,9 @@
 //! lets the requests already read finish and their replies go out, and returns once every
 //! connection is closed (or after [`TcpOptions::shutdown_grace`]).
 
-pub mod messages;
+pub mod message;
+pub mod parse;
+pub mod query;
 
 use std::collections::VecDeque;
 use std::fmt::Display;
@@ -47,7 +49,7 @@ pub fn reply(id: u32, result: &Result<serde_json::Value, ApiError>) -> Frame {
         Err(e) => Frame::reply(id, Err((&e.to_string(), e.status()))),
     }
 }
-pub use messages::Message;
+pub use message::Message;
 
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -455,7 +457,7 @@ fn envelope_data(payload: &Json) -> Result<&Json, ApiError> {
         }),
         other => Err(ApiError::bad(format!(
             "the payload must be a JSON object {{\"data\": ..., \"err\": null}}, not {}",
-            crate::ops::json_type(other)
+            crate::requests::json_type(other)
         ))),
     }
 }
@@ -633,7 +635,7 @@ async fn add_batch(shared: &Shared, batch: Vec<Job>, out: &Replies) {
             _ => Vec::new(),
         })
         .collect();
-    match crate::ops::write_points(&shared.state, points).await {
+    match crate::requests::write_points(&shared.state, points).await {
         Ok(_) => {
             for job in &batch {
                 shared

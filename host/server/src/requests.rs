@@ -1,5 +1,6 @@
-//! Operations shared by the HTTP and TCP front ends, in terms of JSON-friendly inputs and
-//! outputs, so that both answer the same way.
+//! The requests both front ends serve (point writes, line-protocol writes, point reads, last
+//! values, the series catalog) and the JSON they take and return, so that HTTP and TCP
+//! answer the same way.
 
 use std::collections::BTreeMap;
 
