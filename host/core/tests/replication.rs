@@ -163,7 +163,8 @@ async fn file_contents(path: &Path) -> String {
 
 /// Waits until every replica has written everything the primary holds.
 async fn caught_up(store: &Store) {
-    for _ in 0..400 {
+    // Up to 40 s: a follower that failed backs off (doubling, up to 10 s) before it retries.
+    for _ in 0..1600 {
         let st = store.storage_status();
         if st.backends[1..].iter().all(|b| {
             b.state == "following"
@@ -273,6 +274,7 @@ async fn replicas_end_with_the_primarys_contents() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_replica_down_for_a_while_catches_up_and_the_primary_never_waits() {
+    common::trace();
     let s = Setup::new(1);
     let store = s.open(1).await;
     workload(&store, 0).await;
@@ -574,7 +576,21 @@ async fn a_replica_failing_mid_run_under_load_catches_up_to_identical_contents()
         workload(&store, round).await;
     }
     replica.fail_writes.store(false, Ordering::SeqCst);
-    let st = store.storage_status();
+    // The follower runs in the background and waits its backoff after the injected write
+    // failure: give it the time to find the replica unreachable.
+    let mut st = store.storage_status();
+    for _ in 0..800 {
+        let unreachable = st.backends[1]
+            .health
+            .last_error
+            .as_deref()
+            .is_some_and(|e| e.contains("unreachable"));
+        if st.backends[1].state == "down" && unreachable {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+        st = store.storage_status();
+    }
     assert_eq!(st.backends[1].state, "down", "{st:#?}");
     assert!(
         st.backends[1]

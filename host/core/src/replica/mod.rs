@@ -23,7 +23,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
-use clio_storage::{SeriesPoints, StorageBackend, StorageError};
+use clio_storage::{SeriesId, SeriesPoints, StorageBackend, StorageError};
 use parking_lot::Mutex;
 use serde::Serialize;
 use tokio::sync::Notify;
@@ -95,6 +95,10 @@ impl std::fmt::Debug for Follower {
 /// Points per replica write call.
 const WRITE_BATCH_POINTS: usize = 200_000;
 
+/// The longest wait between two attempts on a replica that fails (the wait doubles from
+/// 0.5 s up to this).
+const MAX_BACKOFF: Duration = Duration::from_secs(10);
+
 impl Follower {
     pub(crate) fn new(spec: BackendSpec, data_dir: &Path, lag_warn: Duration) -> Result<Self> {
         let cursor_path = cursor::path(data_dir, &spec.name);
@@ -156,6 +160,14 @@ impl Follower {
         }
     }
 
+    /// Cuts the task off where it is, as a crash would (for `Store::abandon`).
+    pub(crate) fn abort(&self) {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(t) = self.task.lock().take() {
+            t.abort();
+        }
+    }
+
     pub(crate) async fn close_backend(&self) -> std::result::Result<(), StorageError> {
         self.slot.close().await
     }
@@ -214,11 +226,16 @@ impl Follower {
                     if started.elapsed() > Duration::from_secs(60) {
                         backoff = Duration::from_millis(500);
                     }
-                    tokio::select! {
-                        _ = tokio::time::sleep(backoff) => {}
-                        _ = self.wake.notified() => {}
+                    // New log does not cut the wait short (every flush brings some): a
+                    // replica that is down is retried on the backoff, not on every flush.
+                    let until = Instant::now() + backoff;
+                    while !self.stop.load(Ordering::SeqCst) && Instant::now() < until {
+                        tokio::select! {
+                            _ = tokio::time::sleep_until(until.into()) => {}
+                            _ = self.wake.notified() => {}
+                        }
                     }
-                    backoff = (backoff * 2).min(Duration::from_secs(30));
+                    backoff = (backoff * 2).min(MAX_BACKOFF);
                 }
             }
         }
@@ -238,6 +255,10 @@ impl Follower {
                 }
             }
         };
+        if self.slot.is_down() {
+            // An open backend that failed: only a real round trip says it answers again.
+            backend.get_series(SeriesId(0)).await?;
+        }
         self.slot.succeeded();
         {
             let mut st = self.state.lock();

@@ -233,6 +233,14 @@ impl Store {
     /// the directory in the same process. For crash tests only.
     #[doc(hidden)]
     pub fn abandon(self) {
+        // A crash stops the background work too: a follower left running would write to its
+        // replica beside the reopened engine's.
+        if let Some(t) = self.inner.service.lock().take() {
+            t.abort();
+        }
+        for f in &self.inner.replicas {
+            f.abort();
+        }
         self.inner.lock.lock().take();
         std::mem::forget(self);
     }

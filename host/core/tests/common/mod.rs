@@ -12,6 +12,17 @@ use clio_core::{EngineOptions, Store};
 use clio_storage::*;
 use clio_storage_sqlite::{SqliteBackend, SqliteOptions};
 
+/// Sends the engine's logs to the test's output when `RUST_LOG` is set (shown for a failing
+/// test only).
+pub fn trace() {
+    if std::env::var_os("RUST_LOG").is_some() {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .with_test_writer()
+            .try_init();
+    }
+}
+
 pub fn sqlite(dir: &Path) -> Arc<SqliteBackend> {
     Arc::new(SqliteBackend::open(SqliteOptions::new(dir.join("clio.db"))).unwrap())
 }
