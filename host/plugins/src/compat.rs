@@ -13,7 +13,8 @@
 use wasmtime::component::{HasSelf, Linker};
 
 use crate::error::PluginError;
-use crate::runtime::{HostState, wit};
+use crate::runtime::wit;
+use crate::sandbox::HostState;
 
 /// `clio:plugin@0.1.0`: the first contract (history functions only).
 pub(crate) mod v0_1 {

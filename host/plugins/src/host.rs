@@ -17,13 +17,12 @@ use wasmtime::component::Linker;
 use wasmtime::{Engine, Store};
 
 use crate::cache::{load_component, sha256_hex};
+use crate::call::{Instance, classify, clip};
 use crate::error::PluginError;
 use crate::options::{Limits, PluginOptions};
-use crate::runtime::{
-    AllocatorKind, CallContext, HostState, Ticks, build_engine, classify, log_engine, new_store,
-    set_call_context, set_call_limits, start_epoch_ticker, wit,
-};
-use crate::worlds::{FnBindings, FnPre, HousekeepingPolicyPre, Kind, kind_of};
+use crate::runtime::{AllocatorKind, Ticks, build_engine, log_engine, start_epoch_ticker};
+use crate::sandbox::{CallContext, HostState, new_store};
+use crate::worlds::{FnPre, HousekeepingPolicyPre, Kind, kind_of};
 
 /// What a function returned.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -139,15 +138,6 @@ pub(crate) enum Body {
     },
 }
 
-/// A live instance with its store.
-pub(crate) struct Instance {
-    store: Store<HostState>,
-    bindings: FnBindings,
-}
-
-/// Idle instances kept per plugin (each holds its grown linear memory).
-const MAX_IDLE_PER_PLUGIN: usize = 2;
-
 #[derive(Clone)]
 struct FileEntry {
     sha: String,
@@ -172,12 +162,12 @@ pub(crate) struct Inner {
     pub(crate) ticks: Ticks,
     linker: Linker<HostState>,
     allocator: AllocatorKind,
-    opts: PluginOptions,
+    pub(crate) opts: PluginOptions,
     pub(crate) store: clio_core::Store,
     pub(crate) rt: tokio::runtime::Handle,
     current: RwLock<Arc<Snapshot>>,
     reload_lock: Mutex<()>,
-    in_flight: AtomicU32,
+    pub(crate) in_flight: AtomicU32,
     watcher: Mutex<Option<RecommendedWatcher>>,
 }
 
@@ -212,78 +202,6 @@ pub fn split_args(args: &str) -> Vec<String> {
             unq.unwrap_or(a).to_string()
         })
         .collect()
-}
-
-/// Counts a running call; refuses past the limit.
-struct InFlight<'a>(&'a AtomicU32);
-
-impl<'a> InFlight<'a> {
-    fn enter(c: &'a AtomicU32, max: u32) -> Result<Self, PluginError> {
-        let n = c.fetch_add(1, Ordering::AcqRel);
-        if n >= max {
-            c.fetch_sub(1, Ordering::AcqRel);
-            return Err(PluginError::Busy(format!(
-                "{max} function calls already running"
-            )));
-        }
-        Ok(InFlight(c))
-    }
-}
-
-impl Drop for InFlight<'_> {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::AcqRel);
-    }
-}
-
-fn convert_value(v: wit::Value, function: &str, limits: &Limits) -> Result<FnValue, PluginError> {
-    match v {
-        wit::Value::None => Ok(FnValue::None),
-        wit::Value::Num(x) if x.is_finite() => Ok(FnValue::Num(x)),
-        wit::Value::Num(x) => Err(PluginError::BadOutput {
-            function: function.into(),
-            message: format!("{x} is not a finite number"),
-        }),
-        wit::Value::Str(s) if s.len() > limits.max_output_bytes => Err(PluginError::BadOutput {
-            function: function.into(),
-            message: format!(
-                "a string of {} bytes exceeds the {} byte limit",
-                s.len(),
-                limits.max_output_bytes
-            ),
-        }),
-        wit::Value::Str(s) => Ok(FnValue::Str(s)),
-    }
-}
-
-fn clip(s: String) -> String {
-    const MAX: usize = 1024;
-    if s.len() <= MAX {
-        return s;
-    }
-    let mut end = MAX;
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!("{}…", &s[..end])
-}
-
-fn convert_error(e: wit::Error, function: &str) -> PluginError {
-    let function = function.to_string();
-    match e {
-        wit::Error::BadArgument(param) => PluginError::BadArgument {
-            function,
-            param: clip(param),
-        },
-        wit::Error::NotFound(what) => PluginError::NotFound {
-            function,
-            what: clip(what),
-        },
-        wit::Error::Failed(message) => PluginError::Failed {
-            function,
-            message: clip(message),
-        },
-    }
 }
 
 impl PluginHost {
@@ -567,10 +485,19 @@ impl PluginHost {
         })
     }
 
+    /// Drops every idle instance (the pooling allocator is full, possibly of them).
+    pub(crate) fn free_idle(&self) {
+        for p in self.inner.current.read().by_name.values() {
+            if let Body::Function { idle, .. } = &p.body {
+                idle.lock().clear();
+            }
+        }
+    }
+
     /// The loaded plugin of `function`. The series is not checked: a series that was never
     /// written is evaluated as an empty one (semantics.md 1: `nodata(5m)` on a silent sensor
     /// answers 1).
-    fn lookup(&self, function: &str) -> Result<Arc<Loaded>, PluginError> {
+    pub(crate) fn lookup(&self, function: &str) -> Result<Arc<Loaded>, PluginError> {
         let plugin = self
             .inner
             .current
@@ -580,128 +507,6 @@ impl PluginHost {
             .cloned()
             .ok_or_else(|| PluginError::UnknownFunction(function.to_string()))?;
         Ok(plugin)
-    }
-
-    fn context(&self, series: SeriesId, at: Option<Timestamp>) -> CallContext {
-        CallContext {
-            engine: self.inner.store.clone(),
-            rt: self.inner.rt.clone(),
-            series,
-            now: at.unwrap_or_else(now_ms),
-            reads_allowed: true,
-        }
-    }
-
-    /// Evaluates `function` on `series` with ALEPIZ-style `params` at time `at` (default:
-    /// now), in a fresh instance. Blocking: call it from a thread that is not running async
-    /// tasks (see [`PluginHost::evaluate`]).
-    pub fn evaluate_blocking(
-        &self,
-        series: SeriesId,
-        function: &str,
-        params: &[String],
-        at: Option<Timestamp>,
-    ) -> Result<FnValue, PluginError> {
-        let plugin = self.lookup(function)?;
-        let _slot = InFlight::enter(
-            &self.inner.in_flight,
-            self.inner.opts.max_concurrent_calls.max(1),
-        )?;
-        plugin.stats.calls.fetch_add(1, Ordering::Relaxed);
-        let result = (|| {
-            let mut inst = self.instance(&plugin, series, at, function)?;
-            let r = call(
-                &mut inst.store,
-                &inst.bindings,
-                function,
-                params,
-                &plugin.limits,
-            );
-            let Body::Function { idle, .. } = &plugin.body else {
-                return r;
-            };
-            // An instance that returned normally (a value or the function's own error) is
-            // intact and goes back for reuse; one that trapped is dropped.
-            let intact = match &r {
-                Ok(_) => true,
-                Err(e) => matches!(
-                    e,
-                    PluginError::BadArgument { .. }
-                        | PluginError::NotFound { .. }
-                        | PluginError::Failed { .. }
-                        | PluginError::BadOutput { .. }
-                ),
-            };
-            if intact {
-                let mut idle = idle.lock();
-                if idle.len() < MAX_IDLE_PER_PLUGIN {
-                    idle.push(inst);
-                }
-            }
-            r
-        })();
-        if let Err(e) = &result
-            && e.is_plugin_fault()
-        {
-            plugin.stats.errors.fetch_add(1, Ordering::Relaxed);
-            *plugin.stats.last_error.lock() = Some(e.to_string());
-            warn!(function, error = %e, "plugin call failed");
-        }
-        result
-    }
-
-    /// An instance for one call: an idle one retargeted, or a fresh one.
-    fn instance(
-        &self,
-        plugin: &Loaded,
-        series: SeriesId,
-        at: Option<Timestamp>,
-        function: &str,
-    ) -> Result<Instance, PluginError> {
-        let Body::Function { pre, idle } = &plugin.body else {
-            return Err(PluginError::UnknownFunction(function.to_string()));
-        };
-        let reused = idle.lock().pop();
-        if let Some(mut inst) = reused {
-            set_call_context(&mut inst.store, self.context(series, at));
-            set_call_limits(&mut inst.store, &plugin.limits)?;
-            return Ok(inst);
-        }
-        let mut store = self.new_call_store(plugin, series, at)?;
-        let bindings = match pre.instantiate(&mut store) {
-            Ok(b) => b,
-            Err(e) if is_pool_exhausted(&e) => {
-                self.free_idle();
-                pre.instantiate(&mut store)
-                    .map_err(|e| PluginError::Busy(format!("{e:#}")))?
-            }
-            Err(e) => return Err(classify(&e, store.data(), function, &plugin.limits)),
-        };
-        Ok(Instance { store, bindings })
-    }
-
-    /// A fresh store for calls of `plugin` on `series` at `at`, its limits armed.
-    fn new_call_store(
-        &self,
-        plugin: &Loaded,
-        series: SeriesId,
-        at: Option<Timestamp>,
-    ) -> Result<Store<HostState>, PluginError> {
-        new_store(
-            &self.inner.engine,
-            &self.inner.ticks,
-            self.context(series, at),
-            &plugin.limits,
-        )
-    }
-
-    /// Drops every idle instance (the pooling allocator is full, possibly of them).
-    pub(crate) fn free_idle(&self) {
-        for p in self.inner.current.read().by_name.values() {
-            if let Body::Function { idle, .. } = &p.body {
-                idle.lock().clear();
-            }
-        }
     }
 
     /// The policy plugin `name` now serving, if any.
@@ -714,56 +519,6 @@ impl PluginHost {
         let mut v: Vec<String> = self.inner.current.read().policies.keys().cloned().collect();
         v.sort();
         v
-    }
-
-    /// [`PluginHost::evaluate_blocking`] from async code. On a multi-threaded runtime the
-    /// call runs on the calling worker inside `block_in_place` (which hands the worker's other
-    /// tasks to another thread): the request does not wait for a blocking-pool thread to wake
-    /// and then wake it back, two context switches that cost more than the call itself
-    /// (BENCHMARKS.md, plugins). Elsewhere it runs on tokio's blocking pool.
-    pub async fn evaluate(
-        &self,
-        series: SeriesId,
-        function: &str,
-        params: Vec<String>,
-        at: Option<Timestamp>,
-    ) -> Result<FnValue, PluginError> {
-        if tokio::runtime::Handle::current().runtime_flavor()
-            == tokio::runtime::RuntimeFlavor::MultiThread
-        {
-            return tokio::task::block_in_place(|| {
-                self.evaluate_blocking(series, function, &params, at)
-            });
-        }
-        let host = self.clone();
-        let function = function.to_string();
-        tokio::task::spawn_blocking(move || host.evaluate_blocking(series, &function, &params, at))
-            .await
-            .map_err(|e| PluginError::Setup(format!("call task failed: {e}")))?
-    }
-
-    /// Opens a session: one instance of `function`, reused by every
-    /// [`Session::evaluate`]. For benchmarks and tight loops over one series; a session that
-    /// saw an error must be dropped. Blocking, like [`PluginHost::evaluate_blocking`].
-    pub fn session(
-        &self,
-        series: SeriesId,
-        function: &str,
-        at: Option<Timestamp>,
-    ) -> Result<Session, PluginError> {
-        let plugin = self.lookup(function)?;
-        let Body::Function { pre, .. } = &plugin.body else {
-            return Err(PluginError::UnknownFunction(function.to_string()));
-        };
-        let mut store = self.new_call_store(&plugin, series, at)?;
-        let bindings = pre
-            .instantiate(&mut store)
-            .map_err(|e| classify(&e, store.data(), function, &plugin.limits))?;
-        Ok(Session {
-            store,
-            bindings,
-            plugin,
-        })
     }
 
     /// Watches the user plugin directory: a changed, new or removed `.wasm` triggers a
@@ -823,14 +578,6 @@ fn check_name(name: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// Whether instantiation failed because the pooling allocator has no free slot.
-fn is_pool_exhausted(e: &wasmtime::Error) -> bool {
-    e.chain().any(|c| {
-        c.downcast_ref::<wasmtime::PoolConcurrencyLimitError>()
-            .is_some()
-    }) || format!("{e:#}").contains("maximum concurrent limit")
-}
-
 fn wasm_files(dir: &Path) -> Vec<PathBuf> {
     let Ok(rd) = std::fs::read_dir(dir) else {
         return Vec::new();
@@ -842,49 +589,6 @@ fn wasm_files(dir: &Path) -> Vec<PathBuf> {
         .collect();
     v.sort();
     v
-}
-
-fn call(
-    store: &mut Store<HostState>,
-    bindings: &FnBindings,
-    function: &str,
-    params: &[String],
-    limits: &Limits,
-) -> Result<FnValue, PluginError> {
-    match bindings.evaluate(&mut *store, params) {
-        Ok(Ok(v)) => convert_value(v, function, limits),
-        Ok(Err(e)) => Err(convert_error(e, function)),
-        Err(e) => Err(classify(&e, store.data(), function, limits)),
-    }
-}
-
-/// One instance reused across calls (see [`PluginHost::session`]).
-pub struct Session {
-    store: Store<HostState>,
-    bindings: FnBindings,
-    plugin: Arc<Loaded>,
-}
-
-impl std::fmt::Debug for Session {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Session")
-            .field("function", &self.plugin.info.name)
-            .finish_non_exhaustive()
-    }
-}
-
-impl Session {
-    /// Evaluates once more on the same instance, with a fresh deadline.
-    pub fn evaluate(&mut self, params: &[String]) -> Result<FnValue, PluginError> {
-        set_call_limits(&mut self.store, &self.plugin.limits)?;
-        call(
-            &mut self.store,
-            &self.bindings,
-            &self.plugin.info.name,
-            params,
-            &self.plugin.limits,
-        )
-    }
 }
 
 /// What a reload does with one file.
@@ -1014,34 +718,5 @@ mod tests {
     fn host_is_shareable_across_threads() {
         fn f<T: Send + Sync>() {}
         f::<PluginHost>();
-    }
-
-    #[test]
-    fn outputs_are_checked() {
-        let l = Limits {
-            max_output_bytes: 4,
-            ..Limits::default()
-        };
-        assert_eq!(
-            convert_value(wit::Value::Num(1.5), "f", &l).unwrap(),
-            FnValue::Num(1.5)
-        );
-        assert_eq!(
-            convert_value(wit::Value::None, "f", &l).unwrap(),
-            FnValue::None
-        );
-        let e = convert_value(wit::Value::Num(f64::NAN), "f", &l).unwrap_err();
-        assert_eq!(e.kind(), "bad_output");
-        let e = convert_value(wit::Value::Str("12345".into()), "f", &l).unwrap_err();
-        assert_eq!(e.kind(), "bad_output");
-        assert_eq!(
-            convert_value(wit::Value::Str("1234".into()), "f", &l).unwrap(),
-            FnValue::Str("1234".into())
-        );
-        let long = "é".repeat(1000);
-        let clipped = clip(long);
-        assert!(clipped.len() <= 1024 + '…'.len_utf8());
-        let e = convert_error(wit::Error::BadArgument("num".into()), "avg");
-        assert_eq!((e.status(), e.to_string().contains("`num`")), (400, true));
     }
 }

@@ -18,33 +18,40 @@
 //! A trap, timeout, memory-limit hit or bad output becomes a [`PluginError`] for that one
 //! caller; the host and other calls carry on.
 //!
-//! Modules: `host` (the registry snapshot swapped on reload, file watch, call stats; async
-//! callers run a call in `block_in_place`), `runtime` (engine and store set-up, call limits,
-//! the `history` import: a window is one `Store::read_columns_blocking` on the import's own
-//! thread, decoded straight into the WIT columns), `linker` (one linker for every world and
-//! contract version), `worlds` (what a component is, from its exports), `compat` (older
-//! contracts from `wit/compat/<version>`, served by delegation), `policy` (`WasmPolicy`, the
-//! housekeeper's policy backed by a plugin), `cache` (precompiled components keyed by
-//! sha256 and compatibility hash). `build.rs` builds the built-in plugins for
-//! `wasm32-wasip2` (adding the target through rustup when missing) and embeds them.
+//! Modules, in the order a call meets them: `host` (the registry snapshot swapped on
+//! reload, the file watch, plugin status), `call` (one call start to finish: admission, an
+//! instance, the invocation, the one mapping of its outcome to a [`PluginError`]), `sandbox`
+//! (the store a call runs in: WASI without ambient authority, frozen clocks, memory limiter,
+//! deadline and fuel), `imports` (the `history` import: windows and trend buckets read on the
+//! calling thread), `runtime` (the generated bindings, the engine, the epoch ticker),
+//! `linker` (one linker for every world and contract version), `worlds` (what a component
+//! is, from its exports), `compat` (older contracts from `wit/compat/<version>`, served by
+//! delegation), `policy` (`WasmPolicy`, the housekeeper's policy backed by a plugin),
+//! `cache` (precompiled components keyed by sha256 and compatibility hash). `build.rs`
+//! builds the built-in plugins for `wasm32-wasip2` (adding the target through rustup when
+//! missing) and embeds them.
 
 #![deny(missing_docs)]
 
 mod cache;
+mod call;
 mod compat;
 mod error;
 mod host;
+mod imports;
 mod linker;
 mod options;
 mod policy;
 mod runtime;
+mod sandbox;
 mod worlds;
 
 pub use cache::sha256_hex;
+pub use call::Session;
 pub use compat::SUPPORTED_CONTRACTS;
 pub use error::PluginError;
 pub use host::{
-    FnValue, FunctionInfo, ParamInfo, PluginHost, PluginStatus, ReloadReport, Session, split_args,
+    FnValue, FunctionInfo, ParamInfo, PluginHost, PluginStatus, ReloadReport, split_args,
 };
 pub use options::{AllocatorMode, Limits, PluginOptions};
 pub use policy::WasmPolicy;

@@ -6,7 +6,8 @@ use wasmtime::Engine;
 use wasmtime::component::{HasSelf, Linker};
 
 use crate::error::PluginError;
-use crate::runtime::{HistoryFunction, HostState};
+use crate::runtime::HistoryFunction;
+use crate::sandbox::HostState;
 
 /// Builds the linker. A component only needs its own imports satisfied, so policies (which
 /// import nothing but types and WASI) use it as well.

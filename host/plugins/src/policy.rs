@@ -17,9 +17,11 @@ use parking_lot::Mutex;
 use tracing::warn;
 use wasmtime::Store;
 
+use crate::call::classify;
 use crate::error::PluginError;
 use crate::host::{Body, Loaded, PluginHost};
-use crate::runtime::{CallContext, HostState, classify, new_store, set_call_limits, wit};
+use crate::runtime::wit;
+use crate::sandbox::{CallContext, HostState, new_store, set_call_limits};
 use crate::worlds::{HousekeepingPolicy, wp};
 
 /// A retention policy served by a plugin (see the module docs).

@@ -6,7 +6,8 @@ use wasmtime::component::{Component, InstancePre};
 use wasmtime::{Engine, Store};
 
 use crate::compat::{SUPPORTED_CONTRACTS, v0_1};
-use crate::runtime::{HistoryFunction, HistoryFunctionPre, HostState, wit};
+use crate::runtime::{HistoryFunction, HistoryFunctionPre, wit};
+use crate::sandbox::HostState;
 
 /// Bindings of the `housekeeping-policy` world (current contract).
 pub(crate) mod policy_world {

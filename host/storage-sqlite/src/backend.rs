@@ -372,6 +372,17 @@ impl BlockingReads for SqliteBackend {
         self.inline
             .try_read(|c| query::read_range_columns(c, series, from, to, limit))
     }
+
+    fn read_trends_inline(
+        &self,
+        series: SeriesId,
+        interval: TrendInterval,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> Option<Result<Vec<TrendBucket>>> {
+        self.inline
+            .try_read(|c| trends::read(c, series, interval, from, to))
+    }
 }
 
 #[async_trait]

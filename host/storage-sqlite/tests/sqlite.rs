@@ -404,3 +404,45 @@ async fn put_trends_keeps_trend_chunks_disjoint_and_bounded() {
         }
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reads_on_the_callers_thread_answer_what_async_reads_answer() {
+    let (_d, b) = fresh(100);
+    let s = SeriesId(5);
+    b.create_series(&[NewSeries {
+        id: s,
+        key: None,
+        settings: SeriesSettings::default(),
+    }])
+    .await
+    .unwrap();
+    // Three hours of points every 7 s: many chunks, every trend interval has several buckets.
+    b.write(&[SeriesPoints {
+        series: s,
+        points: pts(0..3 * 3_600_000, 7_000),
+    }])
+    .await
+    .unwrap();
+    let inline = b.blocking_reads().expect("sqlite reads inline");
+    for interval in [600_000, 1_800_000, 3_600_000] {
+        let interval = TrendInterval::from_ms(interval).unwrap();
+        let (from, to) = (1_234_567, 2 * 3_600_000 + 1);
+        let want = b.read_trends(s, interval, from, to).await.unwrap();
+        assert!(want.len() >= 2, "{interval}: {want:?}");
+        let got = tokio::task::block_in_place(|| inline.read_trends_inline(s, interval, from, to))
+            .expect("an inline connection is free")
+            .unwrap();
+        assert_eq!(got, want, "{interval}");
+    }
+    let want = b.read_range_columns(s, 100_000, 900_000, 50).await.unwrap();
+    let got =
+        tokio::task::block_in_place(|| inline.read_range_columns_inline(s, 100_000, 900_000, 50))
+            .expect("an inline connection is free")
+            .unwrap();
+    assert_eq!(got, want);
+    let want = b.read_last_columns(s, 900_000, 20, 3).await.unwrap();
+    let got = tokio::task::block_in_place(|| inline.read_last_columns_inline(s, 900_000, 20, 3))
+        .expect("an inline connection is free")
+        .unwrap();
+    assert_eq!(got, want);
+}

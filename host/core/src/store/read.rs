@@ -422,28 +422,12 @@ impl Store {
         from: Timestamp,
         to: Timestamp,
     ) -> Result<Vec<TrendBucket>> {
+        let (pfrom, pto) = self.trend_point_span(interval, from, to)?;
         let inner = &self.inner;
-        if !inner.opts.trend_intervals.contains(&interval) {
-            let known: Vec<String> = inner
-                .opts
-                .trend_intervals
-                .iter()
-                .map(|i| i.to_string())
-                .collect();
-            return Err(Error::InvalidRequest(format!(
-                "trend interval {interval} is not kept (kept: {})",
-                known.join(", ")
-            )));
-        }
-        // Points of buckets starting in [from, to) lie in [from', to') aligned outward.
-        let pfrom = interval.bucket_start(from);
-        let pto = interval
-            .bucket_start(to.saturating_sub(1))
-            .saturating_add(interval.ms());
         for _ in 0..5 {
             let seq = inner.flush_seq.load(Ordering::Acquire);
             if seq % 2 == 1 {
-                tokio::time::sleep(Duration::from_millis(2)).await;
+                tokio::time::sleep(FLUSH_WAIT).await;
                 continue;
             }
             let dirty = inner.cache.dirty_range(id, pfrom, pto);
@@ -468,7 +452,77 @@ impl Store {
             .read_trends(id, interval, from, to)
             .await?)
     }
+
+    /// [`Store::read_trends`] for a caller that may block (a plugin's host import): the
+    /// storage part runs on this thread when the backend can
+    /// ([`clio_storage::BlockingReads::read_trends_inline`]), else through `rt`. Same answer.
+    pub fn read_trends_blocking(
+        &self,
+        rt: &tokio::runtime::Handle,
+        id: SeriesId,
+        interval: TrendInterval,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> Result<Vec<TrendBucket>> {
+        let (pfrom, pto) = self.trend_point_span(interval, from, to)?;
+        let inner = &self.inner;
+        let stored = || -> Result<Vec<TrendBucket>> {
+            let backend = self.read_backend()?;
+            let inline = backend
+                .blocking_reads()
+                .and_then(|b| b.read_trends_inline(id, interval, from, to));
+            Ok(match inline {
+                Some(answer) => answer?,
+                None => rt.block_on(backend.read_trends(id, interval, from, to))?,
+            })
+        };
+        for _ in 0..5 {
+            let seq = inner.flush_seq.load(Ordering::Acquire);
+            if seq % 2 == 1 {
+                std::thread::sleep(FLUSH_WAIT);
+                continue;
+            }
+            let dirty = inner.cache.dirty_range(id, pfrom, pto);
+            let stored = stored()?;
+            if inner.flush_seq.load(Ordering::Acquire) != seq {
+                continue;
+            }
+            return Ok(merge_trends(
+                stored,
+                TrendBucket::build(interval, &dirty),
+                from,
+                to,
+            ));
+        }
+        stored()
+    }
+
+    /// Checks that `interval` is kept, and widens `[from, to)` to the span of the points
+    /// whose buckets start in it (aligned outward).
+    fn trend_point_span(
+        &self,
+        interval: TrendInterval,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> Result<(Timestamp, Timestamp)> {
+        let kept = &self.inner.opts.trend_intervals;
+        if !kept.contains(&interval) {
+            let known: Vec<String> = kept.iter().map(|i| i.to_string()).collect();
+            return Err(Error::InvalidRequest(format!(
+                "trend interval {interval} is not kept (kept: {})",
+                known.join(", ")
+            )));
+        }
+        let pfrom = interval.bucket_start(from);
+        let pto = interval
+            .bucket_start(to.saturating_sub(1))
+            .saturating_add(interval.ms());
+        Ok((pfrom, pto))
+    }
 }
+
+/// How long a trend read waits for a flush in progress before looking again.
+const FLUSH_WAIT: Duration = Duration::from_millis(2);
 
 /// Adds the aggregates of unflushed points to the stored buckets of `[from, to)`.
 fn merge_trends(

@@ -1,6 +1,6 @@
 //! Reads on the caller's thread, for backends that have them.
 
-use crate::{PointColumns, Result, SeriesId, Timestamp};
+use crate::{PointColumns, Result, SeriesId, Timestamp, TrendBucket, TrendInterval};
 
 /// Reads that run on the caller's thread, for a caller that may block (a plugin's host import
 /// already runs on a blocking thread). A backend whose reads run on threads of its own
@@ -31,5 +31,18 @@ pub trait BlockingReads: Send + Sync {
             cols.drop_newest(skip);
             cols
         }))
+    }
+
+    /// [`super::TrendStore::read_trends`] on this thread; `None` as above (also the default:
+    /// a backend without such a path).
+    fn read_trends_inline(
+        &self,
+        series: SeriesId,
+        interval: TrendInterval,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> Option<Result<Vec<TrendBucket>>> {
+        let _ = (series, interval, from, to);
+        None
     }
 }
