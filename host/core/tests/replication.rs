@@ -253,6 +253,7 @@ async fn workload(store: &Store, round: i64) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn replicas_end_with_the_primarys_contents() {
+    common::trace();
     let s = Setup::new(2);
     let store = s.open(2).await;
     for round in 0..4 {

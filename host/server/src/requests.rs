@@ -167,8 +167,9 @@ pub struct LineWrite {
 }
 
 /// Parses and writes a line-protocol body. Series keys are looked up by their text exactly as
-/// written (measurement, tags and field), so that known series cost one hash lookup and no
-/// key canonicalisation; new keys go through the engine, which assigns their ids.
+/// written (measurement, tags and field) in the engine's [`clio_core::KeyTexts`], so that
+/// known series cost one hash lookup and no key canonicalisation; new keys go through the
+/// engine, which assigns their ids and then learns their texts.
 pub async fn write_line_protocol(
     state: &AppState,
     body: &[u8],
@@ -181,7 +182,7 @@ pub async fn write_line_protocol(
     let mut key_error: Option<String> = None;
     let mut raw = String::new();
     let parsed = {
-        let known = state.key_ids().read();
+        let known = state.store().key_texts();
         parser.parse_lines(body, |line| {
             for (i, (field, value)) in line.fields.iter().enumerate() {
                 raw.clear();
@@ -189,7 +190,7 @@ pub async fn write_line_protocol(
                 raw.push(' ');
                 raw.push_str(field);
                 let series = match known.get(raw.as_str()) {
-                    Some(id) => SeriesRef::Id(*id),
+                    Some(id) => SeriesRef::Id(id),
                     None => match line.series_key(i) {
                         Some(Ok(key)) => {
                             misses.push((raw.clone(), key.clone()));
@@ -220,14 +221,8 @@ pub async fn write_line_protocol(
     } else {
         write_points(state, points).await?
     };
-    if !misses.is_empty() {
-        let store = state.store();
-        let learned: Vec<(String, SeriesId)> = misses
-            .into_iter()
-            .filter_map(|(raw, key)| store.series_id(&key).map(|id| (raw, id)))
-            .collect();
-        state.remember_keys(learned);
-    }
+    // The engine learns the texts of the keys it now holds (one lookup per new text).
+    state.store().learn_key_texts(misses);
     Ok(LineWrite {
         report,
         lines: parsed.lines,

@@ -6,12 +6,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use clio_config::Config;
-use std::collections::HashMap;
 
 use clio_core::Store;
 use clio_plugins::PluginHost;
 use clio_storage::SeriesId;
-use parking_lot::RwLock;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 
@@ -33,15 +31,11 @@ struct StateInner {
     waiting: AtomicUsize,
     shutdown: CancellationToken,
     /// Line-protocol key text as written (`measurement,tags field`) → series id.
-    key_ids: RwLock<HashMap<String, SeriesId>>,
     /// The WebAssembly plugin host, once started (absent when `[plugins] enabled = false`).
     plugins: std::sync::OnceLock<PluginHost>,
     /// The housekeeper, when enabled.
     housekeeper: std::sync::OnceLock<Arc<clio_housekeeper::Housekeeper>>,
 }
-
-/// Entries of the key-text cache before it is cleared and relearned.
-const MAX_CACHED_KEYS: usize = 2_000_000;
 
 impl AppState {
     /// State over an open engine.
@@ -55,7 +49,6 @@ impl AppState {
                 queries: Arc::new(Semaphore::new(slots)),
                 waiting: AtomicUsize::new(0),
                 shutdown,
-                key_ids: RwLock::new(HashMap::new()),
                 plugins: std::sync::OnceLock::new(),
                 housekeeper: std::sync::OnceLock::new(),
             }),
@@ -106,32 +99,9 @@ impl AppState {
         self.inner.housekeeper.get()
     }
 
-    /// The cache of line-protocol key texts (as written) to series ids.
-    pub fn key_ids(&self) -> &RwLock<HashMap<String, SeriesId>> {
-        &self.inner.key_ids
-    }
-
-    /// Adds learned key texts to the cache (cleared first when it has grown too big).
-    pub fn remember_keys(&self, learned: Vec<(String, SeriesId)>) {
-        if learned.is_empty() {
-            return;
-        }
-        let mut map = self.inner.key_ids.write();
-        if map.len() + learned.len() > MAX_CACHED_KEYS {
-            map.clear();
-        }
-        map.extend(learned);
-    }
-
-    /// Deletes a series and its data; every front end deletes through here so that the key
-    /// cache never hands out the id of a deleted series.
+    /// Deletes a series and its data (the engine forgets its key texts in the same step).
     pub async fn delete_series(&self, id: SeriesId) -> Result<bool, ApiError> {
-        // Before and after: a write that looked the id up just before the delete could
-        // otherwise re-teach it.
-        self.inner.key_ids.write().retain(|_, v| *v != id);
-        let deleted = self.inner.store.delete_series(id).await?;
-        self.inner.key_ids.write().retain(|_, v| *v != id);
-        Ok(deleted)
+        Ok(self.inner.store.delete_series(id).await?)
     }
 
     /// Largest request body or frame, bytes.

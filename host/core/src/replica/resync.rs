@@ -18,10 +18,12 @@ use crate::wal::list_segments;
 /// Points per page read from the primary.
 const PAGE: usize = 65_536;
 
-/// Copies made before one is taken with no flush of the primary beside it. A flush during the
-/// copy means the log after the cursor holds points the copy has too; writing them again is
-/// harmless for raw points, but a rewritten value makes its trend bucket be rebuilt from raw
-/// points, which differs from the primary's bucket where retention removed some of them.
+/// Copies tried with the primary flushing beside them before the last one holds its flushes
+/// off. A flush during the copy means the log after the cursor holds points the copy has
+/// too; writing them again is harmless for raw points, but a rewritten value makes its trend
+/// bucket be rebuilt from raw points, which differs from the primary's bucket where retention
+/// removed some of them. The last attempt holds the flush lock for the whole copy: writes are
+/// still accepted (into the cache and the log), only the flush waits.
 const ATTEMPTS: usize = 3;
 
 pub(super) async fn run(
@@ -31,11 +33,12 @@ pub(super) async fn run(
 ) -> Result<Cursor> {
     let mut attempt = 1;
     loop {
-        let start = copy(f, inner, replica).await?;
+        let last = attempt == ATTEMPTS;
+        let start = copy(f, inner, replica, last).await?;
         let flushed_after = inner.flushed_upto.load(Ordering::Acquire);
-        if flushed_after == start.flush || attempt == ATTEMPTS {
-            if flushed_after != start.flush {
-                tracing::warn!(replica = %f.slot.name, "the primary flushed during every refill; trend buckets the overlap rewrites may differ where retention removed raw points");
+        if flushed_after == start.flush || last {
+            if last {
+                info!(replica = %f.slot.name, "the primary flushed during every refill; the last one held its flushes off");
             }
             let done = Cursor {
                 resync: false,
@@ -53,13 +56,18 @@ pub(super) async fn run(
 }
 
 /// One copy of the primary; returns the cursor to follow from (its `flush` is the primary's
-/// flush mark when the copy began).
-async fn copy(f: &Follower, inner: &EngineState, replica: &dyn StorageBackend) -> Result<Cursor> {
+/// flush mark when the copy began). With `hold_flushes`, no flush runs until it is done.
+async fn copy(
+    f: &Follower,
+    inner: &EngineState,
+    replica: &dyn StorageBackend,
+    hold_flushes: bool,
+) -> Result<Cursor> {
     f.state.lock().mode = ReplicaState::Resyncing;
     let primary = inner.primary.ensure().await?;
+    // No flush may truncate between choosing the position and saving it.
+    let flush_guard = inner.flush_lock.lock().await;
     let start = {
-        // No flush may truncate between choosing the position and saving it.
-        let _g = inner.flush_lock.lock().await;
         let flushed = inner.flushed_upto.load(Ordering::Acquire);
         let first = list_segments(&inner.opts.data_dir.join("wal"))?
             .into_iter()
@@ -76,6 +84,12 @@ async fn copy(f: &Follower, inner: &EngineState, replica: &dyn StorageBackend) -
         f.state.lock().cursor = Some(c);
         f.resync_requested.store(false, Ordering::SeqCst);
         c
+    };
+    let _held = if hold_flushes {
+        Some(flush_guard)
+    } else {
+        drop(flush_guard);
+        None
     };
     let started = std::time::Instant::now();
     let wanted = primary.list_series(&SeriesFilter::default()).await?;

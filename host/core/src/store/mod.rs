@@ -29,6 +29,7 @@ use crate::query::{
 use crate::replica::Follower;
 use crate::topology::Slot;
 use crate::wal::{Entry, ReplayReport, Wal, WalOptions};
+pub use key_texts::KeyTexts;
 
 /// Which series a written point belongs to.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -158,6 +159,8 @@ pub(crate) struct EngineState {
     /// The catalog changed since its local copy was written.
     pub(crate) catalog_changed: AtomicBool,
     pub(crate) catalog: RwLock<Catalog>,
+    /// Key texts as written → ids (see `key_texts.rs`); forgotten with the catalog entry.
+    pub(crate) key_texts: RwLock<KeyTexts>,
     /// Serialises series creation so that one key gets one id.
     pub(crate) create_lock: tokio::sync::Mutex<()>,
     pub(crate) cache: Arc<Cache>,
@@ -193,6 +196,7 @@ pub fn now_ms() -> Timestamp {
 mod changes;
 mod flush;
 pub(crate) mod flush_mark;
+mod key_texts;
 mod open;
 mod read;
 mod series;

@@ -168,6 +168,7 @@ impl Store {
                 held_bytes: AtomicU64::new(0),
                 catalog_changed: AtomicBool::new(false),
                 catalog: RwLock::new(catalog),
+                key_texts: RwLock::default(),
                 create_lock: tokio::sync::Mutex::new(()),
                 cache,
                 wal,

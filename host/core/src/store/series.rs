@@ -58,7 +58,11 @@ impl Store {
         // replay never resurrects the series' unflushed points.
         let _guard = inner.create_lock.lock().await;
         inner.wal.append(Entry::DeleteSeries(id)).await?;
-        inner.catalog.write().remove(id);
+        {
+            let mut cat = inner.catalog.write();
+            cat.remove(id);
+            inner.key_texts.write().forget(id);
+        }
         inner.catalog_changed.store(true, Ordering::Relaxed);
         self.submit_change(Change::DeleteSeries(id)).await;
         inner.cache.remove_series(id);
