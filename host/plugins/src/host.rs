@@ -156,7 +156,9 @@ struct Snapshot {
     files: BTreeMap<PathBuf, FileEntry>,
 }
 
-pub(crate) struct Inner {
+/// What every clone of [`PluginHost`] shares: the wasmtime engine and linker, the current
+/// snapshot of loaded plugins, the engine store and the admission counter.
+pub(crate) struct HostShared {
     pub(crate) engine: Engine,
     /// The engine's epoch as a counter (import deadlines).
     pub(crate) ticks: Ticks,
@@ -174,7 +176,7 @@ pub(crate) struct Inner {
 /// The plugin host. Cheap to clone; clones share everything.
 #[derive(Clone)]
 pub struct PluginHost {
-    pub(crate) inner: Arc<Inner>,
+    pub(crate) inner: Arc<HostShared>,
 }
 
 impl std::fmt::Debug for PluginHost {
@@ -218,7 +220,7 @@ impl PluginHost {
         log_engine(allocator);
         let watch = opts.watch && opts.user_dir.is_some();
         let host = PluginHost {
-            inner: Arc::new(Inner {
+            inner: Arc::new(HostShared {
                 engine,
                 ticks,
                 linker,
@@ -545,7 +547,7 @@ impl PluginHost {
             .watch(&dir, RecursiveMode::NonRecursive)
             .map_err(|e| PluginError::Setup(format!("watching {}: {e}", dir.display())))?;
         *self.inner.watcher.lock() = Some(watcher);
-        let weak: Weak<Inner> = Arc::downgrade(&self.inner);
+        let weak: Weak<HostShared> = Arc::downgrade(&self.inner);
         std::thread::Builder::new()
             .name("clio-plugin-watch".into())
             .spawn(move || {

@@ -22,7 +22,7 @@ use crate::error::PluginError;
 use crate::host::{Body, Loaded, PluginHost};
 use crate::runtime::wit;
 use crate::sandbox::{CallContext, HostState, new_store, set_call_limits};
-use crate::worlds::{HousekeepingPolicy, wp};
+use crate::worlds::{HousekeepingPolicy, policy_wit};
 
 /// A retention policy served by a plugin (see the module docs).
 pub struct WasmPolicy {
@@ -136,9 +136,9 @@ fn describe(e: wit::Error) -> String {
     }
 }
 
-fn to_wit_usage(s: &SeriesUsage) -> wp::SeriesUsage {
+fn to_wit_usage(s: &SeriesUsage) -> policy_wit::SeriesUsage {
     let st = &s.info.settings;
-    wp::SeriesUsage {
+    policy_wit::SeriesUsage {
         info: wit::SeriesInfo {
             id: s.info.id.0,
             key: s.info.key.as_ref().map(ToString::to_string),
@@ -157,8 +157,8 @@ fn to_wit_usage(s: &SeriesUsage) -> wp::SeriesUsage {
     }
 }
 
-fn to_wit_store(u: &StoreUsage, intervals: &[TrendInterval]) -> wp::StoreUsage {
-    wp::StoreUsage {
+fn to_wit_store(u: &StoreUsage, intervals: &[TrendInterval]) -> policy_wit::StoreUsage {
+    policy_wit::StoreUsage {
         series: u.series,
         bytes: u.bytes,
         points: u.points,
@@ -170,7 +170,10 @@ fn to_wit_store(u: &StoreUsage, intervals: &[TrendInterval]) -> wp::StoreUsage {
 }
 
 /// Checks a plugin's decision: it may only name trend intervals the store keeps, once each.
-fn from_wit_decision(d: wp::Decision, intervals: &[TrendInterval]) -> Result<Decision, String> {
+fn from_wit_decision(
+    d: policy_wit::Decision,
+    intervals: &[TrendInterval],
+) -> Result<Decision, String> {
     let mut trends_before: Vec<(TrendInterval, Timestamp)> = Vec::new();
     for (ms, before) in d.trends_before {
         let Some(i) = intervals.iter().copied().find(|i| i.ms() == ms) else {

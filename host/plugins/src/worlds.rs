@@ -18,7 +18,7 @@ pub(crate) mod policy_world {
     });
 }
 
-pub(crate) use policy_world::exports::clio::plugin::policy as wp;
+pub(crate) use policy_world::exports::clio::plugin::policy as policy_wit;
 pub(crate) use policy_world::{HousekeepingPolicy, HousekeepingPolicyPre};
 
 /// What a component is, from its exports.

@@ -12,8 +12,8 @@ use clio_storage::{
 };
 use rusqlite::{Connection, OpenFlags, TransactionBehavior};
 
+use crate::caller_thread_reads::InlineReaders;
 use crate::error::sql;
-use crate::inline::InlineReaders;
 use crate::options::SqliteOptions;
 use crate::pool::Pool;
 use crate::query::StoreTotals;

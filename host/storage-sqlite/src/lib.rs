@@ -12,11 +12,11 @@
 #![deny(missing_docs)]
 
 mod backend;
+mod caller_thread_reads;
 mod catalog;
 mod chunks;
 mod direct;
 mod error;
-mod inline;
 mod options;
 mod pool;
 mod query;
