@@ -1,6 +1,7 @@
 //! `clio import --db FILE INPUT`: loads InfluxDB line protocol into a database file offline,
 //! straight into the storage backend (no write-ahead log: an interrupted import is simply run
-//! again, since rewriting a point replaces it).
+//! again, since rewriting a point replaces it). `--alepiz FILE` loads an ALEPIZ history file
+//! instead (see [`crate::import_alepiz`]).
 
 use std::collections::HashMap;
 use std::io::Read;
@@ -32,8 +33,17 @@ pub struct ImportArgs {
     /// Points buffered before they are written (memory grows with it).
     #[arg(long, default_value_t = 1_000_000)]
     pub batch_points: usize,
+    /// An ALEPIZ history database (SQLite, `objects`/`numbers`/`strings` tables) to load
+    /// instead of line protocol: every object's history under its OCID.
+    #[arg(long, value_name = "FILE", conflicts_with = "input")]
+    pub alepiz: Option<PathBuf>,
+    /// With --alepiz: a CSV of `OCID,keep_history_days,keep_trends_days` (ALEPIZ keeps these
+    /// in its main database, not in the history file).
+    #[arg(long, value_name = "CSV", requires = "alepiz")]
+    pub retention: Option<PathBuf>,
     /// Line protocol to read; `-` reads standard input.
-    pub input: String,
+    #[arg(required_unless_present = "alepiz")]
+    pub input: Option<String>,
 }
 
 /// Bytes read per parse step; lines never straddle two steps.
@@ -79,6 +89,11 @@ pub fn run(args: &ImportArgs) -> Result<()> {
     if args.batch_points == 0 {
         bail!("--batch-points must be at least 1");
     }
+    let input = match (&args.alepiz, &args.input) {
+        (Some(file), _) => return crate::import_alepiz::run(args, file),
+        (None, Some(input)) => input.as_str(),
+        (None, None) => bail!("give a line-protocol INPUT (or - for stdin), or --alepiz FILE"),
+    };
     let dir = match args.db.parent() {
         Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
         _ => PathBuf::from("."),
@@ -88,10 +103,10 @@ pub fn run(args: &ImportArgs) -> Result<()> {
         .worker_threads(1)
         .enable_all()
         .build()?;
-    rt.block_on(import(args, precision))
+    rt.block_on(import(args, input, precision))
 }
 
-async fn import(args: &ImportArgs, precision: Precision) -> Result<()> {
+async fn import(args: &ImportArgs, input: &str, precision: Precision) -> Result<()> {
     let started = Instant::now();
     let backend = Arc::new(
         SqliteBackend::open(SqliteOptions::new(&args.db))
@@ -114,11 +129,10 @@ async fn import(args: &ImportArgs, precision: Precision) -> Result<()> {
         pending: Vec::new(),
     };
 
-    let (mut input, total): (Box<dyn Read>, Option<u64>) = if args.input == "-" {
+    let (mut input, total): (Box<dyn Read>, Option<u64>) = if input == "-" {
         (Box::new(std::io::stdin().lock()), None)
     } else {
-        let f = std::fs::File::open(&args.input)
-            .with_context(|| format!("cannot open {}", args.input))?;
+        let f = std::fs::File::open(input).with_context(|| format!("cannot open {input}"))?;
         let len = f.metadata().ok().map(|m| m.len());
         (Box::new(f), len)
     };
@@ -274,7 +288,7 @@ async fn import(args: &ImportArgs, precision: Precision) -> Result<()> {
 }
 
 /// Sorts each series' points by time; for a timestamp given twice the later line wins.
-fn take_batch(buf: &mut HashMap<SeriesId, Vec<Point>>) -> Vec<SeriesPoints> {
+pub(crate) fn take_batch(buf: &mut HashMap<SeriesId, Vec<Point>>) -> Vec<SeriesPoints> {
     let mut out: Vec<SeriesPoints> = buf
         .drain()
         .map(|(series, mut points)| {

@@ -7,6 +7,7 @@ mod bench;
 mod direct_query;
 mod housekeeper_cmd;
 mod import;
+mod import_alepiz;
 mod output;
 mod query_args;
 mod serve;
@@ -30,7 +31,7 @@ enum Command {
     /// Read history from the server, or with --db straight from a database file (safe while
     /// a server runs).
     Query(query_args::QueryArgs),
-    /// Load InfluxDB line protocol into a database file, offline.
+    /// Load InfluxDB line protocol or an ALEPIZ history file into a database file, offline.
     Import(import::ImportArgs),
     /// Write to the server: a line-protocol file (or stdin), or one point.
     Write(server_cmds::WriteArgs),
