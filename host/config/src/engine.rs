@@ -142,6 +142,10 @@ pub struct IngestConfig {
     /// (`timestampMaxTimeDiff`, 2592000000 = 30 days); 0 accepts any past time.
     #[serde(default = "default_max_past")]
     pub timestamp_max_time_diff: u64,
+    /// The same for line-protocol writes (`/write`, `/api/v2/write`, TCP `write_lp`); 0, the
+    /// default, keeps any past time as InfluxDB does.
+    #[serde(default)]
+    pub line_protocol_timestamp_max_time_diff: u64,
     /// A timestamp later than now plus this many ms is replaced by the receive time (60000);
     /// 0 accepts any future time.
     #[serde(default = "default_max_future")]
@@ -155,6 +159,7 @@ impl Default for IngestConfig {
     fn default() -> Self {
         IngestConfig {
             timestamp_max_time_diff: default_max_past(),
+            line_protocol_timestamp_max_time_diff: 0,
             timestamp_max_future: default_max_future(),
             max_string_bytes: default_max_string_bytes(),
         }
@@ -172,6 +177,15 @@ const fn default_max_string_bytes() -> usize {
 }
 
 impl Config {
+    /// Limits on client timestamps of line-protocol writes.
+    pub fn line_protocol_time_limits(&self) -> clio_core::TimeLimits {
+        let ms = |v: u64| (v > 0).then(|| Duration::from_millis(v));
+        clio_core::TimeLimits {
+            max_past: ms(self.ingest.line_protocol_timestamp_max_time_diff),
+            max_future: ms(self.ingest.timestamp_max_future),
+        }
+    }
+
     /// The engine settings this configuration describes.
     pub fn engine_options(&self) -> EngineOptions {
         let mut o = EngineOptions::new(&self.data_dir);

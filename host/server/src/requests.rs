@@ -219,7 +219,11 @@ pub async fn write_line_protocol(
     let report = if points.is_empty() {
         WriteReport::default()
     } else {
-        write_points(state, points).await?
+        let n = points.len() as u64;
+        let limits = state.config().line_protocol_time_limits();
+        let report = state.store().write_with(points, now, limits).await?;
+        state.metrics().points_received.inc_by(n);
+        report
     };
     // The engine learns the texts of the keys it now holds (one lookup per new text).
     state.store().learn_key_texts(misses);

@@ -30,7 +30,6 @@ struct StateInner {
     queries: Arc<Semaphore>,
     waiting: AtomicUsize,
     shutdown: CancellationToken,
-    /// Line-protocol key text as written (`measurement,tags field`) → series id.
     /// The WebAssembly plugin host, once started (absent when `[plugins] enabled = false`).
     plugins: std::sync::OnceLock<PluginHost>,
     /// The housekeeper, when enabled.

@@ -68,13 +68,14 @@ fn influx_writes_read_back_through_the_api() {
     let got = s.get_json(&format!("/api/v1/series/{mem}/points?last=1"), 200);
     assert_eq!(got["points"], json!([[t / 1000 * 1000, 42.0]]));
 
-    // A timestamp older than timestamp_max_time_diff (30 days) is stored at the receive time,
-    // and the answer says how many points were restamped.
-    let old = t - 31 * 86_400_000;
+    // InfluxDB clients backfill: a line-protocol timestamp a year old is kept as sent
+    // (line_protocol_timestamp_max_time_diff = 0); one far in the future is stored at the
+    // receive time (timestamp_max_future), and the answer says how many were restamped.
+    let old = t - 365 * 86_400_000;
     let r = s.http(
         "POST",
         "/write?db=plant&precision=ms",
-        format!("aged v=1 {old}\naged v=2 {}\n", t - 5000).as_bytes(),
+        format!("aged v=1 {old}\naged v=2 {}\n", t + 86_400_000).as_bytes(),
         &[],
     );
     assert_eq!(r.status, 204, "{}", r.text());
@@ -83,9 +84,29 @@ fn influx_writes_read_back_through_the_api() {
     let got = s.get_json(&format!("/api/v1/series/{aged}/points?last=5"), 200);
     let pts = got["points"].as_array().unwrap();
     assert_eq!(pts.len(), 2, "{got}");
-    assert_eq!(pts[0], json!([t - 5000, 2.0]), "{got}");
-    assert!(pts[1][0].as_i64().unwrap() >= t, "{got}");
-    assert_eq!(pts[1][1], json!(1.0), "{got}");
+    assert_eq!(pts[0], json!([old, 1.0]), "{got}");
+    assert!(
+        pts[1][0].as_i64().unwrap() >= t && pts[1][0].as_i64().unwrap() < t + 3_600_000,
+        "{got}"
+    );
+
+    // Nanoseconds are stored at the millisecond: two points of one series in one write on
+    // the same millisecond are one point (the later), and the answer counts the other.
+    let r = s.http(
+        "POST",
+        "/write?db=plant",
+        format!(
+            "fine v=1 {t}000001\nfine v=2 {t}000900\nfine v=3 {}000000\n",
+            t + 1
+        )
+        .as_bytes(),
+        &[],
+    );
+    assert_eq!(r.status, 204, "{}", r.text());
+    assert_eq!(r.header("x-clio-merged"), Some("1"));
+    let fine = series_id(&s, "measurement=fine");
+    let got = s.get_json(&format!("/api/v1/series/{fine}/points?last=5"), 200);
+    assert_eq!(got["points"], json!([[t, 2.0], [t + 1, 3.0]]), "{got}");
 
     // Last values, ALEPIZ getLastValues style.
     let last = s.get_json(&format!("/api/v1/last?series={usage},{state},999"), 200);

@@ -70,6 +70,19 @@ pub struct WriteReport {
     pub restamped: usize,
     /// Series created by this write.
     pub created_series: usize,
+    /// Points that landed on the same series and millisecond as a later point of this write
+    /// (timestamps finer than a millisecond are stored at the millisecond); the later kept.
+    pub merged: usize,
+}
+
+/// Limits on client timestamps: a point stamped further in the past or the future than
+/// these is stored at its receive time (`None`: no limit).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TimeLimits {
+    /// Oldest accepted age.
+    pub max_past: Option<Duration>,
+    /// Furthest accepted lead.
+    pub max_future: Option<Duration>,
 }
 
 /// What a flush did.

@@ -15,16 +15,37 @@ impl Store {
         points: Vec<IncomingPoint>,
         now: Timestamp,
     ) -> Result<WriteReport> {
+        let limits = self.time_limits();
+        self.write_with(points, now, limits).await
+    }
+
+    /// The engine's own limits on client timestamps (`timestamp_max_time_diff`,
+    /// `timestamp_max_future`), which [`Store::write`] applies.
+    pub fn time_limits(&self) -> TimeLimits {
+        TimeLimits {
+            max_past: self.inner.opts.timestamp_max_past,
+            max_future: self.inner.opts.timestamp_max_future,
+        }
+    }
+
+    /// [`Store::write_at`] with a front end's own limits on client timestamps (InfluxDB
+    /// clients backfill history; ALEPIZ collectors have clocks that drift).
+    pub async fn write_with(
+        &self,
+        points: Vec<IncomingPoint>,
+        now: Timestamp,
+        limits: TimeLimits,
+    ) -> Result<WriteReport> {
         let inner = &self.inner;
         if inner.closed.load(Ordering::Relaxed) {
             return Err(Error::Closed);
         }
         let opts = &inner.opts;
-        let lo = opts
-            .timestamp_max_past
+        let lo = limits
+            .max_past
             .map_or(Timestamp::MIN, |d| now.saturating_sub(d.as_millis() as i64));
-        let hi = opts
-            .timestamp_max_future
+        let hi = limits
+            .max_future
             .map_or(Timestamp::MAX, |d| now.saturating_add(d.as_millis() as i64));
         let mut report = WriteReport::default();
         let mut errors = Vec::new();
@@ -74,6 +95,7 @@ impl Store {
         if entry.is_empty() {
             return Ok(report);
         }
+        report.merged = merged_points(&entry);
         self.wait_for_room().await?;
         inner.wal.append(Entry::Points(entry)).await?;
         let c = &inner.counters;
@@ -229,5 +251,45 @@ impl Store {
         inner.catalog_changed.store(true, Ordering::Relaxed);
         self.submit_change(Change::Create(infos)).await;
         Ok(ids)
+    }
+}
+
+/// Points of one write that share a series and a millisecond with a later point of the same
+/// write (the later one is kept). One sort of packed keys: ~10 ns a point, about 1 % of the
+/// write path at full ingest.
+fn merged_points(entry: &[(SeriesId, Point)]) -> usize {
+    if entry.len() < 2 {
+        return 0;
+    }
+    let mut keys: Vec<u128> = entry
+        .iter()
+        .map(|(id, p)| (u128::from(id.0) << 64) | u128::from(p.ts as u64))
+        .collect();
+    keys.sort_unstable();
+    keys.windows(2).filter(|w| w[0] == w[1]).count()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn points_on_one_millisecond_of_one_series_are_counted() {
+        let e = |v: &[(u64, i64)]| -> Vec<(SeriesId, Point)> {
+            v.iter()
+                .map(|&(s, t)| (SeriesId(s), Point::new(t, 1.0)))
+                .collect()
+        };
+        assert_eq!(merged_points(&e(&[])), 0);
+        assert_eq!(merged_points(&e(&[(1, 5), (2, 5), (1, 6)])), 0);
+        assert_eq!(
+            merged_points(&e(&[(1, 5), (1, 5), (2, 5), (1, 6), (1, 6)])),
+            2
+        );
+        // Out of order: the sorted count.
+        assert_eq!(
+            merged_points(&e(&[(1, 9), (1, 5), (2, 5), (1, 9), (1, 5)])),
+            2
+        );
     }
 }

@@ -20,6 +20,9 @@ use crate::state::AppState;
 /// timestamp older than `timestamp_max_time_diff` or newer than `timestamp_max_future` by the server's
 /// clock is replaced by the receive time).
 pub const RESTAMPED_HEADER: &str = "X-Clio-Restamped";
+/// Header of a write answer: points that shared a series and millisecond with a later point
+/// of the same write (timestamps finer than a millisecond are stored at the millisecond).
+pub const MERGED_HEADER: &str = "X-Clio-Merged";
 
 /// The InfluxDB version Clio answers as (clients look at the header).
 const INFLUX_VERSION: &str = "1.8.10-clio";
@@ -55,6 +58,7 @@ enum Outcome {
     /// replaced by the receive time.
     Ok {
         restamped: usize,
+        merged: usize,
     },
     /// A client mistake: its message and status (400, or 413 for an oversized body).
     Client(String, StatusCode),
@@ -78,6 +82,7 @@ async fn write(state: &AppState, headers: &HeaderMap, body: Body, prec: Precisio
         Ok(w) => match w.first_error {
             None => Outcome::Ok {
                 restamped: w.report.restamped,
+                merged: w.report.merged,
             },
             // InfluxDB writes the good lines and answers 400 naming the first bad one.
             Some(e) if w.report.points > 0 => Outcome::Client(
@@ -143,7 +148,7 @@ pub(super) async fn write_v2(
 
 fn respond(state: &AppState, started: Instant, outcome: Outcome, v2: bool) -> Response {
     match outcome {
-        Outcome::Ok { restamped } => {
+        Outcome::Ok { restamped, merged } => {
             state.observe("http", "write", started, Ok(()), &"write");
             let mut r = with_version(StatusCode::NO_CONTENT.into_response());
             // InfluxDB clients expect a bare 204; the header tells a curious client (and the
@@ -151,6 +156,10 @@ fn respond(state: &AppState, started: Instant, outcome: Outcome, v2: bool) -> Re
             if restamped > 0 {
                 r.headers_mut()
                     .insert(RESTAMPED_HEADER, HeaderValue::from(restamped));
+            }
+            if merged > 0 {
+                r.headers_mut()
+                    .insert(MERGED_HEADER, HeaderValue::from(merged));
             }
             r
         }

@@ -192,7 +192,7 @@ impl Message {
             Message::Add { points } | Message::Write { points } => {
                 let r = requests::write_points(state, points).await?;
                 Ok(json!({"points": r.points, "restamped": r.restamped,
-                          "created_series": r.created_series}))
+                          "created_series": r.created_series, "merged": r.merged}))
             }
             Message::Del { ids } => {
                 let mut deleted = 0;
@@ -223,7 +223,7 @@ impl Message {
                 let w = requests::write_line_protocol(state, lp.as_bytes(), precision).await?;
                 Ok(
                     json!({"points": w.report.points, "restamped": w.report.restamped,
-                          "created_series": w.report.created_series, "lines": w.lines,
+                          "created_series": w.report.created_series, "merged": w.report.merged, "lines": w.lines,
                           "rejected": w.rejected, "error": w.first_error}),
                 )
             }
