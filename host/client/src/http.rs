@@ -206,7 +206,8 @@ impl HttpClient {
         decode(answer)
     }
 
-    /// `GET /api/v1/series?measurement=&field=&<tag>=<v>`: catalog entries passing `filter`.
+    /// `GET /api/v1/series?measurement=&field=&<tag>=<v>`: every catalog entry passing
+    /// `filter`, following the server's pages.
     pub async fn list_series(&self, filter: &SeriesFilter) -> Result<Vec<SeriesInfo>> {
         let mut params = Vec::new();
         if let Some(m) = &filter.measurement {
@@ -216,21 +217,33 @@ impl HttpClient {
             params.push(("field", f.clone()));
         }
         for (k, v) in &filter.tags {
-            if k == "measurement" || k == "field" {
-                // The API reads these names as the filters above, so such a tag cannot be
-                // expressed; say so rather than filter on the wrong thing.
+            if matches!(k.as_str(), "measurement" | "field" | "limit" | "cursor") {
+                // The API reads these names as the filters and paging above, so such a tag
+                // cannot be expressed; say so rather than filter on the wrong thing.
                 return Err(Error::InvalidRequest(format!(
                     "cannot filter on a tag named `{k}` (the name is reserved by the API)"
                 )));
             }
             params.push((k.as_str(), v.clone()));
         }
-        let path = if params.is_empty() {
-            "/api/v1/series".to_owned()
-        } else {
-            format!("/api/v1/series?{}", query_string(&params)?)
-        };
-        decode(self.get_json(&path).await?)
+        params.push(("limit", LIST_PAGE.to_string()));
+        let mut out = Vec::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let mut p = params.clone();
+            if let Some(c) = &cursor {
+                p.push(("cursor", c.clone()));
+            }
+            let page: SeriesPageJson = decode(
+                self.get_json(&format!("/api/v1/series?{}", query_string(&p)?))
+                    .await?,
+            )?;
+            out.extend(page.series);
+            match page.next_cursor {
+                Some(c) => cursor = Some(c),
+                None => return Ok(out),
+            }
+        }
     }
 
     /// The series whose key is exactly `key`, if the server has one.
@@ -373,6 +386,16 @@ fn parse_json(body: &[u8]) -> Result<Json> {
             String::from_utf8_lossy(&body[..body.len().min(200)])
         ))
     })
+}
+
+/// Entries asked for per listing page.
+const LIST_PAGE: usize = 10_000;
+
+/// One page of `GET /api/v1/series`.
+#[derive(serde::Deserialize)]
+struct SeriesPageJson {
+    series: Vec<SeriesInfo>,
+    next_cursor: Option<String>,
 }
 
 fn decode<T: serde::de::DeserializeOwned>(v: Json) -> Result<T> {

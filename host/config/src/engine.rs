@@ -153,6 +153,20 @@ pub struct IngestConfig {
     /// Longest accepted string value, bytes.
     #[serde(default = "default_max_string_bytes")]
     pub max_string_bytes: usize,
+    /// Most series one write may create; a write that would create more is refused whole.
+    /// 0: no limit.
+    #[serde(default = "default_max_new_series")]
+    pub max_new_series_per_write: usize,
+    /// Most bytes of one series' metadata (names and values together).
+    #[serde(default = "default_max_metadata_bytes")]
+    pub max_metadata_bytes: usize,
+}
+
+const fn default_max_new_series() -> usize {
+    100_000
+}
+const fn default_max_metadata_bytes() -> usize {
+    64 << 10
 }
 
 impl Default for IngestConfig {
@@ -162,6 +176,8 @@ impl Default for IngestConfig {
             line_protocol_timestamp_max_time_diff: 0,
             timestamp_max_future: default_max_future(),
             max_string_bytes: default_max_string_bytes(),
+            max_new_series_per_write: default_max_new_series(),
+            max_metadata_bytes: default_max_metadata_bytes(),
         }
     }
 }
@@ -206,6 +222,9 @@ impl Config {
         o.timestamp_max_past = ms(self.ingest.timestamp_max_time_diff);
         o.timestamp_max_future = ms(self.ingest.timestamp_max_future);
         o.max_string_bytes = self.ingest.max_string_bytes;
+        o.max_new_series_per_write = (self.ingest.max_new_series_per_write > 0)
+            .then_some(self.ingest.max_new_series_per_write);
+        o.max_metadata_bytes = self.ingest.max_metadata_bytes;
         o
     }
 }

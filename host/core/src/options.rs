@@ -47,6 +47,11 @@ pub struct EngineOptions {
     pub query_max_result_strings: usize,
     /// Longest accepted string value, in bytes.
     pub max_string_bytes: usize,
+    /// Most series one write may create (one line with 100,000 fields would otherwise make
+    /// 100,000 series); `None`: no limit.
+    pub max_new_series_per_write: Option<usize>,
+    /// Most bytes of one series' metadata (names and values together).
+    pub max_metadata_bytes: usize,
     /// Trend intervals the backends keep (reads ask for these; known without the primary).
     pub trend_intervals: Vec<TrendInterval>,
 }
@@ -75,6 +80,8 @@ impl EngineOptions {
             query_max_result_numbers: 5000,
             query_max_result_strings: 50,
             max_string_bytes: 1 << 20,
+            max_new_series_per_write: Some(100_000),
+            max_metadata_bytes: 64 << 10,
             trend_intervals: DEFAULT_TREND_INTERVALS.to_vec(),
         }
     }

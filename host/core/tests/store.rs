@@ -9,7 +9,8 @@ use std::sync::atomic::Ordering;
 
 use clio_core::*;
 use clio_storage::{
-    Expiry, ExpiryOutcome, Point, SeriesId, SeriesKey, TrendBucket, TrendInterval, Value,
+    Expiry, ExpiryOutcome, Point, SeriesFilter, SeriesId, SeriesKey, SeriesUpdate, TrendBucket,
+    TrendInterval, Value,
 };
 use common::{open, options};
 
@@ -970,5 +971,111 @@ async fn read_columns_matches_read_across_cache_and_storage() {
         read_columns_both(&store, SeriesId(404), Window::Range { from: 0, to: 1 }, 10).await,
         Err(Error::SeriesNotFound(_))
     ));
+    store.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn fan_out_and_metadata_are_bounded() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut o = options(dir.path());
+    o.max_new_series_per_write = Some(3);
+    o.max_metadata_bytes = 16;
+    let (store, _) = open(dir.path(), o).await;
+    // Four new series in one write: refused whole, nothing created.
+    let e = store
+        .write((1..=4).map(|s| pt(s, 1000, 1.0)).collect())
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("would create 4 series") && e.contains("(3)"),
+        "{e}"
+    );
+    assert!(store.list_series(&Default::default()).is_empty());
+    // Three are fine, and points to known series never count.
+    store
+        .write((1..=3).map(|s| pt(s, 1000, 1.0)).collect())
+        .await
+        .unwrap();
+    let rep = store
+        .write((1..=6).map(|s| pt(s, 2000, 1.0)).collect())
+        .await
+        .unwrap();
+    assert_eq!(rep.created_series, 3);
+    // Metadata over the bound is refused and leaves the settings as they were.
+    let big = SeriesUpdate {
+        metadata: Some(BTreeMap::from([("unit".to_string(), "x".repeat(13))])),
+        ..Default::default()
+    };
+    let e = store
+        .update_series(SeriesId(1), &big)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("metadata of 17 bytes") && e.contains("16"),
+        "{e}"
+    );
+    assert!(
+        store
+            .series(SeriesId(1))
+            .unwrap()
+            .settings
+            .metadata
+            .is_empty()
+    );
+    let ok = SeriesUpdate {
+        metadata: Some(BTreeMap::from([("unit".to_string(), "kPa".to_string())])),
+        ..Default::default()
+    };
+    store.update_series(SeriesId(1), &ok).await.unwrap();
+    store.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn listings_page_through_the_catalog_index() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, _) = open(dir.path(), options(dir.path())).await;
+    let kp = |k: &str| IncomingPoint {
+        series: SeriesRef::Key(k.parse().unwrap()),
+        ts: Some(1000),
+        value: Value::Num(1.0),
+    };
+    let mut batch: Vec<_> = (0..7)
+        .map(|i| kp(&format!("pump,unit={i},site={} flow", i % 2)))
+        .collect();
+    batch.push(kp("tank,site=1 level"));
+    batch.push(pt(5, 1000, 1.0));
+    store.write(batch).await.unwrap();
+    let every = SeriesFilter::default();
+    let p1 = store.list_series_page(&every, None, 4);
+    assert_eq!(p1.series.len(), 4);
+    assert_eq!(p1.series[0].id, SeriesId(5), "numeric ids sort first");
+    let p2 = store.list_series_page(&every, p1.next, 4);
+    let p3 = store.list_series_page(&every, p2.next, 4);
+    assert_eq!((p2.series.len(), p3.series.len(), p3.next), (4, 1, None));
+    let site1 = SeriesFilter {
+        tags: vec![("site".into(), "1".into())],
+        ..Default::default()
+    };
+    let ids: Vec<_> = store
+        .list_series_page(&site1, None, 100)
+        .series
+        .iter()
+        .map(|s| s.key.as_ref().unwrap().to_string())
+        .collect();
+    assert_eq!(ids.len(), 4, "{ids:?}");
+    assert_eq!(store.measurements(), vec!["pump", "tank"]);
+    // Deleting the only tank leaves no trace in the index.
+    let tank = store.list_series_page(
+        &SeriesFilter {
+            measurement: Some("tank".into()),
+            ..Default::default()
+        },
+        None,
+        10,
+    );
+    store.delete_series(tank.series[0].id).await.unwrap();
+    assert_eq!(store.measurements(), vec!["pump"]);
     store.close().await.unwrap();
 }

@@ -451,7 +451,39 @@ pub fn series_json(s: &SeriesInfo) -> SeriesJson<'_> {
     }
 }
 
-/// Lists series passing `filter`.
-pub fn list_series(state: &AppState, filter: &SeriesFilter) -> Vec<SeriesInfo> {
-    state.store().list_series(filter)
+/// Entries per listing page when the request names no `limit`.
+pub const DEFAULT_LIST_LIMIT: usize = 1000;
+/// Most entries one listing page returns.
+pub const MAX_LIST_LIMIT: usize = 100_000;
+
+/// One page of the series passing `filter`, after the series `cursor` names, as both front
+/// ends answer it: `{"series": [...], "next_cursor": "<id>" | null}`.
+pub fn list_series(
+    state: &AppState,
+    filter: &SeriesFilter,
+    limit: Option<u64>,
+    cursor: Option<&str>,
+) -> Result<Json, ApiError> {
+    let limit = match limit {
+        None => DEFAULT_LIST_LIMIT,
+        Some(n) if n >= 1 && n <= MAX_LIST_LIMIT as u64 => n as usize,
+        Some(n) => {
+            return Err(ApiError::bad(format!(
+                "limit {n} is out of range: give 1 to {MAX_LIST_LIMIT}"
+            )));
+        }
+    };
+    let after = match cursor {
+        None | Some("") => None,
+        Some(c) => Some(SeriesId(c.parse::<u64>().map_err(|_| {
+            ApiError::bad(format!(
+                "invalid cursor `{c}`: pass the next_cursor of the previous page"
+            ))
+        })?)),
+    };
+    let page = state.store().list_series_page(filter, after, limit);
+    Ok(json!({
+        "series": page.series.iter().map(series_json).collect::<Vec<_>>(),
+        "next_cursor": page.next.map(|id| id.0.to_string()),
+    }))
 }

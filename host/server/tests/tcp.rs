@@ -267,7 +267,10 @@ async fn alepiz_round_trips() {
     let r = c
         .ok(json!({"msg": "add", "id": 9, "records": [{"timestamp": T0, "data": 1}, {"timestamp": T0 + 1, "data": 2}]}))
         .await;
-    assert_eq!(r, json!({"points": 2, "restamped": 0, "created_series": 1}));
+    assert_eq!(
+        r,
+        json!({"points": 2, "restamped": 0, "created_series": 1, "merged": 0})
+    );
 
     // del (fire-and-forget) removes the series completely.
     c.send(0, json!({"msg": "del", "IDs": [7, 9]})).await;
@@ -374,7 +377,10 @@ async fn clio_messages() {
             {"series": 42, "ts": T0, "value": "ok"}
         ]}))
         .await;
-    assert_eq!(r, json!({"points": 3, "restamped": 0, "created_series": 2}));
+    assert_eq!(
+        r,
+        json!({"points": 3, "restamped": 0, "created_series": 2, "merged": 0})
+    );
     let r = c
         .ok(json!({"msg": "writeLp", "lp": "cpu,host=b usage=7 1700000000000\nbad line\n", "precision": "ms"}))
         .await;
@@ -385,12 +391,22 @@ async fn clio_messages() {
     let list = c
         .ok(json!({"msg": "series.list", "measurement": "cpu", "tags": {"host": "a"}}))
         .await;
-    let list = list.as_array().unwrap();
+    assert_eq!(list["next_cursor"], Json::Null);
+    let list = list["series"].as_array().unwrap();
     assert_eq!(list.len(), 1);
     assert_eq!(list[0]["key"], json!("cpu,host=a usage"));
     let id = list[0]["id"].as_u64().unwrap();
     let all = c.ok(json!({"msg": "series.list"})).await;
-    assert_eq!(all.as_array().unwrap().len(), 3);
+    assert_eq!(all["series"].as_array().unwrap().len(), 3);
+    // Pages of two: the cursor carries on where the first page stopped.
+    let first = c.ok(json!({"msg": "series.list", "limit": 2})).await;
+    assert_eq!(first["series"].as_array().unwrap().len(), 2);
+    let cursor = first["next_cursor"].as_str().unwrap().to_owned();
+    let rest = c
+        .ok(json!({"msg": "series.list", "limit": 2, "cursor": cursor}))
+        .await;
+    assert_eq!(rest["series"].as_array().unwrap().len(), 1);
+    assert_eq!(rest["next_cursor"], Json::Null);
 
     let r = c
         .ok(json!({"msg": "read", "series": "cpu,host=a usage", "last": 1}))

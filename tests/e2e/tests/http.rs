@@ -18,8 +18,12 @@ fn now_ms() -> i64 {
 
 fn series_id(s: &Server, query: &str) -> u64 {
     let list = s.get_json(&format!("/api/v1/series?{query}"), 200);
-    assert_eq!(list.as_array().unwrap().len(), 1, "{query}: {list}");
-    list[0]["id"].as_u64().unwrap()
+    assert_eq!(
+        list["series"].as_array().unwrap().len(),
+        1,
+        "{query}: {list}"
+    );
+    list["series"][0]["id"].as_u64().unwrap()
 }
 
 #[test]
@@ -492,7 +496,7 @@ fn a_deleted_series_written_again_gets_its_key_back() {
     );
     write(3);
     let list = s.get_json("/api/v1/series", 200);
-    let list = list.as_array().unwrap();
+    let list = list["series"].as_array().unwrap();
     assert_eq!(list.len(), 1, "{list:?}");
     assert_eq!(list[0]["key"], json!("valve,unit=3 open"));
     let again = list[0]["id"].as_u64().unwrap();
@@ -553,5 +557,62 @@ fn slow_half_closed_and_garbage_clients_do_not_hurt_others() {
     let got = s.get_json(&format!("/api/v1/series/{id}/points?last=100"), 200);
     assert_eq!(got["points"].as_array().unwrap().len(), 20);
     drop(slow);
+    assert_eq!(s.terminate().code(), Some(0));
+}
+
+#[test]
+fn series_listings_come_in_pages_with_a_cursor() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::start(dir.path(), &[]);
+    let t = now_ms();
+    let body: String = (0..25)
+        .map(|i| format!("pump,unit={i},site={} flow={i} {t}\n", i % 2))
+        .collect();
+    let r = s.http("POST", "/write?db=x&precision=ms", body.as_bytes(), &[]);
+    assert_eq!(r.status, 204, "{}", r.text());
+
+    let mut seen = Vec::new();
+    let mut cursor: Option<String> = None;
+    let mut pages = 0;
+    loop {
+        let path = match &cursor {
+            Some(c) => format!("/api/v1/series?measurement=pump&limit=10&cursor={c}"),
+            None => "/api/v1/series?measurement=pump&limit=10".to_owned(),
+        };
+        let page = s.get_json(&path, 200);
+        pages += 1;
+        for e in page["series"].as_array().unwrap() {
+            seen.push(e["id"].as_u64().unwrap());
+        }
+        match page["next_cursor"].as_str() {
+            Some(c) => cursor = Some(c.to_owned()),
+            None => break,
+        }
+    }
+    assert_eq!(pages, 3);
+    let mut sorted = seen.clone();
+    sorted.sort();
+    sorted.dedup();
+    assert_eq!(sorted, seen, "ascending, no repeats");
+    assert_eq!(seen.len(), 25);
+
+    // A tag filter walks only that tag's series.
+    let odd = s.get_json("/api/v1/series?site=1&limit=100", 200);
+    assert_eq!(odd["series"].as_array().unwrap().len(), 12);
+    assert_eq!(odd["next_cursor"], Value::Null);
+    let none = s.get_json("/api/v1/series?measurement=nothing", 200);
+    assert_eq!(none["series"], json!([]));
+
+    for (q, needle) in [
+        ("limit=0", "limit 0 is out of range"),
+        ("limit=100001", "out of range"),
+        ("limit=x", "limit `x`"),
+        ("cursor=abc", "invalid cursor `abc`"),
+    ] {
+        let r = s.http("GET", &format!("/api/v1/series?{q}"), b"", &[]);
+        assert_eq!(r.status, 400, "{q}");
+        let e = r.json()["error"].as_str().unwrap().to_string();
+        assert!(e.contains(needle), "{q}: {e}");
+    }
     assert_eq!(s.terminate().code(), Some(0));
 }

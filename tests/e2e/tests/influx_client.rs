@@ -61,8 +61,8 @@ except Exception as e:
 
     let id = |q: &str| {
         let list = s.get_json(&format!("/api/v1/series?{q}"), 200);
-        assert_eq!(list.as_array().unwrap().len(), 1, "{q}: {list}");
-        list[0]["id"].as_u64().unwrap()
+        assert_eq!(list["series"].as_array().unwrap().len(), 1, "{q}: {list}");
+        list["series"][0]["id"].as_u64().unwrap()
     };
     let temp = id("measurement=boiler&field=temp&site=north");
     let got = s.get_json(&format!("/api/v1/series/{temp}/points?last=10"), 200);

@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use clio_storage::{SeriesId, SeriesInfo, SeriesKey};
+use clio_storage::{SeriesFilter, SeriesId, SeriesInfo, SeriesKey};
 
 /// Ids assigned to line-protocol keys start here, far above the ALEPIZ object ids (OCIDs)
 /// that clients pick themselves, so that the two never collide in practice; 2^48 is still
@@ -14,6 +14,7 @@ pub const KEY_ID_BASE: u64 = 1 << 48;
 pub(crate) struct Catalog {
     by_id: HashMap<SeriesId, SeriesInfo>,
     by_key: HashMap<SeriesKey, SeriesId>,
+    listing: ListingIndex,
     next_key_id: u64,
 }
 
@@ -36,6 +37,16 @@ impl Catalog {
         if let Some(k) = &info.key {
             self.by_key.insert(k.clone(), info.id);
         }
+        match self.by_id.get(&info.id) {
+            // A settings change: the key, and so the listing, stays.
+            Some(old) if old.key == info.key => {}
+            Some(old) => {
+                let old_key = old.key.clone();
+                self.listing.remove(info.id, old_key.as_ref());
+                self.listing.add(info.id, info.key.as_ref());
+            }
+            None => self.listing.add(info.id, info.key.as_ref()),
+        }
         self.by_id.insert(info.id, info);
     }
 
@@ -44,6 +55,7 @@ impl Catalog {
         if let Some(k) = &info.key {
             self.by_key.remove(k);
         }
+        self.listing.remove(id, info.key.as_ref());
         Some(info)
     }
 
@@ -76,6 +88,33 @@ impl Catalog {
     pub(crate) fn all(&self) -> impl Iterator<Item = &SeriesInfo> {
         self.by_id.values()
     }
+
+    /// Up to `limit` entries after `after` passing `filter`, by ascending id, and whether
+    /// more follow. Walks the smallest index set the filter names.
+    pub(crate) fn page(
+        &self,
+        filter: &SeriesFilter,
+        after: Option<SeriesId>,
+        limit: usize,
+    ) -> (Vec<&SeriesInfo>, bool) {
+        let page = self.listing.page(filter, after, limit, |id| {
+            self.by_id.get(&id).is_some_and(|s| filter.matches(s))
+        });
+        let entries = page
+            .ids
+            .iter()
+            .filter_map(|id| self.by_id.get(id))
+            .collect();
+        (entries, page.more)
+    }
+
+    /// Distinct measurements of keyed series, sorted.
+    pub(crate) fn measurements(&self) -> Vec<&str> {
+        self.listing.measurements()
+    }
 }
 
+mod index;
 pub(crate) mod snapshot;
+
+use index::ListingIndex;

@@ -75,6 +75,15 @@ pub struct WriteReport {
     pub merged: usize,
 }
 
+/// One page of a series listing.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SeriesPage {
+    /// Entries by ascending id.
+    pub series: Vec<SeriesInfo>,
+    /// When more entries follow: the id to pass as `after` for the next page.
+    pub next: Option<SeriesId>,
+}
+
 /// Limits on client timestamps: a point stamped further in the past or the future than
 /// these is stored at its receive time (`None`: no limit).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -280,9 +289,38 @@ impl Store {
     /// Catalog entries passing `filter`, by ascending id.
     pub fn list_series(&self, filter: &SeriesFilter) -> Vec<SeriesInfo> {
         let cat = self.inner.catalog.read();
-        let mut v: Vec<SeriesInfo> = cat.all().filter(|s| filter.matches(s)).cloned().collect();
-        v.sort_by_key(|s| s.id);
-        v
+        let (v, _) = cat.page(filter, None, usize::MAX);
+        v.into_iter().cloned().collect()
+    }
+
+    /// One page of [`Store::list_series`]: up to `limit` entries with ids above `after`.
+    /// A filter naming a measurement, tag or field walks only that index set.
+    pub fn list_series_page(
+        &self,
+        filter: &SeriesFilter,
+        after: Option<SeriesId>,
+        limit: usize,
+    ) -> SeriesPage {
+        let cat = self.inner.catalog.read();
+        let (v, more) = cat.page(filter, after, limit);
+        let series: Vec<SeriesInfo> = v.into_iter().cloned().collect();
+        let next = if more {
+            series.last().map(|s| s.id)
+        } else {
+            None
+        };
+        SeriesPage { series, next }
+    }
+
+    /// Distinct measurements of the keyed series, sorted.
+    pub fn measurements(&self) -> Vec<String> {
+        self.inner
+            .catalog
+            .read()
+            .measurements()
+            .into_iter()
+            .map(str::to_owned)
+            .collect()
     }
 
     /// Engine counters.

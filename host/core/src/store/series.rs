@@ -38,6 +38,18 @@ impl Store {
             return Err(Error::SeriesNotFound(id));
         };
         update.apply(&mut info.settings);
+        let bytes: usize = info
+            .settings
+            .metadata
+            .iter()
+            .map(|(k, v)| k.len() + v.len())
+            .sum();
+        if bytes > inner.opts.max_metadata_bytes {
+            return Err(Error::InvalidRequest(format!(
+                "series {id}: metadata of {bytes} bytes exceeds ingest.max_metadata_bytes ({})",
+                inner.opts.max_metadata_bytes
+            )));
+        }
         inner
             .wal
             .append(Entry::UpdateSeries(id, update.clone()))

@@ -189,8 +189,33 @@ impl Store {
         if !missing {
             return Ok(ids);
         }
+        // Bounded fan-out: count the series this write would create before creating any.
+        if let Some(limit) = inner.opts.max_new_series_per_write {
+            let cat = inner.catalog.read();
+            let mut unknown_ids = std::collections::HashSet::new();
+            let mut unknown_keys = std::collections::HashSet::new();
+            for p in points {
+                match &p.series {
+                    SeriesRef::Id(sid) if !cat.contains(*sid) => {
+                        unknown_ids.insert(*sid);
+                    }
+                    SeriesRef::Key(k) if cat.id_of(k).is_none() => {
+                        unknown_keys.insert(k);
+                    }
+                    _ => {}
+                }
+            }
+            let would_create = unknown_ids.len() + unknown_keys.len();
+            if would_create > limit {
+                return Err(Error::InvalidWrite(format!(
+                    "the write would create {would_create} series, more than \
+                     ingest.max_new_series_per_write ({limit}); nothing written"
+                )));
+            }
+        }
         let _guard = inner.create_lock.lock().await;
         let mut new = Vec::new();
+        let mut new_ids: std::collections::HashSet<SeriesId> = std::collections::HashSet::new();
         let mut new_keys: HashMap<SeriesKey, SeriesId> = HashMap::new();
         {
             let mut cat = inner.catalog.write();
@@ -198,7 +223,7 @@ impl Store {
                 match &p.series {
                     SeriesRef::Id(sid) => {
                         *id = *sid;
-                        if !cat.contains(*sid) && !new.iter().any(|n: &NewSeries| n.id == *sid) {
+                        if !cat.contains(*sid) && new_ids.insert(*sid) {
                             new.push(NewSeries {
                                 id: *sid,
                                 key: None,

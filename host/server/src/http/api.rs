@@ -39,22 +39,29 @@ pub(super) async fn post_points(
     finish(&state, "points_write", started, r)
 }
 
-/// `GET /api/v1/series?measurement=&field=&<tag>=<value>`.
+/// `GET /api/v1/series?measurement=&field=&<tag>=<value>&limit=&cursor=`: one page.
 pub(super) async fn list_series(State(state): State<AppState>, RawQuery(q): RawQuery) -> Response {
     let started = Instant::now();
     let r = (|| {
         let p = params(q)?;
         let mut filter = SeriesFilter::default();
+        let mut limit = None;
+        let mut cursor = None;
         for (k, v) in p {
             match k.as_str() {
                 "measurement" => filter.measurement = Some(v),
                 "field" => filter.field = Some(v),
+                "limit" => {
+                    limit = Some(v.parse::<u64>().map_err(|_| {
+                        ApiError::bad(format!("limit `{v}` is not a positive integer"))
+                    })?)
+                }
+                "cursor" => cursor = Some(v),
                 _ => filter.tags.push((k, v)),
             }
         }
-        let list = requests::list_series(&state, &filter);
-        let items: Vec<_> = list.iter().map(requests::series_json).collect();
-        Ok(Json(json!(items)))
+        let page = requests::list_series(&state, &filter, limit, cursor.as_deref())?;
+        Ok(Json(page))
     })();
     finish(&state, "series_list", started, r)
 }

@@ -96,6 +96,10 @@ pub enum Message {
     SeriesList {
         /// Which series.
         filter: SeriesFilter,
+        /// Entries per page (default 1000).
+        limit: Option<u64>,
+        /// The previous page's `next_cursor`.
+        cursor: Option<String>,
     },
     /// Clio `series.get`.
     SeriesGet {
@@ -238,10 +242,11 @@ impl Message {
                     map.into_iter().map(|(k, v)| (k.to_string(), v)).collect(),
                 ))
             }
-            Message::SeriesList { filter } => {
-                let list = requests::list_series(state, &filter);
-                Ok(Json::Array(list.iter().map(series_json).collect()))
-            }
+            Message::SeriesList {
+                filter,
+                limit,
+                cursor,
+            } => requests::list_series(state, &filter, limit, cursor.as_deref()),
             Message::SeriesGet { id } => state
                 .store()
                 .series(id)

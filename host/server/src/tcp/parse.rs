@@ -105,7 +105,7 @@ impl Message {
                 })
             }
             "series.list" => {
-                f.only(&["measurement", "field", "tags"])?;
+                f.only(&["measurement", "field", "tags", "limit", "cursor"])?;
                 let tags = match f.opt("tags") {
                     None => Vec::new(),
                     Some(_) => f.string_map("tags")?.into_iter().collect(),
@@ -116,6 +116,8 @@ impl Message {
                         tags,
                         field: f.string_opt("field")?.map(str::to_owned),
                     },
+                    limit: f.u64_opt("limit")?,
+                    cursor: f.string_opt("cursor")?.map(str::to_owned),
                 })
             }
             "series.get" => {
