@@ -405,6 +405,29 @@ impl StorageBackend for SqliteBackend {
             .await
     }
 
+    async fn snapshot(&self, to: &std::path::Path) -> Result<()> {
+        if to.exists() {
+            return Err(StorageError::InvalidInput(format!(
+                "snapshot target {} exists",
+                to.display()
+            )));
+        }
+        let Some(target) = to.to_str().map(str::to_owned) else {
+            return Err(StorageError::InvalidInput(format!(
+                "snapshot target {} is not valid UTF-8",
+                to.display()
+            )));
+        };
+        // VACUUM INTO on a reader: one read transaction's view, compacted, while the writer
+        // goes on (it works on read-only connections).
+        self.readers
+            .call(move |conn| {
+                conn.execute("VACUUM INTO ?1", [target]).map_err(sql)?;
+                Ok(())
+            })
+            .await
+    }
+
     async fn close(&self) -> Result<()> {
         if self.writer.is_closed() {
             return Ok(());

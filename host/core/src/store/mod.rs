@@ -215,6 +215,8 @@ pub fn now_ms() -> Timestamp {
         .map_or(0, |d| d.as_millis() as Timestamp)
 }
 
+mod backup;
+pub use backup::SnapshotReport;
 mod changes;
 mod flush;
 pub(crate) mod flush_mark;

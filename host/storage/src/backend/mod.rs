@@ -174,6 +174,18 @@ pub trait StorageBackend:
     /// Ok when the backend can serve requests.
     async fn health(&self) -> Result<()>;
 
+    /// Writes a consistent copy of everything the backend holds to the file `to` (which must
+    /// not exist), without stopping its writers or readers: the copy is the backend as of
+    /// one moment during the call. Backends with their own backup tools (a database server)
+    /// answer [`StorageError::Unsupported`], the default.
+    async fn snapshot(&self, to: &std::path::Path) -> Result<()> {
+        let _ = to;
+        Err(crate::StorageError::Unsupported {
+            backend: "this backend",
+            op: "snapshots (use the database server's own backup tools)",
+        })
+    }
+
     /// Finishes pending work and releases the store. Later calls fail.
     async fn close(&self) -> Result<()>;
 }
