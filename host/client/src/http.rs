@@ -239,7 +239,7 @@ impl HttpClient {
                     .await?,
             )?;
             out.extend(page.series);
-            match page.next_cursor {
+            match page.next {
                 Some(c) => cursor = Some(c),
                 None => return Ok(out),
             }
@@ -395,7 +395,7 @@ const LIST_PAGE: usize = 10_000;
 #[derive(serde::Deserialize)]
 struct SeriesPageJson {
     series: Vec<SeriesInfo>,
-    next_cursor: Option<String>,
+    next: Option<String>,
 }
 
 fn decode<T: serde::de::DeserializeOwned>(v: Json) -> Result<T> {

@@ -8,6 +8,7 @@
 //! ```
 #![deny(missing_docs)]
 
+mod backup;
 mod engine;
 mod error;
 mod housekeeper;
@@ -22,6 +23,7 @@ use std::path::{Path, PathBuf};
 use clio_core::SyncMode;
 use serde::Deserialize;
 
+pub use backup::BackupConfig;
 pub use engine::{CacheConfig, IngestConfig, QueryConfig, WalConfig};
 pub use error::ConfigError;
 pub use housekeeper::HousekeeperConfig;
@@ -61,6 +63,9 @@ pub struct Config {
     /// Retention and zombie removal.
     #[serde(default)]
     pub housekeeper: HousekeeperConfig,
+    /// Online backups.
+    #[serde(default)]
+    pub backup: BackupConfig,
 }
 
 fn default_data_dir() -> PathBuf {
@@ -83,6 +88,7 @@ impl Default for Config {
             server: ServerConfig::default(),
             plugins: PluginsConfig::default(),
             housekeeper: HousekeeperConfig::default(),
+            backup: BackupConfig::default(),
         }
     }
 }

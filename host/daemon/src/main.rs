@@ -3,6 +3,7 @@
 use anyhow::Result;
 use clap::{Parser, Subcommand};
 
+mod backup_cmd;
 mod bench;
 mod direct_query;
 mod housekeeper_cmd;
@@ -45,6 +46,10 @@ enum Command {
     Storage(storage_cmd::StorageArgs),
     /// Status of the server's housekeeper, or start a run.
     Housekeeper(housekeeper_cmd::HousekeeperArgs),
+    /// Backups: create (online through the server, or offline), list, verify, prune, key.
+    Backup(backup_cmd::BackupArgs),
+    /// Restore a backup into a new data directory.
+    Restore(backup_cmd::RestoreArgs),
     /// Load-test a running server (ingest over HTTP or TCP, or last-N queries).
     Bench(bench::BenchArgs),
 }
@@ -78,5 +83,7 @@ fn main() -> Result<()> {
         Command::Series(args) => server_cmds::series(&args),
         Command::Fn(args) => server_cmds::evaluate(&args),
         Command::Bench(args) => bench::run(&args),
+        Command::Backup(args) => backup_cmd::run(&args),
+        Command::Restore(args) => backup_cmd::restore(&args),
     }
 }

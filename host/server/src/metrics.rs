@@ -98,6 +98,10 @@ struct EngineGauges {
     hk_zombies: Gauge<u64, AtomicU64>,
     hk_last_ms: Gauge<u64, AtomicU64>,
     hk_running: Gauge,
+    backup_last_success: Gauge<f64, AtomicU64>,
+    backup_last_seconds: Gauge<f64, AtomicU64>,
+    backup_last_bytes: Gauge<u64, AtomicU64>,
+    backup_failures: prometheus_client::metrics::counter::Counter,
 }
 
 impl Default for Metrics {
@@ -265,6 +269,26 @@ impl Metrics {
             "1 while a housekeeper run is in progress",
             e.hk_running.clone(),
         );
+        registry.register(
+            "backup_last_success_timestamp_seconds",
+            "When the last successful backup was taken (Unix seconds; 0: none since start)",
+            e.backup_last_success.clone(),
+        );
+        registry.register(
+            "backup_last_duration_seconds",
+            "How long the last successful backup took",
+            e.backup_last_seconds.clone(),
+        );
+        registry.register(
+            "backup_last_size_bytes",
+            "Bytes stored by the last successful backup",
+            e.backup_last_bytes.clone(),
+        );
+        registry.register(
+            "backup_failures",
+            "Backups that failed since start",
+            e.backup_failures.clone(),
+        );
         let storage = StorageGauges::default();
         registry.register(
             "storage_backend_up",
@@ -320,6 +344,19 @@ impl Metrics {
         e.hk_zombies.set(status.deleted.zombies);
         e.hk_last_ms.set(status.deleted.last_run_millis);
         e.hk_running.set(i64::from(status.running));
+    }
+
+    /// Records a backup's outcome.
+    pub fn set_backup(&self, last: Option<&crate::backup::Outcome>, failed: bool) {
+        let e = &self.engine;
+        if let Some(o) = last {
+            e.backup_last_success.set(o.at_ms as f64 / 1000.0);
+            e.backup_last_seconds.set(o.seconds);
+            e.backup_last_bytes.set(o.stored_bytes);
+        }
+        if failed {
+            e.backup_failures.inc();
+        }
     }
 
     /// Renders every metric, taking the engine figures from `stats`.

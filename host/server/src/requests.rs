@@ -457,7 +457,7 @@ pub const DEFAULT_LIST_LIMIT: usize = 1000;
 pub const MAX_LIST_LIMIT: usize = 100_000;
 
 /// One page of the series passing `filter`, after the series `cursor` names, as both front
-/// ends answer it: `{"series": [...], "next_cursor": "<id>" | null}`.
+/// ends answer it: `{"series": [...], "next": "<id>" | null}`.
 pub fn list_series(
     state: &AppState,
     filter: &SeriesFilter,
@@ -477,13 +477,13 @@ pub fn list_series(
         None | Some("") => None,
         Some(c) => Some(SeriesId(c.parse::<u64>().map_err(|_| {
             ApiError::bad(format!(
-                "invalid cursor `{c}`: pass the next_cursor of the previous page"
+                "invalid cursor `{c}`: pass the next of the previous page"
             ))
         })?)),
     };
     let page = state.store().list_series_page(filter, after, limit);
     Ok(json!({
         "series": page.series.iter().map(series_json).collect::<Vec<_>>(),
-        "next_cursor": page.next.map(|id| id.0.to_string()),
+        "next": page.next.map(|id| id.0.to_string()),
     }))
 }

@@ -87,6 +87,14 @@ pub async fn start(config: Config, topology: Topology) -> Result<Running> {
         state.set_housekeeper(housekeeper);
     }
 
+    if config.backup.warn_after_hours > 0 {
+        tasks.push(tokio::spawn(crate::backup::warn_when_stale(
+            state.clone(),
+            Duration::from_secs(config.backup.warn_after_hours * 3600),
+            shutdown.clone(),
+        )));
+    }
+
     let mut http_addr = None;
     if !config.server.http_address.is_empty() {
         let listener = TcpListener::bind(&config.server.http_address)

@@ -34,6 +34,8 @@ struct StateInner {
     plugins: std::sync::OnceLock<PluginHost>,
     /// The housekeeper, when enabled.
     housekeeper: std::sync::OnceLock<Arc<clio_housekeeper::Housekeeper>>,
+    /// Online backups taken by this server.
+    backups: crate::backup::BackupStatus,
 }
 
 impl AppState {
@@ -50,6 +52,7 @@ impl AppState {
                 shutdown,
                 plugins: std::sync::OnceLock::new(),
                 housekeeper: std::sync::OnceLock::new(),
+                backups: Default::default(),
             }),
         }
     }
@@ -62,6 +65,11 @@ impl AppState {
     /// The configuration.
     pub fn config(&self) -> &Config {
         &self.inner.config
+    }
+
+    /// Online backups taken by this server.
+    pub fn backups(&self) -> &crate::backup::BackupStatus {
+        &self.inner.backups
     }
 
     /// Metrics.

@@ -391,7 +391,7 @@ async fn clio_messages() {
     let list = c
         .ok(json!({"msg": "series.list", "measurement": "cpu", "tags": {"host": "a"}}))
         .await;
-    assert_eq!(list["next_cursor"], Json::Null);
+    assert_eq!(list["next"], Json::Null);
     let list = list["series"].as_array().unwrap();
     assert_eq!(list.len(), 1);
     assert_eq!(list[0]["key"], json!("cpu,host=a usage"));
@@ -401,12 +401,12 @@ async fn clio_messages() {
     // Pages of two: the cursor carries on where the first page stopped.
     let first = c.ok(json!({"msg": "series.list", "limit": 2})).await;
     assert_eq!(first["series"].as_array().unwrap().len(), 2);
-    let cursor = first["next_cursor"].as_str().unwrap().to_owned();
+    let cursor = first["next"].as_str().unwrap().to_owned();
     let rest = c
         .ok(json!({"msg": "series.list", "limit": 2, "cursor": cursor}))
         .await;
     assert_eq!(rest["series"].as_array().unwrap().len(), 1);
-    assert_eq!(rest["next_cursor"], Json::Null);
+    assert_eq!(rest["next"], Json::Null);
 
     let r = c
         .ok(json!({"msg": "read", "series": "cpu,host=a usage", "last": 1}))

@@ -584,7 +584,7 @@ fn series_listings_come_in_pages_with_a_cursor() {
         for e in page["series"].as_array().unwrap() {
             seen.push(e["id"].as_u64().unwrap());
         }
-        match page["next_cursor"].as_str() {
+        match page["next"].as_str() {
             Some(c) => cursor = Some(c.to_owned()),
             None => break,
         }
@@ -599,7 +599,7 @@ fn series_listings_come_in_pages_with_a_cursor() {
     // A tag filter walks only that tag's series.
     let odd = s.get_json("/api/v1/series?site=1&limit=100", 200);
     assert_eq!(odd["series"].as_array().unwrap().len(), 12);
-    assert_eq!(odd["next_cursor"], Value::Null);
+    assert_eq!(odd["next"], Value::Null);
     let none = s.get_json("/api/v1/series?measurement=nothing", 200);
     assert_eq!(none["series"], json!([]));
 

@@ -3,6 +3,7 @@
 //! `/metrics`. Every client mistake is a 4xx with a JSON body naming the problem.
 
 mod api;
+mod backups;
 mod functions;
 mod housekeeper;
 mod influx;
@@ -56,6 +57,10 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/health", get(api::health))
         .route("/api/v1/storage", get(api::storage))
+        .route(
+            "/api/v1/backups",
+            get(backups::status).post(backups::create),
+        )
         .route("/metrics", get(api::metrics))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)

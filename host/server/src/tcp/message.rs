@@ -98,7 +98,7 @@ pub enum Message {
         filter: SeriesFilter,
         /// Entries per page (default 1000).
         limit: Option<u64>,
-        /// The previous page's `next_cursor`.
+        /// The previous page's `next`.
         cursor: Option<String>,
     },
     /// Clio `series.get`.

@@ -1,0 +1,277 @@
+//! `clio backup create|list|verify|prune|key` and `clio restore`.
+//!
+//! `create` against a running server asks it to write the backup (`POST /api/v1/backups`;
+//! the destination is a path on the server's machine); with `--data-dir` or `--config` it
+//! opens the data directory itself (no server may be using it) and writes the same backup.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use bytes::Bytes;
+use clap::{Args, Subcommand};
+use clio_backup::Key;
+use clio_client::Method;
+use clio_config::Config;
+
+use crate::server_conn::{ServerArg, block_on};
+
+/// Arguments of `clio backup`.
+#[derive(Debug, Args)]
+pub struct BackupArgs {
+    #[command(subcommand)]
+    action: Action,
+}
+
+#[derive(Debug, Subcommand)]
+enum Action {
+    /// Take a backup into a new directory under DEST: through the running server (default),
+    /// or offline from --data-dir / --config.
+    Create(CreateArgs),
+    /// The backups under DEST, oldest first.
+    List {
+        /// The directory holding backups.
+        dest: PathBuf,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Check a backup's files against its manifest (and, with the key, what they hold).
+    Verify {
+        /// The backup's directory (DEST/<id>).
+        backup: PathBuf,
+        #[command(flatten)]
+        key: KeyArg,
+    },
+    /// Remove all but the newest N backups under DEST.
+    Prune {
+        /// The directory holding backups.
+        dest: PathBuf,
+        /// How many to keep.
+        #[arg(long)]
+        keep: usize,
+    },
+    /// Print a new random key for encrypted backups (64 hex digits).
+    Key,
+}
+
+#[derive(Debug, Args)]
+struct CreateArgs {
+    /// The directory to put the backup under (on the server's machine when online); default
+    /// the server's `[backup] dir`.
+    dest: Option<PathBuf>,
+    /// Back up this data directory offline (no server may use it).
+    #[arg(long, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+    /// Back up offline the data directory and backends of this configuration.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    #[command(flatten)]
+    key: KeyArg,
+    #[command(flatten)]
+    server: ServerArg,
+    /// Print the manifest as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Where the key of encrypted backups comes from.
+#[derive(Debug, Args)]
+pub struct KeyArg {
+    /// File with the key (64 hex digits); default: the CLIO_BACKUP_KEY environment
+    /// variable; neither: not encrypted. Online backups use the server's key instead.
+    #[arg(long, value_name = "FILE")]
+    key_file: Option<PathBuf>,
+}
+
+impl KeyArg {
+    fn load(&self) -> Result<Option<Key>> {
+        Ok(Key::load(self.key_file.as_deref())?)
+    }
+}
+
+/// Arguments of `clio restore`.
+#[derive(Debug, Args)]
+pub struct RestoreArgs {
+    /// The backup to restore (DEST/<id>).
+    #[arg(long, value_name = "DIR")]
+    from: PathBuf,
+    /// The data directory to create (must not exist or be empty).
+    #[arg(long, value_name = "DIR")]
+    data_dir: PathBuf,
+    /// The file name of the primary SQLite database inside the data directory.
+    #[arg(long, default_value = "clio.db")]
+    primary_file: String,
+    #[command(flatten)]
+    key: KeyArg,
+}
+
+/// Runs `clio backup ...`.
+pub fn run(args: &BackupArgs) -> Result<()> {
+    match &args.action {
+        Action::Create(c) => create(c),
+        Action::List { dest, json } => {
+            let all = clio_backup::list(dest)?;
+            if *json {
+                println!("{}", serde_json::to_string_pretty(&all)?);
+                return Ok(());
+            }
+            if all.is_empty() {
+                println!("no backups under {}", dest.display());
+                return Ok(());
+            }
+            println!(
+                "{:<28} {:<8} {:<8} {:>14} {:>14} {:>9}  position",
+                "id", "kind", "source", "bytes", "stored", "encrypted"
+            );
+            for m in &all {
+                println!(
+                    "{:<28} {:<8} {:<8} {:>14} {:>14} {:>9}  {}:{}",
+                    m.id,
+                    m.kind,
+                    m.source,
+                    m.bytes(),
+                    m.stored_bytes(),
+                    if m.encryption.is_some() { "yes" } else { "no" },
+                    m.position.0,
+                    m.position.1
+                );
+            }
+            Ok(())
+        }
+        Action::Verify { backup, key } => {
+            let v = clio_backup::verify(backup, key.load()?.as_ref())?;
+            if v.deep {
+                println!(
+                    "ok: {} files, {} bytes read back and matched the manifest",
+                    v.files, v.bytes
+                );
+            } else {
+                println!(
+                    "ok: {} stored files match the manifest (encrypted: give the key to check what they hold)",
+                    v.files
+                );
+            }
+            Ok(())
+        }
+        Action::Prune { dest, keep } => {
+            let removed = clio_backup::prune(dest, *keep)?;
+            println!("removed {} backups: {}", removed.len(), removed.join(", "));
+            Ok(())
+        }
+        Action::Key => {
+            println!("{}", Key::generate().to_hex());
+            Ok(())
+        }
+    }
+}
+
+fn create(c: &CreateArgs) -> Result<()> {
+    let m = if c.data_dir.is_some() || c.config.is_some() {
+        offline(c)?
+    } else {
+        online(c)?
+    };
+    if c.json {
+        println!("{}", serde_json::to_string_pretty(&m)?);
+    } else {
+        println!(
+            "backup {}: {} files, {} bytes stored ({} before compression){}; log position {}:{}, flushes waited {} ms",
+            m.id,
+            m.files.len(),
+            m.stored_bytes(),
+            m.bytes(),
+            if m.encryption.is_some() {
+                ", encrypted"
+            } else {
+                ""
+            },
+            m.position.0,
+            m.position.1,
+            m.flush_pause_ms
+        );
+    }
+    Ok(())
+}
+
+fn online(c: &CreateArgs) -> Result<clio_backup::Manifest> {
+    if c.key.key_file.is_some() {
+        bail!(
+            "--key-file applies to offline backups; a server encrypts with its own [backup] key_file or CLIO_BACKUP_KEY"
+        );
+    }
+    let body = match &c.dest {
+        // The server resolves paths against its own working directory: send an absolute one.
+        Some(d) => serde_json::json!({ "dest": absolute(d)?.display().to_string() }),
+        None => serde_json::json!({}),
+    };
+    let client = c.server.client()?;
+    let (status, answer) = block_on(client.send(
+        Method::POST,
+        "/api/v1/backups",
+        Some("application/json"),
+        Bytes::from(body.to_string()),
+    ))??;
+    let v: serde_json::Value =
+        serde_json::from_slice(&answer).context("the server's answer is not JSON")?;
+    if !status.is_success() {
+        bail!("{}", v["error"].as_str().unwrap_or("backup failed"));
+    }
+    serde_json::from_value(v).context("the server's answer is not a backup manifest")
+}
+
+fn offline(c: &CreateArgs) -> Result<clio_backup::Manifest> {
+    let Some(dest) = &c.dest else {
+        bail!("name the directory to put the backup under");
+    };
+    let mut cfg = match &c.config {
+        Some(p) => Config::load(p)?,
+        None => Config::default(),
+    };
+    if let Some(d) = &c.data_dir {
+        cfg.data_dir = d.clone();
+    }
+    if !cfg.data_dir.is_dir() {
+        bail!("data directory {} does not exist", cfg.data_dir.display());
+    }
+    let key = c.key.load()?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    rt.block_on(async move {
+        let topology = clio_registry::Registry::builtin().topology(&cfg)?;
+        let (store, _) = clio_core::Store::open_topology(cfg.engine_options(), topology)
+            .await
+            .with_context(|| format!("cannot open {}", cfg.data_dir.display()))?;
+        let r = clio_server::backup::take(&store, &cfg.data_dir, dest, key, "offline").await;
+        store.close().await?;
+        Ok(r?)
+    })
+}
+
+/// Runs `clio restore`.
+pub fn restore(args: &RestoreArgs) -> Result<()> {
+    let r = clio_backup::restore(
+        &args.from,
+        &args.data_dir,
+        &args.primary_file,
+        args.key.load()?.as_ref(),
+    )?;
+    println!(
+        "restored backup {} into {}: {} files, {} bytes; start Clio on it to replay the log",
+        r.id,
+        args.data_dir.display(),
+        r.files,
+        r.bytes
+    );
+    Ok(())
+}
+
+fn absolute(p: &Path) -> Result<PathBuf> {
+    if p.is_absolute() {
+        return Ok(p.to_path_buf());
+    }
+    Ok(std::env::current_dir()
+        .context("cannot read the working directory")?
+        .join(p))
+}
