@@ -71,7 +71,6 @@ fn an_online_backup_under_ingest_restores_every_acknowledged_point() {
     let addr = s.http;
     let writer = {
         let (stop, acked) = (stop.clone(), acked.clone());
-        let t0 = t0;
         std::thread::spawn(move || {
             let mut n = 0u64;
             while !stop.load(Ordering::SeqCst) && n < 80_000 {
