@@ -25,6 +25,14 @@ if [ ! -x target/pyenv/bin/python ] || ! target/pyenv/bin/python -c "import infl
   target/pyenv/bin/pip install --quiet --disable-pip-version-check "influxdb==5.3.2"
 fi
 
+echo "== browser for the page's tests (Debian chromium, npm playwright-core)"
+if [ ! -x /usr/bin/chromium ]; then
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo -n"
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y chromium \
+    || { $SUDO apt-get update && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y chromium; }
+fi
+(cd tests/browser && npm ci --no-audit --no-fund --silent)
+
 echo "== format"
 cargo fmt --all -- --check
 

@@ -7,6 +7,7 @@ mod backups;
 mod functions;
 mod housekeeper;
 mod influx;
+mod ui;
 
 use std::io::Read;
 use std::time::Instant;
@@ -26,6 +27,9 @@ use crate::state::AppState;
 /// The router of every endpoint.
 pub fn router(state: AppState) -> Router {
     Router::new()
+        .route("/", get(ui::index))
+        .route("/ui/uPlot.iife.min.js", get(ui::uplot_js))
+        .route("/ui/uPlot.min.css", get(ui::uplot_css))
         .route("/write", post(influx::write_v1))
         .route("/api/v2/write", post(influx::write_v2))
         .route("/ping", get(influx::ping).head(influx::ping))
