@@ -12,6 +12,7 @@ mod backup;
 mod engine;
 mod error;
 mod housekeeper;
+mod log;
 mod plugins;
 mod server;
 mod storage;
@@ -27,6 +28,7 @@ pub use backup::BackupConfig;
 pub use engine::{CacheConfig, IngestConfig, QueryConfig, WalConfig};
 pub use error::ConfigError;
 pub use housekeeper::HousekeeperConfig;
+pub use log::LogConfig;
 pub use plugins::{PluginLimitsConfig, PluginsConfig};
 pub use server::ServerConfig;
 pub use storage::{BackendConfig, ResolvedBackend, StorageConfig};
@@ -66,6 +68,9 @@ pub struct Config {
     /// Online backups.
     #[serde(default)]
     pub backup: BackupConfig,
+    /// Logging.
+    #[serde(default)]
+    pub log: LogConfig,
 }
 
 fn default_data_dir() -> PathBuf {
@@ -89,6 +94,7 @@ impl Default for Config {
             plugins: PluginsConfig::default(),
             housekeeper: HousekeeperConfig::default(),
             backup: BackupConfig::default(),
+            log: LogConfig::default(),
         }
     }
 }
@@ -194,6 +200,7 @@ impl Config {
             }
         }
         self.plugins.validate(&mut errs);
+        self.log.validate(&mut errs);
         if errs.is_empty() {
             Ok(())
         } else {

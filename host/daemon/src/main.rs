@@ -56,19 +56,26 @@ enum Command {
 
 fn main() -> Result<()> {
     let cli = Cli::parse();
-    // The server logs its life at info; one-shot tools only warn. CLIO_LOG overrides both
-    // (e.g. CLIO_LOG=debug).
-    let default_level = match cli.command {
-        Command::Serve(_) => "info",
-        _ => "warn",
+    // The server logs its life at `[log] level` (info), as `[log] format` says; one-shot
+    // tools only warn, as text. CLIO_LOG overrides the level (e.g. CLIO_LOG=debug).
+    let (level, json) = match &cli.command {
+        Command::Serve(args) => match serve::load_config(args) {
+            Ok(cfg) => (cfg.log.filter(), cfg.log.format == "json"),
+            // The command itself reports the bad config.
+            Err(_) => ("info".to_string(), false),
+        },
+        _ => ("warn".to_string(), false),
     };
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("CLIO_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level)),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    let filter = tracing_subscriber::EnvFilter::try_from_env("CLIO_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&level));
+    let logs = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if json {
+        logs.json().with_current_span(true).init();
+    } else {
+        logs.init();
+    }
     match cli.command {
         Command::Serve(args) => serve::run(&args),
         Command::Housekeeper(args) => housekeeper_cmd::run(&args),
