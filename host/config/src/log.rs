@@ -30,7 +30,7 @@ fn default_format() -> String {
     "text".into()
 }
 fn default_level() -> String {
-    "info".into()
+    "INFO".into()
 }
 
 impl LogConfig {
