@@ -1,0 +1,27 @@
+//! The InfluxDB backend against the shared conformance suite (with its declared limits),
+//! on a real `influxd` this test starts.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use clio_storage::StorageBackend;
+use clio_storage::testing;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn conformance() {
+    testing::run_all(|| common::fresh_backend("conf")).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn declares_its_limits() {
+    let b = common::fresh_backend("limits").await;
+    let l = b.capabilities().limits;
+    assert!(l.keyed_single_type && l.deletes_per_tag_set);
+    assert_eq!(
+        l.timestamps,
+        Some((
+            clio_storage_influxdb::MIN_TIMESTAMP,
+            clio_storage_influxdb::MAX_TIMESTAMP
+        ))
+    );
+}
