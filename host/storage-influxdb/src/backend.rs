@@ -36,6 +36,9 @@ const STATEMENTS_PER_QUERY: usize = 64;
 /// Bytes of stored data reported per point by `stats` (InfluxDB does not tell per series;
 /// its TSM files hold roughly this for a float with its timestamp before compression).
 const BYTES_PER_POINT: u64 = 16;
+/// At most this many values of other fields are read and written back when a delete of one
+/// keyed series takes its whole tag set in InfluxDB; above it the delete is refused.
+const SIBLING_REWRITE_LIMIT: u64 = 1_000_000;
 
 /// Where a series lives in InfluxDB.
 #[derive(Debug, Clone)]
@@ -585,14 +588,14 @@ impl InfluxBackend {
         Ok(WrittenPoints { summary, replaced })
     }
 
-    /// Counts per field of the exact tag set of `loc` in `time`, and whether other fields
-    /// of that tag set hold data there (then a delete would take them too).
+    /// Points of `k`'s field in the exact tag set of `loc` in `time`, and the other fields of
+    /// that tag set holding points there with their counts (a delete would take them too).
     async fn keyed_counts(
         &self,
         k: &SeriesKey,
         loc: &Loc,
         time: &str,
-    ) -> Result<(u64, Vec<String>)> {
+    ) -> Result<(u64, Vec<(String, u64)>)> {
         let q = format!(
             "SELECT count(*) FROM {} WHERE {} GROUP BY *",
             self.data_from(k.measurement()),
@@ -617,7 +620,7 @@ impl InfluxBackend {
                 if field == k.field() {
                     mine += n;
                 } else if n > 0 {
-                    others.push(field.to_owned());
+                    others.push((field.to_owned(), n));
                 }
             }
         }
@@ -674,12 +677,11 @@ impl InfluxBackend {
             }
             Loc::Keyed(k) => {
                 let (n, others) = self.keyed_counts(k, loc, &t).await?;
-                if !others.is_empty() {
-                    return Err(invalid(format!(
-                        "series {series} (`{k}`): InfluxDB deletes whole tag sets, and fields {} of the same measurement and tags hold points in that range; nothing was deleted (see docs/influxdb.md, limits)",
-                        others.join(", ")
-                    )));
-                }
+                let kept = if others.is_empty() {
+                    Vec::new()
+                } else {
+                    self.read_siblings(series, k, loc, &t, &others).await?
+                };
                 if n > 0 {
                     let mut conds = loc.tag_conditions();
                     conds.extend(self.absent_tag_conditions(k).await?);
@@ -690,10 +692,99 @@ impl InfluxBackend {
                             where_clause(conds, &t)
                         ))
                         .await?;
+                    if !kept.is_empty() {
+                        tracing::debug!(series = %series, key = %k, lines = kept.len(), "influxdb: rewriting the other fields of a deleted tag set range");
+                        self.write_lines(&kept).await?;
+                    }
                 }
                 Ok(n)
             }
         }
+    }
+
+    /// The other fields of `k`'s tag set in `time`, as line protocol to write back after a
+    /// delete (InfluxDB deletes whole tag sets). Refused above [`SIBLING_REWRITE_LIMIT`]
+    /// values.
+    async fn read_siblings(
+        &self,
+        series: SeriesId,
+        k: &SeriesKey,
+        loc: &Loc,
+        time: &str,
+        others: &[(String, u64)],
+    ) -> Result<Vec<String>> {
+        let total: u64 = others.iter().map(|o| o.1).sum();
+        let names: Vec<&str> = others.iter().map(|o| o.0.as_str()).collect();
+        if total > SIBLING_REWRITE_LIMIT {
+            return Err(invalid(format!(
+                "series {series} (`{k}`): InfluxDB deletes whole tag sets, and fields {} of the same measurement and tags hold {total} values in that range, more than the {SIBLING_REWRITE_LIMIT} this backend reads and writes back; nothing was deleted (see docs/influxdb.md, limits)",
+                names.join(", ")
+            )));
+        }
+        // Field types, so that integers and booleans are written back as such.
+        let mut types: HashMap<String, String> = HashMap::new();
+        let q = format!("SHOW FIELD KEYS FROM {}", self.data_from(k.measurement()));
+        for s in self.http.query(&q).await?.iter().flat_map(|r| &r.series) {
+            for row in &s.values {
+                if let (Some(f), Some(t)) = (
+                    row.first().and_then(Json::as_str),
+                    row.get(1).and_then(Json::as_str),
+                ) {
+                    types.insert(f.to_owned(), t.to_owned());
+                }
+            }
+        }
+        let fields: Vec<String> = names.iter().map(|n| proto::ident(n)).collect();
+        let q = format!(
+            "SELECT {} FROM {} WHERE {} GROUP BY *",
+            fields.join(","),
+            self.data_from(k.measurement()),
+            where_clause(loc.tag_conditions(), time)
+        );
+        let mut head = String::new();
+        proto::measurement(&mut head, k.measurement());
+        for (t, v) in k.tags() {
+            head.push(',');
+            proto::name(&mut head, t);
+            head.push('=');
+            proto::name(&mut head, v);
+        }
+        let mut lines = Vec::new();
+        for s in self.http.query(&q).await?.iter().flat_map(|r| &r.series) {
+            if !loc.is_exact(s) {
+                continue;
+            }
+            for row in &s.values {
+                let ts = json_ts(row.first())?;
+                let mut line = head.clone();
+                let mut any = false;
+                for (i, name) in s.columns.iter().enumerate().skip(1) {
+                    let Some(v) = row.get(i).filter(|v| !v.is_null()) else {
+                        continue;
+                    };
+                    line.push(if any { ',' } else { ' ' });
+                    any = true;
+                    proto::name(&mut line, name);
+                    line.push('=');
+                    match (types.get(name).map(String::as_str), v) {
+                        (Some("integer"), v) => {
+                            let _ = write!(line, "{}i", v.as_i64().unwrap_or(0));
+                        }
+                        (Some("unsigned"), v) => {
+                            let _ = write!(line, "{}u", v.as_u64().unwrap_or(0));
+                        }
+                        (_, Json::Bool(b)) => line.push_str(if *b { "true" } else { "false" }),
+                        (_, Json::String(text)) => proto::string_value(&mut line, text),
+                        (_, v) => proto::float_value(&mut line, v.as_f64().unwrap_or(0.0)),
+                    }
+                }
+                if any {
+                    let _ = write!(line, " {ts}");
+                    lines.push(line);
+                }
+            }
+        }
+        Ok(lines)
     }
 
     fn trend_conditions(loc: &Loc, interval: Option<TrendInterval>) -> Vec<String> {

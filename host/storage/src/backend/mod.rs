@@ -123,7 +123,9 @@ pub struct Limits {
     /// type is fixed per measurement and shard.) Series without a key are not limited.
     pub keyed_single_type: bool,
     /// Deletes act on whole tag sets: deleting points of a keyed series (or the series) while
-    /// other fields of the same measurement and tags hold points in that range is refused.
+    /// other fields of the same measurement and tags hold points in that range may be refused
+    /// (the InfluxDB backend writes the other fields back, up to a bound, and refuses above
+    /// it). Either way the other series keep every point.
     pub deletes_per_tag_set: bool,
 }
 
