@@ -821,6 +821,12 @@ impl CatalogStore for InfluxBackend {
                     continue;
                 }
                 if let Some(k) = &s.key {
+                    if [UNKEYED, TRENDS, CATALOG].contains(&k.measurement()) {
+                        return Err(invalid(format!(
+                            "series key `{k}`: the measurement `{}` is where this backend keeps its own data (clio_series, aggregated_data, clio_catalog)",
+                            k.measurement()
+                        )));
+                    }
                     let taken = cat.by_key.get(k).copied().or_else(|| {
                         fresh
                             .iter()
