@@ -1,6 +1,6 @@
 //! [`InfluxBackend`]: the catalog, points and trend buckets in one InfluxDB database.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -9,8 +9,8 @@ use async_trait::async_trait;
 use clio_storage::{
     Capabilities, CatalogStore, Limits, NewSeries, Point, PointStore, Result, RetentionStore,
     SeriesFilter, SeriesId, SeriesInfo, SeriesKey, SeriesPoints, SeriesStats, SeriesUpdate,
-    StorageBackend, StorageError, Timestamp, TrendBucket, TrendInterval, TrendStore, Value,
-    WriteSummary, WrittenPoints,
+    StorageBackend, StorageError, Timestamp, TrendBucket, TrendInterval, TrendMode, TrendStore,
+    Value, WriteSummary, WrittenPoints,
 };
 use parking_lot::RwLock;
 use serde_json::Value as Json;
@@ -490,10 +490,12 @@ impl InfluxBackend {
             }
         }
         for p in &sp.points {
-            if !(MIN_TIMESTAMP..=MAX_TIMESTAMP).contains(&p.ts) {
+            if !(self.lowest_timestamp()..=MAX_TIMESTAMP).contains(&p.ts) {
                 return Err(invalid(format!(
-                    "series {}: timestamp {} ms is outside InfluxDB's range [{MIN_TIMESTAMP}, {MAX_TIMESTAMP}] ms (1677-09-21 to 2262-04-11); nothing of this write was stored",
-                    sp.series, p.ts
+                    "series {}: timestamp {} ms is outside InfluxDB's range [{}, {MAX_TIMESTAMP}] ms (1677-09-21 to 2262-04-11, the start rounded up to the largest trend interval); nothing of this write was stored",
+                    sp.series,
+                    p.ts,
+                    self.lowest_timestamp()
                 )));
             }
             p.value
@@ -580,12 +582,152 @@ impl InfluxBackend {
             points += sp.points.len() as u64;
         }
         self.write_lines(&lines).await?;
+        let trend_buckets = self.maintain_trends(batch, &locs, &replaced).await?;
         let summary = WriteSummary {
             points,
             replaced: replaced.iter().map(|r| r.len() as u64).sum(),
-            trend_buckets: 0,
+            trend_buckets,
         };
         Ok(WrittenPoints { summary, replaced })
+    }
+
+    /// The trend buckets the points just written touch, by the shared rules
+    /// ([`clio_storage::trend_maint::update_buckets`]) but in a few requests for the whole
+    /// batch: one `/query` round of stored buckets and of the raw points of buckets to rebuild
+    /// (64 statements each), one `/write` of the buckets, and a `DELETE` per bucket left
+    /// without a number. Returns the buckets written.
+    async fn maintain_trends(
+        &self,
+        batch: &[SeriesPoints],
+        locs: &[Loc],
+        replaced: &[Vec<Timestamp>],
+    ) -> Result<u64> {
+        struct Plan {
+            entry: usize,
+            interval: TrendInterval,
+            touched: BTreeSet<Timestamp>,
+            rebuild: BTreeSet<Timestamp>,
+            buckets: Vec<usize>,
+            raw: Vec<usize>,
+        }
+        let mut plans = Vec::new();
+        let mut statements = Vec::new();
+        for (entry, (sp, loc)) in batch.iter().zip(locs).enumerate() {
+            let replaced = replaced.get(entry).map_or(&[][..], Vec::as_slice);
+            for &interval in &self.intervals {
+                let rebuild = clio_storage::trend_maint::rebuild_starts(interval, replaced);
+                let touched: BTreeSet<Timestamp> = TrendBucket::build(interval, &sp.points)
+                    .iter()
+                    .map(|b| b.start)
+                    .chain(rebuild.iter().copied())
+                    .collect();
+                if touched.is_empty() {
+                    continue;
+                }
+                let mut plan = Plan {
+                    entry,
+                    interval,
+                    touched,
+                    rebuild,
+                    buckets: Vec::new(),
+                    raw: Vec::new(),
+                };
+                for (lo, hi) in runs(interval, &plan.touched) {
+                    if let Some(time) = time_condition(lo, hi.saturating_add(1)) {
+                        plan.buckets.push(statements.len());
+                        statements.push(self.trend_select(loc, interval, &time));
+                    }
+                }
+                for (lo, hi) in runs(interval, &plan.rebuild) {
+                    if let Some(time) = time_condition(lo, hi.saturating_add(interval.ms())) {
+                        plan.raw.push(statements.len());
+                        statements.push(self.select_points(loc, &time, None));
+                    }
+                }
+                plans.push(plan);
+            }
+        }
+        if plans.is_empty() {
+            return Ok(0);
+        }
+        let answers = self.query_many(&statements).await?;
+        let answer = |i: usize| {
+            answers
+                .get(i)
+                .ok_or_else(|| StorageError::Other("influxdb: an answer is missing".into()))
+        };
+        let mut lines = Vec::new();
+        let mut deletes = Vec::new();
+        let mut written = 0u64;
+        for plan in plans {
+            let (Some(sp), Some(loc)) = (batch.get(plan.entry), locs.get(plan.entry)) else {
+                continue;
+            };
+            let mut stored = BTreeMap::new();
+            for &i in &plan.buckets {
+                for b in buckets_of(answer(i)?)? {
+                    if plan.touched.contains(&b.start) {
+                        stored.insert(b.start, b);
+                    }
+                }
+            }
+            let mut raw: BTreeMap<Timestamp, Vec<Point>> = BTreeMap::new();
+            for &i in &plan.raw {
+                for p in points_of(loc, answer(i)?)? {
+                    raw.entry(plan.interval.bucket_start(p.ts))
+                        .or_default()
+                        .push(p);
+                }
+            }
+            let before: Vec<Timestamp> = stored.keys().copied().collect();
+            written += clio_storage::trend_maint::update_buckets(
+                plan.interval,
+                &mut stored,
+                &sp.points,
+                &plan.rebuild,
+                |start| Ok(raw.remove(&start).unwrap_or_default()),
+            )?;
+            let head = trend_head(loc, plan.interval);
+            for b in stored.values() {
+                lines.push(trend_line(&head, b));
+            }
+            for start in before {
+                if !stored.contains_key(&start) {
+                    deletes.push(format!(
+                        "DELETE FROM {} WHERE {}",
+                        proto::ident(TRENDS),
+                        where_clause(
+                            Self::trend_conditions(loc, Some(plan.interval)),
+                            &format!("time = {}", start * 1_000_000)
+                        )
+                    ));
+                }
+            }
+        }
+        self.write_lines(&lines).await?;
+        if !deletes.is_empty() {
+            self.query_many(&deletes).await?;
+        }
+        Ok(written)
+    }
+
+    /// The statement reading the buckets of one series and interval in `time`.
+    fn trend_select(&self, loc: &Loc, interval: TrendInterval, time: &str) -> String {
+        format!(
+            "SELECT {TREND_FIELDS} FROM {} WHERE {}",
+            self.data_from(TRENDS),
+            where_clause(Self::trend_conditions(loc, Some(interval)), time)
+        )
+    }
+
+    /// The oldest raw timestamp whose trend buckets (of every interval) InfluxDB can hold:
+    /// [`MIN_TIMESTAMP`] rounded up to the largest interval.
+    fn lowest_timestamp(&self) -> Timestamp {
+        self.intervals
+            .iter()
+            .map(|iv| (MIN_TIMESTAMP / iv.ms()) * iv.ms())
+            .max()
+            .unwrap_or(MIN_TIMESTAMP)
     }
 
     /// Points of `k`'s field in the exact tag set of `loc` in `time`, and the other fields of
@@ -1027,8 +1169,102 @@ fn finite(v: f64) -> f64 {
     }
 }
 
+/// `aggregated_data,aggregation_type=…,parameter=…` of one series and interval.
+fn trend_head(loc: &Loc, interval: TrendInterval) -> String {
+    let mut head = String::from(TRENDS);
+    head.push_str(",aggregation_type=");
+    proto::name(&mut head, &interval.to_string());
+    head.push_str(",parameter=");
+    proto::name(&mut head, &loc.parameter());
+    head
+}
+
+/// One bucket as a line (the caller checked its start is in range).
+fn trend_line(head: &str, b: &TrendBucket) -> String {
+    let mut l = head.to_owned();
+    let floats = [
+        ("avg_value", b.avg()),
+        ("min_value", b.min),
+        ("max_value", b.max),
+        ("std_dev", b.stddev()),
+        ("sum", b.sum),
+        ("sum_sq", b.sum_sq),
+        ("first", b.first),
+        ("last", b.last),
+    ];
+    let _ = write!(l, " count={}i", b.count);
+    for (name, v) in floats {
+        let _ = write!(l, ",{name}=");
+        proto::float_value(&mut l, finite(if v.is_nan() { 0.0 } else { v }));
+    }
+    let _ = write!(
+        l,
+        ",first_ts={}i,last_ts={}i {}",
+        b.first_ts, b.last_ts, b.start
+    );
+    l
+}
+
+/// The buckets of an answer to [`InfluxBackend::trend_select`].
+fn buckets_of(r: &StatementResult) -> Result<Vec<TrendBucket>> {
+    let mut out = Vec::new();
+    for s in &r.series {
+        let idx: Vec<Option<usize>> = [
+            "count",
+            "sum",
+            "sum_sq",
+            "min_value",
+            "max_value",
+            "first",
+            "last",
+            "first_ts",
+            "last_ts",
+        ]
+        .iter()
+        .map(|n| s.column(n))
+        .collect();
+        for row in &s.values {
+            let start = json_ts(row.first())?;
+            let get = |i: usize| idx.get(i).copied().flatten().and_then(|c| row.get(c));
+            let f = |i: usize| get(i).and_then(Json::as_f64).unwrap_or(f64::NAN);
+            let int = |i: usize| get(i).and_then(Json::as_i64).unwrap_or(start);
+            out.push(TrendBucket {
+                start,
+                count: get(0).and_then(Json::as_u64).unwrap_or(0),
+                sum: f(1),
+                sum_sq: f(2),
+                min: f(3),
+                max: f(4),
+                first: f(5),
+                last: f(6),
+                first_ts: int(7),
+                last_ts: int(8),
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// Bucket starts grouped into `(first, last)` runs without a gap wider than 64 intervals
+/// (as the shared trend maintenance reads them).
+fn runs(interval: TrendInterval, starts: &BTreeSet<Timestamp>) -> Vec<(Timestamp, Timestamp)> {
+    let gap = interval.ms().saturating_mul(64);
+    let mut out: Vec<(Timestamp, Timestamp)> = Vec::new();
+    for &s in starts {
+        match out.last_mut() {
+            Some((_, hi)) if s.saturating_sub(*hi) <= gap => *hi = s,
+            _ => out.push((s, s)),
+        }
+    }
+    out
+}
+
 #[async_trait]
 impl TrendStore for InfluxBackend {
+    fn trend_mode(&self) -> TrendMode {
+        TrendMode::Native
+    }
+
     fn trend_intervals(&self) -> &[TrendInterval] {
         &self.intervals
     }
@@ -1045,52 +1281,12 @@ impl TrendStore for InfluxBackend {
         let Some(time) = (from < to).then(|| time_condition(from, to)).flatten() else {
             return Ok(Vec::new());
         };
-        let q = format!(
-            "SELECT {TREND_FIELDS} FROM {} WHERE {}",
-            self.data_from(TRENDS),
-            where_clause(Self::trend_conditions(&loc, Some(interval)), &time)
-        );
+        let q = self.trend_select(&loc, interval, &time);
         let results = {
             let _shared = self.gate.read().await;
             self.http.query(&q).await?
         };
-        let mut out = Vec::new();
-        for s in results.iter().flat_map(|r| &r.series) {
-            let col = |name: &str| s.column(name);
-            let idx: Vec<Option<usize>> = [
-                "count",
-                "sum",
-                "sum_sq",
-                "min_value",
-                "max_value",
-                "first",
-                "last",
-                "first_ts",
-                "last_ts",
-            ]
-            .iter()
-            .map(|n| col(n))
-            .collect();
-            for row in &s.values {
-                let start = json_ts(row.first())?;
-                let get = |i: usize| idx[i].and_then(|c| row.get(c));
-                let f = |i: usize| get(i).and_then(Json::as_f64).unwrap_or(f64::NAN);
-                let int = |i: usize| get(i).and_then(Json::as_i64).unwrap_or(start);
-                out.push(TrendBucket {
-                    start,
-                    count: get(0).and_then(Json::as_u64).unwrap_or(0),
-                    sum: f(1),
-                    sum_sq: f(2),
-                    min: f(3),
-                    max: f(4),
-                    first: f(5),
-                    last: f(6),
-                    first_ts: int(7),
-                    last_ts: int(8),
-                });
-            }
-        }
-        Ok(out)
+        results.first().map_or(Ok(Vec::new()), buckets_of)
     }
 
     async fn delete_trends(
@@ -1136,12 +1332,8 @@ impl TrendStore for InfluxBackend {
     ) -> Result<()> {
         self.check_open()?;
         let loc = self.loc(series)?;
+        let head = trend_head(&loc, interval);
         let mut lines = Vec::with_capacity(buckets.len());
-        let mut head = String::from(TRENDS);
-        head.push_str(",aggregation_type=");
-        proto::name(&mut head, &interval.to_string());
-        head.push_str(",parameter=");
-        proto::name(&mut head, &loc.parameter());
         for b in buckets {
             if !(MIN_TIMESTAMP..=MAX_TIMESTAMP).contains(&b.start) {
                 return Err(invalid(format!(
@@ -1149,28 +1341,7 @@ impl TrendStore for InfluxBackend {
                     b.start
                 )));
             }
-            let mut l = head.clone();
-            let floats = [
-                ("avg_value", b.avg()),
-                ("min_value", b.min),
-                ("max_value", b.max),
-                ("std_dev", b.stddev()),
-                ("sum", b.sum),
-                ("sum_sq", b.sum_sq),
-                ("first", b.first),
-                ("last", b.last),
-            ];
-            let _ = write!(l, " count={}i", b.count);
-            for (name, v) in floats {
-                let _ = write!(l, ",{name}=");
-                proto::float_value(&mut l, finite(if v.is_nan() { 0.0 } else { v }));
-            }
-            let _ = write!(
-                l,
-                ",first_ts={}i,last_ts={}i {}",
-                b.first_ts, b.last_ts, b.start
-            );
-            lines.push(l);
+            lines.push(trend_line(&head, b));
         }
         let _guard = self.gate.write().await;
         self.write_lines(&lines).await
@@ -1196,7 +1367,7 @@ impl StorageBackend for InfluxBackend {
         Capabilities {
             direct_file_reads: false,
             limits: Limits {
-                timestamps: Some((MIN_TIMESTAMP, MAX_TIMESTAMP)),
+                timestamps: Some((self.lowest_timestamp(), MAX_TIMESTAMP)),
                 keyed_single_type: true,
                 deletes_per_tag_set: true,
             },

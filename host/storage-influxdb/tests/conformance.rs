@@ -17,11 +17,13 @@ async fn declares_its_limits() {
     let b = common::fresh_backend("limits").await;
     let l = b.capabilities().limits;
     assert!(l.keyed_single_type && l.deletes_per_tag_set);
-    assert_eq!(
-        l.timestamps,
-        Some((
-            clio_storage_influxdb::MIN_TIMESTAMP,
-            clio_storage_influxdb::MAX_TIMESTAMP
-        ))
+    // InfluxDB's range, its start rounded up to the largest trend interval (one day), so that
+    // every bucket of a stored point can be stored too.
+    let (lo, hi) = l.timestamps.expect("a declared timestamp range");
+    assert_eq!(hi, clio_storage_influxdb::MAX_TIMESTAMP);
+    assert!(
+        (clio_storage_influxdb::MIN_TIMESTAMP..clio_storage_influxdb::MIN_TIMESTAMP + 86_400_000)
+            .contains(&lo)
     );
+    assert_eq!(lo % 86_400_000, 0);
 }
