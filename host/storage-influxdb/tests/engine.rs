@@ -227,9 +227,13 @@ async fn sqlite_primary_with_influxdb_replica_same_contents() {
     let (store, _) = Store::open_topology(engine_options(dir.path()), topology)
         .await
         .unwrap();
-    // The new replica's initial refill finishes before the workload starts: a refill racing
-    // the first rounds' retention once left old points in the replica (see the report of
-    // issue 17; not InfluxDB-specific as far as it was followed).
+    // The new replica's initial refill finishes before the workload starts. Without this
+    // wait the replica ends up differing from the primary in about 1 run of 3 to 8 (raw points
+    // missing for some series, or points an expiry removed from the primary still there):
+    // the refill from the primary takes 100-200 ms per attempt against InfluxDB, the primary
+    // flushes meanwhile, the refill is accepted on its third attempt and the log is truncated
+    // right after. A slow-opening SQLite replica did not reproduce it; extra logging hides it.
+    // Left to the topology code (host/core/src/replica); see docs/influxdb.md, known issues.
     caught_up(&store).await;
     for round in 0..3 {
         workload(&store, round).await;
