@@ -19,6 +19,7 @@ pub struct Influxd {
     pub dir: TempDir,
     pub http_port: u16,
     rpc_port: u16,
+    auth: bool,
     child: Option<Child>,
 }
 
@@ -34,11 +35,21 @@ impl Influxd {
     /// Starts a fresh server; panics (the test fails) when `influxd` is missing or does not
     /// come up.
     pub fn start() -> Influxd {
+        Self::start_with(false)
+    }
+
+    /// A fresh server with `auth-enabled = true` (and no users yet).
+    pub fn start_with_auth() -> Influxd {
+        Self::start_with(true)
+    }
+
+    fn start_with(auth: bool) -> Influxd {
         let dir = tempfile::tempdir().unwrap();
         let mut s = Influxd {
             dir,
             http_port: free_port(),
             rpc_port: free_port(),
+            auth,
             child: None,
         };
         s.write_config();
@@ -74,6 +85,7 @@ bind-address = "127.0.0.1:{rpc}"
   bind-address = "127.0.0.1:{http}"
   log-enabled = false
   max-row-limit = 0
+  auth-enabled = {auth}
 [monitor]
   store-enabled = false
 [continuous_queries]
@@ -82,7 +94,8 @@ bind-address = "127.0.0.1:{rpc}"
   level = "warn"
 "#,
             rpc = self.rpc_port,
-            http = self.http_port
+            http = self.http_port,
+            auth = self.auth
         );
         std::fs::write(self.config_path(), cfg).unwrap();
     }
