@@ -33,6 +33,15 @@ if [ ! -x /usr/bin/chromium ]; then
 fi
 (cd tests/browser && npm ci --no-audit --no-fund --silent)
 
+echo "== InfluxDB 1.x for the InfluxDB backend's tests (Debian: influxdb, influxdb-client)"
+# The tests start their own influxd on free ports; they need the binaries only.
+if ! command -v influxd >/dev/null 2>&1 || ! command -v influx >/dev/null 2>&1; then
+  if [ "$(id -u)" -eq 0 ]; then SUDO=(); else SUDO=(sudo -n); fi
+  "${SUDO[@]}" apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive "${SUDO[@]}" apt-get install -y -qq influxdb influxdb-client
+fi
+influxd version
+
 echo "== format"
 cargo fmt --all -- --check
 

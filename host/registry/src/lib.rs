@@ -3,6 +3,7 @@
 //! backend; the `clio` binary builds its [`Topology`] here.
 #![deny(missing_docs)]
 
+mod influxdb;
 mod sqlite;
 
 use std::collections::BTreeMap;
@@ -51,6 +52,7 @@ impl Registry {
             factories: BTreeMap::new(),
         };
         r.register("sqlite", sqlite::factory);
+        r.register("influxdb", influxdb::factory);
         r
     }
 
@@ -118,7 +120,9 @@ mod tests {
             .expect("valid config");
         let e = Registry::builtin().topology(&cfg).expect_err("mysql");
         assert!(
-            e.to_string().contains("mysql") && e.to_string().contains("sqlite"),
+            e.to_string().contains("mysql")
+                && e.to_string().contains("sqlite")
+                && e.to_string().contains("influxdb"),
             "{e}"
         );
         let cfg = Config::from_toml(

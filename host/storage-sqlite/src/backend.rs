@@ -394,6 +394,7 @@ impl StorageBackend for SqliteBackend {
     fn capabilities(&self) -> Capabilities {
         Capabilities {
             direct_file_reads: true,
+            ..Capabilities::default()
         }
     }
 

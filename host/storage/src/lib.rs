@@ -24,9 +24,9 @@ mod value;
 pub mod testing;
 
 pub use backend::{
-    BlockingReads, Capabilities, CatalogStore, Expiry, ExpiryOutcome, PointStore, RetentionStore,
-    SeriesPoints, SeriesStats, StorageBackend, TrendMode, TrendStore, WriteSummary, WrittenPoints,
-    expire_each, stats_each, write_reporting_by_reading,
+    BlockingReads, Capabilities, CatalogStore, Expiry, ExpiryOutcome, Limits, PointStore,
+    RetentionStore, SeriesPoints, SeriesStats, StorageBackend, TrendMode, TrendStore, WriteSummary,
+    WrittenPoints, expire_each, stats_each, write_reporting_by_reading,
 };
 pub use trend_maint::write_points;
 

@@ -97,11 +97,44 @@ impl ExpiryOutcome {
     }
 }
 
-/// Optional abilities of a backend.
+/// Optional abilities of a backend, and the documented limits it declares.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Capabilities {
     /// Other processes may read the store's files directly (`clio query --db`).
     pub direct_file_reads: bool,
+    /// What the backend cannot store, declared so that the conformance suite checks that each
+    /// limit is enforced with a clear error and never loses data silently (the default:
+    /// no limits).
+    #[serde(default)]
+    pub limits: Limits,
+}
+
+/// Documented limits of a backend (the declared-capabilities profile of the conformance
+/// suite). Each declared limit must be enforced with an `InvalidInput` error that says what
+/// was refused and why, and the refused call must change nothing; everything not declared
+/// here must work as the traits say.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Limits {
+    /// The raw-point timestamps the store can hold, both ends included; `None`: every
+    /// [`Timestamp`]. A write with a point outside stores nothing of that call.
+    pub timestamps: Option<(Timestamp, Timestamp)>,
+    /// A series with a key keeps one value type: a write giving it numbers and strings, or a
+    /// type other than the one stored at the same timestamp, is refused. (InfluxDB: a field's
+    /// type is fixed per measurement and shard.) Series without a key are not limited.
+    pub keyed_single_type: bool,
+    /// Deletes act on whole tag sets: deleting points of a keyed series (or the series) while
+    /// other fields of the same measurement and tags hold points in that range may be refused
+    /// (the InfluxDB backend writes the other fields back, up to a bound, and refuses above
+    /// it). Either way the other series keep every point.
+    pub deletes_per_tag_set: bool,
+}
+
+impl Limits {
+    /// True when the store can hold a raw point stamped `ts`.
+    pub fn holds_timestamp(&self, ts: Timestamp) -> bool {
+        self.timestamps
+            .is_none_or(|(lo, hi)| (lo..=hi).contains(&ts))
+    }
 }
 
 mod blocking;

@@ -65,6 +65,7 @@ mod concurrency;
 mod deletion;
 mod guarded;
 mod lifecycle;
+mod limits;
 mod reads;
 mod support;
 mod trends;
@@ -76,6 +77,7 @@ pub use concurrency::check_concurrent_readers;
 pub use deletion::{check_delete_points, check_delete_trends, check_expire};
 pub use guarded::Guarded;
 pub use lifecycle::{check_close, check_health};
+pub use limits::check_declared_limits;
 pub use reads::{check_paging, check_read_columns, check_read_last, check_read_range, check_stats};
 pub use trends::{
     check_put_trends, check_trend_numeric_semantics, check_trends, check_trends_follow_points,
@@ -114,6 +116,7 @@ checks!(
     check_strings_and_mixed,
     check_edge_values,
     check_edge_timestamps,
+    check_declared_limits,
     check_trends,
     check_trends_late_and_overwrite,
     check_trend_numeric_semantics,
