@@ -25,6 +25,17 @@ if [ ! -x target/pyenv/bin/python ] || ! target/pyenv/bin/python -c "import infl
   target/pyenv/bin/pip install --quiet --disable-pip-version-check "influxdb==5.3.2"
 fi
 
+echo "== influx CLI for the InfluxQL tests (Debian: influxdb-client)"
+# tests/e2e/tests/influxql.rs drives Clio's /query with the real `influx` CLI.
+if ! command -v influx >/dev/null 2>&1; then
+  if command -v apt-get >/dev/null 2>&1; then
+    SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq influxdb-client
+  fi
+  command -v influx >/dev/null 2>&1 || { echo "the influx CLI is missing (install influxdb-client)" >&2; exit 1; }
+fi
+
 echo "== format"
 cargo fmt --all -- --check
 

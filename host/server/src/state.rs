@@ -35,6 +35,9 @@ struct StateInner {
     plugins: std::sync::OnceLock<PluginHost>,
     /// The housekeeper, when enabled.
     housekeeper: std::sync::OnceLock<Arc<clio_housekeeper::Housekeeper>>,
+    /// Database names InfluxDB clients created or queried (`SHOW DATABASES`); Clio has one
+    /// namespace, so every name reads and writes the same series.
+    databases: parking_lot::Mutex<std::collections::BTreeSet<String>>,
 }
 
 impl AppState {
@@ -51,6 +54,7 @@ impl AppState {
                 shutdown,
                 plugins: std::sync::OnceLock::new(),
                 housekeeper: std::sync::OnceLock::new(),
+                databases: parking_lot::Mutex::new(std::collections::BTreeSet::new()),
             }),
         }
     }
@@ -102,6 +106,20 @@ impl AppState {
     /// Deletes a series and its data (the engine forgets its key texts in the same step).
     pub async fn delete_series(&self, id: SeriesId) -> Result<bool, ApiError> {
         Ok(self.inner.store.delete_series(id).await?)
+    }
+
+    /// Remembers a database name an InfluxDB client created or used (bounded: names past
+    /// the first 1,000 are not listed).
+    pub fn note_database(&self, name: &str) {
+        let mut d = self.inner.databases.lock();
+        if d.len() < 1000 && !d.contains(name) {
+            d.insert(name.to_string());
+        }
+    }
+
+    /// The database names clients created or used, sorted.
+    pub fn databases(&self) -> Vec<String> {
+        self.inner.databases.lock().iter().cloned().collect()
     }
 
     /// Largest request body or frame, bytes.

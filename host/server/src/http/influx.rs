@@ -11,6 +11,7 @@ use axum::response::{IntoResponse, Response};
 use clio_lineproto::Precision;
 use serde_json::json;
 
+use super::influxql::INFLUX_VERSION;
 use super::{param, params, read_body};
 use crate::error::ApiError;
 use crate::requests;
@@ -20,9 +21,6 @@ use crate::state::AppState;
 /// timestamp older than `timestamp_max_time_diff` or newer than `timestamp_max_future` by the server's
 /// clock is replaced by the receive time).
 pub const RESTAMPED_HEADER: &str = "X-Clio-Restamped";
-
-/// The InfluxDB version Clio answers as (clients look at the header).
-const INFLUX_VERSION: &str = "1.8.10-clio";
 
 fn with_version(mut r: Response) -> Response {
     r.headers_mut().insert(
@@ -184,24 +182,4 @@ fn respond(state: &AppState, started: Instant, outcome: Outcome, v2: bool) -> Re
 /// `GET|HEAD /ping`: clients probe it before writing.
 pub(super) async fn ping() -> Response {
     with_version(StatusCode::NO_CONTENT.into_response())
-}
-
-/// `/query`: only `CREATE DATABASE` (which Telegraf and client libraries send at start) is
-/// accepted, as a no-op; Clio does not speak InfluxQL.
-pub(super) async fn query(RawQuery(q): RawQuery, body: Body) -> Response {
-    let mut p = params(q).unwrap_or_default();
-    if let Ok(b) =
-        http_body_util::BodyExt::collect(http_body_util::Limited::new(body, 1 << 20)).await
-        && let Ok(form) = serde_urlencoded::from_bytes::<Vec<(String, String)>>(&b.to_bytes())
-    {
-        p.extend(form);
-    }
-    let q = param(&p, "q").unwrap_or("").trim().to_string();
-    if q.to_ascii_uppercase().starts_with("CREATE DATABASE") {
-        return with_version(axum::Json(json!({"results": [{"statement_id": 0}]})).into_response());
-    }
-    v1_error(
-        StatusCode::BAD_REQUEST,
-        format!("Clio does not run InfluxQL queries (got `{q}`); read through /api/v1"),
-    )
 }

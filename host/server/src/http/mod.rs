@@ -1,11 +1,12 @@
 //! The HTTP front end: InfluxDB-compatible writes (`/write`, `/api/v2/write`, `/ping`,
-//! `/query` for `CREATE DATABASE`), Clio's JSON API under `/api/v1`, `/health` and
+//! `/query` answering InfluxQL), Clio's JSON API under `/api/v1`, `/health` and
 //! `/metrics`. Every client mistake is a 4xx with a JSON body naming the problem.
 
 mod api;
 mod functions;
 mod housekeeper;
 mod influx;
+mod influxql;
 
 use std::io::Read;
 use std::time::Instant;
@@ -28,7 +29,7 @@ pub fn router(state: AppState) -> Router {
         .route("/write", post(influx::write_v1))
         .route("/api/v2/write", post(influx::write_v2))
         .route("/ping", get(influx::ping).head(influx::ping))
-        .route("/query", get(influx::query).post(influx::query))
+        .route("/query", get(influxql::query).post(influxql::query))
         .route("/api/v1/points", post(api::post_points))
         .route("/api/v1/series", get(api::list_series))
         .route(
