@@ -214,6 +214,15 @@ fn walk(
                     value: v.clone(),
                     negate,
                 }),
+                // Grafana writes numeric and boolean values unquoted (`"port" = 8080`): tag
+                // values are strings, so they compare as their text.
+                (BinOp::Eq | BinOp::Neq, Expr::Int(_) | Expr::Num(_) | Expr::Bool(_)) => {
+                    Ok(TagCond::Eq {
+                        key: key.clone(),
+                        value: value.to_string(),
+                        negate,
+                    })
+                }
                 (BinOp::EqRegex | BinOp::NeqRegex, Expr::Regex(r)) => Ok(TagCond::Regex {
                     key: key.clone(),
                     re: compile_regex(r)?,
@@ -339,6 +348,8 @@ mod tests {
         assert!(!t.eval(&look("d", "y")));
         assert!(cond("v > 5").unwrap_err().0.contains("fields"));
         assert!(cond("host =~ /(/").unwrap_err().0.contains("invalid regex"));
+        let c = cond("port = 8080 AND up != true").unwrap().tags.unwrap();
+        assert!(c.eval(&|k| (k == "port").then_some("8080")));
         let c = cond("host = 'a' AND dc = 'b'").unwrap();
         assert_eq!(c.tags.unwrap().required_tags().len(), 2);
     }
