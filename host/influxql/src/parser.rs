@@ -52,9 +52,13 @@ pub struct Parser<'a> {
     peeked: Option<(Tok, usize, Lexer<'a>)>,
     /// Nesting depth of expressions (bounded so that input cannot overflow the stack).
     depth: usize,
+    /// Binary operators parsed in this statement (bounded: a long `AND` chain is a deep
+    /// tree, and everything walking it recurses).
+    ops: usize,
 }
 
 const MAX_DEPTH: usize = 64;
+const MAX_OPS: usize = 1000;
 
 impl<'a> Parser<'a> {
     /// A parser over `src`.
@@ -63,6 +67,7 @@ impl<'a> Parser<'a> {
             lex: Lexer::new(src),
             peeked: None,
             depth: 0,
+            ops: 0,
         }
     }
 
@@ -177,6 +182,7 @@ impl<'a> Parser<'a> {
     }
 
     fn statement(&mut self) -> Result<Statement, ParseError> {
+        self.ops = 0;
         let t = self.peek()?;
         let Tok::Ident(word) = &t else {
             return Err(self.unexpected(&t, KNOWN_STARTS));
@@ -669,6 +675,12 @@ impl<'a> Parser<'a> {
             if prec <= min_prec {
                 return Ok(lhs);
             }
+            self.ops += 1;
+            if self.ops > MAX_OPS {
+                return Err(self.err_here(format!(
+                    "expression too large (more than {MAX_OPS} operators)"
+                )));
+            }
             self.next()?;
             let rhs = if matches!(op, BinOp::EqRegex | BinOp::NeqRegex) {
                 match self.regex()? {
@@ -711,6 +723,16 @@ impl<'a> Parser<'a> {
     }
 
     fn unary(&mut self) -> Result<Expr, ParseError> {
+        self.depth += 1;
+        let r = self.unary_inner();
+        self.depth -= 1;
+        r
+    }
+
+    fn unary_inner(&mut self) -> Result<Expr, ParseError> {
+        if self.depth > MAX_DEPTH {
+            return Err(self.err_here("expression nested too deeply"));
+        }
         if self.eat_op("-")? {
             return Ok(match self.unary()? {
                 Expr::Int(i) => Expr::Int(i.saturating_neg()),

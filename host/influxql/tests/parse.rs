@@ -160,6 +160,13 @@ fn errors_read_like_influxdb() {
     assert!(e.contains("only ORDER BY time"), "{e}");
     assert!(parse_query("").is_err());
     assert!(parse_query(&"(".repeat(10_000)).is_err());
+    assert!(parse_query(&format!("SELECT {}1 FROM m", "-".repeat(100_000))).is_err());
+    assert!(parse_query(&format!("SELECT {}1 FROM m", "+".repeat(100_000))).is_err());
+    let long = vec!["host = 'a'"; 5_000].join(" OR ");
+    let e = parse_query(&format!("SELECT v FROM m WHERE {long}")).unwrap_err();
+    assert!(e.to_string().contains("too large"), "{e}");
+    let ok = vec!["host = 'a'"; 200].join(" OR ");
+    parse_query(&format!("SELECT v FROM m WHERE {ok}")).unwrap();
 }
 
 proptest! {

@@ -37,7 +37,7 @@ struct StateInner {
     housekeeper: std::sync::OnceLock<Arc<clio_housekeeper::Housekeeper>>,
     /// Database names InfluxDB clients created or queried (`SHOW DATABASES`); Clio has one
     /// namespace, so every name reads and writes the same series.
-    databases: parking_lot::Mutex<std::collections::BTreeSet<String>>,
+    databases: parking_lot::RwLock<std::collections::BTreeSet<String>>,
 }
 
 impl AppState {
@@ -54,7 +54,7 @@ impl AppState {
                 shutdown,
                 plugins: std::sync::OnceLock::new(),
                 housekeeper: std::sync::OnceLock::new(),
-                databases: parking_lot::Mutex::new(std::collections::BTreeSet::new()),
+                databases: parking_lot::RwLock::new(std::collections::BTreeSet::new()),
             }),
         }
     }
@@ -111,15 +111,19 @@ impl AppState {
     /// Remembers a database name an InfluxDB client created or used (bounded: names past
     /// the first 1,000 are not listed).
     pub fn note_database(&self, name: &str) {
-        let mut d = self.inner.databases.lock();
-        if d.len() < 1000 && !d.contains(name) {
+        // Known names (every write but the first) only take the read lock.
+        if self.inner.databases.read().contains(name) {
+            return;
+        }
+        let mut d = self.inner.databases.write();
+        if d.len() < 1000 {
             d.insert(name.to_string());
         }
     }
 
     /// The database names clients created or used, sorted.
     pub fn databases(&self) -> Vec<String> {
-        self.inner.databases.lock().iter().cloned().collect()
+        self.inner.databases.read().iter().cloned().collect()
     }
 
     /// Largest request body or frame, bytes.

@@ -101,8 +101,9 @@ pub(super) async fn write_v1(
         Ok(p) => p,
         Err(e) => return v1_error(StatusCode::BAD_REQUEST, e.to_string()),
     };
-    if param(&p, "db").is_none_or(str::is_empty) {
-        return v1_error(StatusCode::BAD_REQUEST, "database is required".into());
+    match param(&p, "db") {
+        Some(db) if !db.is_empty() => state.note_database(db),
+        _ => return v1_error(StatusCode::BAD_REQUEST, "database is required".into()),
     }
     let prec = match precision(param(&p, "precision"), false) {
         Ok(v) => v,

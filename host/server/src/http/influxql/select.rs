@@ -493,16 +493,16 @@ async fn aggregate(
     }
     let (first_bucket, nb, iv, off) = match grouped {
         Some((iv, off)) => {
-            let start = |t: i64| (t - off).div_euclid(iv) * iv + off;
-            let fb = start(from);
-            let nb = (start(to - 1) - fb) / iv + 1;
-            if nb > MAX_BUCKETS {
+            let fb = bucket_start(from, iv, off);
+            let nb =
+                (i128::from(bucket_start(to - 1, iv, off)) - i128::from(fb)) / i128::from(iv) + 1;
+            if nb > i128::from(MAX_BUCKETS) {
                 return Err(format!(
                     "max-select-buckets limit exceeded: ({nb}/{MAX_BUCKETS}); use a wider \
                      GROUP BY time interval or a shorter time range"
                 ));
             }
-            (fb, nb as usize, iv, off)
+            (fb, usize::try_from(nb).unwrap_or(0), iv, off)
         }
         None => (from, 1, 0, 0),
     };
@@ -513,8 +513,7 @@ async fn aggregate(
         if iv == 0 {
             return Some(0);
         }
-        let b = (t - off).div_euclid(iv) * iv + off;
-        usize::try_from((b - first_bucket) / iv).ok()
+        bucket_index(t, iv, off, first_bucket)
     };
     let mut accs: Vec<Vec<Acc>> = Vec::with_capacity(data.len());
     let mut any = false;
@@ -533,8 +532,7 @@ async fn aggregate(
             let i = if iv == 0 {
                 Some(0)
             } else {
-                usize::try_from(((b.start - off).div_euclid(iv) * iv + off - first_bucket) / iv)
-                    .ok()
+                bucket_index(b.start, iv, off, first_bucket)
             };
             if b.start >= from
                 && b.start < to
@@ -586,6 +584,19 @@ async fn aggregate(
     }
     fill(&mut rows, s.fill);
     Ok(rows)
+}
+
+/// Start of the `GROUP BY time` bucket holding `t` (`iv` > 0), computed without overflow.
+fn bucket_start(t: i64, iv: i64, off: i64) -> i64 {
+    let (t, iv, off) = (i128::from(t), i128::from(iv), i128::from(off));
+    let b = (t - off).div_euclid(iv) * iv + off;
+    i64::try_from(b).unwrap_or(if b < 0 { i64::MIN } else { i64::MAX })
+}
+
+/// Index of the bucket holding `t` counted from the bucket starting at `first`.
+fn bucket_index(t: i64, iv: i64, off: i64, first: i64) -> Option<usize> {
+    let b = i128::from(bucket_start(t, iv, off));
+    usize::try_from((b - i128::from(first)) / i128::from(iv)).ok()
 }
 
 /// Fills null cells (`fill(previous|linear|<n>)`; `null` leaves them, `none` dropped the rows).
@@ -684,6 +695,16 @@ mod tests {
             max: None,
         };
         assert_eq!(window_ms(t, Some(9)), (-1, 9));
+    }
+
+    #[test]
+    fn buckets_never_overflow() {
+        assert_eq!(bucket_start(125, 60, 0), 120);
+        assert_eq!(bucket_start(-1, 60, 0), -60);
+        assert_eq!(bucket_start(125, 60, 10), 70);
+        assert_eq!(bucket_start(i64::MIN, 7, 3), i64::MIN);
+        assert_eq!(bucket_index(i64::MAX, 1, 0, i64::MIN), Some(usize::MAX));
+        assert_eq!(bucket_index(185, 60, 0, 60), Some(2));
     }
 
     #[test]
