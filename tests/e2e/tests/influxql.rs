@@ -317,6 +317,18 @@ fn aggregates_from_trends_and_raw_points_agree() {
         assert_eq!(rows.len(), 3, "{fill}: {r}");
         assert_eq!(rows[2][1], want, "{fill}");
     }
+    // count is 0 in an empty bucket with fill(null), carried over by fill(previous).
+    for (fill, want) in [("null", 0), ("previous", 360)] {
+        let q = format!(
+            "SELECT count(value) FROM cpu WHERE host = 'b' AND time >= {base}ms AND time < {end}ms GROUP BY time(1h) fill({fill})"
+        );
+        let r = get(&s, &q);
+        assert_eq!(
+            r["results"][0]["series"][0]["values"][2][1],
+            json!(want),
+            "{fill}: {r}"
+        );
+    }
     let q = format!(
         "SELECT count(value) FROM cpu WHERE time >= {base}ms AND time < {end}ms GROUP BY time(1h), * fill(none) ORDER BY time DESC SLIMIT 1"
     );

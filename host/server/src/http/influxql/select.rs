@@ -562,8 +562,11 @@ async fn aggregate(
             .leaves
             .iter()
             .map(|l| match l {
+                // An empty bucket is null for every function (count too: `fill(previous)`
+                // carries a count over, `fill(null)` shows it as 0, as InfluxDB does).
                 Leaf::Agg(f, field) => accs[field_index(field)]
                     .get(bi)
+                    .filter(|a| a.count > 0)
                     .and_then(|a| a.eval(*f))
                     .map(|(v, t)| {
                         sel_ts = t;
@@ -583,6 +586,19 @@ async fn aggregate(
         empty.push(is_empty);
     }
     fill(&mut rows, s.fill);
+    if matches!(s.fill, Fill::Null) {
+        for (j, (_, c)) in plan.cols.iter().enumerate() {
+            if let CExpr::Leaf(i) = c
+                && matches!(plan.leaves.get(*i), Some(Leaf::Agg(Func::Count, _)))
+            {
+                for r in rows.iter_mut() {
+                    if r.1[j].is_none() {
+                        r.1[j] = Some(Val::Num(0.0));
+                    }
+                }
+            }
+        }
+    }
     Ok(rows)
 }
 
