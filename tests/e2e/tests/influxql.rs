@@ -165,10 +165,34 @@ fn grafana_requests_answer_in_influxdbs_shape() {
         );
     }
 
+    // A counter panel: the rate of change of the 10-minute means, per second.
+    let q = format!(
+        r#"SELECT non_negative_derivative(mean("value"), 1s) FROM "cpu" WHERE ("host" = 'a') AND time >= {from}ms and time <= {to}ms GROUP BY time(10m) fill(null)"#
+    );
+    let r = get(&s, &q);
+    let rows = r["results"][0]["series"][0]["values"].as_array().unwrap();
+    assert_eq!(
+        r["results"][0]["series"][0]["columns"],
+        json!(["time", "non_negative_derivative"])
+    );
+    let means: Vec<f64> = (0..12)
+        .map(|k| mean((k * 60..(k + 1) * 60).map(a_value)))
+        .collect();
+    let want: Vec<(i64, f64)> = (1..12)
+        .map(|k| (base + k as i64 * 600_000, (means[k] - means[k - 1]) / 600.0))
+        .filter(|(_, d)| *d >= 0.0)
+        .collect();
+    assert!(want.len() > 3 && want.len() < 11, "{want:?}");
+    assert_eq!(rows.len(), want.len(), "{r}");
+    for (row, (t, d)) in rows.iter().zip(&want) {
+        assert_eq!(row[0], json!(t));
+        assert!((row[1].as_f64().unwrap() - d).abs() < 1e-12, "{row} vs {d}");
+    }
+
     // Relative time, several statements, one bad: per-statement results and errors.
     let r = get(
         &s,
-        "SELECT last(value) FROM cpu WHERE host = 'b' AND time > now() - 2d; SELECT derivative(value) FROM cpu; SHOW DATABASES",
+        "SELECT last(value) FROM cpu WHERE host = 'b' AND time > now() - 2d; SELECT moving_average(value, 3) FROM cpu; SHOW DATABASES",
     );
     let res = r["results"].as_array().unwrap();
     assert_eq!(res.len(), 3);
@@ -181,7 +205,7 @@ fn grafana_requests_answer_in_influxdbs_shape() {
         res[1]["error"]
             .as_str()
             .unwrap()
-            .contains("derivative() is not supported"),
+            .contains("moving_average() is not supported"),
         "{r}"
     );
     assert_eq!(res[2]["error"], "not executed");

@@ -57,6 +57,80 @@ struct Plan {
     leaves: Vec<Leaf>,
     cols: Vec<(String, CExpr)>,
     aggregate: bool,
+    /// `derivative(mean(f), 1s)` and its kin: applied to the one column's buckets.
+    transform: Option<Transform>,
+}
+
+/// Functions of consecutive non-null buckets (Grafana's counter panels use them).
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Transform {
+    /// Change per `unit` ms; `non_negative` drops decreases (counter resets).
+    Derivative { unit: f64, non_negative: bool },
+    /// Change between buckets.
+    Difference { non_negative: bool },
+}
+
+/// The transform a call names, with its argument count checked.
+fn transform_of(name: &str, args: &[Expr]) -> Result<Option<(Transform, Expr)>, String> {
+    let non_negative = name.starts_with("non_negative_");
+    let base = name.trim_start_matches("non_negative_");
+    let t = match (base, args) {
+        ("derivative", [_]) => Transform::Derivative {
+            unit: 1000.0,
+            non_negative,
+        },
+        ("derivative", [_, Expr::Duration(d)]) if *d >= NS_PER_MS => Transform::Derivative {
+            unit: (*d / NS_PER_MS) as f64,
+            non_negative,
+        },
+        ("derivative", _) => {
+            return Err(format!(
+                "{name}() expects an aggregate and an optional unit of at least 1ms: \
+                 {name}(mean(\"value\"), 1s)"
+            ));
+        }
+        ("difference", [_]) => Transform::Difference { non_negative },
+        ("difference", _) => {
+            return Err(format!(
+                "{name}() expects one aggregate: {name}(mean(\"value\"))"
+            ));
+        }
+        _ => return Ok(None),
+    };
+    Ok(Some((t, args[0].clone())))
+}
+
+/// Applies a transform to rows of one column (ascending), skipping null cells; the first
+/// bucket has no predecessor and is dropped.
+fn apply_transform(rows: Vec<Row>, t: Transform) -> Vec<Row> {
+    let mut out = Vec::with_capacity(rows.len());
+    let mut prev: Option<(i64, f64)> = None;
+    for (ts, cells) in rows {
+        let Some(v) = cells.first().and_then(|c| c.as_ref()).and_then(Val::num) else {
+            continue;
+        };
+        if let Some((pt, pv)) = prev {
+            let r = match t {
+                Transform::Derivative { unit, .. } if ts > pt => {
+                    Some((v - pv) / ((ts - pt) as f64 / unit))
+                }
+                Transform::Derivative { .. } => None,
+                Transform::Difference { .. } => Some(v - pv),
+            };
+            let non_negative = matches!(
+                t,
+                Transform::Derivative {
+                    non_negative: true,
+                    ..
+                } | Transform::Difference { non_negative: true }
+            );
+            if let Some(r) = r.filter(|r| r.is_finite() && !(non_negative && *r < 0.0)) {
+                out.push((ts, vec![Some(Val::Num(r))]));
+            }
+        }
+        prev = Some((ts, v));
+    }
+    out
 }
 
 /// A row: time (ms) and one cell per column.
@@ -184,6 +258,7 @@ fn eval(e: &CExpr, cells: &[Option<Val>]) -> Option<Val> {
 fn plan(fields: &[Field], m: &Measurement, dims: &[String]) -> Result<Plan, String> {
     let mut leaves = Vec::new();
     let mut cols: Vec<(String, CExpr)> = Vec::new();
+    let mut transform = None;
     let mut names: BTreeMap<String, usize> = BTreeMap::new();
     let mut push = |name: String, c: CExpr, cols: &mut Vec<(String, CExpr)>| {
         let n = names.entry(name.clone()).or_insert(0);
@@ -205,6 +280,25 @@ fn plan(fields: &[Field], m: &Measurement, dims: &[String]) -> Result<Plan, Stri
                 }
             }
             Expr::Ident(n) if n.eq_ignore_ascii_case("time") => {}
+            Expr::Call { name, args } if transform_of(name, args)?.is_some() => {
+                let Some((t, inner)) = transform_of(name, args)? else {
+                    continue;
+                };
+                if fields.len() != 1 {
+                    return Err(format!(
+                        "{name}() is supported by Clio only as the one column of a SELECT"
+                    ));
+                }
+                if !matches!(inner, Expr::Call { .. }) {
+                    return Err(format!(
+                        "{name}() of raw fields is not supported by Clio; use an aggregate \
+                         with GROUP BY time: {name}(mean(\"value\"), 1s)"
+                    ));
+                }
+                transform = Some(t);
+                let c = compile(&inner, m, &mut leaves)?;
+                push(f.alias.clone().unwrap_or(name.clone()), c, &mut cols);
+            }
             e => {
                 let c = compile(e, m, &mut leaves)?;
                 let name = f.alias.clone().or_else(|| name_of(e)).unwrap_or_default();
@@ -224,6 +318,7 @@ fn plan(fields: &[Field], m: &Measurement, dims: &[String]) -> Result<Plan, Stri
         leaves,
         cols,
         aggregate,
+        transform,
     })
 }
 
@@ -269,6 +364,11 @@ pub(super) async fn select(ctx: &Ctx<'_>, s: &Select) -> Result<Vec<SeriesOut>, 
         if !plan.aggregate && s.group_time.is_some() {
             return Err("GROUP BY requires at least one aggregate function".into());
         }
+        if plan.transform.is_some() && s.group_time.is_none() {
+            return Err(
+                "derivative() and difference() of an aggregate need GROUP BY time()".into(),
+            );
+        }
         if cond.time.is_empty() {
             continue;
         }
@@ -286,6 +386,9 @@ pub(super) async fn select(ctx: &Ctx<'_>, s: &Select) -> Result<Vec<SeriesOut>, 
             } else {
                 raw(ctx, &plan, cond.time, &members, &mut budget).await?
             };
+            if let Some(t) = plan.transform {
+                rows = apply_transform(rows, t);
+            }
             if rows.is_empty() {
                 continue;
             }
@@ -679,6 +782,10 @@ mod tests {
             .collect()
     }
 
+    fn cells(c: &[Option<Val>]) -> Vec<Option<f64>> {
+        c.iter().map(|v| v.as_ref().and_then(Val::num)).collect()
+    }
+
     #[test]
     fn fills() {
         let v = [None, Some(1.0), None, None, Some(4.0), None];
@@ -711,6 +818,30 @@ mod tests {
             max: None,
         };
         assert_eq!(window_ms(t, Some(9)), (-1, 9));
+    }
+
+    #[test]
+    fn derivatives_skip_nulls_and_resets() {
+        let r = rows(&[Some(10.0), None, Some(30.0), Some(5.0), Some(25.0)]);
+        let d = apply_transform(
+            r.clone(),
+            Transform::Derivative {
+                unit: 10.0,
+                non_negative: true,
+            },
+        );
+        assert_eq!(
+            d.iter().map(|r| (r.0, cells(&r.1)[0])).collect::<Vec<_>>(),
+            vec![(20, Some(10.0)), (40, Some(20.0))]
+        );
+        let d = apply_transform(
+            r,
+            Transform::Difference {
+                non_negative: false,
+            },
+        );
+        assert_eq!(d.len(), 3);
+        assert_eq!(cells(&d[1].1)[0], Some(-25.0));
     }
 
     #[test]
