@@ -125,7 +125,7 @@ fn grafana_requests_answer_in_influxdbs_shape() {
     );
     assert_eq!(
         post(&s, r#"SHOW FIELD KEYS FROM "boiler""#)["results"][0]["series"][0]["values"],
-        json!([["state", "float"], ["temp", "float"]])
+        json!([["state", "string"], ["temp", "float"]])
     );
     assert_eq!(
         get(&s, r#"SHOW RETENTION POLICIES on "plant""#)["results"][0]["series"][0]["values"][0][0],

@@ -184,26 +184,46 @@ pub(super) fn show_tag_values(
     Ok(out)
 }
 
-pub(super) fn show_field_keys(
+pub(super) async fn show_field_keys(
     ctx: &Ctx<'_>,
     from: &[Source],
     p: Page,
 ) -> Result<Vec<SeriesOut>, String> {
     let mut out = Vec::new();
     for m in schema::measurements(ctx.state.store(), from)? {
-        let fields = page(m.fields.iter().collect(), p);
+        let fields: Vec<&String> = page(m.fields.iter().collect(), p);
         if fields.is_empty() {
             continue;
+        }
+        let mut values = Vec::with_capacity(fields.len());
+        for f in fields {
+            values.push(vec![json!(f), json!(field_type(ctx, &m, f).await)]);
         }
         out.push(SeriesOut {
             name: Some(m.name.clone()),
             columns: vec!["fieldKey".into(), "fieldType".into()],
-            // Clio does not keep a type per field; numbers are floats to InfluxDB clients.
-            values: rows(fields.into_iter().map(|f| vec![json!(f), json!("float")])),
+            values,
             ..Default::default()
         });
     }
     Ok(out)
+}
+
+/// A field's type as InfluxDB names it, from the newest value of one of its series: Clio
+/// keeps no type per field (numbers are floats to InfluxDB clients).
+async fn field_type(ctx: &Ctx<'_>, m: &Measurement, field: &str) -> &'static str {
+    let Some(id) = m.tagsets.values().find_map(|fields| fields.get(field)) else {
+        return "float";
+    };
+    let window = clio_core::Window::Last {
+        n: 1,
+        skip: 0,
+        at: None,
+    };
+    match ctx.state.store().read_columns(*id, window, 1).await {
+        Ok((cols, _)) if cols.kinds.first() == Some(&clio_storage::KIND_STR) => "string",
+        _ => "float",
+    }
 }
 
 /// A tag set as InfluxDB writes a series key: `m,k=v,...` (line-protocol escapes).

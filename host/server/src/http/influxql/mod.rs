@@ -269,7 +269,7 @@ async fn run(ctx: &Ctx<'_>, stmt: &Statement) -> Result<Vec<SeriesOut>, String> 
             condition,
             page,
         } => meta::show_tag_values(ctx, from, key, condition.as_ref(), *page),
-        Statement::ShowFieldKeys { from, page } => meta::show_field_keys(ctx, from, *page),
+        Statement::ShowFieldKeys { from, page } => meta::show_field_keys(ctx, from, *page).await,
         Statement::ShowSeries {
             from,
             condition,
