@@ -289,6 +289,27 @@ fn aggregates_from_trends_and_raw_points_agree() {
             );
         }
     }
+    // Without GROUP BY time: one bucket, its whole trend buckets read as such.
+    let q = format!(
+        "SELECT count(value), sum(value), first(value), last(value), spread(value) FROM cpu WHERE host = 'a' AND time >= {from}ms AND time <= {to}ms"
+    );
+    let r = get(&s, &q);
+    let v: Vec<f64> = inside.iter().map(|(_, v)| *v).collect();
+    let max = v.iter().copied().fold(f64::MIN, f64::max);
+    let min = v.iter().copied().fold(f64::MAX, f64::min);
+    // Integral numbers are written without a fraction, as InfluxDB writes them.
+    assert_eq!(
+        r["results"][0]["series"][0]["values"],
+        json!([[
+            from,
+            v.len(),
+            v.iter().sum::<f64>() as i64,
+            v[0] as i64,
+            v[v.len() - 1] as i64,
+            (max - min) as i64
+        ]]),
+        "{r}"
+    );
     // The same over the raw path (an interval no trend tiles) sums up the same.
     let q = format!(
         "SELECT count(value), sum(value) FROM cpu WHERE host = 'a' AND time >= {from}ms AND time <= {to}ms GROUP BY time(7m) fill(none)"

@@ -544,17 +544,32 @@ async fn aggregate(
     let keep_values = funcs.iter().any(|(f, _)| f.needs_values());
     let store = ctx.state.store();
     // Trend buckets for the whole buckets of the window, raw points at its edges.
-    let trend = match grouped {
-        Some((iv, off)) if user_from != i64::MIN && funcs.iter().all(|(f, _)| f.trend_exact()) => {
-            tiling_interval(&store.options().trend_intervals, iv, off).and_then(|t| {
-                let ti = t.ms();
-                let a = user_from.div_euclid(ti) * ti
-                    + if user_from.rem_euclid(ti) != 0 { ti } else { 0 };
-                let b = to.div_euclid(ti) * ti;
-                (b > a).then_some((t, a, b))
-            })
+    // The whole trend buckets of `[user_from, to)` for interval `t`, when there are any.
+    let span = |t: TrendInterval| {
+        let ti = t.ms();
+        let a = user_from.div_euclid(ti) * ti + if user_from.rem_euclid(ti) != 0 { ti } else { 0 };
+        let b = to.div_euclid(ti) * ti;
+        (b > a).then_some((t, a, b))
+    };
+    // A lone min or max selector reports its point's time, which trend buckets do not keep.
+    let min_max_selector = grouped.is_none()
+        && plan.cols.len() == 1
+        && funcs.len() == 1
+        && matches!(funcs[0].0, Func::Min | Func::Max);
+    let kept = &store.options().trend_intervals;
+    let trend = if user_from == i64::MIN || !funcs.iter().all(|(f, _)| f.trend_exact()) {
+        None
+    } else {
+        match grouped {
+            Some((iv, off)) => tiling_interval(kept, iv, off).and_then(span),
+            // One bucket over the whole range: the coarsest interval with whole buckets in it.
+            None if !min_max_selector => kept
+                .iter()
+                .copied()
+                .filter_map(span)
+                .max_by_key(|(t, _, _)| t.ms()),
+            None => None,
         }
-        _ => None,
     };
     let mut data: Vec<FieldData> = Vec::with_capacity(field_names.len());
     for field in &field_names {
