@@ -36,6 +36,9 @@ struct StateInner {
     housekeeper: std::sync::OnceLock<Arc<clio_housekeeper::Housekeeper>>,
     /// Online backups taken by this server.
     backups: crate::backup::BackupStatus,
+    /// Database names InfluxDB clients created or queried (`SHOW DATABASES`); Clio has one
+    /// namespace, so every name reads and writes the same series.
+    databases: parking_lot::RwLock<std::collections::BTreeSet<String>>,
 }
 
 impl AppState {
@@ -53,6 +56,7 @@ impl AppState {
                 plugins: std::sync::OnceLock::new(),
                 housekeeper: std::sync::OnceLock::new(),
                 backups: Default::default(),
+                databases: parking_lot::RwLock::new(std::collections::BTreeSet::new()),
             }),
         }
     }
@@ -109,6 +113,24 @@ impl AppState {
     /// Deletes a series and its data (the engine forgets its key texts in the same step).
     pub async fn delete_series(&self, id: SeriesId) -> Result<bool, ApiError> {
         Ok(self.inner.store.delete_series(id).await?)
+    }
+
+    /// Remembers a database name an InfluxDB client created or used (bounded: names past
+    /// the first 1,000 are not listed).
+    pub fn note_database(&self, name: &str) {
+        // Known names (every write but the first) only take the read lock.
+        if self.inner.databases.read().contains(name) {
+            return;
+        }
+        let mut d = self.inner.databases.write();
+        if d.len() < 1000 {
+            d.insert(name.to_string());
+        }
+    }
+
+    /// The database names clients created or used, sorted.
+    pub fn databases(&self) -> Vec<String> {
+        self.inner.databases.read().iter().cloned().collect()
     }
 
     /// Largest request body or frame, bytes.

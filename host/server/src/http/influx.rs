@@ -11,6 +11,7 @@ use axum::response::{IntoResponse, Response};
 use clio_lineproto::Precision;
 use serde_json::json;
 
+use super::influxql::INFLUX_VERSION;
 use super::{param, params, read_body};
 use crate::error::ApiError;
 use crate::requests;
@@ -23,9 +24,6 @@ pub const RESTAMPED_HEADER: &str = "X-Clio-Restamped";
 /// Header of a write answer: points that shared a series and millisecond with a later point
 /// of the same write (timestamps finer than a millisecond are stored at the millisecond).
 pub const MERGED_HEADER: &str = "X-Clio-Merged";
-
-/// The InfluxDB version Clio answers as (clients look at the header).
-const INFLUX_VERSION: &str = "1.8.10-clio";
 
 fn with_version(mut r: Response) -> Response {
     r.headers_mut().insert(
@@ -108,8 +106,9 @@ pub(super) async fn write_v1(
         Ok(p) => p,
         Err(e) => return v1_error(StatusCode::BAD_REQUEST, e.to_string()),
     };
-    if param(&p, "db").is_none_or(str::is_empty) {
-        return v1_error(StatusCode::BAD_REQUEST, "database is required".into());
+    match param(&p, "db") {
+        Some(db) if !db.is_empty() => state.note_database(db),
+        _ => return v1_error(StatusCode::BAD_REQUEST, "database is required".into()),
     }
     let prec = match precision(param(&p, "precision"), false) {
         Ok(v) => v,
@@ -193,24 +192,4 @@ fn respond(state: &AppState, started: Instant, outcome: Outcome, v2: bool) -> Re
 /// `GET|HEAD /ping`: clients probe it before writing.
 pub(super) async fn ping() -> Response {
     with_version(StatusCode::NO_CONTENT.into_response())
-}
-
-/// `/query`: only `CREATE DATABASE` (which Telegraf and client libraries send at start) is
-/// accepted, as a no-op; Clio does not speak InfluxQL.
-pub(super) async fn query(RawQuery(q): RawQuery, body: Body) -> Response {
-    let mut p = params(q).unwrap_or_default();
-    if let Ok(b) =
-        http_body_util::BodyExt::collect(http_body_util::Limited::new(body, 1 << 20)).await
-        && let Ok(form) = serde_urlencoded::from_bytes::<Vec<(String, String)>>(&b.to_bytes())
-    {
-        p.extend(form);
-    }
-    let q = param(&p, "q").unwrap_or("").trim().to_string();
-    if q.to_ascii_uppercase().starts_with("CREATE DATABASE") {
-        return with_version(axum::Json(json!({"results": [{"statement_id": 0}]})).into_response());
-    }
-    v1_error(
-        StatusCode::BAD_REQUEST,
-        format!("Clio does not run InfluxQL queries (got `{q}`); read through /api/v1"),
-    )
 }

@@ -1,5 +1,5 @@
 //! The HTTP front end: InfluxDB-compatible writes (`/write`, `/api/v2/write`, `/ping`,
-//! `/query` for `CREATE DATABASE`), Clio's JSON API under `/api/v1`, `/health` and
+//! `/query` answering InfluxQL), Clio's JSON API under `/api/v1`, `/health` and
 //! `/metrics`. Every client mistake is a 4xx with a JSON body naming the problem.
 
 mod api;
@@ -7,6 +7,7 @@ mod backups;
 mod functions;
 mod housekeeper;
 mod influx;
+mod influxql;
 mod ui;
 
 use std::io::Read;
@@ -33,7 +34,7 @@ pub fn router(state: AppState) -> Router {
         .route("/write", post(influx::write_v1))
         .route("/api/v2/write", post(influx::write_v2))
         .route("/ping", get(influx::ping).head(influx::ping))
-        .route("/query", get(influx::query).post(influx::query))
+        .route("/query", get(influxql::query).post(influxql::query))
         .route("/api/v1/points", post(api::post_points))
         .route("/api/v1/series", get(api::list_series))
         .route(
