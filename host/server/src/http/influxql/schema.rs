@@ -73,7 +73,17 @@ pub(crate) fn measurements(store: &Store, sources: &[Source]) -> Result<Vec<Meas
             SourceName::Regex(r) => regexes.push(compile_regex(r).map_err(|e| e.0)?),
         }
     }
-    if sources.is_empty() || !regexes.is_empty() {
+    if !sources.is_empty() && !regexes.is_empty() {
+        // The catalog's measurement index answers the regexes; each match is one indexed
+        // listing below.
+        for m in store.measurements() {
+            if regexes.iter().any(|r| r.is_match(&m)) && !names.contains(&m) {
+                names.push(m);
+            }
+        }
+        regexes.clear();
+    }
+    if sources.is_empty() {
         for info in store.list_series(&SeriesFilter::default()) {
             let keep = sources.is_empty()
                 || info.key.as_ref().is_some_and(|k| {
