@@ -93,11 +93,21 @@ pub(super) fn show_measurements(
             Box::new(move |m| !re.is_match(m))
         }
     };
-    let names: Vec<String> = schema::measurements(ctx.state.store(), &[])?
-        .into_iter()
-        .filter(|m| matcher(&m.name) && m.matching(cond.as_ref()).next().is_some())
-        .map(|m| m.name)
-        .collect();
+    let names: Vec<String> = match &cond {
+        // Without a tag condition the catalog's measurement index answers alone.
+        None => ctx
+            .state
+            .store()
+            .measurements()
+            .into_iter()
+            .filter(|m| matcher(m))
+            .collect(),
+        Some(_) => schema::measurements(ctx.state.store(), &[])?
+            .into_iter()
+            .filter(|m| matcher(&m.name) && m.matching(cond.as_ref()).next().is_some())
+            .map(|m| m.name)
+            .collect(),
+    };
     let names = page(names, p);
     if names.is_empty() {
         return Ok(Vec::new());
