@@ -6,8 +6,10 @@
 
 mod error;
 mod options;
+mod pool;
 mod schema;
 
 pub use error::{PgError, pg_error};
 pub use options::{PgOptions, SslMode};
+pub use pool::open_pool;
 pub use schema::{SCHEMA_VERSION, migrate};

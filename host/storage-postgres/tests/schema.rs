@@ -71,3 +71,33 @@ fn options_are_checked() {
     assert!(SslMode::parse("verify-full").is_err());
     assert!(!format!("{o:?}").contains("secret"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pool_opens_migrates_and_survives_terminated_connections() {
+    let mut o = common::cluster().new_database("pool");
+    o.pool_size = 4;
+    let pool = clio_storage_postgres::open_pool(&o).await.unwrap();
+    {
+        let c = pool.get().await.unwrap();
+        let v: i32 = c
+            .query_one("SELECT MAX(version) FROM clio.schema_version", &[])
+            .await
+            .unwrap()
+            .get(0);
+        assert_eq!(v, SCHEMA_VERSION);
+    }
+    // Kill every connection of this database from outside.
+    let admin = connect(&o).await;
+    admin
+        .execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+             WHERE datname = current_database() AND pid <> pg_backend_pid()",
+            &[],
+        )
+        .await
+        .unwrap();
+    // The pool hands out a working connection again.
+    let c = pool.get().await.unwrap();
+    let one: i32 = c.query_one("SELECT 1", &[]).await.unwrap().get(0);
+    assert_eq!(one, 1);
+}
