@@ -42,6 +42,18 @@ if ! command -v influxd >/dev/null 2>&1 || ! command -v influx >/dev/null 2>&1; 
 fi
 influxd version
 
+echo "== postgresql for the PostgreSQL backend's tests (a throwaway cluster: initdb + pg_ctl)"
+# The tests start their own cluster from /usr/lib/postgresql/*/bin; install the Debian
+# package when no version is there. Idempotent: nothing happens once it is installed.
+if ! compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null; then
+  if [ "$(id -u)" -eq 0 ]; then SUDO=""; else SUDO="sudo -n"; fi
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq postgresql
+  # The package's own cluster is not needed; the tests start theirs.
+  command -v pg_ctlcluster >/dev/null && $SUDO pg_ctlcluster --mode fast "$(ls /usr/lib/postgresql | sort -V | tail -1)" main stop 2>/dev/null || true
+fi
+compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || { echo "postgresql (initdb) missing" >&2; exit 1; }
+
 echo "== format"
 cargo fmt --all -- --check
 

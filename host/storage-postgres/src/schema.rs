@@ -1,0 +1,86 @@
+//! Versioned, idempotent schema migrations under the configured schema.
+
+use tokio_postgres::Client;
+use tracing::info;
+
+use crate::PgError;
+
+/// Newest schema version this build writes and understands.
+pub const SCHEMA_VERSION: i32 = 1;
+
+/// Migration `n` (1-based) brings the schema from version `n - 1` to `n`. `{schema}` is the
+/// validated schema name. Every table is keyed by `series_id` first (Citus can distribute
+/// it unchanged); timestamps are BIGINT milliseconds.
+const MIGRATIONS: &[&str] = &["
+CREATE TABLE IF NOT EXISTS {schema}.series (
+    series_id         BIGINT PRIMARY KEY,
+    key               BYTEA UNIQUE,
+    keep_history_days BIGINT NOT NULL,
+    keep_trends_days  BIGINT NOT NULL,
+    metadata          BYTEA NOT NULL,
+    created           BIGINT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS {schema}.chunks (
+    series_id BIGINT NOT NULL,
+    start_ts  BIGINT NOT NULL,
+    end_ts    BIGINT NOT NULL,
+    count     INTEGER NOT NULL,
+    data      BYTEA NOT NULL,
+    PRIMARY KEY (series_id, start_ts)
+) PARTITION BY RANGE (start_ts);
+CREATE TABLE IF NOT EXISTS {schema}.chunks_default PARTITION OF {schema}.chunks DEFAULT;
+CREATE TABLE IF NOT EXISTS {schema}.trend_chunks (
+    series_id   BIGINT NOT NULL,
+    interval_ms BIGINT NOT NULL,
+    start_ts    BIGINT NOT NULL,
+    end_ts      BIGINT NOT NULL,
+    count       INTEGER NOT NULL,
+    data        BYTEA NOT NULL,
+    PRIMARY KEY (series_id, interval_ms, start_ts)
+);
+"];
+
+/// Creates the schema or upgrades it to [`SCHEMA_VERSION`], in one transaction under an
+/// advisory lock (two Clio processes starting together do not race). Running it again does
+/// nothing. A database at a newer version is refused.
+pub async fn migrate(client: &mut Client, schema: &str) -> Result<i32, PgError> {
+    let tx = client.transaction().await?;
+    // One lock per schema name; hashtext keeps it stable across processes.
+    tx.execute("SELECT pg_advisory_xact_lock(hashtext($1))", &[&schema])
+        .await?;
+    tx.batch_execute(&format!(
+        "CREATE SCHEMA IF NOT EXISTS {schema};
+         CREATE TABLE IF NOT EXISTS {schema}.schema_version (
+             version INTEGER NOT NULL,
+             applied BIGINT NOT NULL DEFAULT (extract(epoch FROM now()) * 1000)::BIGINT
+         );"
+    ))
+    .await?;
+    let found: i32 = tx
+        .query_one(
+            &format!("SELECT COALESCE(MAX(version), 0) FROM {schema}.schema_version"),
+            &[],
+        )
+        .await?
+        .try_get(0)?;
+    if found > SCHEMA_VERSION {
+        return Err(PgError::SchemaTooNew {
+            schema: schema.to_owned(),
+            found,
+            supported: SCHEMA_VERSION,
+        });
+    }
+    let insert = tx
+        .prepare(&format!(
+            "INSERT INTO {schema}.schema_version (version) VALUES ($1)"
+        ))
+        .await?;
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(found.max(0) as usize) {
+        let version = i as i32 + 1;
+        tx.batch_execute(&sql.replace("{schema}", schema)).await?;
+        tx.execute(&insert, &[&version]).await?;
+        info!(schema, version, "postgres schema migrated");
+    }
+    tx.commit().await?;
+    Ok(SCHEMA_VERSION)
+}
