@@ -19,7 +19,7 @@ use tracing::{debug, error, info, warn};
 
 use crate::apply::Change;
 use crate::cache::{Cache, CacheStats};
-use crate::catalog::Catalog;
+use crate::catalog::{Catalog, KEY_ID_BASE};
 use crate::error::{Error, Result, bad_point};
 use crate::lock::DirLock;
 use crate::options::EngineOptions;
