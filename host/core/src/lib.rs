@@ -51,3 +51,5 @@ pub use store::status::{BackendStatus, StorageStatus};
 pub use store::{EngineStats, FlushReport, IncomingPoint, SeriesRef, Store, WriteReport, now_ms};
 pub use topology::{BackendSpec, OpenFuture, Opener, SlotHealth, Topology};
 pub use wal::{ReplayReport, SyncMode};
+#[doc(hidden)]
+pub use wal::{WalFault, WalFaults};

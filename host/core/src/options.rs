@@ -49,6 +49,9 @@ pub struct EngineOptions {
     pub max_string_bytes: usize,
     /// Trend intervals the backends keep (reads ask for these; known without the primary).
     pub trend_intervals: Vec<TrendInterval>,
+    /// Faults injected into the log's file operations (tests only; `None` in production).
+    #[doc(hidden)]
+    pub wal_faults: Option<std::sync::Arc<crate::wal::WalFaults>>,
 }
 
 impl EngineOptions {
@@ -76,6 +79,7 @@ impl EngineOptions {
             query_max_result_strings: 50,
             max_string_bytes: 1 << 20,
             trend_intervals: DEFAULT_TREND_INTERVALS.to_vec(),
+            wal_faults: None,
         }
     }
 }

@@ -48,7 +48,19 @@ enum Command {
     Bench(bench::BenchArgs),
 }
 
-fn main() -> Result<()> {
+/// Errors end the process with one line on stderr and status 1, never with a backtrace
+/// (anyhow's `Debug` prints one when RUST_BACKTRACE is set).
+fn main() -> std::process::ExitCode {
+    match run() {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn run() -> Result<()> {
     let cli = Cli::parse();
     // The server logs its life at info; one-shot tools only warn. CLIO_LOG overrides both
     // (e.g. CLIO_LOG=debug).

@@ -54,7 +54,9 @@ impl From<EngineError> for ApiError {
                 ApiError::BadRequest(e.to_string())
             }
             EngineError::SeriesNotFound(_) => ApiError::NotFound(e.to_string()),
-            EngineError::Overloaded(_) | EngineError::Closed => {
+            // The log thread logs a failing log once; a request repeating it would flood the
+            // log while the disk is full.
+            EngineError::Overloaded(_) | EngineError::Closed | EngineError::Wal(_) => {
                 ApiError::Unavailable(e.to_string())
             }
             EngineError::Storage(s) => s.into(),

@@ -98,6 +98,9 @@ struct EngineGauges {
     hk_zombies: Gauge<u64, AtomicU64>,
     hk_last_ms: Gauge<u64, AtomicU64>,
     hk_running: Gauge,
+    wal_failing: Gauge,
+    flush_failing: Gauge,
+    degraded: Gauge,
 }
 
 impl Default for Metrics {
@@ -265,6 +268,21 @@ impl Metrics {
             "1 while a housekeeper run is in progress",
             e.hk_running.clone(),
         );
+        registry.register(
+            "wal_write_failing",
+            "1 while the write-ahead log cannot be written (writes fail; /health says why)",
+            e.wal_failing.clone(),
+        );
+        registry.register(
+            "flush_failing",
+            "1 while flushes to storage fail (points wait in the log; /health says why)",
+            e.flush_failing.clone(),
+        );
+        registry.register(
+            "degraded",
+            "1 while /health says degraded",
+            e.degraded.clone(),
+        );
         let storage = StorageGauges::default();
         registry.register(
             "storage_backend_up",
@@ -361,6 +379,10 @@ impl Metrics {
         e.flushed_points.set(stats.flushed_points);
         e.points_written.set(stats.points_written);
         e.restamped.set(stats.restamped);
+        e.wal_failing.set(i64::from(stats.wal_failing.is_some()));
+        e.flush_failing
+            .set(i64::from(stats.flush_failing.is_some()));
+        e.degraded.set(i64::from(storage.status != "ok"));
         let mut out = String::new();
         if let Err(err) = prometheus_client::encoding::text::encode(&mut out, &self.registry) {
             tracing::error!(error = %err, "cannot encode metrics");

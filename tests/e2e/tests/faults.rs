@@ -87,3 +87,216 @@ fn key_ids_and_numeric_ids_never_collide() {
     assert_eq!(ids.iter().filter(|&&i| i < 1 << 48).count(), 1, "{all}");
     assert!(s.terminate().success());
 }
+
+/// A size-limited tmpfs mounted for one test and unmounted (lazily) when dropped; `None`
+/// where mounting is not allowed (not root, no tmpfs), after saying so.
+struct SmallFs {
+    dir: tempfile::TempDir,
+}
+
+impl SmallFs {
+    fn mount(size: &str) -> Option<SmallFs> {
+        let dir = tempfile::tempdir().unwrap();
+        let out = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir.path())
+            .output();
+        match out {
+            Ok(o) if o.status.success() => Some(SmallFs { dir }),
+            Ok(o) => {
+                eprintln!(
+                    "SKIPPED: cannot mount a {size} tmpfs (needs root): {}",
+                    String::from_utf8_lossy(&o.stderr).trim()
+                );
+                None
+            }
+            Err(e) => {
+                eprintln!("SKIPPED: cannot run mount: {e}");
+                None
+            }
+        }
+    }
+
+    fn path(&self) -> &std::path::Path {
+        self.dir.path()
+    }
+}
+
+impl Drop for SmallFs {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(self.dir.path())
+            .status();
+    }
+}
+
+/// Fills the filesystem holding `dir` with one file until it refuses another byte.
+fn fill(dir: &std::path::Path) -> std::path::PathBuf {
+    use std::io::Write;
+    let path = dir.join("filler");
+    let mut f = std::fs::File::create(&path).unwrap();
+    let block = vec![0u8; 4096];
+    loop {
+        match f.write(&block) {
+            Ok(0) => break,
+            Ok(_) => {}
+            Err(e) => {
+                assert_eq!(e.raw_os_error(), Some(28), "{e}");
+                break;
+            }
+        }
+    }
+    path
+}
+
+fn metric(s: &Server, name: &str) -> Option<f64> {
+    let text = s.http("GET", "/metrics", b"", &[]).text();
+    text.lines()
+        .find(|l| l.split_whitespace().next() == Some(name))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+}
+
+fn wait_until(what: &str, secs: u64, mut f: impl FnMut() -> bool) {
+    let end = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    while !f() {
+        assert!(
+            std::time::Instant::now() < end,
+            "timed out waiting until {what}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
+
+/// Item 2 and 3: fill the disk, write, free, write again, restart: every acknowledged point
+/// is there; meanwhile `/health` says degraded and why, error texts stay one line, and the
+/// stop is clean.
+#[test]
+fn a_full_disk_degrades_then_recovers_without_a_restart() {
+    let Some(fs) = SmallFs::mount("24m") else {
+        return;
+    };
+    let cfg_dir = tempfile::tempdir().unwrap();
+    let cfg = cfg_dir.path().join("clio.toml");
+    std::fs::write(
+        &cfg,
+        "[cache]\ncache_service_interval = 1\n[wal]\nsegment_size_mb = 1\n[query]\nquery_max_result_numbers = 1000000\n",
+    )
+    .unwrap();
+    let log = cfg_dir.path().join("server.log");
+    let data = fs.path().join("data");
+    let args = ["--config", cfg.to_str().unwrap()];
+    let s = Server::start_logging(&data, &args, Some(&log));
+    let t0 = now_ms() - 3_600_000;
+    let mut acked: Vec<i64> = Vec::new();
+    let mut ts = t0;
+    // 200 points of 1 KiB strings per write: the disk fills within a few writes.
+    let mut write = |s: &Server| -> (u16, String) {
+        let pad = "x".repeat(1000);
+        let mut body = String::new();
+        let first = ts;
+        for _ in 0..200 {
+            body.push_str(&format!("disk v=1,s=\"{pad}\" {ts}\n"));
+            ts += 1;
+        }
+        let r = s.http("POST", "/write?db=x&precision=ms", body.as_bytes(), &[]);
+        if r.status == 204 {
+            acked.extend(first..ts);
+        }
+        (r.status, r.text())
+    };
+    for _ in 0..5 {
+        assert_eq!(write(&s).0, 204);
+    }
+    let filler = fill(fs.path());
+    // Writes fail once the last pages are used; each failure is one short line.
+    let mut failures = Vec::new();
+    for _ in 0..300 {
+        let (status, text) = write(&s);
+        if status != 204 {
+            assert_eq!(status, 503, "{text}");
+            failures.push(text);
+        }
+    }
+    assert!(failures.len() >= 250, "{} failures", failures.len());
+    let longest = failures.iter().map(String::len).max().unwrap();
+    assert!(
+        longest < 400,
+        "error text grew to {longest} bytes: {}",
+        failures.last().unwrap()
+    );
+    let last = failures.last().unwrap();
+    assert!(last.contains("No space left on device"), "{last}");
+    assert_eq!(last.matches("No space left").count(), 1, "{last}");
+    assert!(
+        !last.contains('\n') || last.trim_end().lines().count() == 1,
+        "{last}"
+    );
+    let health = s.get_json("/health", 200);
+    assert_eq!(health["status"], json!("degraded"), "{health}");
+    let reasons = health["reasons"].to_string();
+    assert!(
+        reasons.contains("write-ahead log cannot be written"),
+        "{health}"
+    );
+    assert_eq!(metric(&s, "clio_wal_write_failing"), Some(1.0));
+    assert_eq!(metric(&s, "clio_degraded"), Some(1.0));
+    println!(
+        "disk full: {} of 300 writes refused, longest error {longest} bytes: {last}",
+        failures.len()
+    );
+
+    // Space is back: the next write succeeds without a restart, and health recovers.
+    std::fs::remove_file(&filler).unwrap();
+    let freed = std::time::Instant::now();
+    assert_eq!(write(&s).0, 204, "the first write after freeing space");
+    let first_write_ms = freed.elapsed().as_millis();
+    wait_until("health is ok again", 30, || {
+        s.get_json("/health", 200)["status"] == json!("ok")
+    });
+    let healthy_ms = freed.elapsed().as_millis();
+    assert_eq!(metric(&s, "clio_wal_write_failing"), Some(0.0));
+    assert_eq!(metric(&s, "clio_degraded"), Some(0.0));
+    println!("recovery: first write {first_write_ms} ms, health ok {healthy_ms} ms after freeing");
+    for _ in 0..3 {
+        assert_eq!(write(&s).0, 204);
+    }
+    let status = s.terminate();
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(status.success(), "{status}: {text}");
+    for bad in ["panicked", "stack backtrace", "RUST_BACKTRACE"] {
+        assert!(!text.contains(bad), "{bad} in the log:\n{text}");
+    }
+    let log_bytes = text.len();
+    assert!(log_bytes < 20_000, "{log_bytes} bytes of log:\n{text}");
+    println!(
+        "server log: {log_bytes} bytes, {} lines",
+        text.lines().count()
+    );
+
+    // Every acknowledged point is there after a restart.
+    let s = Server::start_logging(&data, &args, Some(&log));
+    let id = series_id(&s, "measurement=disk&field=v");
+    let got = s.get_json(
+        &format!("/api/v1/series/{id}/points?from={t0}&to={ts}"),
+        200,
+    );
+    let mut stored: Vec<i64> = got["points"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p[0].as_i64().unwrap())
+        .collect();
+    stored.sort_unstable();
+    let mut want = acked.clone();
+    want.sort_unstable();
+    assert_eq!(stored.len(), want.len(), "{}", got["truncated"]);
+    assert_eq!(stored, want);
+    println!(
+        "{} acknowledged points intact after the restart",
+        want.len()
+    );
+    assert!(s.terminate().success());
+    drop(fs);
+}

@@ -119,6 +119,10 @@ pub struct EngineStats {
     pub last_flush_points: u64,
     /// Total points flushed since start.
     pub flushed_points: u64,
+    /// Why the write-ahead log cannot be written, while it cannot (writes fail).
+    pub wal_failing: Option<String>,
+    /// Why the last flush failed, until one succeeds (points wait in the log and cache).
+    pub flush_failing: Option<String>,
 }
 
 #[derive(Debug, Default)]
@@ -172,6 +176,8 @@ pub(crate) struct EngineState {
     pub(crate) closed: AtomicBool,
     pub(crate) service: Mutex<Option<tokio::task::JoinHandle<()>>>,
     pub(crate) counters: Counters,
+    /// Why the last flush failed, until one succeeds.
+    pub(crate) flush_failing: Mutex<Option<String>>,
     /// Held for the engine's life: one process per data directory.
     pub(crate) lock: Mutex<Option<DirLock>>,
 }
@@ -289,6 +295,8 @@ impl Store {
             last_flush_millis: c.last_flush_millis.load(Ordering::Relaxed),
             last_flush_points: c.last_flush_points.load(Ordering::Relaxed),
             flushed_points: c.flushed_points.load(Ordering::Relaxed),
+            wal_failing: i.wal.failing(),
+            flush_failing: i.flush_failing.lock().clone(),
         }
     }
 
