@@ -30,6 +30,13 @@ pub struct OutcomeLabels {
     pub outcome: &'static str,
 }
 
+/// Labels of the HTTP timeout counter.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct TimeoutLabels {
+    /// `header` (headers incomplete, or an idle kept-alive connection) or `body`.
+    pub kind: &'static str,
+}
+
 /// Labels of per-backend storage metrics.
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct BackendLabels {
@@ -70,6 +77,12 @@ pub struct Metrics {
     pub queries_waiting: Gauge,
     /// Requests slower than `slow_query_sec`.
     pub slow_requests: Counter,
+    /// Open HTTP connections.
+    pub http_connections: Gauge,
+    /// HTTP connections closed at once because `http_max_connections` were open.
+    pub http_connections_refused: Counter,
+    /// HTTP connections and requests ended by a timeout, by kind.
+    pub http_timeouts: Family<TimeoutLabels, Counter>,
     engine: EngineGauges,
     storage: StorageGauges,
 }
@@ -159,6 +172,24 @@ impl Metrics {
             "slow_requests",
             "Requests slower than slow_query_sec",
             slow_requests.clone(),
+        );
+        let http_connections = Gauge::default();
+        registry.register(
+            "http_connections",
+            "Open HTTP connections",
+            http_connections.clone(),
+        );
+        let http_connections_refused = Counter::default();
+        registry.register(
+            "http_connections_refused",
+            "HTTP connections closed at once because server.http_max_connections were open",
+            http_connections_refused.clone(),
+        );
+        let http_timeouts = Family::<TimeoutLabels, Counter>::default();
+        registry.register(
+            "http_timeouts",
+            "HTTP connections (headers, idle) and requests (body) ended by a timeout",
+            http_timeouts.clone(),
         );
         let engine = EngineGauges::default();
         let e = &engine;
@@ -325,6 +356,9 @@ impl Metrics {
             tcp_connections,
             queries_waiting,
             slow_requests,
+            http_connections,
+            http_connections_refused,
+            http_timeouts,
             engine,
         }
     }

@@ -94,15 +94,12 @@ pub async fn start(config: Config, topology: Topology) -> Result<Running> {
             .with_context(|| format!("cannot listen for HTTP on {}", config.server.http_address))?;
         http_addr = Some(listener.local_addr()?);
         let app = crate::http::router(state.clone());
-        let stop = shutdown.clone();
-        tasks.push(tokio::spawn(async move {
-            let served = axum::serve(listener, app)
-                .with_graceful_shutdown(async move { stop.cancelled().await })
-                .await;
-            if let Err(e) = served {
-                tracing::error!(error = %e, "HTTP server failed");
-            }
-        }));
+        tasks.push(tokio::spawn(crate::http::serve::serve(
+            listener,
+            app,
+            state.clone(),
+            shutdown.clone(),
+        )));
     }
     let mut tcp_addr = None;
     if !config.server.tcp_address.is_empty() {

@@ -300,3 +300,107 @@ fn a_full_disk_degrades_then_recovers_without_a_restart() {
     assert!(s.terminate().success());
     drop(fs);
 }
+
+fn metric_line(s: &Server, prefix: &str) -> Option<f64> {
+    let text = s.http("GET", "/metrics", b"", &[]).text();
+    text.lines()
+        .find(|l| l.starts_with(prefix))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+}
+
+/// Reads until the server closes (or resets) the connection; what arrived and when.
+fn read_until_closed(c: &mut std::net::TcpStream) -> (String, std::time::Duration) {
+    use std::io::Read;
+    let started = std::time::Instant::now();
+    c.set_read_timeout(Some(std::time::Duration::from_secs(20)))
+        .unwrap();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        match c.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+            Err(e)
+                if e.kind() == std::io::ErrorKind::WouldBlock
+                    || e.kind() == std::io::ErrorKind::TimedOut =>
+            {
+                panic!("still open after {:?}", started.elapsed())
+            }
+            Err(_) => break, // reset
+        }
+    }
+    (
+        String::from_utf8_lossy(&got).into_owned(),
+        started.elapsed(),
+    )
+}
+
+/// Item 4: headers that never finish, a body that stops, an idle kept-alive connection are
+/// each closed after their timeout; past the connection limit new connections are closed at
+/// once, logged and counted, and `/health` answers again when one is free.
+#[test]
+fn slow_idle_and_surplus_http_connections_are_bounded() {
+    use std::io::Write;
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = tmp.path().join("clio.toml");
+    std::fs::write(
+        &cfg,
+        "[server]\nhttp_header_timeout = 1\nhttp_body_timeout = 1\nhttp_max_connections = 4\n",
+    )
+    .unwrap();
+    let log = tmp.path().join("server.log");
+    let s = Server::start_logging(
+        &tmp.path().join("data"),
+        &["--config", cfg.to_str().unwrap()],
+        Some(&log),
+    );
+    let limit = std::time::Duration::from_secs(4);
+
+    let mut c = std::net::TcpStream::connect(s.http).unwrap();
+    c.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\n").unwrap();
+    let (_, took) = read_until_closed(&mut c);
+    assert!(took < limit, "unfinished headers open for {took:?}");
+    println!("unfinished headers closed after {took:?}");
+
+    let mut c = std::net::TcpStream::connect(s.http).unwrap();
+    c.write_all(b"POST /write?db=x HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\nm v=1 1000")
+        .unwrap();
+    let (got, took) = read_until_closed(&mut c);
+    assert!(took < limit, "stalled body open for {took:?}");
+    assert!(got.starts_with("HTTP/1.1 408"), "{got}");
+    assert!(got.contains("http_body_timeout"), "{got}");
+    println!("stalled body answered 408 after {took:?}");
+
+    let mut c = std::net::TcpStream::connect(s.http).unwrap();
+    c.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    let (got, took) = read_until_closed(&mut c);
+    assert!(got.starts_with("HTTP/1.1 200"), "{got}");
+    assert!(took < limit, "idle kept-alive connection open for {took:?}");
+    println!("idle kept-alive connection closed after {took:?}");
+
+    // Four connections that send nothing hold every slot (each for 1 s).
+    let held: Vec<_> = (0..4)
+        .map(|_| std::net::TcpStream::connect(s.http).unwrap())
+        .collect();
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    let mut c = std::net::TcpStream::connect(s.http).unwrap();
+    let _ = c.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n");
+    let (got, took) = read_until_closed(&mut c);
+    assert!(got.is_empty(), "a surplus connection was served: {got}");
+    assert!(took < std::time::Duration::from_secs(1), "{took:?}");
+    drop(held);
+    wait_until("health answers again", 10, || {
+        clio_e2e::harness::try_http_request(s.http, "GET", "/health", b"", &[])
+            .is_ok_and(|r| r.status == 200)
+    });
+    let refused = metric_line(&s, "clio_http_connections_refused_total").unwrap();
+    assert!(refused >= 1.0, "{refused}");
+    let header = metric_line(&s, "clio_http_timeouts_total{kind=\"header\"}").unwrap();
+    let body = metric_line(&s, "clio_http_timeouts_total{kind=\"body\"}").unwrap();
+    assert!(header >= 2.0 && body >= 1.0, "header {header}, body {body}");
+    assert!(s.terminate().success());
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(text.contains("HTTP connection limit reached"), "{text}");
+}
