@@ -29,6 +29,18 @@ pub struct ServerConfig {
     /// Largest TCP frame or HTTP request body accepted, MiB (after gzip decompression).
     #[serde(default = "default_max_request_mb")]
     pub max_request_mb: usize,
+    /// Seconds an HTTP connection may take to send a request's headers in full, counted
+    /// from when the server waits for them: this is also how long an idle kept-alive
+    /// connection stays open.
+    #[serde(default = "default_http_header_timeout")]
+    pub http_header_timeout: u64,
+    /// Seconds an HTTP request may take to send its whole body.
+    #[serde(default = "default_http_body_timeout")]
+    pub http_body_timeout: u64,
+    /// Open HTTP connections at most; further ones are closed at once (logged, counted in
+    /// clio_http_connections_refused).
+    #[serde(default = "default_http_max_connections")]
+    pub http_max_connections: usize,
 }
 
 impl Default for ServerConfig {
@@ -41,8 +53,21 @@ impl Default for ServerConfig {
             slow_query_sec: default_slow_query(),
             max_concurrent_queries: default_max_concurrent_queries(),
             max_request_mb: default_max_request_mb(),
+            http_header_timeout: default_http_header_timeout(),
+            http_body_timeout: default_http_body_timeout(),
+            http_max_connections: default_http_max_connections(),
         }
     }
+}
+
+const fn default_http_header_timeout() -> u64 {
+    30
+}
+const fn default_http_body_timeout() -> u64 {
+    60
+}
+const fn default_http_max_connections() -> usize {
+    1024
 }
 
 fn default_tcp() -> String {

@@ -14,7 +14,7 @@ pub enum Error {
     #[error("series {0} not found")]
     SeriesNotFound(SeriesId),
     /// The write-ahead log could not be written; the write was not acknowledged.
-    #[error("write-ahead log: {0}")]
+    #[error("write not acknowledged: {0}")]
     Wal(String),
     /// Unflushed data exceeds the memory limit and the flush did not catch up in time.
     #[error("overloaded: {0}")]

@@ -54,3 +54,5 @@ pub use store::{
 };
 pub use topology::{BackendSpec, OpenFuture, Opener, SlotHealth, Topology};
 pub use wal::{ReplayReport, SyncMode};
+#[doc(hidden)]
+pub use wal::{WalFault, WalFaults};

@@ -54,6 +54,9 @@ pub struct EngineOptions {
     pub max_metadata_bytes: usize,
     /// Trend intervals the backends keep (reads ask for these; known without the primary).
     pub trend_intervals: Vec<TrendInterval>,
+    /// Faults injected into the log's file operations (tests only; `None` in production).
+    #[doc(hidden)]
+    pub wal_faults: Option<std::sync::Arc<crate::wal::WalFaults>>,
 }
 
 impl EngineOptions {
@@ -83,6 +86,7 @@ impl EngineOptions {
             max_new_series_per_write: Some(100_000),
             max_metadata_bytes: 64 << 10,
             trend_intervals: DEFAULT_TREND_INTERVALS.to_vec(),
+            wal_faults: None,
         }
     }
 }

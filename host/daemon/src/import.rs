@@ -54,20 +54,31 @@ const SHOWN_ERRORS: usize = 10;
 struct Ids {
     by_key: HashMap<SeriesKey, SeriesId>,
     used: std::collections::HashSet<SeriesId>,
-    next: u64,
+    /// The next id to try; `None` once the key range is used up.
+    next: Option<u64>,
     pending: Vec<NewSeries>,
 }
 
 impl Ids {
-    fn id_of(&mut self, key: SeriesKey) -> SeriesId {
+    /// The key's id, allocated like the engine does (from 2^48 up, never wrapping).
+    fn id_of(&mut self, key: SeriesKey) -> Result<SeriesId> {
         if let Some(id) = self.by_key.get(&key) {
-            return *id;
+            return Ok(*id);
         }
-        while self.used.contains(&SeriesId(self.next)) {
-            self.next += 1;
+        let mut next = self.next;
+        while let Some(n) = next
+            && self.used.contains(&SeriesId(n))
+        {
+            next = n.checked_add(1);
         }
-        let id = SeriesId(self.next);
-        self.next += 1;
+        let Some(n) = next else {
+            self.next = None;
+            bail!(
+                "no series id is left for the new key `{key}`: every id from {KEY_ID_BASE} up is in use"
+            );
+        };
+        let id = SeriesId(n);
+        self.next = n.checked_add(1);
         self.used.insert(id);
         self.by_key.insert(key.clone(), id);
         self.pending.push(NewSeries {
@@ -75,7 +86,7 @@ impl Ids {
             key: Some(key),
             settings: SeriesSettings::default(),
         });
-        id
+        Ok(id)
     }
 }
 
@@ -117,10 +128,11 @@ async fn import(args: &ImportArgs, input: &str, precision: Precision) -> Result<
     let mut ids = Ids {
         next: catalog
             .iter()
+            .filter(|s| s.key.is_some())
             .map(|s| s.id.0)
             .filter(|&id| id >= KEY_ID_BASE)
             .max()
-            .map_or(KEY_ID_BASE, |m| m.saturating_add(1)),
+            .map_or(Some(KEY_ID_BASE), |m| m.checked_add(1)),
         used: catalog.iter().map(|s| s.id).collect(),
         by_key: catalog
             .into_iter()
@@ -176,11 +188,16 @@ async fn import(args: &ImportArgs, input: &str, precision: Precision) -> Result<
                 let id = match raw_ids.get(raw.as_str()) {
                     Some(id) => *id,
                     None => match line.series_key(i) {
-                        Some(Ok(key)) => {
-                            let id = ids.id_of(key);
-                            raw_ids.insert(raw.clone(), id);
-                            id
-                        }
+                        Some(Ok(key)) => match ids.id_of(key) {
+                            Ok(id) => {
+                                raw_ids.insert(raw.clone(), id);
+                                id
+                            }
+                            Err(e) => {
+                                key_errors.push(format!("line {}: {e}", line.line));
+                                continue;
+                            }
+                        },
                         Some(Err(e)) => {
                             key_errors.push(format!("line {}: invalid series key: {e}", line.line));
                             continue;

@@ -54,7 +54,19 @@ enum Command {
     Bench(bench::BenchArgs),
 }
 
-fn main() -> Result<()> {
+/// Errors end the process with one line on stderr and status 1, never with a backtrace
+/// (anyhow's `Debug` prints one when RUST_BACKTRACE is set).
+fn main() -> std::process::ExitCode {
+    match run() {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn run() -> Result<()> {
     let cli = Cli::parse();
     // The server logs its life at `[log] level` (info), as `[log] format` says; one-shot
     // tools only warn, as text. CLIO_LOG overrides the level (e.g. CLIO_LOG=debug).

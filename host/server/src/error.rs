@@ -16,6 +16,9 @@ pub enum ApiError {
     /// The request body or frame is larger than allowed (HTTP 413).
     #[error("{0}")]
     TooLarge(String),
+    /// The client did not send its request in time (HTTP 408).
+    #[error("{0}")]
+    Timeout(String),
     /// The server is overloaded or shutting down; retry later (HTTP 503).
     #[error("{0}")]
     Unavailable(String),
@@ -30,6 +33,7 @@ impl ApiError {
         match self {
             ApiError::BadRequest(_) => 400,
             ApiError::NotFound(_) => 404,
+            ApiError::Timeout(_) => 408,
             ApiError::TooLarge(_) => 413,
             ApiError::Unavailable(_) => 503,
             ApiError::Internal(_) => 500,
@@ -54,7 +58,9 @@ impl From<EngineError> for ApiError {
                 ApiError::BadRequest(e.to_string())
             }
             EngineError::SeriesNotFound(_) => ApiError::NotFound(e.to_string()),
-            EngineError::Overloaded(_) | EngineError::Closed => {
+            // The log thread logs a failing log once; a request repeating it would flood the
+            // log while the disk is full.
+            EngineError::Overloaded(_) | EngineError::Closed | EngineError::Wal(_) => {
                 ApiError::Unavailable(e.to_string())
             }
             EngineError::Storage(s) => s.into(),

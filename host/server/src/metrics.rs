@@ -30,6 +30,13 @@ pub struct OutcomeLabels {
     pub outcome: &'static str,
 }
 
+/// Labels of the HTTP timeout counter.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct TimeoutLabels {
+    /// `header` (headers incomplete, or an idle kept-alive connection) or `body`.
+    pub kind: &'static str,
+}
+
 /// Labels of per-backend storage metrics.
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct BackendLabels {
@@ -70,6 +77,12 @@ pub struct Metrics {
     pub queries_waiting: Gauge,
     /// Requests slower than `slow_query_sec`.
     pub slow_requests: Counter,
+    /// Open HTTP connections.
+    pub http_connections: Gauge,
+    /// HTTP connections closed at once because `http_max_connections` were open.
+    pub http_connections_refused: Counter,
+    /// HTTP connections and requests ended by a timeout, by kind.
+    pub http_timeouts: Family<TimeoutLabels, Counter>,
     engine: EngineGauges,
     storage: StorageGauges,
 }
@@ -102,6 +115,9 @@ struct EngineGauges {
     backup_last_seconds: Gauge<f64, AtomicU64>,
     backup_last_bytes: Gauge<u64, AtomicU64>,
     backup_failures: prometheus_client::metrics::counter::Counter,
+    wal_failing: Gauge,
+    flush_failing: Gauge,
+    degraded: Gauge,
 }
 
 impl Default for Metrics {
@@ -160,6 +176,24 @@ impl Metrics {
             "slow_requests",
             "Requests slower than slow_query_sec",
             slow_requests.clone(),
+        );
+        let http_connections = Gauge::default();
+        registry.register(
+            "http_connections",
+            "Open HTTP connections",
+            http_connections.clone(),
+        );
+        let http_connections_refused = Counter::default();
+        registry.register(
+            "http_connections_refused",
+            "HTTP connections closed at once because server.http_max_connections were open",
+            http_connections_refused.clone(),
+        );
+        let http_timeouts = Family::<TimeoutLabels, Counter>::default();
+        registry.register(
+            "http_timeouts",
+            "HTTP connections (headers, idle) and requests (body) ended by a timeout",
+            http_timeouts.clone(),
         );
         let engine = EngineGauges::default();
         let e = &engine;
@@ -289,6 +323,21 @@ impl Metrics {
             "Backups that failed since start",
             e.backup_failures.clone(),
         );
+        registry.register(
+            "wal_write_failing",
+            "1 while the write-ahead log cannot be written (writes fail; /health says why)",
+            e.wal_failing.clone(),
+        );
+        registry.register(
+            "flush_failing",
+            "1 while flushes to storage fail (points wait in the log; /health says why)",
+            e.flush_failing.clone(),
+        );
+        registry.register(
+            "degraded",
+            "1 while /health says degraded",
+            e.degraded.clone(),
+        );
         let storage = StorageGauges::default();
         registry.register(
             "storage_backend_up",
@@ -331,6 +380,9 @@ impl Metrics {
             tcp_connections,
             queries_waiting,
             slow_requests,
+            http_connections,
+            http_connections_refused,
+            http_timeouts,
             engine,
         }
     }
@@ -398,6 +450,10 @@ impl Metrics {
         e.flushed_points.set(stats.flushed_points);
         e.points_written.set(stats.points_written);
         e.restamped.set(stats.restamped);
+        e.wal_failing.set(i64::from(stats.wal_failing.is_some()));
+        e.flush_failing
+            .set(i64::from(stats.flush_failing.is_some()));
+        e.degraded.set(i64::from(storage.status != "ok"));
         let mut out = String::new();
         if let Err(err) = prometheus_client::encoding::text::encode(&mut out, &self.registry) {
             tracing::error!(error = %err, "cannot encode metrics");

@@ -38,6 +38,17 @@ pub struct Server {
 impl Server {
     /// Starts `clio serve` on free ports with data in `data_dir` and extra arguments.
     pub fn start(data_dir: &Path, extra: &[&str]) -> Server {
+        Self::start_logging(data_dir, extra, None)
+    }
+
+    /// [`Server::start`] writing its log (at `warn`, with `RUST_BACKTRACE=1` so that a panic
+    /// or an error report would show its backtrace there) to `log` instead of the test's
+    /// stderr.
+    pub fn start_logging(data_dir: &Path, extra: &[&str], log: Option<&Path>) -> Server {
+        let stderr = match log {
+            Some(p) => Stdio::from(std::fs::File::create(p).expect("cannot create the log file")),
+            None => Stdio::inherit(),
+        };
         let mut child = Command::new(clio_bin())
             .arg("serve")
             .arg("--data-dir")
@@ -45,8 +56,9 @@ impl Server {
             .args(["--http", "127.0.0.1:0", "--tcp", "127.0.0.1:0"])
             .args(extra)
             .env("CLIO_LOG", "warn")
+            .env("RUST_BACKTRACE", "1")
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(stderr)
             .spawn()
             .expect("cannot start clio serve");
         let stdout = child.stdout.take().expect("stdout");

@@ -6,24 +6,34 @@ use std::collections::HashMap;
 use clio_storage::{SeriesFilter, SeriesId, SeriesInfo, SeriesKey};
 
 /// Ids assigned to line-protocol keys start here, far above the ALEPIZ object ids (OCIDs)
-/// that clients pick themselves, so that the two never collide in practice; 2^48 is still
-/// exact in JavaScript and JSON numbers.
+/// that clients pick themselves; 2^48 is still exact in JavaScript and JSON numbers. The
+/// range from here up belongs to keys: a client cannot create a series by a numeric id in it
+/// (see [`Catalog::check_client_id`]), so key ids and client ids never collide.
 pub const KEY_ID_BASE: u64 = 1 << 48;
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct Catalog {
     by_id: HashMap<SeriesId, SeriesInfo>,
     by_key: HashMap<SeriesKey, SeriesId>,
     listing: ListingIndex,
-    next_key_id: u64,
+    /// The next id to try for a new key; `None` once `u64::MAX` has been handed out.
+    next_key_id: Option<u64>,
+}
+
+impl Default for Catalog {
+    fn default() -> Self {
+        Catalog {
+            by_id: HashMap::new(),
+            by_key: HashMap::new(),
+            listing: ListingIndex::default(),
+            next_key_id: Some(KEY_ID_BASE),
+        }
+    }
 }
 
 impl Catalog {
     pub(crate) fn new(entries: Vec<SeriesInfo>) -> Self {
-        let mut c = Catalog {
-            next_key_id: KEY_ID_BASE,
-            ..Default::default()
-        };
+        let mut c = Catalog::default();
         for e in entries {
             c.insert(e);
         }
@@ -31,8 +41,15 @@ impl Catalog {
     }
 
     pub(crate) fn insert(&mut self, info: SeriesInfo) {
-        if info.id.0 >= KEY_ID_BASE {
-            self.next_key_id = self.next_key_id.max(info.id.0.saturating_add(1));
+        // Only key series move the allocator: a numeric series a client created in the key
+        // range (possible before that was refused) is skipped over, not jumped past, so one
+        // write to id 2^64-1 cannot use up the key range.
+        if info.key.is_some()
+            && info.id.0 >= KEY_ID_BASE
+            && let Some(next) = self.next_key_id
+            && info.id.0 >= next
+        {
+            self.next_key_id = info.id.0.checked_add(1);
         }
         if let Some(k) = &info.key {
             self.by_key.insert(k.clone(), info.id);
@@ -71,14 +88,32 @@ impl Catalog {
         self.by_key.get(key).copied()
     }
 
-    /// Reserves the next id for a new key, skipping ids a client already uses.
-    pub(crate) fn allocate_key_id(&mut self) -> SeriesId {
-        while self.by_id.contains_key(&SeriesId(self.next_key_id)) {
-            self.next_key_id += 1;
+    /// Reserves the next id for a new key, skipping ids already in use; `None` when the key
+    /// range (2^48 ..= 2^64-1) is used up. Never wraps into the client ids below 2^48.
+    pub(crate) fn allocate_key_id(&mut self) -> Option<SeriesId> {
+        let mut next = self.next_key_id?;
+        while self.by_id.contains_key(&SeriesId(next)) {
+            match next.checked_add(1) {
+                Some(n) => next = n,
+                None => {
+                    self.next_key_id = None;
+                    return None;
+                }
+            }
         }
-        let id = SeriesId(self.next_key_id);
-        self.next_key_id += 1;
-        id
+        self.next_key_id = next.checked_add(1);
+        Some(SeriesId(next))
+    }
+
+    /// Whether a client may create a series under its own numeric `id`: ids from
+    /// [`KEY_ID_BASE`] up are the keys'. Existing series are addressed by any id.
+    pub(crate) fn check_client_id(id: SeriesId) -> Result<(), String> {
+        if id.0 >= KEY_ID_BASE {
+            return Err(format!(
+                "series id {id} is not in use and cannot be created: ids from {KEY_ID_BASE} (2^48) up are assigned to line-protocol keys; numeric ids must be below it"
+            ));
+        }
+        Ok(())
     }
 
     pub(crate) fn len(&self) -> usize {
@@ -118,3 +153,39 @@ mod index;
 pub(crate) mod snapshot;
 
 use index::ListingIndex;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn info(id: u64, key: Option<&str>) -> SeriesInfo {
+        SeriesInfo {
+            id: SeriesId(id),
+            key: key.map(|k| k.parse().expect("key")),
+            settings: Default::default(),
+            created: 0,
+        }
+    }
+
+    #[test]
+    fn key_ids_never_wrap_into_client_ids() {
+        // A numeric series at the very top (left by an older version) is skipped, not jumped.
+        let mut c = Catalog::new(vec![info(u64::MAX, None), info(7, None)]);
+        assert_eq!(c.allocate_key_id(), Some(SeriesId(KEY_ID_BASE)));
+        // A key series at the top: the range is used up, and stays so; nothing wraps to 0.
+        let mut c = Catalog::new(vec![info(u64::MAX - 1, Some("m f")), info(u64::MAX, None)]);
+        assert_eq!(c.allocate_key_id(), None);
+        assert_eq!(c.allocate_key_id(), None);
+        let mut c = Catalog::new(vec![info(u64::MAX - 2, Some("m f"))]);
+        assert_eq!(c.allocate_key_id(), Some(SeriesId(u64::MAX - 1)));
+        assert_eq!(c.allocate_key_id(), Some(SeriesId(u64::MAX)));
+        assert_eq!(c.allocate_key_id(), None);
+    }
+
+    #[test]
+    fn clients_cannot_create_ids_in_the_key_range() {
+        assert!(Catalog::check_client_id(SeriesId(KEY_ID_BASE - 1)).is_ok());
+        let e = Catalog::check_client_id(SeriesId(u64::MAX)).expect_err("refused");
+        assert!(e.contains("18446744073709551615"), "{e}");
+    }
+}

@@ -8,6 +8,20 @@ impl Store {
     /// A failure loses nothing: the points stay in the cache and the log, and the next flush
     /// retries them.
     pub async fn flush(&self) -> Result<FlushReport> {
+        let r = self.flush_once().await;
+        let mut failing = self.inner.flush_failing.lock();
+        match &r {
+            Ok(_) => {
+                if failing.take().is_some() {
+                    info!("cache flush succeeded again");
+                }
+            }
+            Err(e) => *failing = Some(e.to_string()),
+        }
+        r
+    }
+
+    async fn flush_once(&self) -> Result<FlushReport> {
         let inner = &self.inner;
         let _guard = inner.flush_lock.lock().await;
         let started = Instant::now();
@@ -109,21 +123,29 @@ impl Store {
 }
 
 /// The cache service: flushes every `cache_service_interval`, and sooner when the log or
-/// the unflushed points pass their thresholds. After a failure it retries with backoff.
+/// the unflushed points pass their thresholds. After a failure it retries after a backoff
+/// (1 s doubling to 60 s, never longer than `cache_service_interval`); writers asking for a
+/// flush meanwhile do not shorten it, so a full disk is not retried on every write.
 pub(super) async fn cache_service(inner: std::sync::Weak<EngineState>) {
     let mut backoff = Duration::from_secs(1);
     let mut wait = match inner.upgrade() {
         Some(i) => i.opts.cache_service_interval,
         None => return,
     };
+    let mut failing = false;
+    let mut logged: Option<String> = None;
     loop {
         let notified = match inner.upgrade() {
             Some(i) => {
                 let i2 = Arc::clone(&i);
                 drop(i);
-                tokio::select! {
-                    _ = tokio::time::sleep(wait) => {}
-                    _ = i2.flush_wanted.notified() => {}
+                if failing {
+                    tokio::time::sleep(wait).await;
+                } else {
+                    tokio::select! {
+                        _ = tokio::time::sleep(wait) => {}
+                        _ = i2.flush_wanted.notified() => {}
+                    }
                 }
                 i2
             }
@@ -133,14 +155,25 @@ pub(super) async fn cache_service(inner: std::sync::Weak<EngineState>) {
             return;
         }
         let store = Store { inner: notified };
+        let interval = store.inner.opts.cache_service_interval;
         match store.flush().await {
             Ok(_) => {
+                logged = None;
+                failing = false;
                 backoff = Duration::from_secs(1);
-                wait = store.inner.opts.cache_service_interval;
+                wait = interval;
             }
             Err(e) => {
-                error!(error = %e, retry_in_ms = backoff.as_millis() as u64, "cache flush failed; unflushed points are kept and retried");
-                wait = backoff.min(store.inner.opts.cache_service_interval);
+                failing = true;
+                wait = backoff.min(interval);
+                let msg = e.to_string();
+                // A failure repeating the last one is logged at debug: one line per cause.
+                if logged.as_deref() == Some(msg.as_str()) {
+                    debug!(error = %msg, retry_in_ms = wait.as_millis() as u64, "cache flush failed again");
+                } else {
+                    error!(error = %msg, retry_in_ms = wait.as_millis() as u64, "cache flush failed; unflushed points are kept and retried");
+                    logged = Some(msg);
+                }
                 backoff = (backoff * 2).min(Duration::from_secs(60));
             }
         }

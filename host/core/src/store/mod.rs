@@ -19,7 +19,7 @@ use tracing::{debug, error, info, warn};
 
 use crate::apply::Change;
 use crate::cache::{Cache, CacheStats};
-use crate::catalog::Catalog;
+use crate::catalog::{Catalog, KEY_ID_BASE};
 use crate::error::{Error, Result, bad_point};
 use crate::lock::DirLock;
 use crate::options::EngineOptions;
@@ -142,6 +142,10 @@ pub struct EngineStats {
     pub last_flush_points: u64,
     /// Total points flushed since start.
     pub flushed_points: u64,
+    /// Why the write-ahead log cannot be written, while it cannot (writes fail).
+    pub wal_failing: Option<String>,
+    /// Why the last flush failed, until one succeeds (points wait in the log and cache).
+    pub flush_failing: Option<String>,
 }
 
 #[derive(Debug, Default)]
@@ -197,6 +201,8 @@ pub(crate) struct EngineState {
     pub(crate) closed: AtomicBool,
     pub(crate) service: Mutex<Option<tokio::task::JoinHandle<()>>>,
     pub(crate) counters: Counters,
+    /// Why the last flush failed, until one succeeds.
+    pub(crate) flush_failing: Mutex<Option<String>>,
     /// Held for the engine's life: one process per data directory.
     pub(crate) lock: Mutex<Option<DirLock>>,
 }
@@ -346,6 +352,8 @@ impl Store {
             last_flush_millis: c.last_flush_millis.load(Ordering::Relaxed),
             last_flush_points: c.last_flush_points.load(Ordering::Relaxed),
             flushed_points: c.flushed_points.load(Ordering::Relaxed),
+            wal_failing: i.wal.failing(),
+            flush_failing: i.flush_failing.lock().clone(),
         }
     }
 

@@ -102,6 +102,7 @@ impl Store {
             sync: opts.wal_sync,
             sync_interval: opts.wal_sync_interval,
             segment_bytes: opts.wal_segment_bytes,
+            faults: opts.wal_faults.clone(),
         };
         let (wal, report) = Wal::open(wal_opts, apply)?;
         replaying.store(false, Ordering::Relaxed);
@@ -179,6 +180,7 @@ impl Store {
                 closed: AtomicBool::new(false),
                 service: Mutex::new(None),
                 counters: Counters::default(),
+                flush_failing: Mutex::new(None),
                 lock: Mutex::new(Some(lock)),
             }),
         };

@@ -39,8 +39,14 @@ pub struct BackendStatus {
 /// Every backend's status.
 #[derive(Debug, Clone, Serialize)]
 pub struct StorageStatus {
-    /// `ok`, or `degraded` while a backend fails.
+    /// `ok`, or `degraded` while a backend fails, the log cannot be written or flushes fail.
     pub status: &'static str,
+    /// Why the write-ahead log cannot be written, while it cannot (writes fail).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub wal_failing: Option<String>,
+    /// Why the last flush failed, until one succeeds.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub flush_failing: Option<String>,
     /// Whether reads fail over to a caught-up replica.
     pub read_failover: bool,
     /// Reads a replica answered since start.
@@ -110,9 +116,15 @@ impl Store {
                 flushed_segment: None,
             });
         }
-        let degraded = backends.iter().any(|b| !b.health.up || b.state == "down");
+        let wal_failing = inner.wal.failing();
+        let flush_failing = inner.flush_failing.lock().clone();
+        let degraded = backends.iter().any(|b| !b.health.up || b.state == "down")
+            || wal_failing.is_some()
+            || flush_failing.is_some();
         StorageStatus {
             status: if degraded { "degraded" } else { "ok" },
+            wal_failing,
+            flush_failing,
             read_failover: inner.read_failover,
             failover_reads: inner.counters.failover_reads.load(Ordering::Relaxed),
             backends,

@@ -224,6 +224,7 @@ impl Store {
                     SeriesRef::Id(sid) => {
                         *id = *sid;
                         if !cat.contains(*sid) && new_ids.insert(*sid) {
+                            Catalog::check_client_id(*sid).map_err(Error::InvalidWrite)?;
                             new.push(NewSeries {
                                 id: *sid,
                                 key: None,
@@ -235,7 +236,12 @@ impl Store {
                         if let Some(existing) = cat.id_of(k).or_else(|| new_keys.get(k).copied()) {
                             *id = existing;
                         } else {
-                            let sid = cat.allocate_key_id();
+                            let sid = cat.allocate_key_id().ok_or_else(|| {
+                                Error::InvalidWrite(format!(
+                                    "no series id is left for the new key `{k}`: every id from {KEY_ID_BASE} to {} is in use",
+                                    u64::MAX
+                                ))
+                            })?;
                             new_keys.insert(k.clone(), sid);
                             new.push(NewSeries {
                                 id: sid,

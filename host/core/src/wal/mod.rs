@@ -7,6 +7,7 @@
 //! to the cache, so "applied to the cache" and "in segment G" happen in one order: a flush that
 //! rotates to a new segment knows that every entry of the older segments is in the cache.
 
+pub(crate) mod faults;
 pub(crate) mod record;
 
 use std::fs::{self, File, OpenOptions};
@@ -22,6 +23,7 @@ use tokio::sync::oneshot;
 use tracing::{error, info, warn};
 
 use crate::error::{Error, Result};
+pub use faults::{WalFault, WalFaults};
 pub(crate) use record::Entry;
 
 /// When the log is fsynced.
@@ -52,6 +54,8 @@ pub struct WalOptions {
     pub sync_interval: Duration,
     /// A segment is closed and a new one started past this size.
     pub segment_bytes: u64,
+    /// Faults injected by tests.
+    pub faults: Option<Arc<faults::WalFaults>>,
 }
 
 /// Called by the log thread for every entry, in log order, with the segment number it is in.
@@ -80,7 +84,12 @@ pub(crate) struct Wal {
     syncs: Arc<AtomicU64>,
     /// Points logged per live segment (replication lag in points).
     seg_points: SegPoints,
+    /// Why the log cannot be written, while it cannot (`/health`, metrics).
+    failing: Failing,
 }
+
+/// The last write error of the log, `None` while it writes.
+pub(crate) type Failing = Arc<parking_lot::Mutex<Option<String>>>;
 
 /// Points logged per live segment.
 pub(crate) type SegPoints = Arc<parking_lot::Mutex<std::collections::BTreeMap<u64, u64>>>;
@@ -137,16 +146,32 @@ struct Segment {
     len: u64,
 }
 
-fn create_segment(dir: &Path, n: u64) -> Result<Segment> {
+/// Creates segment `n`. Segment numbers only grow and one thread creates them, so a file
+/// already at `n` can only be what an earlier, failed attempt left (e.g. created, then the
+/// disk was full before its header was written): it holds no record and is started over.
+/// A failed attempt removes what it created, so that a full disk leaves no empty segment.
+fn create_segment(dir: &Path, n: u64, faults: Option<&faults::WalFaults>) -> Result<Segment> {
     let path = segment_path(dir, n);
-    let mut file = OpenOptions::new()
-        .create_new(true)
-        .write(true)
-        .open(&path)
-        .map_err(|e| Error::io(format!("creating {}", path.display()), e))?;
-    file.write_all(record::MAGIC)
-        .and_then(|()| file.sync_data())
-        .map_err(|e| Error::io(format!("writing {}", path.display()), e))?;
+    let attempt = || -> std::io::Result<File> {
+        if let Some(f) = faults {
+            f.on_create()?;
+        }
+        let mut file = OpenOptions::new()
+            .create(true)
+            .truncate(true)
+            .write(true)
+            .open(&path)?;
+        file.write_all(record::MAGIC)?;
+        file.sync_data()?;
+        Ok(file)
+    };
+    let file = match attempt() {
+        Ok(f) => f,
+        Err(e) => {
+            let _ = fs::remove_file(&path);
+            return Err(Error::io(format!("creating {}", path.display()), e));
+        }
+    };
     // The new name must survive a power loss too.
     sync_dir(dir)?;
     Ok(Segment {
@@ -203,9 +228,10 @@ impl Wal {
             warn!(detail = %d, "write-ahead log segment ends in a damaged record; the rest of it was ignored");
         }
         let next = segments.last().map_or(1, |(n, _)| n + 1);
-        let segment = create_segment(&opts.dir, next)?;
+        let segment = create_segment(&opts.dir, next, opts.faults.as_deref())?;
         let bytes = Arc::new(AtomicU64::new(live_bytes + segment.len));
         let syncs = Arc::new(AtomicU64::new(0));
+        let failing: Failing = Arc::default();
         let (tx, rx) = crossbeam_channel::bounded(4096);
         let thread = LogThread {
             opts,
@@ -216,7 +242,8 @@ impl Wal {
             seg_points: Arc::clone(&seg_points),
             last_sync: Instant::now(),
             unsynced: false,
-            broken: None,
+            broken: false,
+            failing: Arc::clone(&failing),
         };
         std::thread::Builder::new()
             .name("clio-wal".into())
@@ -228,6 +255,7 @@ impl Wal {
                 bytes,
                 syncs,
                 seg_points,
+                failing,
             },
             report,
         ))
@@ -279,6 +307,11 @@ impl Wal {
         self.seg_points.lock().clone()
     }
 
+    /// Why the log cannot be written, while the last attempt failed.
+    pub(crate) fn failing(&self) -> Option<String> {
+        self.failing.lock().clone()
+    }
+
     /// Number of fsyncs done.
     pub(crate) fn syncs(&self) -> u64 {
         self.syncs.load(Ordering::Relaxed)
@@ -309,9 +342,11 @@ struct LogThread {
     seg_points: SegPoints,
     last_sync: Instant,
     unsynced: bool,
-    /// Set when the current segment could not be written; every append fails until a new
-    /// segment has been started.
-    broken: Option<String>,
+    /// Set when the current segment could not be written; the next append first starts a
+    /// new segment.
+    broken: bool,
+    /// Shared with [`Wal::failing`].
+    failing: Failing,
 }
 
 /// Most commands taken into one group commit.
@@ -400,56 +435,107 @@ impl LogThread {
                 if points > 0 {
                     *self.seg_points.lock().entry(self.segment.n).or_default() += points;
                 }
+                // Before the replies: a writer told "ok" sees the log healthy.
+                self.recovered();
                 for (_, reply) in pending.drain(..) {
                     let _ = reply.send(Ok(()));
                 }
                 if self.segment.len >= self.opts.segment_bytes
                     && let Err(e) = self.rotate()
                 {
-                    error!(error = %e, "could not start a new write-ahead log segment");
+                    // The current segment stays in use; the next commit tries again.
+                    self.failed(
+                        &e.to_string(),
+                        "could not start a new write-ahead log segment",
+                    );
                 }
             }
             Err(e) => {
+                // One cause, one line: the reply carries this failure only, never an earlier
+                // one (those were logged when they happened).
                 let msg = e.to_string();
-                error!(error = %msg, "write-ahead log write failed; the writes were not acknowledged");
+                self.failed(
+                    &msg,
+                    "write-ahead log write failed; the writes were not acknowledged",
+                );
                 for (_, reply) in pending.drain(..) {
                     let _ = reply.send(Err(Error::Wal(msg.clone())));
                 }
                 // Whatever part of the group reached the file is an unacknowledged torn
-                // tail; continue in a fresh segment so later records stay readable.
-                self.broken = Some(msg);
-                if let Err(e) = self.rotate() {
-                    error!(error = %e, "could not start a new write-ahead log segment");
-                }
+                // tail; the next group starts a fresh segment so later records stay readable.
+                self.broken = true;
             }
         }
     }
 
-    fn write_group(&mut self, buf: &[u8]) -> Result<()> {
-        if let Some(why) = self.broken.clone() {
-            // Try a fresh segment before giving up on this group.
-            self.rotate().map_err(|e| {
-                Error::Wal(format!(
-                    "log unavailable after an earlier failure ({why}): {e}"
-                ))
-            })?;
+    /// Records a failure: logged at `error` when it is new, at `debug` while it repeats, so
+    /// that a full disk does not fill the rest of it with the same line.
+    fn failed(&self, msg: &str, what: &str) {
+        let mut f = self.failing.lock();
+        if f.as_deref() == Some(msg) {
+            tracing::debug!(error = %msg, "{what} (again)");
+        } else {
+            error!(error = %msg, "{what}");
+            *f = Some(msg.to_string());
         }
-        self.segment
-            .file
-            .write_all(buf)
-            .map_err(|e| Error::io("appending to the write-ahead log", e))?;
+    }
+
+    fn recovered(&self) {
+        if self.failing.lock().take().is_some() {
+            info!("the write-ahead log is written again");
+        }
+    }
+
+    fn write_group(&mut self, buf: &[u8]) -> Result<()> {
+        if self.broken {
+            // A fresh segment before this group (the old one may end in a torn record).
+            self.rotate()?;
+        }
+        if let Err(e) = self.write_all(buf) {
+            // Drop the torn part, so that a refused write does not come back at replay
+            // (best effort: replay stops at a torn record anyway, and the next group starts a
+            // new segment).
+            let _ = self.segment.file.set_len(self.segment.len);
+            return Err(Error::io("appending to the write-ahead log", e));
+        }
+        let before = self.segment.len;
         self.segment.len += buf.len() as u64;
         self.bytes.fetch_add(buf.len() as u64, Ordering::Relaxed);
         self.unsynced = true;
         match self.opts.sync {
-            SyncMode::Always => self.sync()?,
+            SyncMode::Always => {
+                if let Err(e) = self.sync() {
+                    // Not acknowledged, so not to be replayed either (best effort: after a
+                    // failed fsync the file's state is not known; the next group starts a
+                    // new segment).
+                    if self.segment.file.set_len(before).is_ok() {
+                        self.bytes.fetch_sub(buf.len() as u64, Ordering::Relaxed);
+                        self.segment.len = before;
+                    }
+                    return Err(e);
+                }
+            }
             SyncMode::Interval => self.sync_if_due(),
             SyncMode::Off => {}
         }
         Ok(())
     }
 
+    fn write_all(&mut self, buf: &[u8]) -> std::io::Result<()> {
+        if let Some(f) = &self.opts.faults
+            && let Some(n) = f.on_write(buf.len())?
+        {
+            self.segment.file.write_all(&buf[..n])?;
+            return Err(std::io::Error::from_raw_os_error(28));
+        }
+        self.segment.file.write_all(buf)
+    }
+
     fn sync(&mut self) -> Result<()> {
+        if let Some(f) = &self.opts.faults {
+            f.on_sync()
+                .map_err(|e| Error::io("fsync of the write-ahead log", e))?;
+        }
         self.segment
             .file
             .sync_data()
@@ -465,19 +551,31 @@ impl LogThread {
             && self.last_sync.elapsed() >= self.opts.sync_interval
             && let Err(e) = self.sync()
         {
-            error!(error = %e, "background fsync of the write-ahead log failed");
+            self.failed(
+                &e.to_string(),
+                "background fsync of the write-ahead log failed",
+            );
         }
     }
 
     fn rotate(&mut self) -> Result<u64> {
         if self.unsynced && self.opts.sync != SyncMode::Off {
-            self.sync()?;
+            match self.sync() {
+                Ok(()) => {}
+                // After a failed group the unsynced part is its torn, unacknowledged tail
+                // (with sync = "always"): no reason to keep the log stopped on it.
+                Err(e) if self.broken && self.opts.sync == SyncMode::Always => {
+                    tracing::debug!(error = %e, "fsync of a failed segment before rotation")
+                }
+                Err(e) => return Err(e),
+            }
         }
         let closed = self.segment.n;
-        let next = create_segment(&self.opts.dir, closed + 1)?;
+        let next = create_segment(&self.opts.dir, closed + 1, self.opts.faults.as_deref())?;
         self.bytes.fetch_add(next.len, Ordering::Relaxed);
         self.segment = next;
-        self.broken = None;
+        self.broken = false;
+        self.unsynced = false;
         Ok(closed)
     }
 

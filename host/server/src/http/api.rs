@@ -199,19 +199,27 @@ pub(super) async fn health(State(state): State<AppState>) -> Response {
         }
         Err(_) => status.status = "degraded",
     }
-    let reasons: Vec<String> = status
-        .backends
-        .iter()
-        .filter(|b| !b.health.up || b.state == "down")
-        .map(|b| {
-            format!(
-                "{} `{}` is down: {}",
-                b.role,
-                b.name,
-                b.health.last_error.as_deref().unwrap_or("not open")
-            )
-        })
-        .collect();
+    let mut reasons: Vec<String> = Vec::new();
+    if let Some(e) = &status.wal_failing {
+        reasons.push(format!("the write-ahead log cannot be written: {e}"));
+    }
+    if let Some(e) = &status.flush_failing {
+        reasons.push(format!("flushes to storage fail: {e}"));
+    }
+    reasons.extend(
+        status
+            .backends
+            .iter()
+            .filter(|b| !b.health.up || b.state == "down")
+            .map(|b| {
+                format!(
+                    "{} `{}` is down: {}",
+                    b.role,
+                    b.name,
+                    b.health.last_error.as_deref().unwrap_or("not open")
+                )
+            }),
+    );
     let primary = status.backends.first();
     Json(json!({
         "status": status.status,

@@ -8,10 +8,11 @@ mod functions;
 mod housekeeper;
 mod influx;
 mod influxql;
+pub(crate) mod serve;
 mod ui;
 
 use std::io::Read;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::body::Body;
@@ -110,9 +111,24 @@ pub(crate) async fn read_body(
             limit >> 20
         ))
     };
-    let raw = http_body_util::Limited::new(body, limit)
-        .collect()
-        .await
+    let body_timeout = Duration::from_secs(state.config().server.http_body_timeout);
+    let collected = tokio::time::timeout(
+        body_timeout,
+        http_body_util::Limited::new(body, limit).collect(),
+    )
+    .await
+    .map_err(|_| {
+        state
+            .metrics()
+            .http_timeouts
+            .get_or_create(&crate::metrics::TimeoutLabels { kind: "body" })
+            .inc();
+        ApiError::Timeout(format!(
+            "request body not received within {} s (server.http_body_timeout)",
+            body_timeout.as_secs()
+        ))
+    })?;
+    let raw = collected
         .map_err(|e| {
             if e.downcast_ref::<http_body_util::LengthLimitError>()
                 .is_some()
