@@ -14,8 +14,12 @@ fn now_ms() -> i64 {
 
 fn series_id(s: &Server, query: &str) -> u64 {
     let list = s.get_json(&format!("/api/v1/series?{query}"), 200);
-    assert_eq!(list.as_array().unwrap().len(), 1, "{query}: {list}");
-    list[0]["id"].as_u64().unwrap()
+    assert_eq!(
+        list["series"].as_array().unwrap().len(),
+        1,
+        "{query}: {list}"
+    );
+    list["series"][0]["id"].as_u64().unwrap()
 }
 
 fn points(s: &Server, id: u64) -> Value {
@@ -78,7 +82,7 @@ fn key_ids_and_numeric_ids_never_collide() {
     assert!(lp3 > lp, "{lp3} after {lp}");
     assert_eq!(points(&s, 1), json!([[t, 1.0]]));
     let all = s.get_json("/api/v1/series", 200);
-    let ids: Vec<u64> = all
+    let ids: Vec<u64> = all["series"]
         .as_array()
         .unwrap()
         .iter()
