@@ -12,6 +12,8 @@
 
 mod error;
 mod key;
+pub mod pages;
+mod prune;
 mod seal;
 
 use std::collections::BTreeMap;
@@ -23,9 +25,16 @@ use serde::{Deserialize, Serialize};
 
 pub use error::{BackupError, Result};
 pub use key::{KEY_ENV, Key};
+pub use prune::{Retention, prune, prune_with};
 
-/// The manifest's format version.
-pub const FORMAT: u32 = 1;
+/// The manifest's format version. 2 added page maps, incremental backups (`base`, `image`).
+pub const FORMAT: u32 = 2;
+/// The name of the primary's snapshot in a snapshot directory and a backup.
+pub const PRIMARY: &str = "primary.db";
+/// The page map of the primary's snapshot, kept in every backup of format 2.
+pub const PAGE_MAP: &str = "primary.pagemap";
+/// The pages of the primary's snapshot that changed since the base (incremental backups).
+pub const PAGE_DELTA: &str = "primary.pages";
 /// The manifest's file name.
 pub const MANIFEST: &str = "manifest.json";
 
@@ -54,8 +63,14 @@ pub struct Manifest {
     pub format: u32,
     /// The backup's name, e.g. `clio-20261205T120000.123Z`.
     pub id: String,
-    /// `full` (incremental backups will say `incremental` and name their base).
+    /// `full`, or `incremental` (holding the primary's pages changed since `base`).
     pub kind: String,
+    /// The backup an incremental one builds on (itself full or incremental).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base: Option<String>,
+    /// The primary's snapshot as taken: what a restore must rebuild, byte for byte.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<Image>,
     /// The Clio version that wrote it.
     pub clio_version: String,
     /// When it was taken, ms since the epoch.
@@ -74,6 +89,21 @@ pub struct Manifest {
     pub encryption: Option<Encryption>,
     /// The files.
     pub files: Vec<FileEntry>,
+}
+
+/// The primary's snapshot file a backup was taken from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Image {
+    /// Bytes per page.
+    pub page_size: u32,
+    /// Pages.
+    pub pages: u64,
+    /// Bytes of the file.
+    pub bytes: u64,
+    /// SHA-256 of the file, hex.
+    pub sha256: String,
+    /// Pages stored in this backup (all of them in a full one).
+    pub pages_stored: u64,
 }
 
 /// How a backup is encrypted.
@@ -111,7 +141,7 @@ pub struct SnapshotInfo {
     pub created_ms: i64,
 }
 
-/// Packs every file under `staging` into a new backup under `dest` and returns its
+/// Packs every file under `staging` into a new full backup under `dest` and returns its
 /// manifest. `staging` is left as it was.
 pub fn pack(
     staging: &Path,
@@ -119,6 +149,47 @@ pub fn pack(
     info: &SnapshotInfo,
     key: Option<&Key>,
     level: i32,
+) -> Result<Manifest> {
+    pack_inner(staging, dest, info, key, level, None)
+}
+
+/// Packs `staging` into a new backup under `dest` that holds, of the primary's snapshot,
+/// only the pages that changed since the backup `base` (an id under `dest`, full or itself
+/// incremental); every other file is stored whole. Restoring it needs the whole chain.
+pub fn pack_incremental(
+    staging: &Path,
+    dest: &Path,
+    info: &SnapshotInfo,
+    key: Option<&Key>,
+    level: i32,
+    base: &str,
+) -> Result<Manifest> {
+    pack_inner(staging, dest, info, key, level, Some(base))
+}
+
+/// The id of the newest backup under `dest` that a new one can be incremental on (one with
+/// a page map).
+pub fn latest_base(dest: &Path) -> Result<String> {
+    list(dest)?
+        .into_iter()
+        .rev()
+        .find(|m| m.files.iter().any(|f| f.name == PAGE_MAP))
+        .map(|m| m.id)
+        .ok_or_else(|| {
+            BackupError::Invalid(format!(
+                "{} holds no backup to build an incremental one on: take a full backup first",
+                dest.display()
+            ))
+        })
+}
+
+fn pack_inner(
+    staging: &Path,
+    dest: &Path,
+    info: &SnapshotInfo,
+    key: Option<&Key>,
+    level: i32,
+    base: Option<&str>,
 ) -> Result<Manifest> {
     let id = backup_id(info.created_ms);
     let partial = dest.join(format!(".{id}.partial"));
@@ -129,30 +200,89 @@ pub fn pack(
             done.display()
         )));
     }
+    // The base's page map, read (and checked) before anything is written.
+    let base_map = match base {
+        Some(b) => Some(base_page_map(dest, b, key)?),
+        None => None,
+    };
     mkdir(&partial)?;
+    let suffix = if key.is_some() { ".zst.enc" } else { ".zst" };
     let result = (|| {
         let mut files = Vec::new();
-        for name in walk(staging)? {
-            let suffix = if key.is_some() { ".zst.enc" } else { ".zst" };
+        let mut image = None;
+        let add = |name: &str, from: &Path, files: &mut Vec<FileEntry>| -> Result<()> {
             let stored = format!("{name}{suffix}");
             let to = partial.join(&stored);
             if let Some(parent) = to.parent() {
                 mkdir(parent)?;
             }
-            let s = seal::seal(&staging.join(&name), &to, key, level)?;
+            let s = seal::seal(from, &to, key, level)?;
             files.push(FileEntry {
-                name,
+                name: name.to_owned(),
                 bytes: s.bytes,
                 sha256: s.sha256,
                 stored,
                 stored_bytes: s.stored_bytes,
                 stored_sha256: s.stored_sha256,
             });
+            Ok(())
+        };
+        for name in walk(staging)? {
+            let from = staging.join(&name);
+            if name != PRIMARY {
+                add(&name, &from, &mut files)?;
+                continue;
+            }
+            let page_size = match (pages::sqlite_page_size(&from), &base_map) {
+                // Blocks of at most 4 KiB: a change to one cell of a large page (the store
+                // uses 16 KiB) leaves most of that page's bytes where they were.
+                (Ok(ps), _) => Some(ps.min(pages::BLOCK)),
+                // Only the embedded store's snapshot has pages to compare.
+                (Err(e), Some(_)) => return Err(e),
+                (Err(_), None) => None,
+            };
+            let Some(page_size) = page_size else {
+                add(&name, &from, &mut files)?;
+                continue;
+            };
+            let scanned = pages::scan(&from, page_size)?;
+            let map_tmp = partial.join(".pagemap.tmp");
+            write_synced(&map_tmp, &scanned.map.encode())?;
+            add(PAGE_MAP, &map_tmp, &mut files)?;
+            let _ = fs::remove_file(&map_tmp);
+            let pages_stored = match &base_map {
+                None => {
+                    add(PRIMARY, &from, &mut files)?;
+                    scanned.map.hashes.len() as u64
+                }
+                Some(bm) => {
+                    let delta_tmp = partial.join(".pages.tmp");
+                    let n = pages::write_delta(&from, &scanned.map, bm, &delta_tmp)?;
+                    add(PAGE_DELTA, &delta_tmp, &mut files)?;
+                    let _ = fs::remove_file(&delta_tmp);
+                    n
+                }
+            };
+            image = Some(Image {
+                page_size,
+                pages: scanned.map.hashes.len() as u64,
+                bytes: scanned.bytes,
+                sha256: scanned.sha256,
+                pages_stored,
+            });
         }
+        files.sort_by(|a, b| a.name.cmp(&b.name));
         let manifest = Manifest {
             format: FORMAT,
             id: id.clone(),
-            kind: "full".into(),
+            kind: if base.is_some() {
+                "incremental"
+            } else {
+                "full"
+            }
+            .into(),
+            base: base.map(str::to_owned),
+            image,
             clio_version: env!("CARGO_PKG_VERSION").into(),
             created_ms: info.created_ms,
             source: info.source.clone(),
@@ -180,6 +310,76 @@ pub fn pack(
         let _ = fs::remove_dir_all(&partial);
     }
     result
+}
+
+/// Reads and checks the page map of the backup `id` under `dest`.
+fn base_page_map(dest: &Path, id: &str, key: Option<&Key>) -> Result<pages::PageMap> {
+    let dir = dest.join(id);
+    let m = match read_manifest(&dir) {
+        Err(BackupError::NotABackup(_)) => {
+            return Err(BackupError::Invalid(format!(
+                "the base backup {id} is not in {}",
+                dest.display()
+            )));
+        }
+        r => r?,
+    };
+    let key = usable_key(&m, key, true)?;
+    let Some(f) = m.files.iter().find(|f| f.name == PAGE_MAP) else {
+        return Err(BackupError::Invalid(format!(
+            "backup {id} has no page map (made before incremental backups, or not of the embedded store): take a full backup first"
+        )));
+    };
+    let bytes = read_checked(&dir, f, key)?;
+    pages::PageMap::decode(&bytes, &f.stored)
+}
+
+/// A stored file's original, read whole and checked against the manifest.
+fn read_checked(dir: &Path, f: &FileEntry, key: Option<&Key>) -> Result<Vec<u8>> {
+    let mut r = seal::TallyRead::new(seal::open(&dir.join(&f.stored), key, &f.stored)?);
+    let mut out = Vec::new();
+    r.read_to_end(&mut out)
+        .map_err(|e| read_error(&f.stored, e))?;
+    let (n, sum) = r.finish();
+    check_original(f, n, &sum)?;
+    Ok(out)
+}
+
+/// The backups an incremental one builds on, the full one first; empty for a full backup.
+/// A missing link is an error naming it.
+pub fn chain(dir: &Path, m: &Manifest) -> Result<Vec<(PathBuf, Manifest)>> {
+    let parent = dir.parent().unwrap_or(Path::new("."));
+    let mut out: Vec<(PathBuf, Manifest)> = Vec::new();
+    let mut cur = m.clone();
+    while let Some(base) = cur.base.clone() {
+        if out.len() > 100_000 {
+            return Err(BackupError::Invalid(format!(
+                "backup {} has a chain without end",
+                m.id
+            )));
+        }
+        let d = parent.join(&base);
+        let bm = match read_manifest(&d) {
+            Err(BackupError::NotABackup(_)) => {
+                return Err(BackupError::Invalid(format!(
+                    "backup {} builds on {base}, which is missing from {}: the chain is broken",
+                    cur.id,
+                    parent.display()
+                )));
+            }
+            r => r?,
+        };
+        if bm.created_ms >= cur.created_ms {
+            return Err(BackupError::corrupt(
+                &format!("{}/{MANIFEST}", cur.id),
+                &format!("its base {base} is not older than itself"),
+            ));
+        }
+        out.push((d, bm.clone()));
+        cur = bm;
+    }
+    out.reverse();
+    Ok(out)
 }
 
 /// The manifest of the backup in `dir`.
@@ -244,12 +444,15 @@ pub struct Verified {
     /// checksums compared; false when only the stored files' checksums were (an encrypted
     /// backup without its key).
     pub deep: bool,
+    /// The backups an incremental one builds on, the full one first (each present).
+    pub chain: Vec<String>,
 }
 
 /// Checks a backup: every stored file's checksum, and, when it can read them (not encrypted,
 /// or encrypted and `key` given), every original's size and checksum.
 pub fn verify(dir: &Path, key: Option<&Key>) -> Result<Verified> {
     let m = read_manifest(dir)?;
+    let links = chain(dir, &m)?;
     let key = usable_key(&m, key, false)?;
     let deep = m.encryption.is_none() || key.is_some();
     let mut bytes = 0;
@@ -280,6 +483,7 @@ pub fn verify(dir: &Path, key: Option<&Key>) -> Result<Verified> {
         files: m.files.len(),
         bytes,
         deep,
+        chain: links.into_iter().map(|(_, l)| l.id).collect(),
     })
 }
 
@@ -304,8 +508,25 @@ pub fn restore(
     primary_file: &str,
     key: Option<&Key>,
 ) -> Result<Restored> {
+    restore_with(dir, data_dir, primary_file, key, &mut |_| Ok(()))
+}
+
+/// [`restore`], with `prepare` called on the restored files (in the sibling directory)
+/// before they are renamed into place: a point-in-time restore adds archived log segments
+/// and cuts the log there. An error from `prepare` leaves nothing behind.
+pub fn restore_with(
+    dir: &Path,
+    data_dir: &Path,
+    primary_file: &str,
+    key: Option<&Key>,
+    prepare: &mut dyn FnMut(&Path) -> Result<()>,
+) -> Result<Restored> {
     let m = read_manifest(dir)?;
     let key = usable_key(&m, key, true)?;
+    let links = chain(dir, &m)?;
+    for (_, l) in &links {
+        usable_key(l, key, true)?;
+    }
     if data_dir.exists() {
         let empty = fs::read_dir(data_dir)
             .map_err(|e| BackupError::Io {
@@ -336,29 +557,62 @@ pub fn restore(
     let result = (|| {
         let mut bytes = 0;
         for f in &m.files {
-            let target = if f.name == "primary.db" {
+            if f.name == PAGE_MAP || f.name == PAGE_DELTA {
+                continue;
+            }
+            let target = if f.name == PRIMARY {
                 primary_file.to_owned()
             } else {
                 f.name.clone()
             };
-            let to = tmp.join(&target);
-            if let Some(p) = to.parent() {
-                mkdir(p)?;
-            }
-            let mut input = seal::TallyRead::new(seal::open(&dir.join(&f.stored), key, &f.stored)?);
-            let mut out = fs::File::create(&to).map_err(|e| BackupError::Io {
-                what: format!("creating {}", to.display()),
-                source: e,
-            })?;
-            io::copy(&mut input, &mut out).map_err(|e| read_error(&f.stored, e))?;
-            out.sync_all().map_err(|e| BackupError::Io {
-                what: format!("syncing {}", to.display()),
-                source: e,
-            })?;
-            let (n, sum) = input.finish();
-            check_original(f, n, &sum)?;
-            bytes += n;
+            bytes += unpack_to(dir, f, key, &tmp.join(&target))?;
         }
+        if let Some((full_dir, full)) = links.first() {
+            // An incremental backup: the full backup's snapshot, then every delta in order.
+            let to = tmp.join(primary_file);
+            let Some(f) = full.files.iter().find(|f| f.name == PRIMARY) else {
+                return Err(BackupError::corrupt(
+                    &format!("{}/{MANIFEST}", full.id),
+                    "the chain's full backup holds no primary snapshot",
+                ));
+            };
+            unpack_to(full_dir, f, usable_key(full, key, true)?, &to)?;
+            for (d, l) in links[1..]
+                .iter()
+                .chain(std::iter::once(&(dir.to_path_buf(), m.clone())))
+            {
+                let Some(f) = l.files.iter().find(|f| f.name == PAGE_DELTA) else {
+                    return Err(BackupError::corrupt(
+                        &format!("{}/{MANIFEST}", l.id),
+                        "an incremental backup without its page delta",
+                    ));
+                };
+                let mut input = seal::TallyRead::new(seal::open(
+                    &d.join(&f.stored),
+                    usable_key(l, key, true)?,
+                    &f.stored,
+                )?);
+                let what = format!("{}/{}", l.id, f.stored);
+                pages::apply_delta(&mut input, &what, &to)?;
+                let (n, sum) = input.finish();
+                check_original(f, n, &sum)?;
+            }
+            let Some(img) = &m.image else {
+                return Err(BackupError::corrupt(
+                    &format!("{}/{MANIFEST}", m.id),
+                    "an incremental backup without its image's checksum",
+                ));
+            };
+            let got = pages::scan(&to, img.page_size)?;
+            if got.bytes != img.bytes || got.sha256 != img.sha256 {
+                return Err(BackupError::corrupt(
+                    &format!("{}/{MANIFEST}", m.id),
+                    "the snapshot rebuilt from the chain does not match the one backed up",
+                ));
+            }
+            bytes += got.bytes;
+        }
+        prepare(&tmp)?;
         if data_dir.exists() {
             fs::remove_dir(data_dir).map_err(|e| BackupError::Io {
                 what: format!("replacing the empty {}", data_dir.display()),
@@ -382,20 +636,25 @@ pub fn restore(
     result
 }
 
-/// Removes all but the newest `keep` backups under `dest`; returns the ids removed.
-pub fn prune(dest: &Path, keep: usize) -> Result<Vec<String>> {
-    let all = list(dest)?;
-    let n = all.len().saturating_sub(keep);
-    let mut removed = Vec::new();
-    for m in all.into_iter().take(n) {
-        let path = dest.join(&m.id);
-        fs::remove_dir_all(&path).map_err(|e| BackupError::Io {
-            what: format!("removing {}", path.display()),
-            source: e,
-        })?;
-        removed.push(m.id);
+/// Writes the original of the stored file `f` of the backup in `dir` to `to`, checked;
+/// returns its bytes.
+fn unpack_to(dir: &Path, f: &FileEntry, key: Option<&Key>, to: &Path) -> Result<u64> {
+    if let Some(p) = to.parent() {
+        mkdir(p)?;
     }
-    Ok(removed)
+    let mut input = seal::TallyRead::new(seal::open(&dir.join(&f.stored), key, &f.stored)?);
+    let mut out = fs::File::create(to).map_err(|e| BackupError::Io {
+        what: format!("creating {}", to.display()),
+        source: e,
+    })?;
+    io::copy(&mut input, &mut out).map_err(|e| read_error(&f.stored, e))?;
+    out.sync_all().map_err(|e| BackupError::Io {
+        what: format!("syncing {}", to.display()),
+        source: e,
+    })?;
+    let (n, sum) = input.finish();
+    check_original(f, n, &sum)?;
+    Ok(n)
 }
 
 fn usable_key<'k>(m: &Manifest, key: Option<&'k Key>, needed: bool) -> Result<Option<&'k Key>> {
@@ -537,7 +796,7 @@ pub fn backup_id(ms: i64) -> String {
 pub fn sizes_by_kind(m: &Manifest) -> BTreeMap<&'static str, (u64, u64)> {
     let mut out: BTreeMap<&'static str, (u64, u64)> = BTreeMap::new();
     for f in &m.files {
-        let kind = if f.name == "primary.db" {
+        let kind = if f.name == PRIMARY || f.name == PAGE_MAP || f.name == PAGE_DELTA {
             "primary"
         } else if f.name.starts_with("wal/") {
             "log"
@@ -655,5 +914,69 @@ mod tests {
         assert_eq!(list(dest.path()).unwrap().len(), 1);
         let e = read_manifest(out.path()).unwrap_err().to_string();
         assert!(e.contains("not a Clio backup"), "{e}");
+    }
+
+    /// A file shaped like a SQLite database with 512-byte pages, page i filled with `fill[i]`.
+    fn sqlite_like(path: &Path, fill: &[u8]) {
+        let mut bytes = Vec::new();
+        for &b in fill {
+            bytes.extend(std::iter::repeat_n(b, 512));
+        }
+        bytes[..16].copy_from_slice(b"SQLite format 3\0");
+        bytes[16..18].copy_from_slice(&512u16.to_be_bytes());
+        fs::write(path, bytes).unwrap();
+    }
+
+    #[test]
+    fn an_incremental_chain_restores_the_exact_snapshot_and_a_broken_one_nothing() {
+        let s = staging();
+        let dest = tempfile::tempdir().unwrap();
+        let key = Key::generate();
+        let primary = s.path().join("primary.db");
+        sqlite_like(&primary, &[1, 2, 3, 4, 5, 6, 7, 8]);
+        let full = pack(s.path(), dest.path(), &info(1000), Some(&key), 3).unwrap();
+        assert_eq!(full.image.as_ref().unwrap().pages_stored, 8);
+        sqlite_like(&primary, &[1, 2, 9, 4, 5, 6, 7, 8, 10]);
+        let base = latest_base(dest.path()).unwrap();
+        assert_eq!(base, full.id);
+        let inc1 =
+            pack_incremental(s.path(), dest.path(), &info(2000), Some(&key), 3, &base).unwrap();
+        // Page 0 (the header page here) is unchanged in this fake; pages 2 and 8 are new.
+        assert_eq!(inc1.image.as_ref().unwrap().pages_stored, 2);
+        assert_eq!(inc1.base.as_deref(), Some(full.id.as_str()));
+        sqlite_like(&primary, &[1, 2, 9, 11, 5, 6]);
+        let inc2 =
+            pack_incremental(s.path(), dest.path(), &info(3000), Some(&key), 3, &inc1.id).unwrap();
+        assert_eq!(inc2.image.as_ref().unwrap().pages_stored, 1);
+        assert!(inc2.stored_bytes() < full.stored_bytes());
+        let v = verify(&dest.path().join(&inc2.id), Some(&key)).unwrap();
+        assert_eq!(v.chain, vec![full.id.clone(), inc1.id.clone()]);
+
+        let out = tempfile::tempdir().unwrap();
+        let target = out.path().join("data");
+        restore(&dest.path().join(&inc2.id), &target, "clio.db", Some(&key)).unwrap();
+        assert_eq!(
+            fs::read(target.join("clio.db")).unwrap(),
+            fs::read(&primary).unwrap()
+        );
+        assert!(!target.join("primary.pagemap").exists());
+
+        // A missing link: named, and nothing restored.
+        fs::remove_dir_all(dest.path().join(&inc1.id)).unwrap();
+        let t2 = out.path().join("again");
+        let e = restore(&dest.path().join(&inc2.id), &t2, "clio.db", Some(&key))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains(&inc1.id) && e.contains("missing"), "{e}");
+        assert!(!t2.exists());
+        let e = verify(&dest.path().join(&inc2.id), Some(&key))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("chain is broken"), "{e}");
+        // Not on a backup without a page map.
+        let e = pack_incremental(s.path(), dest.path(), &info(4000), Some(&key), 3, "nope")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("not in"), "{e}");
     }
 }

@@ -42,13 +42,20 @@ enum Action {
         #[command(flatten)]
         key: KeyArg,
     },
-    /// Remove all but the newest N backups under DEST.
+    /// Remove the backups under DEST that no retention rule keeps (a kept incremental
+    /// backup keeps the chain it builds on).
     Prune {
         /// The directory holding backups.
         dest: PathBuf,
-        /// How many to keep.
-        #[arg(long)]
+        /// Keep the newest N.
+        #[arg(long, default_value_t = 0)]
         keep: usize,
+        /// Keep the newest backup of each of the last N days that have one (UTC).
+        #[arg(long, default_value_t = 0)]
+        keep_daily: usize,
+        /// Keep the newest backup of each of the last N weeks that have one (from Monday).
+        #[arg(long, default_value_t = 0)]
+        keep_weekly: usize,
     },
     /// Print a new random key for encrypted backups (64 hex digits).
     Key,
@@ -69,6 +76,10 @@ struct CreateArgs {
     key: KeyArg,
     #[command(flatten)]
     server: ServerArg,
+    /// Make it incremental on the backup BASE under DEST (an id, or `latest`): of the
+    /// primary's snapshot it holds only the pages changed since; restoring needs the chain.
+    #[arg(long, value_name = "BASE")]
+    incremental: Option<String>,
     /// Print the manifest as JSON.
     #[arg(long)]
     json: bool,
@@ -120,12 +131,12 @@ pub fn run(args: &BackupArgs) -> Result<()> {
                 return Ok(());
             }
             println!(
-                "{:<28} {:<8} {:<8} {:>14} {:>14} {:>9}  position",
+                "{:<28} {:<11} {:<8} {:>14} {:>14} {:>9}  position  base",
                 "id", "kind", "source", "bytes", "stored", "encrypted"
             );
             for m in &all {
                 println!(
-                    "{:<28} {:<8} {:<8} {:>14} {:>14} {:>9}  {}:{}",
+                    "{:<28} {:<11} {:<8} {:>14} {:>14} {:>9}  {}:{}  {}",
                     m.id,
                     m.kind,
                     m.source,
@@ -133,7 +144,8 @@ pub fn run(args: &BackupArgs) -> Result<()> {
                     m.stored_bytes(),
                     if m.encryption.is_some() { "yes" } else { "no" },
                     m.position.0,
-                    m.position.1
+                    m.position.1,
+                    m.base.as_deref().unwrap_or("-")
                 );
             }
             Ok(())
@@ -145,6 +157,13 @@ pub fn run(args: &BackupArgs) -> Result<()> {
                     "ok: {} files, {} bytes read back and matched the manifest",
                     v.files, v.bytes
                 );
+            }
+            if !v.chain.is_empty() {
+                println!(
+                    "incremental on a chain of {} present backups: {}",
+                    v.chain.len(),
+                    v.chain.join(" <- ")
+                );
             } else {
                 println!(
                     "ok: {} stored files match the manifest (encrypted: give the key to check what they hold)",
@@ -153,8 +172,20 @@ pub fn run(args: &BackupArgs) -> Result<()> {
             }
             Ok(())
         }
-        Action::Prune { dest, keep } => {
-            let removed = clio_backup::prune(dest, *keep)?;
+        Action::Prune {
+            dest,
+            keep,
+            keep_daily,
+            keep_weekly,
+        } => {
+            let removed = clio_backup::prune_with(
+                dest,
+                clio_backup::Retention {
+                    last: *keep,
+                    daily: *keep_daily,
+                    weekly: *keep_weekly,
+                },
+            )?;
             println!("removed {} backups: {}", removed.len(), removed.join(", "));
             Ok(())
         }
@@ -199,11 +230,14 @@ fn online(c: &CreateArgs) -> Result<clio_backup::Manifest> {
             "--key-file applies to offline backups; a server encrypts with its own [backup] key_file or CLIO_BACKUP_KEY"
         );
     }
-    let body = match &c.dest {
+    let mut body = match &c.dest {
         // The server resolves paths against its own working directory: send an absolute one.
         Some(d) => serde_json::json!({ "dest": absolute(d)?.display().to_string() }),
         None => serde_json::json!({}),
     };
+    if let Some(b) = &c.incremental {
+        body["incremental"] = serde_json::json!(b);
+    }
     let client = c.server.client()?;
     let (status, answer) = block_on(client.send(
         Method::POST,
@@ -243,7 +277,15 @@ fn offline(c: &CreateArgs) -> Result<clio_backup::Manifest> {
         let (store, _) = clio_core::Store::open_topology(cfg.engine_options(), topology)
             .await
             .with_context(|| format!("cannot open {}", cfg.data_dir.display()))?;
-        let r = clio_server::backup::take(&store, &cfg.data_dir, dest, key, "offline").await;
+        let r = clio_server::backup::take(
+            &store,
+            &cfg.data_dir,
+            dest,
+            key,
+            "offline",
+            c.incremental.as_deref(),
+        )
+        .await;
         store.close().await?;
         Ok(r?)
     })

@@ -16,14 +16,26 @@ use crate::error::ApiError;
 const EXTRA_FILES: &[&str] = &["housekeeper.json"];
 
 /// Takes a backup of `store` (whose data directory is `data_dir`) into a new directory under
-/// `dest`. `source` is `online` or `offline`.
+/// `dest`. `source` is `online` or `offline`. With `base` (a backup id under `dest`, or
+/// `latest`), the backup is incremental: of the primary's snapshot it holds only the pages
+/// changed since that backup.
 pub async fn take(
     store: &Store,
     data_dir: &Path,
     dest: &Path,
     key: Option<Key>,
     source: &str,
+    base: Option<&str>,
 ) -> Result<Manifest, ApiError> {
+    let invalid = |e: clio_backup::BackupError| match e {
+        clio_backup::BackupError::Invalid(m) => ApiError::bad(m),
+        e => ApiError::Internal(e.to_string()),
+    };
+    let base = match base {
+        Some("latest") => Some(clio_backup::latest_base(dest).map_err(invalid)?),
+        Some(id) => Some(id.to_owned()),
+        None => None,
+    };
     let created_ms = clio_core::now_ms();
     std::fs::create_dir_all(dest).map_err(|e| {
         ApiError::bad(format!(
@@ -57,12 +69,13 @@ pub async fn take(
         let staging2: PathBuf = staging.clone();
         let dest2 = dest.to_path_buf();
         // Compression and encryption are CPU work: off the async workers.
-        tokio::task::spawn_blocking(move || {
-            clio_backup::pack(&staging2, &dest2, &info, key.as_ref(), 3)
+        tokio::task::spawn_blocking(move || match &base {
+            Some(b) => clio_backup::pack_incremental(&staging2, &dest2, &info, key.as_ref(), 3, b),
+            None => clio_backup::pack(&staging2, &dest2, &info, key.as_ref(), 3),
         })
         .await
         .map_err(|e| ApiError::Internal(format!("backup task failed: {e}")))?
-        .map_err(|e| ApiError::Internal(e.to_string()))
+        .map_err(invalid)
     }
     .await;
     let _ = std::fs::remove_dir_all(&staging);

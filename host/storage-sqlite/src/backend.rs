@@ -413,17 +413,25 @@ impl StorageBackend for SqliteBackend {
                 to.display()
             )));
         }
-        let Some(target) = to.to_str().map(str::to_owned) else {
-            return Err(StorageError::InvalidInput(format!(
-                "snapshot target {} is not valid UTF-8",
-                to.display()
-            )));
-        };
-        // VACUUM INTO on a reader: one read transaction's view, compacted, while the writer
-        // goes on (it works on read-only connections).
+        let target = to.to_path_buf();
+        // SQLite's online backup API on a reader: one read transaction's view (the writer
+        // goes on), copied page for page. Unlike `VACUUM INTO`, a page keeps its number
+        // from one snapshot to the next, so an incremental backup can hold only the pages
+        // that changed (clio-backup's page maps).
         self.readers
             .call(move |conn| {
-                conn.execute("VACUUM INTO ?1", [target]).map_err(sql)?;
+                let mut dst = rusqlite::Connection::open(&target).map_err(sql)?;
+                {
+                    let b = rusqlite::backup::Backup::new(conn, &mut dst).map_err(sql)?;
+                    // All pages in one step: one consistent read transaction.
+                    let step = b.step(-1).map_err(sql)?;
+                    if !matches!(step, rusqlite::backup::StepResult::Done) {
+                        return Err(StorageError::Unavailable(format!(
+                            "the snapshot copy did not finish ({step:?}); try again"
+                        )));
+                    }
+                }
+                dst.close().map_err(|(_, e)| sql(e))?;
                 Ok(())
             })
             .await

@@ -35,10 +35,18 @@ fn clio(args: &[&str]) -> std::process::Output {
 /// Every point of series 7, oldest first, following the answers' `next` cursor (each
 /// page is the newest part of what is left).
 fn all_points(s: &Server, t0: i64) -> Vec<(i64, f64)> {
+    points_of(s, 7, t0)
+}
+
+/// Every point of `series` from `t0` on, oldest first.
+fn points_of(s: &Server, series: u64, t0: i64) -> Vec<(i64, f64)> {
     let mut out = Vec::new();
     let mut cursor: Option<String> = None;
     loop {
-        let mut path = format!("/api/v1/series/7/points?from={t0}&to={}", t0 + 100_000_000);
+        let mut path = format!(
+            "/api/v1/series/{series}/points?from={t0}&to={}",
+            t0 + 100_000_000
+        );
         if let Some(c) = &cursor {
             path.push_str(&format!("&cursor={c}"));
         }
@@ -267,4 +275,178 @@ fn an_encrypted_offline_backup_names_a_wrong_key_and_damage() {
     assert_eq!(pts.len(), 2000);
     assert_eq!(pts[1999], (t0 + 1_999_000, 1999.0));
     assert_eq!(s.terminate().code(), Some(0));
+}
+
+/// Points of `series` 1..=n, `per` each, from `start`: one JSON write.
+fn write_series(s: &Server, t0: i64, n: u64, start: i64, per: i64) {
+    let batch: Vec<Value> = (1..=n)
+        .flat_map(|id| {
+            (start..start + per)
+                // Noisy two-decimal values, as sensors give (a linear ramp would compress to
+                // almost nothing and hide what an incremental backup saves).
+                .map(move |i| {
+                    let mut x = (id << 32) ^ i as u64 ^ 0x9e37_79b9_7f4a_7c15;
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                    let v = 1500.0 + (x % 10_000) as f64 / 100.0;
+                    json!({"series": id, "ts": t0 + i * 1000, "value": v})
+                })
+        })
+        .collect();
+    let r = s.http(
+        "POST",
+        "/api/v1/points",
+        Value::Array(batch).to_string().as_bytes(),
+        &[],
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+}
+
+/// The number of points and their sum over series 1..=n (a checksum of contents).
+fn contents(s: &Server, t0: i64, n: u64) -> Vec<(usize, f64)> {
+    (1..=n)
+        .map(|id| {
+            let pts = points_of(s, id, t0);
+            (pts.len(), pts.iter().map(|p| p.1).sum())
+        })
+        .collect()
+}
+
+/// Waits until the server has flushed every point it holds (the log is then mostly empty
+/// and the primary's file holds the data).
+fn flushed(s: &Server) {
+    for _ in 0..300 {
+        if s.get_json("/health", 200)["unflushed_points"] == json!(0) {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("never flushed: {}", s.get_json("/health", 200));
+}
+
+#[test]
+fn an_incremental_chain_holds_only_changed_pages_and_restores_like_a_full_backup() {
+    let dir = tempfile::tempdir().unwrap();
+    let t0 = t0();
+    let data = dir.path().join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    let config = dir.path().join("clio.toml");
+    std::fs::write(&config, CONFIG).unwrap();
+    let dest = dir.path().join("backups");
+    let s = Server::start(&data, &["--config", config.to_str().unwrap()]);
+    let url = format!("http://{}", s.http);
+    // 20 series × 20,000 points (ten chunks each), then 1 % more, twice.
+    for part in 0..10 {
+        write_series(&s, t0, 20, part * 2000, 2000);
+    }
+    flushed(&s);
+    let create = |extra: &[&str]| {
+        let mut args = vec!["backup", "create", dest.to_str().unwrap(), "--json"];
+        args.extend_from_slice(extra);
+        let out = clio(&args);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice::<Value>(&out.stdout).unwrap()
+    };
+    let full = create(&["--server", &url]);
+    write_series(&s, t0, 20, 20_000, 200);
+    flushed(&s);
+    let inc1 = create(&["--server", &url, "--incremental", "latest"]);
+    assert_eq!(inc1["kind"], json!("incremental"));
+    assert_eq!(inc1["base"], full["id"]);
+    write_series(&s, t0, 20, 20_200, 200);
+    let want = contents(&s, t0, 20);
+    assert_eq!(s.terminate().code(), Some(0));
+    // Offline, the server stopped: incremental on the incremental, and a full one to compare.
+    let inc2 = create(&[
+        "--data-dir",
+        data.to_str().unwrap(),
+        "--incremental",
+        "latest",
+    ]);
+    assert_eq!(inc2["base"], inc1["id"]);
+    let full2 = create(&["--data-dir", data.to_str().unwrap()]);
+
+    let stored = |m: &Value| -> u64 {
+        m["files"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|f| f["name"].as_str().unwrap().starts_with("primary."))
+            .map(|f| f["stored_bytes"].as_u64().unwrap())
+            .sum()
+    };
+    let pages = |m: &Value| m["image"]["pages_stored"].as_u64().unwrap();
+    let total = |m: &Value| m["image"]["pages"].as_u64().unwrap();
+    eprintln!(
+        "full: {} pages, {} B stored; +1 %: {} of {} pages, {} B; +1 %: {} of {} pages, {} B",
+        total(&full),
+        stored(&full),
+        pages(&inc1),
+        total(&inc1),
+        stored(&inc1),
+        pages(&inc2),
+        total(&inc2),
+        stored(&inc2)
+    );
+    assert!(pages(&inc1) < total(&inc1) / 2, "{inc1}");
+    assert!(stored(&inc1) < stored(&full) / 2, "{inc1}");
+
+    let listed = String::from_utf8_lossy(&clio(&["backup", "list", dest.to_str().unwrap()]).stdout)
+        .to_string();
+    assert!(listed.contains("incremental"), "{listed}");
+    let inc2_dir = dest.join(inc2["id"].as_str().unwrap());
+    let out = clio(&["backup", "verify", inc2_dir.to_str().unwrap()]);
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && said.contains("chain of 2"),
+        "{said}"
+    );
+
+    let restore = |from: &Path, to: &Path| {
+        let out = clio(&[
+            "restore",
+            "--from",
+            from.to_str().unwrap(),
+            "--data-dir",
+            to.to_str().unwrap(),
+        ]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    let from_chain = dir.path().join("from-chain");
+    restore(&inc2_dir, &from_chain);
+    let from_full = dir.path().join("from-full");
+    restore(&dest.join(full2["id"].as_str().unwrap()), &from_full);
+    for d in [&from_chain, &from_full] {
+        let s = Server::start(d, &["--config", config.to_str().unwrap()]);
+        assert_eq!(contents(&s, t0, 20), want, "restored from {}", d.display());
+        assert_eq!(s.terminate().code(), Some(0));
+    }
+
+    // Retention keeps what a kept incremental needs.
+    let left = |keep: &str| {
+        let out = clio(&["backup", "prune", dest.to_str().unwrap(), "--keep", keep]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let mut left: Vec<String> = std::fs::read_dir(&dest)
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        left.sort();
+        left
+    };
+    assert_eq!(left("2").len(), 4, "inc2 keeps inc1 and full");
+    assert_eq!(left("1"), vec![full2["id"].as_str().unwrap().to_owned()]);
 }

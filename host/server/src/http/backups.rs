@@ -28,7 +28,8 @@ pub(super) async fn status(State(state): State<AppState>) -> Response {
                     .map(
                         |m| json!({"id": m.id, "created_ms": m.created_ms, "kind": m.kind,
                                    "bytes": m.bytes(), "stored_bytes": m.stored_bytes(),
-                                   "encrypted": m.encryption.is_some(), "position": m.position})
+                                   "encrypted": m.encryption.is_some(), "position": m.position,
+                                   "base": m.base})
                     )
                     .collect::<Vec<_>>()
             );
@@ -38,8 +39,9 @@ pub(super) async fn status(State(state): State<AppState>) -> Response {
     finish(&state, "backups_status", started, r)
 }
 
-/// `POST /api/v1/backups` with `{"dest": "/path"}` (or `{}` with `[backup] dir` set): takes
-/// a backup now and answers its manifest. One at a time (409-like 503 while one runs).
+/// `POST /api/v1/backups` with `{"dest": "/path"}` (or `{}` with `[backup] dir` set, and
+/// `"incremental": "<id>" | "latest"` for an incremental one): takes a backup now and
+/// answers its manifest. One at a time (409-like 503 while one runs).
 pub(super) async fn create(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -59,11 +61,20 @@ pub(super) async fn create(
                 "expected an object such as {\"dest\": \"/path\"}",
             ));
         };
-        if let Some(k) = o.keys().find(|k| *k != "dest") {
+        if let Some(k) = o.keys().find(|k| *k != "dest" && *k != "incremental") {
             return Err(ApiError::bad(format!(
-                "unknown field `{k}` (expected dest)"
+                "unknown field `{k}` (expected dest, incremental)"
             )));
         }
+        let base = match o.get("incremental") {
+            None | Some(JsonValue::Null) => None,
+            Some(JsonValue::String(b)) if !b.is_empty() => Some(b.clone()),
+            Some(_) => {
+                return Err(ApiError::bad(
+                    "`incremental` must be a backup id or \"latest\"",
+                ));
+            }
+        };
         let dest: PathBuf = match (o.get("dest"), &state.config().backup.dir) {
             (Some(JsonValue::String(d)), _) if !d.is_empty() => PathBuf::from(d),
             (Some(_), _) => return Err(ApiError::bad("`dest` must be a non-empty path")),
@@ -87,6 +98,7 @@ pub(super) async fn create(
             &dest,
             key,
             "online",
+            base.as_deref(),
         )
         .await;
         state.backups().end(&dest, started, &r);
