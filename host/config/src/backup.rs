@@ -21,4 +21,7 @@ pub struct BackupConfig {
     /// hour); 0 turns the warning off.
     #[serde(default)]
     pub warn_after_hours: u64,
+    /// Where closed log segments are archived for point-in-time restores; unset: none.
+    #[serde(default)]
+    pub archive_dir: Option<PathBuf>,
 }

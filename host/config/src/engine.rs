@@ -225,6 +225,7 @@ impl Config {
         o.max_new_series_per_write = (self.ingest.max_new_series_per_write > 0)
             .then_some(self.ingest.max_new_series_per_write);
         o.max_metadata_bytes = self.ingest.max_metadata_bytes;
+        o.archive_dir = self.backup.archive_dir.clone();
         o
     }
 }

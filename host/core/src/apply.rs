@@ -30,10 +30,10 @@ pub(crate) enum Change {
 }
 
 impl Change {
-    /// The change a log entry records; `None` for points and flush marks.
+    /// The change a log entry records; `None` for points, flush marks and clock records.
     pub(crate) fn from_entry(entry: &Entry) -> Option<Change> {
         Some(match entry {
-            Entry::Points(_) | Entry::Flushed { .. } => return None,
+            Entry::Points(_) | Entry::Flushed { .. } | Entry::Clock(_) => return None,
             Entry::DeleteSeries(id) => Change::DeleteSeries(*id),
             Entry::DeleteRange { series, from, to } => Change::DeleteRange {
                 series: *series,

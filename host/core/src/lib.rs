@@ -34,6 +34,7 @@ mod catalog;
 mod error;
 mod lock;
 mod options;
+pub mod pitr;
 mod query;
 mod replica;
 mod store;
@@ -49,8 +50,8 @@ pub use query::{Cursor, Data, ReadRequest, ReadResult, Resolution, Window};
 pub use replica::{ReplicaState, ReplicaStatus};
 pub use store::status::{BackendStatus, StorageStatus};
 pub use store::{
-    EngineStats, FlushReport, IncomingPoint, KeyTexts, SeriesPage, SeriesRef, SnapshotReport,
-    Store, TimeLimits, WriteReport, now_ms,
+    ArchiveStatus, EngineStats, FlushReport, IncomingPoint, KeyTexts, SeriesPage, SeriesRef,
+    SnapshotReport, Store, TimeLimits, WriteReport, now_ms,
 };
 pub use topology::{BackendSpec, OpenFuture, Opener, SlotHealth, Topology};
 pub use wal::{ReplayReport, SyncMode};

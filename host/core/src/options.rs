@@ -54,6 +54,10 @@ pub struct EngineOptions {
     pub max_metadata_bytes: usize,
     /// Trend intervals the backends keep (reads ask for these; known without the primary).
     pub trend_intervals: Vec<TrendInterval>,
+    /// Where closed log segments are archived for point-in-time restores (`[backup]
+    /// archive_dir`); `None`: no archiving. While set, a segment is deleted only once
+    /// archived, and the log carries clock records.
+    pub archive_dir: Option<PathBuf>,
     /// Faults injected into the log's file operations (tests only; `None` in production).
     #[doc(hidden)]
     pub wal_faults: Option<std::sync::Arc<crate::wal::WalFaults>>,
@@ -86,6 +90,7 @@ impl EngineOptions {
             max_new_series_per_write: Some(100_000),
             max_metadata_bytes: 64 << 10,
             trend_intervals: DEFAULT_TREND_INTERVALS.to_vec(),
+            archive_dir: None,
             wal_faults: None,
         }
     }

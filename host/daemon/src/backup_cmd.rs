@@ -114,6 +114,13 @@ pub struct RestoreArgs {
     primary_file: String,
     #[command(flatten)]
     key: KeyArg,
+    /// Continue the backup's log with the segments archived here (`[backup] archive_dir`).
+    #[arg(long, value_name = "DIR")]
+    archive: Option<PathBuf>,
+    /// Restore to this time (RFC 3339, `2026-12-05T14:00:00Z`, or ms since the epoch): the
+    /// log is cut there, so the server starts with what was committed up to then.
+    #[arg(long, value_name = "TIME")]
+    to_time: Option<String>,
 }
 
 /// Runs `clio backup ...`.
@@ -293,11 +300,39 @@ fn offline(c: &CreateArgs) -> Result<clio_backup::Manifest> {
 
 /// Runs `clio restore`.
 pub fn restore(args: &RestoreArgs) -> Result<()> {
-    let r = clio_backup::restore(
+    let m = clio_backup::read_manifest(&args.from)?;
+    let to_time = match &args.to_time {
+        Some(t) => {
+            let ms = crate::timearg::parse_time(t, crate::timearg::now_ms())
+                .with_context(|| format!("--to-time `{t}`"))?;
+            if ms < m.created_ms {
+                bail!(
+                    "backup {} was taken at {}: it cannot restore to the earlier {}; use an older backup",
+                    m.id,
+                    crate::timearg::format_time(m.created_ms),
+                    crate::timearg::format_time(ms)
+                );
+            }
+            Some(ms)
+        }
+        None => None,
+    };
+    let mut report = None;
+    let pitr = to_time.is_some() || args.archive.is_some();
+    let r = clio_backup::restore_with(
         &args.from,
         &args.data_dir,
         &args.primary_file,
         args.key.load()?.as_ref(),
+        &mut |dir| {
+            if !pitr {
+                return Ok(());
+            }
+            let r = clio_core::pitr::prepare(dir, args.archive.as_deref(), m.position, to_time)
+                .map_err(|e| clio_backup::BackupError::Invalid(e.to_string()))?;
+            report = Some(r);
+            Ok(())
+        },
     )?;
     println!(
         "restored backup {} into {}: {} files, {} bytes; start Clio on it to replay the log",
@@ -306,6 +341,37 @@ pub fn restore(args: &RestoreArgs) -> Result<()> {
         r.files,
         r.bytes
     );
+    if let Some(p) = report {
+        if !p.archived_segments.is_empty() {
+            println!(
+                "log continued with {} archived segments ({}..={})",
+                p.archived_segments.len(),
+                p.archived_segments.first().copied().unwrap_or(0),
+                p.archived_segments.last().copied().unwrap_or(0)
+            );
+        }
+        if let Some(n) = p.missing_segment {
+            eprintln!(
+                "warning: the archive lacks segment {n} although it holds later ones: the restore ends before it"
+            );
+        }
+        match (to_time, p.reached, p.last_kept_time) {
+            (Some(_), true, _) => {
+                let (seg, off) = p.cut_at.unwrap_or_default();
+                println!(
+                    "log cut at segment {seg}, byte {off}: last commit kept at {}",
+                    p.last_kept_time
+                        .map_or_else(|| "the backup".into(), crate::timearg::format_time)
+                );
+            }
+            (Some(t), false, last) => eprintln!(
+                "warning: the log ends before {} (last commit {}): the restore holds everything archived",
+                crate::timearg::format_time(t),
+                last.map_or_else(|| "unknown".into(), crate::timearg::format_time)
+            ),
+            (None, _, _) => {}
+        }
+    }
     Ok(())
 }
 

@@ -450,3 +450,159 @@ fn an_incremental_chain_holds_only_changed_pages_and_restores_like_a_full_backup
     assert_eq!(left("2").len(), 4, "inc2 keeps inc1 and full");
     assert_eq!(left("1"), vec![full2["id"].as_str().unwrap().to_owned()]);
 }
+
+/// Points `from..to` of series 7, one per second from `t0`, in one write.
+fn write_range(s: &Server, t0: i64, from: i64, to: i64) {
+    let batch: Vec<Value> = (from..to)
+        .map(|i| json!({"series": 7, "ts": t0 + i * 1000, "value": i as f64}))
+        .collect();
+    let r = s.http(
+        "POST",
+        "/api/v1/points",
+        Value::Array(batch).to_string().as_bytes(),
+        &[],
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+}
+
+/// Waits until the archive holds every segment the flush closed so far.
+fn archived(s: &Server) -> u64 {
+    flushed(s);
+    let flushed_segment = s.get_json("/api/v1/storage", 200)["backends"][0]["flushed_segment"]
+        .as_u64()
+        .unwrap();
+    for _ in 0..300 {
+        let st = s.get_json("/api/v1/storage", 200);
+        let upto = st["archive"]["archived_upto"].as_u64().unwrap_or(0);
+        if upto >= flushed_segment {
+            return upto;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("never archived: {}", s.get_json("/api/v1/storage", 200));
+}
+
+#[test]
+fn a_backup_and_the_archived_log_restore_to_a_point_in_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let t0 = t0();
+    let data = dir.path().join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    let archive = dir.path().join("archive");
+    let config = dir.path().join("clio.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "{CONFIG}[backup]\narchive_dir = \"{}\"\n",
+            archive.display()
+        ),
+    )
+    .unwrap();
+    let s = Server::start(&data, &["--config", config.to_str().unwrap()]);
+    write_range(&s, t0, 0, 1000);
+    archived(&s);
+    let dest = dir.path().join("backups");
+    let r = s.http(
+        "POST",
+        "/api/v1/backups",
+        json!({"dest": dest.to_str().unwrap()})
+            .to_string()
+            .as_bytes(),
+        &[],
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    let backup = dest.join(r.json()["id"].as_str().unwrap());
+    // After the backup: B, then the target time, then C.
+    write_range(&s, t0, 1000, 2000);
+    archived(&s);
+    std::thread::sleep(Duration::from_millis(20));
+    let target = clio_core::now_ms();
+    std::thread::sleep(Duration::from_millis(20));
+    write_range(&s, t0, 2000, 3000);
+    archived(&s);
+    assert_eq!(s.terminate().code(), Some(0));
+    let segments = std::fs::read_dir(&archive).unwrap().count();
+    assert!(segments >= 3, "{segments} archived segments");
+
+    let restore = |to: &Path, extra: &[&str]| {
+        let mut args = vec![
+            "restore",
+            "--from",
+            backup.to_str().unwrap(),
+            "--data-dir",
+            to.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        clio(&args)
+    };
+    let count = |d: &Path| {
+        let s = Server::start(d, &[]);
+        let pts = all_points(&s, t0);
+        assert_eq!(s.terminate().code(), Some(0));
+        for (i, (ts, v)) in pts.iter().enumerate() {
+            assert_eq!((*ts, *v), (t0 + i as i64 * 1000, i as f64), "point {i}");
+        }
+        pts.len()
+    };
+    // To the target time: A and B, not C.
+    let at = dir.path().join("at-target");
+    let target_arg = target.to_string();
+    let out = restore(
+        &at,
+        &[
+            "--archive",
+            archive.to_str().unwrap(),
+            "--to-time",
+            &target_arg,
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("log cut at segment"));
+    assert_eq!(count(&at), 2000);
+    // The whole archive: A, B and C.
+    let all = dir.path().join("everything");
+    let out = restore(&all, &["--archive", archive.to_str().unwrap()]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(count(&all), 3000);
+    // The backup alone: A (and what the log copied with it held).
+    let alone = dir.path().join("alone");
+    assert!(restore(&alone, &[]).status.success());
+    assert_eq!(count(&alone), 1000);
+    // Before the backup: refused, nothing written.
+    let early = dir.path().join("early");
+    let out = restore(
+        &early,
+        &["--archive", archive.to_str().unwrap(), "--to-time", "1000"],
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && err.contains("cannot restore to the earlier"),
+        "{err}"
+    );
+    assert!(!early.exists());
+    // A damaged archived segment: named, nothing half-restored.
+    let mut names: Vec<_> = std::fs::read_dir(&archive)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    names.sort();
+    let last = names.last().unwrap();
+    let mut bytes = std::fs::read(last).unwrap();
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0x55;
+    std::fs::write(last, &bytes).unwrap();
+    let broken = dir.path().join("broken");
+    let out = restore(&broken, &["--archive", archive.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("is damaged"), "{err}");
+    assert!(!broken.exists());
+}

@@ -26,6 +26,11 @@ impl Store {
         let _guard = inner.flush_lock.lock().await;
         let started = Instant::now();
         let seg = inner.wal.rotate().await?;
+        // Closed segments go to the archive whether or not the primary answers.
+        if let Some(a) = &inner.archiver {
+            let (a, wal_dir) = (Arc::clone(a), inner.opts.data_dir.join("wal"));
+            let _ = tokio::task::spawn_blocking(move || a.archive(&wal_dir, seg)).await;
+        }
         // Changes the primary missed come first: series must exist before their points, and
         // a queued deletion must not remove points written after it.
         if let Err(e) = self.apply_pending().await {
@@ -94,7 +99,11 @@ impl Store {
                 return Err(e);
             }
         }
-        let upto = crate::replica::removable_upto(self, seg);
+        let mut upto = crate::replica::removable_upto(self, seg);
+        if let Some(a) = &inner.archiver {
+            // Deleted only once archived.
+            upto = upto.min(a.upto());
+        }
         report.wal_freed = inner.wal.remove_up_to(upto).await?;
         inner.held_bytes.store(
             crate::replica::bytes_up_to(&inner.opts.data_dir.join("wal"), seg),

@@ -205,6 +205,8 @@ pub(crate) struct EngineState {
     pub(crate) flush_failing: Mutex<Option<String>>,
     /// Held for the engine's life: one process per data directory.
     pub(crate) lock: Mutex<Option<DirLock>>,
+    /// Copies closed log segments to `archive_dir`, when set.
+    pub(crate) archiver: Option<Arc<archive::Archiver>>,
 }
 
 /// The engine: write-ahead log + adaptive cache + catalog in front of one storage backend.
@@ -221,6 +223,8 @@ pub fn now_ms() -> Timestamp {
         .map_or(0, |d| d.as_millis() as Timestamp)
 }
 
+pub(crate) mod archive;
+pub use archive::ArchiveStatus;
 mod backup;
 pub use backup::SnapshotReport;
 mod changes;

@@ -85,7 +85,10 @@ impl Store {
                             }
                         }
                     }
-                    Entry::CreateSeries(_) | Entry::UpdateSeries(..) | Entry::Flushed { .. } => {}
+                    Entry::CreateSeries(_)
+                    | Entry::UpdateSeries(..)
+                    | Entry::Flushed { .. }
+                    | Entry::Clock(_) => {}
                 }
                 if replaying.load(Ordering::Relaxed) {
                     let mut r = replayed.lock();
@@ -103,6 +106,7 @@ impl Store {
             sync_interval: opts.wal_sync_interval,
             segment_bytes: opts.wal_segment_bytes,
             faults: opts.wal_faults.clone(),
+            clock: opts.archive_dir.is_some(),
         };
         let (wal, report) = Wal::open(wal_opts, apply)?;
         replaying.store(false, Ordering::Relaxed);
@@ -156,6 +160,13 @@ impl Store {
             .map(|spec| Follower::new(spec, &opts.data_dir, topology.lag_warn).map(Arc::new))
             .collect::<Result<Vec<_>>>()?;
         let pending_len = changes.len() as u64;
+        let archiver = match &opts.archive_dir {
+            Some(dir) => Some(Arc::new(super::archive::Archiver::open(
+                &opts.data_dir,
+                dir,
+            )?)),
+            None => None,
+        };
         let store = Store {
             inner: Arc::new(EngineState {
                 opts,
@@ -182,6 +193,7 @@ impl Store {
                 counters: Counters::default(),
                 flush_failing: Mutex::new(None),
                 lock: Mutex::new(Some(lock)),
+                archiver,
             }),
         };
         // Re-applied at once when the primary answers; otherwise the flush retries.

@@ -53,6 +53,9 @@ pub struct StorageStatus {
     pub failover_reads: u64,
     /// The primary first, then the replicas in configured order.
     pub backends: Vec<BackendStatus>,
+    /// Log archiving, while `[backup] archive_dir` is set.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub archive: Option<super::archive::ArchiveStatus>,
 }
 
 tokio::task_local! {
@@ -118,9 +121,11 @@ impl Store {
         }
         let wal_failing = inner.wal.failing();
         let flush_failing = inner.flush_failing.lock().clone();
+        let archive = inner.archiver.as_ref().map(|a| a.status());
         let degraded = backends.iter().any(|b| !b.health.up || b.state == "down")
             || wal_failing.is_some()
-            || flush_failing.is_some();
+            || flush_failing.is_some()
+            || archive.as_ref().is_some_and(|a| a.failing.is_some());
         StorageStatus {
             status: if degraded { "degraded" } else { "ok" },
             wal_failing,
@@ -128,6 +133,7 @@ impl Store {
             read_failover: inner.read_failover,
             failover_reads: inner.counters.failover_reads.load(Ordering::Relaxed),
             backends,
+            archive,
         }
     }
 }

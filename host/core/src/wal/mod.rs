@@ -56,6 +56,9 @@ pub struct WalOptions {
     pub segment_bytes: u64,
     /// Faults injected by tests.
     pub faults: Option<Arc<faults::WalFaults>>,
+    /// Start each group of records with a clock record (when its time differs from the
+    /// last one), so that a point-in-time restore can cut the log at a time.
+    pub clock: bool,
 }
 
 /// Called by the log thread for every entry, in log order, with the segment number it is in.
@@ -244,6 +247,7 @@ impl Wal {
             unsynced: false,
             broken: false,
             failing: Arc::clone(&failing),
+            last_clock: None,
         };
         std::thread::Builder::new()
             .name("clio-wal".into())
@@ -347,6 +351,8 @@ struct LogThread {
     broken: bool,
     /// Shared with [`Wal::failing`].
     failing: Failing,
+    /// The last clock record written to the current segment.
+    last_clock: Option<i64>,
 }
 
 /// Most commands taken into one group commit.
@@ -384,6 +390,9 @@ impl LogThread {
                         entry,
                         reply,
                     } => {
+                        if buf.is_empty() && self.opts.clock {
+                            self.stamp(&mut buf);
+                        }
                         buf.extend_from_slice(&bytes);
                         pending.push((entry, reply));
                     }
@@ -409,6 +418,16 @@ impl LogThread {
                 }
             }
             self.commit(&mut buf, &mut pending);
+        }
+    }
+
+    /// Starts a group with a clock record when the time moved since the last one (or the
+    /// segment is new). The group is committed at or after this time.
+    fn stamp(&mut self, buf: &mut Vec<u8>) {
+        let now = crate::now_ms();
+        if self.last_clock != Some(now) {
+            record::encode(&Entry::Clock(now), buf);
+            self.last_clock = Some(now);
         }
     }
 
@@ -576,6 +595,8 @@ impl LogThread {
         self.segment = next;
         self.broken = false;
         self.unsynced = false;
+        // Every segment starts with the time, so an archived one says when it begins.
+        self.last_clock = None;
         Ok(closed)
     }
 

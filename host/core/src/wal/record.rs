@@ -26,6 +26,10 @@ const KIND_UPDATE_SERIES: u8 = 6;
 /// A flush committed every point of log segments `<= upto` to the primary: `u64 upto`.
 /// Replicas write what they gathered at these marks, so they see the primary's batches.
 const KIND_FLUSHED: u8 = 7;
+/// The wall clock when a group of records was committed: `i64` ms since the epoch. Written
+/// only while log archiving is on (a point-in-time restore cuts the log at these); binaries
+/// older than this record stop replaying at the first one.
+const KIND_CLOCK: u8 = 8;
 
 const VAL_NUM: u8 = 0;
 const VAL_STR: u8 = 1;
@@ -55,6 +59,9 @@ pub(crate) enum Entry {
         /// The last segment the flush covered.
         upto: u64,
     },
+    /// The records after this one, up to the next clock record, were committed at or
+    /// after this time (ms since the epoch).
+    Clock(i64),
 }
 
 /// Appends `entry` as one framed record to `out`.
@@ -124,6 +131,10 @@ pub(crate) fn encode(entry: &Entry, out: &mut Vec<u8>) {
         Entry::Flushed { upto } => {
             out.push(KIND_FLUSHED);
             out.extend_from_slice(&upto.to_le_bytes());
+        }
+        Entry::Clock(ms) => {
+            out.push(KIND_CLOCK);
+            out.extend_from_slice(&ms.to_le_bytes());
         }
     }
     let payload_len = (out.len() - start - 8) as u32;
@@ -265,6 +276,7 @@ fn decode_payload(payload: &[u8]) -> Result<Entry, String> {
             )
         }
         KIND_FLUSHED => Entry::Flushed { upto: r.u64()? },
+        KIND_CLOCK => Entry::Clock(r.u64()? as i64),
         k => return Err(format!("unknown record kind {k}")),
     };
     if r.pos != payload.len() {
@@ -358,6 +370,7 @@ mod tests {
                     }
                 )),
             any::<u64>().prop_map(|upto| Entry::Flushed { upto }),
+            any::<i64>().prop_map(Entry::Clock),
         ]
     }
 
