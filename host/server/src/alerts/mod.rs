@@ -47,6 +47,9 @@ struct Inner {
     notifier: notify::Notifier,
     metrics: AlertMetrics,
     path: PathBuf,
+    /// Held while the state file is written: an API change and an evaluation round may
+    /// save at the same time, and both write the same temporary file.
+    save_lock: Mutex<()>,
     keep_resolved: usize,
     interval: std::time::Duration,
     plugins: Option<PluginHost>,
@@ -131,6 +134,7 @@ impl AlertEngine {
                 notifier,
                 metrics,
                 path,
+                save_lock: Mutex::new(()),
                 keep_resolved: config.keep_resolved,
                 interval: config.interval_duration(),
                 plugins,
@@ -307,6 +311,8 @@ impl AlertEngine {
     /// after a restart, at the cost of notifying again).
     fn persist(&self) {
         let i = &self.inner;
+        // Taken before the snapshot, so the newest snapshot is also the last one written.
+        let _saving = i.save_lock.lock();
         let file = {
             let a = i.alerts.lock();
             state::StateFile {
