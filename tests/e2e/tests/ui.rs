@@ -23,7 +23,22 @@ fn the_page_browses_plots_zooms_and_evaluates_in_chromium() {
         "{chromium} is missing: apt-get install chromium (scripts/test-all.sh does)"
     );
     let dir = tempfile::tempdir().unwrap();
-    let s = Server::start(dir.path(), &[]);
+    // An alert rule over the series, firing once the points below are in.
+    let cfg = dir.path().join("clio.toml");
+    std::fs::write(
+        &cfg,
+        r##"[alerts]
+interval = "200ms"
+[[alerts.rules]]
+name = "kiln-hot"
+pattern = "kiln,* temp"
+function = "avg"
+args = "#10"
+threshold = 100
+"##,
+    )
+    .unwrap();
+    let s = Server::start(&dir.path().join("data"), &["--config", cfg.to_str().unwrap()]);
     // 360 points, one every 10 s over the last hour, values 0..359.
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -39,6 +54,11 @@ fn the_page_browses_plots_zooms_and_evaluates_in_chromium() {
         .collect();
     let r = s.http("POST", "/write?db=x&precision=ms", body.as_bytes(), &[]);
     assert_eq!(r.status, 204, "{}", r.text());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while s.get_json("/api/v1/alerts", 200)["firing"] != 1 {
+        assert!(std::time::Instant::now() < deadline, "the alert never fired");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
     let page = s.http("GET", "/", b"", &[]);
     assert_eq!(page.status, 200);
     assert!(page.text().contains("uPlot.iife.min.js"));
