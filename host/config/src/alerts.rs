@@ -267,7 +267,9 @@ impl AlertRule {
         if let Some(t) = self.threshold
             && !t.is_finite()
         {
-            errs.push(format!("alert rule `{n}`: threshold must be a finite number"));
+            errs.push(format!(
+                "alert rule `{n}`: threshold must be a finite number"
+            ));
         }
         let series_keys = self.series.is_some()
             || self.pattern.is_some()
@@ -283,7 +285,9 @@ impl AlertRule {
                 if let Some(p) = &self.pattern
                     && (p.is_empty() || p.len() > 1024)
                 {
-                    errs.push(format!("alert rule `{n}`: pattern must be 1-1024 characters"));
+                    errs.push(format!(
+                        "alert rule `{n}`: pattern must be 1-1024 characters"
+                    ));
                 }
                 if self.function.as_deref().is_none_or(str::is_empty) {
                     errs.push(format!(
@@ -310,11 +314,10 @@ impl AlertRule {
                 }
                 match self.threshold {
                     None => errs.push(format!("alert rule `{n}`: threshold is required")),
-                    Some(t) if kind == RuleKind::DiskFree && !(0.0..=100.0).contains(&t) => {
-                        errs.push(format!(
+                    Some(t) if kind == RuleKind::DiskFree && !(0.0..=100.0).contains(&t) => errs
+                        .push(format!(
                             "alert rule `{n}`: disk_free threshold is a percentage (0-100)"
-                        ))
-                    }
+                        )),
                     Some(_) => {}
                 }
             }

@@ -37,7 +37,13 @@ pub fn run(args: &HealthArgs) -> Result<()> {
         )
         .await
     })?
-    .map_err(|_| anyhow::anyhow!("{} did not answer within {} s", client.base_url(), args.timeout))?
+    .map_err(|_| {
+        anyhow::anyhow!(
+            "{} did not answer within {} s",
+            client.base_url(),
+            args.timeout
+        )
+    })?
     .with_context(|| format!("cannot reach {}", client.base_url()))?;
     let (status, body) = answer;
     let v: serde_json::Value =

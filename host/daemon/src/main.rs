@@ -5,8 +5,8 @@ use clap::{Parser, Subcommand};
 
 mod backup_cmd;
 mod bench;
-mod health_cmd;
 mod direct_query;
+mod health_cmd;
 mod housekeeper_cmd;
 mod import;
 mod import_alepiz;

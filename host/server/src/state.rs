@@ -120,10 +120,9 @@ impl AppState {
 
     /// The alert engine, or 503 when alerts are disabled.
     pub fn alerts(&self) -> Result<&crate::alerts::AlertEngine, ApiError> {
-        self.inner
-            .alerts
-            .get()
-            .ok_or_else(|| ApiError::Unavailable("alerts are disabled (`[alerts] enabled = false`)".into()))
+        self.inner.alerts.get().ok_or_else(|| {
+            ApiError::Unavailable("alerts are disabled (`[alerts] enabled = false`)".into())
+        })
     }
 
     /// Deletes a series and its data (the engine forgets its key texts in the same step).

@@ -225,7 +225,8 @@ fn rules_added_through_the_api_fire_persist_and_are_deleted() {
     let cfg = config(dir.path(), hook.addr);
     let cfg_arg = cfg.to_str().unwrap();
     let s = Server::start(&data, &["--config", cfg_arg]);
-    let post = |s: &Server, body: &str| s.http("POST", "/api/v1/alerts/rules", body.as_bytes(), &[]);
+    let post =
+        |s: &Server, body: &str| s.http("POST", "/api/v1/alerts/rules", body.as_bytes(), &[]);
     // Any file system has less than 100 % free: this health rule fires at once.
     let rule = r#"{"name": "disk", "kind": "disk_free", "threshold": 100, "for": "0s"}"#;
     let r = post(&s, rule);
@@ -239,15 +240,21 @@ fn rules_added_through_the_api_fire_persist_and_are_deleted() {
         r#"{"name": "y", "series": 1, "function": "nope", "threshold": 1}"#,
     );
     assert_eq!(r.status, 400);
-    assert!(r.text().contains("no history function `nope`"), "{}", r.text());
+    assert!(
+        r.text().contains("no history function `nope`"),
+        "{}",
+        r.text()
+    );
     assert_eq!(post(&s, r#"{"name": "z", "colour": "red"}"#).status, 400);
     assert_eq!(
-        s.http("DELETE", "/api/v1/alerts/rules/kiln-hot", b"", &[]).status,
+        s.http("DELETE", "/api/v1/alerts/rules/kiln-hot", b"", &[])
+            .status,
         409,
         "configured rules live in the file"
     );
     assert_eq!(
-        s.http("DELETE", "/api/v1/alerts/rules/none", b"", &[]).status,
+        s.http("DELETE", "/api/v1/alerts/rules/none", b"", &[])
+            .status,
         404
     );
     wait_until("disk alert firing at the webhook", 60, || {
@@ -263,7 +270,8 @@ fn rules_added_through_the_api_fire_persist_and_are_deleted() {
     assert_eq!(rules["rules"][1]["name"], "disk", "{rules}");
     assert_eq!(rules["rules"][1]["source"], "api");
     assert_eq!(
-        s.http("DELETE", "/api/v1/alerts/rules/disk", b"", &[]).status,
+        s.http("DELETE", "/api/v1/alerts/rules/disk", b"", &[])
+            .status,
         204
     );
     wait_until("disk alert resolved at the webhook", 60, || {

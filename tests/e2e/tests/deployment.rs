@@ -130,7 +130,9 @@ fn the_compose_file_parses_and_refers_to_the_real_config_ports_and_paths() {
         let addr = cfg["server"][key].as_str().unwrap();
         assert_eq!(port_of(addr), port_of(&env[env_name]), "{key}");
         assert!(
-            ports.iter().any(|p| p.ends_with(&format!(":{}", port_of(addr)))),
+            ports
+                .iter()
+                .any(|p| p.ends_with(&format!(":{}", port_of(addr)))),
             "{key} {addr} is not published: {ports:?}"
         );
         let exposed = instruction(&stage, "EXPOSE");
@@ -165,7 +167,10 @@ fn the_compose_file_parses_and_refers_to_the_real_config_ports_and_paths() {
         .unwrap_or_else(|| panic!("{data_dir} is not on a volume: {volumes:?}"));
     let named = data_volume.split(':').next().unwrap();
     for v in [named, "influxdb_data", "postgres_data"] {
-        assert!(c["volumes"].as_object().unwrap().contains_key(v), "volume {v} not declared");
+        assert!(
+            c["volumes"].as_object().unwrap().contains_key(v),
+            "volume {v} not declared"
+        );
     }
     for dep in clio["depends_on"].as_object().unwrap().keys() {
         assert!(services.contains_key(dep), "depends_on {dep}");
@@ -173,7 +178,11 @@ fn the_compose_file_parses_and_refers_to_the_real_config_ports_and_paths() {
     // The InfluxDB replica points at the compose service, its database and user, with the
     // password variable the service is given.
     let backends = cfg["storage"]["backends"].as_array().unwrap();
-    assert_eq!(backends[0]["type"].as_str(), Some("sqlite"), "SQLite is the primary");
+    assert_eq!(
+        backends[0]["type"].as_str(),
+        Some("sqlite"),
+        "SQLite is the primary"
+    );
     let influx = backends
         .iter()
         .find(|b| b["type"].as_str() == Some("influxdb"))
@@ -181,7 +190,12 @@ fn the_compose_file_parses_and_refers_to_the_real_config_ports_and_paths() {
     let url = influx["url"].as_str().unwrap();
     let ienv = &services["influxdb"]["environment"];
     assert_eq!(url, "http://influxdb:8086");
-    assert!(services["influxdb"]["ports"][0].as_str().unwrap().ends_with(":8086"));
+    assert!(
+        services["influxdb"]["ports"][0]
+            .as_str()
+            .unwrap()
+            .ends_with(":8086")
+    );
     assert_eq!(influx["database"].as_str(), ienv["INFLUXDB_DB"].as_str());
     assert_eq!(influx["username"].as_str(), ienv["INFLUXDB_USER"].as_str());
     let pw_var = influx["password_env"].as_str().unwrap();
@@ -196,7 +210,12 @@ fn the_compose_file_parses_and_refers_to_the_real_config_ports_and_paths() {
 fn the_dockerfile_is_hadolint_clean_and_runs_as_a_numeric_non_root_user() {
     let stage = dockerfile_final_stage();
     let user = instruction(&stage, "USER");
-    let uid: u32 = user.split(':').next().unwrap().parse().expect("numeric USER");
+    let uid: u32 = user
+        .split(':')
+        .next()
+        .unwrap()
+        .parse()
+        .expect("numeric USER");
     assert!(uid > 0, "USER {user} is root");
     assert!(instruction(&stage, "HEALTHCHECK").contains("\"health\""));
     let hadolint = root().join("target/pyenv/bin/hadolint");
@@ -243,7 +262,10 @@ fn the_entrypoint_command_line_serves_json_logs_and_answers_its_healthcheck() {
     let dir = tempfile::tempdir().unwrap();
     let mut env = dockerfile_env(&stage);
     // Not the container's fixed ports on this shared machine, and the volume is a temp dir.
-    env.insert("CLIO_DATA_DIR".into(), dir.path().join("data").to_string_lossy().into());
+    env.insert(
+        "CLIO_DATA_DIR".into(),
+        dir.path().join("data").to_string_lossy().into(),
+    );
     env.insert("CLIO_HTTP".into(), "127.0.0.1:0".into());
     env.insert("CLIO_TCP".into(), "127.0.0.1:0".into());
     env.insert("CLIO_INFLUX_PASSWORD".into(), "secret".into());
@@ -278,7 +300,8 @@ fn the_entrypoint_command_line_serves_json_logs_and_answers_its_healthcheck() {
     };
     assert_eq!(health["status"], "degraded", "{health}");
     let check = |extra: &[&str]| {
-        let mut hc = json_array(&instruction(&stage, "HEALTHCHECK").split_once("CMD").unwrap().1.trim().to_string());
+        let healthcheck = instruction(&stage, "HEALTHCHECK");
+        let mut hc = json_array(healthcheck.split_once("CMD").unwrap().1.trim());
         assert_eq!(hc[0], "clio");
         let at = hc.iter().position(|a| a == "--server").unwrap() + 1;
         hc[at] = format!("http://{http}");
@@ -289,7 +312,11 @@ fn the_entrypoint_command_line_serves_json_logs_and_answers_its_healthcheck() {
             .unwrap()
     };
     let ok = check(&[]);
-    assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stderr));
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
     let strict = check(&["--strict"]);
     assert!(!strict.status.success());
     assert!(

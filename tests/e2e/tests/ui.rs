@@ -38,7 +38,10 @@ threshold = 100
 "##,
     )
     .unwrap();
-    let s = Server::start(&dir.path().join("data"), &["--config", cfg.to_str().unwrap()]);
+    let s = Server::start(
+        &dir.path().join("data"),
+        &["--config", cfg.to_str().unwrap()],
+    );
     // 360 points, one every 10 s over the last hour, values 0..359.
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -56,7 +59,10 @@ threshold = 100
     assert_eq!(r.status, 204, "{}", r.text());
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
     while s.get_json("/api/v1/alerts", 200)["firing"] != 1 {
-        assert!(std::time::Instant::now() < deadline, "the alert never fired");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the alert never fired"
+        );
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
     let page = s.http("GET", "/", b"", &[]);
@@ -103,7 +109,13 @@ fn bench_page_and_alert_evaluation() {
     for chunk in (0..n).collect::<Vec<_>>().chunks(20_000) {
         let body: String = chunk
             .iter()
-            .map(|i| format!("furnace,line=1 temp={} {}\n", 1500 + i % 200, now - year + i * step))
+            .map(|i| {
+                format!(
+                    "furnace,line=1 temp={} {}\n",
+                    1500 + i % 200,
+                    now - year + i * step
+                )
+            })
             .collect();
         let r = s.http("POST", "/write?db=x&precision=ms", body.as_bytes(), &[]);
         assert_eq!(r.status, 204, "{}", r.text());

@@ -223,7 +223,10 @@ pub(crate) fn disk_free_percent(path: &Path) -> Result<f64, String> {
         ));
     }
     if s.f_blocks == 0 {
-        return Err(format!("{}: the file system reports no blocks", path.display()));
+        return Err(format!(
+            "{}: the file system reports no blocks",
+            path.display()
+        ));
     }
     Ok(s.f_bavail as f64 / s.f_blocks as f64 * 100.0)
 }

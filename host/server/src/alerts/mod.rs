@@ -94,7 +94,11 @@ impl AlertEngine {
                 alerts.active.insert((a.rule.clone(), a.subject.clone()), a);
             }
         }
-        alerts.resolved = file.resolved.into_iter().take(config.keep_resolved).collect();
+        alerts.resolved = file
+            .resolved
+            .into_iter()
+            .take(config.keep_resolved)
+            .collect();
         let mut tasks = Vec::new();
         let notifier = if config.webhook_url.is_empty() {
             notify::Notifier::log_only(metrics.clone())
@@ -192,7 +196,8 @@ impl AlertEngine {
         }
         let took = started.elapsed();
         i.metrics.evaluation_seconds.observe(took.as_secs_f64());
-        i.last_round_at.store(clio_core::now_ms(), Ordering::Relaxed);
+        i.last_round_at
+            .store(clio_core::now_ms(), Ordering::Relaxed);
         i.last_round_micros
             .store(took.as_micros() as u64, Ordering::Relaxed);
     }

@@ -185,7 +185,12 @@ impl Alerts {
 
     /// Ends an alert: a firing one resolves (returned, for notification); a pending one is
     /// dropped silently.
-    pub fn clear(&mut self, id: &(String, String), now: i64, keep_resolved: usize) -> Option<Alert> {
+    pub fn clear(
+        &mut self,
+        id: &(String, String),
+        now: i64,
+        keep_resolved: usize,
+    ) -> Option<Alert> {
         let mut a = self.active.remove(id)?;
         if a.state != AlertState::Firing {
             return None;
