@@ -235,6 +235,70 @@ pub(crate) fn disk_free_percent(path: &Path) -> Result<f64, String> {
 mod tests {
     use super::*;
 
+    fn rule(text: &str) -> AlertRule {
+        toml::from_str(text).unwrap()
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn health_rules_read_the_engine_and_series_rules_need_plugins() {
+        use std::sync::Arc;
+        let dir = tempfile::tempdir().unwrap();
+        let backend = Arc::new(
+            clio_storage_sqlite::SqliteBackend::open(clio_storage_sqlite::SqliteOptions::new(
+                dir.path().join("clio.db"),
+            ))
+            .unwrap(),
+        );
+        let (store, _) = Store::open(clio_core::EngineOptions::new(dir.path()), backend)
+            .await
+            .unwrap();
+        let mut ev = Evaluator::new(store.clone(), None, dir.path().to_path_buf());
+        ev.start_round(0);
+        let flush = ev.observe(&rule("name = \"f\"\nkind = \"flush_failing\""));
+        assert_eq!(flush[0].holds, Ok(false));
+        assert!(
+            ev.observe(&rule("name = \"r\"\nkind = \"replica_lag\"\nthreshold = 1"))
+                .is_empty(),
+            "no replicas, no alerts"
+        );
+        let disk = ev.observe(&rule("name = \"d\"\nkind = \"disk_free\"\nthreshold = 100"));
+        assert_eq!(disk[0].holds, Ok(true), "{disk:?}");
+
+        // Ingest: the time since the last acknowledged point grows, and a write resets it.
+        let stalled = rule("name = \"i\"\nkind = \"ingest_stalled\"\nthreshold = 0.02");
+        std::thread::sleep(Duration::from_millis(50));
+        ev.start_round(0);
+        let before = ev.observe(&stalled);
+        assert_eq!(before[0].holds, Ok(true));
+        store
+            .write(vec![clio_core::IncomingPoint {
+                series: clio_core::SeriesRef::Id(SeriesId(7)),
+                ts: None,
+                value: clio_storage::Value::Num(1.0),
+            }])
+            .await
+            .unwrap();
+        ev.start_round(0);
+        let after = ev.observe(&stalled);
+        assert!(after[0].value < before[0].value, "{after:?} {before:?}");
+
+        // Authentication failures are counted within the window.
+        let auth = rule("name = \"a\"\nkind = \"auth_failures\"\nthreshold = 3");
+        ev.start_round(5);
+        let seen = ev.observe(&auth);
+        assert_eq!(seen[0].value, Some(5.0));
+        assert_eq!(seen[0].holds, Ok(true));
+
+        // Without the plugin host a series rule cannot be evaluated: an error, counted.
+        let series =
+            rule("name = \"s\"\nseries = 7\nfunction = \"avg\"\nargs = \"#1\"\nthreshold = 0");
+        ev.errors = 0;
+        let obs = ev.observe(&series);
+        assert!(obs[0].holds.is_err());
+        assert_eq!(ev.errors, 1);
+        store.close().await.unwrap();
+    }
+
     #[test]
     fn disk_free_is_a_percentage_and_a_missing_path_an_error() {
         let p = disk_free_percent(Path::new("/")).unwrap();

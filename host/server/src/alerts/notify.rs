@@ -128,7 +128,12 @@ async fn worker(
         let mut delay = opts.backoff;
         let mut attempt = 0u32;
         loop {
-            match post(&client, &opts, payload.clone()).await {
+            // A request in flight does not hold up shutdown.
+            let outcome = tokio::select! {
+                r = post(&client, &opts, payload.clone()) => r,
+                _ = shutdown.cancelled() => return,
+            };
+            match outcome {
                 Ok(()) => {
                     metrics
                         .notifications
@@ -178,5 +183,74 @@ async fn post(
         Ok(())
     } else {
         Err(format!("answered {status}"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clio_config::RuleKind;
+
+    fn alert(n: usize) -> Alert {
+        Alert {
+            rule: format!("r{n}"),
+            kind: RuleKind::DiskFree,
+            subject: String::new(),
+            series: None,
+            key: None,
+            state: AlertState::Firing,
+            value: Some(1.0),
+            threshold: Some(10.0),
+            op: "<".into(),
+            severity: "warning".into(),
+            summary: String::new(),
+            detail: None,
+            since: 0,
+            firing_since: Some(0),
+            resolved_at: None,
+            evaluated_at: 0,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_full_queue_drops_and_counts_instead_of_growing() {
+        // A receiver that accepts connections and never answers: the worker is stuck on
+        // its first notification for the whole test.
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}/hook", listener.local_addr().unwrap());
+        let metrics = AlertMetrics::default();
+        let shutdown = CancellationToken::new();
+        let (n, task) = Notifier::start(
+            WebhookOptions {
+                url: url.parse().unwrap(),
+                timeout: Duration::from_secs(60),
+                retries: 0,
+                backoff: Duration::from_secs(60),
+            },
+            1,
+            metrics.clone(),
+            shutdown.clone(),
+        );
+        for i in 0..5 {
+            n.send(&alert(i), 0);
+        }
+        let dropped = metrics
+            .notifications
+            .get_or_create(&NotifyLabels { outcome: "dropped" })
+            .get();
+        // One queued, at most one taken by the worker: the rest were dropped.
+        assert!((3..=4).contains(&dropped), "{dropped}");
+        shutdown.cancel();
+        task.await.unwrap();
+    }
+
+    #[test]
+    fn the_body_names_the_rule_state_and_value() {
+        let b = body(&alert(1), 42);
+        assert_eq!(b["rule"], "r1");
+        assert_eq!(b["state"], "firing");
+        assert_eq!(b["kind"], "disk_free");
+        assert_eq!(b["value"], 1.0);
+        assert_eq!(b["at"], 42);
     }
 }
