@@ -69,12 +69,19 @@ pub(crate) fn log(a: &Alert) {
 pub(crate) struct Notifier {
     tx: Option<mpsc::Sender<serde_json::Value>>,
     metrics: AlertMetrics,
+    /// When a dropped notification was last logged (Unix ms): a rule over thousands of
+    /// series can overflow the queue in one round, and one warning says it.
+    drop_logged: std::sync::Arc<std::sync::atomic::AtomicI64>,
 }
 
 impl Notifier {
     /// A notifier without a webhook: transitions are only logged.
     pub fn log_only(metrics: AlertMetrics) -> Self {
-        Notifier { tx: None, metrics }
+        Notifier {
+            tx: None,
+            metrics,
+            drop_logged: Default::default(),
+        }
     }
 
     /// Starts the webhook worker; it stops when `shutdown` is cancelled.
@@ -90,6 +97,7 @@ impl Notifier {
             Notifier {
                 tx: Some(tx),
                 metrics,
+                drop_logged: Default::default(),
             },
             task,
         )
@@ -104,7 +112,13 @@ impl Notifier {
                 .notifications
                 .get_or_create(&NotifyLabels { outcome: "dropped" })
                 .inc();
-            tracing::warn!(alert = %a.rule, state = a.state.as_str(), "alert notification dropped: the webhook queue is full");
+            let now = clio_core::now_ms();
+            let last = self.drop_logged.load(std::sync::atomic::Ordering::Relaxed);
+            if now - last >= 10_000 {
+                self.drop_logged
+                    .store(now, std::sync::atomic::Ordering::Relaxed);
+                tracing::warn!(alert = %a.rule, state = a.state.as_str(), "alert notifications dropped: the webhook queue is full (alerts.webhook_queue; counted in clio_alert_notifications{{outcome=\"dropped\"}}, logged at most every 10 s)");
+            }
         }
     }
 }
