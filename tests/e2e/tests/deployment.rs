@@ -236,8 +236,16 @@ fn the_dockerfile_is_hadolint_clean_and_runs_as_a_numeric_non_root_user() {
     );
 }
 
-#[test]
-fn the_entrypoint_command_line_serves_json_logs_and_answers_its_healthcheck() {
+/// Runs the image's ENTRYPOINT + CMD with its ENV outside a container: the config path
+/// mapped onto `config` (the file the image COPYs, or a variant of it), the volume onto
+/// `data`, listening on free loopback ports; `extra_env` adds to the environment. Returns
+/// the process (its log, JSON lines, in `log`) and its HTTP address.
+fn run_entrypoint(
+    config: Option<&Path>,
+    data: &Path,
+    log: &Path,
+    extra_env: &[(&str, &str)],
+) -> (std::process::Child, std::net::SocketAddr) {
     let stage = dockerfile_final_stage();
     let mut argv = json_array(&instruction(&stage, "ENTRYPOINT"));
     argv.extend(json_array(&instruction(&stage, "CMD")));
@@ -253,29 +261,30 @@ fn the_entrypoint_command_line_serves_json_logs_and_answers_its_healthcheck() {
         .iter()
         .map(|a| {
             if a == dst {
-                root().join(src).to_string_lossy().into_owned()
+                config
+                    .map(Path::to_path_buf)
+                    .unwrap_or_else(|| root().join(src))
+                    .to_string_lossy()
+                    .into_owned()
             } else {
                 a.clone()
             }
         })
         .collect();
-    let dir = tempfile::tempdir().unwrap();
     let mut env = dockerfile_env(&stage);
     // Not the container's fixed ports on this shared machine, and the volume is a temp dir.
-    env.insert(
-        "CLIO_DATA_DIR".into(),
-        dir.path().join("data").to_string_lossy().into(),
-    );
+    env.insert("CLIO_DATA_DIR".into(), data.to_string_lossy().into());
     env.insert("CLIO_HTTP".into(), "127.0.0.1:0".into());
     env.insert("CLIO_TCP".into(), "127.0.0.1:0".into());
-    env.insert("CLIO_INFLUX_PASSWORD".into(), "secret".into());
-    let log = dir.path().join("clio.log");
+    for (k, v) in extra_env {
+        env.insert((*k).into(), (*v).into());
+    }
     let mut child = Command::new(clio_bin())
         .args(&args)
         .envs(&env)
         .env_remove("CLIO_LOG")
         .stdout(Stdio::piped())
-        .stderr(std::fs::File::create(&log).unwrap())
+        .stderr(std::fs::File::create(log).unwrap())
         .spawn()
         .unwrap();
     let mut line = String::new();
@@ -287,6 +296,20 @@ fn the_entrypoint_command_line_serves_json_logs_and_answers_its_healthcheck() {
         .find_map(|w| w.strip_prefix("http="))
         .and_then(|a| a.parse().ok())
         .unwrap_or_else(|| panic!("no listening line: {line:?}"));
+    (child, http)
+}
+
+#[test]
+fn the_entrypoint_command_line_serves_json_logs_and_answers_its_healthcheck() {
+    let stage = dockerfile_final_stage();
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("clio.log");
+    let (mut child, http) = run_entrypoint(
+        None,
+        &dir.path().join("data"),
+        &log,
+        &[("CLIO_INFLUX_PASSWORD", "secret")],
+    );
 
     // The InfluxDB replica has no server here ("influxdb" does not resolve): degraded, and
     // still healthy for the HEALTHCHECK.
@@ -339,4 +362,136 @@ fn the_entrypoint_command_line_serves_json_logs_and_answers_its_healthcheck() {
         let v: Value = serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}"));
         assert!(v["level"].is_string(), "{l}");
     }
+}
+
+#[path = "../../../host/storage-influxdb/tests/common/mod.rs"]
+mod influxd;
+
+/// `${VAR:-default}` of the compose file, as compose resolves it with VAR unset.
+fn compose_default(v: &Value) -> String {
+    let t = v.as_str().unwrap();
+    match t.strip_prefix("${").and_then(|r| r.strip_suffix('}')) {
+        Some(inner) => inner.split_once(":-").unwrap().1.to_string(),
+        None => t.to_string(),
+    }
+}
+
+/// One InfluxQL statement over HTTP, optionally as a user; returns the body (asserting 200).
+fn influxql(port: u16, user: Option<(&str, &str)>, db: &str, q: &str) -> String {
+    // Credentials go in the URL (InfluxDB 1.x reads `u` and `p` from there, not the form).
+    let path = match user {
+        Some((u, p)) => format!(
+            "/query?{}",
+            serde_urlencoded::to_string([("u", u), ("p", p)]).unwrap()
+        ),
+        None => "/query".to_string(),
+    };
+    let body = serde_urlencoded::to_string([("q", q), ("db", db)]).unwrap();
+    let r = http_request(
+        ([127, 0, 0, 1], port).into(),
+        "POST",
+        &path,
+        body.as_bytes(),
+        &[("Content-Type", "application/x-www-form-urlencoded")],
+    );
+    assert_eq!(r.status, 200, "{q}: {}", r.text());
+    r.text()
+}
+
+#[test]
+fn the_compose_configuration_replicates_into_influxdb_1x_set_up_as_the_image_does() {
+    // An InfluxDB 1.x with authentication, set up as the compose file's environment tells
+    // the influxdb image to: an admin, the database, and a user with rights on it only.
+    let influx = influxd::Influxd::start_with_auth();
+    let port = influx.http_port;
+    let services = compose()["services"].clone();
+    let ienv = &services["influxdb"]["environment"];
+    let admin = ienv["INFLUXDB_ADMIN_USER"].as_str().unwrap();
+    let admin_pw = compose_default(&ienv["INFLUXDB_ADMIN_PASSWORD"]);
+    let db = ienv["INFLUXDB_DB"].as_str().unwrap();
+    let user = ienv["INFLUXDB_USER"].as_str().unwrap();
+    let user_pw = compose_default(&ienv["INFLUXDB_USER_PASSWORD"]);
+    influxql(
+        port,
+        None,
+        "",
+        &format!("CREATE USER {admin} WITH PASSWORD '{admin_pw}' WITH ALL PRIVILEGES"),
+    );
+    let as_admin = Some((admin, admin_pw.as_str()));
+    influxql(port, as_admin, "", &format!("CREATE DATABASE {db}"));
+    influxql(
+        port,
+        as_admin,
+        "",
+        &format!("CREATE USER {user} WITH PASSWORD '{user_pw}'"),
+    );
+    influxql(port, as_admin, "", &format!("GRANT ALL ON {db} TO {user}"));
+
+    // config/docker.toml with the compose service's address replaced by this server's, and
+    // a flush every second (replicas are written at flushes; the default is 5 minutes).
+    let dir = tempfile::tempdir().unwrap();
+    let text = std::fs::read_to_string(root().join("config/docker.toml")).unwrap();
+    assert!(text.contains("\"http://influxdb:8086\""));
+    let cfg = dir.path().join("clio.toml");
+    std::fs::write(
+        &cfg,
+        text.replace("http://influxdb:8086", &influx.url())
+            + "\n[cache]\ncache_service_interval = 1\n",
+    )
+    .unwrap();
+    let clio_pw = compose_default(&services["clio"]["environment"]["CLIO_INFLUX_PASSWORD"]);
+    let log = dir.path().join("clio.log");
+    let (mut child, http) = run_entrypoint(
+        Some(&cfg),
+        &dir.path().join("data"),
+        &log,
+        &[("CLIO_INFLUX_PASSWORD", &clio_pw)],
+    );
+    let body = "kiln,line=1 temp=1700 1764950000000\nkiln,line=1 temp=1710 1764950001000\n";
+    let r = http_request(
+        http,
+        "POST",
+        "/write?db=plant&precision=ms",
+        body.as_bytes(),
+        &[],
+    );
+    assert_eq!(r.status, 204, "{}", r.text());
+
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(90);
+    loop {
+        let st = http_request(http, "GET", "/api/v1/storage", b"", &[]).json();
+        let replica = st["backends"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|b| b["name"] == "influx")
+            .cloned()
+            .unwrap();
+        if replica["points_written"].as_u64() == Some(2) && replica["lag_points"] == 0 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the replica did not catch up: {st}\n{}",
+            std::fs::read_to_string(&log).unwrap_or_default()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    let health = http_request(http, "GET", "/health", b"", &[]).json();
+    assert_eq!(health["status"], "ok", "{health}");
+    // InfluxDB's own tools see the points, as the clio user.
+    let answer = influxql(
+        port,
+        Some((user, user_pw.as_str())),
+        db,
+        "SELECT temp FROM kiln WHERE line = '1'",
+    );
+    assert!(
+        answer.contains("1700") && answer.contains("1710"),
+        "{answer}"
+    );
+
+    let pid = child.id().to_string();
+    Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+    assert_eq!(child.wait().unwrap().code(), Some(0));
 }
