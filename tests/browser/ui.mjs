@@ -56,9 +56,15 @@ try {
   // Status.
   await page.click('a[data-view="status"]');
   await page.waitForFunction(() => document.querySelector("#st-storage table"));
+  // Alerts: the test's rule over the series fires (avg of the 10 newest > 100).
+  await page.waitForFunction(() => document.querySelector("#alerts-active"));
+  const alerts = await page.$$eval("#alerts-active tr", (rs) => rs.slice(1).map((r) => Array.from(r.cells).map((c) => c.textContent)));
+  if (!alerts.some((r) => r[0] === "firing" && r[1] === "kiln-hot")) await fail(page, "no firing alert listed: " + JSON.stringify(alerts));
+  const header = await page.textContent("#health");
+  if (!header.includes("firing")) await fail(page, "header does not mention the firing alert: " + header);
   await page.screenshot({ path: `${artifacts}/status.png`, fullPage: true });
   if (errors.length) await fail(page, "page errors: " + errors.join("; "));
-  console.log(JSON.stringify({ ok: true, raw_points: raw.n, fn }));
+  console.log(JSON.stringify({ ok: true, raw_points: raw.n, fn, alerts: alerts.length }));
 } finally {
   await browser.close();
 }

@@ -8,6 +8,7 @@
 //! ```
 #![deny(missing_docs)]
 
+mod alerts;
 mod backup;
 mod engine;
 mod error;
@@ -24,6 +25,7 @@ use std::path::{Path, PathBuf};
 use clio_core::SyncMode;
 use serde::Deserialize;
 
+pub use alerts::{AlertRule, AlertsConfig, Comparison, RuleKind, parse_duration};
 pub use backup::BackupConfig;
 pub use engine::{CacheConfig, IngestConfig, QueryConfig, WalConfig};
 pub use error::ConfigError;
@@ -71,6 +73,9 @@ pub struct Config {
     /// Logging.
     #[serde(default)]
     pub log: LogConfig,
+    /// Alert rules and notifications.
+    #[serde(default)]
+    pub alerts: AlertsConfig,
 }
 
 fn default_data_dir() -> PathBuf {
@@ -95,6 +100,7 @@ impl Default for Config {
             housekeeper: HousekeeperConfig::default(),
             backup: BackupConfig::default(),
             log: LogConfig::default(),
+            alerts: AlertsConfig::default(),
         }
     }
 }
@@ -207,6 +213,7 @@ impl Config {
         }
         self.plugins.validate(&mut errs);
         self.log.validate(&mut errs);
+        self.alerts.validate(&mut errs);
         if errs.is_empty() {
             Ok(())
         } else {

@@ -6,6 +6,7 @@ use clap::{Parser, Subcommand};
 mod backup_cmd;
 mod bench;
 mod direct_query;
+mod health_cmd;
 mod housekeeper_cmd;
 mod import;
 mod import_alepiz;
@@ -50,6 +51,9 @@ enum Command {
     Backup(backup_cmd::BackupArgs),
     /// Restore a backup into a new data directory.
     Restore(backup_cmd::RestoreArgs),
+    /// Whether a running server is healthy, as the exit status (the container's
+    /// HEALTHCHECK).
+    Health(health_cmd::HealthArgs),
     /// Load-test a running server (ingest over HTTP or TCP, or last-N queries).
     Bench(bench::BenchArgs),
 }
@@ -102,6 +106,7 @@ fn run() -> Result<()> {
         Command::Series(args) => server_cmds::series(&args),
         Command::Fn(args) => server_cmds::evaluate(&args),
         Command::Bench(args) => bench::run(&args),
+        Command::Health(args) => health_cmd::run(&args),
         Command::Backup(args) => backup_cmd::run(&args),
         Command::Restore(args) => backup_cmd::restore(&args),
     }

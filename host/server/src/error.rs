@@ -13,6 +13,9 @@ pub enum ApiError {
     /// The thing asked for does not exist (HTTP 404).
     #[error("{0}")]
     NotFound(String),
+    /// The request conflicts with what exists (HTTP 409), e.g. a name already taken.
+    #[error("{0}")]
+    Conflict(String),
     /// The request body or frame is larger than allowed (HTTP 413).
     #[error("{0}")]
     TooLarge(String),
@@ -34,6 +37,7 @@ impl ApiError {
             ApiError::BadRequest(_) => 400,
             ApiError::NotFound(_) => 404,
             ApiError::Timeout(_) => 408,
+            ApiError::Conflict(_) => 409,
             ApiError::TooLarge(_) => 413,
             ApiError::Unavailable(_) => 503,
             ApiError::Internal(_) => 500,

@@ -4,6 +4,7 @@
 //! metrics.
 #![deny(missing_docs)]
 
+pub mod alerts;
 pub mod backup;
 pub mod error;
 pub mod http;

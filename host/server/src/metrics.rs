@@ -83,6 +83,8 @@ pub struct Metrics {
     pub http_connections_refused: Counter,
     /// HTTP connections and requests ended by a timeout, by kind.
     pub http_timeouts: Family<TimeoutLabels, Counter>,
+    /// Alert figures (`clio_alerts_firing`, evaluation duration, webhook failures).
+    pub alerts: crate::alerts::AlertMetrics,
     engine: EngineGauges,
     storage: StorageGauges,
 }
@@ -195,6 +197,8 @@ impl Metrics {
             "HTTP connections (headers, idle) and requests (body) ended by a timeout",
             http_timeouts.clone(),
         );
+        let alerts = crate::alerts::AlertMetrics::default();
+        alerts.register(&mut registry);
         let engine = EngineGauges::default();
         let e = &engine;
         registry.register("series", "Series in the catalog", e.series.clone());
@@ -383,6 +387,7 @@ impl Metrics {
             http_connections,
             http_connections_refused,
             http_timeouts,
+            alerts,
             engine,
         }
     }

@@ -87,6 +87,20 @@ pub async fn start(config: Config, topology: Topology) -> Result<Running> {
         state.set_housekeeper(housekeeper);
     }
 
+    if config.alerts.enabled {
+        let (alerts, alert_tasks) = crate::alerts::AlertEngine::start(
+            &config.alerts,
+            config.data_dir.clone(),
+            state.store().clone(),
+            state.plugins().ok().cloned(),
+            state.metrics().alerts.clone(),
+            shutdown.clone(),
+        )
+        .map_err(|e| anyhow::anyhow!("cannot start alerts: {e}"))?;
+        tasks.extend(alert_tasks);
+        state.set_alerts(alerts);
+    }
+
     if config.backup.warn_after_hours > 0 {
         tasks.push(tokio::spawn(crate::backup::warn_when_stale(
             state.clone(),

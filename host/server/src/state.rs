@@ -36,6 +36,8 @@ struct StateInner {
     housekeeper: std::sync::OnceLock<Arc<clio_housekeeper::Housekeeper>>,
     /// Online backups taken by this server.
     backups: crate::backup::BackupStatus,
+    /// The alert engine, when `[alerts] enabled`.
+    alerts: std::sync::OnceLock<crate::alerts::AlertEngine>,
     /// Database names InfluxDB clients created or queried (`SHOW DATABASES`); Clio has one
     /// namespace, so every name reads and writes the same series.
     databases: parking_lot::RwLock<std::collections::BTreeSet<String>>,
@@ -56,6 +58,7 @@ impl AppState {
                 plugins: std::sync::OnceLock::new(),
                 housekeeper: std::sync::OnceLock::new(),
                 backups: Default::default(),
+                alerts: std::sync::OnceLock::new(),
                 databases: parking_lot::RwLock::new(std::collections::BTreeSet::new()),
             }),
         }
@@ -108,6 +111,18 @@ impl AppState {
     /// The housekeeper, if enabled.
     pub fn housekeeper(&self) -> Option<&Arc<clio_housekeeper::Housekeeper>> {
         self.inner.housekeeper.get()
+    }
+
+    /// Attaches the alert engine (once, at start).
+    pub fn set_alerts(&self, alerts: crate::alerts::AlertEngine) {
+        let _ = self.inner.alerts.set(alerts);
+    }
+
+    /// The alert engine, or 503 when alerts are disabled.
+    pub fn alerts(&self) -> Result<&crate::alerts::AlertEngine, ApiError> {
+        self.inner.alerts.get().ok_or_else(|| {
+            ApiError::Unavailable("alerts are disabled (`[alerts] enabled = false`)".into())
+        })
     }
 
     /// Deletes a series and its data (the engine forgets its key texts in the same step).

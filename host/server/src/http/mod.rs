@@ -2,6 +2,7 @@
 //! `/query` answering InfluxQL), Clio's JSON API under `/api/v1`, `/health` and
 //! `/metrics`. Every client mistake is a 4xx with a JSON body naming the problem.
 
+mod alerts;
 mod api;
 mod backups;
 mod functions;
@@ -66,6 +67,15 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/api/v1/backups",
             get(backups::status).post(backups::create),
+        )
+        .route("/api/v1/alerts", get(alerts::list))
+        .route(
+            "/api/v1/alerts/rules",
+            get(alerts::list_rules).post(alerts::add_rule),
+        )
+        .route(
+            "/api/v1/alerts/rules/{name}",
+            axum::routing::delete(alerts::delete_rule),
         )
         .route("/metrics", get(api::metrics))
         .fallback(not_found)
