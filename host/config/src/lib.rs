@@ -8,6 +8,7 @@
 //! ```
 #![deny(missing_docs)]
 
+mod auth;
 mod backup;
 mod engine;
 mod error;
@@ -24,6 +25,7 @@ use std::path::{Path, PathBuf};
 use clio_core::SyncMode;
 use serde::Deserialize;
 
+pub use auth::{AuthConfig, cidr_contains, parse_cidr};
 pub use backup::BackupConfig;
 pub use engine::{CacheConfig, IngestConfig, QueryConfig, WalConfig};
 pub use error::ConfigError;
@@ -71,6 +73,9 @@ pub struct Config {
     /// Logging.
     #[serde(default)]
     pub log: LogConfig,
+    /// Authentication, authorization, rate limits and the audit log.
+    #[serde(default)]
+    pub auth: AuthConfig,
 }
 
 fn default_data_dir() -> PathBuf {
@@ -95,6 +100,7 @@ impl Default for Config {
             housekeeper: HousekeeperConfig::default(),
             backup: BackupConfig::default(),
             log: LogConfig::default(),
+            auth: AuthConfig::default(),
         }
     }
 }
@@ -207,6 +213,13 @@ impl Config {
         }
         self.plugins.validate(&mut errs);
         self.log.validate(&mut errs);
+        self.auth.validate(
+            &[
+                ("server.tcp_address", &self.server.tcp_address),
+                ("server.http_address", &self.server.http_address),
+            ],
+            &mut errs,
+        );
         if errs.is_empty() {
             Ok(())
         } else {

@@ -37,6 +37,17 @@ pub struct TimeoutLabels {
     pub kind: &'static str,
 }
 
+/// Labels of the authentication counters.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct AuthLabels {
+    /// `http` or `tcp`.
+    pub proto: &'static str,
+    /// `invalid` (wrong, unknown or revoked credentials), `throttled` (too many failures),
+    /// `missing` (no credentials where they are needed) or `forbidden` (a role or scope
+    /// refused the request).
+    pub reason: &'static str,
+}
+
 /// Labels of per-backend storage metrics.
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct BackendLabels {
@@ -83,6 +94,10 @@ pub struct Metrics {
     pub http_connections_refused: Counter,
     /// HTTP connections and requests ended by a timeout, by kind.
     pub http_timeouts: Family<TimeoutLabels, Counter>,
+    /// Authentication and authorization failures, by front end and reason.
+    pub auth_failures: Family<AuthLabels, Counter>,
+    /// Requests refused with 429 by a rate limit, by front end.
+    pub rate_limited: Family<AuthLabels, Counter>,
     engine: EngineGauges,
     storage: StorageGauges,
 }
@@ -194,6 +209,18 @@ impl Metrics {
             "http_timeouts",
             "HTTP connections (headers, idle) and requests (body) ended by a timeout",
             http_timeouts.clone(),
+        );
+        let auth_failures = Family::<AuthLabels, Counter>::default();
+        registry.register(
+            "auth_failures",
+            "Authentication and authorization failures (401 and 403), by front end and reason",
+            auth_failures.clone(),
+        );
+        let rate_limited = Family::<AuthLabels, Counter>::default();
+        registry.register(
+            "rate_limited",
+            "Requests refused by a rate limit (429), by front end and limit",
+            rate_limited.clone(),
         );
         let engine = EngineGauges::default();
         let e = &engine;
@@ -383,6 +410,8 @@ impl Metrics {
             http_connections,
             http_connections_refused,
             http_timeouts,
+            auth_failures,
+            rate_limited,
             engine,
         }
     }

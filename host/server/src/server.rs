@@ -22,6 +22,9 @@ pub struct Running {
     /// Where TCP listens.
     pub tcp_addr: Option<SocketAddr>,
     state: AppState,
+    /// The engine, closed at shutdown (the composition root's; handlers reach it only
+    /// through the door).
+    store: Store,
     tasks: Vec<JoinHandle<()>>,
 }
 
@@ -34,10 +37,15 @@ pub async fn start(config: Config, topology: Topology) -> Result<Running> {
         .context("cannot start the engine")?;
     tracing::info!(?replay, "engine open");
     let shutdown = CancellationToken::new();
-    let state = AppState::new(store, config.clone(), shutdown.clone());
+    let auth = crate::auth::Authenticator::new(&config).context("cannot read the token store")?;
+    if auth.enabled() {
+        tracing::info!(path = %auth.path().display(), "authentication on");
+    }
+    let state = AppState::with_auth(store.clone(), config.clone(), shutdown.clone(), auth);
+    let mut plugin_host = None;
     if config.plugins.enabled {
         let opts = plugin_options(&config);
-        let store = state.store().clone();
+        let store = store.clone();
         // Compiling the plugins blocks (Cranelift, or the on-disk cache).
         let host = tokio::task::spawn_blocking(move || clio_plugins::PluginHost::new(opts, store))
             .await
@@ -48,13 +56,14 @@ pub async fn start(config: Config, topology: Topology) -> Result<Running> {
             allocator = host.allocator().as_str(),
             "history functions ready"
         );
+        plugin_host = Some(host.clone());
         state.set_plugins(host);
     }
     let mut tasks = Vec::new();
     if config.housekeeper.enabled {
         let housekeeper_config = &config.housekeeper;
         let name = &housekeeper_config.policy;
-        let policy: Arc<dyn clio_housekeeper::RetentionPolicy> = match state.plugins().ok() {
+        let policy: Arc<dyn clio_housekeeper::RetentionPolicy> = match plugin_host.as_ref() {
             Some(host) if host.policies().contains(name) => {
                 Arc::new(clio_plugins::WasmPolicy::new(
                     host.clone(),
@@ -78,7 +87,7 @@ pub async fn start(config: Config, topology: Topology) -> Result<Running> {
             },
         };
         let housekeeper = clio_housekeeper::Housekeeper::new(
-            state.store().clone(),
+            store.clone(),
             policy,
             config.housekeeper.options(),
             config.data_dir.join("housekeeper.json"),
@@ -123,6 +132,7 @@ pub async fn start(config: Config, topology: Topology) -> Result<Running> {
         http_addr,
         tcp_addr,
         state,
+        store,
         tasks,
     })
 }
@@ -195,7 +205,7 @@ impl Running {
         }
         // A failed final flush loses nothing (the log is replayed at the next start) and
         // was logged by the engine: the stop is still clean.
-        if let Err(e) = self.state.store().close().await {
+        if let Err(e) = self.store.close().await {
             tracing::warn!(error = %e, "clio stopped; the write-ahead log keeps what storage did not take");
             return Ok(());
         }

@@ -8,6 +8,7 @@ mod functions;
 mod housekeeper;
 mod influx;
 mod influxql;
+mod tokens;
 pub(crate) mod serve;
 mod ui;
 
@@ -24,7 +25,7 @@ use http_body_util::BodyExt;
 use serde_json::json;
 
 use crate::error::ApiError;
-use crate::state::AppState;
+use crate::door::{AppState, Gate};
 
 /// The router of every endpoint.
 pub fn router(state: AppState) -> Router {
@@ -68,8 +69,15 @@ pub fn router(state: AppState) -> Router {
             get(backups::status).post(backups::create),
         )
         .route("/metrics", get(api::metrics))
+        .route("/api/v1/tokens", get(tokens::list).post(tokens::create))
+        .route("/api/v1/tokens/{id}", axum::routing::delete(tokens::revoke))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
+        // The one door's HTTP side: request id, rate limits, authentication.
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            crate::door::http::authenticate,
+        ))
         .with_state(state)
 }
 
@@ -195,18 +203,18 @@ pub(crate) fn num_param<T: std::str::FromStr>(
 
 /// Times a handler and records its outcome.
 pub(crate) fn finish<T: IntoResponse>(
-    state: &AppState,
+    gate: &Gate,
     op: &'static str,
     started: Instant,
     r: Result<T, ApiError>,
 ) -> Response {
     match r {
         Ok(v) => {
-            state.observe("http", op, started, Ok(()), &op);
+            gate.observe(op, started, Ok(()), &op);
             v.into_response()
         }
         Err(e) => {
-            state.observe("http", op, started, Err(&e), &e);
+            gate.observe(op, started, Err(&e), &e);
             error_response(&e)
         }
     }

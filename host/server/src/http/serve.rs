@@ -13,7 +13,7 @@ use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
-use crate::state::AppState;
+use crate::door::AppState;
 
 /// Serves `app` on `listener` until `stop`, then lets open requests finish.
 pub(crate) async fn serve(
@@ -54,7 +54,15 @@ pub(crate) async fn serve(
             continue;
         };
         let _ = socket.set_nodelay(true);
-        let service = TowerToHyperService::new(app.clone());
+        // The door's middleware reads the client's address from the request.
+        let service = TowerToHyperService::new(tower::ServiceExt::map_request(
+            app.clone(),
+            move |mut req: axum::http::Request<hyper::body::Incoming>| {
+                req.extensions_mut()
+                    .insert(crate::door::http::Peer(peer));
+                req
+            },
+        ));
         let st = state.clone();
         let stop = stop.clone();
         tokio::spawn(async move {
