@@ -16,6 +16,6 @@ USER clio
 VOLUME /var/lib/clio
 EXPOSE 10163 10164
 # Listen on all interfaces inside the container; data on the volume.
-ENV CLIO_DATA_DIR=/var/lib/clio CLIO_HTTP=0.0.0.0:10164 CLIO_TCP=0.0.0.0:10163
+ENV CLIO_DATA_DIR=/var/lib/clio CLIO_HTTP=0.0.0.0:10164 CLIO_TCP=0.0.0.0:10163 CLIO_AUTH=true
 ENTRYPOINT ["clio"]
 CMD ["serve", "--config", "/etc/clio/clio.toml"]
