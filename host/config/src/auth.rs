@@ -168,7 +168,10 @@ mod tests {
             parse_cidr("127.0.0.1").unwrap(),
             "::ffff:127.0.0.1".parse().unwrap()
         ));
-        assert!(cidr_contains(parse_cidr("0.0.0.0/0").unwrap(), "8.8.8.8".parse().unwrap()));
+        assert!(cidr_contains(
+            parse_cidr("0.0.0.0/0").unwrap(),
+            "8.8.8.8".parse().unwrap()
+        ));
         assert!(parse_cidr("10.0.0.0/33").is_none());
         assert!(parse_cidr("nonsense").is_none());
     }

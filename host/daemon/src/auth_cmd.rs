@@ -180,9 +180,16 @@ pub fn token(args: &TokenArgs) -> Result<()> {
         }
         TokenCmd::List { store } => {
             let file = TokenFile::load(&store.path()?)?;
-            println!("{:<12}  {:<20}  {:<6}  {:<8}  scope", "id", "name", "roles", "state");
+            println!(
+                "{:<12}  {:<20}  {:<6}  {:<8}  scope",
+                "id", "name", "roles", "state"
+            );
             for t in &file.tokens {
-                let state = if t.revoked.is_some() { "revoked" } else { "live" };
+                let state = if t.revoked.is_some() {
+                    "revoked"
+                } else {
+                    "live"
+                };
                 println!(
                     "{:<12}  {:<20}  {:<6}  {:<8}  {}",
                     t.id,
@@ -209,7 +216,9 @@ pub fn user(args: &UserArgs) -> Result<()> {
         UserCmd::Add { store, name, grant } => {
             let scope = grant.scope()?;
             let pw = read_password()?;
-            change(store, |f| Ok(f.add_user(name, &pw, vec![grant.role], scope)?))?;
+            change(store, |f| {
+                Ok(f.add_user(name, &pw, vec![grant.role], scope)?)
+            })?;
             eprintln!("user {name} added");
         }
         UserCmd::Passwd { store, name } => {

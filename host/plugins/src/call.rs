@@ -324,8 +324,8 @@ impl PluginHost {
         tokio::task::spawn_blocking(move || {
             host.evaluate_blocking_as(series, &function, &params, at, access)
         })
-            .await
-            .map_err(|e| PluginError::Setup(format!("call task failed: {e}")))?
+        .await
+        .map_err(|e| PluginError::Setup(format!("call task failed: {e}")))?
     }
 
     /// Opens a session: one instance of `function`, reused by every

@@ -41,13 +41,14 @@ pub(crate) struct CallContext {
     pub(crate) access: Option<SeriesAccess>,
 }
 
+/// The check behind [`SeriesAccess`].
+pub type AccessCheck = dyn Fn(SeriesId, Option<&clio_storage::SeriesKey>) -> bool + Send + Sync;
+
 /// Which series a call may read: the caller's scope, so that a function reading another
 /// series cannot see what its caller could not. Given the series id and its key (`None`
 /// for a series without a key, or one not written yet).
 #[derive(Clone)]
-pub struct SeriesAccess(
-    pub std::sync::Arc<dyn Fn(SeriesId, Option<&clio_storage::SeriesKey>) -> bool + Send + Sync>,
-);
+pub struct SeriesAccess(pub std::sync::Arc<AccessCheck>);
 
 impl std::fmt::Debug for SeriesAccess {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

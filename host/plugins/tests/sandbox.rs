@@ -610,10 +610,7 @@ async fn history_reads_are_bound_by_the_callers_scope() {
         )
     };
     // Another series' settings: hidden outside the scope, visible without one.
-    assert_eq!(
-        scoped("bykey=mem used").await.unwrap(),
-        FnValue::None
-    );
+    assert_eq!(scoped("bykey=mem used").await.unwrap(), FnValue::None);
     assert_eq!(
         eval(&e.host, NUM, "testavg", "bykey=mem used", END)
             .await
@@ -625,8 +622,17 @@ async fn history_reads_are_bound_by_the_callers_scope() {
     // A call on a series outside the scope cannot read it.
     let denied = e
         .host
-        .evaluate_as(secret, "testavg", split_args("last"), Some(END), Some(access.clone()))
+        .evaluate_as(
+            secret,
+            "testavg",
+            split_args("last"),
+            Some(END),
+            Some(access.clone()),
+        )
         .await
         .unwrap_err();
-    assert!(denied.to_string().contains("outside the caller's scope"), "{denied}");
+    assert!(
+        denied.to_string().contains("outside the caller's scope"),
+        "{denied}"
+    );
 }

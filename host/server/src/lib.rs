@@ -18,6 +18,6 @@ pub mod state {
 }
 pub mod tcp;
 
+pub use door::{AppState, Gate, RequestContext};
 pub use error::ApiError;
 pub use server::{Running, start};
-pub use door::{AppState, Gate, RequestContext};

@@ -13,8 +13,8 @@ use clio_storage::{Point, SeriesFilter, SeriesId, SeriesInfo, SeriesKey, Timesta
 use serde::Serialize;
 use serde_json::{Value as Json, json};
 
-use crate::error::ApiError;
 use crate::door::Gate;
+use crate::error::ApiError;
 
 /// A JSON value as a point value: numbers (finite) and strings.
 pub fn json_value(v: &Json, what: &dyn Fn() -> String) -> Result<Value, ApiError> {
@@ -214,7 +214,10 @@ pub async fn write_line_protocol(
         })
     };
     let rejected = parsed.error_count + usize::from(key_error.is_some());
-    gate.state().metrics().lines_rejected.inc_by(rejected as u64);
+    gate.state()
+        .metrics()
+        .lines_rejected
+        .inc_by(rejected as u64);
     let first_error = parsed.first_error().map(|e| e.to_string()).or(key_error);
     let report = if points.is_empty() {
         WriteReport::default()
@@ -364,10 +367,7 @@ pub fn read_result_json(r: &ReadResult) -> Json {
 
 /// The newest value of each series (ALEPIZ `getLastValues`): `{id: {ts, value}}`, series
 /// without data map to `null`.
-pub async fn last_values(
-    gate: &Gate,
-    ids: &[SeriesId],
-) -> Result<BTreeMap<u64, Json>, ApiError> {
+pub async fn last_values(gate: &Gate, ids: &[SeriesId]) -> Result<BTreeMap<u64, Json>, ApiError> {
     let _slot = gate.query_slot().await?;
     let mut out = BTreeMap::new();
     for &id in ids {

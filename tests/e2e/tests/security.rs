@@ -71,7 +71,11 @@ fn create_token(dir: &Path, name: &str, role: &str, scope: &[&str]) -> String {
         cmd.args(["--scope", s]);
     }
     let out = cmd.output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let token = String::from_utf8(out.stdout).unwrap().trim().to_string();
     assert!(token.starts_with("clio_"), "{token}");
     token
@@ -94,7 +98,11 @@ fn cli(dir: &Path, args: &[&str], stdin: &str) -> std::process::Output {
         .write_all(stdin.as_bytes())
         .unwrap();
     let out = child.wait_with_output().unwrap();
-    assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     out
 }
 
@@ -126,7 +134,12 @@ fn all_series(s: &Secured, admin: &str) -> Vec<(u64, String)> {
         .as_array()
         .unwrap()
         .iter()
-        .map(|e| (e["id"].as_u64().unwrap(), e["key"].as_str().unwrap().to_string()))
+        .map(|e| {
+            (
+                e["id"].as_u64().unwrap(),
+                e["key"].as_str().unwrap().to_string(),
+            )
+        })
         .collect()
 }
 
@@ -189,9 +202,19 @@ fn every_front_end_refuses_what_the_token_does_not_allow() {
     // Public: health and ping; the request id comes back.
     assert_eq!(req(&s, "GET", "/health", "", None).status, 200);
     assert_eq!(req(&s, "GET", "/ping", "", None).status, 204);
-    let r = http_request(s.http, "GET", "/health", b"", &[("X-Request-Id", "trace-42")]);
+    let r = http_request(
+        s.http,
+        "GET",
+        "/health",
+        b"",
+        &[("X-Request-Id", "trace-42")],
+    );
     assert_eq!(r.header("x-request-id"), Some("trace-42"));
-    assert!(req(&s, "GET", "/health", "", None).header("x-request-id").is_some());
+    assert!(
+        req(&s, "GET", "/health", "", None)
+            .header("x-request-id")
+            .is_some()
+    );
 
     // The admin writes one cpu and one mem series.
     let t = now_ms() - 10_000;
@@ -206,39 +229,138 @@ fn every_front_end_refuses_what_the_token_does_not_allow() {
     // (method, path, body, role needed).
     let lp_cpu = format!("cpu,host=b usage=5 {t}");
     let endpoints: Vec<(&str, String, String, &str)> = vec![
-        ("POST", "/write?db=x&precision=ms".into(), lp_cpu.clone(), "write"),
-        ("POST", "/api/v2/write?bucket=x&precision=ms".into(), lp_cpu.clone(), "write"),
-        ("POST", "/api/v1/points".into(), json!([{"key": "cpu,host=c usage", "value": 1}]).to_string(), "write"),
+        (
+            "POST",
+            "/write?db=x&precision=ms".into(),
+            lp_cpu.clone(),
+            "write",
+        ),
+        (
+            "POST",
+            "/api/v2/write?bucket=x&precision=ms".into(),
+            lp_cpu.clone(),
+            "write",
+        ),
+        (
+            "POST",
+            "/api/v1/points".into(),
+            json!([{"key": "cpu,host=c usage", "value": 1}]).to_string(),
+            "write",
+        ),
         ("GET", "/api/v1/series".into(), String::new(), "read"),
-        ("GET", format!("/api/v1/series/{cpu}"), String::new(), "read"),
-        ("PUT", format!("/api/v1/series/{cpu}"), json!({"keep_history_days": 5}).to_string(), "write"),
-        ("DELETE", format!("/api/v1/series/{cpu}"), String::new(), "write"),
-        ("GET", format!("/api/v1/series/{cpu}/points?last=1"), String::new(), "read"),
-        ("GET", format!("/api/v1/last?series={cpu}"), String::new(), "read"),
-        ("GET", format!("/api/v1/series/{cpu}/fn/last"), String::new(), "read"),
-        ("POST", "/api/v1/fn".into(), json!([{"series": cpu, "function": "last"}]).to_string(), "read"),
+        (
+            "GET",
+            format!("/api/v1/series/{cpu}"),
+            String::new(),
+            "read",
+        ),
+        (
+            "PUT",
+            format!("/api/v1/series/{cpu}"),
+            json!({"keep_history_days": 5}).to_string(),
+            "write",
+        ),
+        (
+            "DELETE",
+            format!("/api/v1/series/{cpu}"),
+            String::new(),
+            "write",
+        ),
+        (
+            "GET",
+            format!("/api/v1/series/{cpu}/points?last=1"),
+            String::new(),
+            "read",
+        ),
+        (
+            "GET",
+            format!("/api/v1/last?series={cpu}"),
+            String::new(),
+            "read",
+        ),
+        (
+            "GET",
+            format!("/api/v1/series/{cpu}/fn/last"),
+            String::new(),
+            "read",
+        ),
+        (
+            "POST",
+            "/api/v1/fn".into(),
+            json!([{"series": cpu, "function": "last"}]).to_string(),
+            "read",
+        ),
         ("GET", "/api/v1/functions".into(), String::new(), "read"),
         ("GET", "/api/v1/plugins".into(), String::new(), "read"),
-        ("POST", "/api/v1/plugins/reload".into(), String::new(), "admin"),
+        (
+            "POST",
+            "/api/v1/plugins/reload".into(),
+            String::new(),
+            "admin",
+        ),
         ("GET", "/api/v1/housekeeper".into(), String::new(), "read"),
-        ("POST", "/api/v1/housekeeper/run".into(), String::new(), "admin"),
-        ("PUT", "/api/v1/housekeeper/policy".into(), json!({"policy": "keep"}).to_string(), "admin"),
-        ("PUT", "/api/v1/registry".into(), json!({"ids": []}).to_string(), "admin"),
+        (
+            "POST",
+            "/api/v1/housekeeper/run".into(),
+            String::new(),
+            "admin",
+        ),
+        (
+            "PUT",
+            "/api/v1/housekeeper/policy".into(),
+            json!({"policy": "keep"}).to_string(),
+            "admin",
+        ),
+        (
+            "PUT",
+            "/api/v1/registry".into(),
+            json!({"ids": []}).to_string(),
+            "admin",
+        ),
         ("GET", "/api/v1/storage".into(), String::new(), "admin"),
         ("GET", "/api/v1/backups".into(), String::new(), "admin"),
-        ("POST", "/api/v1/backups".into(), json!({"dest": dir.path().join("b").to_str().unwrap()}).to_string(), "admin"),
+        (
+            "POST",
+            "/api/v1/backups".into(),
+            json!({"dest": dir.path().join("b").to_str().unwrap()}).to_string(),
+            "admin",
+        ),
         ("GET", "/api/v1/tokens".into(), String::new(), "admin"),
-        ("POST", "/api/v1/tokens".into(), json!({"name": "x", "roles": ["admin"]}).to_string(), "admin"),
-        ("DELETE", "/api/v1/tokens/root".into(), String::new(), "admin"),
+        (
+            "POST",
+            "/api/v1/tokens".into(),
+            json!({"name": "x", "roles": ["admin"]}).to_string(),
+            "admin",
+        ),
+        (
+            "DELETE",
+            "/api/v1/tokens/root".into(),
+            String::new(),
+            "admin",
+        ),
         ("GET", "/metrics".into(), String::new(), "read"),
-        ("GET", "/query?q=SHOW+MEASUREMENTS".into(), String::new(), "read"),
+        (
+            "GET",
+            "/query?q=SHOW+MEASUREMENTS".into(),
+            String::new(),
+            "read",
+        ),
         ("POST", "/query".into(), String::new(), "read"),
     ];
     let mut checked = 0;
     for (method, path, body, need) in &endpoints {
-        for (who, token) in [("none", None), ("wrong", Some(wrong.as_str())), ("revoked", Some(revoked.as_str()))] {
+        for (who, token) in [
+            ("none", None),
+            ("wrong", Some(wrong.as_str())),
+            ("revoked", Some(revoked.as_str())),
+        ] {
             let r = req(&s, method, path, body, token);
-            assert_eq!(r.status, 401, "{method} {path} with {who} token: {}", r.text());
+            assert_eq!(
+                r.status,
+                401,
+                "{method} {path} with {who} token: {}",
+                r.text()
+            );
             assert!(r.header("www-authenticate").is_some());
             checked += 1;
         }
@@ -258,18 +380,38 @@ fn every_front_end_refuses_what_the_token_does_not_allow() {
     // Scope: the cpu tokens cannot touch mem, and see only cpu.
     for (method, path, body) in [
         ("GET", format!("/api/v1/series/{mem}"), String::new()),
-        ("GET", format!("/api/v1/series/{mem}/points?last=1"), String::new()),
+        (
+            "GET",
+            format!("/api/v1/series/{mem}/points?last=1"),
+            String::new(),
+        ),
         ("GET", format!("/api/v1/last?series={mem}"), String::new()),
-        ("GET", format!("/api/v1/series/{mem}/fn/last"), String::new()),
+        (
+            "GET",
+            format!("/api/v1/series/{mem}/fn/last"),
+            String::new(),
+        ),
     ] {
         let r = req(&s, method, &path, &body, Some(&reader));
         assert_eq!(r.status, 403, "{method} {path}: {}", r.text());
         assert!(!r.text().contains("used"), "leaked: {}", r.text());
     }
     for (method, path, body) in [
-        ("POST", "/write?db=x&precision=ms".to_string(), format!("mem,host=z used=9 {t}\ncpu,host=z usage=9 {t}")),
-        ("POST", "/api/v1/points".into(), json!([{"series": mem, "value": 9, "ts": t}]).to_string()),
-        ("PUT", format!("/api/v1/series/{mem}"), json!({"keep_history_days": 5}).to_string()),
+        (
+            "POST",
+            "/write?db=x&precision=ms".to_string(),
+            format!("mem,host=z used=9 {t}\ncpu,host=z usage=9 {t}"),
+        ),
+        (
+            "POST",
+            "/api/v1/points".into(),
+            json!([{"series": mem, "value": 9, "ts": t}]).to_string(),
+        ),
+        (
+            "PUT",
+            format!("/api/v1/series/{mem}"),
+            json!({"keep_history_days": 5}).to_string(),
+        ),
         ("DELETE", format!("/api/v1/series/{mem}"), String::new()),
     ] {
         let r = req(&s, method, &path, &body, Some(&writer));
@@ -281,15 +423,32 @@ fn every_front_end_refuses_what_the_token_does_not_allow() {
         );
     }
     // InfluxQL deletions see only the scope: dropping mem drops nothing (checked below).
-    let r = req(&s, "GET", "/query?q=DROP+SERIES+FROM+mem", "", Some(&writer));
+    let r = req(
+        &s,
+        "GET",
+        "/query?q=DROP+SERIES+FROM+mem",
+        "",
+        Some(&writer),
+    );
     assert_eq!(r.status, 200, "{}", r.text());
     // A function reading another series is bound by its caller's scope.
-    let r = req(&s, "POST", "/api/v1/fn", &json!([{"series": mem, "function": "last"}]).to_string(), Some(&reader));
+    let r = req(
+        &s,
+        "POST",
+        "/api/v1/fn",
+        &json!([{"series": mem, "function": "last"}]).to_string(),
+        Some(&reader),
+    );
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(r.json()[0]["status"], json!(403), "{}", r.text());
     // Listings and SHOW answers are filtered.
     let list = req(&s, "GET", "/api/v1/series", "", Some(&reader)).json();
-    let keys: Vec<&str> = list["series"].as_array().unwrap().iter().map(|e| e["key"].as_str().unwrap()).collect();
+    let keys: Vec<&str> = list["series"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["key"].as_str().unwrap())
+        .collect();
     assert_eq!(keys, vec!["cpu,host=a usage"]);
     let show = req(&s, "GET", "/query?q=SHOW+MEASUREMENTS", "", Some(&reader)).text();
     assert!(show.contains("cpu") && !show.contains("mem"), "{show}");
@@ -298,67 +457,153 @@ fn every_front_end_refuses_what_the_token_does_not_allow() {
     let sel = req(&s, "GET", "/query?q=SELECT+*+FROM+mem", "", Some(&reader)).text();
     assert!(!sel.contains("used"), "{sel}");
     // The cpu reader reads cpu.
-    let r = req(&s, "GET", &format!("/api/v1/series/{cpu}/points?last=1"), "", Some(&reader));
+    let r = req(
+        &s,
+        "GET",
+        &format!("/api/v1/series/{cpu}/points?last=1"),
+        "",
+        Some(&reader),
+    );
     assert_eq!(r.status, 200, "{}", r.text());
 
     // Nothing of the refused requests was written.
     assert_eq!(all_series(&s, &admin), before);
     let mem_points = admin_json(&s, &admin, &format!("/api/v1/series/{mem}/points?last=10"));
-    assert_eq!(mem_points["points"].as_array().unwrap().len(), 1, "{mem_points}");
+    assert_eq!(
+        mem_points["points"].as_array().unwrap().len(),
+        1,
+        "{mem_points}"
+    );
 
     // The writer writes in its scope, also as InfluxDB's u/p and as Basic.
-    let r = req(&s, "POST", "/write?db=x&precision=ms", &format!("cpu,host=d usage=3 {t}"), Some(&writer));
+    let r = req(
+        &s,
+        "POST",
+        "/write?db=x&precision=ms",
+        &format!("cpu,host=d usage=3 {t}"),
+        Some(&writer),
+    );
     assert_eq!(r.status, 204, "{}", r.text());
-    let r = http_request(s.http, "GET", &format!("/query?u=any&p={reader}&q=SHOW+MEASUREMENTS"), b"", &[]);
+    let r = http_request(
+        s.http,
+        "GET",
+        &format!("/query?u=any&p={reader}&q=SHOW+MEASUREMENTS"),
+        b"",
+        &[],
+    );
     assert_eq!(r.status, 200, "{}", r.text());
-    cli(dir.path(), &["user", "add", "alice", "--role", "read"], "correct horse battery\n");
+    cli(
+        dir.path(),
+        &["user", "add", "alice", "--role", "read"],
+        "correct horse battery\n",
+    );
     // "alice:correct horse battery" and a wrong password.
     let basic = "Basic YWxpY2U6Y29ycmVjdCBob3JzZSBiYXR0ZXJ5";
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
     loop {
-        let r = http_request(s.http, "GET", "/api/v1/series", b"", &[("Authorization", basic)]);
+        let r = http_request(
+            s.http,
+            "GET",
+            "/api/v1/series",
+            b"",
+            &[("Authorization", basic)],
+        );
         if r.status == 200 {
             break;
         }
-        assert!(std::time::Instant::now() < deadline, "user never accepted: {}", r.text());
+        assert!(
+            std::time::Instant::now() < deadline,
+            "user never accepted: {}",
+            r.text()
+        );
         std::thread::sleep(Duration::from_millis(200));
     }
-    let r = http_request(s.http, "GET", "/api/v1/series", b"", &[("Authorization", "Basic YWxpY2U6d3Jvbmc=")]);
+    let r = http_request(
+        s.http,
+        "GET",
+        "/api/v1/series",
+        b"",
+        &[("Authorization", "Basic YWxpY2U6d3Jvbmc=")],
+    );
     assert_eq!(r.status, 401);
 
     // Tokens over the API: created (shown once), used, revoked.
-    let r = req(&s, "POST", "/api/v1/tokens", &json!({"name": "api", "roles": ["read"]}).to_string(), Some(&admin));
+    let r = req(
+        &s,
+        "POST",
+        "/api/v1/tokens",
+        &json!({"name": "api", "roles": ["read"]}).to_string(),
+        Some(&admin),
+    );
     assert_eq!(r.status, 201, "{}", r.text());
     let api_token = r.json()["token"].as_str().unwrap().to_string();
     let api_id = r.json()["id"].as_str().unwrap().to_string();
-    assert_eq!(req(&s, "GET", "/api/v1/series", "", Some(&api_token)).status, 200);
+    assert_eq!(
+        req(&s, "GET", "/api/v1/series", "", Some(&api_token)).status,
+        200
+    );
     let listed = admin_json(&s, &admin, "/api/v1/tokens").to_string();
-    assert!(listed.contains(&api_id) && !listed.contains(&api_token[5..]), "{listed}");
-    assert_eq!(req(&s, "DELETE", &format!("/api/v1/tokens/{api_id}"), "", Some(&admin)).status, 200);
-    assert_eq!(req(&s, "GET", "/api/v1/series", "", Some(&api_token)).status, 401);
+    assert!(
+        listed.contains(&api_id) && !listed.contains(&api_token[5..]),
+        "{listed}"
+    );
+    assert_eq!(
+        req(
+            &s,
+            "DELETE",
+            &format!("/api/v1/tokens/{api_id}"),
+            "",
+            Some(&admin)
+        )
+        .status,
+        200
+    );
+    assert_eq!(
+        req(&s, "GET", "/api/v1/series", "", Some(&api_token)).status,
+        401
+    );
 
     // TCP: a peer outside allow_unauthenticated_from must authenticate.
     let mut c = Tcp::connect(s.tcp);
     let add = json!({"msg": "add", "id": cpu, "records": [{"timestamp": t + 1, "data": 7}]});
-    assert_eq!(c.code(json!({"msg": "getLastValues", "IDs": [cpu]})), Some(401));
+    assert_eq!(
+        c.code(json!({"msg": "getLastValues", "IDs": [cpu]})),
+        Some(401)
+    );
     assert_eq!(c.code(add.clone()), Some(401));
     assert_eq!(c.code(json!({"msg": "auth", "token": wrong})), Some(401));
     assert_eq!(c.code(json!({"msg": "auth", "token": revoked})), Some(401));
     assert_eq!(c.code(json!({"msg": "auth", "token": reader})), None);
     assert_eq!(c.code(add.clone()), Some(403), "a reader adds");
-    assert_eq!(c.code(json!({"msg": "series.delete", "id": cpu})), Some(403));
-    assert_eq!(c.code(json!({"msg": "getByIdx", "id": mem, "last": 0, "cnt": 1})), Some(403));
-    assert_eq!(c.code(json!({"msg": "fn", "series": mem, "function": "last"})), Some(403));
+    assert_eq!(
+        c.code(json!({"msg": "series.delete", "id": cpu})),
+        Some(403)
+    );
+    assert_eq!(
+        c.code(json!({"msg": "getByIdx", "id": mem, "last": 0, "cnt": 1})),
+        Some(403)
+    );
+    assert_eq!(
+        c.code(json!({"msg": "fn", "series": mem, "function": "last"})),
+        Some(403)
+    );
     let r = c.call(json!({"msg": "getLastValues", "IDs": [cpu]}));
     assert!(r["err"].is_null(), "{r}");
     let listed = c.call(json!({"msg": "series.list"}));
     assert!(!listed.to_string().contains("mem"), "{listed}");
     let mut w = Tcp::connect(s.tcp);
     assert_eq!(w.code(json!({"msg": "auth", "token": writer})), None);
-    assert_eq!(w.code(json!({"msg": "add", "id": mem, "records": [{"timestamp": t + 1, "data": 7}]})), Some(403));
+    assert_eq!(
+        w.code(json!({"msg": "add", "id": mem, "records": [{"timestamp": t + 1, "data": 7}]})),
+        Some(403)
+    );
     assert_eq!(w.code(add), None, "the cpu writer adds to cpu");
     let mem_points = admin_json(&s, &admin, &format!("/api/v1/series/{mem}/points?last=10"));
-    assert_eq!(mem_points["points"].as_array().unwrap().len(), 1, "{mem_points}");
+    assert_eq!(
+        mem_points["points"].as_array().unwrap().len(),
+        1,
+        "{mem_points}"
+    );
 
     // Counted and audited, from where and by whom, without secrets.
     let metrics = req(&s, "GET", "/metrics", "", Some(&admin)).text();
@@ -369,8 +614,16 @@ fn every_front_end_refuses_what_the_token_does_not_allow() {
         .sum();
     assert!(failures >= 100.0, "{metrics}");
     let audit_text = std::fs::read_to_string(&audit).unwrap();
-    assert!(audit_text.lines().any(|l| l.contains("\"outcome\":\"failed\"") && l.contains("127.0.0.1")), "{audit_text}");
-    assert!(audit_text.contains("tokens.create") && audit_text.contains("tokens.revoke"), "{audit_text}");
+    assert!(
+        audit_text
+            .lines()
+            .any(|l| l.contains("\"outcome\":\"failed\"") && l.contains("127.0.0.1")),
+        "{audit_text}"
+    );
+    assert!(
+        audit_text.contains("tokens.create") && audit_text.contains("tokens.revoke"),
+        "{audit_text}"
+    );
     drop(c);
     drop(w);
     let log = std::fs::read_to_string(&s.log).unwrap();
@@ -404,7 +657,10 @@ enabled = false
     // ALEPIZ's IPC client on an allowed address works unchanged.
     let mut c = Tcp::connect(s.tcp);
     let t = now_ms() - 1000;
-    assert_eq!(c.code(json!({"msg": "add", "id": 5, "records": [{"timestamp": t, "data": 1}]})), None);
+    assert_eq!(
+        c.code(json!({"msg": "add", "id": 5, "records": [{"timestamp": t, "data": 1}]})),
+        None
+    );
     let r = c.call(json!({"msg": "getLastValues", "IDs": [5]}));
     assert_eq!(r["data"]["5"]["data"], json!(1.0), "{r}");
     // HTTP is not covered by that list.
@@ -413,13 +669,22 @@ enabled = false
     let statuses: Vec<u16> = (0..6)
         .map(|_| req(&s, "GET", "/api/v1/series", "", Some(&token)).status)
         .collect();
-    assert!(statuses.contains(&429) && statuses[0] == 200, "{statuses:?}");
+    assert!(
+        statuses.contains(&429) && statuses[0] == 200,
+        "{statuses:?}"
+    );
     // Three failed logins, then even a good token is refused from this address.
     for _ in 0..3 {
-        assert_eq!(req(&s, "GET", "/api/v1/series", "", Some("clio_nope")).status, 401);
+        assert_eq!(
+            req(&s, "GET", "/api/v1/series", "", Some("clio_nope")).status,
+            401
+        );
     }
     std::thread::sleep(Duration::from_millis(1100));
-    assert_eq!(req(&s, "GET", "/api/v1/series", "", Some(&token)).status, 429);
+    assert_eq!(
+        req(&s, "GET", "/api/v1/series", "", Some(&token)).status,
+        429
+    );
     let log = std::fs::read_to_string(&s.log).unwrap();
     assert!(log.contains("clio::audit"), "{log}");
     assert!(!log.contains(&token[5..]));
@@ -448,7 +713,10 @@ fn python_influxdb_client_writes_with_a_token() {
     );
     let dir = tempfile::tempdir().unwrap();
     let token = create_token(dir.path(), "telegraf", "write", &[]);
-    let s = start(dir.path(), "[auth]\nenabled = true\n[plugins]\nenabled = false\n");
+    let s = start(
+        dir.path(),
+        "[auth]\nenabled = true\n[plugins]\nenabled = false\n",
+    );
     let t = now_ms() - 5000;
     let script = format!(
         r#"
@@ -466,7 +734,11 @@ except Exception as e:
         h = s.http.ip(),
         p = s.http.port(),
     );
-    let out = Command::new(&python).arg("-c").arg(&script).output().unwrap();
+    let out = Command::new(&python)
+        .arg("-c")
+        .arg(&script)
+        .output()
+        .unwrap();
     assert!(
         out.status.success(),
         "{}\n{}",
@@ -474,7 +746,10 @@ except Exception as e:
         String::from_utf8_lossy(&out.stderr)
     );
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(stdout.contains("refused:") && stdout.contains("401"), "{stdout}");
+    assert!(
+        stdout.contains("refused:") && stdout.contains("401"),
+        "{stdout}"
+    );
     let series = req(&s, "GET", "/api/v1/series", "", Some(&token)).json();
     assert_eq!(series["series"].as_array().unwrap().len(), 1, "{series}");
 }

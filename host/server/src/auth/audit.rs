@@ -25,7 +25,10 @@ impl Audit {
                     std::fs::create_dir_all(dir)?;
                 }
                 Some(Mutex::new(
-                    std::fs::OpenOptions::new().create(true).append(true).open(p)?,
+                    std::fs::OpenOptions::new()
+                        .create(true)
+                        .append(true)
+                        .open(p)?,
                 ))
             }
         };
@@ -43,7 +46,9 @@ impl Audit {
         request_id: &str,
         detail: &str,
     ) {
-        let from_text = from.map(|a| a.to_string()).unwrap_or_else(|| "local".into());
+        let from_text = from
+            .map(|a| a.to_string())
+            .unwrap_or_else(|| "local".into());
         tracing::info!(target: "clio::audit", who, action, outcome, from = %from_text,
                        request_id, detail, "audit");
         if let Some(f) = &self.file {

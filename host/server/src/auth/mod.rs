@@ -230,7 +230,11 @@ impl Authenticator {
                 l.tokens.insert(t.hash.clone(), t);
             }
         }
-        l.users = file.users.into_iter().map(|u| (u.name.clone(), u)).collect();
+        l.users = file
+            .users
+            .into_iter()
+            .map(|u| (u.name.clone(), u))
+            .collect();
         l.stamp = stamp;
         self.passwords.lock().clear();
         tracing::info!(path = %self.path.display(), tokens = l.tokens.len(), users = l.users.len(),
@@ -386,7 +390,9 @@ pub fn parse_authorization(value: &str) -> Option<Credentials> {
         "token" | "bearer" if !rest.is_empty() => Some(Credentials::Token(rest.to_string())),
         "basic" => {
             use base64::Engine;
-            let raw = base64::engine::general_purpose::STANDARD.decode(rest).ok()?;
+            let raw = base64::engine::general_purpose::STANDARD
+                .decode(rest)
+                .ok()?;
             let text = String::from_utf8(raw).ok()?;
             let (user, password) = text.split_once(':')?;
             Some(Credentials::Password {
@@ -426,8 +432,10 @@ mod tests {
     }
 
     fn config(dir: &std::path::Path) -> Config {
-        let mut c = Config::default();
-        c.data_dir = dir.to_path_buf();
+        let mut c = Config {
+            data_dir: dir.to_path_buf(),
+            ..Config::default()
+        };
         c.auth.enabled = true;
         c.auth.failed_login_limit = 3;
         c
@@ -481,7 +489,9 @@ mod tests {
             Err(AuthFailure::Throttled(_))
         ));
         assert_eq!(
-            auth.authenticate(&Credentials::None, Some(ip)).unwrap().kind,
+            auth.authenticate(&Credentials::None, Some(ip))
+                .unwrap()
+                .kind,
             PrincipalKind::Anonymous
         );
     }

@@ -129,18 +129,31 @@ impl Scope {
                 let (k, v) = rest
                     .split_once('=')
                     .ok_or_else(|| format!("scope `{rule}`: expected tag=KEY=VALUE"))?;
-                self.tags.entry(k.to_string()).or_default().push(v.to_string());
+                self.tags
+                    .entry(k.to_string())
+                    .or_default()
+                    .push(v.to_string());
             }
             "ids" => {
                 let (a, b) = rest.split_once('-').unwrap_or((rest, rest));
-                let from = a.trim().parse().map_err(|_| format!("scope `{rule}`: bad id"))?;
-                let to = b.trim().parse().map_err(|_| format!("scope `{rule}`: bad id"))?;
+                let from = a
+                    .trim()
+                    .parse()
+                    .map_err(|_| format!("scope `{rule}`: bad id"))?;
+                let to = b
+                    .trim()
+                    .parse()
+                    .map_err(|_| format!("scope `{rule}`: bad id"))?;
                 if from > to {
                     return Err(format!("scope `{rule}`: the range is empty"));
                 }
                 self.ids.push(IdRange { from, to });
             }
-            _ => return Err(format!("scope `{rule}`: expected measurement=, tag= or ids=")),
+            _ => {
+                return Err(format!(
+                    "scope `{rule}`: expected measurement=, tag= or ids="
+                ));
+            }
         }
         Ok(())
     }

@@ -139,7 +139,8 @@ impl TokenFile {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(io)?;
         }
-        let text = serde_json::to_vec_pretty(self).map_err(|e| StoreError::Invalid(e.to_string()))?;
+        let text =
+            serde_json::to_vec_pretty(self).map_err(|e| StoreError::Invalid(e.to_string()))?;
         let tmp = path.with_extension("json.tmp");
         {
             use std::io::Write;
@@ -200,7 +201,9 @@ impl TokenFile {
             }
         }
         if out.is_empty() {
-            return Err(StoreError::Invalid(format!("no live token with id or name `{which}`")));
+            return Err(StoreError::Invalid(format!(
+                "no live token with id or name `{which}`"
+            )));
         }
         Ok(out)
     }
@@ -299,11 +302,16 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("auth.json");
         let mut f = TokenFile::load(&path).unwrap();
-        let (token, entry) = f.create_token("ci", vec![Role::Write], Scope::default()).unwrap();
+        let (token, entry) = f
+            .create_token("ci", vec![Role::Write], Scope::default())
+            .unwrap();
         assert!(token.starts_with(TOKEN_PREFIX) && token.len() == TOKEN_PREFIX.len() + 64);
         f.save(&path).unwrap();
         let text = std::fs::read_to_string(&path).unwrap();
-        assert!(!text.contains(&token[TOKEN_PREFIX.len()..]), "the secret is on disk");
+        assert!(
+            !text.contains(&token[TOKEN_PREFIX.len()..]),
+            "the secret is on disk"
+        );
         assert!(text.contains(&token_hash(&token)));
         let mut g = TokenFile::load(&path).unwrap();
         assert_eq!(g.tokens.len(), 1);
@@ -317,8 +325,14 @@ mod tests {
         let mut f = TokenFile::default();
         f.add_user("alice", "correct horse", vec![Role::Read], Scope::default())
             .unwrap();
-        assert!(f.add_user("alice", "another one", vec![Role::Read], Scope::default()).is_err());
-        assert!(f.add_user("bob", "short", vec![Role::Read], Scope::default()).is_err());
+        assert!(
+            f.add_user("alice", "another one", vec![Role::Read], Scope::default())
+                .is_err()
+        );
+        assert!(
+            f.add_user("bob", "short", vec![Role::Read], Scope::default())
+                .is_err()
+        );
         let phc = &f.users[0].password;
         assert!(phc.starts_with("$argon2id$"));
         assert!(verify_password("correct horse", phc));

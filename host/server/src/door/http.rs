@@ -53,16 +53,10 @@ fn credentials(req: &Request) -> Result<Credentials, &'static str> {
 
 /// The middleware (install with `axum::middleware::from_fn_with_state`).
 pub async fn authenticate(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    let request_id = accept_request_id(
-        req.headers()
-            .get(REQUEST_ID)
-            .and_then(|v| v.to_str().ok()),
-    );
+    let request_id = accept_request_id(req.headers().get(REQUEST_ID).and_then(|v| v.to_str().ok()));
     let span = tracing::info_span!("request", request_id = %request_id);
     let id_header = HeaderValue::from_str(&request_id).ok();
-    let mut resp = admit(state, req, next, request_id)
-        .instrument(span)
-        .await;
+    let mut resp = admit(state, req, next, request_id).instrument(span).await;
     if let Some(v) = id_header {
         resp.headers_mut().insert(REQUEST_ID, v);
     }

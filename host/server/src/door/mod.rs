@@ -72,14 +72,25 @@ pub fn new_request_id() -> String {
 pub fn accept_request_id(given: Option<&str>) -> String {
     match given {
         Some(id)
-            if !id.is_empty()
-                && id.len() <= 128
-                && id.bytes().all(|b| b.is_ascii_graphic()) =>
+            if !id.is_empty() && id.len() <= 128 && id.bytes().all(|b| b.is_ascii_graphic()) =>
         {
             id.to_string()
         }
         _ => new_request_id(),
     }
+}
+
+/// One evaluation of a batch.
+#[derive(Debug, Clone)]
+pub struct FnCall {
+    /// The series.
+    pub series: SeriesId,
+    /// The function's name.
+    pub function: String,
+    /// ALEPIZ-style parameters.
+    pub args: Vec<String>,
+    /// Evaluation time (now when absent).
+    pub at: Option<Timestamp>,
 }
 
 /// Why one evaluation of a batch failed.
@@ -396,7 +407,11 @@ impl Gate {
     ) -> Result<Vec<TrendBucket>, ApiError> {
         self.require(Role::Read)?;
         self.checked(id)?;
-        Ok(self.state.store().read_trends(id, interval, from, to).await?)
+        Ok(self
+            .state
+            .store()
+            .read_trends(id, interval, from, to)
+            .await?)
     }
 
     /// The trend intervals the engine keeps (configuration, no data).
@@ -443,7 +458,12 @@ impl Gate {
             }
             match page.next {
                 Some(n) => after = Some(n),
-                None => return Ok(SeriesPage { series: out, next: None }),
+                None => {
+                    return Ok(SeriesPage {
+                        series: out,
+                        next: None,
+                    });
+                }
             }
         }
     }
@@ -515,10 +535,9 @@ impl Gate {
 
     /// Evaluates many calls on a blocking thread (`read`; each call's series checked; a
     /// call outside the scope gets its own 403 error).
-    pub async fn evaluate_batch<C: Send + 'static>(
+    pub async fn evaluate_batch(
         &self,
-        calls: Vec<C>,
-        parts: fn(&C) -> (SeriesId, &str, &[String], Option<Timestamp>),
+        calls: Vec<FnCall>,
     ) -> Result<Vec<Result<FnValue, CallError>>, ApiError> {
         self.require(Role::Read)?;
         let host = self.plugin_host()?.clone();
@@ -528,9 +547,8 @@ impl Gate {
             calls
                 .iter()
                 .map(|c| {
-                    let (series, function, args, at) = parts(c);
-                    gate.checked(series).map_err(CallError::Refused)?;
-                    host.evaluate_blocking_as(series, function, args, at, access.clone())
+                    gate.checked(c.series).map_err(CallError::Refused)?;
+                    host.evaluate_blocking_as(c.series, &c.function, &c.args, c.at, access.clone())
                         .map_err(CallError::Plugin)
                 })
                 .collect()

@@ -11,9 +11,9 @@ use clio_storage::{SeriesFilter, SeriesId, SeriesUpdate};
 use serde_json::{Value as JsonValue, json};
 
 use super::{finish, num_param, param, params, read_body};
+use crate::door::{AppState, Gate};
 use crate::error::ApiError;
 use crate::requests::{self, PointsQuery};
-use crate::door::{AppState, Gate};
 
 fn series_id(raw: &str) -> Result<SeriesId, ApiError> {
     raw.trim()
@@ -23,11 +23,7 @@ fn series_id(raw: &str) -> Result<SeriesId, ApiError> {
 }
 
 /// `POST /api/v1/points`: a JSON array of `{"series"|"key", "ts", "value"}`.
-pub(super) async fn post_points(
-    gate: Gate,
-    headers: HeaderMap,
-    body: Body,
-) -> Response {
+pub(super) async fn post_points(gate: Gate, headers: HeaderMap, body: Body) -> Response {
     let started = Instant::now();
     let r = async {
         let body = read_body(gate.state(), &headers, body).await?;
@@ -100,10 +96,7 @@ pub(super) async fn put_series(
 }
 
 /// `DELETE /api/v1/series/{id}`: removes the series and all its data.
-pub(super) async fn delete_series(
-    gate: Gate,
-    Path(id): Path<String>,
-) -> Response {
+pub(super) async fn delete_series(gate: Gate, Path(id): Path<String>) -> Response {
     let started = Instant::now();
     let r = async {
         let id = series_id(&id)?;

@@ -10,9 +10,9 @@ use axum::response::Response;
 use serde_json::{Value as JsonValue, json};
 
 use super::{finish, read_body};
-use crate::error::ApiError;
 use crate::auth::Role;
 use crate::door::Gate;
+use crate::error::ApiError;
 
 /// `GET /api/v1/backups`: the last backups this server took, and the backups present in
 /// `[backup] dir`.
@@ -40,11 +40,7 @@ pub(super) async fn status(gate: Gate) -> Response {
 
 /// `POST /api/v1/backups` with `{"dest": "/path"}` (or `{}` with `[backup] dir` set): takes
 /// a backup now and answers its manifest. One at a time (409-like 503 while one runs).
-pub(super) async fn create(
-    gate: Gate,
-    headers: HeaderMap,
-    body: Body,
-) -> Response {
+pub(super) async fn create(gate: Gate, headers: HeaderMap, body: Body) -> Response {
     let started = Instant::now();
     let r = async {
         // Refuse before reading anything of the request.

@@ -14,9 +14,9 @@ use clio_storage::{SeriesId, Timestamp};
 use serde_json::{Value as JsonValue, json};
 
 use super::{finish, num_param, param, params, read_body};
+use crate::door::{CallError, FnCall, Gate};
 use crate::error::ApiError;
 use crate::requests;
-use crate::door::{CallError, Gate};
 
 /// Most evaluations in one `POST /api/v1/fn`.
 pub const MAX_BATCH: usize = 10_000;
@@ -60,15 +60,7 @@ pub(super) async fn get_fn(
     finish(&gate, "fn", started, r)
 }
 
-/// One evaluation of a batch, parsed.
-struct Call {
-    series: SeriesId,
-    function: String,
-    args: Vec<String>,
-    at: Option<Timestamp>,
-}
-
-fn parse_call(i: usize, v: &JsonValue) -> Result<Call, ApiError> {
+fn parse_call(i: usize, v: &JsonValue) -> Result<FnCall, ApiError> {
     let what = |f: &str| format!("item {i}: `{f}`");
     let JsonValue::Object(o) = v else {
         return Err(ApiError::bad(format!(
@@ -116,7 +108,7 @@ fn parse_call(i: usize, v: &JsonValue) -> Result<Call, ApiError> {
         None | Some(JsonValue::Null) => None,
         Some(v) => Some(requests::json_ts(v, &|| what("at"))?),
     };
-    Ok(Call {
+    Ok(FnCall {
         series,
         function,
         args,
@@ -127,11 +119,7 @@ fn parse_call(i: usize, v: &JsonValue) -> Result<Call, ApiError> {
 /// `POST /api/v1/fn`: a JSON array of `{"series", "function", "args", "at"}` → an array,
 /// in order, of `{"value": ...}` or `{"error", "kind", "status"}`. One failing evaluation
 /// does not fail the others; a malformed request is a 400.
-pub(super) async fn post_fn(
-    gate: Gate,
-    headers: HeaderMap,
-    body: Body,
-) -> Response {
+pub(super) async fn post_fn(gate: Gate, headers: HeaderMap, body: Body) -> Response {
     let started = Instant::now();
     let r = async {
         let body = read_body(gate.state(), &headers, body).await?;
@@ -156,7 +144,7 @@ pub(super) async fn post_fn(
         let _slot = gate.query_slot().await?;
         // One blocking task for the whole batch: no per-item thread hop.
         let out = gate
-            .evaluate_batch(calls, |c| (c.series, &c.function, &c.args, c.at))
+            .evaluate_batch(calls)
             .await?
             .into_iter()
             .map(|r| match r {

@@ -12,8 +12,8 @@ use clio_storage::{SeriesId, SeriesKey};
 use serde_json::{Value as JsonValue, json};
 
 use super::{finish, read_body};
-use crate::error::ApiError;
 use crate::door::Gate;
+use crate::error::ApiError;
 
 /// `GET /api/v1/housekeeper`.
 pub(super) async fn status(gate: Gate) -> Response {
@@ -25,14 +25,16 @@ pub(super) async fn status(gate: Gate) -> Response {
 /// `POST /api/v1/housekeeper/run`: starts a run now (or right after the one in progress).
 pub(super) async fn run(gate: Gate) -> Response {
     let started = Instant::now();
-    let r = gate.housekeeper_admin("housekeeper.run").map(|housekeeper| {
-        let running = housekeeper.status().running;
-        housekeeper.request_run();
-        (
-            StatusCode::ACCEPTED,
-            Json(json!({"requested": true, "already_running": running})),
-        )
-    });
+    let r = gate
+        .housekeeper_admin("housekeeper.run")
+        .map(|housekeeper| {
+            let running = housekeeper.status().running;
+            housekeeper.request_run();
+            (
+                StatusCode::ACCEPTED,
+                Json(json!({"requested": true, "already_running": running})),
+            )
+        });
     finish(&gate, "housekeeper_run", started, r)
 }
 
@@ -41,11 +43,7 @@ pub(super) async fn run(gate: Gate) -> Response {
 /// and must accept the configuration (it is configured once here to check); otherwise 400
 /// with its reason, and the current policy stays. Not persisted: a restart goes back to the
 /// configuration file.
-pub(super) async fn set_policy(
-    gate: Gate,
-    headers: HeaderMap,
-    body: Body,
-) -> Response {
+pub(super) async fn set_policy(gate: Gate, headers: HeaderMap, body: Body) -> Response {
     let started = Instant::now();
     let r = async {
         let housekeeper = gate.housekeeper_admin("housekeeper.policy")?;
@@ -106,11 +104,7 @@ pub(super) async fn set_policy(
 
 /// `PUT /api/v1/registry`: `{"ids": [...], "keys": ["m,t=v f", ...]}` declares the live
 /// series; from the next run on, every other series is removed with its data.
-pub(super) async fn registry(
-    gate: Gate,
-    headers: HeaderMap,
-    body: Body,
-) -> Response {
+pub(super) async fn registry(gate: Gate, headers: HeaderMap, body: Body) -> Response {
     let started = Instant::now();
     let r = async {
         let housekeeper = gate.housekeeper_admin("housekeeper.registry")?;

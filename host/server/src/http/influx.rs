@@ -13,9 +13,9 @@ use serde_json::json;
 
 use super::influxql::INFLUX_VERSION;
 use super::{param, params, read_body};
+use crate::door::Gate;
 use crate::error::ApiError;
 use crate::requests;
-use crate::door::Gate;
 
 /// Set on a successful write when points were restamped: how many (the seed's rule: a
 /// timestamp older than `timestamp_max_time_diff` or newer than `timestamp_max_future` by the server's

@@ -8,8 +8,8 @@ mod functions;
 mod housekeeper;
 mod influx;
 mod influxql;
-mod tokens;
 pub(crate) mod serve;
+mod tokens;
 mod ui;
 
 use std::io::Read;
@@ -24,8 +24,8 @@ use bytes::Bytes;
 use http_body_util::BodyExt;
 use serde_json::json;
 
-use crate::error::ApiError;
 use crate::door::{AppState, Gate};
+use crate::error::ApiError;
 
 /// The router of every endpoint.
 pub fn router(state: AppState) -> Router {

@@ -58,8 +58,7 @@ pub(crate) async fn serve(
         let service = TowerToHyperService::new(tower::ServiceExt::map_request(
             app.clone(),
             move |mut req: axum::http::Request<hyper::body::Incoming>| {
-                req.extensions_mut()
-                    .insert(crate::door::http::Peer(peer));
+                req.extensions_mut().insert(crate::door::http::Peer(peer));
                 req
             },
         ));

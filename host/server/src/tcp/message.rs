@@ -13,9 +13,9 @@ use clio_storage::{SeriesFilter, SeriesId, SeriesUpdate, Timestamp, Value};
 use serde_json::{Value as Json, json};
 
 use super::query::{get_by_idx, get_by_time, get_by_value, get_last_values};
+use crate::door::Gate;
 use crate::error::ApiError;
 use crate::requests::{self, PointsQuery};
-use crate::door::Gate;
 
 /// A parsed request.
 #[derive(Debug, Clone)]

@@ -423,12 +423,11 @@ async fn connection(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>) {
             && let Some(creds) = auth_message(d)
         {
             let result = match creds {
-                Ok(creds) => authenticate(&shared, &creds, peer, &request_id)
-                    .map(|p| {
-                        let reply = json!({"authenticated": p.name, "role": p.role});
-                        principal = p;
-                        reply
-                    }),
+                Ok(creds) => authenticate(&shared, &creds, peer, &request_id).map(|p| {
+                    let reply = json!({"authenticated": p.name, "role": p.role});
+                    principal = p;
+                    reply
+                }),
                 Err(e) => Err(e),
             };
             shared
@@ -572,14 +571,26 @@ fn authenticate(
         }
         Err(AuthFailure::Invalid(why)) => {
             count("invalid");
-            auth.audit
-                .record(&who, "authenticate", "failed", Some(peer.ip()), request_id, why);
+            auth.audit.record(
+                &who,
+                "authenticate",
+                "failed",
+                Some(peer.ip()),
+                request_id,
+                why,
+            );
             Err(ApiError::Unauthorized(why.into()))
         }
         Err(AuthFailure::Throttled(why)) => {
             count("throttled");
-            auth.audit
-                .record(&who, "authenticate", "throttled", Some(peer.ip()), request_id, why);
+            auth.audit.record(
+                &who,
+                "authenticate",
+                "throttled",
+                Some(peer.ip()),
+                request_id,
+                why,
+            );
             Err(ApiError::TooManyRequests(why.into()))
         }
         Err(AuthFailure::Store(e)) => Err(ApiError::Internal(format!("token store: {e}"))),

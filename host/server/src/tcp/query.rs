@@ -6,9 +6,9 @@ use clio_core::{Data, ReadRequest, ReadResult, Resolution, Window, now_ms};
 use clio_storage::{Point, SeriesId, Timestamp, Value};
 use serde_json::{Map, Value as Json, json};
 
+use crate::door::Gate;
 use crate::error::ApiError;
 use crate::requests;
-use crate::door::Gate;
 
 /// Values at or above this are timestamps, below it durations (semantics.md section 2:
 /// 2000-01-01T00:00:00Z; ALEPIZ used 2016-10-23 and so misread older timestamps).

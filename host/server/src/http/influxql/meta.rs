@@ -39,7 +39,13 @@ pub(super) fn show_databases(ctx: &Ctx<'_>) -> Vec<SeriesOut> {
     vec![SeriesOut {
         name: Some("databases".into()),
         columns: vec!["name".into()],
-        values: rows(ctx.gate.state().databases().into_iter().map(|d| vec![json!(d)])),
+        values: rows(
+            ctx.gate
+                .state()
+                .databases()
+                .into_iter()
+                .map(|d| vec![json!(d)]),
+        ),
         ..Default::default()
     }]
 }

@@ -20,9 +20,9 @@ use clio_influxql::{Statement, format_rfc3339, parse_query};
 use serde_json::{Value as Json, json};
 
 use super::{param, params, read_body};
-use crate::error::ApiError;
 use crate::auth::Role;
 use crate::door::Gate;
+use crate::error::ApiError;
 
 /// The InfluxDB version Clio answers as (clients look at the header).
 pub(super) const INFLUX_VERSION: &str = "1.8.10-clio";
