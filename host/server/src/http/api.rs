@@ -26,6 +26,8 @@ fn series_id(raw: &str) -> Result<SeriesId, ApiError> {
 pub(super) async fn post_points(gate: Gate, headers: HeaderMap, body: Body) -> Response {
     let started = Instant::now();
     let r = async {
+        // Refuse before reading a body nobody may write.
+        gate.require(crate::auth::Role::Write)?;
         let body = read_body(gate.state(), &headers, body).await?;
         let points = requests::parse_points_json(&body)?;
         let report = requests::write_points(&gate, points).await?;

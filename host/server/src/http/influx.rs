@@ -71,6 +71,10 @@ fn client(e: &ApiError) -> Outcome {
 }
 
 async fn write(gate: &Gate, headers: &HeaderMap, body: Body, prec: Precision) -> Outcome {
+    // Refuse before reading a body nobody may write.
+    if let Err(e) = gate.require(crate::auth::Role::Write) {
+        return client(&e);
+    }
     let body = match read_body(gate.state(), headers, body).await {
         Ok(b) => b,
         Err(e) if e.is_client_error() => return client(&e),
