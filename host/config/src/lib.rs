@@ -17,6 +17,7 @@ mod log;
 mod plugins;
 mod server;
 mod storage;
+mod tls;
 #[cfg(test)]
 mod tests;
 
@@ -33,6 +34,7 @@ pub use housekeeper::HousekeeperConfig;
 pub use log::LogConfig;
 pub use plugins::{PluginLimitsConfig, PluginsConfig};
 pub use server::ServerConfig;
+pub use tls::TlsConfig;
 pub use storage::{BackendConfig, ResolvedBackend, StorageConfig};
 
 /// The root of the configuration file.
@@ -76,6 +78,9 @@ pub struct Config {
     /// Authentication, authorization, rate limits and the audit log.
     #[serde(default)]
     pub auth: AuthConfig,
+    /// TLS on the front ends.
+    #[serde(default)]
+    pub tls: TlsConfig,
 }
 
 fn default_data_dir() -> PathBuf {
@@ -101,6 +106,7 @@ impl Default for Config {
             backup: BackupConfig::default(),
             log: LogConfig::default(),
             auth: AuthConfig::default(),
+            tls: TlsConfig::default(),
         }
     }
 }
@@ -213,6 +219,7 @@ impl Config {
         }
         self.plugins.validate(&mut errs);
         self.log.validate(&mut errs);
+        self.tls.validate(&mut errs);
         self.auth.validate(
             &[
                 ("server.tcp_address", &self.server.tcp_address),

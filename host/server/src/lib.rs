@@ -17,6 +17,7 @@ pub mod state {
     pub use crate::door::AppState;
 }
 pub mod tcp;
+pub mod tls;
 
 pub use door::{AppState, Gate, RequestContext};
 pub use error::ApiError;

@@ -104,6 +104,20 @@ pub async fn start(config: Config, topology: Topology) -> Result<Running> {
         )));
     }
 
+    let tls = if config.tls.enabled() {
+        let t = crate::tls::Tls::load(
+            std::path::Path::new(&config.tls.cert_file),
+            std::path::Path::new(&config.tls.key_file),
+        )?;
+        tasks.push(tokio::spawn(Arc::clone(&t).watch(
+            Duration::from_secs(config.tls.reload_sec),
+            shutdown.clone(),
+        )));
+        tracing::info!(http = config.tls.http, tcp = config.tls.tcp, "TLS on");
+        Some(t)
+    } else {
+        None
+    };
     let mut http_addr = None;
     if !config.server.http_address.is_empty() {
         let listener = TcpListener::bind(&config.server.http_address)
@@ -116,6 +130,7 @@ pub async fn start(config: Config, topology: Topology) -> Result<Running> {
             app,
             state.clone(),
             shutdown.clone(),
+            tls.clone().filter(|_| config.tls.http),
         )));
     }
     let mut tcp_addr = None;
@@ -125,7 +140,11 @@ pub async fn start(config: Config, topology: Topology) -> Result<Running> {
             .with_context(|| format!("cannot listen for TCP on {}", config.server.tcp_address))?;
         tcp_addr = Some(listener.local_addr()?);
         let st = state.clone();
-        tasks.push(tokio::spawn(crate::tcp::serve(listener, st)));
+        let opts = crate::tcp::TcpOptions {
+            tls: tls.clone().filter(|_| config.tls.tcp),
+            ..Default::default()
+        };
+        tasks.push(tokio::spawn(crate::tcp::serve_with(listener, st, opts)));
     }
     tracing::info!(http = ?http_addr, tcp = ?tcp_addr, "clio serving");
     Ok(Running {

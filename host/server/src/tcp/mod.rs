@@ -32,7 +32,6 @@ use bytes::BytesMut;
 use parking_lot::Mutex;
 use serde_json::{Value as Json, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, watch};
 use tokio::task::JoinSet;
@@ -72,6 +71,8 @@ pub struct TcpOptions {
     pub error_window: Duration,
     /// Most points per engine write when batching fire-and-forget `add`s (10 000).
     pub add_batch_points: usize,
+    /// TLS on every connection (`[tls] tcp = true`); `None`: plain TCP.
+    pub tls: Option<Arc<crate::tls::Tls>>,
 }
 
 impl Default for TcpOptions {
@@ -83,6 +84,7 @@ impl Default for TcpOptions {
             shutdown_grace: Duration::from_secs(10),
             error_window: Duration::from_secs(300),
             add_batch_points: 10_000,
+            tls: None,
         }
     }
 }
@@ -92,6 +94,11 @@ impl Default for TcpOptions {
 pub async fn serve(listener: TcpListener, state: AppState) {
     serve_with(listener, state, TcpOptions::default()).await;
 }
+
+/// A connection's byte stream, plain or TLS.
+type Reader = Box<dyn tokio::io::AsyncRead + Unpin + Send>;
+/// A connection's reply stream, plain or TLS.
+type Writer = Box<dyn tokio::io::AsyncWrite + Unpin + Send>;
 
 /// [`serve`] with explicit options.
 pub async fn serve_with(listener: TcpListener, state: AppState, opts: TcpOptions) {
@@ -329,7 +336,31 @@ async fn connection(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>) {
     // Bounded so that waiting for all permits at the end (`acquire_many`) is possible.
     let max_in_flight = shared.opts.max_in_flight.clamp(1, 1 << 16);
     let codec = FrameCodec::new(shared.state.max_request_bytes());
-    let (rd, wr) = stream.into_split();
+    let (rd, wr): (Reader, Writer) = match &shared.opts.tls {
+        None => {
+            let (rd, wr) = stream.into_split();
+            (Box::new(rd), Box::new(wr))
+        }
+        Some(tls) => {
+            // A handshake that stalls is cut off like a stalled frame.
+            match tokio::time::timeout(shared.opts.stall_timeout, tls.acceptor().accept(stream))
+                .await
+            {
+                Ok(Ok(s)) => {
+                    let (rd, wr) = tokio::io::split(s);
+                    (Box::new(rd), Box::new(wr))
+                }
+                Ok(Err(e)) => {
+                    shared.socket_error(Some(peer), &format_args!("TLS handshake failed: {e}"));
+                    return;
+                }
+                Err(_) => {
+                    shared.socket_error(Some(peer), &"TLS handshake timed out");
+                    return;
+                }
+            }
+        }
+    };
     // Cancelled by the writer when the peer stops taking replies.
     let closing = CancellationToken::new();
     let (out_tx, out_rx) = mpsc::channel::<Frame>(max_in_flight);
@@ -614,7 +645,7 @@ fn envelope_data(payload: &Json) -> Result<&Json, ApiError> {
 
 /// Reads frames, closing on a frame that stalls mid-way.
 struct FrameReader {
-    rd: OwnedReadHalf,
+    rd: Reader,
     buf: BytesMut,
     codec: FrameCodec,
     stall: Duration,
@@ -653,7 +684,7 @@ impl FrameReader {
 
 /// Writes replies as they come, coalescing those that are ready into one write.
 async fn write_loop(
-    mut wr: OwnedWriteHalf,
+    mut wr: Writer,
     mut codec: FrameCodec,
     mut rx: mpsc::Receiver<Frame>,
     shared: Arc<Shared>,
