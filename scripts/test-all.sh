@@ -25,6 +25,14 @@ if [ ! -x target/pyenv/bin/python ] || ! target/pyenv/bin/python -c "import infl
   target/pyenv/bin/pip install --quiet --disable-pip-version-check "influxdb==5.3.2"
 fi
 
+echo "== curl and openssl for the TLS tests (Debian: curl, openssl)"
+# tests/e2e/tests/tls.rs makes its certificates with openssl and talks HTTPS with curl.
+if ! command -v curl >/dev/null 2>&1 || ! command -v openssl >/dev/null 2>&1; then
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo -n"
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq curl openssl \
+    || { $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq curl openssl; }
+fi
+
 echo "== browser for the page's tests (Debian chromium, npm playwright-core)"
 if [ ! -x /usr/bin/chromium ]; then
   SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo -n"

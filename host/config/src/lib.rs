@@ -17,9 +17,9 @@ mod log;
 mod plugins;
 mod server;
 mod storage;
-mod tls;
 #[cfg(test)]
 mod tests;
+mod tls;
 
 use std::path::{Path, PathBuf};
 
@@ -34,8 +34,8 @@ pub use housekeeper::HousekeeperConfig;
 pub use log::LogConfig;
 pub use plugins::{PluginLimitsConfig, PluginsConfig};
 pub use server::ServerConfig;
-pub use tls::TlsConfig;
 pub use storage::{BackendConfig, ResolvedBackend, StorageConfig};
+pub use tls::TlsConfig;
 
 /// The root of the configuration file.
 #[derive(Debug, Clone, Deserialize)]

@@ -56,10 +56,13 @@ pub fn acceptor(cert: &Path, key: &Path) -> Result<TlsAcceptor, TlsError> {
         .collect::<Result<_, _>>()
         .map_err(|e| err("certificate", cert, e.to_string()))?;
     if certs.is_empty() {
-        return Err(err("certificate", cert, "no certificate in the file".into()));
+        return Err(err(
+            "certificate",
+            cert,
+            "no certificate in the file".into(),
+        ));
     }
-    let key_der =
-        PrivateKeyDer::from_pem_file(key).map_err(|e| err("key", key, e.to_string()))?;
+    let key_der = PrivateKeyDer::from_pem_file(key).map_err(|e| err("key", key, e.to_string()))?;
     #[allow(
         deprecated,
         reason = "ring lacks post-quantum key exchange; aws-lc-rs would add a cmake build"

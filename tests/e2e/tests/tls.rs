@@ -14,7 +14,15 @@ use clio_e2e::harness::clio_bin;
 /// A self-signed certificate for 127.0.0.1 named `cn`.
 fn make_cert(dir: &Path, cn: &str) {
     let out = Command::new("openssl")
-        .args(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"])
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+        ])
         .args(["-days", "2", "-subj", &format!("/CN={cn}")])
         .args(["-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost"])
         .arg("-keyout")
@@ -23,7 +31,11 @@ fn make_cert(dir: &Path, cn: &str) {
         .arg(dir.join("new.pem"))
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     // Renamed into place, as a certificate manager would.
     std::fs::rename(dir.join("new.key"), dir.join("key.pem")).unwrap();
     std::fs::copy(dir.join("new.pem"), dir.join(format!("{cn}.pem"))).unwrap();
@@ -67,7 +79,15 @@ fn https_and_tls_tcp_with_tokens_and_certificate_reload() {
     let d = dir.path();
     make_cert(d, "first");
     let out = Command::new(clio_bin())
-        .args(["token", "create", "--role", "write", "--name", "t", "--data-dir"])
+        .args([
+            "token",
+            "create",
+            "--role",
+            "write",
+            "--name",
+            "t",
+            "--data-dir",
+        ])
         .arg(d.join("data"))
         .output()
         .unwrap();
@@ -105,7 +125,11 @@ fn https_and_tls_tcp_with_tokens_and_certificate_reload() {
     let first = d.join("first.pem");
 
     // curl over HTTPS, verifying the certificate; a token is needed as over HTTP.
-    let (ok, out) = curl(&["--cacert", first.to_str().unwrap(), &format!("{https}/health")]);
+    let (ok, out) = curl(&[
+        "--cacert",
+        first.to_str().unwrap(),
+        &format!("{https}/health"),
+    ]);
     assert!(ok && out.contains("\"status\""), "{out}");
     let (ok, out) = curl(&[
         "--cacert",
@@ -138,7 +162,11 @@ print(list(c.query("SHOW MEASUREMENTS").get_points()))
         port = s.1.port(),
         ca = first.display()
     );
-    let out = Command::new(&python).arg("-c").arg(&script).output().unwrap();
+    let out = Command::new(&python)
+        .arg("-c")
+        .arg(&script)
+        .output()
+        .unwrap();
     let text = format!(
         "{}{}",
         String::from_utf8_lossy(&out.stdout),
@@ -168,7 +196,11 @@ print(call(3, {{"msg": "series.list"}}))
         ca = first.display(),
         port = s.2.port()
     );
-    let out = Command::new(&python).arg("-c").arg(&script).output().unwrap();
+    let out = Command::new(&python)
+        .arg("-c")
+        .arg(&script)
+        .output()
+        .unwrap();
     let text = format!(
         "{}{}",
         String::from_utf8_lossy(&out.stdout),
@@ -185,13 +217,24 @@ print(call(3, {{"msg": "series.list"}}))
     let second = d.join("second.pem");
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
-        let (ok, out) = curl(&["--cacert", second.to_str().unwrap(), &format!("{https}/health")]);
+        let (ok, out) = curl(&[
+            "--cacert",
+            second.to_str().unwrap(),
+            &format!("{https}/health"),
+        ]);
         if ok && out.contains("\"status\"") {
             break;
         }
-        assert!(Instant::now() < deadline, "the new certificate was never served: {out}");
+        assert!(
+            Instant::now() < deadline,
+            "the new certificate was never served: {out}"
+        );
         std::thread::sleep(Duration::from_millis(300));
     }
-    let (ok, _) = curl(&["--cacert", first.to_str().unwrap(), &format!("{https}/health")]);
+    let (ok, _) = curl(&[
+        "--cacert",
+        first.to_str().unwrap(),
+        &format!("{https}/health"),
+    ]);
     assert!(!ok, "the old certificate is still served");
 }

@@ -70,7 +70,17 @@ pub(crate) async fn serve(
             let _permit = permit;
             st.metrics().http_connections.inc();
             match tls {
-                None => serve_conn(TokioIo::new(socket), service, header_timeout, &st, peer, stop).await,
+                None => {
+                    serve_conn(
+                        TokioIo::new(socket),
+                        service,
+                        header_timeout,
+                        &st,
+                        peer,
+                        stop,
+                    )
+                    .await
+                }
                 Some(acceptor) => {
                     // The handshake is bounded like the headers that would follow it.
                     match tokio::time::timeout(header_timeout, acceptor.accept(socket)).await {
