@@ -753,3 +753,15 @@ except Exception as e:
     let series = req(&s, "GET", "/api/v1/series", "", Some(&token)).json();
     assert_eq!(series["series"].as_array().unwrap().len(), 1, "{series}");
 }
+
+#[test]
+fn with_auth_off_credentials_are_ignored_and_everything_answers() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = clio_e2e::harness::Server::start(dir.path(), &["--auth", "false"]);
+    for header in ["Token nonsense", "Basic !!!", "Digest x=y"] {
+        let r = s.http("GET", "/api/v1/series", b"", &[("Authorization", header)]);
+        assert_eq!(r.status, 200, "{header}: {}", r.text());
+    }
+    let r = s.http("POST", "/write?db=x&u=a&p=b", b"m f=1", &[]);
+    assert_eq!(r.status, 204, "{}", r.text());
+}
