@@ -20,8 +20,9 @@ COPY config/docker.toml /etc/clio/clio.toml
 USER 10001:10001
 VOLUME /var/lib/clio
 EXPOSE 10163 10164
-# Data on the volume; listen on all interfaces inside the container.
-ENV CLIO_DATA_DIR=/var/lib/clio CLIO_HTTP=0.0.0.0:10164 CLIO_TCP=0.0.0.0:10163
+# Data on the volume; listen on all interfaces inside the container, so authentication is
+# on (bootstrap the first token: `clio token create --data-dir /var/lib/clio --role admin`).
+ENV CLIO_DATA_DIR=/var/lib/clio CLIO_HTTP=0.0.0.0:10164 CLIO_TCP=0.0.0.0:10163 CLIO_AUTH=true
 # The binary asks its own /health: no curl in the image. `degraded` (a replica away, or the
 # primary failing while the log still takes writes) counts as healthy; add --strict to
 # disagree.

@@ -36,6 +36,14 @@ if ! python3 -c "import yaml" 2>/dev/null; then
     || { $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq python3-yaml; }
 fi
 
+echo "== curl and openssl for the TLS tests (Debian: curl, openssl)"
+# tests/e2e/tests/tls.rs makes its certificates with openssl and talks HTTPS with curl.
+if ! command -v curl >/dev/null 2>&1 || ! command -v openssl >/dev/null 2>&1; then
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo -n"
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq curl openssl \
+    || { $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq curl openssl; }
+fi
+
 echo "== browser for the page's tests (Debian chromium, npm playwright-core)"
 if [ ! -x /usr/bin/chromium ]; then
   SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo -n"

@@ -31,6 +31,8 @@ pub struct HttpClient {
     client: Client<HttpConnector, Full<Bytes>>,
     /// `http://host:port` plus an optional path prefix, without the trailing slash.
     base: String,
+    /// `Authorization: Token ...` sent with every request (marked sensitive).
+    auth: Option<HeaderValue>,
 }
 
 impl HttpClient {
@@ -80,7 +82,26 @@ impl HttpClient {
             .pool_idle_timeout(Duration::from_secs(60))
             .pool_max_idle_per_host(usize::MAX)
             .build(connector);
-        Ok(HttpClient { client, base })
+        Ok(HttpClient {
+            client,
+            base,
+            auth: None,
+        })
+    }
+
+    /// Sends `Authorization: Token <token>` with every request (a server with
+    /// `[auth] enabled`); an empty token sends nothing.
+    pub fn with_token(mut self, token: &str) -> Result<Self> {
+        let token = token.trim();
+        if token.is_empty() {
+            self.auth = None;
+            return Ok(self);
+        }
+        let mut v = HeaderValue::from_str(&format!("Token {token}"))
+            .map_err(|_| Error::InvalidRequest("the token is not valid header text".into()))?;
+        v.set_sensitive(true);
+        self.auth = Some(v);
+        Ok(self)
     }
 
     /// The base URL requests go to.
@@ -111,6 +132,10 @@ impl HttpClient {
         if let Some(ct) = content_type {
             req.headers_mut()
                 .insert(CONTENT_TYPE, HeaderValue::from_static(ct));
+        }
+        if let Some(auth) = &self.auth {
+            req.headers_mut()
+                .insert(hyper::header::AUTHORIZATION, auth.clone());
         }
         let resp = self
             .client

@@ -9,6 +9,7 @@
 #![deny(missing_docs)]
 
 mod alerts;
+mod auth;
 mod backup;
 mod engine;
 mod error;
@@ -19,6 +20,7 @@ mod server;
 mod storage;
 #[cfg(test)]
 mod tests;
+mod tls;
 
 use std::path::{Path, PathBuf};
 
@@ -26,6 +28,7 @@ use clio_core::SyncMode;
 use serde::Deserialize;
 
 pub use alerts::{AlertRule, AlertsConfig, Comparison, RuleKind, parse_duration};
+pub use auth::{AuthConfig, cidr_contains, parse_cidr};
 pub use backup::BackupConfig;
 pub use engine::{CacheConfig, IngestConfig, QueryConfig, WalConfig};
 pub use error::ConfigError;
@@ -34,6 +37,7 @@ pub use log::LogConfig;
 pub use plugins::{PluginLimitsConfig, PluginsConfig};
 pub use server::ServerConfig;
 pub use storage::{BackendConfig, ResolvedBackend, StorageConfig};
+pub use tls::TlsConfig;
 
 /// The root of the configuration file.
 #[derive(Debug, Clone, Deserialize)]
@@ -76,6 +80,12 @@ pub struct Config {
     /// Alert rules and notifications.
     #[serde(default)]
     pub alerts: AlertsConfig,
+    /// Authentication, authorization, rate limits and the audit log.
+    #[serde(default)]
+    pub auth: AuthConfig,
+    /// TLS on the front ends.
+    #[serde(default)]
+    pub tls: TlsConfig,
 }
 
 fn default_data_dir() -> PathBuf {
@@ -101,6 +111,8 @@ impl Default for Config {
             backup: BackupConfig::default(),
             log: LogConfig::default(),
             alerts: AlertsConfig::default(),
+            auth: AuthConfig::default(),
+            tls: TlsConfig::default(),
         }
     }
 }
@@ -214,6 +226,14 @@ impl Config {
         self.plugins.validate(&mut errs);
         self.log.validate(&mut errs);
         self.alerts.validate(&mut errs);
+        self.tls.validate(&mut errs);
+        self.auth.validate(
+            &[
+                ("server.tcp_address", &self.server.tcp_address),
+                ("server.http_address", &self.server.http_address),
+            ],
+            &mut errs,
+        );
         if errs.is_empty() {
             Ok(())
         } else {

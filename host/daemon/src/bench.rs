@@ -594,7 +594,7 @@ fn owned(worker: usize, workers: usize, series: usize) -> Vec<usize> {
 // ingest-http
 
 async fn ingest_http(args: &BenchArgs) -> Result<Report> {
-    let client = HttpClient::new(&args.server).context("bad --server")?;
+    let client = crate::server_conn::http_client(&args.server)?;
     // InfluxDB needs the database to exist; Clio accepts the statement as a no-op. Any error
     // shows up again on the first write, with the server's message.
     let create = serde_urlencoded::to_string([("q", format!("CREATE DATABASE \"{}\"", args.db))])?;
@@ -812,7 +812,7 @@ async fn query_ids(client: &HttpClient, args: &BenchArgs) -> Result<Vec<SeriesId
 }
 
 async fn query(args: &BenchArgs) -> Result<Report> {
-    let client = HttpClient::new(&args.server).context("bad --server")?;
+    let client = crate::server_conn::http_client(&args.server)?;
     let ids = query_ids(&client, args).await?;
     let paths: Vec<Arc<str>> = if args.mode == Mode::Fn {
         let query = serde_urlencoded::to_string([("args", args.fn_args.as_str())])

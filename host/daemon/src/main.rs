@@ -3,6 +3,7 @@
 use anyhow::Result;
 use clap::{Parser, Subcommand};
 
+mod auth_cmd;
 mod backup_cmd;
 mod bench;
 mod direct_query;
@@ -54,6 +55,10 @@ enum Command {
     /// Whether a running server is healthy, as the exit status (the container's
     /// HEALTHCHECK).
     Health(health_cmd::HealthArgs),
+    /// Tokens in the data directory's token store: create (shown once), list, revoke.
+    Token(auth_cmd::TokenArgs),
+    /// Users with passwords in the token store: add, passwd, del, list.
+    User(auth_cmd::UserArgs),
     /// Load-test a running server (ingest over HTTP or TCP, or last-N queries).
     Bench(bench::BenchArgs),
 }
@@ -107,6 +112,8 @@ fn run() -> Result<()> {
         Command::Fn(args) => server_cmds::evaluate(&args),
         Command::Bench(args) => bench::run(&args),
         Command::Health(args) => health_cmd::run(&args),
+        Command::Token(args) => auth_cmd::token(&args),
+        Command::User(args) => auth_cmd::user(&args),
         Command::Backup(args) => backup_cmd::run(&args),
         Command::Restore(args) => backup_cmd::restore(&args),
     }

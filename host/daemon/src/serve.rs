@@ -23,6 +23,12 @@ pub struct ServeArgs {
     /// Overrides `server.tcp_address` ("" disables TCP).
     #[arg(long, env = "CLIO_TCP", value_name = "ADDR")]
     pub tcp: Option<String>,
+    /// Overrides `auth.enabled`.
+    #[arg(long, env = "CLIO_AUTH", value_name = "BOOL")]
+    pub auth: Option<bool>,
+    /// Overrides `auth.insecure` (serve a non-loopback address without auth).
+    #[arg(long, env = "CLIO_INSECURE", value_name = "BOOL")]
+    pub insecure: Option<bool>,
 }
 
 /// Loads the config with overrides applied.
@@ -39,6 +45,12 @@ pub fn load_config(args: &ServeArgs) -> Result<Config> {
     }
     if let Some(a) = &args.tcp {
         cfg.server.tcp_address = a.clone();
+    }
+    if let Some(on) = args.auth {
+        cfg.auth.enabled = on;
+    }
+    if let Some(on) = args.insecure {
+        cfg.auth.insecure = on;
     }
     cfg.validate()?;
     Ok(cfg)

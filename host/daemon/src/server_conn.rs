@@ -23,7 +23,18 @@ pub struct ServerArg {
 
 impl ServerArg {
     pub(crate) fn client(&self) -> Result<HttpClient> {
-        HttpClient::new(&self.url).context("bad --server")
+        http_client(&self.url)
+    }
+}
+
+/// An HTTP client of `url` sending the token in `CLIO_TOKEN` (a server with `[auth]`
+/// enabled); the token is taken from the environment only, never from the command line,
+/// so that it stays out of process listings and shell history.
+pub(crate) fn http_client(url: &str) -> Result<HttpClient> {
+    let client = HttpClient::new(url).context("bad --server")?;
+    match std::env::var("CLIO_TOKEN") {
+        Ok(token) => client.with_token(&token).context("bad CLIO_TOKEN"),
+        Err(_) => Ok(client),
     }
 }
 

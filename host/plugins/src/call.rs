@@ -16,7 +16,9 @@ use crate::error::PluginError;
 use crate::host::{Body, FnValue, Loaded, PluginHost};
 use crate::options::Limits;
 use crate::runtime::wit;
-use crate::sandbox::{CallContext, HostState, new_store, set_call_context, set_call_limits};
+use crate::sandbox::{
+    CallContext, HostState, SeriesAccess, new_store, set_call_context, set_call_limits,
+};
 use crate::worlds::FnBindings;
 
 /// A live instance with its store.
@@ -149,13 +151,19 @@ fn is_pool_exhausted(e: &wasmtime::Error) -> bool {
 }
 
 impl PluginHost {
-    fn context(&self, series: SeriesId, at: Option<Timestamp>) -> CallContext {
+    fn context(
+        &self,
+        series: SeriesId,
+        at: Option<Timestamp>,
+        access: Option<SeriesAccess>,
+    ) -> CallContext {
         CallContext {
             engine: self.inner.store.clone(),
             rt: self.inner.rt.clone(),
             series,
             now: at.unwrap_or_else(now_ms),
             reads_allowed: true,
+            access,
         }
     }
 
@@ -169,6 +177,20 @@ impl PluginHost {
         params: &[String],
         at: Option<Timestamp>,
     ) -> Result<FnValue, PluginError> {
+        self.evaluate_blocking_as(series, function, params, at, None)
+    }
+
+    /// [`PluginHost::evaluate_blocking`] for a caller that may read only the series `access`
+    /// allows: the plugin's `history` reads of other series are refused (the function sees
+    /// an error, or `none` for their settings) outside it.
+    pub fn evaluate_blocking_as(
+        &self,
+        series: SeriesId,
+        function: &str,
+        params: &[String],
+        at: Option<Timestamp>,
+        access: Option<SeriesAccess>,
+    ) -> Result<FnValue, PluginError> {
         let plugin = self.lookup(function)?;
         let _slot = InFlight::enter(
             &self.inner.in_flight,
@@ -176,7 +198,7 @@ impl PluginHost {
         )?;
         plugin.stats.calls.fetch_add(1, Ordering::Relaxed);
         let result = (|| {
-            let mut inst = self.instance(&plugin, series, at, function)?;
+            let mut inst = self.instance(&plugin, series, at, function, access)?;
             let r = invoke(
                 &mut inst.store,
                 &inst.bindings,
@@ -225,17 +247,18 @@ impl PluginHost {
         series: SeriesId,
         at: Option<Timestamp>,
         function: &str,
+        access: Option<SeriesAccess>,
     ) -> Result<Instance, PluginError> {
         let Body::Function { pre, idle } = &plugin.body else {
             return Err(PluginError::UnknownFunction(function.to_string()));
         };
         let reused = idle.lock().pop();
         if let Some(mut inst) = reused {
-            set_call_context(&mut inst.store, self.context(series, at));
+            set_call_context(&mut inst.store, self.context(series, at, access));
             set_call_limits(&mut inst.store, &plugin.limits)?;
             return Ok(inst);
         }
-        let mut store = self.new_call_store(plugin, series, at)?;
+        let mut store = self.new_call_store(plugin, series, at, access)?;
         let bindings = match pre.instantiate(&mut store) {
             Ok(b) => b,
             Err(e) if is_pool_exhausted(&e) => {
@@ -254,11 +277,12 @@ impl PluginHost {
         plugin: &Loaded,
         series: SeriesId,
         at: Option<Timestamp>,
+        access: Option<SeriesAccess>,
     ) -> Result<Store<HostState>, PluginError> {
         new_store(
             &self.inner.engine,
             &self.inner.ticks,
-            self.context(series, at),
+            self.context(series, at, access),
             &plugin.limits,
         )
     }
@@ -275,18 +299,33 @@ impl PluginHost {
         params: Vec<String>,
         at: Option<Timestamp>,
     ) -> Result<FnValue, PluginError> {
+        self.evaluate_as(series, function, params, at, None).await
+    }
+
+    /// [`PluginHost::evaluate`] bound by the caller's `access` (see
+    /// [`PluginHost::evaluate_blocking_as`]).
+    pub async fn evaluate_as(
+        &self,
+        series: SeriesId,
+        function: &str,
+        params: Vec<String>,
+        at: Option<Timestamp>,
+        access: Option<SeriesAccess>,
+    ) -> Result<FnValue, PluginError> {
         if tokio::runtime::Handle::current().runtime_flavor()
             == tokio::runtime::RuntimeFlavor::MultiThread
         {
             return tokio::task::block_in_place(|| {
-                self.evaluate_blocking(series, function, &params, at)
+                self.evaluate_blocking_as(series, function, &params, at, access)
             });
         }
         let host = self.clone();
         let function = function.to_string();
-        tokio::task::spawn_blocking(move || host.evaluate_blocking(series, &function, &params, at))
-            .await
-            .map_err(|e| PluginError::Setup(format!("call task failed: {e}")))?
+        tokio::task::spawn_blocking(move || {
+            host.evaluate_blocking_as(series, &function, &params, at, access)
+        })
+        .await
+        .map_err(|e| PluginError::Setup(format!("call task failed: {e}")))?
     }
 
     /// Opens a session: one instance of `function`, reused by every
@@ -302,7 +341,7 @@ impl PluginHost {
         let Body::Function { pre, .. } = &plugin.body else {
             return Err(PluginError::UnknownFunction(function.to_string()));
         };
-        let mut store = self.new_call_store(&plugin, series, at)?;
+        let mut store = self.new_call_store(&plugin, series, at, None)?;
         let bindings = pre
             .instantiate(&mut store)
             .map_err(|e| classify(&e, store.data(), function, &plugin.limits))?;

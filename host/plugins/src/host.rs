@@ -412,6 +412,7 @@ impl PluginHost {
             series: SeriesId(0),
             now: now_ms(),
             reads_allowed: false,
+            access: None,
         };
         let limits = inner.opts.limits.clone();
         let mut store =

@@ -28,7 +28,25 @@ impl HostState {
         Ok(())
     }
 
+    /// Whether the caller's scope lets this call see series `id`.
+    fn may_read(&self, id: SeriesId) -> bool {
+        match &self.ctx.access {
+            None => true,
+            Some(access) => {
+                let info = self.ctx.engine.series(id);
+                (access.0)(id, info.as_ref().and_then(|s| s.key.as_ref()))
+            }
+        }
+    }
+
+    fn outside_scope(series: u64) -> wit::Error {
+        wit::Error::Failed(format!("series {series} is outside the caller's scope"))
+    }
+
     fn info(&self, id: SeriesId) -> Option<wit::SeriesInfo> {
+        if !self.may_read(id) {
+            return None;
+        }
         let s = self.ctx.engine.series(id)?;
         Some(wit::SeriesInfo {
             id: s.id.0,
@@ -48,6 +66,9 @@ impl HostState {
         limit: u64,
     ) -> wasmtime::Result<Result<(PointColumns, bool), wit::Error>> {
         self.check_deadline()?;
+        if !self.may_read(SeriesId(series)) {
+            return Ok(Err(Self::outside_scope(series)));
+        }
         let limit = usize::try_from(limit).unwrap_or(usize::MAX);
         // Imports run on a blocking thread: the store reads on it directly where the backend
         // can, instead of handing the read to its reader threads and waiting.
@@ -231,6 +252,9 @@ impl clio::plugin::history::Host for HostState {
                 "trend interval {interval_ms} ms"
             ))));
         };
+        if !self.may_read(SeriesId(series)) {
+            return Ok(Err(Self::outside_scope(series)));
+        }
         let to = to.min(self.ctx.now);
         let answer = self.ctx.engine.read_trends_blocking(
             &self.ctx.rt,

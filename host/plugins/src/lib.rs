@@ -56,6 +56,7 @@ pub use host::{
 pub use options::{AllocatorMode, Limits, PluginOptions};
 pub use policy::WasmPolicy;
 pub use runtime::AllocatorKind;
+pub use sandbox::SeriesAccess;
 
 /// Directory of the built-in plugins (`plugins/*`), as built by this crate's build script.
 pub const BUILTIN_PLUGINS_DIR: &str = env!("CLIO_BUILTIN_PLUGINS_DIR");

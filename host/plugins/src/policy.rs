@@ -91,6 +91,7 @@ impl WasmPolicy {
             series: SeriesId(0),
             now: now_ms(),
             reads_allowed: false,
+            access: None,
         };
         let mut store = new_store(&inner.engine, &inner.ticks, ctx, &plugin.limits)
             .map_err(|e| self.fault(&plugin, e))?;

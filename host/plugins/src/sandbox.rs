@@ -37,6 +37,23 @@ pub(crate) struct CallContext {
     pub(crate) now: Timestamp,
     /// False while loading (`describe`): reads would block a thread that may be async.
     pub(crate) reads_allowed: bool,
+    /// Which other series the caller may see (`None`: every series).
+    pub(crate) access: Option<SeriesAccess>,
+}
+
+/// The check behind [`SeriesAccess`].
+pub type AccessCheck = dyn Fn(SeriesId, Option<&clio_storage::SeriesKey>) -> bool + Send + Sync;
+
+/// Which series a call may read: the caller's scope, so that a function reading another
+/// series cannot see what its caller could not. Given the series id and its key (`None`
+/// for a series without a key, or one not written yet).
+#[derive(Clone)]
+pub struct SeriesAccess(pub std::sync::Arc<AccessCheck>);
+
+impl std::fmt::Debug for SeriesAccess {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SeriesAccess")
+    }
 }
 
 /// A `ResourceLimiter` that remembers that it refused, so the trap that follows can be

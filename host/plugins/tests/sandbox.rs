@@ -582,3 +582,57 @@ async fn plugins_built_against_contract_0_2_0_keep_serving() {
         FnValue::Str("cpu usage".into())
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn history_reads_are_bound_by_the_callers_scope() {
+    let _serial = SERIAL.lock().await;
+    let e = env().await;
+    let secret = e
+        .store
+        .create_series(
+            SeriesRef::Key("mem used".parse().unwrap()),
+            Default::default(),
+        )
+        .await
+        .unwrap()
+        .id;
+    // A caller that may read only series without a `mem` key (the numbered ones).
+    let access = clio_plugins::SeriesAccess(Arc::new(|_, key| {
+        key.is_none_or(|k| k.measurement() != "mem")
+    }));
+    let scoped = |args: &str| {
+        e.host.evaluate_as(
+            NUM,
+            "testavg",
+            split_args(args),
+            Some(END),
+            Some(access.clone()),
+        )
+    };
+    // Another series' settings: hidden outside the scope, visible without one.
+    assert_eq!(scoped("bykey=mem used").await.unwrap(), FnValue::None);
+    assert_eq!(
+        eval(&e.host, NUM, "testavg", "bykey=mem used", END)
+            .await
+            .unwrap(),
+        FnValue::Num(secret.0 as f64)
+    );
+    // Its own series, in scope, reads as before.
+    assert_eq!(scoped("#10").await.unwrap(), FnValue::Num(11994.5));
+    // A call on a series outside the scope cannot read it.
+    let denied = e
+        .host
+        .evaluate_as(
+            secret,
+            "testavg",
+            split_args("last"),
+            Some(END),
+            Some(access.clone()),
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        denied.to_string().contains("outside the caller's scope"),
+        "{denied}"
+    );
+}

@@ -10,6 +10,15 @@ pub enum ApiError {
     /// The request is malformed or names something invalid (HTTP 400).
     #[error("{0}")]
     BadRequest(String),
+    /// No or wrong credentials (HTTP 401).
+    #[error("{0}")]
+    Unauthorized(String),
+    /// The principal lacks the role, or the series is outside its scope (HTTP 403).
+    #[error("{0}")]
+    Forbidden(String),
+    /// A rate limit was hit; retry later (HTTP 429).
+    #[error("{0}")]
+    TooManyRequests(String),
     /// The thing asked for does not exist (HTTP 404).
     #[error("{0}")]
     NotFound(String),
@@ -35,6 +44,9 @@ impl ApiError {
     pub fn status(&self) -> u16 {
         match self {
             ApiError::BadRequest(_) => 400,
+            ApiError::Unauthorized(_) => 401,
+            ApiError::Forbidden(_) => 403,
+            ApiError::TooManyRequests(_) => 429,
             ApiError::NotFound(_) => 404,
             ApiError::Timeout(_) => 408,
             ApiError::Conflict(_) => 409,

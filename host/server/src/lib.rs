@@ -1,19 +1,25 @@
 //! Clio's network front ends over one engine: HTTP (InfluxDB-compatible line-protocol writes,
 //! Clio's JSON API, health and Prometheus metrics) and TCP with ALEPIZ's framing
-//! (`docs/protocol.md`). Both share [`AppState`]: the engine, bounded query admission and
-//! metrics.
+//! (`docs/protocol.md`). Both reach the engine only through the one door, [`door::Gate`],
+//! which holds authorization (`auth`), admission and metrics.
 #![deny(missing_docs)]
 
 pub mod alerts;
+pub mod auth;
 pub mod backup;
+pub mod door;
 pub mod error;
 pub mod http;
 pub mod metrics;
 pub mod requests;
 pub mod server;
-pub mod state;
+/// The shared server state (kept at its old path).
+pub mod state {
+    pub use crate::door::AppState;
+}
 pub mod tcp;
+pub mod tls;
 
+pub use door::{AppState, Gate, RequestContext};
 pub use error::ApiError;
 pub use server::{Running, start};
-pub use state::AppState;

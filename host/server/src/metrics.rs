@@ -37,6 +37,17 @@ pub struct TimeoutLabels {
     pub kind: &'static str,
 }
 
+/// Labels of the authentication counters.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct AuthLabels {
+    /// `http` or `tcp`.
+    pub proto: &'static str,
+    /// `invalid` (wrong, unknown or revoked credentials), `throttled` (too many failures),
+    /// `missing` (no credentials where they are needed) or `forbidden` (a role or scope
+    /// refused the request).
+    pub reason: &'static str,
+}
+
 /// Labels of per-backend storage metrics.
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct BackendLabels {
@@ -85,6 +96,10 @@ pub struct Metrics {
     pub http_timeouts: Family<TimeoutLabels, Counter>,
     /// Alert figures (`clio_alerts_firing`, evaluation duration, webhook failures).
     pub alerts: crate::alerts::AlertMetrics,
+    /// Authentication and authorization failures, by front end and reason.
+    pub auth_failures: Family<AuthLabels, Counter>,
+    /// Requests refused with 429 by a rate limit, by front end.
+    pub rate_limited: Family<AuthLabels, Counter>,
     engine: EngineGauges,
     storage: StorageGauges,
 }
@@ -199,6 +214,18 @@ impl Metrics {
         );
         let alerts = crate::alerts::AlertMetrics::default();
         alerts.register(&mut registry);
+        let auth_failures = Family::<AuthLabels, Counter>::default();
+        registry.register(
+            "auth_failures",
+            "Authentication and authorization failures (401 and 403), by front end and reason",
+            auth_failures.clone(),
+        );
+        let rate_limited = Family::<AuthLabels, Counter>::default();
+        registry.register(
+            "rate_limited",
+            "Requests refused by a rate limit (429), by front end and limit",
+            rate_limited.clone(),
+        );
         let engine = EngineGauges::default();
         let e = &engine;
         registry.register("series", "Series in the catalog", e.series.clone());
@@ -388,6 +415,8 @@ impl Metrics {
             http_connections_refused,
             http_timeouts,
             alerts,
+            auth_failures,
+            rate_limited,
             engine,
         }
     }

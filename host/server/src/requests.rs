@@ -13,8 +13,8 @@ use clio_storage::{Point, SeriesFilter, SeriesId, SeriesInfo, SeriesKey, Timesta
 use serde::Serialize;
 use serde_json::{Value as Json, json};
 
+use crate::door::Gate;
 use crate::error::ApiError;
-use crate::state::AppState;
 
 /// A JSON value as a point value: numbers (finite) and strings.
 pub fn json_value(v: &Json, what: &dyn Fn() -> String) -> Result<Value, ApiError> {
@@ -143,12 +143,12 @@ pub fn parse_points_json(body: &[u8]) -> Result<Vec<IncomingPoint>, ApiError> {
 
 /// Writes points through the engine.
 pub async fn write_points(
-    state: &AppState,
+    gate: &Gate,
     points: Vec<IncomingPoint>,
 ) -> Result<WriteReport, ApiError> {
     let n = points.len() as u64;
-    let report = state.store().write(points).await?;
-    state.metrics().points_received.inc_by(n);
+    let report = gate.write(points).await?;
+    gate.state().metrics().points_received.inc_by(n);
     Ok(report)
 }
 
@@ -171,7 +171,7 @@ pub struct LineWrite {
 /// known series cost one hash lookup and no key canonicalisation; new keys go through the
 /// engine, which assigns their ids and then learns their texts.
 pub async fn write_line_protocol(
-    state: &AppState,
+    gate: &Gate,
     body: &[u8],
     precision: Precision,
 ) -> Result<LineWrite, ApiError> {
@@ -182,7 +182,7 @@ pub async fn write_line_protocol(
     let mut key_error: Option<String> = None;
     let mut raw = String::new();
     let parsed = {
-        let known = state.store().key_texts();
+        let known = gate.key_texts()?;
         parser.parse_lines(body, |line| {
             for (i, (field, value)) in line.fields.iter().enumerate() {
                 raw.clear();
@@ -214,19 +214,22 @@ pub async fn write_line_protocol(
         })
     };
     let rejected = parsed.error_count + usize::from(key_error.is_some());
-    state.metrics().lines_rejected.inc_by(rejected as u64);
+    gate.state()
+        .metrics()
+        .lines_rejected
+        .inc_by(rejected as u64);
     let first_error = parsed.first_error().map(|e| e.to_string()).or(key_error);
     let report = if points.is_empty() {
         WriteReport::default()
     } else {
         let n = points.len() as u64;
-        let limits = state.config().line_protocol_time_limits();
-        let report = state.store().write_with(points, now, limits).await?;
-        state.metrics().points_received.inc_by(n);
+        let limits = gate.state().config().line_protocol_time_limits();
+        let report = gate.write_with(points, now, limits).await?;
+        gate.state().metrics().points_received.inc_by(n);
         report
     };
     // The engine learns the texts of the keys it now holds (one lookup per new text).
-    state.store().learn_key_texts(misses);
+    gate.learn_key_texts(misses);
     Ok(LineWrite {
         report,
         lines: parsed.lines,
@@ -256,7 +259,7 @@ pub struct PointsQuery {
 
 /// Runs a point query.
 pub async fn read_points(
-    state: &AppState,
+    gate: &Gate,
     id: SeriesId,
     q: &PointsQuery,
 ) -> Result<ReadResult, ApiError> {
@@ -303,8 +306,8 @@ pub async fn read_points(
         resolution,
         cursor,
     };
-    let _slot = state.query_slot().await?;
-    Ok(state.store().read(&req).await?)
+    let _slot = gate.query_slot().await?;
+    gate.read(&req).await
 }
 
 /// A point value as JSON.
@@ -364,15 +367,11 @@ pub fn read_result_json(r: &ReadResult) -> Json {
 
 /// The newest value of each series (ALEPIZ `getLastValues`): `{id: {ts, value}}`, series
 /// without data map to `null`.
-pub async fn last_values(
-    state: &AppState,
-    ids: &[SeriesId],
-) -> Result<BTreeMap<u64, Json>, ApiError> {
-    let _slot = state.query_slot().await?;
+pub async fn last_values(gate: &Gate, ids: &[SeriesId]) -> Result<BTreeMap<u64, Json>, ApiError> {
+    let _slot = gate.query_slot().await?;
     let mut out = BTreeMap::new();
     for &id in ids {
-        let read = state
-            .store()
+        let read = gate
             .read(&ReadRequest {
                 series: id,
                 window: Window::Last {
@@ -387,11 +386,11 @@ pub async fn last_values(
         let r = match read {
             Ok(r) => r,
             // A series that was never written has no last value; that is not an error.
-            Err(clio_core::Error::SeriesNotFound(_)) => {
+            Err(ApiError::NotFound(_)) => {
                 out.insert(id.0, Json::Null);
                 continue;
             }
-            Err(e) => return Err(e.into()),
+            Err(e) => return Err(e),
         };
         let v = match r.data {
             Data::Points(p) => p.last().map_or(
@@ -459,7 +458,7 @@ pub const MAX_LIST_LIMIT: usize = 100_000;
 /// One page of the series passing `filter`, after the series `cursor` names, as both front
 /// ends answer it: `{"series": [...], "next": "<id>" | null}`.
 pub fn list_series(
-    state: &AppState,
+    gate: &Gate,
     filter: &SeriesFilter,
     limit: Option<u64>,
     cursor: Option<&str>,
@@ -481,7 +480,7 @@ pub fn list_series(
             ))
         })?)),
     };
-    let page = state.store().list_series_page(filter, after, limit);
+    let page = gate.list_series_page(filter, after, limit)?;
     Ok(json!({
         "series": page.series.iter().map(series_json).collect::<Vec<_>>(),
         "next": page.next.map(|id| id.0.to_string()),

@@ -22,6 +22,9 @@ pub struct Running {
     /// Where TCP listens.
     pub tcp_addr: Option<SocketAddr>,
     state: AppState,
+    /// The engine, closed at shutdown (the composition root's; handlers reach it only
+    /// through the door).
+    store: Store,
     tasks: Vec<JoinHandle<()>>,
 }
 
@@ -34,10 +37,15 @@ pub async fn start(config: Config, topology: Topology) -> Result<Running> {
         .context("cannot start the engine")?;
     tracing::info!(?replay, "engine open");
     let shutdown = CancellationToken::new();
-    let state = AppState::new(store, config.clone(), shutdown.clone());
+    let auth = crate::auth::Authenticator::new(&config).context("cannot read the token store")?;
+    if auth.enabled() {
+        tracing::info!(path = %auth.path().display(), "authentication on");
+    }
+    let state = AppState::with_auth(store.clone(), config.clone(), shutdown.clone(), auth);
+    let mut plugin_host = None;
     if config.plugins.enabled {
         let opts = plugin_options(&config);
-        let store = state.store().clone();
+        let store = store.clone();
         // Compiling the plugins blocks (Cranelift, or the on-disk cache).
         let host = tokio::task::spawn_blocking(move || clio_plugins::PluginHost::new(opts, store))
             .await
@@ -48,13 +56,14 @@ pub async fn start(config: Config, topology: Topology) -> Result<Running> {
             allocator = host.allocator().as_str(),
             "history functions ready"
         );
+        plugin_host = Some(host.clone());
         state.set_plugins(host);
     }
     let mut tasks = Vec::new();
     if config.housekeeper.enabled {
         let housekeeper_config = &config.housekeeper;
         let name = &housekeeper_config.policy;
-        let policy: Arc<dyn clio_housekeeper::RetentionPolicy> = match state.plugins().ok() {
+        let policy: Arc<dyn clio_housekeeper::RetentionPolicy> = match plugin_host.as_ref() {
             Some(host) if host.policies().contains(name) => {
                 Arc::new(clio_plugins::WasmPolicy::new(
                     host.clone(),
@@ -78,7 +87,7 @@ pub async fn start(config: Config, topology: Topology) -> Result<Running> {
             },
         };
         let housekeeper = clio_housekeeper::Housekeeper::new(
-            state.store().clone(),
+            store.clone(),
             policy,
             config.housekeeper.options(),
             config.data_dir.join("housekeeper.json"),
@@ -91,8 +100,8 @@ pub async fn start(config: Config, topology: Topology) -> Result<Running> {
         let (alerts, alert_tasks) = crate::alerts::AlertEngine::start(
             &config.alerts,
             config.data_dir.clone(),
-            state.store().clone(),
-            state.plugins().ok().cloned(),
+            store.clone(),
+            plugin_host.clone(),
             state.metrics().alerts.clone(),
             shutdown.clone(),
         )
@@ -109,6 +118,20 @@ pub async fn start(config: Config, topology: Topology) -> Result<Running> {
         )));
     }
 
+    let tls = if config.tls.enabled() {
+        let t = crate::tls::Tls::load(
+            std::path::Path::new(&config.tls.cert_file),
+            std::path::Path::new(&config.tls.key_file),
+        )?;
+        tasks.push(tokio::spawn(Arc::clone(&t).watch(
+            Duration::from_secs(config.tls.reload_sec),
+            shutdown.clone(),
+        )));
+        tracing::info!(http = config.tls.http, tcp = config.tls.tcp, "TLS on");
+        Some(t)
+    } else {
+        None
+    };
     let mut http_addr = None;
     if !config.server.http_address.is_empty() {
         let listener = TcpListener::bind(&config.server.http_address)
@@ -121,6 +144,7 @@ pub async fn start(config: Config, topology: Topology) -> Result<Running> {
             app,
             state.clone(),
             shutdown.clone(),
+            tls.clone().filter(|_| config.tls.http),
         )));
     }
     let mut tcp_addr = None;
@@ -130,13 +154,18 @@ pub async fn start(config: Config, topology: Topology) -> Result<Running> {
             .with_context(|| format!("cannot listen for TCP on {}", config.server.tcp_address))?;
         tcp_addr = Some(listener.local_addr()?);
         let st = state.clone();
-        tasks.push(tokio::spawn(crate::tcp::serve(listener, st)));
+        let opts = crate::tcp::TcpOptions {
+            tls: tls.clone().filter(|_| config.tls.tcp),
+            ..Default::default()
+        };
+        tasks.push(tokio::spawn(crate::tcp::serve_with(listener, st, opts)));
     }
     tracing::info!(http = ?http_addr, tcp = ?tcp_addr, "clio serving");
     Ok(Running {
         http_addr,
         tcp_addr,
         state,
+        store,
         tasks,
     })
 }
@@ -209,7 +238,7 @@ impl Running {
         }
         // A failed final flush loses nothing (the log is replayed at the next start) and
         // was logged by the engine: the stop is still clean.
-        if let Err(e) = self.state.store().close().await {
+        if let Err(e) = self.store.close().await {
             tracing::warn!(error = %e, "clio stopped; the write-ahead log keeps what storage did not take");
             return Ok(());
         }

@@ -198,10 +198,27 @@ async fn functions_over_tcp_messages() {
     .unwrap();
     assert_eq!(m.op(), "fn");
     assert!(!m.is_write());
-    assert_eq!(m.execute(&s.state).await.unwrap(), json!({"value": 94.5}));
+    assert_eq!(
+        m.execute(&clio_server::Gate::new(
+            s.state.clone(),
+            clio_server::RequestContext::trusted("tcp")
+        ))
+        .await
+        .unwrap(),
+        json!({"value": 94.5})
+    );
     let m = Message::parse(&json!({"msg": "fn", "series": 7, "function": "testavg", "args": "#x"}))
         .unwrap();
-    assert_eq!(m.execute(&s.state).await.unwrap_err().status(), 400);
+    assert_eq!(
+        m.execute(&clio_server::Gate::new(
+            s.state.clone(),
+            clio_server::RequestContext::trusted("tcp")
+        ))
+        .await
+        .unwrap_err()
+        .status(),
+        400
+    );
     let e = Message::parse(&json!({"msg": "fn", "series": 7})).unwrap_err();
     assert!(e.to_string().contains("function"), "{e}");
     let e = Message::parse(&json!({"msg": "fn", "series": 7, "function": "f", "argz": ""}))

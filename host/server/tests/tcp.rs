@@ -25,6 +25,8 @@ const WAIT: Duration = Duration::from_secs(10);
 struct Server {
     addr: std::net::SocketAddr,
     state: AppState,
+    /// The engine, as the composition root holds it (handlers reach it through the door).
+    store: Store,
     shutdown: CancellationToken,
     handle: JoinHandle<()>,
     _dir: tempfile::TempDir,
@@ -42,13 +44,14 @@ async fn start_with(config: Config, opts: TcpOptions) -> Server {
     eo.timestamp_max_future = None;
     let (store, _) = Store::open(eo, Arc::new(backend)).await.unwrap();
     let shutdown = CancellationToken::new();
-    let state = AppState::new(store, config, shutdown.clone());
+    let state = AppState::new(store.clone(), config, shutdown.clone());
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let handle = tokio::spawn(tcp::serve_with(listener, state.clone(), opts));
     Server {
         addr,
         state,
+        store,
         shutdown,
         handle,
         _dir: dir,
@@ -280,7 +283,7 @@ async fn alepiz_round_trips() {
     assert_eq!(r["7"], json!({"err": "no data"}));
     assert_eq!(r["9"], json!({"err": "no data"}));
     assert_eq!(r["8"]["timestamp"], json!(T0 + 1000));
-    assert!(s.state.store().series(clio_storage::SeriesId(7)).is_none());
+    assert!(s.store.series(clio_storage::SeriesId(7)).is_none());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

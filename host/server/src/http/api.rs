@@ -11,9 +11,9 @@ use clio_storage::{SeriesFilter, SeriesId, SeriesUpdate};
 use serde_json::{Value as JsonValue, json};
 
 use super::{finish, num_param, param, params, read_body};
+use crate::door::{AppState, Gate};
 use crate::error::ApiError;
 use crate::requests::{self, PointsQuery};
-use crate::state::AppState;
 
 fn series_id(raw: &str) -> Result<SeriesId, ApiError> {
     raw.trim()
@@ -23,24 +23,22 @@ fn series_id(raw: &str) -> Result<SeriesId, ApiError> {
 }
 
 /// `POST /api/v1/points`: a JSON array of `{"series"|"key", "ts", "value"}`.
-pub(super) async fn post_points(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    body: Body,
-) -> Response {
+pub(super) async fn post_points(gate: Gate, headers: HeaderMap, body: Body) -> Response {
     let started = Instant::now();
     let r = async {
-        let body = read_body(&state, &headers, body).await?;
+        // Refuse before reading a body nobody may write.
+        gate.require(crate::auth::Role::Write)?;
+        let body = read_body(gate.state(), &headers, body).await?;
         let points = requests::parse_points_json(&body)?;
-        let report = requests::write_points(&state, points).await?;
+        let report = requests::write_points(&gate, points).await?;
         Ok(Json(json!(report)))
     }
     .await;
-    finish(&state, "points_write", started, r)
+    finish(&gate, "points_write", started, r)
 }
 
 /// `GET /api/v1/series?measurement=&field=&<tag>=<value>&limit=&cursor=`: one page.
-pub(super) async fn list_series(State(state): State<AppState>, RawQuery(q): RawQuery) -> Response {
+pub(super) async fn list_series(gate: Gate, RawQuery(q): RawQuery) -> Response {
     let started = Instant::now();
     let r = (|| {
         let p = params(q)?;
@@ -60,29 +58,28 @@ pub(super) async fn list_series(State(state): State<AppState>, RawQuery(q): RawQ
                 _ => filter.tags.push((k, v)),
             }
         }
-        let page = requests::list_series(&state, &filter, limit, cursor.as_deref())?;
+        let page = requests::list_series(&gate, &filter, limit, cursor.as_deref())?;
         Ok(Json(page))
     })();
-    finish(&state, "series_list", started, r)
+    finish(&gate, "series_list", started, r)
 }
 
 /// `GET /api/v1/series/{id}`.
-pub(super) async fn get_series(State(state): State<AppState>, Path(id): Path<String>) -> Response {
+pub(super) async fn get_series(gate: Gate, Path(id): Path<String>) -> Response {
     let started = Instant::now();
     let r = (|| {
         let id = series_id(&id)?;
-        let info = state
-            .store()
-            .series(id)
+        let info = gate
+            .series(id)?
             .ok_or_else(|| ApiError::NotFound(format!("series {id} not found")))?;
         Ok(Json(json!(requests::series_json(&info))))
     })();
-    finish(&state, "series_get", started, r)
+    finish(&gate, "series_get", started, r)
 }
 
 /// `PUT /api/v1/series/{id}`: `keep_history_days`, `keep_trends_days`, `metadata`.
 pub(super) async fn put_series(
-    State(state): State<AppState>,
+    gate: Gate,
     Path(id): Path<String>,
     headers: HeaderMap,
     body: Body,
@@ -90,37 +87,34 @@ pub(super) async fn put_series(
     let started = Instant::now();
     let r = async {
         let id = series_id(&id)?;
-        let body = read_body(&state, &headers, body).await?;
+        let body = read_body(gate.state(), &headers, body).await?;
         let update: SeriesUpdate = serde_json::from_slice(&body)
             .map_err(|e| ApiError::bad(format!("invalid series settings: {e}")))?;
-        let info = state.store().update_series(id, &update).await?;
+        let info = gate.update_series(id, &update).await?;
         Ok(Json(json!(requests::series_json(&info))))
     }
     .await;
-    finish(&state, "series_update", started, r)
+    finish(&gate, "series_update", started, r)
 }
 
 /// `DELETE /api/v1/series/{id}`: removes the series and all its data.
-pub(super) async fn delete_series(
-    State(state): State<AppState>,
-    Path(id): Path<String>,
-) -> Response {
+pub(super) async fn delete_series(gate: Gate, Path(id): Path<String>) -> Response {
     let started = Instant::now();
     let r = async {
         let id = series_id(&id)?;
-        if !state.delete_series(id).await? {
+        if !gate.delete_series(id).await? {
             return Err(ApiError::NotFound(format!("series {id} not found")));
         }
         Ok(StatusCode::NO_CONTENT)
     }
     .await;
-    finish(&state, "series_delete", started, r)
+    finish(&gate, "series_delete", started, r)
 }
 
 /// `GET /api/v1/series/{id}/points?last=N&skip=K` or `?from=&to=` (+ `resolution`, `cursor`,
 /// `at`).
 pub(super) async fn get_points(
-    State(state): State<AppState>,
+    gate: Gate,
     Path(id): Path<String>,
     RawQuery(q): RawQuery,
 ) -> Response {
@@ -147,15 +141,15 @@ pub(super) async fn get_points(
             resolution: param(&p, "resolution").map(str::to_owned),
             cursor: param(&p, "cursor").map(str::to_owned),
         };
-        let r = requests::read_points(&state, id, &query).await?;
+        let r = requests::read_points(&gate, id, &query).await?;
         Ok(Json(requests::read_result_json(&r)))
     }
     .await;
-    finish(&state, "points_read", started, r)
+    finish(&gate, "points_read", started, r)
 }
 
 /// `GET /api/v1/last?series=1,2,3`.
-pub(super) async fn last(State(state): State<AppState>, RawQuery(q): RawQuery) -> Response {
+pub(super) async fn last(gate: Gate, RawQuery(q): RawQuery) -> Response {
     let started = Instant::now();
     let r = async {
         let p = params(q)?;
@@ -169,36 +163,20 @@ pub(super) async fn last(State(state): State<AppState>, RawQuery(q): RawQuery) -
         if ids.is_empty() {
             return Err(ApiError::bad("parameter `series` names no series"));
         }
-        let map = requests::last_values(&state, &ids).await?;
+        let map = requests::last_values(&gate, &ids).await?;
         let obj: serde_json::Map<String, JsonValue> =
             map.into_iter().map(|(k, v)| (k.to_string(), v)).collect();
         Ok(Json(JsonValue::Object(obj)))
     }
     .await;
-    finish(&state, "last", started, r)
+    finish(&gate, "last", started, r)
 }
 
 /// `GET /health`: 200 `ok` when the engine and every backend answer; 200 `degraded` (with
 /// the reasons) while a replica fails or the primary is down but writes are still being
 /// acknowledged into the log; 503 when the primary fails and nothing was ever flushed to it.
 pub(super) async fn health(State(state): State<AppState>) -> Response {
-    let store = state.store();
-    let stats = store.stats();
-    let mut status = store.storage_status();
-    // A live probe of the primary, so that health does not wait for the next flush to see it.
-    match store.backend() {
-        Ok(b) => {
-            if let Err(e) = b.health().await
-                && let Some(p) = status.backends.first_mut()
-            {
-                p.health.up = false;
-                p.health.last_error = Some(e.to_string());
-                p.state = "down".into();
-                status.status = "degraded";
-            }
-        }
-        Err(_) => status.status = "degraded",
-    }
+    let (stats, status) = crate::door::health(&state).await;
     let mut reasons: Vec<String> = Vec::new();
     if let Some(e) = &status.wal_failing {
         reasons.push(format!("the write-ahead log cannot be written: {e}"));
@@ -234,24 +212,23 @@ pub(super) async fn health(State(state): State<AppState>) -> Response {
 }
 
 /// `GET /api/v1/storage`: every backend with its role, health, applied log position and lag.
-pub(super) async fn storage(State(state): State<AppState>) -> Response {
-    Json(state.store().storage_status()).into_response()
+pub(super) async fn storage(gate: Gate) -> Response {
+    let started = Instant::now();
+    let r = gate.storage_status().map(Json);
+    finish(&gate, "storage", started, r)
 }
 
 /// `GET /metrics`: Prometheus text format.
-pub(super) async fn metrics(State(state): State<AppState>) -> Response {
-    if let Some(housekeeper) = state.housekeeper() {
-        state.metrics().set_housekeeper(&housekeeper.status());
+pub(super) async fn metrics(gate: Gate) -> Response {
+    match gate.metrics_text() {
+        Ok(text) => (
+            [(
+                header::CONTENT_TYPE,
+                "application/openmetrics-text; version=1.0.0; charset=utf-8",
+            )],
+            text,
+        )
+            .into_response(),
+        Err(e) => e.into_response(),
     }
-    let text = state
-        .metrics()
-        .render(&state.store().stats(), &state.store().storage_status());
-    (
-        [(
-            header::CONTENT_TYPE,
-            "application/openmetrics-text; version=1.0.0; charset=utf-8",
-        )],
-        text,
-    )
-        .into_response()
 }

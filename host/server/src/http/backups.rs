@@ -5,22 +5,22 @@ use std::time::Instant;
 
 use axum::Json;
 use axum::body::Body;
-use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::Response;
 use serde_json::{Value as JsonValue, json};
 
 use super::{finish, read_body};
+use crate::auth::Role;
+use crate::door::Gate;
 use crate::error::ApiError;
-use crate::state::AppState;
 
 /// `GET /api/v1/backups`: the last backups this server took, and the backups present in
 /// `[backup] dir`.
-pub(super) async fn status(State(state): State<AppState>) -> Response {
+pub(super) async fn status(gate: Gate) -> Response {
     let started = Instant::now();
     let r = (|| {
-        let mut v = state.backups().json();
-        if let Some(dir) = &state.config().backup.dir {
+        let mut v = gate.backup_status()?.json();
+        if let Some(dir) = &gate.state().config().backup.dir {
             let list = clio_backup::list(dir).map_err(|e| ApiError::Internal(e.to_string()))?;
             v["dir"] = json!(dir.display().to_string());
             v["backups"] = json!(
@@ -36,20 +36,18 @@ pub(super) async fn status(State(state): State<AppState>) -> Response {
         }
         Ok(Json(v))
     })();
-    finish(&state, "backups_status", started, r)
+    finish(&gate, "backups_status", started, r)
 }
 
 /// `POST /api/v1/backups` with `{"dest": "/path"}` (or `{}` with `[backup] dir` set, and
 /// `"incremental": "<id>" | "latest"` for an incremental one): takes a backup now and
 /// answers its manifest. One at a time (409-like 503 while one runs).
-pub(super) async fn create(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    body: Body,
-) -> Response {
+pub(super) async fn create(gate: Gate, headers: HeaderMap, body: Body) -> Response {
     let started = Instant::now();
     let r = async {
-        let body = read_body(&state, &headers, body).await?;
+        // Refuse before reading anything of the request.
+        gate.require(Role::Admin)?;
+        let body = read_body(gate.state(), &headers, body).await?;
         let doc: JsonValue = if body.is_empty() {
             json!({})
         } else {
@@ -75,7 +73,7 @@ pub(super) async fn create(
                 ));
             }
         };
-        let dest: PathBuf = match (o.get("dest"), &state.config().backup.dir) {
+        let dest: PathBuf = match (o.get("dest"), &gate.state().config().backup.dir) {
             (Some(JsonValue::String(d)), _) if !d.is_empty() => PathBuf::from(d),
             (Some(_), _) => return Err(ApiError::bad("`dest` must be a non-empty path")),
             (None, Some(dir)) => dir.clone(),
@@ -85,26 +83,18 @@ pub(super) async fn create(
                 ));
             }
         };
-        let key = clio_backup::Key::load(state.config().backup.key_file.as_deref())
+        let key = clio_backup::Key::load(gate.state().config().backup.key_file.as_deref())
             .map_err(|e| ApiError::Internal(format!("backup key: {e}")))?;
-        if !state.backups().begin() {
+        if !gate.state().backups().begin() {
             return Err(ApiError::Unavailable(
                 "a backup is running; try again when it ends".into(),
             ));
         }
-        let r = crate::backup::take(
-            state.store(),
-            &state.config().data_dir,
-            &dest,
-            key,
-            "online",
-            base.as_deref(),
-        )
-        .await;
-        state.backups().end(&dest, started, &r);
-        state
+        let r = gate.take_backup(&dest, key, base.as_deref()).await;
+        gate.state().backups().end(&dest, started, &r);
+        gate.state()
             .metrics()
-            .set_backup(state.backups().last_success().as_ref(), r.is_err());
+            .set_backup(gate.state().backups().last_success().as_ref(), r.is_err());
         match &r {
             Ok(m) => tracing::info!(id = %m.id, dest = %dest.display(), bytes = m.stored_bytes(),
                                     seconds = started.elapsed().as_secs_f64(), "backup taken"),
@@ -113,5 +103,5 @@ pub(super) async fn create(
         r.map(Json)
     }
     .await;
-    finish(&state, "backups_create", started, r)
+    finish(&gate, "backups_create", started, r)
 }

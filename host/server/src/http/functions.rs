@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use axum::Json;
 use axum::body::Body;
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{Path, RawQuery};
 use axum::http::HeaderMap;
 use axum::response::Response;
 use clio_plugins::{FnValue, PluginError, split_args};
@@ -14,9 +14,9 @@ use clio_storage::{SeriesId, Timestamp};
 use serde_json::{Value as JsonValue, json};
 
 use super::{finish, num_param, param, params, read_body};
+use crate::door::{CallError, FnCall, Gate};
 use crate::error::ApiError;
 use crate::requests;
-use crate::state::AppState;
 
 /// Most evaluations in one `POST /api/v1/fn`.
 pub const MAX_BATCH: usize = 10_000;
@@ -33,7 +33,7 @@ fn error_json(e: &PluginError) -> JsonValue {
 /// `GET /api/v1/series/{id}/fn/{name}?args=<ALEPIZ-style parameters>&at=<ms>` →
 /// `{"value": number|string|null}`.
 pub(super) async fn get_fn(
-    State(state): State<AppState>,
+    gate: Gate,
     Path((id, name)): Path<(String, String)>,
     RawQuery(q): RawQuery,
 ) -> Response {
@@ -52,24 +52,15 @@ pub(super) async fn get_fn(
         }
         let at: Option<Timestamp> = num_param(&p, "at")?;
         let args = split_args(param(&p, "args").unwrap_or(""));
-        let host = state.plugins()?.clone();
-        let _slot = state.query_slot().await?;
-        let v = host.evaluate(SeriesId(id), &name, args, at).await?;
+        let _slot = gate.query_slot().await?;
+        let v = gate.evaluate(SeriesId(id), &name, args, at).await?;
         Ok(Json(value_json(v)))
     }
     .await;
-    finish(&state, "fn", started, r)
+    finish(&gate, "fn", started, r)
 }
 
-/// One evaluation of a batch, parsed.
-struct Call {
-    series: SeriesId,
-    function: String,
-    args: Vec<String>,
-    at: Option<Timestamp>,
-}
-
-fn parse_call(i: usize, v: &JsonValue) -> Result<Call, ApiError> {
+fn parse_call(i: usize, v: &JsonValue) -> Result<FnCall, ApiError> {
     let what = |f: &str| format!("item {i}: `{f}`");
     let JsonValue::Object(o) = v else {
         return Err(ApiError::bad(format!(
@@ -117,7 +108,7 @@ fn parse_call(i: usize, v: &JsonValue) -> Result<Call, ApiError> {
         None | Some(JsonValue::Null) => None,
         Some(v) => Some(requests::json_ts(v, &|| what("at"))?),
     };
-    Ok(Call {
+    Ok(FnCall {
         series,
         function,
         args,
@@ -128,14 +119,10 @@ fn parse_call(i: usize, v: &JsonValue) -> Result<Call, ApiError> {
 /// `POST /api/v1/fn`: a JSON array of `{"series", "function", "args", "at"}` → an array,
 /// in order, of `{"value": ...}` or `{"error", "kind", "status"}`. One failing evaluation
 /// does not fail the others; a malformed request is a 400.
-pub(super) async fn post_fn(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    body: Body,
-) -> Response {
+pub(super) async fn post_fn(gate: Gate, headers: HeaderMap, body: Body) -> Response {
     let started = Instant::now();
     let r = async {
-        let body = read_body(&state, &headers, body).await?;
+        let body = read_body(gate.state(), &headers, body).await?;
         let doc: JsonValue = serde_json::from_slice(&body)
             .map_err(|e| ApiError::bad(format!("invalid JSON: {e}")))?;
         let JsonValue::Array(items) = doc else {
@@ -154,52 +141,49 @@ pub(super) async fn post_fn(
             .enumerate()
             .map(|(i, v)| parse_call(i, v))
             .collect::<Result<Vec<_>, _>>()?;
-        let host = state.plugins()?.clone();
-        let _slot = state.query_slot().await?;
+        let _slot = gate.query_slot().await?;
         // One blocking task for the whole batch: no per-item thread hop.
-        let out = tokio::task::spawn_blocking(move || {
-            calls
-                .into_iter()
-                .map(
-                    |c| match host.evaluate_blocking(c.series, &c.function, &c.args, c.at) {
-                        Ok(v) => value_json(v),
-                        Err(e) => error_json(&e),
-                    },
-                )
-                .collect::<Vec<_>>()
-        })
-        .await
-        .map_err(|e| ApiError::Internal(format!("batch task failed: {e}")))?;
+        let out = gate
+            .evaluate_batch(calls)
+            .await?
+            .into_iter()
+            .map(|r| match r {
+                Ok(v) => value_json(v),
+                Err(CallError::Plugin(e)) => error_json(&e),
+                Err(CallError::Refused(e)) => {
+                    json!({ "error": e.to_string(), "kind": "forbidden", "status": e.status() })
+                }
+            })
+            .collect::<Vec<_>>();
         Ok(Json(JsonValue::Array(out)))
     }
     .await;
-    finish(&state, "fn_batch", started, r)
+    finish(&gate, "fn_batch", started, r)
 }
 
 /// `GET /api/v1/functions`: name, description, version, parameters of every function.
-pub(super) async fn list_functions(State(state): State<AppState>) -> Response {
+pub(super) async fn list_functions(gate: Gate) -> Response {
     let started = Instant::now();
-    let r = state.plugins().map(|h| Json(json!(h.functions())));
-    finish(&state, "functions", started, r)
+    let r = gate.functions().map(|f| Json(json!(f)));
+    finish(&gate, "functions", started, r)
 }
 
 /// `GET /api/v1/plugins`: every plugin file with version, hash, load time, counters.
-pub(super) async fn list_plugins(State(state): State<AppState>) -> Response {
+pub(super) async fn list_plugins(gate: Gate) -> Response {
     let started = Instant::now();
-    let r = state
+    let r = gate
         .plugins()
-        .map(|h| Json(json!({ "allocator": h.allocator().as_str(), "plugins": h.plugins() })));
-    finish(&state, "plugins", started, r)
+        .map(|(allocator, plugins)| Json(json!({ "allocator": allocator, "plugins": plugins })));
+    finish(&gate, "plugins", started, r)
 }
 
 /// `POST /api/v1/plugins/reload`: rescans the plugin directories now.
-pub(super) async fn reload_plugins(State(state): State<AppState>) -> Response {
+pub(super) async fn reload_plugins(gate: Gate) -> Response {
     let started = Instant::now();
     let r = async {
-        let host = state.plugins()?.clone();
-        let report = host.reload_async().await;
+        let report = gate.reload_plugins().await?;
         Ok(Json(json!(report)))
     }
     .await;
-    finish(&state, "plugins_reload", started, r)
+    finish(&gate, "plugins_reload", started, r)
 }

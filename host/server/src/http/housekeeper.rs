@@ -6,42 +6,36 @@ use std::time::Instant;
 
 use axum::Json;
 use axum::body::Body;
-use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
-use clio_housekeeper::Housekeeper;
 use clio_storage::{SeriesId, SeriesKey};
 use serde_json::{Value as JsonValue, json};
 
 use super::{finish, read_body};
+use crate::door::Gate;
 use crate::error::ApiError;
-use crate::state::AppState;
-
-fn enabled_housekeeper(state: &AppState) -> Result<Arc<Housekeeper>, ApiError> {
-    state.housekeeper().cloned().ok_or_else(|| {
-        ApiError::Unavailable("the housekeeper is disabled (housekeeper.enabled = false)".into())
-    })
-}
 
 /// `GET /api/v1/housekeeper`.
-pub(super) async fn status(State(state): State<AppState>) -> Response {
+pub(super) async fn status(gate: Gate) -> Response {
     let started = Instant::now();
-    let r = enabled_housekeeper(&state).map(|housekeeper| Json(json!(housekeeper.status())));
-    finish(&state, "housekeeper_status", started, r)
+    let r = gate.housekeeper_status().map(|status| Json(json!(status)));
+    finish(&gate, "housekeeper_status", started, r)
 }
 
 /// `POST /api/v1/housekeeper/run`: starts a run now (or right after the one in progress).
-pub(super) async fn run(State(state): State<AppState>) -> Response {
+pub(super) async fn run(gate: Gate) -> Response {
     let started = Instant::now();
-    let r = enabled_housekeeper(&state).map(|housekeeper| {
-        let running = housekeeper.status().running;
-        housekeeper.request_run();
-        (
-            StatusCode::ACCEPTED,
-            Json(json!({"requested": true, "already_running": running})),
-        )
-    });
-    finish(&state, "housekeeper_run", started, r)
+    let r = gate
+        .housekeeper_admin("housekeeper.run")
+        .map(|housekeeper| {
+            let running = housekeeper.status().running;
+            housekeeper.request_run();
+            (
+                StatusCode::ACCEPTED,
+                Json(json!({"requested": true, "already_running": running})),
+            )
+        });
+    finish(&gate, "housekeeper_run", started, r)
 }
 
 /// `PUT /api/v1/housekeeper/policy`: `{"policy": "disk-budget", "config": {...}}` switches
@@ -49,16 +43,12 @@ pub(super) async fn run(State(state): State<AppState>) -> Response {
 /// and must accept the configuration (it is configured once here to check); otherwise 400
 /// with its reason, and the current policy stays. Not persisted: a restart goes back to the
 /// configuration file.
-pub(super) async fn set_policy(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    body: Body,
-) -> Response {
+pub(super) async fn set_policy(gate: Gate, headers: HeaderMap, body: Body) -> Response {
     let started = Instant::now();
     let r = async {
-        let housekeeper = enabled_housekeeper(&state)?;
-        let host = state.plugins()?.clone();
-        let body = read_body(&state, &headers, body).await?;
+        let housekeeper = gate.housekeeper_admin("housekeeper.policy")?;
+        let host = gate.policy_host()?;
+        let body = read_body(gate.state(), &headers, body).await?;
         let doc: JsonValue = serde_json::from_slice(&body)
             .map_err(|e| ApiError::bad(format!("request body is not valid JSON: {e}")))?;
         let JsonValue::Object(o) = doc else {
@@ -109,20 +99,16 @@ pub(super) async fn set_policy(
         Ok(Json(json!({"policy": name, "config": config})))
     }
     .await;
-    finish(&state, "housekeeper_policy", started, r)
+    finish(&gate, "housekeeper_policy", started, r)
 }
 
 /// `PUT /api/v1/registry`: `{"ids": [...], "keys": ["m,t=v f", ...]}` declares the live
 /// series; from the next run on, every other series is removed with its data.
-pub(super) async fn registry(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    body: Body,
-) -> Response {
+pub(super) async fn registry(gate: Gate, headers: HeaderMap, body: Body) -> Response {
     let started = Instant::now();
     let r = async {
-        let housekeeper = enabled_housekeeper(&state)?;
-        let body = read_body(&state, &headers, body).await?;
+        let housekeeper = gate.housekeeper_admin("housekeeper.registry")?;
+        let body = read_body(gate.state(), &headers, body).await?;
         let doc: JsonValue = serde_json::from_slice(&body)
             .map_err(|e| ApiError::bad(format!("request body is not valid JSON: {e}")))?;
         let JsonValue::Object(o) = doc else {
@@ -159,7 +145,7 @@ pub(super) async fn registry(
                 let key: SeriesKey = text
                     .parse()
                     .map_err(|e| ApiError::bad(format!("keys[{i}]: invalid key `{text}`: {e}")))?;
-                match state.store().series_id(&key) {
+                match gate.series_id(&key)? {
                     Some(id) => live.push(id),
                     None => unknown_keys += 1,
                 }
@@ -171,5 +157,5 @@ pub(super) async fn registry(
         Ok(Json(json!({"live": n, "unknown_keys": unknown_keys})))
     }
     .await;
-    finish(&state, "registry", started, r)
+    finish(&gate, "registry", started, r)
 }

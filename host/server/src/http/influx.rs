@@ -5,7 +5,7 @@
 use std::time::Instant;
 
 use axum::body::Body;
-use axum::extract::{RawQuery, State};
+use axum::extract::RawQuery;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use clio_lineproto::Precision;
@@ -13,9 +13,9 @@ use serde_json::json;
 
 use super::influxql::INFLUX_VERSION;
 use super::{param, params, read_body};
+use crate::door::Gate;
 use crate::error::ApiError;
 use crate::requests;
-use crate::state::AppState;
 
 /// Set on a successful write when points were restamped: how many (the seed's rule: a
 /// timestamp older than `timestamp_max_time_diff` or newer than `timestamp_max_future` by the server's
@@ -70,13 +70,17 @@ fn client(e: &ApiError) -> Outcome {
     )
 }
 
-async fn write(state: &AppState, headers: &HeaderMap, body: Body, prec: Precision) -> Outcome {
-    let body = match read_body(state, headers, body).await {
+async fn write(gate: &Gate, headers: &HeaderMap, body: Body, prec: Precision) -> Outcome {
+    // Refuse before reading a body nobody may write.
+    if let Err(e) = gate.require(crate::auth::Role::Write) {
+        return client(&e);
+    }
+    let body = match read_body(gate.state(), headers, body).await {
         Ok(b) => b,
         Err(e) if e.is_client_error() => return client(&e),
         Err(e) => return Outcome::Server(e),
     };
-    match requests::write_line_protocol(state, &body, prec).await {
+    match requests::write_line_protocol(gate, &body, prec).await {
         Ok(w) => match w.first_error {
             None => Outcome::Ok {
                 restamped: w.report.restamped,
@@ -96,7 +100,7 @@ async fn write(state: &AppState, headers: &HeaderMap, body: Body, prec: Precisio
 
 /// `POST /write?db=&precision=` (InfluxDB 1.x).
 pub(super) async fn write_v1(
-    State(state): State<AppState>,
+    gate: Gate,
     RawQuery(q): RawQuery,
     headers: HeaderMap,
     body: Body,
@@ -107,20 +111,20 @@ pub(super) async fn write_v1(
         Err(e) => return v1_error(StatusCode::BAD_REQUEST, e.to_string()),
     };
     match param(&p, "db") {
-        Some(db) if !db.is_empty() => state.note_database(db),
+        Some(db) if !db.is_empty() => gate.note_database(db),
         _ => return v1_error(StatusCode::BAD_REQUEST, "database is required".into()),
     }
     let prec = match precision(param(&p, "precision"), false) {
         Ok(v) => v,
         Err(e) => return v1_error(StatusCode::BAD_REQUEST, e),
     };
-    let outcome = write(&state, &headers, body, prec).await;
-    respond(&state, started, outcome, false)
+    let outcome = write(&gate, &headers, body, prec).await;
+    respond(&gate, started, outcome, false)
 }
 
 /// `POST /api/v2/write?org=&bucket=&precision=` (InfluxDB 2.x).
 pub(super) async fn write_v2(
-    State(state): State<AppState>,
+    gate: Gate,
     RawQuery(q): RawQuery,
     headers: HeaderMap,
     body: Body,
@@ -141,14 +145,14 @@ pub(super) async fn write_v2(
         Ok(v) => v,
         Err(e) => return v2_error(StatusCode::BAD_REQUEST, "invalid", e),
     };
-    let outcome = write(&state, &headers, body, prec).await;
-    respond(&state, started, outcome, true)
+    let outcome = write(&gate, &headers, body, prec).await;
+    respond(&gate, started, outcome, true)
 }
 
-fn respond(state: &AppState, started: Instant, outcome: Outcome, v2: bool) -> Response {
+fn respond(gate: &Gate, started: Instant, outcome: Outcome, v2: bool) -> Response {
     match outcome {
         Outcome::Ok { restamped, merged } => {
-            state.observe("http", "write", started, Ok(()), &"write");
+            gate.observe("write", started, Ok(()), &"write");
             let mut r = with_version(StatusCode::NO_CONTENT.into_response());
             // InfluxDB clients expect a bare 204; the header tells a curious client (and the
             // README's example) that some timestamps were out of range and stored as now.
@@ -164,7 +168,7 @@ fn respond(state: &AppState, started: Instant, outcome: Outcome, v2: bool) -> Re
         }
         Outcome::Client(msg, status) => {
             let e = ApiError::BadRequest(msg.clone());
-            state.observe("http", "write", started, Err(&e), &msg);
+            gate.observe("write", started, Err(&e), &msg);
             if v2 {
                 let code = if status == StatusCode::PAYLOAD_TOO_LARGE {
                     "request too large"
@@ -177,7 +181,7 @@ fn respond(state: &AppState, started: Instant, outcome: Outcome, v2: bool) -> Re
             }
         }
         Outcome::Server(e) => {
-            state.observe("http", "write", started, Err(&e), &e);
+            gate.observe("write", started, Err(&e), &e);
             let status =
                 StatusCode::from_u16(e.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
             if v2 {

@@ -10,6 +10,7 @@ mod housekeeper;
 mod influx;
 mod influxql;
 pub(crate) mod serve;
+mod tokens;
 mod ui;
 
 use std::io::Read;
@@ -24,8 +25,8 @@ use bytes::Bytes;
 use http_body_util::BodyExt;
 use serde_json::json;
 
+use crate::door::{AppState, Gate};
 use crate::error::ApiError;
-use crate::state::AppState;
 
 /// The router of every endpoint.
 pub fn router(state: AppState) -> Router {
@@ -78,8 +79,15 @@ pub fn router(state: AppState) -> Router {
             axum::routing::delete(alerts::delete_rule),
         )
         .route("/metrics", get(api::metrics))
+        .route("/api/v1/tokens", get(tokens::list).post(tokens::create))
+        .route("/api/v1/tokens/{id}", axum::routing::delete(tokens::revoke))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
+        // The one door's HTTP side: request id, rate limits, authentication.
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            crate::door::http::authenticate,
+        ))
         .with_state(state)
 }
 
@@ -205,18 +213,18 @@ pub(crate) fn num_param<T: std::str::FromStr>(
 
 /// Times a handler and records its outcome.
 pub(crate) fn finish<T: IntoResponse>(
-    state: &AppState,
+    gate: &Gate,
     op: &'static str,
     started: Instant,
     r: Result<T, ApiError>,
 ) -> Response {
     match r {
         Ok(v) => {
-            state.observe("http", op, started, Ok(()), &op);
+            gate.observe(op, started, Ok(()), &op);
             v.into_response()
         }
         Err(e) => {
-            state.observe("http", op, started, Err(&e), &e);
+            gate.observe(op, started, Err(&e), &e);
             error_response(&e)
         }
     }

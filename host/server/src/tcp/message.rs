@@ -13,9 +13,9 @@ use clio_storage::{SeriesFilter, SeriesId, SeriesUpdate, Timestamp, Value};
 use serde_json::{Value as Json, json};
 
 use super::query::{get_by_idx, get_by_time, get_by_value, get_last_values};
+use crate::door::Gate;
 use crate::error::ApiError;
 use crate::requests::{self, PointsQuery};
-use crate::state::AppState;
 
 /// A parsed request.
 #[derive(Debug, Clone)]
@@ -151,6 +151,7 @@ pub const MESSAGES: &[&str] = &[
     "series.delete",
     "ping",
     "fn",
+    "auth",
 ];
 
 impl Message {
@@ -191,40 +192,40 @@ impl Message {
     }
 
     /// Runs the message and returns the reply's `data`.
-    pub async fn execute(self, state: &AppState) -> Result<Json, ApiError> {
+    pub async fn execute(self, gate: &Gate) -> Result<Json, ApiError> {
         match self {
             Message::Add { points } | Message::Write { points } => {
-                let r = requests::write_points(state, points).await?;
+                let r = requests::write_points(gate, points).await?;
                 Ok(json!({"points": r.points, "restamped": r.restamped,
                           "created_series": r.created_series, "merged": r.merged}))
             }
             Message::Del { ids } => {
                 let mut deleted = 0;
                 for id in ids {
-                    if state.delete_series(id).await? {
+                    if gate.delete_series(id).await? {
                         deleted += 1;
                     }
                 }
                 Ok(json!({ "deleted": deleted }))
             }
-            Message::GetLastValues { ids } => get_last_values(state, &ids).await,
+            Message::GetLastValues { ids } => get_last_values(gate, &ids).await,
             Message::GetByIdx {
                 id,
                 skip,
                 cnt,
                 max_records,
                 at,
-            } => get_by_idx(state, id, skip, cnt, max_records, at).await,
+            } => get_by_idx(gate, id, skip, cnt, max_records, at).await,
             Message::GetByTime {
                 id,
                 time,
                 interval,
                 max_records,
                 at,
-            } => get_by_time(state, id, time, interval, max_records, at).await,
-            Message::GetByValue { id, value } => get_by_value(state, id, &value).await,
+            } => get_by_time(gate, id, time, interval, max_records, at).await,
+            Message::GetByValue { id, value } => get_by_value(gate, id, &value).await,
             Message::WriteLp { lp, precision } => {
-                let w = requests::write_line_protocol(state, lp.as_bytes(), precision).await?;
+                let w = requests::write_line_protocol(gate, lp.as_bytes(), precision).await?;
                 Ok(
                     json!({"points": w.report.points, "restamped": w.report.restamped,
                           "created_series": w.report.created_series, "merged": w.report.merged, "lines": w.lines,
@@ -232,12 +233,12 @@ impl Message {
                 )
             }
             Message::Read { series, query } => {
-                let id = resolve(state, &series)?;
-                let r = requests::read_points(state, id, &query).await?;
+                let id = resolve(gate, &series)?;
+                let r = requests::read_points(gate, id, &query).await?;
                 Ok(requests::read_result_json(&r))
             }
             Message::Last { ids } => {
-                let map = requests::last_values(state, &ids).await?;
+                let map = requests::last_values(gate, &ids).await?;
                 Ok(Json::Object(
                     map.into_iter().map(|(k, v)| (k.to_string(), v)).collect(),
                 ))
@@ -246,18 +247,17 @@ impl Message {
                 filter,
                 limit,
                 cursor,
-            } => requests::list_series(state, &filter, limit, cursor.as_deref()),
-            Message::SeriesGet { id } => state
-                .store()
-                .series(id)
+            } => requests::list_series(gate, &filter, limit, cursor.as_deref()),
+            Message::SeriesGet { id } => gate
+                .series(id)?
                 .map(|s| series_json(&s))
                 .ok_or_else(|| ApiError::NotFound(format!("series {id} not found"))),
             Message::SeriesUpdate { id, update } => {
-                let s = state.store().update_series(id, &update).await?;
+                let s = gate.update_series(id, &update).await?;
                 Ok(series_json(&s))
             }
             Message::SeriesDelete { id } => {
-                let deleted = state.delete_series(id).await?;
+                let deleted = gate.delete_series(id).await?;
                 Ok(json!({ "deleted": deleted }))
             }
             Message::Ping => Ok(json!("pong")),
@@ -267,8 +267,7 @@ impl Message {
                 args,
                 at,
             } => {
-                let host = state.plugins()?.clone();
-                let v = host.evaluate(series, &function, args, at).await?;
+                let v = gate.evaluate(series, &function, args, at).await?;
                 Ok(json!({ "value": v }))
             }
         }
@@ -315,12 +314,11 @@ fn series_json(s: &clio_storage::SeriesInfo) -> Json {
     serde_json::to_value(requests::series_json(s)).unwrap_or(Json::Null)
 }
 
-fn resolve(state: &AppState, series: &SeriesRef) -> Result<SeriesId, ApiError> {
+fn resolve(gate: &Gate, series: &SeriesRef) -> Result<SeriesId, ApiError> {
     match series {
         SeriesRef::Id(id) => Ok(*id),
-        SeriesRef::Key(k) => state
-            .store()
-            .series_id(k)
+        SeriesRef::Key(k) => gate
+            .series_id(k)?
             .ok_or_else(|| ApiError::NotFound(format!("series `{k}` not found"))),
     }
 }

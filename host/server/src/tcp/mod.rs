@@ -30,9 +30,8 @@ use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
 use parking_lot::Mutex;
-use serde_json::Value as Json;
+use serde_json::{Value as Json, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, watch};
 use tokio::task::JoinSet;
@@ -51,8 +50,10 @@ pub fn reply(id: u32, result: &Result<serde_json::Value, ApiError>) -> Frame {
 }
 pub use message::Message;
 
+use crate::auth::{AuthFailure, Credentials, Principal};
+use crate::door::{AppState, Gate, RequestContext, new_request_id};
 use crate::error::ApiError;
-use crate::state::AppState;
+use tracing::Instrument;
 
 /// Tunables of the TCP front end. [`serve`] uses the defaults.
 #[derive(Debug, Clone)]
@@ -70,6 +71,8 @@ pub struct TcpOptions {
     pub error_window: Duration,
     /// Most points per engine write when batching fire-and-forget `add`s (10 000).
     pub add_batch_points: usize,
+    /// TLS on every connection (`[tls] tcp = true`); `None`: plain TCP.
+    pub tls: Option<Arc<crate::tls::Tls>>,
 }
 
 impl Default for TcpOptions {
@@ -81,6 +84,7 @@ impl Default for TcpOptions {
             shutdown_grace: Duration::from_secs(10),
             error_window: Duration::from_secs(300),
             add_batch_points: 10_000,
+            tls: None,
         }
     }
 }
@@ -90,6 +94,11 @@ impl Default for TcpOptions {
 pub async fn serve(listener: TcpListener, state: AppState) {
     serve_with(listener, state, TcpOptions::default()).await;
 }
+
+/// A connection's byte stream, plain or TLS.
+type Reader = Box<dyn tokio::io::AsyncRead + Unpin + Send>;
+/// A connection's reply stream, plain or TLS.
+type Writer = Box<dyn tokio::io::AsyncWrite + Unpin + Send>;
 
 /// [`serve`] with explicit options.
 pub async fn serve_with(listener: TcpListener, state: AppState, opts: TcpOptions) {
@@ -192,6 +201,30 @@ impl Shared {
         }
         self.state.metrics().socket_errors.inc();
         self.errors.record();
+    }
+
+    /// The rate limits of `[auth]` for one message.
+    fn rate_limit(&self, gate: &Gate) -> Result<(), ApiError> {
+        let auth = self.state.auth();
+        let ctx = gate.context();
+        let limit = if !auth.address_allowed(ctx.peer.map(|p| p.ip())) {
+            "address"
+        } else if !auth.principal_allowed(&ctx.principal) {
+            "token"
+        } else {
+            return Ok(());
+        };
+        self.state
+            .metrics()
+            .rate_limited
+            .get_or_create(&crate::metrics::AuthLabels {
+                proto: "tcp",
+                reason: limit,
+            })
+            .inc();
+        Err(ApiError::TooManyRequests(format!(
+            "rate limit exceeded (auth.rate_limit_per_{limit})"
+        )))
     }
 
     /// Books a finished request (metrics, logs) and sends its reply unless its id is 0.
@@ -303,7 +336,31 @@ async fn connection(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>) {
     // Bounded so that waiting for all permits at the end (`acquire_many`) is possible.
     let max_in_flight = shared.opts.max_in_flight.clamp(1, 1 << 16);
     let codec = FrameCodec::new(shared.state.max_request_bytes());
-    let (rd, wr) = stream.into_split();
+    let (rd, wr): (Reader, Writer) = match &shared.opts.tls {
+        None => {
+            let (rd, wr) = stream.into_split();
+            (Box::new(rd), Box::new(wr))
+        }
+        Some(tls) => {
+            // A handshake that stalls is cut off like a stalled frame.
+            match tokio::time::timeout(shared.opts.stall_timeout, tls.acceptor().accept(stream))
+                .await
+            {
+                Ok(Ok(s)) => {
+                    let (rd, wr) = tokio::io::split(s);
+                    (Box::new(rd), Box::new(wr))
+                }
+                Ok(Err(e)) => {
+                    shared.socket_error(Some(peer), &format_args!("TLS handshake failed: {e}"));
+                    return;
+                }
+                Err(_) => {
+                    shared.socket_error(Some(peer), &"TLS handshake timed out");
+                    return;
+                }
+            }
+        }
+    };
     // Cancelled by the writer when the peer stops taking replies.
     let closing = CancellationToken::new();
     let (out_tx, out_rx) = mpsc::channel::<Frame>(max_in_flight);
@@ -341,6 +398,13 @@ async fn connection(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>) {
         stall: shared.opts.stall_timeout,
     };
     let shutdown = shared.state.shutdown().clone();
+    // Who this connection acts as: trusted peers (and every peer with auth off) need no
+    // `auth` message; others are anonymous until one succeeds.
+    let mut principal = if shared.state.auth().trusted_peer(peer.ip()) {
+        Principal::trusted()
+    } else {
+        Principal::anonymous()
+    };
 
     loop {
         let permit = tokio::select! {
@@ -383,20 +447,60 @@ async fn connection(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>) {
                 break;
             }
         };
-        let msg = match envelope_data(&payload).and_then(Message::parse) {
+        let request_id = new_request_id();
+        let span = tracing::info_span!("request", request_id = %request_id);
+        let data = envelope_data(&payload);
+        if let Ok(d) = data
+            && let Some(creds) = auth_message(d)
+        {
+            let result = match creds {
+                Ok(creds) => authenticate(&shared, &creds, peer, &request_id).map(|p| {
+                    let reply = json!({"authenticated": p.name, "role": p.role});
+                    principal = p;
+                    reply
+                }),
+                Err(e) => Err(e),
+            };
+            shared
+                .finish(&replies, id, "auth", started, result, &"auth")
+                .instrument(span)
+                .await;
+            drop(permit);
+            continue;
+        }
+        let msg = match data.and_then(Message::parse) {
             Ok(m) => m,
             Err(e) => {
                 shared
                     .finish(&replies, id, "invalid", started, Err(e), &"invalid request")
+                    .instrument(span)
                     .await;
                 continue;
             }
         };
+        let gate = Gate::new(
+            shared.state.clone(),
+            RequestContext {
+                request_id,
+                peer: Some(peer),
+                proto: "tcp",
+                principal: principal.clone(),
+            },
+        );
+        if let Err(e) = shared.rate_limit(&gate) {
+            shared
+                .finish(&replies, id, msg.op(), started, Err(e), &msg)
+                .instrument(span)
+                .await;
+            continue;
+        }
         if msg.is_write() {
             submitted += 1;
             let job = Job {
                 id,
                 msg,
+                gate,
+                span,
                 started,
                 _permit: permit,
             };
@@ -410,18 +514,21 @@ async fn connection(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>) {
             let need = submitted;
             // Forget finished handlers as we go, so the set stays small.
             while tasks.try_join_next().is_some() {}
-            tasks.spawn(async move {
-                // Read-your-writes on one connection; an error means the lane is gone,
-                // and then there is nothing left to wait for.
-                if need > 0 {
-                    let _ = done.wait_for(|d| *d >= need).await;
+            tasks.spawn(
+                async move {
+                    // Read-your-writes on one connection; an error means the lane is gone,
+                    // and then there is nothing left to wait for.
+                    if need > 0 {
+                        let _ = done.wait_for(|d| *d >= need).await;
+                    }
+                    let op = msg.op();
+                    let detail = msg.to_string();
+                    let result = msg.execute(&gate).await;
+                    shared.finish(&out, id, op, started, result, &detail).await;
+                    drop(permit);
                 }
-                let op = msg.op();
-                let detail = msg.to_string();
-                let result = msg.execute(&shared.state).await;
-                shared.finish(&out, id, op, started, result, &detail).await;
-                drop(permit);
-            });
+                .instrument(span),
+            );
         }
     }
 
@@ -447,6 +554,70 @@ async fn connection(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>) {
     debug!(%peer, "tcp connection closed");
 }
 
+/// The credentials of an `auth` message (`{"msg": "auth", "token": "..."}` or
+/// `{"msg": "auth", "user": "...", "password": "..."}`); `None` for any other message.
+fn auth_message(data: &Json) -> Option<Result<Credentials, ApiError>> {
+    let o = data.as_object()?;
+    if o.get("msg").and_then(Json::as_str) != Some("auth") {
+        return None;
+    }
+    let text = |k: &str| o.get(k).and_then(Json::as_str).map(str::to_owned);
+    Some(match (text("token"), text("user"), text("password")) {
+        (Some(token), None, None) => Ok(Credentials::Token(token)),
+        (None, Some(user), Some(password)) => Ok(Credentials::Password { user, password }),
+        _ => Err(ApiError::bad(
+            "auth: give `token`, or `user` and `password`",
+        )),
+    })
+}
+
+/// Authenticates a connection's `auth` message: the principal, or the error reply (401,
+/// or 429 while the address is throttled), audited and counted.
+fn authenticate(
+    shared: &Shared,
+    creds: &Credentials,
+    peer: SocketAddr,
+    request_id: &str,
+) -> Result<Principal, ApiError> {
+    let auth = shared.state.auth();
+    let count = |reason| shared.state.note_auth_failure("tcp", reason);
+    let who = match creds {
+        Credentials::Password { user, .. } => format!("user:{user}"),
+        _ => "unknown".into(),
+    };
+    match auth.authenticate(creds, Some(peer.ip())) {
+        Ok(p) => {
+            debug!(%peer, principal = %p.name, "tcp connection authenticated");
+            Ok(p)
+        }
+        Err(AuthFailure::Invalid(why)) => {
+            count("invalid");
+            auth.audit.record(
+                &who,
+                "authenticate",
+                "failed",
+                Some(peer.ip()),
+                request_id,
+                why,
+            );
+            Err(ApiError::Unauthorized(why.into()))
+        }
+        Err(AuthFailure::Throttled(why)) => {
+            count("throttled");
+            auth.audit.record(
+                &who,
+                "authenticate",
+                "throttled",
+                Some(peer.ip()),
+                request_id,
+                why,
+            );
+            Err(ApiError::TooManyRequests(why.into()))
+        }
+        Err(AuthFailure::Store(e)) => Err(ApiError::Internal(format!("token store: {e}"))),
+    }
+}
+
 /// The `data` of a request envelope `{"data": ..., "err": ...}`.
 fn envelope_data(payload: &Json) -> Result<&Json, ApiError> {
     match payload {
@@ -464,7 +635,7 @@ fn envelope_data(payload: &Json) -> Result<&Json, ApiError> {
 
 /// Reads frames, closing on a frame that stalls mid-way.
 struct FrameReader {
-    rd: OwnedReadHalf,
+    rd: Reader,
     buf: BytesMut,
     codec: FrameCodec,
     stall: Duration,
@@ -503,7 +674,7 @@ impl FrameReader {
 
 /// Writes replies as they come, coalescing those that are ready into one write.
 async fn write_loop(
-    mut wr: OwnedWriteHalf,
+    mut wr: Writer,
     mut codec: FrameCodec,
     mut rx: mpsc::Receiver<Frame>,
     shared: Arc<Shared>,
@@ -546,6 +717,10 @@ async fn write_loop(
 struct Job {
     id: u32,
     msg: Message,
+    /// The way in, with the connection's principal at the time the message arrived.
+    gate: Gate,
+    /// The request's span (its id).
+    span: tracing::Span,
     started: Instant,
     /// Released when the job is answered: one of the connection's in-flight slots.
     _permit: OwnedSemaphorePermit,
@@ -555,6 +730,11 @@ impl Job {
     /// `add` without a reply: can share one engine write with its neighbours.
     fn batchable(&self) -> bool {
         self.id == 0 && matches!(self.msg, Message::Add { .. })
+    }
+
+    /// Whether two jobs act as the same principal (so they may share one engine write).
+    fn same_principal(&self, other: &Job) -> bool {
+        self.gate.context().principal.name == other.gate.context().principal.name
     }
 
     fn points(&self) -> usize {
@@ -588,7 +768,7 @@ async fn write_lane(
             let mut batch = vec![job];
             while points < shared.opts.add_batch_points {
                 match rx.try_recv() {
-                    Ok(j) if j.batchable() => {
+                    Ok(j) if j.batchable() && j.same_principal(&batch[0]) => {
                         points += j.points();
                         batch.push(j);
                     }
@@ -612,10 +792,15 @@ async fn write_lane(
 async fn run_job(shared: &Shared, job: Job, out: &Replies) {
     let op = job.msg.op();
     let detail = job.msg.to_string();
-    let result = job.msg.execute(&shared.state).await;
-    shared
-        .finish(out, job.id, op, job.started, result, &detail)
-        .await;
+    let span = job.span.clone();
+    async {
+        let result = job.msg.execute(&job.gate).await;
+        shared
+            .finish(out, job.id, op, job.started, result, &detail)
+            .await;
+    }
+    .instrument(span)
+    .await
 }
 
 /// Writes several fire-and-forget `add`s as one engine write (one log append and sync);
@@ -635,7 +820,12 @@ async fn add_batch(shared: &Shared, batch: Vec<Job>, out: &Replies) {
             _ => Vec::new(),
         })
         .collect();
-    match crate::requests::write_points(&shared.state, points).await {
+    let gate = batch[0].gate.clone();
+    let span = batch[0].span.clone();
+    match crate::requests::write_points(&gate, points)
+        .instrument(span)
+        .await
+    {
         Ok(_) => {
             for job in &batch {
                 shared

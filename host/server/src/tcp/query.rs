@@ -6,9 +6,9 @@ use clio_core::{Data, ReadRequest, ReadResult, Resolution, Window, now_ms};
 use clio_storage::{Point, SeriesId, Timestamp, Value};
 use serde_json::{Map, Value as Json, json};
 
+use crate::door::Gate;
 use crate::error::ApiError;
 use crate::requests;
-use crate::state::AppState;
 
 /// Values at or above this are timestamps, below it durations (semantics.md section 2:
 /// 2000-01-01T00:00:00Z; ALEPIZ used 2016-10-23 and so misread older timestamps).
@@ -98,7 +98,7 @@ pub fn average_per_step(
 }
 
 pub(super) async fn get_by_idx(
-    state: &AppState,
+    gate: &Gate,
     id: SeriesId,
     skip: usize,
     cnt: usize,
@@ -106,7 +106,7 @@ pub(super) async fn get_by_idx(
     at: Option<Timestamp>,
 ) -> Result<Json, ApiError> {
     // A series never written reads as empty (semantics.md section 1), not as an error.
-    if state.store().series(id).is_none() {
+    if gate.series(id)?.is_none() {
         return Ok(json!({"records": [], "all": true}));
     }
     let req = ReadRequest {
@@ -115,8 +115,8 @@ pub(super) async fn get_by_idx(
         resolution: Resolution::Raw,
         cursor: None,
     };
-    let _slot = state.query_slot().await?;
-    let r = state.store().read(&req).await?;
+    let _slot = gate.query_slot().await?;
+    let r = gate.read(&req).await?;
     Ok(records_reply(&r, max_records, None))
 }
 
@@ -161,14 +161,14 @@ pub fn time_window(time: i64, interval: i64, now: Timestamp) -> TimeWindow {
 }
 
 pub(super) async fn get_by_time(
-    state: &AppState,
+    gate: &Gate,
     id: SeriesId,
     time: i64,
     interval: i64,
     max_records: usize,
     at: Option<Timestamp>,
 ) -> Result<Json, ApiError> {
-    if state.store().series(id).is_none() {
+    if gate.series(id)?.is_none() {
         return Ok(json!({"records": [], "all": true}));
     }
     // "Now" is the evaluation time, or the server's clock (semantics.md section 2).
@@ -205,22 +205,21 @@ pub(super) async fn get_by_time(
         },
         cursor: None,
     };
-    let _slot = state.query_slot().await?;
-    let r = state.store().read(&req).await?;
+    let _slot = gate.query_slot().await?;
+    let r = gate.read(&req).await?;
     Ok(records_reply(&r, max_records, span))
 }
 
 /// `getLastValues`: `{"<id>": {timestamp, data}}`; a series without data (or unknown)
 /// maps to `{"err": "no data"}`, the shape ALEPIZ used for a failed entry.
-pub(super) async fn get_last_values(state: &AppState, ids: &[SeriesId]) -> Result<Json, ApiError> {
-    let _slot = state.query_slot().await?;
+pub(super) async fn get_last_values(gate: &Gate, ids: &[SeriesId]) -> Result<Json, ApiError> {
+    let _slot = gate.query_slot().await?;
     let mut out = Map::new();
     for &id in ids {
-        let entry = if state.store().series(id).is_none() {
+        let entry = if gate.series(id)?.is_none() {
             None
         } else {
-            let r = state
-                .store()
+            let r = gate
                 .read(&ReadRequest {
                     series: id,
                     window: Window::Last {
@@ -241,8 +240,8 @@ pub(super) async fn get_last_values(state: &AppState, ids: &[SeriesId]) -> Resul
                     .map(|p| record(p.ts, requests::value_json(&p.value))),
                 Ok(_) => None,
                 // Deleted between the check and the read.
-                Err(clio_core::Error::SeriesNotFound(_)) => None,
-                Err(e) => return Err(e.into()),
+                Err(ApiError::NotFound(_)) => None,
+                Err(e) => return Err(e),
             }
         };
         out.insert(
@@ -264,19 +263,18 @@ fn value_matches(stored: &Value, wanted: &Value) -> bool {
 
 /// `getByValue`: the timestamp of the newest record holding `value`, or null.
 pub(super) async fn get_by_value(
-    state: &AppState,
+    gate: &Gate,
     id: SeriesId,
     value: &Value,
 ) -> Result<Json, ApiError> {
-    if state.store().series(id).is_none() {
+    if gate.series(id)?.is_none() {
         return Ok(Json::Null);
     }
-    let _slot = state.query_slot().await?;
+    let _slot = gate.query_slot().await?;
     let mut cursor = None;
     let mut scanned = 0usize;
     loop {
-        let r = state
-            .store()
+        let r = gate
             .read(&ReadRequest {
                 series: id,
                 window: Window::Range {

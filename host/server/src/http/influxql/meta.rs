@@ -39,7 +39,13 @@ pub(super) fn show_databases(ctx: &Ctx<'_>) -> Vec<SeriesOut> {
     vec![SeriesOut {
         name: Some("databases".into()),
         columns: vec!["name".into()],
-        values: rows(ctx.state.databases().into_iter().map(|d| vec![json!(d)])),
+        values: rows(
+            ctx.gate
+                .state()
+                .databases()
+                .into_iter()
+                .map(|d| vec![json!(d)]),
+        ),
         ..Default::default()
     }]
 }
@@ -96,13 +102,13 @@ pub(super) fn show_measurements(
     let names: Vec<String> = match &cond {
         // Without a tag condition the catalog's measurement index answers alone.
         None => ctx
-            .state
-            .store()
+            .gate
             .measurements()
+            .map_err(|e| e.to_string())?
             .into_iter()
             .filter(|m| matcher(m))
             .collect(),
-        Some(_) => schema::measurements(ctx.state.store(), &[])?
+        Some(_) => schema::measurements(ctx.gate, &[])?
             .into_iter()
             .filter(|m| matcher(&m.name) && m.matching(cond.as_ref()).next().is_some())
             .map(|m| m.name)
@@ -128,7 +134,7 @@ pub(super) fn show_tag_keys(
 ) -> Result<Vec<SeriesOut>, String> {
     let cond = tag_cond(ctx, condition)?;
     let mut out = Vec::new();
-    for m in schema::measurements(ctx.state.store(), from)? {
+    for m in schema::measurements(ctx.gate, from)? {
         let keys: BTreeSet<&String> = m
             .matching(cond.as_ref())
             .flat_map(|(tags, _)| tags.iter().map(|(k, _)| k))
@@ -174,7 +180,7 @@ pub(super) fn show_tag_values(
         }
     };
     let mut out = Vec::new();
-    for m in schema::measurements(ctx.state.store(), from)? {
+    for m in schema::measurements(ctx.gate, from)? {
         let pairs: BTreeSet<(&String, &String)> = m
             .matching(cond.as_ref())
             .flat_map(|(tags, _)| tags.iter().map(|(k, v)| (k, v)))
@@ -200,7 +206,7 @@ pub(super) async fn show_field_keys(
     p: Page,
 ) -> Result<Vec<SeriesOut>, String> {
     let mut out = Vec::new();
-    for m in schema::measurements(ctx.state.store(), from)? {
+    for m in schema::measurements(ctx.gate, from)? {
         let fields: Vec<&String> = page(m.fields.iter().collect(), p);
         if fields.is_empty() {
             continue;
@@ -230,7 +236,7 @@ async fn field_type(ctx: &Ctx<'_>, m: &Measurement, field: &str) -> &'static str
         skip: 0,
         at: None,
     };
-    match ctx.state.store().read_columns(*id, window, 1).await {
+    match ctx.gate.read_columns(*id, window, 1).await {
         Ok((cols, _)) if cols.kinds.first() == Some(&clio_storage::KIND_STR) => "string",
         _ => "float",
     }
@@ -266,7 +272,7 @@ pub(super) fn show_series(
 ) -> Result<Vec<SeriesOut>, String> {
     let cond = tag_cond(ctx, condition)?;
     let mut keys = Vec::new();
-    for m in schema::measurements(ctx.state.store(), from)? {
+    for m in schema::measurements(ctx.gate, from)? {
         keys.extend(
             m.matching(cond.as_ref())
                 .map(|(tags, _)| series_key(&m.name, tags)),
@@ -289,7 +295,7 @@ fn doomed(
     from: &[Source],
     cond: Option<&TagCond>,
 ) -> Result<Vec<clio_storage::SeriesId>, String> {
-    let ms: Vec<Measurement> = schema::measurements(ctx.state.store(), from)?;
+    let ms: Vec<Measurement> = schema::measurements(ctx.gate, from)?;
     Ok(ms
         .iter()
         .flat_map(|m| m.matching(cond))
@@ -308,7 +314,7 @@ pub(super) async fn drop_series(
         return Err("DROP SERIES doesn't support time in WHERE clause".into());
     }
     for id in doomed(ctx, from, c.tags.as_ref())? {
-        ctx.state
+        ctx.gate
             .delete_series(id)
             .await
             .map_err(|e| e.to_string())?;
@@ -327,7 +333,7 @@ pub(super) async fn delete(
     let ids = doomed(ctx, from, c.tags.as_ref())?;
     if c.time.min.is_none() && c.time.max.is_none() {
         for id in ids {
-            ctx.state
+            ctx.gate
                 .delete_series(id)
                 .await
                 .map_err(|e| e.to_string())?;
@@ -336,8 +342,7 @@ pub(super) async fn delete(
     }
     let (from_ms, to_ms) = super::select::window_ms(c.time, None);
     for id in ids {
-        ctx.state
-            .store()
+        ctx.gate
             .delete_points(id, from_ms, to_ms)
             .await
             .map_err(|e| e.to_string())?;

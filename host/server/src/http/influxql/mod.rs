@@ -13,15 +13,16 @@ mod select;
 use std::time::Instant;
 
 use axum::body::Body;
-use axum::extract::{RawQuery, State};
+use axum::extract::RawQuery;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use clio_influxql::{Statement, format_rfc3339, parse_query};
 use serde_json::{Value as Json, json};
 
 use super::{param, params, read_body};
+use crate::auth::Role;
+use crate::door::Gate;
 use crate::error::ApiError;
-use crate::state::AppState;
 
 /// The InfluxDB version Clio answers as (clients look at the header).
 pub(super) const INFLUX_VERSION: &str = "1.8.10-clio";
@@ -72,7 +73,7 @@ impl Epoch {
 
 /// What statements run with.
 pub(crate) struct Ctx<'a> {
-    pub state: &'a AppState,
+    pub gate: &'a Gate,
     /// The request's time, ns since the epoch (`now()`).
     pub now_ns: i64,
     pub epoch: Epoch,
@@ -130,19 +131,24 @@ fn top_error(status: StatusCode, msg: String) -> Response {
 }
 
 /// `GET|POST /query?q=&db=&rp=&epoch=&chunked=&pretty=` (InfluxDB 1.x), the query also as a
-/// form body (`q=...`). `u`/`p` and tokens are accepted: Clio has no users.
+/// form body (`q=...`). Credentials as on every endpoint (`u`/`p`, tokens, Basic).
 pub(in crate::http) async fn query(
-    State(state): State<AppState>,
+    gate: Gate,
     RawQuery(raw): RawQuery,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
     let started = Instant::now();
+    // InfluxDB answers a query without valid credentials with a top-level 401.
+    if let Err(e) = gate.require(Role::Read) {
+        let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::UNAUTHORIZED);
+        return top_error(status, e.to_string());
+    }
     let mut p = match params(raw) {
         Ok(p) => p,
         Err(e) => return top_error(StatusCode::BAD_REQUEST, e.to_string()),
     };
-    let body = match read_body(&state, &headers, body).await {
+    let body = match read_body(gate.state(), &headers, body).await {
         Ok(b) => b,
         Err(e) => {
             let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::BAD_REQUEST);
@@ -184,16 +190,16 @@ pub(in crate::http) async fn query(
         Ok(s) => s,
         Err(e) => {
             let err = ApiError::BadRequest(e.to_string());
-            state.observe("http", "influxql", started, Err(&err), &q);
+            gate.observe("influxql", started, Err(&err), &q);
             return top_error(StatusCode::BAD_REQUEST, e.to_string());
         }
     };
     // Clio has one namespace: `db` and `rp` are accepted and remembered for SHOW DATABASES.
     if let Some(db) = param(&p, "db").filter(|d| !d.is_empty()) {
-        state.note_database(db);
+        gate.note_database(db);
     }
     let ctx = Ctx {
-        state: &state,
+        gate: &gate,
         now_ns: clio_core::now_ms().saturating_mul(1_000_000),
         epoch,
     };
@@ -217,7 +223,7 @@ pub(in crate::http) async fn query(
             }
         }
     }
-    state.observe("http", "influxql", started, Ok(()), &q);
+    gate.observe("influxql", started, Ok(()), &q);
     let encode = |v: &Json| {
         if pretty {
             serde_json::to_string_pretty(v)
@@ -244,11 +250,11 @@ pub(in crate::http) async fn query(
 async fn run(ctx: &Ctx<'_>, stmt: &Statement) -> Result<Vec<SeriesOut>, String> {
     match stmt {
         Statement::Select(s) => {
-            let _slot = ctx.state.query_slot().await.map_err(|e| e.to_string())?;
+            let _slot = ctx.gate.query_slot().await.map_err(|e| e.to_string())?;
             select::select(ctx, s).await
         }
         Statement::CreateDatabase { name } => {
-            ctx.state.note_database(name);
+            ctx.gate.note_database(name);
             Ok(Vec::new())
         }
         Statement::ShowDatabases => Ok(meta::show_databases(ctx)),

@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use clio_core::Store;
+use crate::door::Gate;
 use clio_influxql::{Source, SourceName, TagCond, compile_regex};
 use clio_storage::{SeriesFilter, SeriesId};
 
@@ -44,7 +44,7 @@ pub(crate) fn tag<'a>(tags: &'a TagSet, k: &str) -> Option<&'a str> {
 
 /// The measurements named by `sources` (all when empty), sorted by name. A measurement
 /// named but absent is left out, as InfluxDB answers nothing for it.
-pub(crate) fn measurements(store: &Store, sources: &[Source]) -> Result<Vec<Measurement>, String> {
+pub(crate) fn measurements(store: &Gate, sources: &[Source]) -> Result<Vec<Measurement>, String> {
     let mut by_name: BTreeMap<String, Measurement> = BTreeMap::new();
     let mut add = |info: clio_storage::SeriesInfo| {
         let Some(key) = info.key else { return };
@@ -76,7 +76,7 @@ pub(crate) fn measurements(store: &Store, sources: &[Source]) -> Result<Vec<Meas
     if !sources.is_empty() && !regexes.is_empty() {
         // The catalog's measurement index answers the regexes; each match is one indexed
         // listing below.
-        for m in store.measurements() {
+        for m in store.measurements().map_err(|e| e.to_string())? {
             if regexes.iter().any(|r| r.is_match(&m)) && !names.contains(&m) {
                 names.push(m);
             }
@@ -84,7 +84,10 @@ pub(crate) fn measurements(store: &Store, sources: &[Source]) -> Result<Vec<Meas
         regexes.clear();
     }
     if sources.is_empty() {
-        for info in store.list_series(&SeriesFilter::default()) {
+        for info in store
+            .list_series(&SeriesFilter::default())
+            .map_err(|e| e.to_string())?
+        {
             let keep = sources.is_empty()
                 || info.key.as_ref().is_some_and(|k| {
                     names.iter().any(|n| n == k.measurement())
@@ -100,7 +103,7 @@ pub(crate) fn measurements(store: &Store, sources: &[Source]) -> Result<Vec<Meas
                 measurement: Some(n.clone()),
                 ..Default::default()
             };
-            for info in store.list_series(&filter) {
+            for info in store.list_series(&filter).map_err(|e| e.to_string())? {
                 add(info);
             }
         }

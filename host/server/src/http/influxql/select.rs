@@ -354,7 +354,7 @@ pub(super) async fn select(ctx: &Ctx<'_>, s: &Select) -> Result<Vec<SeriesOut>, 
             "tz('{tz}') is not supported by Clio: times are answered in UTC"
         ));
     }
-    let ms = schema::measurements(ctx.state.store(), &s.sources)?;
+    let ms = schema::measurements(ctx.gate, &s.sources)?;
     let mut out = Vec::new();
     let mut budget = MAX_POINTS;
     for m in &ms {
@@ -435,8 +435,7 @@ async fn read(
         return Ok(PointColumns::new());
     }
     let (cols, truncated) = ctx
-        .state
-        .store()
+        .gate
         .read_columns(id, Window::Range { from, to }, *budget)
         .await
         .map_err(|e| e.to_string())?;
@@ -542,7 +541,6 @@ async fn aggregate(
         .into_iter()
         .collect();
     let keep_values = funcs.iter().any(|(f, _)| f.needs_values());
-    let store = ctx.state.store();
     // Trend buckets for the whole buckets of the window, raw points at its edges.
     // The whole trend buckets of `[user_from, to)` for interval `t`, when there are any.
     let span = |t: TrendInterval| {
@@ -556,7 +554,7 @@ async fn aggregate(
         && plan.cols.len() == 1
         && funcs.len() == 1
         && matches!(funcs[0].0, Func::Min | Func::Max);
-    let kept = &store.options().trend_intervals;
+    let kept = ctx.gate.trend_intervals();
     let trend = if user_from == i64::MIN || !funcs.iter().all(|(f, _)| f.trend_exact()) {
         None
     } else {
@@ -582,7 +580,8 @@ async fn aggregate(
                 Some((t, a, b)) => {
                     d.cols.push(read(ctx, *id, user_from, a, budget).await?);
                     d.cols.push(read(ctx, *id, b, to, budget).await?);
-                    let buckets = store
+                    let buckets = ctx
+                        .gate
                         .read_trends(*id, t, a, b)
                         .await
                         .map_err(|e| e.to_string())?;

@@ -1,5 +1,6 @@
-//! What every request handler shares: the engine, the configuration, metrics and the query
-//! admission queue.
+//! What every request handler shares: the configuration, metrics, the query admission queue
+//! and authentication. The engine is private to the door ([`super::Gate`]): handler modules
+//! cannot reach it but through a `Gate`.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -9,7 +10,6 @@ use clio_config::Config;
 
 use clio_core::Store;
 use clio_plugins::PluginHost;
-use clio_storage::SeriesId;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 
@@ -41,11 +41,29 @@ struct StateInner {
     /// Database names InfluxDB clients created or queried (`SHOW DATABASES`); Clio has one
     /// namespace, so every name reads and writes the same series.
     databases: parking_lot::RwLock<std::collections::BTreeSet<String>>,
+    /// Tokens, users, rate limits and the audit log.
+    auth: Arc<crate::auth::Authenticator>,
 }
 
 impl AppState {
-    /// State over an open engine.
+    /// State over an open engine, reading the token store named by `[auth]`. When that
+    /// store cannot be read, every authenticated request is refused (logged); use
+    /// [`AppState::with_auth`] to handle the error instead.
     pub fn new(store: Store, config: Config, shutdown: CancellationToken) -> Self {
+        let auth = crate::auth::Authenticator::new(&config).unwrap_or_else(|e| {
+            tracing::error!(error = %e, "cannot read the token store; every token is refused");
+            crate::auth::Authenticator::refusing(&config)
+        });
+        Self::with_auth(store, config, shutdown, auth)
+    }
+
+    /// State over an open engine with its authenticator.
+    pub fn with_auth(
+        store: Store,
+        config: Config,
+        shutdown: CancellationToken,
+        auth: Arc<crate::auth::Authenticator>,
+    ) -> Self {
         let slots = config.server.max_concurrent_queries.max(1);
         AppState {
             inner: Arc::new(StateInner {
@@ -60,13 +78,19 @@ impl AppState {
                 backups: Default::default(),
                 alerts: std::sync::OnceLock::new(),
                 databases: parking_lot::RwLock::new(std::collections::BTreeSet::new()),
+                auth,
             }),
         }
     }
 
-    /// The engine.
-    pub fn store(&self) -> &Store {
+    /// The engine: only the door reaches it.
+    pub(in crate::door) fn store(&self) -> &Store {
         &self.inner.store
+    }
+
+    /// Authentication: tokens, users, rate limits, the audit log.
+    pub fn auth(&self) -> &crate::auth::Authenticator {
+        &self.inner.auth
     }
 
     /// The configuration.
@@ -95,7 +119,7 @@ impl AppState {
     }
 
     /// The plugin host, or 503 when plugins are disabled.
-    pub fn plugins(&self) -> Result<&PluginHost, ApiError> {
+    pub(in crate::door) fn plugins(&self) -> Result<&PluginHost, ApiError> {
         self.inner.plugins.get().ok_or_else(|| {
             ApiError::Unavailable(
                 "history functions are disabled (`[plugins] enabled = false`)".into(),
@@ -109,8 +133,20 @@ impl AppState {
     }
 
     /// The housekeeper, if enabled.
-    pub fn housekeeper(&self) -> Option<&Arc<clio_housekeeper::Housekeeper>> {
+    pub(in crate::door) fn housekeeper(&self) -> Option<&Arc<clio_housekeeper::Housekeeper>> {
         self.inner.housekeeper.get()
+    }
+
+    /// Counts an authentication or authorization failure: the metric, and the alert engine's
+    /// `auth_failures` rules.
+    pub fn note_auth_failure(&self, proto: &'static str, reason: &'static str) {
+        self.metrics()
+            .auth_failures
+            .get_or_create(&crate::metrics::AuthLabels { proto, reason })
+            .inc();
+        if let Some(a) = self.inner.alerts.get() {
+            a.note_auth_failure();
+        }
     }
 
     /// Attaches the alert engine (once, at start).
@@ -123,11 +159,6 @@ impl AppState {
         self.inner.alerts.get().ok_or_else(|| {
             ApiError::Unavailable("alerts are disabled (`[alerts] enabled = false`)".into())
         })
-    }
-
-    /// Deletes a series and its data (the engine forgets its key texts in the same step).
-    pub async fn delete_series(&self, id: SeriesId) -> Result<bool, ApiError> {
-        Ok(self.inner.store.delete_series(id).await?)
     }
 
     /// Remembers a database name an InfluxDB client created or used (bounded: names past
