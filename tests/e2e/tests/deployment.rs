@@ -299,14 +299,28 @@ fn run_entrypoint(
     (child, http)
 }
 
+/// Authentication is on in the image: the first token bootstraps offline against the
+/// volume, as documented; returns the `Authorization` header's value.
+fn bootstrap_token(data: &Path) -> String {
+    let out = Command::new(clio_bin())
+        .args(["token", "create", "--data-dir", data.to_str().unwrap()])
+        .args(["--role", "admin", "--name", "ops"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    format!("Token {}", String::from_utf8_lossy(&out.stdout).trim())
+}
+
 #[test]
 fn the_entrypoint_command_line_serves_json_logs_and_answers_its_healthcheck() {
     let stage = dockerfile_final_stage();
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("clio.log");
+    let data = dir.path().join("data");
+    let token = bootstrap_token(&data);
     let (mut child, http) = run_entrypoint(
         None,
-        &dir.path().join("data"),
+        &data,
         &log,
         &[("CLIO_INFLUX_PASSWORD", "secret")],
     );
@@ -347,7 +361,16 @@ fn the_entrypoint_command_line_serves_json_logs_and_answers_its_healthcheck() {
         "{}",
         String::from_utf8_lossy(&strict.stderr)
     );
-    let rules = http_request(http, "GET", "/api/v1/alerts/rules", b"", &[]).json();
+    let anonymous = http_request(http, "GET", "/api/v1/alerts/rules", b"", &[]);
+    assert_eq!(anonymous.status, 401, "{}", anonymous.text());
+    let rules = http_request(
+        http,
+        "GET",
+        "/api/v1/alerts/rules",
+        b"",
+        &[("Authorization", &token)],
+    )
+    .json();
     assert_eq!(rules["rules"].as_array().unwrap().len(), 3, "{rules}");
 
     let pid = child.id().to_string();
@@ -441,9 +464,12 @@ fn the_compose_configuration_replicates_into_influxdb_1x_set_up_as_the_image_doe
     .unwrap();
     let clio_pw = compose_default(&services["clio"]["environment"]["CLIO_INFLUX_PASSWORD"]);
     let log = dir.path().join("clio.log");
+    let data = dir.path().join("data");
+    let token = bootstrap_token(&data);
+    let auth = [("Authorization", token.as_str())];
     let (mut child, http) = run_entrypoint(
         Some(&cfg),
-        &dir.path().join("data"),
+        &data,
         &log,
         &[("CLIO_INFLUX_PASSWORD", &clio_pw)],
     );
@@ -453,13 +479,13 @@ fn the_compose_configuration_replicates_into_influxdb_1x_set_up_as_the_image_doe
         "POST",
         "/write?db=plant&precision=ms",
         body.as_bytes(),
-        &[],
+        &auth,
     );
     assert_eq!(r.status, 204, "{}", r.text());
 
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(90);
     loop {
-        let st = http_request(http, "GET", "/api/v1/storage", b"", &[]).json();
+        let st = http_request(http, "GET", "/api/v1/storage", b"", &auth).json();
         let replica = st["backends"]
             .as_array()
             .unwrap()
