@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
-# Backups at scale: a server is loaded with POINTS points (10,000 series, noisy values, the
+# Backups at scale: a server is loaded with POINTS points (SERIES series, default 10,000, noisy values, the
 # server's own `clio bench ingest-http`), then: a full online backup (time, size), 1 % more
 # points and an incremental backup (size), ingest with a backup running against ingest idle,
 # and restores of the full backup and of the chain. Results to stdout as Markdown rows.
 #
-#   ./scripts/bench-backup.sh [POINTS]          (CLIO_BIN=... to use another binary)
+#   ./scripts/bench-backup.sh [POINTS] [SERIES]   (CLIO_BIN=... to use another binary)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 POINTS=${1:-10000000}
+SERIES=${2:-10000}
 if [ -z "${CLIO_BIN:-}" ]; then
   cargo build --release -p clio >/dev/null
   CLIO_BIN=$PWD/target/release/clio
@@ -36,11 +37,11 @@ flushed() { until [ "$(curl -s "http://$HTTP/health" | jq -r .unflushed_points)"
 series_points() { curl -s "http://$HTTP/health" | jq -r .series; }
 ingest() { # POINTS -> writes about that many points; prints points/s
   local secs r
-  r=$("$BIN" bench ingest-http --server "http://$HTTP" -d 5 -c 4 -b 5000 -s 10000 --json)
+  r=$("$BIN" bench ingest-http --server "http://$HTTP" -d 5 -c 4 -b 5000 -s "$SERIES" --json)
   local rate; rate=$(jq -r '.requests_per_s * 5000 | floor' <<<"$r")
   secs=$(( ($1 + rate - 1) / rate ))
   if [ "$secs" -gt 5 ]; then
-    "$BIN" bench ingest-http --server "http://$HTTP" -d "$((secs - 5))" -c 4 -b 5000 -s 10000 --json >/dev/null
+    "$BIN" bench ingest-http --server "http://$HTTP" -d "$((secs - 5))" -c 4 -b 5000 -s "$SERIES" --json >/dev/null
   fi
   echo "$rate"
 }
@@ -59,12 +60,12 @@ echo "| what | result |"
 echo "|---|---|"
 echo "| data directory after ~$POINTS points | $db B |"
 echo "| full online backup | $(took "$t0" "$t1") s, $(jq '[.files[].stored_bytes] | add' <<<"$full") B stored (snapshot $(jq .image.bytes <<<"$full") B), flushes waited $(jq .flush_pause_ms <<<"$full") ms |"
-"$BIN" bench ingest-http --server "http://$HTTP" -d 1 -c 1 -b 5000 -s 10000 --json >/dev/null
+"$BIN" bench ingest-http --server "http://$HTTP" -d 1 -c 1 -b 5000 -s "$SERIES" --json >/dev/null
 flushed
 t0=$(now); inc=$("$BIN" backup create "$DEST" --server "http://$HTTP" --incremental latest --json); t1=$(now)
 echo "| incremental after ~1 % more points | $(took "$t0" "$t1") s, $(jq '[.files[].stored_bytes] | add' <<<"$inc") B stored, $(jq .image.pages_stored <<<"$inc") of $(jq .image.pages <<<"$inc") blocks |"
-idle=$("$BIN" bench ingest-http --server "http://$HTTP" -d 10 -c 4 -b 5000 -s 10000 --json)
-"$BIN" bench ingest-http --server "http://$HTTP" -d 10 -c 4 -b 5000 -s 10000 --json >"$WORK/busy.json" &
+idle=$("$BIN" bench ingest-http --server "http://$HTTP" -d 10 -c 4 -b 5000 -s "$SERIES" --json)
+"$BIN" bench ingest-http --server "http://$HTTP" -d 10 -c 4 -b 5000 -s "$SERIES" --json >"$WORK/busy.json" &
 B=$!
 sleep 1
 "$BIN" backup create "$DEST" --server "http://$HTTP" --json >/dev/null
