@@ -78,7 +78,7 @@ start "$down" "$data"
 t0=$(date +%s.%N)
 "$BIN" bench ingest-http --server "http://$HTTP" -d 3600 -c 4 -b 5000 -s 10000 --json >/dev/null &
 BENCH=$!
-written() { curl -s "http://$HTTP/metrics" | awk '/^clio_points_written[ {]/ {printf "%d", $NF}'; }
+written() { curl -s "http://$HTTP/metrics" | awk '/^clio_points_written_total[ {]/ {printf "%d", $NF}'; }
 while [ "$(written)" -lt "$CATCHUP" ]; do sleep 0.5; done
 kill "$BENCH" 2>/dev/null || true
 wait "$BENCH" 2>/dev/null || true

@@ -2,7 +2,7 @@
 //! counts, socket errors, queue lengths, plus the engine's own figures (cache size and hit
 //! ratio, log size, flushes), in Prometheus text format at `GET /metrics`.
 
-use std::sync::atomic::AtomicU64;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use clio_core::EngineStats;
 use prometheus_client::encoding::EncodeLabelSet;
@@ -65,7 +65,7 @@ struct StorageGauges {
     lag_bytes: Family<BackendLabels, Gauge<u64, AtomicU64>>,
     lag_seconds: Family<BackendLabels, Gauge<f64, AtomicU64>>,
     pending_changes: Family<BackendLabels, Gauge<u64, AtomicU64>>,
-    failover_reads: Gauge<u64, AtomicU64>,
+    failover_reads: Counter<u64, AtomicU64>,
 }
 
 /// Every metric of the server.
@@ -110,22 +110,22 @@ struct EngineGauges {
     cache_points: Gauge,
     cache_bytes: Gauge,
     cache_unflushed: Gauge,
-    cache_hits: Gauge<u64, AtomicU64>,
-    cache_misses: Gauge<u64, AtomicU64>,
-    cache_evicted: Gauge<u64, AtomicU64>,
+    cache_hits: Counter<u64, AtomicU64>,
+    cache_misses: Counter<u64, AtomicU64>,
+    cache_evicted: Counter<u64, AtomicU64>,
     wal_bytes: Gauge<u64, AtomicU64>,
-    wal_syncs: Gauge<u64, AtomicU64>,
-    flushes: Gauge<u64, AtomicU64>,
-    flush_errors: Gauge<u64, AtomicU64>,
+    wal_syncs: Counter<u64, AtomicU64>,
+    flushes: Counter<u64, AtomicU64>,
+    flush_errors: Counter<u64, AtomicU64>,
     last_flush_ms: Gauge<u64, AtomicU64>,
     last_flush_points: Gauge<u64, AtomicU64>,
-    flushed_points: Gauge<u64, AtomicU64>,
-    points_written: Gauge<u64, AtomicU64>,
-    restamped: Gauge<u64, AtomicU64>,
-    hk_runs: Gauge<u64, AtomicU64>,
-    hk_points: Gauge<u64, AtomicU64>,
-    hk_buckets: Gauge<u64, AtomicU64>,
-    hk_zombies: Gauge<u64, AtomicU64>,
+    flushed_points: Counter<u64, AtomicU64>,
+    points_written: Counter<u64, AtomicU64>,
+    restamped: Counter<u64, AtomicU64>,
+    hk_runs: Counter<u64, AtomicU64>,
+    hk_points: Counter<u64, AtomicU64>,
+    hk_buckets: Counter<u64, AtomicU64>,
+    hk_zombies: Counter<u64, AtomicU64>,
     hk_last_ms: Gauge<u64, AtomicU64>,
     hk_running: Gauge,
     backup_last_success: Gauge<f64, AtomicU64>,
@@ -424,10 +424,10 @@ impl Metrics {
     /// Updates the housekeeper figures before a render.
     pub fn set_housekeeper(&self, status: &clio_housekeeper::Status) {
         let e = &self.engine;
-        e.hk_runs.set(status.deleted.runs);
-        e.hk_points.set(status.deleted.points);
-        e.hk_buckets.set(status.deleted.buckets);
-        e.hk_zombies.set(status.deleted.zombies);
+        e.hk_runs.inner().store(status.deleted.runs, Ordering::Relaxed);
+        e.hk_points.inner().store(status.deleted.points, Ordering::Relaxed);
+        e.hk_buckets.inner().store(status.deleted.buckets, Ordering::Relaxed);
+        e.hk_zombies.inner().store(status.deleted.zombies, Ordering::Relaxed);
         e.hk_last_ms.set(status.deleted.last_run_millis);
         e.hk_running.set(i64::from(status.running));
     }
@@ -448,7 +448,7 @@ impl Metrics {
     /// Renders every metric, taking the engine figures from `stats`.
     pub fn render(&self, stats: &EngineStats, storage: &clio_core::StorageStatus) -> String {
         let st = &self.storage;
-        st.failover_reads.set(storage.failover_reads);
+        st.failover_reads.inner().store(storage.failover_reads, Ordering::Relaxed);
         for b in &storage.backends {
             let l = BackendLabels {
                 backend: b.name.clone(),
@@ -472,18 +472,18 @@ impl Metrics {
         e.cache_points.set(i(stats.cache.points));
         e.cache_bytes.set(i(stats.cache.bytes));
         e.cache_unflushed.set(i(stats.cache.dirty_points));
-        e.cache_hits.set(stats.cache_hits);
-        e.cache_misses.set(stats.cache_misses);
-        e.cache_evicted.set(stats.cache_evicted);
+        e.cache_hits.inner().store(stats.cache_hits, Ordering::Relaxed);
+        e.cache_misses.inner().store(stats.cache_misses, Ordering::Relaxed);
+        e.cache_evicted.inner().store(stats.cache_evicted, Ordering::Relaxed);
         e.wal_bytes.set(stats.wal_bytes);
-        e.wal_syncs.set(stats.wal_syncs);
-        e.flushes.set(stats.flushes);
-        e.flush_errors.set(stats.flush_errors);
+        e.wal_syncs.inner().store(stats.wal_syncs, Ordering::Relaxed);
+        e.flushes.inner().store(stats.flushes, Ordering::Relaxed);
+        e.flush_errors.inner().store(stats.flush_errors, Ordering::Relaxed);
         e.last_flush_ms.set(stats.last_flush_millis);
         e.last_flush_points.set(stats.last_flush_points);
-        e.flushed_points.set(stats.flushed_points);
-        e.points_written.set(stats.points_written);
-        e.restamped.set(stats.restamped);
+        e.flushed_points.inner().store(stats.flushed_points, Ordering::Relaxed);
+        e.points_written.inner().store(stats.points_written, Ordering::Relaxed);
+        e.restamped.inner().store(stats.restamped, Ordering::Relaxed);
         e.wal_failing.set(i64::from(stats.wal_failing.is_some()));
         e.flush_failing
             .set(i64::from(stats.flush_failing.is_some()));

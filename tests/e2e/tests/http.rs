@@ -305,6 +305,25 @@ fn json_api_errors_name_the_problem() {
     ] {
         assert!(metrics.contains(name), "{name} missing from /metrics");
     }
+    // What only grows is a counter (issue #19): rate() and increase() work on it, and it is
+    // named with `_total`.
+    for name in [
+        "clio_flushes",
+        "clio_flush_errors",
+        "clio_points_written",
+        "clio_cache_hits",
+        "clio_cache_misses",
+        "clio_wal_syncs",
+        "clio_housekeeper_runs",
+        "clio_storage_failover_reads",
+    ] {
+        assert!(
+            metrics.contains(&format!("# TYPE {name} counter\n"))
+                && metrics.contains(&format!("\n{name}_total ")),
+            "{name} is not a counter:\n{metrics}"
+        );
+    }
+    assert!(!metrics.contains("# TYPE clio_flushes gauge"));
     assert_eq!(s.terminate().code(), Some(0));
 }
 
