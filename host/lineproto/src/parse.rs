@@ -77,6 +77,8 @@ pub(crate) enum Reason {
     LineTooLong(usize),
     #[error("invalid UTF-8")]
     InvalidUtf8,
+    #[error("invalid {0}: it holds a NUL byte")]
+    NulByte(&'static str),
     #[error("invalid series key: {0}")]
     Key(#[from] clio_storage::KeyError),
 }
@@ -343,6 +345,16 @@ pub(crate) fn parse_line<'a>(
     if out.raw_key.len() > MAX_KEY_LEN {
         return fail(Reason::KeyTooLong(out.raw_key.len()));
     }
+    // Names are identifiers, not data: a NUL byte there is a broken client (string field
+    // values may hold one).
+    if out.raw_key.as_bytes().contains(&0) {
+        let what = if out.measurement.as_bytes().contains(&0) {
+            "measurement"
+        } else {
+            "tag"
+        };
+        return fail(Reason::NulByte(what));
+    }
     sort_tags(&mut out.tags)?;
 
     // Fields: `i` is at the space after the key.
@@ -362,6 +374,9 @@ pub(crate) fn parse_line<'a>(
             return fail(Reason::MissingFieldKey);
         }
         let key = name(text, i, e, escaped, KEY_ESCAPES, &mut newlines)?;
+        if key.as_bytes().contains(&0) {
+            return fail(Reason::NulByte("field key"));
+        }
         // InfluxDB's series key is measurement, tags, a 4-byte separator and the field.
         let key_len = out.raw_key.len() + 4 + key.len();
         if key_len > MAX_KEY_LEN {

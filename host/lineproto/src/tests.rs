@@ -644,3 +644,12 @@ fn write_point_round_trips() {
     let bad = SeriesKey::new("m", Vec::new(), "a\nb").unwrap();
     assert!(write_point(&mut String::new(), &bad, &num(1.0), 0).is_err());
 }
+
+#[test]
+fn nul_bytes_in_names_are_refused_and_in_string_values_kept() {
+    assert!(err("cp\0u v=1 0").contains("invalid measurement: it holds a NUL byte"));
+    assert!(err("cpu,h\0=a v=1 0").contains("invalid tag: it holds a NUL byte"));
+    assert!(err("cpu,h=a\0 v=1 0").contains("invalid tag"));
+    assert!(err("cpu v\0=1 0").contains("invalid field key: it holds a NUL byte"));
+    assert_eq!(ok("cpu s=\"a\0b\" 0")[0].1, Value::Str("a\0b".into()));
+}
