@@ -17,6 +17,9 @@ pub enum FormatError {
     /// (which the parser skips as leading whitespace), or a field name starts with a tab or NUL.
     #[error("`{0}` starts with a character line protocol cannot carry there")]
     BadStart(String),
+    /// A name contains a NUL byte, which the parser refuses in names.
+    #[error("`{0}` contains a NUL byte, which line protocol refuses in a name")]
+    Nul(String),
 }
 
 /// Appends `key value ts\n` as one line of line protocol with a millisecond timestamp (parse it
@@ -66,6 +69,10 @@ pub fn write_point(
 fn escape_name(out: &mut String, s: &str, special: &[u8]) -> Result<(), FormatError> {
     if s.contains('\n') {
         return Err(FormatError::Newline(s.to_owned()));
+    }
+    if s.contains('\0') {
+        // The parser refuses NUL in names: a key holding one cannot round-trip.
+        return Err(FormatError::Nul(s.to_owned()));
     }
     if s.ends_with('\\') {
         return Err(FormatError::TrailingBackslash(s.to_owned()));
