@@ -75,7 +75,7 @@ impl fmt::Display for Cursor {
 impl FromStr for Cursor {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
-        let bad = || format!("invalid cursor `{s}`");
+        let bad = || format!("invalid cursor `{s}`: pass the `next` of the previous answer");
         match s.split_at_checked(1) {
             Some(("r", t)) => t.parse().map(Cursor::Before).map_err(|_| bad()),
             Some(("s", n)) => n.parse().map(Cursor::Skip).map_err(|_| bad()),

@@ -424,10 +424,18 @@ impl Metrics {
     /// Updates the housekeeper figures before a render.
     pub fn set_housekeeper(&self, status: &clio_housekeeper::Status) {
         let e = &self.engine;
-        e.hk_runs.inner().store(status.deleted.runs, Ordering::Relaxed);
-        e.hk_points.inner().store(status.deleted.points, Ordering::Relaxed);
-        e.hk_buckets.inner().store(status.deleted.buckets, Ordering::Relaxed);
-        e.hk_zombies.inner().store(status.deleted.zombies, Ordering::Relaxed);
+        e.hk_runs
+            .inner()
+            .store(status.deleted.runs, Ordering::Relaxed);
+        e.hk_points
+            .inner()
+            .store(status.deleted.points, Ordering::Relaxed);
+        e.hk_buckets
+            .inner()
+            .store(status.deleted.buckets, Ordering::Relaxed);
+        e.hk_zombies
+            .inner()
+            .store(status.deleted.zombies, Ordering::Relaxed);
         e.hk_last_ms.set(status.deleted.last_run_millis);
         e.hk_running.set(i64::from(status.running));
     }
@@ -448,7 +456,9 @@ impl Metrics {
     /// Renders every metric, taking the engine figures from `stats`.
     pub fn render(&self, stats: &EngineStats, storage: &clio_core::StorageStatus) -> String {
         let st = &self.storage;
-        st.failover_reads.inner().store(storage.failover_reads, Ordering::Relaxed);
+        st.failover_reads
+            .inner()
+            .store(storage.failover_reads, Ordering::Relaxed);
         for b in &storage.backends {
             let l = BackendLabels {
                 backend: b.name.clone(),
@@ -472,18 +482,34 @@ impl Metrics {
         e.cache_points.set(i(stats.cache.points));
         e.cache_bytes.set(i(stats.cache.bytes));
         e.cache_unflushed.set(i(stats.cache.dirty_points));
-        e.cache_hits.inner().store(stats.cache_hits, Ordering::Relaxed);
-        e.cache_misses.inner().store(stats.cache_misses, Ordering::Relaxed);
-        e.cache_evicted.inner().store(stats.cache_evicted, Ordering::Relaxed);
+        e.cache_hits
+            .inner()
+            .store(stats.cache_hits, Ordering::Relaxed);
+        e.cache_misses
+            .inner()
+            .store(stats.cache_misses, Ordering::Relaxed);
+        e.cache_evicted
+            .inner()
+            .store(stats.cache_evicted, Ordering::Relaxed);
         e.wal_bytes.set(stats.wal_bytes);
-        e.wal_syncs.inner().store(stats.wal_syncs, Ordering::Relaxed);
+        e.wal_syncs
+            .inner()
+            .store(stats.wal_syncs, Ordering::Relaxed);
         e.flushes.inner().store(stats.flushes, Ordering::Relaxed);
-        e.flush_errors.inner().store(stats.flush_errors, Ordering::Relaxed);
+        e.flush_errors
+            .inner()
+            .store(stats.flush_errors, Ordering::Relaxed);
         e.last_flush_ms.set(stats.last_flush_millis);
         e.last_flush_points.set(stats.last_flush_points);
-        e.flushed_points.inner().store(stats.flushed_points, Ordering::Relaxed);
-        e.points_written.inner().store(stats.points_written, Ordering::Relaxed);
-        e.restamped.inner().store(stats.restamped, Ordering::Relaxed);
+        e.flushed_points
+            .inner()
+            .store(stats.flushed_points, Ordering::Relaxed);
+        e.points_written
+            .inner()
+            .store(stats.points_written, Ordering::Relaxed);
+        e.restamped
+            .inner()
+            .store(stats.restamped, Ordering::Relaxed);
         e.wal_failing.set(i64::from(stats.wal_failing.is_some()));
         e.flush_failing
             .set(i64::from(stats.flush_failing.is_some()));

@@ -295,10 +295,7 @@ pub async fn read_points(
     let cursor = match &q.cursor {
         None => None,
         Some(c) if c.is_empty() => None,
-        Some(c) => Some(
-            c.parse::<Cursor>()
-                .map_err(|e| ApiError::bad(format!("invalid cursor `{c}`: {e}")))?,
-        ),
+        Some(c) => Some(c.parse::<Cursor>().map_err(ApiError::bad)?),
     };
     let req = ReadRequest {
         series: id,

@@ -307,7 +307,11 @@ fn bootstrap_token(data: &Path) -> String {
         .args(["--role", "admin", "--name", "ops"])
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     format!("Token {}", String::from_utf8_lossy(&out.stdout).trim())
 }
 
@@ -318,12 +322,8 @@ fn the_entrypoint_command_line_serves_json_logs_and_answers_its_healthcheck() {
     let log = dir.path().join("clio.log");
     let data = dir.path().join("data");
     let token = bootstrap_token(&data);
-    let (mut child, http) = run_entrypoint(
-        None,
-        &data,
-        &log,
-        &[("CLIO_INFLUX_PASSWORD", "secret")],
-    );
+    let (mut child, http) =
+        run_entrypoint(None, &data, &log, &[("CLIO_INFLUX_PASSWORD", "secret")]);
 
     // The InfluxDB replica has no server here ("influxdb" does not resolve): degraded, and
     // still healthy for the HEALTHCHECK.

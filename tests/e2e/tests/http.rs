@@ -635,3 +635,56 @@ fn series_listings_come_in_pages_with_a_cursor() {
     }
     assert_eq!(s.terminate().code(), Some(0));
 }
+
+/// Small faults of issue #19: an id past 2^64 - 1 is out of range (not "not a number"), a
+/// bad cursor is named once, a NUL in a measurement is refused.
+#[test]
+fn bad_ids_cursors_and_names_get_one_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::start(dir.path(), &[]);
+    let r = s.http(
+        "GET",
+        "/api/v1/series/18446744073709551616/points?last=1",
+        b"",
+        &[],
+    );
+    assert_eq!(r.status, 400);
+    assert!(r.text().contains("out of range"), "{}", r.text());
+    let r = s.http("GET", "/api/v1/series/-1/points?last=1", b"", &[]);
+    assert!(
+        r.text().contains("not a non-negative integer"),
+        "{}",
+        r.text()
+    );
+    let r = s.http(
+        "GET",
+        "/api/v1/series/18446744073709551616/fn/last",
+        b"",
+        &[],
+    );
+    assert!(r.text().contains("out of range"), "{}", r.text());
+    let ok = s.http("POST", "/write?db=x", b"m v=1 1700000000000000000\n", &[]);
+    assert_eq!(ok.status, 204, "{}", ok.text());
+    let r = s.http(
+        "GET",
+        "/api/v1/series/1/points?from=0&to=9999999999999&cursor=x",
+        b"",
+        &[],
+    );
+    assert_eq!(r.status, 400);
+    assert_eq!(
+        r.text().matches("invalid cursor").count(),
+        1,
+        "{}",
+        r.text()
+    );
+    let r = s.http(
+        "POST",
+        "/write?db=x",
+        b"c\0pu v=1 1700000000000000000\n",
+        &[],
+    );
+    assert_eq!(r.status, 400, "{}", r.text());
+    assert!(r.text().contains("NUL"), "{}", r.text());
+    assert_eq!(s.terminate().code(), Some(0));
+}

@@ -15,11 +15,19 @@ use crate::door::{AppState, Gate};
 use crate::error::ApiError;
 use crate::requests::{self, PointsQuery};
 
-fn series_id(raw: &str) -> Result<SeriesId, ApiError> {
-    raw.trim()
-        .parse::<u64>()
-        .map(SeriesId)
-        .map_err(|_| ApiError::bad(format!("series id `{raw}` is not a non-negative integer")))
+/// A series id from a path: a number up to 2^64 - 1, with an error that says which limit a
+/// bad one misses.
+pub(super) fn series_id(raw: &str) -> Result<SeriesId, ApiError> {
+    raw.trim().parse::<u64>().map(SeriesId).map_err(|e| {
+        if *e.kind() == std::num::IntErrorKind::PosOverflow {
+            ApiError::bad(format!(
+                "series id `{raw}` is out of range: the largest is {}",
+                u64::MAX
+            ))
+        } else {
+            ApiError::bad(format!("series id `{raw}` is not a non-negative integer"))
+        }
+    })
 }
 
 /// `POST /api/v1/points`: a JSON array of `{"series"|"key", "ts", "value"}`.

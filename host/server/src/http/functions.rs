@@ -39,9 +39,7 @@ pub(super) async fn get_fn(
 ) -> Response {
     let started = Instant::now();
     let r = async {
-        let id: u64 = id.trim().parse().map_err(|_| {
-            ApiError::bad(format!("series id `{id}` is not a non-negative integer"))
-        })?;
+        let id: u64 = super::api::series_id(&id)?.0;
         let p = params(q)?;
         for (k, _) in &p {
             if !matches!(k.as_str(), "args" | "at") {
