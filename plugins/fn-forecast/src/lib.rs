@@ -10,7 +10,8 @@ use clio_sdk::{Args, History, Result, Value, bad_argument};
     name = "forecast",
     description = "Least-squares line of the window evaluated at now + horizon",
     params = [
-
+        "num: the window: #N records, a period (5m) or a timestamp; ! for strict",
+        "shift: where the window ends: a time shift, #K records to skip, or a timestamp (0: now)",
         "horizon: how far from now to evaluate the line, a duration (1h; negative = the past)",
     ],
 )]
@@ -18,7 +19,12 @@ fn forecast(h: &dyn History, args: &Args) -> Result<Option<Value>> {
     let window = args.window(0, 1)?;
     let horizon = args
         .duration(2, "horizon")?
-        .ok_or_else(|| bad_argument("horizon", "required: a duration such as 1h"))?;
+        .ok_or_else(|| {
+            bad_argument(
+                "horizon",
+                "required as the third parameter, after the window and its shift: forecast(num, shift, horizon), e.g. `1h,0,30m` fits the last hour and evaluates the line 30 minutes from now",
+            )
+        })?;
     let Some(points) = window.fetch(h)? else {
         return Ok(None);
     };

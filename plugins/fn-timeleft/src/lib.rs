@@ -13,13 +13,19 @@ use clio_sdk::{Args, History, Result, Value};
     name = "timeLeft",
     description = "ms from now until the least-squares line of the window reaches the threshold",
     params = [
-
+        "num: the window: #N records, a period (5m) or a timestamp; ! for strict",
+        "shift: where the window ends: a time shift, #K records to skip, or a timestamp (0: now)",
         "threshold: the value the line is heading for",
     ],
 )]
 fn time_left(h: &dyn History, args: &Args) -> Result<Option<Value>> {
     let window = args.window(0, 1)?;
-    let threshold = args.required_number(2, "threshold")?;
+    let threshold = args.number(2, "threshold")?.ok_or_else(|| {
+        clio_sdk::bad_argument(
+            "threshold",
+            "required as the third parameter, after the window and its shift: timeLeft(num, shift, threshold), e.g. `1h,0,90` fits the last hour and answers when the line reaches 90",
+        )
+    })?;
     let Some(points) = window.fetch(h)? else {
         return Ok(None);
     };

@@ -54,6 +54,21 @@ fn every_builtin_function_answers_through_the_server() {
         .iter()
         .map(|f| f["name"].as_str().unwrap().to_string())
         .collect();
+    // Every function lists all its parameters (forecast and timeLeft once listed only the
+    // last of three), none of them blank.
+    for f in list.as_array().unwrap() {
+        let params = f["params"].as_array().unwrap();
+        assert!(
+            params.iter().all(|p| {
+                p["name"].as_str().is_some_and(|n| !n.is_empty())
+                    && p["description"].as_str().is_some_and(|d| !d.is_empty())
+            }),
+            "{f}"
+        );
+        if ["forecast", "timeLeft"].contains(&f["name"].as_str().unwrap()) {
+            assert_eq!(params.len(), 3, "{f}");
+        }
+    }
     let call = |series: u64, name: &str, args: &str| -> (u16, Value) {
         let r = s.http(
             "GET",
@@ -119,6 +134,7 @@ fn every_builtin_function_answers_through_the_server() {
     // A bad parameter is a 400 naming it; an unknown function is a 404.
     let (st, v) = call(1, "forecast", "#10");
     assert_eq!(st, 400, "{v}");
+    assert!(v.to_string().contains("third parameter"), "{v}");
     let (st, _) = call(1, "nosuchfn", "#1");
     assert_eq!(st, 404);
     for n in [
