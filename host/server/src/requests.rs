@@ -176,7 +176,19 @@ pub async fn write_line_protocol(
     precision: Precision,
 ) -> Result<LineWrite, ApiError> {
     let now = clio_core::now_ms();
-    let parser = Parser::new(precision, now).with_max_errors(1);
+    // A line must hold the longest string value the engine accepts: escaped (each `"` or
+    // `\` doubled) beside the longest key InfluxDB allows and the rest of the line.
+    let longest_line = gate
+        .state()
+        .config()
+        .ingest
+        .max_string_bytes
+        .saturating_mul(2)
+        .saturating_add(65_535 + 4096)
+        .max(clio_lineproto::DEFAULT_MAX_LINE_LEN);
+    let parser = Parser::new(precision, now)
+        .with_max_errors(1)
+        .with_max_line_len(longest_line);
     let mut points = Vec::new();
     let mut misses: Vec<(String, SeriesKey)> = Vec::new();
     let mut key_error: Option<String> = None;
