@@ -89,6 +89,59 @@ threshold = 100
     assert_eq!(s.terminate().code(), Some(0));
 }
 
+/// With authentication on, the page asks for a token once and sends it with every call.
+#[test]
+fn the_page_asks_for_a_token_when_authentication_is_on() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let out = Command::new(clio_e2e::harness::clio_bin())
+        .args(["token", "create", "--data-dir", data.to_str().unwrap()])
+        .args(["--role", "read", "--name", "page"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let token = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    let writer = Command::new(clio_e2e::harness::clio_bin())
+        .args(["token", "create", "--data-dir", data.to_str().unwrap()])
+        .args(["--role", "write", "--name", "writer"])
+        .output()
+        .unwrap();
+    let writer = format!("Token {}", String::from_utf8_lossy(&writer.stdout).trim());
+    let cfg = dir.path().join("clio.toml");
+    std::fs::write(&cfg, "[auth]\nenabled = true\n").unwrap();
+    let s = Server::start(&data, &["--config", cfg.to_str().unwrap()]);
+    let r = s.http(
+        "POST",
+        "/write?db=x",
+        b"kiln,line=3 temp=1 1700000000000000000\n",
+        &[("Authorization", &writer)],
+    );
+    assert_eq!(r.status, 204, "{}", r.text());
+    assert_eq!(s.http("GET", "/api/v1/series", b"", &[]).status, 401);
+    let out = Command::new("node")
+        .arg(root.join("tests/browser/auth.mjs"))
+        .arg(format!("http://{}", s.http))
+        .arg(root.join("target/ui-artifacts"))
+        .arg("kiln")
+        .env("CHROMIUM", &chromium)
+        .env("CLIO_TOKEN", &token)
+        .output()
+        .expect("run node");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "stdout: {stdout}\nstderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(s.terminate().code(), Some(0));
+}
+
 /// Numbers for BENCHMARKS.md (run by hand: `cargo test -p clio-e2e --test ui -- --ignored
 /// --nocapture`): page load and time to first plot of a one-year series (one point every
 /// 5 minutes, 105,120 points) in headless chromium, and the cost of one alert evaluation

@@ -56,11 +56,14 @@ pub async fn authenticate(State(state): State<AppState>, req: Request, next: Nex
     let request_id = accept_request_id(req.headers().get(REQUEST_ID).and_then(|v| v.to_str().ok()));
     let span = tracing::info_span!("request", request_id = %request_id);
     let id_header = HeaderValue::from_str(&request_id).ok();
+    // Scripts (the page at `/`) ask for their own credentials: a Basic challenge would make
+    // the browser open its own login box over them, so they get none.
+    let from_script = req.headers().contains_key("x-requested-with");
     let mut resp = admit(state, req, next, request_id).instrument(span).await;
     if let Some(v) = id_header {
         resp.headers_mut().insert(REQUEST_ID, v);
     }
-    if resp.status() == StatusCode::UNAUTHORIZED {
+    if resp.status() == StatusCode::UNAUTHORIZED && !from_script {
         resp.headers_mut().insert(
             header::WWW_AUTHENTICATE,
             HeaderValue::from_static("Basic realm=\"clio\", charset=\"UTF-8\""),
