@@ -2,7 +2,7 @@
 //! measurement, tag value and field, so that a filtered listing walks the smallest matching
 //! set instead of every series.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use clio_storage::{SeriesFilter, SeriesId, SeriesKey};
 
@@ -13,6 +13,9 @@ pub(crate) struct ListingIndex {
     by_measurement: HashMap<String, BTreeSet<SeriesId>>,
     by_tag: HashMap<(String, String), BTreeSet<SeriesId>>,
     by_field: HashMap<String, BTreeSet<SeriesId>>,
+    /// Measurement → tag key → tag value → how many series carry it: `SHOW TAG KEYS` and
+    /// `SHOW TAG VALUES` answer from here without visiting a series.
+    tags_of: HashMap<String, BTreeMap<String, BTreeMap<String, u32>>>,
 }
 
 /// One page of ids passing a filter.
@@ -32,11 +35,17 @@ impl ListingIndex {
                 .entry(k.measurement().to_owned())
                 .or_default()
                 .insert(id);
+            let tags = self.tags_of.entry(k.measurement().to_owned()).or_default();
             for (name, value) in k.tags() {
                 self.by_tag
                     .entry((name.clone(), value.clone()))
                     .or_default()
                     .insert(id);
+                *tags
+                    .entry(name.clone())
+                    .or_default()
+                    .entry(value.clone())
+                    .or_default() += 1;
             }
             self.by_field
                 .entry(k.field().to_owned())
@@ -61,6 +70,24 @@ impl ListingIndex {
             }
         }
         drop_from(&mut self.by_measurement, k.measurement().to_owned(), id);
+        if let Some(tags) = self.tags_of.get_mut(k.measurement()) {
+            for (name, value) in k.tags() {
+                if let Some(values) = tags.get_mut(name) {
+                    if let Some(n) = values.get_mut(value) {
+                        *n = n.saturating_sub(1);
+                        if *n == 0 {
+                            values.remove(value);
+                        }
+                    }
+                    if values.is_empty() {
+                        tags.remove(name);
+                    }
+                }
+            }
+            if tags.is_empty() && !self.by_measurement.contains_key(k.measurement()) {
+                self.tags_of.remove(k.measurement());
+            }
+        }
         for (name, value) in k.tags() {
             drop_from(&mut self.by_tag, (name.clone(), value.clone()), id);
         }
@@ -120,6 +147,32 @@ impl ListingIndex {
             ids.push(id);
         }
         IdPage { ids, more: false }
+    }
+
+    /// The tag keys of `measurement` that `keep` keeps, with their values (none unless
+    /// `values`), sorted.
+    pub(crate) fn tags_of(
+        &self,
+        measurement: &str,
+        keep: &dyn Fn(&str) -> bool,
+        values: bool,
+    ) -> BTreeMap<String, Vec<String>> {
+        self.tags_of
+            .get(measurement)
+            .map(|t| {
+                t.iter()
+                    .filter(|(k, _)| keep(k))
+                    .map(|(k, vs)| {
+                        let v = if values {
+                            vs.keys().cloned().collect()
+                        } else {
+                            Vec::new()
+                        };
+                        (k.clone(), v)
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
     }
 
     /// Distinct measurements, sorted.
@@ -191,5 +244,28 @@ mod tests {
         ix.remove(SeriesId(3), all.get(&SeriesId(3)));
         assert_eq!(ix.measurements(), vec!["cpu"]);
         assert!(!ix.by_tag.contains_key(&("host".to_owned(), "x".to_owned())));
+    }
+
+    #[test]
+    fn tag_values_follow_series_added_and_removed() {
+        let mut ix = ListingIndex::default();
+        let a = key("cpu,host=a,dc=x usage");
+        let b = key("cpu,host=a,dc=y idle");
+        let c = key("cpu,host=b usage");
+        ix.add(SeriesId(1), Some(&a));
+        ix.add(SeriesId(2), Some(&b));
+        ix.add(SeriesId(3), Some(&c));
+        let t = ix.tags_of("cpu", &|_| true, true);
+        assert_eq!(t["host"], vec!["a", "b"]);
+        assert_eq!(t["dc"], vec!["x", "y"]);
+        // host=a stays while one series still carries it.
+        ix.remove(SeriesId(1), Some(&a));
+        let t = ix.tags_of("cpu", &|_| true, true);
+        assert_eq!(t["host"], vec!["a", "b"]);
+        assert_eq!(t["dc"], vec!["y"]);
+        ix.remove(SeriesId(2), Some(&b));
+        ix.remove(SeriesId(3), Some(&c));
+        assert!(ix.tags_of("cpu", &|_| true, true).is_empty());
+        assert!(ix.tags_of("nothing", &|_| true, true).is_empty());
     }
 }

@@ -147,6 +147,16 @@ impl Catalog {
     pub(crate) fn measurements(&self) -> Vec<&str> {
         self.listing.measurements()
     }
+
+    /// The tag keys of a measurement and their values, sorted.
+    pub(crate) fn tags_of(
+        &self,
+        measurement: &str,
+        keep: &dyn Fn(&str) -> bool,
+        values: bool,
+    ) -> std::collections::BTreeMap<String, Vec<String>> {
+        self.listing.tags_of(measurement, keep, values)
+    }
 }
 
 mod index;

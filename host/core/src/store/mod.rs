@@ -335,6 +335,17 @@ impl Store {
             .collect()
     }
 
+    /// The tag keys of `measurement` that `keep` keeps and (with `values`) each key's
+    /// values, sorted, from the catalog's index (no series is visited).
+    pub fn tags_of(
+        &self,
+        measurement: &str,
+        keep: &dyn Fn(&str) -> bool,
+        values: bool,
+    ) -> std::collections::BTreeMap<String, Vec<String>> {
+        self.inner.catalog.read().tags_of(measurement, keep, values)
+    }
+
     /// Engine counters.
     pub fn stats(&self) -> EngineStats {
         let i = &self.inner;

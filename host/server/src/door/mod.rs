@@ -510,6 +510,26 @@ impl Gate {
         Ok(names)
     }
 
+    /// The tag keys of `measurement` and their values from the catalog's index (`read`),
+    /// when the scope covers the whole measurement; `None` when it covers only some of its
+    /// series (the caller then lists the series it may see).
+    pub fn tags_of(
+        &self,
+        measurement: &str,
+        keep: &dyn Fn(&str) -> bool,
+        values: bool,
+    ) -> Result<Option<std::collections::BTreeMap<String, Vec<String>>>, ApiError> {
+        self.require(Role::Read)?;
+        let scope = &self.principal().scope;
+        if !(scope.tags.is_empty() && scope.ids.is_empty()) {
+            return Ok(None);
+        }
+        if !scope.allows_measurement(measurement) {
+            return Ok(Some(Default::default()));
+        }
+        Ok(Some(self.state.store().tags_of(measurement, keep, values)))
+    }
+
     // ---- status --------------------------------------------------------------------------
 
     /// Prometheus text (`read`).

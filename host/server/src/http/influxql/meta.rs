@@ -134,7 +134,26 @@ pub(super) fn show_tag_keys(
 ) -> Result<Vec<SeriesOut>, String> {
     let cond = tag_cond(ctx, condition)?;
     let mut out = Vec::new();
-    for m in schema::measurements(ctx.gate, from)? {
+    // Without a condition the catalog's tag index answers (no series visited).
+    if cond.is_none()
+        && let Some(index) = schema::tag_index(ctx.gate, from, &|_| true, false)?
+    {
+        for (name, tags) in index {
+            let keys = page(tags.keys().collect(), p);
+            if keys.is_empty() {
+                continue;
+            }
+            out.push(SeriesOut {
+                name: Some(name),
+                columns: vec!["tagKey".into()],
+                values: rows(keys.into_iter().map(|k| vec![json!(k)])),
+                ..Default::default()
+            });
+        }
+        return Ok(out);
+    }
+    let must = schema::required_tags(cond.as_ref());
+    for m in schema::measurements_with(ctx.gate, from, &must)? {
         let keys: BTreeSet<&String> = m
             .matching(cond.as_ref())
             .flat_map(|(tags, _)| tags.iter().map(|(k, _)| k))
@@ -180,7 +199,29 @@ pub(super) fn show_tag_values(
         }
     };
     let mut out = Vec::new();
-    for m in schema::measurements(ctx.gate, from)? {
+    if cond.is_none()
+        && let Some(index) = schema::tag_index(ctx.gate, from, &|k| key_ok(k), true)?
+    {
+        for (name, tags) in index {
+            let pairs: Vec<(&String, &String)> = tags
+                .iter()
+                .flat_map(|(k, vs)| vs.iter().map(move |v| (k, v)))
+                .collect();
+            let pairs = page(pairs, p);
+            if pairs.is_empty() {
+                continue;
+            }
+            out.push(SeriesOut {
+                name: Some(name),
+                columns: vec!["key".into(), "value".into()],
+                values: rows(pairs.into_iter().map(|(k, v)| vec![json!(k), json!(v)])),
+                ..Default::default()
+            });
+        }
+        return Ok(out);
+    }
+    let must = schema::required_tags(cond.as_ref());
+    for m in schema::measurements_with(ctx.gate, from, &must)? {
         let pairs: BTreeSet<(&String, &String)> = m
             .matching(cond.as_ref())
             .flat_map(|(tags, _)| tags.iter().map(|(k, v)| (k, v)))
@@ -272,7 +313,8 @@ pub(super) fn show_series(
 ) -> Result<Vec<SeriesOut>, String> {
     let cond = tag_cond(ctx, condition)?;
     let mut keys = Vec::new();
-    for m in schema::measurements(ctx.gate, from)? {
+    let must = schema::required_tags(cond.as_ref());
+    for m in schema::measurements_with(ctx.gate, from, &must)? {
         keys.extend(
             m.matching(cond.as_ref())
                 .map(|(tags, _)| series_key(&m.name, tags)),

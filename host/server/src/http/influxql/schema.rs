@@ -42,9 +42,87 @@ pub(crate) fn tag<'a>(tags: &'a TagSet, k: &str) -> Option<&'a str> {
     tags.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str())
 }
 
+/// The names of the measurements `sources` names (all when empty), sorted, from the
+/// catalog's measurement index.
+pub(crate) fn measurement_names(store: &Gate, sources: &[Source]) -> Result<Vec<String>, String> {
+    let all = store.measurements().map_err(|e| e.to_string())?;
+    if sources.is_empty() {
+        return Ok(all);
+    }
+    let mut out = Vec::new();
+    for s in sources {
+        match &s.name {
+            SourceName::Name(n) => {
+                if all.contains(n) {
+                    out.push(n.clone());
+                }
+            }
+            SourceName::Regex(r) => {
+                let re = compile_regex(r).map_err(|e| e.0)?;
+                out.extend(all.iter().filter(|m| re.is_match(m)).cloned());
+            }
+        }
+    }
+    out.sort();
+    out.dedup();
+    Ok(out)
+}
+
+/// The tag keys and values of every measurement `sources` names, from the catalog's index;
+/// `None` when the caller's scope covers only part of a measurement (list the series then).
+pub(crate) type TagIndex = Vec<(String, BTreeMap<String, Vec<String>>)>;
+pub(crate) fn tag_index(
+    store: &Gate,
+    sources: &[Source],
+    keep: &dyn Fn(&str) -> bool,
+    values: bool,
+) -> Result<Option<TagIndex>, String> {
+    let mut out = Vec::new();
+    for m in measurement_names(store, sources)? {
+        match store.tags_of(&m, keep, values).map_err(|e| e.to_string())? {
+            Some(tags) => out.push((m, tags)),
+            None => return Ok(None),
+        }
+    }
+    Ok(Some(out))
+}
+
+/// The tag equalities every series passing `cond` must carry (`k = 'v'` joined by `AND`):
+/// a listing filtered by them walks the catalog's tag index instead of every series.
+pub(crate) fn required_tags(cond: Option<&TagCond>) -> Vec<(String, String)> {
+    fn walk(c: &TagCond, out: &mut Vec<(String, String)>) {
+        match c {
+            TagCond::Eq {
+                key,
+                value,
+                negate: false,
+            } => out.push((key.clone(), value.clone())),
+            TagCond::And(a, b) => {
+                walk(a, out);
+                walk(b, out);
+            }
+            _ => {}
+        }
+    }
+    let mut out = Vec::new();
+    if let Some(c) = cond {
+        walk(c, &mut out);
+    }
+    out
+}
+
 /// The measurements named by `sources` (all when empty), sorted by name. A measurement
 /// named but absent is left out, as InfluxDB answers nothing for it.
 pub(crate) fn measurements(store: &Gate, sources: &[Source]) -> Result<Vec<Measurement>, String> {
+    measurements_with(store, sources, &[])
+}
+
+/// [`measurements`], of the series carrying every tag value of `must` only.
+pub(crate) fn measurements_with(
+    store: &Gate,
+    sources: &[Source],
+    must: &[(String, String)],
+) -> Result<Vec<Measurement>, String> {
     let mut by_name: BTreeMap<String, Measurement> = BTreeMap::new();
     let mut add = |info: clio_storage::SeriesInfo| {
         let Some(key) = info.key else { return };
@@ -84,10 +162,11 @@ pub(crate) fn measurements(store: &Gate, sources: &[Source]) -> Result<Vec<Measu
         regexes.clear();
     }
     if sources.is_empty() {
-        for info in store
-            .list_series(&SeriesFilter::default())
-            .map_err(|e| e.to_string())?
-        {
+        let filter = SeriesFilter {
+            tags: must.to_vec(),
+            ..Default::default()
+        };
+        for info in store.list_series(&filter).map_err(|e| e.to_string())? {
             let keep = sources.is_empty()
                 || info.key.as_ref().is_some_and(|k| {
                     names.iter().any(|n| n == k.measurement())
@@ -101,6 +180,7 @@ pub(crate) fn measurements(store: &Gate, sources: &[Source]) -> Result<Vec<Measu
         for n in &names {
             let filter = SeriesFilter {
                 measurement: Some(n.clone()),
+                tags: must.to_vec(),
                 ..Default::default()
             };
             for info in store.list_series(&filter).map_err(|e| e.to_string())? {
