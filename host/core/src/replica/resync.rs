@@ -99,7 +99,10 @@ async fn copy(
             replica.delete_series(s.id).await?;
         }
     }
-    let mut points = 0u64;
+    // Two passes: every series' settings and old contents first, then the primary's points
+    // and trends. A backend that can only delete whole groups of series (InfluxDB deletes a
+    // tag set, then writes the other fields back) then never deletes what this copy already
+    // wrote for a sibling series.
     for s in &wanted {
         replica
             .create_series(&[NewSeries {
@@ -128,6 +131,12 @@ async fn copy(
         replica
             .delete_points(s.id, Timestamp::MIN, Timestamp::MAX)
             .await?;
+        replica
+            .delete_trends(s.id, None, Timestamp::MIN, Timestamp::MAX)
+            .await?;
+    }
+    let mut points = 0u64;
+    for s in &wanted {
         let mut to = Timestamp::MAX;
         loop {
             let page = primary.read_range(s.id, Timestamp::MIN, to, PAGE).await?;
