@@ -9,11 +9,13 @@
 #![deny(missing_docs)]
 
 mod backup;
+mod collectors;
 mod engine;
 mod error;
 mod housekeeper;
 mod log;
 mod plugins;
+mod schedule;
 mod server;
 mod storage;
 #[cfg(test)]
@@ -25,11 +27,13 @@ use clio_core::SyncMode;
 use serde::Deserialize;
 
 pub use backup::BackupConfig;
+pub use collectors::{CollectorConfig, HostGrant, parse_interval};
 pub use engine::{CacheConfig, IngestConfig, QueryConfig, WalConfig};
 pub use error::ConfigError;
 pub use housekeeper::HousekeeperConfig;
 pub use log::LogConfig;
 pub use plugins::{PluginLimitsConfig, PluginsConfig};
+pub use schedule::{Cron, Schedule};
 pub use server::ServerConfig;
 pub use storage::{BackendConfig, ResolvedBackend, StorageConfig};
 
@@ -71,6 +75,9 @@ pub struct Config {
     /// Logging.
     #[serde(default)]
     pub log: LogConfig,
+    /// Collector plugin instances (`[[collectors]]`), each on its own schedule.
+    #[serde(default)]
+    pub collectors: Vec<CollectorConfig>,
 }
 
 fn default_data_dir() -> PathBuf {
@@ -95,6 +102,7 @@ impl Default for Config {
             housekeeper: HousekeeperConfig::default(),
             backup: BackupConfig::default(),
             log: LogConfig::default(),
+            collectors: Vec::new(),
         }
     }
 }
@@ -206,6 +214,7 @@ impl Config {
             }
         }
         self.plugins.validate(&mut errs);
+        collectors::validate(&self.collectors, self.plugins.enabled, &mut errs);
         self.log.validate(&mut errs);
         if errs.is_empty() {
             Ok(())

@@ -37,6 +37,22 @@ pub struct TimeoutLabels {
     pub kind: &'static str,
 }
 
+/// Labels of the collector run counter.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct CollectorRunLabels {
+    /// The instance name.
+    pub collector: String,
+    /// `ok`, `error`, `fault`, `timeout` or `write_error`.
+    pub outcome: &'static str,
+}
+
+/// Labels of per-collector metrics.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct CollectorLabels {
+    /// The instance name.
+    pub collector: String,
+}
+
 /// Labels of per-backend storage metrics.
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct BackendLabels {
@@ -83,6 +99,12 @@ pub struct Metrics {
     pub http_connections_refused: Counter,
     /// HTTP connections and requests ended by a timeout, by kind.
     pub http_timeouts: Family<TimeoutLabels, Counter>,
+    /// Collector runs by instance and outcome.
+    pub collector_runs: Family<CollectorRunLabels, Counter>,
+    /// Points written by each collector instance.
+    pub collector_points: Family<CollectorLabels, Counter>,
+    /// Wall time of collector runs.
+    pub collector_seconds: Family<CollectorLabels, Histogram>,
     engine: EngineGauges,
     storage: StorageGauges,
 }
@@ -194,6 +216,27 @@ impl Metrics {
             "http_timeouts",
             "HTTP connections (headers, idle) and requests (body) ended by a timeout",
             http_timeouts.clone(),
+        );
+        let collector_runs = Family::<CollectorRunLabels, Counter>::default();
+        registry.register(
+            "collector_runs",
+            "Collector runs by instance and outcome",
+            collector_runs.clone(),
+        );
+        let collector_points = Family::<CollectorLabels, Counter>::default();
+        registry.register(
+            "collector_points",
+            "Points written by collector instances",
+            collector_points.clone(),
+        );
+        let collector_seconds = Family::<CollectorLabels, Histogram>::new_with_constructor(|| {
+            // 100 µs .. ~400 s.
+            Histogram::new(exponential_buckets(0.000_1, 2.5, 17))
+        });
+        registry.register(
+            "collector_run_duration_seconds",
+            "Wall time of collector runs",
+            collector_seconds.clone(),
         );
         let engine = EngineGauges::default();
         let e = &engine;
@@ -383,6 +426,9 @@ impl Metrics {
             http_connections,
             http_connections_refused,
             http_timeouts,
+            collector_runs,
+            collector_points,
+            collector_seconds,
             engine,
         }
     }
@@ -459,5 +505,31 @@ impl Metrics {
             tracing::error!(error = %err, "cannot encode metrics");
         }
         out
+    }
+}
+
+/// Turns collector runs into metrics (`clio_collector_runs_total{collector,outcome}`,
+/// `clio_collector_points_total`, `clio_collector_run_duration_seconds`).
+#[derive(Debug)]
+pub struct CollectorMetrics(pub crate::state::AppState);
+
+impl clio_plugins::CollectorObserver for CollectorMetrics {
+    fn run_finished(&self, collector: &str, report: &clio_plugins::RunReport) {
+        let m = self.0.metrics();
+        m.collector_runs
+            .get_or_create(&CollectorRunLabels {
+                collector: collector.to_string(),
+                outcome: report.outcome.as_str(),
+            })
+            .inc();
+        let labels = CollectorLabels {
+            collector: collector.to_string(),
+        };
+        m.collector_points
+            .get_or_create(&labels)
+            .inc_by(report.points);
+        m.collector_seconds
+            .get_or_create(&labels)
+            .observe(report.duration_ms as f64 / 1000.0);
     }
 }

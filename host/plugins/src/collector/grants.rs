@@ -6,58 +6,9 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use clio_config::HostGrant;
 use wasmtime_wasi::sockets::SocketAddrUse;
 use wasmtime_wasi_http::{Error as HttpError, RequestOptions, WasiBody, WasiHttpHooks};
-
-/// One granted HTTP host: a name or address, with a port or any port.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct HostGrant {
-    /// Lower-cased host name or IP literal (IPv6 without brackets).
-    pub host: String,
-    /// The port, or `None` for any.
-    pub port: Option<u16>,
-}
-
-impl HostGrant {
-    /// Parses `host`, `host:port`, `[v6]` or `[v6]:port`.
-    pub fn parse(text: &str) -> Result<HostGrant, String> {
-        let t = text.trim();
-        let bad = || format!("`{text}` is not a host or host:port");
-        if t.is_empty() || t.contains('/') || t.contains('@') || t.chars().any(char::is_whitespace)
-        {
-            return Err(bad());
-        }
-        let (host, port) = if let Some(rest) = t.strip_prefix('[') {
-            let (h, after) = rest.split_once(']').ok_or_else(bad)?;
-            let port = match after.strip_prefix(':') {
-                Some(p) => Some(p.parse::<u16>().map_err(|_| bad())?),
-                None if after.is_empty() => None,
-                None => return Err(bad()),
-            };
-            (h.to_string(), port)
-        } else if let Some((h, p)) = t.rsplit_once(':') {
-            if h.contains(':') {
-                // A bare IPv6 address: no port.
-                (t.to_string(), None)
-            } else {
-                (h.to_string(), Some(p.parse::<u16>().map_err(|_| bad())?))
-            }
-        } else {
-            (t.to_string(), None)
-        };
-        if host.is_empty() {
-            return Err(bad());
-        }
-        Ok(HostGrant {
-            host: host.to_ascii_lowercase(),
-            port,
-        })
-    }
-
-    fn allows(&self, host: &str, port: u16) -> bool {
-        self.host == host && self.port.is_none_or(|p| p == port)
-    }
-}
 
 /// The network grants of one collector instance, and the deadline of its current call.
 #[derive(Debug, Clone, Default)]
@@ -169,19 +120,6 @@ pub(crate) const LOG_LINES_PER_RUN: u32 = 100;
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn host_grants_parse() {
-        let g = HostGrant::parse("Example.com:8080").unwrap();
-        assert_eq!(g.host, "example.com");
-        assert_eq!(g.port, Some(8080));
-        assert_eq!(HostGrant::parse("10.0.0.1").unwrap().port, None);
-        let v6 = HostGrant::parse("[::1]:9").unwrap();
-        assert_eq!((v6.host.as_str(), v6.port), ("::1", Some(9)));
-        assert!(HostGrant::parse("http://x").is_err());
-        assert!(HostGrant::parse("x:port").is_err());
-        assert!(HostGrant::parse("").is_err());
-    }
 
     #[test]
     fn only_granted_hosts_and_addresses_pass() {

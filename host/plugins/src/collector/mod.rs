@@ -21,7 +21,6 @@
 
 pub(crate) mod grants;
 mod run;
-pub mod schedule;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -37,9 +36,8 @@ use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 use crate::host::PluginHost;
-pub use grants::HostGrant;
+pub use clio_config::{Cron, HostGrant, Schedule};
 use run::Live;
-pub use schedule::{Cron, Schedule};
 
 /// One configured collector instance (`[[collectors]]`).
 #[derive(Debug, Clone)]

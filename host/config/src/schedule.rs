@@ -1,4 +1,4 @@
-//! When a collector runs: every fixed interval (aligned to the Unix epoch, so that
+//! `[[collectors]]` schedules: when a collector runs: every fixed interval (aligned to the Unix epoch, so that
 //! `every = "10s"` runs at :00, :10, ...) or on a five-field cron expression (UTC).
 
 use std::fmt;
