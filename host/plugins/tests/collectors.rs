@@ -7,8 +7,8 @@ use std::time::{Duration, Instant};
 
 use clio_core::{EngineOptions, Store};
 use clio_plugins::{
-    BUILTIN_PLUGINS_DIR, CollectorSpec, Collectors, NoObserver, Outcome, PluginHost,
-    PluginOptions, Schedule,
+    BUILTIN_PLUGINS_DIR, CollectorSpec, Collectors, NoObserver, Outcome, PluginHost, PluginOptions,
+    Schedule,
 };
 use clio_storage::SeriesKey;
 use clio_storage_sqlite::{SqliteBackend, SqliteOptions};
@@ -78,7 +78,11 @@ async fn the_simulator_runs_on_schedule_and_its_points_are_written() {
     let shutdown = CancellationToken::new();
     let c = Collectors::start(
         e.host.clone(),
-        vec![spec("furnace", "simulator", r#"{"lines": 2, "sensors": 4}"#)],
+        vec![spec(
+            "furnace",
+            "simulator",
+            r#"{"lines": 2, "sensors": 4}"#,
+        )],
         Arc::new(NoObserver),
         shutdown.clone(),
     );
@@ -105,7 +109,10 @@ async fn the_simulator_runs_on_schedule_and_its_points_are_written() {
     tokio::time::sleep(Duration::from_millis(600)).await;
     assert_eq!(c.get("furnace").unwrap().runs, runs + 1);
     assert_eq!(c.start_one("furnace").await.unwrap().state, "running");
-    wait_for("runs after start", || c.get("furnace").unwrap().runs >= runs + 2).await;
+    wait_for("runs after start", || {
+        c.get("furnace").unwrap().runs >= runs + 2
+    })
+    .await;
     assert!(c.get("nope").is_err());
     shutdown.cancel();
 }
@@ -134,9 +141,17 @@ async fn a_failing_instance_affects_only_itself() {
     let missing = by("missing");
     assert_eq!(missing.state, "failing");
     assert_eq!(missing.last_run.unwrap().outcome, Outcome::Fault);
-    assert!(missing.last_error.unwrap().contains("no collector plugin `no-such-plugin`"));
+    assert!(
+        missing
+            .last_error
+            .unwrap()
+            .contains("no collector plugin `no-such-plugin`")
+    );
     let bad = by("badconf");
     assert_eq!(bad.last_run.unwrap().outcome, Outcome::Error);
-    assert!(bad.last_error.unwrap().contains("lines"), "configuration error names the key");
+    assert!(
+        bad.last_error.unwrap().contains("lines"),
+        "configuration error names the key"
+    );
     shutdown.cancel();
 }

@@ -33,13 +33,26 @@ impl Simulator {
             let drift = 15.0 * (t * std::f64::consts::TAU / 21_600.0 + phase).sin();
             for s in 1..=self.sensors {
                 let k = u64::from(s);
-                let temp = 1550.0 + drift + 3.0 * noise(self.seed, &[l, k, 1])
+                let temp = 1550.0
+                    + drift
+                    + 3.0 * noise(self.seed, &[l, k, 1])
                     + 2.0 * noise(self.seed, &[l, k, 1, second]);
-                out.push(Sample::num(format!("{m},line=L{line},sensor=T{s} temperature"), round(temp, 2)));
-                let p = 12.0 + 0.4 * noise(self.seed, &[l, k, 2]) + 0.1 * noise(self.seed, &[l, k, 2, second]);
-                out.push(Sample::num(format!("{m},line=L{line},sensor=P{s} pressure"), round(p, 3)));
+                out.push(Sample::num(
+                    format!("{m},line=L{line},sensor=T{s} temperature"),
+                    round(temp, 2),
+                ));
+                let p = 12.0
+                    + 0.4 * noise(self.seed, &[l, k, 2])
+                    + 0.1 * noise(self.seed, &[l, k, 2, second]);
+                out.push(Sample::num(
+                    format!("{m},line=L{line},sensor=P{s} pressure"),
+                    round(p, 3),
+                ));
                 let f = 4.2 + 0.05 * drift / 15.0 + 0.05 * noise(self.seed, &[l, k, 3, second]);
-                out.push(Sample::num(format!("{m},line=L{line},sensor=F{s} flow"), round(f, 3)));
+                out.push(Sample::num(
+                    format!("{m},line=L{line},sensor=F{s} flow"),
+                    round(f, 3),
+                ));
             }
             // A line is in maintenance for one ten-minute slot in about twenty.
             let slot = second / 600;
@@ -80,7 +93,10 @@ impl Collector for Simulator {
             return Err(bad_argument("sensors", "must be between 1 and 100"));
         }
         if measurement.is_empty() || measurement.contains([' ', ',', '=']) {
-            return Err(bad_argument("measurement", "must be a plain measurement name"));
+            return Err(bad_argument(
+                "measurement",
+                "must be a plain measurement name",
+            ));
         }
         Ok(Simulator {
             lines,
