@@ -1,5 +1,6 @@
 //! Collector instances end to end over a real engine: the built-in simulator on its
 //! schedule, run-now, stop/start, and a failing instance next to a healthy one.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
 
 use std::path::Path;
 use std::sync::Arc;
