@@ -156,3 +156,75 @@ async fn a_failing_instance_affects_only_itself() {
     );
     shutdown.cancel();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn trapping_hanging_and_ungranted_collectors_leave_the_others_on_schedule() {
+    let e = env().await;
+    let hostile = Path::new(clio_plugins::TEST_PLUGINS_DIR).join("test_collector_hostile.wasm");
+    let dir = e._tmp.path().join("plugins");
+    std::fs::copy(&hostile, dir.join("hostile.wasm")).unwrap();
+    assert!(e.host.reload().failed.is_empty());
+    // A port nobody granted: the connect is refused by the address check.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let mut hang = spec("hang", "hostile", r#"{"mode": "hang"}"#);
+    hang.timeout = Duration::from_millis(300);
+    let shutdown = CancellationToken::new();
+    let c = Collectors::start(
+        e.host.clone(),
+        vec![
+            spec("ok", "simulator", "{}"),
+            spec("trap", "hostile", r#"{"mode": "trap"}"#),
+            hang,
+            spec(
+                "tcp",
+                "hostile",
+                &format!(r#"{{"mode": "tcp", "addr": "{addr}"}}"#),
+            ),
+            CollectorSpec {
+                tcp: vec![addr.parse().unwrap()],
+                ..spec(
+                    "granted",
+                    "hostile",
+                    &format!(r#"{{"mode": "tcp", "addr": "{addr}"}}"#),
+                )
+            },
+        ],
+        Arc::new(NoObserver),
+        shutdown.clone(),
+    );
+    wait_for("runs of every instance", || {
+        c.list().iter().all(|s| s.runs >= 2)
+    })
+    .await;
+    let by = |n: &str| c.get(n).unwrap();
+    let runs_ok = by("ok").runs;
+    wait_for("the healthy one keeps running", || {
+        by("ok").runs >= runs_ok + 3
+    })
+    .await;
+    assert_eq!(by("ok").errors, 0);
+    let trap = by("trap");
+    assert_eq!(trap.last_run.unwrap().outcome, Outcome::Fault);
+    assert!(trap.last_error.unwrap().contains("trapped"));
+    assert_eq!(by("hang").last_run.unwrap().outcome, Outcome::Timeout);
+    let tcp = by("tcp");
+    assert_eq!(
+        tcp.last_run.as_ref().unwrap().outcome,
+        Outcome::Error,
+        "{tcp:?}"
+    );
+    assert_eq!(tcp.points, 0);
+    let k: SeriesKey = "hostile tcp".parse().unwrap();
+    // The same connect with the address granted succeeds (and writes its point).
+    let granted = by("granted");
+    assert_eq!(
+        granted.last_run.as_ref().unwrap().outcome,
+        Outcome::Ok,
+        "{granted:?}"
+    );
+    assert!(granted.points >= 2);
+    assert!(e.store.series_id(&k).is_some());
+    drop(listener);
+    shutdown.cancel();
+}
