@@ -6,6 +6,7 @@ use clio_sdk::collector::{Collector, Sample};
 use clio_sdk::policy::Config;
 use clio_sdk::{Error, Result};
 
+#[derive(Debug)]
 pub struct Hostile {
     mode: String,
     addr: String,
