@@ -47,12 +47,15 @@ fn main() {
         println!("cargo:rerun-if-changed={}", workspace.join(dir).display());
     }
 
-    // Only the `fn-*` (functions) and `policy-*` (retention policies) crates are built in;
+    // Only the `fn-*` (functions), `policy-*` (retention policies) and `collector-*` crates
+    // are built in;
     // `plugins/template-function` is the
     // starting point of the guide, not something to load.
     let builtin: Vec<_> = discover(&workspace.join("plugins"))
         .into_iter()
-        .filter(|(name, _)| name.starts_with("fn-") || name.starts_with("policy-"))
+        .filter(|(name, _)| {
+            name.starts_with("fn-") || name.starts_with("policy-") || name.starts_with("collector-")
+        })
         .collect();
     let tests = discover(&workspace.join("tests/plugins"));
     for (_, dir) in builtin.iter().chain(tests.iter()) {

@@ -35,6 +35,7 @@
 
 mod args;
 pub mod builtin_bodies;
+pub mod collector;
 mod error;
 mod history;
 mod key;
@@ -131,10 +132,31 @@ pub mod policy_bindings {
         export_macro_name: "__export_housekeeping_policy",
         default_bindings_module: "::clio_sdk::policy_bindings",
         with: {
-            "clio:plugin/types@0.2.1": crate::bindings::clio::plugin::types,
+            "clio:plugin/types@0.2.2": crate::bindings::clio::plugin::types,
         },
     });
 }
+
+/// The generated WIT bindings of the `collector-plugin` world, sharing the `types` of
+/// [`bindings`]. [`export_collector!`] wires them up.
+#[doc(hidden)]
+#[allow(missing_docs, missing_debug_implementations, clippy::all)]
+pub mod collector_bindings {
+    wit_bindgen::generate!({
+        world: "collector-plugin",
+        path: "../wit",
+        pub_export_macro: true,
+        export_macro_name: "__export_collector_plugin",
+        default_bindings_module: "::clio_sdk::collector_bindings",
+        with: {
+            "clio:plugin/types@0.2.2": crate::bindings::clio::plugin::types,
+        },
+    });
+}
+
+/// The collector world's export macro, where [`export_collector!`] finds it.
+#[doc(hidden)]
+pub use collector_bindings::__export_collector_plugin;
 
 /// The policy world's export macro, where [`export_policy!`] finds it.
 #[doc(hidden)]
@@ -207,6 +229,63 @@ pub mod __private_policy {
 
     fn busy(_: std::cell::BorrowMutError) -> WitError {
         crate::__private::to_wit_error(Error::Failed("policy instance re-entered".into()))
+    }
+}
+
+/// Glue [`export_collector!`] expands to; not a stable API.
+#[doc(hidden)]
+pub mod __private_collector {
+    use std::cell::RefCell;
+
+    use crate::bindings::clio::plugin::types as wt;
+    use crate::collector::{Collector, CollectorInstance};
+    pub use crate::collector_bindings::exports::clio::plugin::collector::{
+        Guest, Sample as WitSample,
+    };
+    use crate::{Error, Value};
+
+    /// The WIT error type.
+    pub type WitError = wt::Error;
+
+    fn busy<T>(_: T) -> WitError {
+        crate::__private::to_wit_error(Error::Failed("collector instance re-entered".into()))
+    }
+
+    /// `configure` of the export.
+    pub fn configure<C: Collector>(
+        slot: &RefCell<CollectorInstance<C>>,
+        config_json: &str,
+    ) -> Result<(), WitError> {
+        let mut s = slot.try_borrow_mut().map_err(busy)?;
+        s.0 = Some(C::configure(config_json).map_err(crate::__private::to_wit_error)?);
+        Ok(())
+    }
+
+    /// `collect` of the export.
+    pub fn collect<C: Collector>(
+        slot: &RefCell<CollectorInstance<C>>,
+        now: i64,
+    ) -> Result<Vec<WitSample>, WitError> {
+        let mut s = slot.try_borrow_mut().map_err(busy)?;
+        let c = s.0.as_mut().ok_or_else(|| {
+            crate::__private::to_wit_error(Error::Failed("collect before configure".into()))
+        })?;
+        let samples = c.collect(now).map_err(crate::__private::to_wit_error)?;
+        Ok(samples
+            .into_iter()
+            .map(|x| {
+                let (num, str) = match x.value {
+                    Value::Num(v) => (Some(v), None),
+                    Value::Str(t) => (None, Some(t)),
+                };
+                WitSample {
+                    key: x.key,
+                    ts: x.ts,
+                    num,
+                    str,
+                }
+            })
+            .collect())
     }
 }
 

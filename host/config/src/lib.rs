@@ -11,11 +11,13 @@
 mod alerts;
 mod auth;
 mod backup;
+mod collectors;
 mod engine;
 mod error;
 mod housekeeper;
 mod log;
 mod plugins;
+mod schedule;
 mod server;
 mod storage;
 #[cfg(test)]
@@ -30,11 +32,13 @@ use serde::Deserialize;
 pub use alerts::{AlertRule, AlertsConfig, Comparison, RuleKind, parse_duration};
 pub use auth::{AuthConfig, cidr_contains, parse_cidr};
 pub use backup::BackupConfig;
+pub use collectors::{CollectorConfig, HostGrant, parse_interval};
 pub use engine::{CacheConfig, IngestConfig, QueryConfig, WalConfig};
 pub use error::ConfigError;
 pub use housekeeper::HousekeeperConfig;
 pub use log::LogConfig;
 pub use plugins::{PluginLimitsConfig, PluginsConfig};
+pub use schedule::{Cron, Schedule};
 pub use server::ServerConfig;
 pub use storage::{BackendConfig, ResolvedBackend, StorageConfig};
 pub use tls::TlsConfig;
@@ -86,6 +90,9 @@ pub struct Config {
     /// TLS on the front ends.
     #[serde(default)]
     pub tls: TlsConfig,
+    /// Collector plugin instances (`[[collectors]]`), each on its own schedule.
+    #[serde(default)]
+    pub collectors: Vec<CollectorConfig>,
 }
 
 fn default_data_dir() -> PathBuf {
@@ -113,6 +120,7 @@ impl Default for Config {
             alerts: AlertsConfig::default(),
             auth: AuthConfig::default(),
             tls: TlsConfig::default(),
+            collectors: Vec::new(),
         }
     }
 }
@@ -224,6 +232,7 @@ impl Config {
             }
         }
         self.plugins.validate(&mut errs);
+        collectors::validate(&self.collectors, self.plugins.enabled, &mut errs);
         self.log.validate(&mut errs);
         self.alerts.validate(&mut errs);
         self.tls.validate(&mut errs);

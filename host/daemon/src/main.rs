@@ -6,6 +6,7 @@ use clap::{Parser, Subcommand};
 mod auth_cmd;
 mod backup_cmd;
 mod bench;
+mod collector_cmd;
 mod direct_query;
 mod health_cmd;
 mod housekeeper_cmd;
@@ -48,6 +49,8 @@ enum Command {
     Storage(storage_cmd::StorageArgs),
     /// Status of the server's housekeeper, or start a run.
     Housekeeper(housekeeper_cmd::HousekeeperArgs),
+    /// The server's collectors: list, start, stop, run now.
+    Collector(collector_cmd::CollectorArgs),
     /// Backups: create (online through the server, or offline), list, verify, prune, key.
     Backup(backup_cmd::BackupArgs),
     /// Restore a backup into a new data directory.
@@ -100,6 +103,7 @@ fn run() -> Result<()> {
     match cli.command {
         Command::Serve(args) => serve::run(&args),
         Command::Housekeeper(args) => housekeeper_cmd::run(&args),
+        Command::Collector(args) => collector_cmd::run(&args),
         Command::Storage(args) => storage_cmd::run(&args),
         Command::Query(args) => match &args.db {
             Some(db) => direct_query::run(&args, db),

@@ -29,6 +29,18 @@ pub struct ServeArgs {
     /// Overrides `auth.insecure` (serve a non-loopback address without auth).
     #[arg(long, env = "CLIO_INSECURE", value_name = "BOOL")]
     pub insecure: Option<bool>,
+    /// Adds a `demo` collector: the built-in furnace simulator (2 lines, 4 sensors of each
+    /// kind) every 5 s, so that live data shows up in the first minute. Ignored when the
+    /// config already has a collector named `demo`.
+    #[arg(long)]
+    pub demo: bool,
+}
+
+/// The collector `--demo` adds.
+fn demo_collector() -> Result<clio_config::CollectorConfig> {
+    let text = "name = \"demo\"\nplugin = \"simulator\"\nevery = \"5s\"\n\
+                [config]\nlines = 2\nsensors = 4\nseed = 1\n";
+    toml::from_str(text).context("the demo collector's configuration")
 }
 
 /// Loads the config with overrides applied.
@@ -51,6 +63,9 @@ pub fn load_config(args: &ServeArgs) -> Result<Config> {
     }
     if let Some(on) = args.insecure {
         cfg.auth.insecure = on;
+    }
+    if args.demo && !cfg.collectors.iter().any(|c| c.name == "demo") {
+        cfg.collectors.push(demo_collector()?);
     }
     cfg.validate()?;
     Ok(cfg)

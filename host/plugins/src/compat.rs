@@ -27,8 +27,8 @@ pub(crate) mod v0_1 {
 }
 
 /// Contract versions this host serves, newest first (as `GET /api/v1/plugins` shows them):
-/// history functions of all of them, policies of the 0.2.x ones.
-pub const SUPPORTED_CONTRACTS: &[&str] = &["0.2.1", "0.2.0", "0.1.0"];
+/// history functions of all of them, policies and collectors of the 0.2.x ones.
+pub const SUPPORTED_CONTRACTS: &[&str] = &["0.2.2", "0.2.1", "0.2.0", "0.1.0"];
 
 /// Adds the imports of the older contracts to the linker.
 pub(crate) fn add_to_linker(linker: &mut Linker<HostState>) -> Result<(), PluginError> {

@@ -22,7 +22,7 @@ use crate::error::PluginError;
 use crate::options::{Limits, PluginOptions};
 use crate::runtime::{AllocatorKind, Ticks, build_engine, log_engine, start_epoch_ticker};
 use crate::sandbox::{CallContext, HostState, new_store};
-use crate::worlds::{FnPre, HousekeepingPolicyPre, Kind, kind_of};
+use crate::worlds::{CollectorPluginPre, FnPre, HousekeepingPolicyPre, Kind, kind_of};
 
 /// What a function returned.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -136,6 +136,8 @@ pub(crate) enum Body {
     Policy {
         pre: HousekeepingPolicyPre<HostState>,
     },
+    /// A data collector (one instance per configured `[[collectors]]` entry).
+    Collector { pre: CollectorPluginPre<HostState> },
 }
 
 #[derive(Clone)]
@@ -153,6 +155,8 @@ struct Snapshot {
     by_name: HashMap<String, Arc<Loaded>>,
     /// Housekeeping policies by name.
     policies: HashMap<String, Arc<Loaded>>,
+    /// Collector plugins by name.
+    collectors: HashMap<String, Arc<Loaded>>,
     files: BTreeMap<PathBuf, FileEntry>,
 }
 
@@ -279,6 +283,7 @@ impl PluginHost {
                 let shadowed = p.is_some_and(|p| {
                     let by_name = match p.kind {
                         Kind::Policy(_) => &snap.policies,
+                        Kind::Collector(_) => &snap.collectors,
                         _ => &snap.by_name,
                     };
                     by_name.get(&p.info.name).is_none_or(|w| !Arc::ptr_eq(w, p))
@@ -442,6 +447,23 @@ impl PluginHost {
                 };
                 (info, Body::Policy { pre })
             }
+            Kind::Collector(_) => {
+                let pre = CollectorPluginPre::new(pre)
+                    .map_err(|e| format!("not a collector-plugin plugin: {e:#}"))?;
+                let bindings = pre.instantiate(&mut store).map_err(|e| fault(e, &store))?;
+                let name = bindings
+                    .clio_plugin_collector()
+                    .call_name(&mut store)
+                    .map_err(|e| fault(e, &store))?;
+                check_name(&name)?;
+                let info = FunctionInfo {
+                    name,
+                    description: String::new(),
+                    version: String::new(),
+                    params: Vec::new(),
+                };
+                (info, Body::Collector { pre })
+            }
             Kind::Function(_) | Kind::FunctionV0_1 => {
                 let pre = FnPre::new(kind, pre)
                     .map_err(|e| format!("not a history-function plugin: {e:#}"))?;
@@ -515,6 +537,25 @@ impl PluginHost {
     /// The policy plugin `name` now serving, if any.
     pub(crate) fn policy_plugin(&self, name: &str) -> Option<Arc<Loaded>> {
         self.inner.current.read().policies.get(name).cloned()
+    }
+
+    /// The collector plugin `name` now serving, if any.
+    pub(crate) fn collector_plugin(&self, name: &str) -> Option<Arc<Loaded>> {
+        self.inner.current.read().collectors.get(name).cloned()
+    }
+
+    /// Names of the loaded collector plugins, sorted.
+    pub fn collector_plugins(&self) -> Vec<String> {
+        let mut v: Vec<String> = self
+            .inner
+            .current
+            .read()
+            .collectors
+            .keys()
+            .cloned()
+            .collect();
+        v.sort();
+        v
     }
 
     /// Names of the loaded policy plugins, sorted.
@@ -655,6 +696,7 @@ fn assemble(
     let mut files = BTreeMap::new();
     let mut by_name: HashMap<String, Arc<Loaded>> = HashMap::new();
     let mut policies: HashMap<String, Arc<Loaded>> = HashMap::new();
+    let mut collectors: HashMap<String, Arc<Loaded>> = HashMap::new();
     for (i, (path, builtin, step)) in steps.into_iter().enumerate() {
         let prev = old.files.get(&path);
         let entry = match step {
@@ -689,6 +731,7 @@ fn assemble(
         if let Some(p) = &entry.plugin {
             let names = match p.kind {
                 Kind::Policy(_) => &mut policies,
+                Kind::Collector(_) => &mut collectors,
                 _ => &mut by_name,
             };
             if let Some(other) = names.get(&p.info.name)
@@ -709,6 +752,7 @@ fn assemble(
     Snapshot {
         by_name,
         policies,
+        collectors,
         files,
     }
 }

@@ -27,7 +27,9 @@
 //! `linker` (one linker for every world and contract version), `worlds` (what a component
 //! is, from its exports), `compat` (older contracts from `wit/compat/<version>`, served by
 //! delegation), `policy` (`WasmPolicy`, the housekeeper's policy backed by a plugin),
-//! `cache` (precompiled components keyed by sha256 and compatibility hash). `build.rs`
+//! `cache` (precompiled components keyed by sha256 and compatibility hash), `collector`
+//! (collector instances on their schedules, their network grants and the `collector-host`
+//! import). `build.rs`
 //! builds the built-in plugins for `wasm32-wasip2` (adding the target through rustup when
 //! missing) and embeds them.
 
@@ -35,6 +37,7 @@
 
 mod cache;
 mod call;
+pub mod collector;
 mod compat;
 mod error;
 mod host;
@@ -48,6 +51,10 @@ mod worlds;
 
 pub use cache::sha256_hex;
 pub use call::Session;
+pub use collector::{
+    CollectorError, CollectorObserver, CollectorSpec, CollectorStatus, Collectors, HostGrant,
+    NoObserver, Outcome, RunReport, Schedule,
+};
 pub use compat::SUPPORTED_CONTRACTS;
 pub use error::PluginError;
 pub use host::{

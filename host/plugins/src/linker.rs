@@ -17,6 +17,15 @@ pub(crate) fn build(engine: &Engine) -> Result<Linker<HostState>, PluginError> {
         .map_err(|e| PluginError::Setup(e.to_string()))?;
     HistoryFunction::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |s| s)
         .map_err(|e| PluginError::Setup(e.to_string()))?;
+    // `wasi:http`: every request passes the store's grants (`collector::grants`), which
+    // refuse everything for functions and policies.
+    wasmtime_wasi_http::p2::add_only_http_to_linker_sync(&mut linker)
+        .map_err(|e| PluginError::Setup(e.to_string()))?;
+    crate::worlds::collector_world::clio::plugin::collector_host::add_to_linker::<
+        HostState,
+        HasSelf<HostState>,
+    >(&mut linker, |s| s)
+    .map_err(|e| PluginError::Setup(e.to_string()))?;
     crate::compat::add_to_linker(&mut linker)?;
     Ok(linker)
 }

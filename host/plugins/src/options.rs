@@ -64,6 +64,9 @@ pub struct PluginOptions {
     pub allocator: AllocatorMode,
     /// Most calls running at once (and, with pooling, instance slots).
     pub max_concurrent_calls: u32,
+    /// The largest memory limit of a collector instance, bytes (the pooling allocator's
+    /// slots must hold it); 0 = none configured.
+    pub max_collector_memory: usize,
 }
 
 impl Default for PluginOptions {
@@ -78,6 +81,7 @@ impl Default for PluginOptions {
             watch: true,
             allocator: AllocatorMode::Auto,
             max_concurrent_calls: 64,
+            max_collector_memory: 0,
         }
     }
 }

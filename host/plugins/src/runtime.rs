@@ -62,7 +62,7 @@ fn max_memory(opts: &PluginOptions) -> usize {
     opts.limits_by_function
         .values()
         .map(|l| l.memory_bytes)
-        .chain([opts.limits.memory_bytes])
+        .chain([opts.limits.memory_bytes, opts.max_collector_memory])
         .max()
         .unwrap_or(16 << 20)
 }

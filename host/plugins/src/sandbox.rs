@@ -19,6 +19,7 @@ use wasmtime_wasi::{
     HostMonotonicClock, HostWallClock, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView,
 };
 
+use crate::collector::grants::{CollectorCtx, NetGrants};
 use crate::error::PluginError;
 use crate::imports::MAX_READ_POINTS;
 use crate::options::Limits;
@@ -92,6 +93,12 @@ impl wasmtime::ResourceLimiter for Limiter {
 pub(crate) struct HostState {
     wasi: WasiCtx,
     table: ResourceTable,
+    /// `wasi:http` state; requests go through `net`, which refuses every host not granted.
+    http: wasmtime_wasi_http::WasiHttpCtx,
+    /// The network a collector instance was granted (none for functions and policies).
+    pub(crate) net: NetGrants,
+    /// Set for a collector instance: its name and log budget.
+    pub(crate) collector: Option<CollectorCtx>,
     pub(crate) limiter: Limiter,
     pub(crate) ctx: CallContext,
     /// The engine's epoch, as a counter.
@@ -120,6 +127,16 @@ impl WasiView for HostState {
         WasiCtxView {
             ctx: &mut self.wasi,
             table: &mut self.table,
+        }
+    }
+}
+
+impl wasmtime_wasi_http::WasiHttpView for HostState {
+    fn http(&mut self) -> wasmtime_wasi_http::WasiHttpCtxView<'_> {
+        wasmtime_wasi_http::WasiHttpCtxView {
+            ctx: &mut self.http,
+            table: &mut self.table,
+            hooks: &mut self.net,
         }
     }
 }
@@ -224,9 +241,65 @@ pub(crate) fn new_store(
         .allow_udp(false)
         .allow_ip_name_lookup(false)
         .build();
+    new_store_with(engine, ticks, ctx, limits, wasi, stderr, clock, None)
+}
+
+/// A store for one collector instance: the WASI context carries its grants (TCP addresses,
+/// real clocks) and `net` its HTTP hosts.
+pub(crate) fn new_collector_store(
+    engine: &Engine,
+    ticks: &Ticks,
+    ctx: CallContext,
+    limits: &Limits,
+    net: NetGrants,
+    collector: CollectorCtx,
+) -> Result<Store<HostState>, PluginError> {
+    let stderr = Capture::new(STDERR_CAP);
+    // Its clock is not used: collectors see the real one (granted with the schedule).
+    let clock = FrozenClock(Arc::new(AtomicI64::new(ctx.now)));
+    let mut b = WasiCtxBuilder::new();
+    b.stdout(Capture::new(0))
+        .stderr(stderr.clone())
+        .allow_udp(false)
+        .allow_ip_name_lookup(false)
+        .allow_tcp(net.has_tcp());
+    let allowed = net.tcp_check();
+    b.socket_addr_check(move |addr, usage| {
+        let ok = allowed(addr, usage);
+        Box::pin(async move { ok })
+    });
+    let wasi = b.build();
+    let mut store = new_store_with(
+        engine,
+        ticks,
+        ctx,
+        limits,
+        wasi,
+        stderr,
+        clock,
+        Some(collector),
+    )?;
+    store.data_mut().net = net;
+    Ok(store)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn new_store_with(
+    engine: &Engine,
+    ticks: &Ticks,
+    ctx: CallContext,
+    limits: &Limits,
+    wasi: WasiCtx,
+    stderr: Capture,
+    clock: FrozenClock,
+    collector: Option<CollectorCtx>,
+) -> Result<Store<HostState>, PluginError> {
     let state = HostState {
         wasi,
         table: ResourceTable::new(),
+        http: wasmtime_wasi_http::WasiHttpCtx::new(),
+        net: NetGrants::default(),
+        collector,
         limiter: Limiter {
             memory_bytes: limits.memory_bytes,
             hit: false,

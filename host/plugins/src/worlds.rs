@@ -18,6 +18,17 @@ pub(crate) mod policy_world {
     });
 }
 
+/// Bindings of the `collector-plugin` world (current contract).
+pub(crate) mod collector_world {
+    wasmtime::component::bindgen!({
+        world: "collector-plugin",
+        path: "../../wit",
+        with: { "clio:plugin/types": crate::runtime::clio::plugin::types },
+    });
+}
+
+pub(crate) use collector_world::exports::clio::plugin::collector as collector_wit;
+pub(crate) use collector_world::{CollectorPlugin, CollectorPluginPre};
 pub(crate) use policy_world::exports::clio::plugin::policy as policy_wit;
 pub(crate) use policy_world::{HousekeepingPolicy, HousekeepingPolicyPre};
 
@@ -33,6 +44,8 @@ pub(crate) enum Kind {
     FunctionV0_1,
     /// A housekeeping (retention) policy of a 0.2.x contract, with its version.
     Policy(&'static str),
+    /// A data collector of a 0.2.x contract, with its version.
+    Collector(&'static str),
 }
 
 impl Kind {
@@ -41,13 +54,14 @@ impl Kind {
         match self {
             Kind::Function(_) | Kind::FunctionV0_1 => "history-function",
             Kind::Policy(_) => "housekeeping-policy",
+            Kind::Collector(_) => "collector-plugin",
         }
     }
 
     /// The contract version the component was built against.
     pub(crate) fn contract(self) -> &'static str {
         match self {
-            Kind::Function(v) | Kind::Policy(v) => v,
+            Kind::Function(v) | Kind::Policy(v) | Kind::Collector(v) => v,
             Kind::FunctionV0_1 => "0.1.0",
         }
     }
@@ -78,6 +92,12 @@ pub(crate) fn kind_of(engine: &Engine, component: &Component) -> Result<Kind, St
         if let Some(c) = n.strip_prefix("clio:plugin/policy@").and_then(contract_0_2) {
             return Ok(Kind::Policy(c));
         }
+        if let Some(c) = n
+            .strip_prefix("clio:plugin/collector@")
+            .and_then(contract_0_2)
+        {
+            return Ok(Kind::Collector(c));
+        }
     }
     let found = if names.is_empty() {
         "nothing".to_string()
@@ -86,7 +106,7 @@ pub(crate) fn kind_of(engine: &Engine, component: &Component) -> Result<Kind, St
     };
     Err(format!(
         "not a Clio plugin: it exports {found}; this host serves clio:plugin/function of \
-         contracts {} and clio:plugin/policy of the 0.2.x ones",
+         contracts {} and clio:plugin/policy and clio:plugin/collector of the 0.2.x ones",
         SUPPORTED_CONTRACTS.join(", ")
     ))
 }

@@ -154,7 +154,7 @@ async fn a_policy_plugin_decides_and_the_cut_is_exact() {
         .find(|p| p.name == "testpolicy")
         .unwrap();
     assert_eq!(status.kind, "housekeeping-policy");
-    assert_eq!(status.contract, "0.2.1");
+    assert_eq!(status.contract, "0.2.2");
     assert_eq!(status.calls, 3);
     assert_eq!(status.errors, 0);
 }
@@ -172,7 +172,7 @@ async fn a_policy_built_against_contract_0_2_0_keeps_serving() {
     let contract = |name: &str| st.iter().find(|p| p.name == name).map(|p| p.contract);
     assert_eq!(
         (contract("compat02policy"), contract("testpolicy")),
-        (Some("0.2.0"), Some("0.2.1"))
+        (Some("0.2.0"), Some("0.2.2"))
     );
     let r = e.run_policy("compat02policy", r#"{"raw_days": 3}"#).await;
     assert_eq!(r.error, None, "{r:?}");

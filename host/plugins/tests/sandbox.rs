@@ -528,7 +528,7 @@ async fn serves_old_contract(
         (old.kind, old.contract, old.version.as_str(), old.errors),
         ("history-function", contract, version, 0)
     );
-    assert_eq!(new.contract, "0.2.1");
+    assert_eq!(new.contract, "0.2.2");
     let key: clio_storage::SeriesKey = "cpu usage".parse().unwrap();
     let info = e
         .store

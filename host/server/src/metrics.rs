@@ -48,6 +48,22 @@ pub struct AuthLabels {
     pub reason: &'static str,
 }
 
+/// Labels of the collector run counter.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct CollectorRunLabels {
+    /// The instance name.
+    pub collector: String,
+    /// `ok`, `error`, `fault`, `timeout` or `write_error`.
+    pub outcome: &'static str,
+}
+
+/// Labels of per-collector metrics.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct CollectorLabels {
+    /// The instance name.
+    pub collector: String,
+}
+
 /// Labels of per-backend storage metrics.
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct BackendLabels {
@@ -100,6 +116,12 @@ pub struct Metrics {
     pub auth_failures: Family<AuthLabels, Counter>,
     /// Requests refused with 429 by a rate limit, by front end.
     pub rate_limited: Family<AuthLabels, Counter>,
+    /// Collector runs by instance and outcome.
+    pub collector_runs: Family<CollectorRunLabels, Counter>,
+    /// Points written by each collector instance.
+    pub collector_points: Family<CollectorLabels, Counter>,
+    /// Wall time of collector runs.
+    pub collector_seconds: Family<CollectorLabels, Histogram>,
     engine: EngineGauges,
     storage: StorageGauges,
 }
@@ -225,6 +247,27 @@ impl Metrics {
             "rate_limited",
             "Requests refused by a rate limit (429), by front end and limit",
             rate_limited.clone(),
+        );
+        let collector_runs = Family::<CollectorRunLabels, Counter>::default();
+        registry.register(
+            "collector_runs",
+            "Collector runs by instance and outcome",
+            collector_runs.clone(),
+        );
+        let collector_points = Family::<CollectorLabels, Counter>::default();
+        registry.register(
+            "collector_points",
+            "Points written by collector instances",
+            collector_points.clone(),
+        );
+        let collector_seconds = Family::<CollectorLabels, Histogram>::new_with_constructor(|| {
+            // 100 µs .. ~400 s.
+            Histogram::new(exponential_buckets(0.000_1, 2.5, 17))
+        });
+        registry.register(
+            "collector_run_duration_seconds",
+            "Wall time of collector runs",
+            collector_seconds.clone(),
         );
         let engine = EngineGauges::default();
         let e = &engine;
@@ -417,6 +460,9 @@ impl Metrics {
             alerts,
             auth_failures,
             rate_limited,
+            collector_runs,
+            collector_points,
+            collector_seconds,
             engine,
         }
     }
@@ -519,5 +565,31 @@ impl Metrics {
             tracing::error!(error = %err, "cannot encode metrics");
         }
         out
+    }
+}
+
+/// Turns collector runs into metrics (`clio_collector_runs_total{collector,outcome}`,
+/// `clio_collector_points_total`, `clio_collector_run_duration_seconds`).
+#[derive(Debug)]
+pub struct CollectorMetrics(pub crate::state::AppState);
+
+impl clio_plugins::CollectorObserver for CollectorMetrics {
+    fn run_finished(&self, collector: &str, report: &clio_plugins::RunReport) {
+        let m = self.0.metrics();
+        m.collector_runs
+            .get_or_create(&CollectorRunLabels {
+                collector: collector.to_string(),
+                outcome: report.outcome.as_str(),
+            })
+            .inc();
+        let labels = CollectorLabels {
+            collector: collector.to_string(),
+        };
+        m.collector_points
+            .get_or_create(&labels)
+            .inc_by(report.points);
+        m.collector_seconds
+            .get_or_create(&labels)
+            .observe(report.duration_ms as f64 / 1000.0);
     }
 }

@@ -57,7 +57,15 @@ pub async fn start(config: Config, topology: Topology) -> Result<Running> {
             "history functions ready"
         );
         plugin_host = Some(host.clone());
-        state.set_plugins(host);
+        state.set_plugins(host.clone());
+        let specs = collector_specs(&config)?;
+        let observer = Arc::new(crate::metrics::CollectorMetrics(state.clone()));
+        state.set_collectors(clio_plugins::Collectors::start(
+            host,
+            specs,
+            observer,
+            shutdown.clone(),
+        ));
     }
     let mut tasks = Vec::new();
     if config.housekeeper.enabled {
@@ -170,6 +178,27 @@ pub async fn start(config: Config, topology: Topology) -> Result<Running> {
     })
 }
 
+/// The collector instances of `[[collectors]]` (already validated).
+pub fn collector_specs(config: &Config) -> Result<Vec<clio_plugins::CollectorSpec>> {
+    let mut out = Vec::new();
+    for c in &config.collectors {
+        let bad = |e: String| anyhow::anyhow!("collectors `{}`: {e}", c.name);
+        out.push(clio_plugins::CollectorSpec {
+            name: c.name.clone(),
+            plugin: c.plugin.clone(),
+            schedule: c.schedule().map_err(bad)?,
+            http_hosts: c.http_grants().map_err(bad)?,
+            tcp: c.tcp_grants().map_err(bad)?,
+            config_json: c.config_json(),
+            timeout: Duration::from_millis(c.timeout_ms),
+            memory_bytes: c.memory_mb.unwrap_or(config.plugins.memory_mb) << 20,
+            max_points: c.max_points,
+            enabled: c.enabled,
+        });
+    }
+    Ok(out)
+}
+
 /// The plugin host's settings from `[plugins]`.
 pub fn plugin_options(config: &Config) -> clio_plugins::PluginOptions {
     use clio_plugins::{AllocatorMode, Limits, PluginOptions};
@@ -212,6 +241,12 @@ pub fn plugin_options(config: &Config) -> clio_plugins::PluginOptions {
             _ => AllocatorMode::Auto,
         },
         max_concurrent_calls: p.max_concurrent_calls,
+        max_collector_memory: config
+            .collectors
+            .iter()
+            .map(|c| c.memory_mb.unwrap_or(p.memory_mb) << 20)
+            .max()
+            .unwrap_or(0),
     }
 }
 

@@ -135,7 +135,7 @@ fn retention_and_zombies_over_http() {
         .find(|p| p["name"] == "keep")
         .unwrap_or_else(|| panic!("no keep policy plugin: {plugins}"));
     assert_eq!(keep["kind"], "housekeeping-policy");
-    assert_eq!(keep["contract"], "0.2.1");
+    assert_eq!(keep["contract"], "0.2.2");
     assert!(keep["calls"].as_u64().unwrap() > 0, "{keep}");
     assert_eq!(s.terminate().code(), Some(0));
 }

@@ -191,6 +191,25 @@ impl Gate {
         self.state.note_auth_failure(self.ctx.proto, reason);
     }
 
+    // ---- collectors ------------------------------------------------------------------------
+
+    /// The collectors' status (`read`).
+    pub fn collectors_view(&self) -> Result<&clio_plugins::Collectors, ApiError> {
+        self.require(Role::Read)?;
+        self.state.collectors()
+    }
+
+    /// The collectors to start, stop or run (`admin`, unrestricted: a collector writes any
+    /// series; audited as `action`).
+    pub fn collectors_admin(
+        &self,
+        action: &str,
+        name: &str,
+    ) -> Result<&clio_plugins::Collectors, ApiError> {
+        self.admin_unscoped(action, name)?;
+        self.state.collectors()
+    }
+
     // ---- alerts ----------------------------------------------------------------------------
 
     /// The alert engine to read (`read`, unrestricted scope: alerts name series of every

@@ -34,6 +34,8 @@ struct StateInner {
     plugins: std::sync::OnceLock<PluginHost>,
     /// The housekeeper, when enabled.
     housekeeper: std::sync::OnceLock<Arc<clio_housekeeper::Housekeeper>>,
+    /// The collector instances (`[[collectors]]`), once started.
+    collectors: std::sync::OnceLock<clio_plugins::Collectors>,
     /// Online backups taken by this server.
     backups: crate::backup::BackupStatus,
     /// The alert engine, when `[alerts] enabled`.
@@ -75,6 +77,7 @@ impl AppState {
                 shutdown,
                 plugins: std::sync::OnceLock::new(),
                 housekeeper: std::sync::OnceLock::new(),
+                collectors: std::sync::OnceLock::new(),
                 backups: Default::default(),
                 alerts: std::sync::OnceLock::new(),
                 databases: parking_lot::RwLock::new(std::collections::BTreeSet::new()),
@@ -158,6 +161,18 @@ impl AppState {
     pub fn alerts(&self) -> Result<&crate::alerts::AlertEngine, ApiError> {
         self.inner.alerts.get().ok_or_else(|| {
             ApiError::Unavailable("alerts are disabled (`[alerts] enabled = false`)".into())
+        })
+    }
+
+    /// Installs the collectors (once, at start).
+    pub fn set_collectors(&self, collectors: clio_plugins::Collectors) {
+        let _ = self.inner.collectors.set(collectors);
+    }
+
+    /// The collectors, or 503 when the plugin host is disabled.
+    pub fn collectors(&self) -> Result<&clio_plugins::Collectors, ApiError> {
+        self.inner.collectors.get().ok_or_else(|| {
+            ApiError::Unavailable("collectors need the plugin host (`[plugins] enabled`)".into())
         })
     }
 

@@ -5,6 +5,7 @@
 mod alerts;
 mod api;
 mod backups;
+mod collectors;
 mod functions;
 mod housekeeper;
 mod influx;
@@ -63,6 +64,11 @@ pub fn router(state: AppState) -> Router {
             "/api/v1/registry",
             axum::routing::put(housekeeper::registry),
         )
+        .route("/api/v1/collectors", get(collectors::list))
+        .route("/api/v1/collectors/{name}", get(collectors::get))
+        .route("/api/v1/collectors/{name}/start", post(collectors::start))
+        .route("/api/v1/collectors/{name}/stop", post(collectors::stop))
+        .route("/api/v1/collectors/{name}/run", post(collectors::run))
         .route("/health", get(api::health))
         .route("/api/v1/storage", get(api::storage))
         .route(

@@ -1,0 +1,230 @@
+//! Collector instances end to end over a real engine: the built-in simulator on its
+//! schedule, run-now, stop/start, and a failing instance next to a healthy one.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use clio_core::{EngineOptions, Store};
+use clio_plugins::{
+    BUILTIN_PLUGINS_DIR, CollectorSpec, Collectors, NoObserver, Outcome, PluginHost, PluginOptions,
+    Schedule,
+};
+use clio_storage::SeriesKey;
+use clio_storage_sqlite::{SqliteBackend, SqliteOptions};
+use tempfile::TempDir;
+use tokio_util::sync::CancellationToken;
+
+struct Env {
+    _tmp: TempDir,
+    store: Store,
+    host: PluginHost,
+}
+
+async fn env() -> Env {
+    let tmp = TempDir::new().unwrap();
+    let dir = tmp.path().join("plugins");
+    std::fs::create_dir_all(&dir).unwrap();
+    let sim = Path::new(BUILTIN_PLUGINS_DIR).join("collector_simulator.wasm");
+    std::fs::copy(&sim, dir.join("sim.wasm"))
+        .unwrap_or_else(|e| panic!("{}: {e} (guests not built?)", sim.display()));
+    let backend =
+        Arc::new(SqliteBackend::open(SqliteOptions::new(tmp.path().join("clio.db"))).unwrap());
+    let (store, _) = Store::open(EngineOptions::new(tmp.path()), backend)
+        .await
+        .unwrap();
+    let opts = PluginOptions {
+        user_dir: Some(dir),
+        cache_dir: Some(tmp.path().join("plugin-cache")),
+        watch: false,
+        ..PluginOptions::default()
+    };
+    let host = PluginHost::new(opts, store.clone()).unwrap();
+    Env {
+        _tmp: tmp,
+        store,
+        host,
+    }
+}
+
+fn spec(name: &str, plugin: &str, config_json: &str) -> CollectorSpec {
+    CollectorSpec {
+        name: name.into(),
+        plugin: plugin.into(),
+        schedule: Schedule::Every(Duration::from_millis(200)),
+        http_hosts: Vec::new(),
+        tcp: Vec::new(),
+        config_json: config_json.into(),
+        timeout: Duration::from_secs(5),
+        memory_bytes: 16 << 20,
+        max_points: 10_000,
+        enabled: true,
+    }
+}
+
+/// Polls `f` until it holds (generous deadline: the machine is loaded).
+async fn wait_for(what: &str, mut f: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !f() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_simulator_runs_on_schedule_and_its_points_are_written() {
+    let e = env().await;
+    assert_eq!(e.host.collector_plugins(), ["simulator"]);
+    let shutdown = CancellationToken::new();
+    let c = Collectors::start(
+        e.host.clone(),
+        vec![spec(
+            "furnace",
+            "simulator",
+            r#"{"lines": 2, "sensors": 4}"#,
+        )],
+        Arc::new(NoObserver),
+        shutdown.clone(),
+    );
+    wait_for("two scheduled runs", || c.get("furnace").unwrap().runs >= 2).await;
+    let st = c.get("furnace").unwrap();
+    assert_eq!(st.state, "running", "{st:?}");
+    assert_eq!(st.errors, 0, "{st:?}");
+    // 2 lines × (4 sensors × 3 kinds + status).
+    assert_eq!(st.last_run.as_ref().unwrap().points, 26, "{st:?}");
+    for key in [
+        "furnace,line=L1,sensor=T1 temperature",
+        "furnace,line=L2,sensor=F4 flow",
+        "furnace,line=L2 status",
+    ] {
+        let k: SeriesKey = key.parse().unwrap();
+        assert!(e.store.series_id(&k).is_some(), "{key} not written");
+    }
+    // Stopped: no more scheduled runs; run-now still works.
+    let stopped = c.stop_one("furnace").await.unwrap();
+    assert_eq!(stopped.state, "stopped");
+    let runs = c.get("furnace").unwrap().runs;
+    let r = c.run_now("furnace").await.unwrap();
+    assert_eq!((r.outcome, r.points), (Outcome::Ok, 26), "{r:?}");
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert_eq!(c.get("furnace").unwrap().runs, runs + 1);
+    assert_eq!(c.start_one("furnace").await.unwrap().state, "running");
+    wait_for("runs after start", || {
+        c.get("furnace").unwrap().runs >= runs + 2
+    })
+    .await;
+    assert!(c.get("nope").is_err());
+    shutdown.cancel();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_instance_affects_only_itself() {
+    let e = env().await;
+    let shutdown = CancellationToken::new();
+    let c = Collectors::start(
+        e.host.clone(),
+        vec![
+            spec("ok", "simulator", "{}"),
+            spec("missing", "no-such-plugin", "{}"),
+            spec("badconf", "simulator", r#"{"lines": 0}"#),
+        ],
+        Arc::new(NoObserver),
+        shutdown.clone(),
+    );
+    wait_for("runs of every instance", || {
+        c.list().iter().all(|s| s.runs >= 3)
+    })
+    .await;
+    let by = |n: &str| c.get(n).unwrap();
+    assert_eq!(by("ok").state, "running");
+    assert_eq!(by("ok").errors, 0);
+    let missing = by("missing");
+    assert_eq!(missing.state, "failing");
+    assert_eq!(missing.last_run.unwrap().outcome, Outcome::Fault);
+    assert!(
+        missing
+            .last_error
+            .unwrap()
+            .contains("no collector plugin `no-such-plugin`")
+    );
+    let bad = by("badconf");
+    assert_eq!(bad.last_run.unwrap().outcome, Outcome::Error);
+    assert!(
+        bad.last_error.unwrap().contains("lines"),
+        "configuration error names the key"
+    );
+    shutdown.cancel();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn trapping_hanging_and_ungranted_collectors_leave_the_others_on_schedule() {
+    let e = env().await;
+    let hostile = Path::new(clio_plugins::TEST_PLUGINS_DIR).join("test_collector_hostile.wasm");
+    let dir = e._tmp.path().join("plugins");
+    std::fs::copy(&hostile, dir.join("hostile.wasm")).unwrap();
+    assert!(e.host.reload().failed.is_empty());
+    // A port nobody granted: the connect is refused by the address check.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let mut hang = spec("hang", "hostile", r#"{"mode": "hang"}"#);
+    hang.timeout = Duration::from_millis(300);
+    let shutdown = CancellationToken::new();
+    let c = Collectors::start(
+        e.host.clone(),
+        vec![
+            spec("ok", "simulator", "{}"),
+            spec("trap", "hostile", r#"{"mode": "trap"}"#),
+            hang,
+            spec(
+                "tcp",
+                "hostile",
+                &format!(r#"{{"mode": "tcp", "addr": "{addr}"}}"#),
+            ),
+            CollectorSpec {
+                tcp: vec![addr.parse().unwrap()],
+                ..spec(
+                    "granted",
+                    "hostile",
+                    &format!(r#"{{"mode": "tcp", "addr": "{addr}"}}"#),
+                )
+            },
+        ],
+        Arc::new(NoObserver),
+        shutdown.clone(),
+    );
+    wait_for("runs of every instance", || {
+        c.list().iter().all(|s| s.runs >= 2)
+    })
+    .await;
+    let by = |n: &str| c.get(n).unwrap();
+    let runs_ok = by("ok").runs;
+    wait_for("the healthy one keeps running", || {
+        by("ok").runs >= runs_ok + 3
+    })
+    .await;
+    assert_eq!(by("ok").errors, 0);
+    let trap = by("trap");
+    assert_eq!(trap.last_run.unwrap().outcome, Outcome::Fault);
+    assert!(trap.last_error.unwrap().contains("trapped"));
+    assert_eq!(by("hang").last_run.unwrap().outcome, Outcome::Timeout);
+    let tcp = by("tcp");
+    assert_eq!(
+        tcp.last_run.as_ref().unwrap().outcome,
+        Outcome::Error,
+        "{tcp:?}"
+    );
+    assert_eq!(tcp.points, 0);
+    let k: SeriesKey = "hostile tcp".parse().unwrap();
+    // The same connect with the address granted succeeds (and writes its point).
+    let granted = by("granted");
+    assert_eq!(
+        granted.last_run.as_ref().unwrap().outcome,
+        Outcome::Ok,
+        "{granted:?}"
+    );
+    assert!(granted.points >= 2);
+    assert!(e.store.series_id(&k).is_some());
+    drop(listener);
+    shutdown.cancel();
+}
