@@ -244,3 +244,12 @@ pub fn cluster() -> &'static Cluster {
     static C: OnceLock<Cluster> = OnceLock::new();
     C.get_or_init(Cluster::start)
 }
+
+/// A backend on a fresh database of this binary's cluster (small pool: tests open many).
+pub async fn fresh_backend(prefix: &str) -> clio_storage_postgres::PgBackend {
+    let mut o = cluster().new_database(prefix);
+    o.pool_size = 4;
+    clio_storage_postgres::PgBackend::open(o)
+        .await
+        .expect("open the postgres backend")
+}
