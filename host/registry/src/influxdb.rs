@@ -14,7 +14,7 @@ use clio_storage::StorageBackend;
 use clio_storage_influxdb::{InfluxAuth, InfluxBackend, InfluxOptions};
 use serde::Deserialize;
 
-use crate::{RegistryError, settings};
+use crate::{RegistryError, secret, settings};
 
 /// An InfluxDB entry's keys.
 #[derive(Debug, Deserialize)]
@@ -38,29 +38,6 @@ struct InfluxSettings {
     timeout: Option<u64>,
     gzip: Option<bool>,
     retries: Option<u32>,
-}
-
-/// One secret from at most one of its three sources: the value, an environment variable or
-/// a file (its content without the trailing line break).
-fn secret(
-    what: &str,
-    value: &Option<String>,
-    env: &Option<String>,
-    file: &Option<PathBuf>,
-) -> Result<Option<String>, String> {
-    match (value, env, file) {
-        (None, None, None) => Ok(None),
-        (Some(v), None, None) => Ok(Some(v.clone())),
-        (None, Some(var), None) => std::env::var(var)
-            .map(Some)
-            .map_err(|_| format!("{what}_env: environment variable `{var}` is not set")),
-        (None, None, Some(path)) => std::fs::read_to_string(path)
-            .map(|s| Some(s.trim_end_matches(['\r', '\n']).to_owned()))
-            .map_err(|e| format!("{what}_file `{}`: {e}", path.display())),
-        _ => Err(format!(
-            "give one of {what}, {what}_env and {what}_file, not several"
-        )),
-    }
 }
 
 fn options(s: InfluxSettings, config: &Config) -> Result<InfluxOptions, String> {

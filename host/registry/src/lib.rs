@@ -4,7 +4,10 @@
 #![deny(missing_docs)]
 
 mod influxdb;
+mod postgres;
 mod sqlite;
+
+use std::path::PathBuf;
 
 use std::collections::BTreeMap;
 
@@ -53,6 +56,7 @@ impl Registry {
         };
         r.register("sqlite", sqlite::factory);
         r.register("influxdb", influxdb::factory);
+        r.register("postgres", postgres::factory);
         r
     }
 
@@ -96,6 +100,29 @@ impl Registry {
             replica_max_log_bytes,
             lag_warn,
         })
+    }
+}
+
+/// One secret from at most one of its three sources: the value, an environment variable or
+/// a file (its content without the trailing line break).
+pub(crate) fn secret(
+    what: &str,
+    value: &Option<String>,
+    env: &Option<String>,
+    file: &Option<PathBuf>,
+) -> Result<Option<String>, String> {
+    match (value, env, file) {
+        (None, None, None) => Ok(None),
+        (Some(v), None, None) => Ok(Some(v.clone())),
+        (None, Some(var), None) => std::env::var(var)
+            .map(Some)
+            .map_err(|_| format!("{what}_env: environment variable `{var}` is not set")),
+        (None, None, Some(path)) => std::fs::read_to_string(path)
+            .map(|s| Some(s.trim_end_matches(['\r', '\n']).to_owned()))
+            .map_err(|e| format!("{what}_file `{}`: {e}", path.display())),
+        _ => Err(format!(
+            "give one of {what}, {what}_env and {what}_file, not several"
+        )),
     }
 }
 

@@ -6,7 +6,7 @@ use tracing::info;
 use crate::PgError;
 
 /// Newest schema version this build writes and understands.
-pub const SCHEMA_VERSION: i32 = 1;
+pub const SCHEMA_VERSION: i32 = 2;
 
 /// Migration `n` (1-based) brings the schema from version `n - 1` to `n`. `{schema}` is the
 /// validated schema name. Every table is keyed by `series_id` first (Citus can distribute
@@ -38,6 +38,38 @@ CREATE TABLE IF NOT EXISTS {schema}.trend_chunks (
     data        BYTEA NOT NULL,
     PRIMARY KEY (series_id, interval_ms, start_ts)
 );
+", "
+-- Chunks are zstd-compressed already: out-of-line storage without another compression try.
+ALTER TABLE {schema}.chunks ALTER COLUMN data SET STORAGE EXTERNAL;
+ALTER TABLE {schema}.trend_chunks ALTER COLUMN data SET STORAGE EXTERNAL;
+-- The parts of a line-protocol key, for the plain-rows view (NULL for id-only series and for
+-- keys whose text JSON cannot hold).
+ALTER TABLE {schema}.series ADD COLUMN IF NOT EXISTS measurement TEXT;
+ALTER TABLE {schema}.series ADD COLUMN IF NOT EXISTS field TEXT;
+ALTER TABLE {schema}.series ADD COLUMN IF NOT EXISTS tags JSONB;
+-- Recent points as plain rows (a copy of what the chunks hold for the last hours), the
+-- table behind the `points` view.
+CREATE TABLE IF NOT EXISTS {schema}.recent_points (
+    series_id  BIGINT NOT NULL,
+    ts         BIGINT NOT NULL,
+    value      DOUBLE PRECISION,
+    text_value TEXT,
+    PRIMARY KEY (series_id, ts)
+);
+CREATE OR REPLACE VIEW {schema}.points AS
+SELECT p.series_id,
+       CASE WHEN s.key IS NULL THEN NULL
+            WHEN position('\\x00'::bytea IN s.key) = 0 THEN convert_from(s.key, 'UTF8')
+            ELSE encode(s.key, 'escape') END AS series_key,
+       s.measurement,
+       s.tags,
+       s.field,
+       to_timestamp(p.ts / 1000.0) AS time,
+       p.ts AS ts_ms,
+       p.value,
+       p.text_value
+FROM {schema}.recent_points p
+JOIN {schema}.series s USING (series_id);
 "];
 
 /// Creates the schema or upgrades it to [`SCHEMA_VERSION`], in one transaction under an

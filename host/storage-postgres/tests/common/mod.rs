@@ -22,7 +22,7 @@ pub struct Cluster {
     as_postgres: bool,
 }
 
-fn bin_dir() -> PathBuf {
+pub fn bin_dir() -> PathBuf {
     let mut found: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
         .expect("PostgreSQL is not installed (/usr/lib/postgresql); run scripts/test-all.sh")
         .filter_map(|e| e.ok())
@@ -59,6 +59,21 @@ impl Cluster {
             String::from_utf8_lossy(&out.stderr)
         );
         out
+    }
+
+    /// The directory of `psql`, `pg_ctl` and the other tools.
+    pub fn bin_dir(&self) -> &Path {
+        &self.bin
+    }
+
+    /// `pg_ctl stop` (fast mode): connections are cut, the server stays down until
+    /// [`Cluster::start_server`].
+    pub fn stop(&self) {
+        let data = self.data();
+        self.run(
+            "pg_ctl",
+            &["-D", data.to_str().unwrap(), "-m", "fast", "-w", "stop"],
+        );
     }
 
     fn data(&self) -> PathBuf {
@@ -243,4 +258,13 @@ impl Drop for Cluster {
 pub fn cluster() -> &'static Cluster {
     static C: OnceLock<Cluster> = OnceLock::new();
     C.get_or_init(Cluster::start)
+}
+
+/// A backend on a fresh database of this binary's cluster (small pool: tests open many).
+pub async fn fresh_backend(prefix: &str) -> clio_storage_postgres::PgBackend {
+    let mut o = cluster().new_database(prefix);
+    o.pool_size = 4;
+    clio_storage_postgres::PgBackend::open(o)
+        .await
+        .expect("open the postgres backend")
 }
