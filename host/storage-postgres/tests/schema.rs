@@ -68,7 +68,8 @@ fn options_are_checked() {
     o.pool_size = 20;
     o.sslmode = SslMode::parse("require").unwrap();
     assert!(o.validate().unwrap_err().to_string().contains("TLS"));
-    assert!(SslMode::parse("verify-full").is_err());
+    assert!(SslMode::parse("verify-full").is_ok());
+    assert!(SslMode::parse("sometimes").is_err());
     assert!(!format!("{o:?}").contains("secret"));
 }
 
