@@ -39,9 +39,7 @@ fn options(s: PgSettings, config: &Config) -> Result<PgOptions, String> {
         (Some(_), Some(_)) => return Err("give url or host/port/database, not both".into()),
         (Some(url), None) => {
             if s.port.is_some() || s.database.is_some() || s.username.is_some() {
-                return Err(
-                    "with url, port, database and username belong in the url".into(),
-                );
+                return Err("with url, port, database and username belong in the url".into());
             }
             PgOptions::from_url(url.trim()).map_err(|e| e.to_string())?
         }
@@ -144,7 +142,8 @@ mod tests {
              partition_days = 7\npartitions_ahead = 4\nplain_rows_hours = 0",
         )
         .expect("seed keys");
-        entry("host = \"/var/run/postgresql\"\ndatabase = \"d\"\nusername = \"u\"").expect("socket");
+        entry("host = \"/var/run/postgresql\"\ndatabase = \"d\"\nusername = \"u\"")
+            .expect("socket");
     }
 
     #[test]
@@ -162,7 +161,9 @@ mod tests {
                 .contains("CLIO_TEST_SURELY_UNSET")
         );
         assert!(error("url = \"postgresql://u:p@h/d\"\npassword = \"q\"").contains("once"));
-        assert!(error("url = \"postgresql://u@h/d\"\npartition_days = 0").contains("partition_days"));
+        assert!(
+            error("url = \"postgresql://u@h/d\"\npartition_days = 0").contains("partition_days")
+        );
     }
 
     #[test]

@@ -99,7 +99,9 @@ impl PgBackend {
 
     fn check_open(&self) -> Result<()> {
         if self.closed.load(Ordering::Acquire) {
-            return Err(StorageError::Unavailable("postgres backend is closed".into()));
+            return Err(StorageError::Unavailable(
+                "postgres backend is closed".into(),
+            ));
         }
         Ok(())
     }
@@ -144,11 +146,7 @@ impl PgBackend {
         }
         let max = self.opts.max_chunk_points.min(i32::MAX as usize) as i32;
         let mut out: Vec<Vec<ChunkRow>> = (0..round.len()).map(|_| Vec::new()).collect();
-        for r in tx
-            .query(&stmt, &[&sids, &a, &b, &max])
-            .await
-            .map_err(db)?
-        {
+        for r in tx.query(&stmt, &[&sids, &a, &b, &max]).await.map_err(db)? {
             let i: i64 = r.try_get(0).map_err(db)?;
             let row = ChunkRow::from_row(&r, 1)?;
             if row.data.is_empty() {
@@ -191,7 +189,11 @@ impl PgBackend {
         Ok(())
     }
 
-    async fn copy_trend_chunks(&self, tx: &Transaction<'_>, chunks: &[NewTrendChunk]) -> Result<()> {
+    async fn copy_trend_chunks(
+        &self,
+        tx: &Transaction<'_>,
+        chunks: &[NewTrendChunk],
+    ) -> Result<()> {
         if chunks.len() < 8 {
             return trends::insert_rows(tx, self.schema(), chunks).await;
         }
@@ -273,9 +275,10 @@ impl PgBackend {
                 raw.insert(start, pts);
             }
             let mut map: BTreeMap<Timestamp, TrendBucket> = trends::decode_map(sp.series, &rows)?;
-            written += trend_maint::update_buckets(interval, &mut map, &sp.points, &rebuild, |s| {
-                Ok(raw.remove(&s).unwrap_or_default())
-            })?;
+            written +=
+                trend_maint::update_buckets(interval, &mut map, &sp.points, &rebuild, |s| {
+                    Ok(raw.remove(&s).unwrap_or_default())
+                })?;
             delete.extend(
                 rows.iter()
                     .map(|r| (id_sql(sp.series), interval.ms(), r.start_ts)),
@@ -363,9 +366,7 @@ impl PgBackend {
         };
         if trim_all {
             let stmt = tx
-                .prepare_cached(&format!(
-                    "DELETE FROM {schema}.recent_points WHERE ts < $1"
-                ))
+                .prepare_cached(&format!("DELETE FROM {schema}.recent_points WHERE ts < $1"))
                 .await
                 .map_err(db)?;
             let n = tx.execute(&stmt, &[&cutoff]).await.map_err(db)?;
@@ -424,8 +425,10 @@ impl PgBackend {
         let schema = self.schema().to_owned();
         let mut conn = self.conn().await?;
         let tx = conn.transaction().await.map_err(db)?;
-        let mut out: Vec<ExpiryOutcome> =
-            batch.iter().map(|e| ExpiryOutcome::none(e.series)).collect();
+        let mut out: Vec<ExpiryOutcome> = batch
+            .iter()
+            .map(|e| ExpiryOutcome::none(e.series))
+            .collect();
         // Whole partitions first: one whose every row belongs to a series of this batch and
         // ends before that series' cut goes with DROP TABLE, without row deletes.
         let mut cut_of: HashMap<i64, (Timestamp, usize)> = HashMap::new();

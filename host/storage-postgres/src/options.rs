@@ -199,10 +199,14 @@ impl PgOptions {
             ));
         }
         if self.partitions_ahead > 120 {
-            return Err(PgError::Config("partitions_ahead must be at most 120".into()));
+            return Err(PgError::Config(
+                "partitions_ahead must be at most 120".into(),
+            ));
         }
         if self.trend_intervals.is_empty() {
-            return Err(PgError::Config("at least one trend interval is needed".into()));
+            return Err(PgError::Config(
+                "at least one trend interval is needed".into(),
+            ));
         }
         if self.sslmode != SslMode::Disable {
             return Err(PgError::Config(

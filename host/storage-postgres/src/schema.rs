@@ -11,7 +11,8 @@ pub const SCHEMA_VERSION: i32 = 2;
 /// Migration `n` (1-based) brings the schema from version `n - 1` to `n`. `{schema}` is the
 /// validated schema name. Every table is keyed by `series_id` first (Citus can distribute
 /// it unchanged); timestamps are BIGINT milliseconds.
-const MIGRATIONS: &[&str] = &["
+const MIGRATIONS: &[&str] = &[
+    "
 CREATE TABLE IF NOT EXISTS {schema}.series (
     series_id         BIGINT PRIMARY KEY,
     key               BYTEA UNIQUE,
@@ -38,7 +39,8 @@ CREATE TABLE IF NOT EXISTS {schema}.trend_chunks (
     data        BYTEA NOT NULL,
     PRIMARY KEY (series_id, interval_ms, start_ts)
 );
-", "
+",
+    "
 -- Chunks are zstd-compressed already: out-of-line storage without another compression try.
 ALTER TABLE {schema}.chunks ALTER COLUMN data SET STORAGE EXTERNAL;
 ALTER TABLE {schema}.trend_chunks ALTER COLUMN data SET STORAGE EXTERNAL;
@@ -70,7 +72,8 @@ SELECT p.series_id,
        p.text_value
 FROM {schema}.recent_points p
 JOIN {schema}.series s USING (series_id);
-"];
+",
+];
 
 /// Creates the schema or upgrades it to [`SCHEMA_VERSION`], in one transaction under an
 /// advisory lock (two Clio processes starting together do not race). Running it again does

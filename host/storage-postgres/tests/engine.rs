@@ -278,7 +278,16 @@ async fn postgres_primary_with_sqlite_replica_same_contents() {
 fn psql(o: &PgOptions, sql: &str) -> Vec<String> {
     let c = common::cluster();
     let out = Command::new(c.bin_dir().join("psql"))
-        .args(["-h", &o.host, "-p", &o.port.to_string(), "-U", &o.username, "-d", &o.database])
+        .args([
+            "-h",
+            &o.host,
+            "-p",
+            &o.port.to_string(),
+            "-U",
+            &o.username,
+            "-d",
+            &o.database,
+        ])
         .args(["-X", "-At", "-F", "|", "-v", "ON_ERROR_STOP=1", "-c", sql])
         .output()
         .expect("run psql");
@@ -317,7 +326,11 @@ async fn psql_reads_recent_points_as_plain_rows() {
         * 1000;
     let mut pts = Vec::new();
     for i in 0..10 {
-        pts.push(kpt("boiler,plant=north,unit=1 temp", now - 60_000 * (10 - i), 80.0 + i as f64));
+        pts.push(kpt(
+            "boiler,plant=north,unit=1 temp",
+            now - 60_000 * (10 - i),
+            80.0 + i as f64,
+        ));
     }
     pts.push(kpt("pump,plant=north state", now - 1000, "run"));
     pts.push(pt(42, now - 2000, 1.25));
@@ -327,7 +340,11 @@ async fn psql_reads_recent_points_as_plain_rows() {
     store.flush().await.unwrap();
     // A replaced value shows once, with the new value.
     store
-        .write(vec![kpt("boiler,plant=north,unit=1 temp", now - 60_000, 99.5)])
+        .write(vec![kpt(
+            "boiler,plant=north,unit=1 temp",
+            now - 60_000,
+            99.5,
+        )])
         .await
         .unwrap();
     store.flush().await.unwrap();
