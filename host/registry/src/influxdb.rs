@@ -5,12 +5,10 @@
 //! `token_env` / `token_file`, `batch_size`, `timeout` (ms), `gzip`, `retries`.
 
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::Duration;
 
 use clio_config::{Config, ResolvedBackend};
 use clio_core::BackendSpec;
-use clio_storage::StorageBackend;
 use clio_storage_influxdb::{InfluxAuth, InfluxBackend, InfluxOptions};
 use serde::Deserialize;
 
@@ -100,22 +98,8 @@ fn options(s: InfluxSettings, config: &Config) -> Result<InfluxOptions, String> 
 
 pub(crate) fn factory(b: &ResolvedBackend, config: &Config) -> Result<BackendSpec, RegistryError> {
     let s: InfluxSettings = settings(b)?;
-    let o = options(s, config).map_err(|detail| RegistryError::Invalid {
-        name: b.config.name.clone(),
-        kind: b.config.kind.clone(),
-        detail,
-    })?;
-    Ok(BackendSpec {
-        name: b.config.name.clone(),
-        kind: "influxdb".into(),
-        open: Arc::new(move || {
-            let o = o.clone();
-            Box::pin(async move {
-                let b = InfluxBackend::open(o).await?;
-                Ok(Arc::new(b) as Arc<dyn StorageBackend>)
-            })
-        }),
-    })
+    let o = options(s, config).map_err(|detail| crate::invalid(b, detail))?;
+    Ok(crate::async_spec(b, "influxdb", o, InfluxBackend::open))
 }
 
 #[cfg(test)]

@@ -130,11 +130,45 @@ pub(crate) fn secret(
 pub fn settings<T: serde::de::DeserializeOwned>(b: &ResolvedBackend) -> Result<T, RegistryError> {
     toml::Value::Table(b.config.settings.clone())
         .try_into()
-        .map_err(|e: toml::de::Error| RegistryError::Invalid {
-            name: b.config.name.clone(),
-            kind: b.config.kind.clone(),
-            detail: e.message().to_string(),
-        })
+        .map_err(|e: toml::de::Error| invalid(b, e.message().to_string()))
+}
+
+/// The entry `b` is invalid for `detail`.
+pub(crate) fn invalid(b: &ResolvedBackend, detail: String) -> RegistryError {
+    RegistryError::Invalid {
+        name: b.config.name.clone(),
+        kind: b.config.kind.clone(),
+        detail,
+    }
+}
+
+/// The spec of entry `b` of type `kind`: each (re)open calls `open` with a copy of `opts`.
+/// A database server's backend opens asynchronously (connects, migrates); this wraps it into
+/// the engine's [`clio_core::Opener`].
+pub(crate) fn async_spec<O, B, F, Fut>(
+    b: &ResolvedBackend,
+    kind: &str,
+    opts: O,
+    open: F,
+) -> BackendSpec
+where
+    O: Clone + Send + Sync + 'static,
+    B: clio_storage::StorageBackend + 'static,
+    F: Fn(O) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = Result<B, clio_storage::StorageError>> + Send + 'static,
+{
+    let open = std::sync::Arc::new(open);
+    BackendSpec {
+        name: b.config.name.clone(),
+        kind: kind.into(),
+        open: std::sync::Arc::new(move || {
+            let (opts, open) = (opts.clone(), std::sync::Arc::clone(&open));
+            Box::pin(async move {
+                let b = open(opts).await?;
+                Ok(std::sync::Arc::new(b) as std::sync::Arc<dyn clio_storage::StorageBackend>)
+            })
+        }),
+    }
 }
 
 #[cfg(test)]

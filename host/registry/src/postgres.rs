@@ -4,11 +4,9 @@
 //! `pool_size`, `schema`, `sslmode`, `partition_days`, `partitions_ahead`, `plain_rows_hours`.
 
 use std::path::PathBuf;
-use std::sync::Arc;
 
 use clio_config::{Config, ResolvedBackend};
 use clio_core::BackendSpec;
-use clio_storage::StorageBackend;
 use clio_storage_postgres::{PgBackend, PgOptions, SslMode};
 use serde::Deserialize;
 
@@ -91,22 +89,8 @@ fn options(s: PgSettings, config: &Config) -> Result<PgOptions, String> {
 
 pub(crate) fn factory(b: &ResolvedBackend, config: &Config) -> Result<BackendSpec, RegistryError> {
     let s: PgSettings = settings(b)?;
-    let o = options(s, config).map_err(|detail| RegistryError::Invalid {
-        name: b.config.name.clone(),
-        kind: b.config.kind.clone(),
-        detail,
-    })?;
-    Ok(BackendSpec {
-        name: b.config.name.clone(),
-        kind: "postgres".into(),
-        open: Arc::new(move || {
-            let o = o.clone();
-            Box::pin(async move {
-                let b = PgBackend::open(o).await?;
-                Ok(Arc::new(b) as Arc<dyn StorageBackend>)
-            })
-        }),
-    })
+    let o = options(s, config).map_err(|detail| crate::invalid(b, detail))?;
+    Ok(crate::async_spec(b, "postgres", o, PgBackend::open))
 }
 
 #[cfg(test)]

@@ -42,11 +42,7 @@ fn default_lock_timeout() -> u64 {
 
 pub(crate) fn factory(b: &ResolvedBackend, config: &Config) -> Result<BackendSpec, RegistryError> {
     let s: SqliteSettings = settings(b)?;
-    let invalid = |detail: String| RegistryError::Invalid {
-        name: b.config.name.clone(),
-        kind: b.config.kind.clone(),
-        detail,
-    };
+    let invalid = |detail: String| crate::invalid(b, detail);
     let dir = match (&s.path, s.relative) {
         (None, _) => config.data_dir.clone(),
         (Some(p), true) => config.data_dir.join(p),
