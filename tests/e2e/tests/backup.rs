@@ -24,6 +24,19 @@ fn t0() -> i64 {
     (now - 86_400_000) / 1000 * 1000
 }
 
+/// `clio restore --from FROM --data-dir TO` with `extra` arguments.
+fn restore(from: &Path, to: &Path, extra: &[&str]) -> std::process::Output {
+    let mut args = vec![
+        "restore",
+        "--from",
+        from.to_str().unwrap(),
+        "--data-dir",
+        to.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    clio(&args)
+}
+
 fn clio(args: &[&str]) -> std::process::Output {
     Command::new(clio_bin())
         .args(args)
@@ -140,13 +153,7 @@ fn an_online_backup_under_ingest_restores_every_acknowledged_point() {
         String::from_utf8_lossy(&out.stderr)
     );
     let restored = dir.path().join("restored");
-    let out = clio(&[
-        "restore",
-        "--from",
-        backup.to_str().unwrap(),
-        "--data-dir",
-        restored.to_str().unwrap(),
-    ]);
+    let out = restore(&backup, &restored, &[]);
     assert!(
         out.status.success(),
         "{}",
@@ -216,20 +223,9 @@ fn an_encrypted_offline_backup_names_a_wrong_key_and_damage() {
         .to_string();
     assert!(listed.contains(m["id"].as_str().unwrap()), "{listed}");
 
-    let restore = |target: &Path, key: Option<&Path>| {
-        let mut args = vec![
-            "restore".to_string(),
-            "--from".into(),
-            backup.display().to_string(),
-            "--data-dir".into(),
-            target.display().to_string(),
-        ];
-        if let Some(k) = key {
-            args.push("--key-file".into());
-            args.push(k.display().to_string());
-        }
-        let refs: Vec<&str> = args.iter().map(String::as_str).collect();
-        clio(&refs)
+    let restore = |target: &Path, key: Option<&Path>| match key {
+        Some(k) => restore(&backup, target, &["--key-file", k.to_str().unwrap()]),
+        None => restore(&backup, target, &[]),
     };
     let target = dir.path().join("restored");
     for (k, needle) in [
@@ -408,13 +404,7 @@ fn an_incremental_chain_holds_only_changed_pages_and_restores_like_a_full_backup
     );
 
     let restore = |from: &Path, to: &Path| {
-        let out = clio(&[
-            "restore",
-            "--from",
-            from.to_str().unwrap(),
-            "--data-dir",
-            to.to_str().unwrap(),
-        ]);
+        let out = restore(from, to, &[]);
         assert!(
             out.status.success(),
             "{}",
@@ -524,17 +514,7 @@ fn a_backup_and_the_archived_log_restore_to_a_point_in_time() {
     let segments = std::fs::read_dir(&archive).unwrap().count();
     assert!(segments >= 3, "{segments} archived segments");
 
-    let restore = |to: &Path, extra: &[&str]| {
-        let mut args = vec![
-            "restore",
-            "--from",
-            backup.to_str().unwrap(),
-            "--data-dir",
-            to.to_str().unwrap(),
-        ];
-        args.extend_from_slice(extra);
-        clio(&args)
-    };
+    let restore = |to: &Path, extra: &[&str]| restore(&backup, to, extra);
     let count = |d: &Path| {
         let s = Server::start(d, &[]);
         let pts = all_points(&s, t0);
