@@ -87,6 +87,19 @@ fn build_alepiz_file(path: &Path) {
     tx.commit().unwrap();
 }
 
+/// `clio import --db DB --alepiz FILE` with `extra` arguments.
+fn import(db: &Path, file: &Path, extra: &[&str]) -> std::process::Output {
+    let mut args = vec![
+        "import",
+        "--db",
+        db.to_str().unwrap(),
+        "--alepiz",
+        file.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    clio(&args)
+}
+
 fn clio(args: &[&str]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_clio"))
         .args(args)
@@ -113,15 +126,7 @@ fn an_alepiz_history_file_comes_over_with_its_objects_values_and_retention() {
     .unwrap();
     let db = dir.path().join("clio").join("clio.db");
     std::fs::create_dir_all(db.parent().unwrap()).unwrap();
-    let out = clio(&[
-        "import",
-        "--db",
-        db.to_str().unwrap(),
-        "--alepiz",
-        src.to_str().unwrap(),
-        "--retention",
-        csv.to_str().unwrap(),
-    ]);
+    let out = import(&db, &src, &["--retention", csv.to_str().unwrap()]);
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "stdout: {stdout}\nstderr: {stderr}");
@@ -207,13 +212,7 @@ fn an_alepiz_history_file_comes_over_with_its_objects_values_and_retention() {
     });
 
     // Run again: rewriting a point replaces it, so nothing doubles.
-    let again = clio(&[
-        "import",
-        "--db",
-        db.to_str().unwrap(),
-        "--alepiz",
-        src.to_str().unwrap(),
-    ]);
+    let again = import(&db, &src, &[]);
     assert!(
         again.status.success(),
         "{}",
@@ -227,13 +226,7 @@ fn files_that_are_not_alepiz_history_are_named_as_such() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("clio.db");
     let missing = dir.path().join("nope.db");
-    let out = clio(&[
-        "import",
-        "--db",
-        db.to_str().unwrap(),
-        "--alepiz",
-        missing.to_str().unwrap(),
-    ]);
+    let out = import(&db, &missing, &[]);
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
         !out.status.success() && err.contains("does not exist"),
@@ -245,39 +238,19 @@ fn files_that_are_not_alepiz_history_are_named_as_such() {
         .unwrap()
         .execute_batch("CREATE TABLE objects (id INTEGER PRIMARY KEY); CREATE TABLE numbers (x);")
         .unwrap();
-    let out = clio(&[
-        "import",
-        "--db",
-        db.to_str().unwrap(),
-        "--alepiz",
-        other.to_str().unwrap(),
-    ]);
+    let out = import(&db, &other, &[]);
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("no `strings` table"), "{err}");
 
     let text = dir.path().join("text.db");
     std::fs::write(&text, "hello, not a database").unwrap();
-    let out = clio(&[
-        "import",
-        "--db",
-        db.to_str().unwrap(),
-        "--alepiz",
-        text.to_str().unwrap(),
-    ]);
+    let out = import(&db, &text, &[]);
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("not an SQLite database"), "{err}");
 
     let csv = dir.path().join("bad.csv");
     std::fs::write(&csv, "1,x,3\n").unwrap();
-    let out = clio(&[
-        "import",
-        "--db",
-        db.to_str().unwrap(),
-        "--alepiz",
-        other.to_str().unwrap(),
-        "--retention",
-        csv.to_str().unwrap(),
-    ]);
+    let out = import(&db, &other, &["--retention", csv.to_str().unwrap()]);
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("keep_history_days `x`"), "{err}");
 }
@@ -300,13 +273,7 @@ fn rows_that_cannot_be_values_are_counted_and_the_rest_imported() {
     .unwrap();
     drop(c);
     let db = dir.path().join("clio.db");
-    let out = clio(&[
-        "import",
-        "--db",
-        db.to_str().unwrap(),
-        "--alepiz",
-        src.to_str().unwrap(),
-    ]);
+    let out = import(&db, &src, &[]);
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "{err}");
     assert!(
