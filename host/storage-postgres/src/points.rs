@@ -248,7 +248,7 @@ pub(crate) fn merge(
         out.delete.push(row.start_ts);
     }
     let appending = old.last().is_none_or(|p| p.ts < first.ts);
-    let merged = merge_sorted(old, new, &mut out.replaced);
+    let merged = clio_storage::merge_points(old, new, &mut out.replaced);
     if appending {
         for piece in merged.chunks(max.clamp(1, clio_codec::MAX_CHUNK_POINTS)) {
             out.insert.extend(encode_even(series, piece, max)?);
@@ -257,27 +257,6 @@ pub(crate) fn merge(
         out.insert = encode_even(series, &merged, max)?;
     }
     Ok(out)
-}
-
-/// Merges two ascending lists; on equal timestamps the new value wins and the timestamp is
-/// recorded in `replaced`.
-fn merge_sorted(old: Vec<Point>, new: &[Point], replaced: &mut Vec<Timestamp>) -> Vec<Point> {
-    let mut out = Vec::with_capacity(old.len() + new.len());
-    let mut new_it = new.iter().peekable();
-    for p in old {
-        while let Some(n) = new_it.next_if(|n| n.ts < p.ts) {
-            out.push(n.clone());
-        }
-        match new_it.next_if(|n| n.ts == p.ts) {
-            Some(n) => {
-                replaced.push(n.ts);
-                out.push(n.clone());
-            }
-            None => out.push(p),
-        }
-    }
-    out.extend(new_it.cloned());
-    out
 }
 
 /// Encodes `points` (ascending) as evenly sized chunks of at most `max` points.

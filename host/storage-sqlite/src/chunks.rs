@@ -78,7 +78,7 @@ pub(crate) fn merge_points(
     // Pure appends (the usual case) fill chunks to the maximum and leave the remainder as
     // the open tail; merges into the past split evenly so that no sliver chunks remain.
     let appending = old.last().is_none_or(|p| p.ts < a);
-    let merged = merge_sorted(old, new, &mut outcome.replaced);
+    let merged = clio_storage::merge_points(old, new, &mut outcome.replaced);
     if appending {
         for piece in merged.chunks(max.clamp(1, clio_codec::MAX_CHUNK_POINTS)) {
             insert_chunks(conn, series, piece, max)?;
@@ -98,27 +98,6 @@ fn chunk_at(conn: &Connection, series: SeriesId, start: Timestamp) -> Result<Opt
     )
     .optional()
     .map_err(sql)
-}
-
-/// Merges two ascending lists; on equal timestamps the new value wins and the timestamp is
-/// recorded in `replaced`.
-fn merge_sorted(old: Vec<Point>, new: &[Point], replaced: &mut Vec<Timestamp>) -> Vec<Point> {
-    let mut out = Vec::with_capacity(old.len() + new.len());
-    let mut new_it = new.iter().peekable();
-    for p in old {
-        while let Some(n) = new_it.next_if(|n| n.ts < p.ts) {
-            out.push(n.clone());
-        }
-        match new_it.next_if(|n| n.ts == p.ts) {
-            Some(n) => {
-                replaced.push(n.ts);
-                out.push(n.clone());
-            }
-            None => out.push(p),
-        }
-    }
-    out.extend(new_it.cloned());
-    out
 }
 
 /// Writes `points` (ascending, non-empty ranges of them) as chunks of at most `max` points,

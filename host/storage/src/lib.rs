@@ -44,7 +44,7 @@ pub use series::{
     SeriesInfo, SeriesSettings, SeriesUpdate,
 };
 pub use trend::{DEFAULT_TREND_INTERVALS, TrendBucket, TrendInterval, TrendIntervalError};
-pub use value::{Point, Value, ValueError, format_number, parse_numeric_like};
+pub use value::{Point, Value, ValueError, format_number, merge_points, parse_numeric_like};
 
 /// Milliseconds since the Unix epoch (UTC). Every timestamp inside Clio has this unit.
 pub type Timestamp = i64;

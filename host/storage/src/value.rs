@@ -157,6 +157,27 @@ impl Point {
     }
 }
 
+/// Merges two ascending lists; on equal timestamps the new value wins and the timestamp is
+/// recorded in `replaced`. What a backend does when new points meet a stored chunk.
+pub fn merge_points(old: Vec<Point>, new: &[Point], replaced: &mut Vec<Timestamp>) -> Vec<Point> {
+    let mut out = Vec::with_capacity(old.len() + new.len());
+    let mut new_it = new.iter().peekable();
+    for p in old {
+        while let Some(n) = new_it.next_if(|n| n.ts < p.ts) {
+            out.push(n.clone());
+        }
+        match new_it.next_if(|n| n.ts == p.ts) {
+            Some(n) => {
+                replaced.push(n.ts);
+                out.push(n.clone());
+            }
+            None => out.push(p),
+        }
+    }
+    out.extend(new_it.cloned());
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
