@@ -7,6 +7,8 @@ cd "$(dirname "$0")/.."
 
 export CARGO_TERM_COLOR=never
 export RUST_BACKTRACE=1
+# A clean clone gains nothing from incremental state, and it doubles the target directory.
+export CARGO_INCREMENTAL=0
 
 echo "== toolchain"
 rustup show active-toolchain
