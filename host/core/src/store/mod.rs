@@ -324,6 +324,26 @@ impl Store {
         SeriesPage { series, next }
     }
 
+    /// Calls `visit` with every catalog entry passing `filter`, by ascending id, without
+    /// copying them. The catalog's read lock is taken per batch of ids and released between
+    /// batches, so a walk over a million series never holds off the writers that create
+    /// series for long; a series created or deleted during the walk may or may not be seen.
+    pub fn visit_series(&self, filter: &SeriesFilter, mut visit: impl FnMut(&SeriesInfo)) {
+        const BATCH: usize = 4096;
+        let mut after = None;
+        loop {
+            let cat = self.inner.catalog.read();
+            let (v, more) = cat.page(filter, after, BATCH);
+            for info in &v {
+                visit(info);
+            }
+            match (more, v.last()) {
+                (true, Some(last)) => after = Some(last.id),
+                _ => return,
+            }
+        }
+    }
+
     /// Distinct measurements of the keyed series, sorted.
     pub fn measurements(&self) -> Vec<String> {
         self.inner

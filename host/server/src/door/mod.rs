@@ -469,6 +469,23 @@ impl Gate {
         Ok(all)
     }
 
+    /// Calls `visit` with every catalog entry passing `filter` that the scope covers
+    /// (`read`), by ascending id, without copying the catalog ([`clio_core::Store::visit_series`]).
+    pub fn visit_series(
+        &self,
+        filter: &SeriesFilter,
+        mut visit: impl FnMut(&SeriesInfo),
+    ) -> Result<(), ApiError> {
+        self.require(Role::Read)?;
+        let all = self.principal().scope.is_unrestricted();
+        self.state.store().visit_series(filter, |s| {
+            if all || self.sees(s) {
+                visit(s)
+            }
+        });
+        Ok(())
+    }
+
     /// One page of the scope's series passing `filter` (`read`). Pages are filled from the
     /// catalog past entries the scope hides, so `next` stays a plain series id.
     pub fn list_series_page(

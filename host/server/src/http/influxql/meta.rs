@@ -3,6 +3,7 @@
 use std::collections::BTreeSet;
 
 use clio_influxql::{Expr, KeyMatch, NameMatch, Page, Source, TagCond, compile_regex, split};
+use clio_storage::SeriesFilter;
 use serde_json::{Value as Json, json};
 
 use super::schema::{self, Measurement};
@@ -312,15 +313,43 @@ pub(super) fn show_series(
     p: Page,
 ) -> Result<Vec<SeriesOut>, String> {
     let cond = tag_cond(ctx, condition)?;
-    let mut keys = Vec::new();
     let must = schema::required_tags(cond.as_ref());
-    for m in schema::measurements_with(ctx.gate, from, &must)? {
-        keys.extend(
-            m.matching(cond.as_ref())
-                .map(|(tags, _)| series_key(&m.name, tags)),
-        );
+    // Only the first `OFFSET + LIMIT` keys in key order are kept: the walk visits each series
+    // once without copying it, and holds no more than the page whatever the measurement's size.
+    let keep = if p.limit == 0 {
+        usize::MAX
+    } else {
+        usize::try_from(p.offset.saturating_add(p.limit)).unwrap_or(usize::MAX)
+    };
+    let mut keys: BTreeSet<String> = BTreeSet::new();
+    for name in schema::measurement_names(ctx.gate, from)? {
+        let filter = SeriesFilter {
+            measurement: Some(name),
+            tags: must.clone(),
+            ..Default::default()
+        };
+        ctx.gate
+            .visit_series(&filter, |info| {
+                let Some(key) = &info.key else { return };
+                let tags = key.tags();
+                if cond
+                    .as_ref()
+                    .is_some_and(|c| !c.eval(&|k| schema::tag(tags, k)))
+                {
+                    return;
+                }
+                let k = series_key(key.measurement(), tags);
+                if keys.len() >= keep && keys.last().is_none_or(|last| &k >= last) {
+                    return;
+                }
+                keys.insert(k);
+                if keys.len() > keep {
+                    keys.pop_last();
+                }
+            })
+            .map_err(|e| e.to_string())?;
     }
-    let keys = page(keys, p);
+    let keys = page(keys.into_iter().collect(), p);
     if keys.is_empty() {
         return Ok(Vec::new());
     }

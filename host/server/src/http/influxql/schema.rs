@@ -38,7 +38,7 @@ impl Measurement {
 }
 
 /// The value of tag `k` in a tag set.
-pub(crate) fn tag<'a>(tags: &'a TagSet, k: &str) -> Option<&'a str> {
+pub(crate) fn tag<'a>(tags: &'a [(String, String)], k: &str) -> Option<&'a str> {
     tags.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str())
 }
 

@@ -7,7 +7,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use clio_core::Window;
 use clio_influxql::{
-    BinOp, Expr, Field, Fill, GroupTags, Select, TagDim, TimeRange, compile_regex, split,
+    BinOp, Expr, Field, Fill, GroupTags, Select, Source, SourceName, TagDim, TimeRange,
+    compile_regex, split,
 };
 use clio_storage::{PointColumns, SeriesId, TrendBucket, TrendInterval};
 
@@ -345,6 +346,32 @@ fn dims(g: &GroupTags, m: &Measurement) -> Result<Vec<String>, String> {
     Ok(out.into_iter().collect())
 }
 
+/// The tag equalities of `condition` that every series of `measurement` it selects must
+/// carry, so that only those series are loaded from the catalog's tag index. The names that
+/// are tag keys of the measurement are known from the index without visiting a series; the
+/// condition is split treating every other name as a field, which can only leave out terms,
+/// never add one (the full split per measurement follows). Nothing is pushed down when the
+/// caller's scope covers only part of the measurement or the condition does not split.
+fn pushed_down(
+    ctx: &Ctx<'_>,
+    condition: Option<&Expr>,
+    measurement: &str,
+) -> Result<Vec<(String, String)>, String> {
+    if condition.is_none() {
+        return Ok(Vec::new());
+    }
+    let Some(keys) = ctx
+        .gate
+        .tags_of(measurement, &|_| true, false)
+        .map_err(|e| e.to_string())?
+    else {
+        return Ok(Vec::new());
+    };
+    Ok(split(condition, ctx.now_ns, &|n| !keys.contains_key(n))
+        .map(|c| schema::required_tags(c.tags.as_ref()))
+        .unwrap_or_default())
+}
+
 /// Runs a `SELECT`.
 pub(super) async fn select(ctx: &Ctx<'_>, s: &Select) -> Result<Vec<SeriesOut>, String> {
     if let Some(tz) = &s.tz
@@ -354,7 +381,16 @@ pub(super) async fn select(ctx: &Ctx<'_>, s: &Select) -> Result<Vec<SeriesOut>, 
             "tz('{tz}') is not supported by Clio: times are answered in UTC"
         ));
     }
-    let ms = schema::measurements(ctx.gate, &s.sources)?;
+    let mut ms = Vec::new();
+    for name in schema::measurement_names(ctx.gate, &s.sources)? {
+        let must = pushed_down(ctx, s.condition.as_ref(), &name)?;
+        let source = [Source {
+            database: None,
+            retention_policy: None,
+            name: SourceName::Name(name),
+        }];
+        ms.extend(schema::measurements_with(ctx.gate, &source, &must)?);
+    }
     let mut out = Vec::new();
     let mut budget = MAX_POINTS;
     for m in &ms {
