@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use serde::Deserialize;
 
 /// `[backup]`.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BackupConfig {
     /// Where backups go when a request names no destination; relative paths are relative
@@ -24,4 +24,48 @@ pub struct BackupConfig {
     /// Where closed log segments are archived for point-in-time restores; unset: none.
     #[serde(default)]
     pub archive_dir: Option<PathBuf>,
+    /// Shell command that archives one closed log segment instead of `archive_dir`
+    /// (PostgreSQL's `archive_command`): `%p` its path, `%f` its file name, `%%` a `%`.
+    #[serde(default)]
+    pub archive_command: Option<String>,
+    /// Seconds an `archive_command` run may take before it is killed and retried.
+    #[serde(default = "default_archive_command_timeout")]
+    pub archive_command_timeout: u64,
+}
+
+fn default_archive_command_timeout() -> u64 {
+    300
+}
+
+impl BackupConfig {
+    pub(crate) fn validate(&self, errs: &mut Vec<String>) {
+        if self.archive_dir.is_some() && self.archive_command.is_some() {
+            errs.push("backup: set archive_dir or archive_command, not both".into());
+        }
+        if let Some(c) = &self.archive_command {
+            if c.trim().is_empty() {
+                errs.push("backup.archive_command is empty".into());
+            } else if !c.contains("%p") {
+                errs.push(format!(
+                    "backup.archive_command `{c}` does not name the segment: put %p (its path) in it"
+                ));
+            }
+        }
+        if self.archive_command_timeout == 0 {
+            errs.push("backup.archive_command_timeout must be at least 1 second".into());
+        }
+    }
+}
+
+impl Default for BackupConfig {
+    fn default() -> Self {
+        BackupConfig {
+            dir: None,
+            key_file: None,
+            warn_after_hours: 0,
+            archive_dir: None,
+            archive_command: None,
+            archive_command_timeout: default_archive_command_timeout(),
+        }
+    }
 }

@@ -226,6 +226,14 @@ impl Config {
             .then_some(self.ingest.max_new_series_per_write);
         o.max_metadata_bytes = self.ingest.max_metadata_bytes;
         o.archive_dir = self.backup.archive_dir.clone();
+        o.archive_command =
+            self.backup
+                .archive_command
+                .clone()
+                .map(|command| clio_core::ArchiveCommand {
+                    command,
+                    timeout: Duration::from_secs(self.backup.archive_command_timeout),
+                });
         o
     }
 }

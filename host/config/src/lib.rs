@@ -146,6 +146,7 @@ impl Config {
     pub fn validate(&self) -> Result<(), ConfigError> {
         let mut errs = Vec::new();
         self.validate_backends(&mut errs);
+        self.backup.validate(&mut errs);
         if self.storage.trend_intervals.is_empty() {
             errs.push("storage.trend_intervals must name at least one interval".into());
         }

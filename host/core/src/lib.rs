@@ -45,7 +45,7 @@ pub use cache::{CacheOptions, CacheStats};
 pub use catalog::KEY_ID_BASE;
 pub use error::{Error, Result};
 pub use lock::DirLock;
-pub use options::EngineOptions;
+pub use options::{ArchiveCommand, EngineOptions};
 pub use query::{Cursor, Data, ReadRequest, ReadResult, Resolution, Window};
 pub use replica::{ReplicaState, ReplicaStatus};
 pub use store::status::{BackendStatus, StorageStatus};

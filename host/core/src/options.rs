@@ -58,6 +58,10 @@ pub struct EngineOptions {
     /// archive_dir`); `None`: no archiving. While set, a segment is deleted only once
     /// archived, and the log carries clock records.
     pub archive_dir: Option<PathBuf>,
+    /// A shell command that archives one closed log segment (`[backup] archive_command`,
+    /// as PostgreSQL's): `%p` is the segment's path, `%f` its file name, `%%` a `%`. Exit
+    /// status 0 means archived. Used instead of `archive_dir`, never with it.
+    pub archive_command: Option<ArchiveCommand>,
     /// Faults injected into the log's file operations (tests only; `None` in production).
     #[doc(hidden)]
     pub wal_faults: Option<std::sync::Arc<crate::wal::WalFaults>>,
@@ -91,7 +95,17 @@ impl EngineOptions {
             max_metadata_bytes: 64 << 10,
             trend_intervals: DEFAULT_TREND_INTERVALS.to_vec(),
             archive_dir: None,
+            archive_command: None,
             wal_faults: None,
         }
     }
+}
+
+/// A command that archives closed log segments ([`EngineOptions::archive_command`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ArchiveCommand {
+    /// Run with `sh -c` after `%p`, `%f` and `%%` are replaced.
+    pub command: String,
+    /// A run that takes longer is killed and counts as failed (the segment is tried again).
+    pub timeout: Duration,
 }

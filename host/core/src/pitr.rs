@@ -36,14 +36,23 @@ pub struct PitrReport {
     pub reached: bool,
 }
 
+/// Where a point-in-time restore ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RestoreTarget {
+    /// At this time (ms since the epoch): everything committed by then is kept.
+    Time(i64),
+    /// At this log position (segment, byte offset of a record's start, as [`log_records`]
+    /// lists them): the record starting there and everything after it are dropped.
+    Position(u64, u64),
+}
+
 /// Continues the log of the restored data directory `data_dir` (whose backup ends at log
-/// position `from`) with the segments of `archive`, then, with `to_time`, cuts it at that
-/// time (ms since the epoch).
+/// position `from`) with the segments of `archive`, then, with a `target`, cuts it there.
 pub fn prepare(
     data_dir: &Path,
     archive: Option<&Path>,
     from: (u64, u64),
-    to_time: Option<i64>,
+    target: Option<RestoreTarget>,
 ) -> Result<PitrReport> {
     let wal = data_dir.join("wal");
     fs::create_dir_all(&wal).map_err(|e| Error::io(format!("creating {}", wal.display()), e))?;
@@ -55,18 +64,58 @@ pub fn prepare(
             report.missing_segment = Some(next);
         }
     }
-    let Some(to) = to_time else {
-        return Ok(report);
-    };
-    let mut seen_clock = false;
-    let segments = list_segments(&wal)?;
-    for (idx, (n, path)) in segments.iter().enumerate() {
-        let data =
-            fs::read(path).map_err(|e| Error::io(format!("reading {}", path.display()), e))?;
-        if data.len() < record::MAGIC.len() || &data[..record::MAGIC.len()] != record::MAGIC {
-            continue;
+    match target {
+        None => Ok(report),
+        Some(RestoreTarget::Time(to)) => cut_at_time(&wal, to, report),
+        Some(RestoreTarget::Position(seg, off)) => {
+            if (seg, off) < from {
+                return Err(Error::InvalidRequest(format!(
+                    "position {seg}:{off} is before the backup's end ({}:{}): use an older backup",
+                    from.0, from.1
+                )));
+            }
+            cut_at_position(&wal, seg, off, report)
         }
-        let decoded = record::decode_all(&data[record::MAGIC.len()..]);
+    }
+}
+
+/// Cuts segment `path` at `offset` and removes the segments after it.
+fn cut(
+    path: &Path,
+    offset: u64,
+    later: &[(u64, std::path::PathBuf)],
+    report: &mut PitrReport,
+) -> Result<()> {
+    let f = fs::OpenOptions::new()
+        .write(true)
+        .open(path)
+        .map_err(|e| Error::io(format!("opening {}", path.display()), e))?;
+    f.set_len(offset)
+        .and_then(|()| f.sync_all())
+        .map_err(|e| Error::io(format!("cutting {}", path.display()), e))?;
+    for (_, p) in later {
+        fs::remove_file(p).map_err(|e| Error::io(format!("removing {}", p.display()), e))?;
+        report.segments_dropped += 1;
+    }
+    Ok(())
+}
+
+/// The decoded records of one segment file; `None` when it has no log header.
+fn decode(path: &Path) -> Result<Option<record::Decoded>> {
+    let data = fs::read(path).map_err(|e| Error::io(format!("reading {}", path.display()), e))?;
+    if data.len() < record::MAGIC.len() || &data[..record::MAGIC.len()] != record::MAGIC {
+        return Ok(None);
+    }
+    Ok(Some(record::decode_all(&data[record::MAGIC.len()..])))
+}
+
+fn cut_at_time(wal: &Path, to: i64, mut report: PitrReport) -> Result<PitrReport> {
+    let mut seen_clock = false;
+    let segments = list_segments(wal)?;
+    for (idx, (n, path)) in segments.iter().enumerate() {
+        let Some(decoded) = decode(path)? else {
+            continue;
+        };
         for (i, e) in decoded.entries.iter().enumerate() {
             let Entry::Clock(t) = e else { continue };
             seen_clock = true;
@@ -76,18 +125,7 @@ pub fn prepare(
             }
             let start = if i == 0 { 0 } else { decoded.ends[i - 1] };
             let offset = (record::MAGIC.len() + start) as u64;
-            let f = fs::OpenOptions::new()
-                .write(true)
-                .open(path)
-                .map_err(|e| Error::io(format!("opening {}", path.display()), e))?;
-            f.set_len(offset)
-                .and_then(|()| f.sync_all())
-                .map_err(|e| Error::io(format!("cutting {}", path.display()), e))?;
-            for (_, later) in &segments[idx + 1..] {
-                fs::remove_file(later)
-                    .map_err(|e| Error::io(format!("removing {}", later.display()), e))?;
-                report.segments_dropped += 1;
-            }
+            cut(path, offset, &segments[idx + 1..], &mut report)?;
             report.cut_at = Some((*n, offset));
             report.reached = true;
             return Ok(report);
@@ -95,10 +133,119 @@ pub fn prepare(
     }
     if !seen_clock {
         return Err(Error::InvalidRequest(
-            "the log holds no clock records, so it cannot be cut at a time: point-in-time restores need [backup] archive_dir set while the log is written".into(),
+            "the log holds no clock records, so it cannot be cut at a time: point-in-time restores need [backup] archive_dir or archive_command set while the log is written".into(),
         ));
     }
     Ok(report)
+}
+
+fn cut_at_position(wal: &Path, seg: u64, off: u64, mut report: PitrReport) -> Result<PitrReport> {
+    let segments = list_segments(wal)?;
+    let Some(idx) = segments.iter().position(|(n, _)| *n == seg) else {
+        let range = match (segments.first(), segments.last()) {
+            (Some((a, _)), Some((b, _))) => format!("segments {a} to {b}"),
+            _ => "no segments".into(),
+        };
+        return Err(Error::InvalidRequest(format!(
+            "position {seg}:{off}: the restored log (backup and archive) holds {range}"
+        )));
+    };
+    let path = &segments[idx].1;
+    let decoded = decode(path)?.ok_or_else(|| {
+        Error::InvalidRequest(format!("segment {seg} has no log header: it cannot be cut"))
+    })?;
+    let magic = record::MAGIC.len() as u64;
+    // Record starts: the first after the header, then where each record ends.
+    let starts: Vec<u64> = std::iter::once(magic)
+        .chain(decoded.ends.iter().map(|e| magic + *e as u64))
+        .collect();
+    if !starts.contains(&off) {
+        let before = starts.iter().rev().find(|s| **s < off);
+        let after = starts.iter().find(|s| **s > off);
+        let near: Vec<String> = before
+            .into_iter()
+            .chain(after)
+            .map(|s| format!("{seg}:{s}"))
+            .collect();
+        return Err(Error::InvalidRequest(format!(
+            "position {seg}:{off} is not where a log record starts (nearest: {}); `clio backup log` lists the positions",
+            near.join(", ")
+        )));
+    }
+    let kept = starts.iter().position(|s| *s == off).unwrap_or(0);
+    report.last_kept_time = decoded.entries[..kept.min(decoded.entries.len())]
+        .iter()
+        .rev()
+        .find_map(|e| match e {
+            Entry::Clock(t) => Some(*t),
+            _ => None,
+        });
+    cut(path, off, &segments[idx + 1..], &mut report)?;
+    report.cut_at = Some((seg, off));
+    report.reached = true;
+    Ok(report)
+}
+
+/// One record of a log, as [`log_records`] lists it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LogRecord {
+    /// The segment holding it.
+    pub segment: u64,
+    /// Where it starts in the segment (a `--to-position` target).
+    pub offset: u64,
+    /// The commit time in effect (the latest clock record before it), ms since the epoch.
+    pub time: Option<i64>,
+    /// `points`, `create_series`, `delete_series`, `delete_range`, `expire`,
+    /// `update_series`, `flushed` or `clock`.
+    pub kind: &'static str,
+    /// Points written, or series created, deleted, expired or updated.
+    pub count: u64,
+    /// The series a deletion or update names.
+    pub series: Option<u64>,
+}
+
+/// Every record of the log segments in `dir` (a data directory's `wal/` or an archive), in
+/// order, with the position to pass to a restore. Clock records are folded into the
+/// following records' `time`.
+pub fn log_records(dir: &Path) -> Result<Vec<LogRecord>> {
+    let mut out = Vec::new();
+    let mut time = None;
+    for (n, path) in list_segments(dir)? {
+        let Some(decoded) = decode(&path)? else {
+            continue;
+        };
+        let magic = record::MAGIC.len() as u64;
+        for (i, e) in decoded.entries.iter().enumerate() {
+            let offset = magic
+                + if i == 0 {
+                    0
+                } else {
+                    decoded.ends[i - 1] as u64
+                };
+            let (kind, count, series) = match e {
+                Entry::Clock(t) => {
+                    time = Some(*t);
+                    continue;
+                }
+                Entry::Points(p) => ("points", p.len() as u64, None),
+                Entry::DeleteSeries(id) => ("delete_series", 1, Some(id.0)),
+                Entry::DeleteRange { series, .. } => ("delete_range", 1, Some(series.0)),
+                Entry::Expire(v) => ("expire", v.len() as u64, None),
+                Entry::CreateSeries(v) => ("create_series", v.len() as u64, None),
+                Entry::UpdateSeries(id, _) => ("update_series", 1, Some(id.0)),
+                Entry::Flushed { .. } => ("flushed", 0, None),
+            };
+            out.push(LogRecord {
+                segment: n,
+                offset,
+                time,
+                kind,
+                count,
+                series,
+            });
+        }
+    }
+    Ok(out)
 }
 
 /// Copies the archived segments from `first` on, as long as they follow one another, into

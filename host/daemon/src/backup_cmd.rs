@@ -59,6 +59,18 @@ enum Action {
     },
     /// Print a new random key for encrypted backups (64 hex digits).
     Key,
+    /// List the records of a log (an archive directory or a data directory's `wal/`) with
+    /// their positions and commit times, to pick a `clio restore --to-position` target.
+    Log {
+        /// The archive directory (`[backup] archive_dir`) or a data directory's `wal/`.
+        dir: PathBuf,
+        /// Only records committed at or after this time (RFC 3339 or ms since the epoch).
+        #[arg(long, value_name = "TIME")]
+        since: Option<String>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -119,8 +131,25 @@ pub struct RestoreArgs {
     archive: Option<PathBuf>,
     /// Restore to this time (RFC 3339, `2026-12-05T14:00:00Z`, or ms since the epoch): the
     /// log is cut there, so the server starts with what was committed up to then.
-    #[arg(long, value_name = "TIME")]
+    #[arg(long, value_name = "TIME", conflicts_with = "to_position")]
     to_time: Option<String>,
+    /// Restore to this log position (`SEGMENT:OFFSET`, as `clio backup log` lists them): the
+    /// record that starts there and everything after it are left out.
+    #[arg(long, value_name = "SEGMENT:OFFSET")]
+    to_position: Option<String>,
+}
+
+/// `SEGMENT:OFFSET`.
+fn parse_position(text: &str) -> Result<(u64, u64)> {
+    let (a, b) = text.split_once(':').with_context(|| {
+        format!("--to-position `{text}`: expected SEGMENT:OFFSET, e.g. 12:4096")
+    })?;
+    let n = |v: &str, what: &str| {
+        v.trim()
+            .parse::<u64>()
+            .with_context(|| format!("--to-position `{text}`: the {what} `{v}` is not a number"))
+    };
+    Ok((n(a, "segment")?, n(b, "offset")?))
 }
 
 /// Runs `clio backup ...`.
@@ -194,6 +223,39 @@ pub fn run(args: &BackupArgs) -> Result<()> {
                 },
             )?;
             println!("removed {} backups: {}", removed.len(), removed.join(", "));
+            Ok(())
+        }
+        Action::Log { dir, since, json } => {
+            let since = match since {
+                Some(t) => Some(
+                    crate::timearg::parse_time(t, crate::timearg::now_ms())
+                        .with_context(|| format!("--since `{t}`"))?,
+                ),
+                None => None,
+            };
+            let records: Vec<_> = clio_core::pitr::log_records(dir)?
+                .into_iter()
+                .filter(|r| since.is_none_or(|s| r.time.is_some_and(|t| t >= s)))
+                .collect();
+            if *json {
+                println!("{}", serde_json::to_string_pretty(&records)?);
+                return Ok(());
+            }
+            println!(
+                "{:<22} {:<24} {:<14} {:>9}  series",
+                "position", "committed", "kind", "count"
+            );
+            for r in &records {
+                println!(
+                    "{:<22} {:<24} {:<14} {:>9}  {}",
+                    format!("{}:{}", r.segment, r.offset),
+                    r.time
+                        .map_or_else(|| "-".into(), crate::timearg::format_time),
+                    r.kind,
+                    r.count,
+                    r.series.map_or_else(|| "-".into(), |s| s.to_string())
+                );
+            }
             Ok(())
         }
         Action::Key => {
@@ -317,8 +379,18 @@ pub fn restore(args: &RestoreArgs) -> Result<()> {
         }
         None => None,
     };
+    let position = args
+        .to_position
+        .as_deref()
+        .map(parse_position)
+        .transpose()?;
+    let target = match (to_time, position) {
+        (Some(t), _) => Some(clio_core::pitr::RestoreTarget::Time(t)),
+        (None, Some((s, o))) => Some(clio_core::pitr::RestoreTarget::Position(s, o)),
+        (None, None) => None,
+    };
     let mut report = None;
-    let pitr = to_time.is_some() || args.archive.is_some();
+    let pitr = target.is_some() || args.archive.is_some();
     let r = clio_backup::restore_with(
         &args.from,
         &args.data_dir,
@@ -328,7 +400,7 @@ pub fn restore(args: &RestoreArgs) -> Result<()> {
             if !pitr {
                 return Ok(());
             }
-            let r = clio_core::pitr::prepare(dir, args.archive.as_deref(), m.position, to_time)
+            let r = clio_core::pitr::prepare(dir, args.archive.as_deref(), m.position, target)
                 .map_err(|e| clio_backup::BackupError::Invalid(e.to_string()))?;
             report = Some(r);
             Ok(())
@@ -355,7 +427,7 @@ pub fn restore(args: &RestoreArgs) -> Result<()> {
                 "warning: the archive lacks segment {n} although it holds later ones: the restore ends before it"
             );
         }
-        match (to_time, p.reached, p.last_kept_time) {
+        match (target, p.reached, p.last_kept_time) {
             (Some(_), true, _) => {
                 let (seg, off) = p.cut_at.unwrap_or_default();
                 println!(
@@ -366,7 +438,10 @@ pub fn restore(args: &RestoreArgs) -> Result<()> {
             }
             (Some(t), false, last) => eprintln!(
                 "warning: the log ends before {} (last commit {}): the restore holds everything archived",
-                crate::timearg::format_time(t),
+                match t {
+                    clio_core::pitr::RestoreTarget::Time(t) => crate::timearg::format_time(t),
+                    clio_core::pitr::RestoreTarget::Position(s, o) => format!("position {s}:{o}"),
+                },
                 last.map_or_else(|| "unknown".into(), crate::timearg::format_time)
             ),
             (None, _, _) => {}

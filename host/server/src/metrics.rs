@@ -82,6 +82,10 @@ struct StorageGauges {
     lag_seconds: Family<BackendLabels, Gauge<f64, AtomicU64>>,
     pending_changes: Family<BackendLabels, Gauge<u64, AtomicU64>>,
     failover_reads: Counter<u64, AtomicU64>,
+    archive_segments: Counter<u64, AtomicU64>,
+    archive_failures: Counter<u64, AtomicU64>,
+    archive_failing: Gauge,
+    archive_upto: Gauge<u64, AtomicU64>,
 }
 
 /// Every metric of the server.
@@ -443,6 +447,26 @@ impl Metrics {
             "Reads a replica answered because the primary failed",
             storage.failover_reads.clone(),
         );
+        registry.register(
+            "archive_segments",
+            "Log segments archived (`[backup] archive_dir` or archive_command) since the start",
+            storage.archive_segments.clone(),
+        );
+        registry.register(
+            "archive_failures",
+            "Failed log-archiving attempts since the start (each is retried at the next flush)",
+            storage.archive_failures.clone(),
+        );
+        registry.register(
+            "archive_failing",
+            "1 while log archiving fails (segments stay in the log; /api/v1/storage says why)",
+            storage.archive_failing.clone(),
+        );
+        registry.register(
+            "archive_archived_upto_segment",
+            "Every log segment up to this number is archived",
+            storage.archive_upto.clone(),
+        );
         Metrics {
             registry,
             storage,
@@ -505,6 +529,16 @@ impl Metrics {
         st.failover_reads
             .inner()
             .store(storage.failover_reads, Ordering::Relaxed);
+        if let Some(a) = &storage.archive {
+            st.archive_segments
+                .inner()
+                .store(a.segments, Ordering::Relaxed);
+            st.archive_failures
+                .inner()
+                .store(a.failures, Ordering::Relaxed);
+            st.archive_failing.set(i64::from(a.failing.is_some()));
+            st.archive_upto.set(a.archived_upto);
+        }
         for b in &storage.backends {
             let l = BackendLabels {
                 backend: b.name.clone(),

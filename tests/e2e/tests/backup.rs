@@ -586,3 +586,171 @@ fn a_backup_and_the_archived_log_restore_to_a_point_in_time() {
     assert!(!out.status.success() && err.contains("is damaged"), "{err}");
     assert!(!broken.exists());
 }
+
+/// One sample of `/metrics`.
+fn metric(s: &Server, name: &str) -> f64 {
+    let text = s.http("GET", "/metrics", b"", &[]).text();
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no {name} in /metrics:\n{text}"))
+}
+
+/// `[backup] archive_command` instead of a directory: while the command fails, segments stay
+/// in the log and the failure shows in the status and the metrics; once it works, the archive
+/// catches up. `clio backup log` lists the records with positions, and a restore to the
+/// position of a `DROP`-like deletion keeps everything before it.
+#[test]
+fn an_archive_command_feeds_a_restore_to_a_log_position() {
+    let dir = tempfile::tempdir().unwrap();
+    let t0 = t0();
+    let data = dir.path().join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    let archive = dir.path().join("archive dir");
+    std::fs::create_dir_all(&archive).unwrap();
+    let blocked = dir.path().join("blocked");
+    std::fs::write(&blocked, b"").unwrap();
+    let config = dir.path().join("clio.toml");
+    let command = format!(
+        "if [ -e '{}' ]; then echo archive host unreachable >&2; exit 3; fi; cp %p '{}'/%f",
+        blocked.display(),
+        archive.display()
+    );
+    std::fs::write(
+        &config,
+        format!(
+            "{CONFIG}[backup]\narchive_command = {}\narchive_command_timeout = 10\n",
+            toml::Value::String(command)
+        ),
+    )
+    .unwrap();
+    let s = Server::start(&data, &["--config", config.to_str().unwrap()]);
+    write_range(&s, t0, 0, 1000);
+    flushed(&s);
+    // Failing: said once in the status, counted, and nothing archived.
+    for _ in 0..200 {
+        if metric(&s, "clio_archive_failing") == 1.0 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(metric(&s, "clio_archive_failing"), 1.0);
+    assert!(metric(&s, "clio_archive_failures_total") >= 1.0);
+    let st = s.get_json("/api/v1/storage", 200);
+    let failing = st["archive"]["failing"].as_str().unwrap_or_default();
+    assert!(
+        failing.contains("exit status: 3") && failing.contains("archive host unreachable"),
+        "{st}"
+    );
+    assert_eq!(std::fs::read_dir(&archive).unwrap().count(), 0);
+    // Working again: the archive catches up.
+    std::fs::remove_file(&blocked).unwrap();
+    archived(&s);
+    // The flag drops when the attempt that caught up ends, just after the last copy.
+    for _ in 0..200 {
+        if metric(&s, "clio_archive_failing") == 0.0 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(
+        metric(&s, "clio_archive_failing"),
+        0.0,
+        "{}",
+        s.get_json("/api/v1/storage", 200)
+    );
+    assert!(metric(&s, "clio_archive_segments_total") >= 1.0);
+
+    let dest = dir.path().join("backups");
+    let r = s.http(
+        "POST",
+        "/api/v1/backups",
+        json!({"dest": dest.to_str().unwrap()})
+            .to_string()
+            .as_bytes(),
+        &[],
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    let backup = dest.join(r.json()["id"].as_str().unwrap());
+    // After the backup: B on series 7 and points on series 8, then series 8 deleted by
+    // mistake, then C.
+    write_range(&s, t0, 1000, 2000);
+    let r = s.http(
+        "POST",
+        "/api/v1/points",
+        json!([{"series": 8, "ts": t0, "value": 8.0}, {"series": 8, "ts": t0 + 1000, "value": 8.5}])
+            .to_string()
+            .as_bytes(),
+        &[],
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(s.http("DELETE", "/api/v1/series/8", b"", &[]).status, 204);
+    write_range(&s, t0, 2000, 3000);
+    archived(&s);
+    assert_eq!(s.terminate().code(), Some(0));
+
+    // The log's records, with positions; the deletion is one of them.
+    let out = clio(&["backup", "log", archive.to_str().unwrap(), "--json"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let records: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let del = records
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["kind"] == "delete_series" && r["series"] == 8)
+        .unwrap_or_else(|| panic!("no deletion of series 8 in {records}"))
+        .clone();
+    assert!(del["time"].as_i64().is_some(), "{del}");
+    let position = format!("{}:{}", del["segment"], del["offset"]);
+    let text = clio(&["backup", "log", archive.to_str().unwrap()]);
+    assert!(String::from_utf8_lossy(&text.stdout).contains(&position));
+
+    // Not a record's start: named with the nearest ones, nothing restored.
+    let off = dir.path().join("off");
+    let bad = format!("{}:{}", del["segment"], del["offset"].as_u64().unwrap() + 1);
+    let out = restore(
+        &backup,
+        &off,
+        &[
+            "--archive",
+            archive.to_str().unwrap(),
+            "--to-position",
+            &bad,
+        ],
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success()
+            && err.contains("not where a log record starts")
+            && err.contains(&position),
+        "{err}"
+    );
+    assert!(!off.exists());
+
+    // Just before the deletion: A and B on series 7, series 8 with its points, no C.
+    let at = dir.path().join("before-delete");
+    let out = restore(
+        &backup,
+        &at,
+        &[
+            "--archive",
+            archive.to_str().unwrap(),
+            "--to-position",
+            &position,
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let s = Server::start(&at, &[]);
+    let pts = all_points(&s, t0);
+    assert_eq!(pts.len(), 2000);
+    assert_eq!(pts.last().copied(), Some((t0 + 1_999_000, 1999.0)));
+    assert_eq!(points_of(&s, 8, t0), vec![(t0, 8.0), (t0 + 1000, 8.5)]);
+    assert_eq!(s.terminate().code(), Some(0));
+}

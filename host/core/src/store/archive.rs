@@ -1,38 +1,55 @@
-//! Continuous archiving: closed log segments copied to `[backup] archive_dir` as the flush
-//! closes them, so that a backup plus the archive restores to any time since the backup
-//! (`clio restore --to-time`, see `crate::pitr`).
+//! Continuous archiving: closed log segments copied to `[backup] archive_dir` (or handed to
+//! `[backup] archive_command`) as the flush closes them, so that a backup plus the archive
+//! restores to any time since the backup (`clio restore --to-time`, see `crate::pitr`).
 //!
-//! The flush closes the current segment (rotation), then copies every closed segment not
-//! yet archived (written as `<n>.wal.partial`, synced, renamed, the directory synced), and
-//! records the last one in `<data_dir>/archive.json`. A segment is deleted from the log only
+//! The flush closes the current segment (rotation), then archives every closed segment not
+//! yet archived (into a directory: written as `<n>.wal.partial`, synced, renamed, the
+//! directory synced; by a command: one run per segment, in order, that must exit with 0
+//! within its timeout), and records the last one in `<data_dir>/archive.json`. A segment is deleted from the log only
 //! once archived, so a failing archive keeps the log growing (bounded by
 //! `wal.max_size_mb`, as with a primary that is down) and loses nothing; the failure is
 //! logged once per cause, counted, and shown in the storage status.
 
 use std::fs;
 use std::io::Read;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 use tracing::{info, warn};
 
 use crate::error::{Error, Result};
+use crate::options::ArchiveCommand;
 
 const STATE_FILE: &str = "archive.json";
 
 /// Where a data directory's archiving stands, kept across restarts.
 #[derive(Debug, Default, Serialize, Deserialize)]
 struct State {
+    #[serde(default)]
     dir: PathBuf,
+    #[serde(default)]
+    command: Option<String>,
     upto: u64,
+}
+
+/// Where segments go.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum ArchiveTarget {
+    /// Copied into this directory.
+    Dir(PathBuf),
+    /// Handed to this command.
+    Command(ArchiveCommand),
 }
 
 /// The engine's archiver (present while `archive_dir` is set).
 #[derive(Debug)]
 pub(crate) struct Archiver {
-    dir: PathBuf,
+    target: ArchiveTarget,
     state_path: PathBuf,
     /// Every segment `<= upto` is in the archive.
     upto: AtomicU64,
@@ -47,7 +64,7 @@ pub(crate) struct Archiver {
 /// What [`crate::Store::storage_status`] shows of the archive.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ArchiveStatus {
-    /// The archive directory.
+    /// The archive directory, or the command (`command: ...`).
     pub dir: String,
     /// Every log segment up to this one is archived.
     pub archived_upto: u64,
@@ -60,25 +77,39 @@ pub struct ArchiveStatus {
 }
 
 impl Archiver {
-    /// The archiver of `data_dir`, archiving into `dir` (created if missing).
-    pub(crate) fn open(data_dir: &Path, dir: &Path) -> Result<Archiver> {
-        fs::create_dir_all(dir)
-            .map_err(|e| Error::io(format!("creating the log archive {}", dir.display()), e))?;
+    /// The archiver of `data_dir`, archiving to `target` (a directory is created if missing).
+    pub(crate) fn open(data_dir: &Path, target: ArchiveTarget) -> Result<Archiver> {
+        if let ArchiveTarget::Dir(dir) = &target {
+            fs::create_dir_all(dir)
+                .map_err(|e| Error::io(format!("creating the log archive {}", dir.display()), e))?;
+        }
         let state_path = data_dir.join(STATE_FILE);
         let state: State = match fs::read(&state_path) {
             Ok(b) => serde_json::from_slice(&b).unwrap_or_default(),
             Err(_) => State::default(),
         };
-        // Another archive directory than last time starts over with what the log holds.
-        let upto = if state.dir == dir { state.upto } else { 0 };
+        // Another archive than last time starts over with what the log holds.
+        let same = match &target {
+            ArchiveTarget::Dir(dir) => state.command.is_none() && state.dir == *dir,
+            ArchiveTarget::Command(c) => state.command.as_deref() == Some(c.command.as_str()),
+        };
+        let upto = if same { state.upto } else { 0 };
         Ok(Archiver {
-            dir: dir.to_path_buf(),
+            target,
             state_path,
             upto: AtomicU64::new(upto),
             segments: AtomicU64::new(0),
             failures: AtomicU64::new(0),
             failing: Mutex::new(None),
         })
+    }
+
+    /// The directory or command, for logs and status.
+    fn describe(&self) -> String {
+        match &self.target {
+            ArchiveTarget::Dir(d) => d.display().to_string(),
+            ArchiveTarget::Command(c) => format!("command: {}", c.command),
+        }
     }
 
     /// Every segment up to this one is archived.
@@ -92,7 +123,7 @@ impl Archiver {
         match self.archive_inner(wal_dir, closed) {
             Ok(n) => {
                 if self.failing.lock().take().is_some() {
-                    info!(dir = %self.dir.display(), "log archiving works again");
+                    info!(archive = %self.describe(), "log archiving works again");
                 }
                 if n > 0 {
                     self.segments.fetch_add(n, Ordering::Relaxed);
@@ -103,7 +134,7 @@ impl Archiver {
                 let msg = e.to_string();
                 let mut f = self.failing.lock();
                 if f.as_deref() != Some(msg.as_str()) {
-                    warn!(dir = %self.dir.display(), error = %msg,
+                    warn!(archive = %self.describe(), error = %msg,
                           "log archiving failed; the log keeps the segments until it works");
                 }
                 *f = Some(msg);
@@ -118,7 +149,10 @@ impl Archiver {
             if n <= upto || n > closed {
                 continue;
             }
-            copy_segment(&path, &self.dir, n)?;
+            match &self.target {
+                ArchiveTarget::Dir(dir) => copy_segment(&path, dir, n)?,
+                ArchiveTarget::Command(c) => run_command(c, &path)?,
+            }
             self.upto.store(n, Ordering::Release);
             done += 1;
         }
@@ -129,8 +163,13 @@ impl Archiver {
     }
 
     fn save(&self) -> Result<()> {
+        let (dir, command) = match &self.target {
+            ArchiveTarget::Dir(d) => (d.clone(), None),
+            ArchiveTarget::Command(c) => (PathBuf::new(), Some(c.command.clone())),
+        };
         let state = State {
-            dir: self.dir.clone(),
+            dir,
+            command,
             upto: self.upto(),
         };
         let tmp = self.state_path.with_extension("json.tmp");
@@ -142,13 +181,113 @@ impl Archiver {
 
     pub(crate) fn status(&self) -> ArchiveStatus {
         ArchiveStatus {
-            dir: self.dir.display().to_string(),
+            dir: self.describe(),
             archived_upto: self.upto(),
             segments: self.segments.load(Ordering::Relaxed),
             failures: self.failures.load(Ordering::Relaxed),
             failing: self.failing.lock().clone(),
         }
     }
+}
+
+/// `command` with `%p` (the segment's path), `%f` (its file name) and `%%` replaced, each
+/// path quoted for `sh`.
+fn expand(command: &str, path: &Path) -> String {
+    let quote = |s: &str| format!("'{}'", s.replace('\'', "'\\''"));
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let mut out = String::with_capacity(command.len() + 64);
+    let mut chars = command.chars();
+    while let Some(c) = chars.next() {
+        if c != '%' {
+            out.push(c);
+            continue;
+        }
+        match chars.next() {
+            Some('p') => out.push_str(&quote(&path.to_string_lossy())),
+            Some('f') => out.push_str(&quote(&name)),
+            Some('%') => out.push('%'),
+            Some(other) => {
+                out.push('%');
+                out.push(other);
+            }
+            None => out.push('%'),
+        }
+    }
+    out
+}
+
+/// Runs the archive command for one segment: archived when it exits with 0 within its
+/// timeout. A run that outlives the timeout is killed, so a hung archive (a network mount
+/// gone away) never holds the flush; what it printed on stderr (its first 2 KiB) goes into
+/// the error.
+fn run_command(c: &ArchiveCommand, path: &Path) -> Result<()> {
+    let line = expand(&c.command, path);
+    let fail = |what: String| Error::InvalidRequest(format!("archive_command `{line}` {what}"));
+    // Its own process group, so that a timeout kills what the shell started too (a `sleep`
+    // or `rsync` child would otherwise outlive it and hold the pipe open).
+    let mut child = Command::new("sh")
+        .arg("-c")
+        .arg(&line)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .process_group(0)
+        .spawn()
+        .map_err(|e| fail(format!("could not start: {e}")))?;
+    // Drained in a thread so that a chatty command never blocks on a full pipe.
+    let (said_tx, said_rx) = std::sync::mpsc::channel();
+    if let Some(mut err) = child.stderr.take() {
+        std::thread::spawn(move || {
+            let mut kept = Vec::new();
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = err.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                let room = 2048usize.saturating_sub(kept.len());
+                kept.extend_from_slice(&buf[..n.min(room)]);
+            }
+            let _ = said_tx.send(String::from_utf8_lossy(&kept).trim().to_string());
+        });
+    }
+    let deadline = Instant::now() + c.timeout;
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(status)) => break Ok(status),
+            Ok(None) if Instant::now() >= deadline => {
+                let _ = Command::new("kill")
+                    .args(["-KILL", "--", &format!("-{}", child.id())])
+                    .stderr(Stdio::null())
+                    .status();
+                let _ = child.kill();
+                let _ = child.wait();
+                break Err(fail(format!(
+                    "did not finish within {} s and was killed",
+                    c.timeout.as_secs_f64()
+                )));
+            }
+            Ok(None) => std::thread::sleep(Duration::from_millis(20)),
+            Err(e) => break Err(fail(format!("could not be waited for: {e}"))),
+        }
+    };
+    // Something the command left running in the background may keep stderr open: its words
+    // are waited for briefly, never for as long as it runs.
+    let said = said_rx
+        .recv_timeout(Duration::from_secs(2))
+        .unwrap_or_default();
+    let status = status?;
+    if status.success() {
+        return Ok(());
+    }
+    let said = if said.is_empty() {
+        String::new()
+    } else {
+        format!(": {said}")
+    };
+    Err(fail(format!("failed ({status}){said}")))
 }
 
 /// Copies segment `n` into the archive `dir`. A segment already there with the same bytes
@@ -207,5 +346,75 @@ fn same_bytes(a: &Path, b: &Path) -> Result<bool> {
         if ba[..na] != bb[..na] {
             return Ok(false);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn cmd(command: &str, timeout_ms: u64) -> ArchiveCommand {
+        ArchiveCommand {
+            command: command.into(),
+            timeout: Duration::from_millis(timeout_ms),
+        }
+    }
+
+    #[test]
+    fn placeholders_are_quoted_for_the_shell() {
+        let p = Path::new("/data/it's here/00000000000000000007.wal");
+        assert_eq!(
+            expand("cp %p /a/%f && echo 100%% %x %", p),
+            "cp '/data/it'\\''s here/00000000000000000007.wal' /a/'00000000000000000007.wal' && echo 100% %x %"
+        );
+    }
+
+    #[test]
+    fn a_command_archives_fails_with_its_words_or_is_killed_at_its_timeout() {
+        let dir = tempfile::tempdir().unwrap();
+        let seg = dir.path().join("odd name's.wal");
+        std::fs::write(&seg, b"segment").unwrap();
+        let out = dir.path().join("out");
+        std::fs::create_dir(&out).unwrap();
+        let copy = format!("cp %p '{}'/%f", out.display());
+        run_command(&cmd(&copy, 5_000), &seg).unwrap();
+        assert_eq!(
+            std::fs::read(out.join("odd name's.wal")).unwrap(),
+            b"segment"
+        );
+
+        let e = run_command(&cmd("echo disk gone >&2; exit 7", 5_000), &seg)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("exit status: 7") && e.contains("disk gone"),
+            "{e}"
+        );
+
+        // A chatty command cannot block on a full pipe; only the start of what it said is kept.
+        let e = run_command(
+            &cmd("yes complaint | head -c 1000000 >&2; exit 1", 10_000),
+            &seg,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.len() < 3_000 && e.contains("complaint"),
+            "{} bytes",
+            e.len()
+        );
+
+        let started = Instant::now();
+        let e = run_command(&cmd("sleep 30", 300), &seg)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("did not finish within 0.3 s"), "{e}");
+        assert!(started.elapsed() < Duration::from_secs(10));
+
+        // Archived, though something it started in the background still holds stderr.
+        let started = Instant::now();
+        run_command(&cmd("(sleep 30 >&2 &); true", 5_000), &seg).unwrap();
+        assert!(started.elapsed() < Duration::from_secs(10));
     }
 }

@@ -106,7 +106,7 @@ impl Store {
             sync_interval: opts.wal_sync_interval,
             segment_bytes: opts.wal_segment_bytes,
             faults: opts.wal_faults.clone(),
-            clock: opts.archive_dir.is_some(),
+            clock: opts.archive_dir.is_some() || opts.archive_command.is_some(),
         };
         let (wal, report) = Wal::open(wal_opts, apply)?;
         replaying.store(false, Ordering::Relaxed);
@@ -160,11 +160,18 @@ impl Store {
             .map(|spec| Follower::new(spec, &opts.data_dir, topology.lag_warn).map(Arc::new))
             .collect::<Result<Vec<_>>>()?;
         let pending_len = changes.len() as u64;
-        let archiver = match &opts.archive_dir {
-            Some(dir) => Some(Arc::new(super::archive::Archiver::open(
-                &opts.data_dir,
-                dir,
-            )?)),
+        let target = match (&opts.archive_dir, &opts.archive_command) {
+            (Some(_), Some(_)) => {
+                return Err(Error::InvalidRequest(
+                    "set archive_dir or archive_command, not both".into(),
+                ));
+            }
+            (Some(dir), None) => Some(super::archive::ArchiveTarget::Dir(dir.clone())),
+            (None, Some(c)) => Some(super::archive::ArchiveTarget::Command(c.clone())),
+            (None, None) => None,
+        };
+        let archiver = match target {
+            Some(t) => Some(Arc::new(super::archive::Archiver::open(&opts.data_dir, t)?)),
             None => None,
         };
         let store = Store {
