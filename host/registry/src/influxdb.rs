@@ -1,5 +1,5 @@
 //! `type = "influxdb"`: InfluxDB over its v1 HTTP API (1.x natively, 2.x and 3.x through
-//! their v1 compatibility endpoints); see docs/influxdb.md. Keys: `url`, `database` (or
+//! their v1 compatibility endpoints); see docs/influxdb.md. Keys: `url`, `ca_file`, `database` (or
 //! `bucket`), `retention_policy`, `retention_duration`, `catalog_retention_policy`,
 //! `create_database`, `username`, `password` / `password_env` / `password_file`, `token` /
 //! `token_env` / `token_file`, `batch_size`, `timeout` (ms), `gzip`, `retries`.
@@ -19,6 +19,7 @@ use crate::{RegistryError, secret, settings};
 #[serde(deny_unknown_fields)]
 struct InfluxSettings {
     url: Option<String>,
+    ca_file: Option<PathBuf>,
     database: Option<String>,
     bucket: Option<String>,
     retention_policy: Option<String>,
@@ -64,6 +65,7 @@ fn options(s: InfluxSettings, config: &Config) -> Result<InfluxOptions, String> 
         }
     };
     let mut o = InfluxOptions::new(url.trim(), database);
+    o.ca_file = s.ca_file;
     o.retention_policy = s.retention_policy.filter(|r| !r.is_empty());
     if s.retention_duration.is_some() && o.retention_policy.is_none() {
         return Err("retention_duration needs retention_policy (the policy to create)".into());

@@ -10,6 +10,7 @@ use clio_storage::StorageError;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::header::{AUTHORIZATION, CONTENT_ENCODING, CONTENT_TYPE, HeaderValue};
 use hyper::{Method, Request, StatusCode, Uri};
+use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
@@ -64,8 +65,8 @@ struct QueryAnswer {
 /// The HTTP side of the backend: one keep-alive connection pool.
 #[derive(Debug, Clone)]
 pub(crate) struct Http {
-    client: Client<HttpConnector, Full<Bytes>>,
-    /// `http://host:port` plus an optional path prefix, without a trailing slash.
+    client: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
+    /// `http(s)://host:port` plus an optional path prefix, without a trailing slash.
     base: String,
     database: String,
     auth: Option<HeaderValue>,
@@ -80,25 +81,25 @@ impl Http {
         let uri: Uri = base
             .parse()
             .map_err(|e| StorageError::InvalidInput(format!("influxdb url `{}`: {e}", o.url)))?;
-        match uri.scheme_str() {
-            Some("http") => {}
-            Some("https") => {
-                // No TLS stack in this build (the workspace has none); see docs/influxdb.md.
-                return Err(StorageError::InvalidInput(format!(
-                    "influxdb url `{}`: https is not supported; reach InfluxDB over http (a local TLS proxy such as stunnel or nginx for a remote server)",
-                    o.url
-                )));
-            }
+        let https = match uri.scheme_str() {
+            Some("http") => false,
+            Some("https") => true,
             _ => {
                 return Err(StorageError::InvalidInput(format!(
-                    "influxdb url `{}`: expected http://host:port",
+                    "influxdb url `{}`: expected http://host:port or https://host:port",
                     o.url
                 )));
             }
+        };
+        if o.ca_file.is_some() && !https {
+            return Err(StorageError::InvalidInput(format!(
+                "influxdb url `{}`: ca_file is for https urls",
+                o.url
+            )));
         }
         if uri.host().is_none_or(str::is_empty) || uri.query().is_some() {
             return Err(StorageError::InvalidInput(format!(
-                "influxdb url `{}`: expected http://host:port[/prefix]",
+                "influxdb url `{}`: expected http(s)://host:port[/prefix]",
                 o.url
             )));
         }
@@ -120,6 +121,19 @@ impl Http {
         let mut connector = HttpConnector::new();
         connector.set_nodelay(true);
         connector.set_connect_timeout(Some(o.timeout));
+        // https checks the server against `ca_file` or the system's CA store; the roots
+        // are only read when the url asks for TLS.
+        let tls = if https {
+            crate::tls::client_config(o.ca_file.as_deref())?
+        } else {
+            crate::tls::unused_config()?
+        };
+        connector.enforce_http(false);
+        let connector = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config(tls)
+            .https_or_http()
+            .enable_http1()
+            .wrap_connector(connector);
         let client = Client::builder(TokioExecutor::new())
             .pool_idle_timeout(Duration::from_secs(60))
             .build(connector);

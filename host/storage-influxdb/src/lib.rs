@@ -11,6 +11,7 @@ mod backend;
 mod http;
 mod options;
 mod proto;
+mod tls;
 
 pub use backend::{InfluxBackend, MAX_TIMESTAMP, MIN_TIMESTAMP};
 pub use options::{InfluxAuth, InfluxOptions};

@@ -35,8 +35,11 @@ impl std::fmt::Debug for InfluxAuth {
 /// Options of [`crate::InfluxBackend::open`].
 #[derive(Debug, Clone)]
 pub struct InfluxOptions {
-    /// `http://host:8086`, optionally with a path prefix.
+    /// `http://host:8086` or `https://host:8086`, optionally with a path prefix.
     pub url: String,
+    /// PEM file of the certificate authorities that `https` servers are checked against;
+    /// `None`: the system's CA store.
+    pub ca_file: Option<std::path::PathBuf>,
     /// The database (2.x: the database name of a DBRP mapping; 3.x: the database).
     pub database: String,
     /// Retention policy that points and trend buckets go to; `None`: the database's default.
@@ -71,6 +74,7 @@ impl InfluxOptions {
     pub fn new(url: impl Into<String>, database: impl Into<String>) -> Self {
         InfluxOptions {
             url: url.into(),
+            ca_file: None,
             database: database.into(),
             retention_policy: None,
             retention_duration: None,

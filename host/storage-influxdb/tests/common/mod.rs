@@ -20,6 +20,8 @@ pub struct Influxd {
     pub http_port: u16,
     rpc_port: u16,
     auth: bool,
+    /// Certificate and key files: the server speaks https only.
+    tls: Option<(PathBuf, PathBuf)>,
     child: Option<Child>,
 }
 
@@ -43,13 +45,23 @@ impl Influxd {
         Self::start_with(true)
     }
 
+    /// A fresh server speaking https only, with this certificate and key (PEM files).
+    pub fn start_with_tls(cert: PathBuf, key: PathBuf) -> Influxd {
+        Self::start_full(false, Some((cert, key)))
+    }
+
     fn start_with(auth: bool) -> Influxd {
+        Self::start_full(auth, None)
+    }
+
+    fn start_full(auth: bool, tls: Option<(PathBuf, PathBuf)>) -> Influxd {
         let dir = tempfile::tempdir().unwrap();
         let mut s = Influxd {
             dir,
             http_port: free_port(),
             rpc_port: free_port(),
             auth,
+            tls,
             child: None,
         };
         s.write_config();
@@ -58,7 +70,8 @@ impl Influxd {
     }
 
     pub fn url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.http_port)
+        let scheme = if self.tls.is_some() { "https" } else { "http" };
+        format!("{scheme}://127.0.0.1:{}", self.http_port)
     }
 
     pub fn options(&self, database: &str) -> InfluxOptions {
@@ -86,6 +99,7 @@ bind-address = "127.0.0.1:{rpc}"
   log-enabled = false
   max-row-limit = 0
   auth-enabled = {auth}
+{tls}
 [monitor]
   store-enabled = false
 [continuous_queries]
@@ -95,7 +109,15 @@ bind-address = "127.0.0.1:{rpc}"
 "#,
             rpc = self.rpc_port,
             http = self.http_port,
-            auth = self.auth
+            auth = self.auth,
+            tls = match &self.tls {
+                Some((cert, key)) => format!(
+                    "  https-enabled = true\n  https-certificate = \"{}\"\n  https-private-key = \"{}\"",
+                    cert.display(),
+                    key.display()
+                ),
+                None => String::new(),
+            }
         );
         std::fs::write(self.config_path(), cfg).unwrap();
     }
@@ -145,6 +167,22 @@ bind-address = "127.0.0.1:{rpc}"
     }
 
     fn ping(&self) -> bool {
+        if self.tls.is_some() {
+            // curl (installed by scripts/test-all.sh for the TLS tests) speaks https.
+            return Command::new("curl")
+                .args([
+                    "-sk",
+                    "-o",
+                    "/dev/null",
+                    "-w",
+                    "%{http_code}",
+                    "--max-time",
+                    "2",
+                ])
+                .arg(format!("{}/ping", self.url()))
+                .output()
+                .is_ok_and(|o| o.stdout == b"204");
+        }
         let Ok(mut s) = TcpStream::connect(("127.0.0.1", self.http_port)) else {
             return false;
         };
