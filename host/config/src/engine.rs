@@ -72,6 +72,10 @@ pub struct CacheConfig {
     /// Writers wait while more points than this are unflushed (backpressure).
     #[serde(default = "default_max_unflushed_points")]
     pub max_unflushed_points: usize,
+    /// Seconds the final flush at a graceful stop may take; the rest stays in the log for
+    /// the next start. 0: flush everything, however long it takes.
+    #[serde(default = "default_close_flush_seconds")]
+    pub close_flush_seconds: u64,
 }
 
 impl Default for CacheConfig {
@@ -83,10 +87,14 @@ impl Default for CacheConfig {
             flush_wal_mb: default_flush_wal_mb(),
             flush_unflushed_points: default_flush_unflushed_points(),
             max_unflushed_points: default_max_unflushed_points(),
+            close_flush_seconds: default_close_flush_seconds(),
         }
     }
 }
 
+const fn default_close_flush_seconds() -> u64 {
+    8
+}
 const fn default_init_cached_records() -> usize {
     5
 }
@@ -213,6 +221,8 @@ impl Config {
         o.cache.init_cached_records = self.cache.init_cached_records;
         o.cache.memory_budget = self.cache.memory_budget_mb << 20;
         o.cache_service_interval = Duration::from_secs(self.cache.cache_service_interval);
+        o.close_flush_budget = (self.cache.close_flush_seconds > 0)
+            .then(|| Duration::from_secs(self.cache.close_flush_seconds));
         o.flush_wal_bytes = self.cache.flush_wal_mb << 20;
         o.flush_dirty_points = self.cache.flush_unflushed_points;
         o.max_dirty_points = self.cache.max_unflushed_points;

@@ -62,6 +62,11 @@ pub struct EngineOptions {
     /// as PostgreSQL's): `%p` is the segment's path, `%f` its file name, `%%` a `%`. Exit
     /// status 0 means archived. Used instead of `archive_dir`, never with it.
     pub archive_command: Option<ArchiveCommand>,
+    /// How long the final flush at [`crate::Store::close`] may run; what it has not
+    /// flushed by then stays in the log and is replayed at the next start, so that a stop
+    /// ends within a container engine's grace period at any series count. `None`: flush
+    /// everything.
+    pub close_flush_budget: Option<Duration>,
     /// Faults injected into the log's file operations (tests only; `None` in production).
     #[doc(hidden)]
     pub wal_faults: Option<std::sync::Arc<crate::wal::WalFaults>>,
@@ -96,6 +101,7 @@ impl EngineOptions {
             trend_intervals: DEFAULT_TREND_INTERVALS.to_vec(),
             archive_dir: None,
             archive_command: None,
+            close_flush_budget: Some(Duration::from_secs(8)),
             wal_faults: None,
         }
     }

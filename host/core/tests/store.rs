@@ -1079,3 +1079,50 @@ async fn listings_page_through_the_catalog_index() {
     assert_eq!(store.measurements(), vec!["pump"]);
     store.close().await.unwrap();
 }
+
+/// Points of `series` that the SQLite file itself holds (not the engine's cache or log).
+async fn stored(dir: &std::path::Path, series: u64) -> usize {
+    use clio_storage::prelude::*;
+    common::sqlite(dir)
+        .read_range(SeriesId(series), i64::MIN, i64::MAX, usize::MAX)
+        .await
+        .unwrap()
+        .len()
+}
+
+/// A graceful stop whose final flush runs out of its budget stops between batches: what it
+/// did not reach stays in the log, no flush mark claims it, and the next start replays it.
+#[tokio::test]
+async fn a_stop_out_of_flush_time_leaves_the_rest_in_the_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut o = options(dir.path());
+    o.flush_batch_points = 1; // one series a batch
+    o.close_flush_budget = Some(std::time::Duration::ZERO);
+    let (store, _) = open(dir.path(), o).await;
+    let batch: Vec<_> = (1..=40u64)
+        .flat_map(|s| (0..3).map(move |i| pt(s, 1_000 + i * 10, (s * 10 + i as u64) as f64)))
+        .collect();
+    store.write(batch).await.unwrap();
+    store.close().await.unwrap();
+    drop(store);
+    let mut in_file = 0;
+    for s in 1..=40 {
+        in_file += stored(dir.path(), s).await;
+    }
+    assert_eq!(in_file, 3, "only the first batch reached the file");
+
+    // The next start replays the log: every point readable, then flushed for good.
+    let (store, _) = open(dir.path(), options(dir.path())).await;
+    for s in 1..=40u64 {
+        let r = store.read(&range(s, 0, 10_000)).await.unwrap();
+        let want: Vec<(i64, f64)> = (0..3)
+            .map(|i| (1_000 + i * 10, (s * 10 + i as u64) as f64))
+            .collect();
+        assert_eq!(nums(&r), want, "series {s}");
+    }
+    store.close().await.unwrap();
+    drop(store);
+    for s in 1..=40 {
+        assert_eq!(stored(dir.path(), s).await, 3, "series {s}");
+    }
+}

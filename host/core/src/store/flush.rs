@@ -8,7 +8,15 @@ impl Store {
     /// A failure loses nothing: the points stay in the cache and the log, and the next flush
     /// retries them.
     pub async fn flush(&self) -> Result<FlushReport> {
-        let r = self.flush_once().await;
+        self.flush_until(None).await
+    }
+
+    /// [`Store::flush`] that stops between batches once `deadline` passes: the series not
+    /// reached stay unflushed (in the cache and the log) and no flush mark is written, so
+    /// the next start replays the log from the previous mark (rewriting a point already
+    /// flushed is idempotent).
+    pub(crate) async fn flush_until(&self, deadline: Option<Instant>) -> Result<FlushReport> {
+        let r = self.flush_once(deadline).await;
         let mut failing = self.inner.flush_failing.lock();
         match &r {
             Ok(_) => {
@@ -21,7 +29,7 @@ impl Store {
         r
     }
 
-    async fn flush_once(&self) -> Result<FlushReport> {
+    async fn flush_once(&self, deadline: Option<Instant>) -> Result<FlushReport> {
         let inner = &self.inner;
         let _guard = inner.flush_lock.lock().await;
         let started = Instant::now();
@@ -76,12 +84,23 @@ impl Store {
             }
             batch.clear();
             batch_points = 0;
+            if deadline.is_some_and(|d| Instant::now() >= d) && iter.peek().is_some() {
+                report.left_in_log = iter.count();
+                break;
+            }
         }
         let c = &inner.counters;
         if let Some(e) = failure {
             c.flush_errors.fetch_add(1, Ordering::Relaxed);
             inner.flushed.notify_waiters();
             return Err(e.into());
+        }
+        if report.left_in_log > 0 {
+            // Not everything up to `seg` is stored: no mark, the log keeps it all.
+            report.millis = started.elapsed().as_millis() as u64;
+            c.flushed_points.fetch_add(report.points, Ordering::Relaxed);
+            inner.flushed.notify_waiters();
+            return Ok(report);
         }
         // Replicas write what they gathered from the log at this mark.
         inner.wal.append(Entry::Flushed { upto: seg }).await?;
