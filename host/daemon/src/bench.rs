@@ -81,6 +81,11 @@ pub struct BenchArgs {
     /// How long to run: seconds, or a duration such as 500ms or 1m.
     #[arg(short = 'd', long, default_value = "10", value_parser = parse_duration)]
     pub duration: Duration,
+    /// Ingest modes: stop after this many points (rounded up to whole requests; 0 = until
+    /// --duration), so that two systems get exactly the same data (same --seed, --series,
+    /// --batch, --connections).
+    #[arg(long, default_value_t = 0)]
+    pub points: u64,
     /// ingest-tcp: requests in flight per connection.
     #[arg(long, default_value_t = 1)]
     pub pipeline: usize,
@@ -579,7 +584,15 @@ fn ring_len(workers: usize, batch: usize) -> usize {
 fn start_ts(args: &BenchArgs) -> Result<i64> {
     let start = now_ms() - 7 * 86_400_000;
     // Guard the fixed-width placeholders against absurd --interval-ms values.
-    if start < TS_MIN || start.saturating_add(args.interval_ms.saturating_mul(1 << 30)) > TS_MAX {
+    // Points per series at most: --points spread over the series (plus a request's worth),
+    // or without it as many as a run could ever send.
+    let per_series = if args.points > 0 {
+        let n = args.points.div_ceil(args.series.max(1) as u64) + args.batch as u64;
+        i64::try_from(n).unwrap_or(i64::MAX)
+    } else {
+        1 << 30
+    };
+    if start < TS_MIN || start.saturating_add(args.interval_ms.saturating_mul(per_series)) > TS_MAX {
         bail!("--interval-ms {} is too large", args.interval_ms);
     }
     Ok(start)
@@ -651,12 +664,14 @@ async fn ingest_http(args: &BenchArgs) -> Result<Report> {
     let started = Instant::now();
     let deadline = started + args.duration;
     let mut handles = Vec::with_capacity(workers);
-    for mut load in loads {
+    for (w, mut load) in loads.into_iter().enumerate() {
         let client = client.clone();
         let path = path.clone();
+        let mut left = request_share(args, w, workers);
         handles.push(tokio::spawn(async move {
             let mut tally = Tally::new()?;
-            while Instant::now() < deadline {
+            while Instant::now() < deadline && left > 0 {
+                left -= 1;
                 let body = load.next_body();
                 let t0 = Instant::now();
                 let r = client
@@ -680,6 +695,18 @@ async fn ingest_http(args: &BenchArgs) -> Result<Report> {
         0,
         args.series,
     ))
+}
+
+/// The requests worker `w` of `workers` sends under `--points` (`u64::MAX`: no limit). Each
+/// worker has its own share, so the points written do not depend on which worker is faster:
+/// two runs with the same arguments write the same points.
+fn request_share(args: &BenchArgs, w: usize, workers: usize) -> u64 {
+    if args.points == 0 {
+        return u64::MAX;
+    }
+    let total = args.points.div_ceil(args.batch.max(1) as u64);
+    let workers = workers.max(1) as u64;
+    total / workers + u64::from((w as u64) < total % workers)
 }
 
 async fn join(handles: Vec<tokio::task::JoinHandle<Result<Tally>>>) -> Result<Tally> {
@@ -743,9 +770,11 @@ async fn ingest_tcp(args: &BenchArgs) -> Result<Report> {
     let deadline = started + args.duration;
     for (w, mut load) in loads.into_iter().enumerate() {
         let client = clients[w % clients.len()].clone();
+        let mut left = request_share(args, w, workers);
         handles.push(tokio::spawn(async move {
             let mut tally = Tally::new()?;
-            while Instant::now() < deadline {
+            while Instant::now() < deadline && left > 0 {
+                left -= 1;
                 let body = load.next_body();
                 let t0 = Instant::now();
                 let r = client.request_raw(body).await;
@@ -977,6 +1006,28 @@ mod tests {
         assert_eq!(owned(2, 3, 7), vec![2, 5]);
         let all: usize = (0..3).map(|w| owned(w, 3, 7).len()).sum();
         assert_eq!(all, 7);
+    }
+
+    #[test]
+    fn point_budgets_are_split_into_fixed_shares() {
+        #[derive(clap::Parser)]
+        struct Cli {
+            #[command(flatten)]
+            bench: BenchArgs,
+        }
+        let mut a = <Cli as clap::Parser>::parse_from([
+            "bench",
+            "ingest-http",
+            "-b",
+            "1000",
+            "--points",
+            "10500",
+        ])
+        .bench;
+        let shares: Vec<u64> = (0..4).map(|w| request_share(&a, w, 4)).collect();
+        assert_eq!(shares, [3, 3, 3, 2]);
+        a.points = 0;
+        assert_eq!(request_share(&a, 0, 4), u64::MAX);
     }
 
     #[test]
