@@ -23,6 +23,11 @@ struct Env {
 }
 
 async fn env() -> Env {
+    env_watching(false).await
+}
+
+/// [`env`] with the plugins directory watched (hot reload) or not.
+async fn env_watching(watch: bool) -> Env {
     let tmp = TempDir::new().unwrap();
     let dir = tmp.path().join("plugins");
     std::fs::create_dir_all(&dir).unwrap();
@@ -37,7 +42,7 @@ async fn env() -> Env {
     let opts = PluginOptions {
         user_dir: Some(dir),
         cache_dir: Some(tmp.path().join("plugin-cache")),
-        watch: false,
+        watch,
         ..PluginOptions::default()
     };
     let host = PluginHost::new(opts, store.clone()).unwrap();
@@ -226,5 +231,80 @@ async fn trapping_hanging_and_ungranted_collectors_leave_the_others_on_schedule(
     assert!(granted.points >= 2);
     assert!(e.store.series_id(&k).is_some());
     drop(listener);
+    shutdown.cancel();
+}
+
+/// The plugin file with a custom section appended: the same code, another file hash.
+fn variant(bytes: &[u8], tag: &str) -> Vec<u8> {
+    let name = b"clio-test";
+    let mut payload = vec![name.len() as u8];
+    payload.extend_from_slice(name);
+    payload.extend_from_slice(tag.as_bytes());
+    let mut out = bytes.to_vec();
+    out.push(0);
+    assert!(payload.len() < 128);
+    out.push(payload.len() as u8);
+    out.extend(payload);
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_collector_follows_hot_reloads_of_its_plugin() {
+    let e = env_watching(true).await;
+    let dir = e._tmp.path().join("plugins");
+    let sim = std::fs::read(dir.join("sim.wasm")).unwrap();
+    let shutdown = CancellationToken::new();
+    let c = Collectors::start(
+        e.host.clone(),
+        vec![spec(
+            "furnace",
+            "simulator",
+            r#"{"lines": 1, "sensors": 1}"#,
+        )],
+        Arc::new(NoObserver),
+        shutdown.clone(),
+    );
+    wait_for("a first run", || c.get("furnace").unwrap().runs >= 1).await;
+    let sha_of = |name: &str| {
+        e.host
+            .plugins()
+            .iter()
+            .find(|p| p.file.ends_with(name))
+            .map(|p| p.sha256.clone())
+    };
+    // 1. A new build of the plugin (renamed into place): picked up, no run fails.
+    let v1 = variant(&sim, "v1");
+    let sha = clio_plugins::sha256_hex(&v1);
+    std::fs::write(dir.join(".sim.tmp"), &v1).unwrap();
+    std::fs::rename(dir.join(".sim.tmp"), dir.join("sim.wasm")).unwrap();
+    wait_for("the reload", || sha_of("sim.wasm").as_deref() == Some(&sha)).await;
+    let runs = c.get("furnace").unwrap().runs;
+    wait_for("runs of the new version", || {
+        c.get("furnace").unwrap().runs >= runs + 3
+    })
+    .await;
+    let st = c.get("furnace").unwrap();
+    assert_eq!((st.state, st.errors), ("running", 0), "{st:?}");
+    // 2. The plugin removed: the instance fails on its own, and says why.
+    std::fs::remove_file(dir.join("sim.wasm")).unwrap();
+    wait_for("the instance failing", || {
+        c.get("furnace").unwrap().state == "failing"
+    })
+    .await;
+    let st = c.get("furnace").unwrap();
+    assert!(
+        st.last_error
+            .as_deref()
+            .unwrap_or("")
+            .contains("no collector plugin"),
+        "{st:?}"
+    );
+    // 3. Back again: the instance recovers without a restart of the collectors.
+    std::fs::write(dir.join("sim.wasm"), &sim).unwrap();
+    wait_for("the instance running again", || {
+        let st = c.get("furnace").unwrap();
+        st.state == "running" && st.last_run.is_some_and(|r| r.outcome == Outcome::Ok)
+    })
+    .await;
     shutdown.cancel();
 }
