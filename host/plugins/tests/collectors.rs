@@ -308,3 +308,132 @@ async fn a_collector_follows_hot_reloads_of_its_plugin() {
     .await;
     shutdown.cancel();
 }
+
+/// Numbers for BENCHMARKS.md ("Collectors"): a collector run against the native write of the
+/// same points, and points/s through a collector. `cargo test -p clio-plugins --test
+/// collectors bench -- --ignored --nocapture`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "benchmark; prints numbers"]
+async fn bench_collector_run_against_native_write() {
+    use clio_core::{IncomingPoint, SeriesRef};
+    use clio_storage::Value;
+    let e = env().await;
+    let big = |name: &str, lines: u32, sensors: u32| CollectorSpec {
+        schedule: Schedule::Every(Duration::from_secs(3600)),
+        enabled: false,
+        max_points: 1_000_000,
+        memory_bytes: 64 << 20,
+        ..spec(
+            name,
+            "simulator",
+            &format!(r#"{{"lines": {lines}, "sensors": {sensors}}}"#),
+        )
+    };
+    let c = Collectors::start(
+        e.host.clone(),
+        vec![big("small", 1, 1), big("large", 100, 100)],
+        Arc::new(NoObserver),
+        CancellationToken::new(),
+    );
+    // The simulator's points for one line and one sensor, written natively.
+    let small_points = |ts: i64| -> Vec<IncomingPoint> {
+        let mut v: Vec<IncomingPoint> = [
+            "furnace,line=L1,sensor=T1 temperature",
+            "furnace,line=L1,sensor=P1 pressure",
+            "furnace,line=L1,sensor=F1 flow",
+        ]
+        .iter()
+        .map(|k| IncomingPoint {
+            series: SeriesRef::Key(k.parse().unwrap()),
+            ts: Some(ts),
+            value: Value::Num(1550.25),
+        })
+        .collect();
+        v.push(IncomingPoint {
+            series: SeriesRef::Key("furnace,line=L1 status".parse().unwrap()),
+            ts: Some(ts),
+            value: Value::Str("running".into()),
+        });
+        v
+    };
+    for _ in 0..20 {
+        c.run_now("small").await.unwrap();
+        e.store.write(small_points(1)).await.unwrap();
+    }
+    let n = 300;
+    let mut wasm = Vec::with_capacity(n);
+    let mut native = Vec::with_capacity(n);
+    for i in 0..n {
+        let t = Instant::now();
+        let r = c.run_now("small").await.unwrap();
+        wasm.push(t.elapsed());
+        assert_eq!((r.outcome, r.points), (Outcome::Ok, 4));
+        let pts = small_points(1_700_000_000_000 + i as i64);
+        let t = Instant::now();
+        e.store.write(pts).await.unwrap();
+        native.push(t.elapsed());
+    }
+    wasm.sort();
+    native.sort();
+    let med = |v: &[Duration]| v[v.len() / 2];
+    let p90 = |v: &[Duration]| v[v.len() * 9 / 10];
+    eprintln!(
+        "4-point run: collector median {:?} p90 {:?}; native write median {:?} p90 {:?}; overhead median {:?}",
+        med(&wasm),
+        p90(&wasm),
+        med(&native),
+        p90(&native),
+        med(&wasm).saturating_sub(med(&native))
+    );
+    // Points/s: 100 lines × 100 sensors = 30,100 points per run.
+    c.run_now("large").await.unwrap();
+    let runs = 10;
+    let t = Instant::now();
+    let mut points = 0;
+    for _ in 0..runs {
+        let r = c.run_now("large").await.unwrap();
+        assert_eq!(r.outcome, Outcome::Ok, "{r:?}");
+        points += r.points;
+    }
+    let wasm_s = t.elapsed().as_secs_f64();
+    let large_points = |ts: i64| -> Vec<IncomingPoint> {
+        let mut v = Vec::with_capacity(30_100);
+        for line in 1..=100 {
+            for s in 1..=100 {
+                for (kind, field) in [("T", "temperature"), ("P", "pressure"), ("F", "flow")] {
+                    v.push(IncomingPoint {
+                        series: SeriesRef::Key(
+                            format!("furnace,line=L{line},sensor={kind}{s} {field}")
+                                .parse()
+                                .unwrap(),
+                        ),
+                        ts: Some(ts),
+                        value: Value::Num(1550.25),
+                    });
+                }
+            }
+            v.push(IncomingPoint {
+                series: SeriesRef::Key(format!("furnace,line=L{line} status").parse().unwrap()),
+                ts: Some(ts),
+                value: Value::Str("running".into()),
+            });
+        }
+        v
+    };
+    let t = Instant::now();
+    let mut native_points = 0;
+    for i in 0..runs {
+        // Building the keys is part of a native collector's work too, as the guest's is.
+        let pts = large_points(1_700_000_000_000 + i as i64);
+        native_points += pts.len() as u64;
+        e.store.write(pts).await.unwrap();
+    }
+    let native_s = t.elapsed().as_secs_f64();
+    eprintln!(
+        "30,100-point runs: collector {:.0} points/s ({:.1} ms/run); native {:.0} points/s ({:.1} ms/run)",
+        points as f64 / wasm_s,
+        wasm_s * 1000.0 / runs as f64,
+        native_points as f64 / native_s,
+        native_s * 1000.0 / runs as f64
+    );
+}
