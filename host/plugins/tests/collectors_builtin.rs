@@ -1,8 +1,9 @@
 //! The built-in collectors against real counterparts the tests start: `http-json` against a
 //! small HTTP server, `modbus-tcp` against a pymodbus Modbus TCP device
 //! (tests/tools/modbus_server.py; scripts/test-all.sh installs pymodbus into target/pyenv),
-//! and each refused when it reaches an address it was not granted. (`prometheus` scraping
-//! Clio's own /metrics runs through the real binary: tests/e2e/tests/collectors.rs.)
+//! and each refused when it reaches an address it was not granted; a Modbus device that never
+//! answers ends the run at the socket timeout instead of hanging the instance. (`prometheus`
+//! scraping Clio's own /metrics runs through the real binary: tests/e2e/tests/collectors.rs.)
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
 
 use std::io::{BufRead, BufReader, Write};
@@ -331,4 +332,43 @@ async fn modbus_tcp_reads_a_pymodbus_device_and_is_refused_where_not_granted() {
     let r = c.run_now("plc").await.unwrap();
     assert_eq!(r.outcome, Outcome::Error, "{r:?}");
     let _ = e.tmp.path();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn modbus_tcp_gives_up_on_a_device_that_never_answers() {
+    let e = env(&["modbus-tcp"]).await;
+    // Accepts connections and reads requests, never answers.
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for conn in listener.incoming().flatten() {
+            held.push(conn);
+        }
+    });
+    let config = format!(
+        r#"{{"address": "{addr}", "timeout_ms": 300, "registers": [{{"key": "x y", "address": 0}}]}}"#
+    );
+    let c = Collectors::start(
+        e.host.clone(),
+        vec![CollectorSpec {
+            tcp: vec![addr.parse().unwrap()],
+            ..spec("silent", "modbus-tcp", &config)
+        }],
+        Arc::new(NoObserver),
+        CancellationToken::new(),
+    );
+    for _ in 0..2 {
+        let t = Instant::now();
+        let r = c.run_now("silent").await.unwrap();
+        assert_eq!(r.outcome, Outcome::Error, "{r:?}");
+        // The socket's read timeout (300 ms), not the run's 10 s deadline, ended it.
+        assert!(t.elapsed() < Duration::from_secs(5), "{:?}", t.elapsed());
+        assert!(
+            r.error.as_deref().unwrap_or("").contains("modbus:"),
+            "{r:?}"
+        );
+        let st = c.get("silent").unwrap();
+        assert_ne!(st.state, "hung", "{st:?}");
+    }
 }
