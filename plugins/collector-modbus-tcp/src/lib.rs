@@ -10,14 +10,16 @@
 //!   type = "u16"|"i16"|"u32"|"i32"|"f32" (default u16), byte_order = "big"|"little",
 //!   word_order = "high_first"|"low_first", scale = 1.0, offset = 0.0 }`.
 //!
-//! The connection is kept between runs and made anew after an error. One failed read fails
-//! the run (its error names the register), so a device that went away shows as an error.
+//! Values in adjacent registers of one table are read together (one request of at most 125
+//! registers; gaps are not bridged). The connection is kept between runs and made anew after
+//! an error. One failed read fails the run (its error names the values and registers), so a
+//! device that went away shows as an error.
 #![deny(missing_docs)]
 
 use std::time::Duration;
 
 use clio_sdk::collector::Sample;
-use clio_sdk::modbus::{ByteOrder, DataType, ModbusTcp, Table, WordOrder, decode};
+use clio_sdk::modbus::{ByteOrder, DataType, MAX_REGISTERS, ModbusTcp, Table, WordOrder, decode};
 use clio_sdk::{Error, Result, bad_argument};
 
 /// The instance's configuration, and the open connection.
@@ -78,19 +80,77 @@ impl Register {
     }
 }
 
-fn read_all(conn: &mut ModbusTcp, regs: &[Register]) -> Result<Vec<Sample>> {
-    let mut out = Vec::with_capacity(regs.len());
-    for r in regs {
-        let raw = conn
-            .read(r.table, r.address, r.ty.registers())
-            .map_err(|e| Error::Failed(format!("{} (register {}): {e}", r.key, r.address)))?;
-        let v = r
-            .value(&raw)
-            .filter(|v| v.is_finite())
-            .ok_or_else(|| Error::Failed(format!("{}: no finite value in {raw:?}", r.key)))?;
-        out.push(Sample::num(&r.key, v));
+/// One read request: `count` registers of `table` from `address`, serving `members` (indexes
+/// into the register list).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Span {
+    table: Table,
+    address: u16,
+    count: u16,
+    members: Vec<usize>,
+}
+
+/// Groups the registers into as few reads as possible: values whose registers are adjacent
+/// or overlapping in the same table share one read of at most 125 registers. Gaps are never
+/// bridged, since a device may answer "illegal data address" for registers it does not have.
+pub fn plan(regs: &[Register]) -> Vec<Span> {
+    let mut order: Vec<usize> = (0..regs.len()).collect();
+    order.sort_by_key(|&i| (regs[i].table == Table::Input, regs[i].address));
+    let mut spans: Vec<Span> = Vec::new();
+    for i in order {
+        let r = &regs[i];
+        let end = u32::from(r.address) + u32::from(r.ty.registers());
+        if let Some(s) = spans.last_mut()
+            && s.table == r.table
+            && u32::from(r.address) <= u32::from(s.address) + u32::from(s.count)
+            && end - u32::from(s.address) <= u32::from(MAX_REGISTERS)
+        {
+            let new_count = (end - u32::from(s.address)).max(u32::from(s.count));
+            // At most MAX_REGISTERS, checked above.
+            s.count = u16::try_from(new_count).unwrap_or(MAX_REGISTERS);
+            s.members.push(i);
+            continue;
+        }
+        spans.push(Span {
+            table: r.table,
+            address: r.address,
+            count: r.ty.registers(),
+            members: vec![i],
+        });
     }
-    Ok(out)
+    spans
+}
+
+fn read_all(conn: &mut ModbusTcp, regs: &[Register]) -> Result<Vec<Sample>> {
+    let mut values: Vec<Option<f64>> = vec![None; regs.len()];
+    for span in plan(regs) {
+        let raw = conn
+            .read(span.table, span.address, span.count)
+            .map_err(|e| {
+                let keys: Vec<&str> = span.members.iter().map(|&i| regs[i].key.as_str()).collect();
+                Error::Failed(format!(
+                    "{} (registers {}..{}): {e}",
+                    keys.join(", "),
+                    span.address,
+                    u32::from(span.address) + u32::from(span.count)
+                ))
+            })?;
+        for &i in &span.members {
+            let r = &regs[i];
+            let from = usize::from(r.address - span.address);
+            let mine = raw.get(from..).unwrap_or_default();
+            let v = r
+                .value(mine)
+                .filter(|v| v.is_finite())
+                .ok_or_else(|| Error::Failed(format!("{}: no finite value in {mine:?}", r.key)))?;
+            values[i] = Some(v);
+        }
+    }
+    Ok(regs
+        .iter()
+        .zip(values)
+        .filter_map(|(r, v)| v.map(|v| Sample::num(&r.key, v)))
+        .collect())
 }
 
 /// One run: every register once, over the kept connection.
@@ -139,5 +199,53 @@ mod tests {
             .is_err()
         );
         assert!(parse_config::<Config>(r#"{"registers": []}"#).is_err());
+    }
+
+    fn reg(table: Table, address: u16, ty: DataType) -> Register {
+        Register {
+            key: format!("r{address} v"),
+            address,
+            table,
+            ty,
+            byte_order: ByteOrder::Big,
+            word_order: WordOrder::HighFirst,
+            scale: 1.0,
+            offset: 0.0,
+        }
+    }
+
+    #[test]
+    fn adjacent_registers_share_a_read() {
+        use DataType::{F32, U16};
+        use Table::{Holding, Input};
+        let regs = [
+            reg(Holding, 2, F32),
+            reg(Input, 0, U16),
+            reg(Holding, 0, U16),
+            reg(Holding, 1, U16),
+            reg(Holding, 10, U16), // a gap: its own read
+            reg(Holding, 3, U16),  // inside the f32 at 2..4
+            reg(Input, 1, F32),
+        ];
+        let spans = plan(&regs);
+        let got: Vec<(Table, u16, u16, Vec<usize>)> = spans
+            .into_iter()
+            .map(|s| (s.table, s.address, s.count, s.members))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (Holding, 0, 4, vec![2, 3, 0, 5]),
+                (Holding, 10, 1, vec![4]),
+                (Input, 0, 3, vec![1, 6]),
+            ]
+        );
+        // At most 125 registers a read.
+        let many: Vec<Register> = (0..130).map(|a| reg(Holding, a, U16)).collect();
+        let spans = plan(&many);
+        assert_eq!(spans.iter().map(|s| s.count).collect::<Vec<_>>(), [125, 5]);
+        // The top of the address space does not overflow.
+        let top = [reg(Holding, 65535, U16), reg(Holding, 65534, F32)];
+        assert_eq!(plan(&top).len(), 1);
     }
 }
