@@ -3,8 +3,9 @@
 //! any byte and word order, scale and offset.
 //!
 //! The framing is written here rather than taken from a crate: a read is a 12-byte request and
-//! a short response, and the maintained Modbus crates either need an async runtime or bring
-//! device-side code a collector does not need. Connections go through `std::net::TcpStream`,
+//! a short response. `rmodbus` (no_std) is mainly a server framework with a context store,
+//! `async-modbus` and `fennec-modbus` are young and built around async I/O traits, and
+//! `tokio-modbus` needs tokio, which a `wasm32-wasip2` guest does not have. Connections go through `std::net::TcpStream`,
 //! which in a collector component is `wasi:sockets` TCP, so only the addresses granted in the
 //! instance's `tcp` list can be reached.
 //!

@@ -3,6 +3,10 @@
 //! `name{label="value",...} value [timestamp]`, with `# HELP`, `# TYPE` and other comments
 //! ignored. Label values unescape `\\`, `\"` and `\n`; values may be `NaN`, `+Inf`, `-Inf`.
 //! Histogram and summary series (`_bucket`, `_sum`, `_count`, quantiles) are ordinary samples.
+//!
+//! Hand-written because the crates on crates.io are unmaintained or heavy for a guest:
+//! `prometheus-parse` pulls regex, chrono and lazy_static, `prom_text_format_parser` has had
+//! one release, `prometheus-scrape` none since 2018.
 
 /// One sample line.
 #[derive(Debug, Clone, PartialEq)]
