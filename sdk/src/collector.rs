@@ -124,6 +124,18 @@ pub fn log_info(message: &str) {
     let _ = message;
 }
 
+/// Writes a warning to the host's log (at most 100 lines per run), tagged with the instance
+/// name: for a partial failure that does not fail the run. Natively it does nothing.
+pub fn log_warn(message: &str) {
+    #[cfg(target_arch = "wasm32")]
+    crate::collector_bindings::clio::plugin::collector_host::log(
+        crate::collector_bindings::clio::plugin::collector_host::LogLevel::Warn,
+        message,
+    );
+    #[cfg(not(target_arch = "wasm32"))]
+    let _ = message;
+}
+
 /// A deterministic pseudo-random number in `[-1, 1)` from a seed and coordinates
 /// (splitmix64), for simulators that must give the same values for the same time.
 pub fn noise(seed: u64, parts: &[u64]) -> f64 {
@@ -135,4 +147,103 @@ pub fn noise(seed: u64, parts: &[u64]) -> f64 {
         x ^= x >> 31;
     }
     (x >> 11) as f64 / (1u64 << 53) as f64 * 2.0 - 1.0
+}
+
+/// A series key (`measurement,tag=v field`) from its parts, escaping `,`, `=`, space and `\`
+/// as the host's key parser expects. Tags with an empty name or value are left out.
+///
+/// ```
+/// use clio_sdk::collector::series_key;
+/// let k = series_key("http req", [("path", "/a,b"), ("empty", "")], "value");
+/// assert_eq!(k, r"http\ req,path=/a\,b value");
+/// ```
+pub fn series_key<'a>(
+    measurement: &str,
+    tags: impl IntoIterator<Item = (&'a str, &'a str)>,
+    field: &str,
+) -> String {
+    fn push(out: &mut String, s: &str) {
+        for c in s.chars() {
+            if matches!(c, ',' | ' ' | '=' | '\\') {
+                out.push('\\');
+            }
+            // A key is one line: control characters become spaces (escaped like one).
+            if c.is_control() {
+                out.push_str("\\ ");
+            } else {
+                out.push(c);
+            }
+        }
+    }
+    let mut out = String::with_capacity(measurement.len() + field.len() + 16);
+    push(&mut out, measurement);
+    for (k, v) in tags {
+        if k.is_empty() || v.is_empty() {
+            continue;
+        }
+        out.push(',');
+        push(&mut out, k);
+        out.push('=');
+        push(&mut out, v);
+    }
+    out.push(' ');
+    push(&mut out, field);
+    out
+}
+
+/// Parses a collector's configuration (the instance's `[collectors.config]` table as JSON)
+/// into its typed form. A serde error becomes a `bad-argument` naming the key where serde
+/// names one (`unknown field`, `missing field`, or a wrong type at a key).
+pub fn parse_config<C: serde::de::DeserializeOwned>(config_json: &str) -> Result<C> {
+    let text = if config_json.trim().is_empty() {
+        "{}"
+    } else {
+        config_json
+    };
+    serde_json::from_str(text).map_err(|e| {
+        let msg = e.to_string();
+        // serde_json's messages name the key in backquotes: "unknown field `linez`, expected ...".
+        let key = msg
+            .split('`')
+            .nth(1)
+            .filter(|_| msg.starts_with("unknown field") || msg.starts_with("missing field"))
+            .unwrap_or("config")
+            .to_string();
+        crate::error::bad_argument(key, msg)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use crate::error::Error;
+
+    #[derive(Debug, serde::Deserialize, PartialEq)]
+    #[serde(deny_unknown_fields)]
+    struct Cfg {
+        url: String,
+        #[serde(default)]
+        n: u32,
+    }
+
+    #[test]
+    fn typed_configuration() {
+        let c: Cfg = parse_config(r#"{"url": "http://h/"}"#).unwrap();
+        assert_eq!(
+            c,
+            Cfg {
+                url: "http://h/".into(),
+                n: 0
+            }
+        );
+        let bad = |json: &str| match parse_config::<Cfg>(json).unwrap_err() {
+            Error::BadArgument { name, .. } => name,
+            e => panic!("{e}"),
+        };
+        assert_eq!(bad(r#"{"url": "x", "nn": 1}"#), "nn");
+        assert_eq!(bad("{}"), "url");
+        assert_eq!(bad(""), "url");
+        assert_eq!(bad(r#"{"url": 5}"#), "config");
+    }
 }

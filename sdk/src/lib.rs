@@ -38,7 +38,9 @@ pub mod builtin_bodies;
 pub mod collector;
 mod error;
 mod history;
+pub mod http;
 mod key;
+pub mod modbus;
 mod points;
 pub mod policy;
 pub mod stats;
@@ -47,11 +49,13 @@ mod value;
 mod window;
 
 pub use args::Args;
-pub use clio_sdk_macro::history_function;
+pub use clio_sdk_macro::{collector, history_function};
 pub use error::{Error, Result, bad_argument};
 pub use history::{History, SeriesInfo, Trends};
 pub use key::{SeriesKey, parse_series_key};
 pub use points::{Iter, Numeric, Points, Timestamp};
+/// serde, for collectors' typed configuration (`#[serde(crate = "clio_sdk::serde")]`).
+pub use serde;
 /// serde_json, for policies that read their configuration beyond [`policy::Config`].
 pub use serde_json;
 pub use value::{Value, ValueRef, format_number, parse_number};

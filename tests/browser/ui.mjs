@@ -1,6 +1,6 @@
 // Drives Debian's chromium (headless, through playwright-core) against a running clio:
 // load the page, find a series, plot it, zoom, read a value from the chart's data,
-// evaluate a function, open the status page. Screenshots go to the artifacts directory.
+// evaluate a function, open the status page, run a collector from it. Screenshots go to the artifacts directory.
 // Usage: node ui.mjs BASE_URL ARTIFACT_DIR SERIES_MEASUREMENT
 import { chromium } from "playwright-core";
 import { mkdirSync } from "node:fs";
@@ -62,6 +62,16 @@ try {
   if (!alerts.some((r) => r[0] === "firing" && r[1] === "kiln-hot")) await fail(page, "no firing alert listed: " + JSON.stringify(alerts));
   const header = await page.textContent("#health");
   if (!header.includes("firing")) await fail(page, "header does not mention the firing alert: " + header);
+  // Collectors: the demo simulator is listed; "Run now" runs it and reports the run.
+  await page.waitForSelector('#collectors-table tr[data-collector="demo"]');
+  const demo = await page.$$eval('#collectors-table tr[data-collector="demo"] td', (cs) => cs.map((c) => c.textContent));
+  if (demo[1] !== "simulator" || !demo[2].includes("5000")) await fail(page, "collector row: " + JSON.stringify(demo));
+  await page.click('#collectors-table tr[data-collector="demo"] button.run-now');
+  await page.waitForFunction(() => document.querySelector("#collector-run").textContent.startsWith("demo: ok, 26 points"));
+  await page.waitForFunction(() => {
+    const cells = document.querySelectorAll('#collectors-table tr[data-collector="demo"] td');
+    return cells.length > 5 && Number(cells[5].textContent) >= 26 && cells[4].textContent === "ok";
+  });
   await page.screenshot({ path: `${artifacts}/status.png`, fullPage: true });
   if (errors.length) await fail(page, "page errors: " + errors.join("; "));
   console.log(JSON.stringify({ ok: true, raw_points: raw.n, fn, alerts: alerts.length }));

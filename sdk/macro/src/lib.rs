@@ -9,6 +9,33 @@ use syn::parse::Parser;
 use syn::punctuated::Punctuated;
 use syn::{Expr, ExprArray, ExprLit, ItemFn, Lit, LitStr, MetaNameValue, Token};
 
+mod collector;
+
+/// Marks `fn(config: &mut Config, now: i64) -> Result<Vec<Sample>>` (or `&Config`) as the
+/// plugin's collector. `Config` is any `serde::Deserialize` type: the instance's
+/// `[collectors.config]` table is parsed into it once (an unknown or missing key is a
+/// `bad-argument` error naming it, with `#[serde(deny_unknown_fields)]`), and each run calls
+/// the function with it. Keep state between runs in `#[serde(skip)]` fields.
+///
+/// ```ignore
+/// #[derive(serde::Deserialize)]
+/// #[serde(deny_unknown_fields)]
+/// struct Config { url: String }
+///
+/// #[clio_sdk::collector(name = "hello")]
+/// fn collect(c: &mut Config, now: i64) -> Result<Vec<Sample>> { ... }
+/// ```
+///
+/// The macro keeps the function as written (so tests call it directly), and exports the
+/// component's `name`, `configure` and `collect`. Use it once per crate.
+#[proc_macro_attribute]
+pub fn collector(attr: TokenStream, item: TokenStream) -> TokenStream {
+    match collector::expand(attr.into(), item.into()) {
+        Ok(ts) => ts.into(),
+        Err(e) => e.to_compile_error().into(),
+    }
+}
+
 /// Marks `fn name(h: &dyn History, args: &Args) -> Result<Option<Value>>` as the plugin's
 /// history function.
 ///

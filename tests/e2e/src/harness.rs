@@ -45,6 +45,16 @@ impl Server {
     /// or an error report would show its backtrace there) to `log` instead of the test's
     /// stderr.
     pub fn start_logging(data_dir: &Path, extra: &[&str], log: Option<&Path>) -> Server {
+        Self::start_with(data_dir, "127.0.0.1:0", extra, log)
+    }
+
+    /// [`Server::start`] with HTTP on `http` (for a config that must name the server's own
+    /// address before it starts, such as a collector scraping its `/metrics`).
+    pub fn start_at(data_dir: &Path, http: &str, extra: &[&str]) -> Server {
+        Self::start_with(data_dir, http, extra, None)
+    }
+
+    fn start_with(data_dir: &Path, http: &str, extra: &[&str], log: Option<&Path>) -> Server {
         let stderr = match log {
             Some(p) => Stdio::from(std::fs::File::create(p).expect("cannot create the log file")),
             None => Stdio::inherit(),
@@ -53,7 +63,7 @@ impl Server {
             .arg("serve")
             .arg("--data-dir")
             .arg(data_dir)
-            .args(["--http", "127.0.0.1:0", "--tcp", "127.0.0.1:0"])
+            .args(["--http", http, "--tcp", "127.0.0.1:0"])
             .args(extra)
             .env("CLIO_LOG", "warn")
             .env("RUST_BACKTRACE", "1")

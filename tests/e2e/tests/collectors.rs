@@ -68,3 +68,98 @@ fn demo_mode_shows_live_furnace_data() {
     assert_eq!(missing.status, 404);
     assert_eq!(s.terminate().code(), Some(0));
 }
+
+#[test]
+fn the_prometheus_collector_scrapes_clios_own_metrics() {
+    let dir = tempfile::tempdir().unwrap();
+    // The config must name the server's own address, so choose the port first.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let cfg = dir.path().join("clio.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            r#"
+[[collectors]]
+name = "self"
+plugin = "prometheus"
+every = "1h"
+enabled = false
+http_hosts = ["127.0.0.1:{port}"]
+[collectors.config]
+url = "http://127.0.0.1:{port}/metrics"
+include = ["clio_"]
+tags = {{ scraped_by = "self" }}
+
+[[collectors]]
+name = "denied"
+plugin = "prometheus"
+every = "1h"
+enabled = false
+[collectors.config]
+url = "http://127.0.0.1:{port}/metrics"
+"#
+        ),
+    )
+    .unwrap();
+    let s = Server::start_at(
+        &dir.path().join("data"),
+        &format!("127.0.0.1:{port}"),
+        &["--config", cfg.to_str().unwrap()],
+    );
+    // Twice: the second scrape sees the first run's clio_collector_* metrics.
+    for _ in 0..2 {
+        let r = s.http("POST", "/api/v1/collectors/self/run", b"", &[]);
+        assert_eq!(r.status, 200, "{}", r.text());
+        let run = r.json();
+        assert_eq!(run["outcome"], "ok", "{run}");
+        assert!(run["points"].as_u64().unwrap() > 10, "{run}");
+    }
+    let key_exists = |measurement: &str, key: &str| {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let list = s.get_json(
+                &format!("/api/v1/series?measurement={measurement}&limit=1000"),
+                200,
+            );
+            let keys: Vec<&str> = list["series"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter_map(|x| x["key"].as_str())
+                .collect();
+            if keys.contains(&key) {
+                return;
+            }
+            assert!(Instant::now() < deadline, "no {key} in {list}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    };
+    // A counter with its labels as tags, and a histogram's buckets, sum and count.
+    key_exists(
+        "clio_collector_runs_total",
+        "clio_collector_runs_total,collector=self,outcome=ok,scraped_by=self value",
+    );
+    key_exists(
+        "clio_collector_run_duration_seconds_bucket",
+        "clio_collector_run_duration_seconds_bucket,collector=self,le=+Inf,scraped_by=self value",
+    );
+    key_exists(
+        "clio_collector_run_duration_seconds_count",
+        "clio_collector_run_duration_seconds_count,collector=self,scraped_by=self value",
+    );
+    // Not granted: refused, nothing written.
+    let run = s
+        .http("POST", "/api/v1/collectors/denied/run", b"", &[])
+        .json();
+    assert_eq!(run["outcome"], "error", "{run}");
+    assert!(
+        run["error"].as_str().unwrap().contains("HttpRequestDenied"),
+        "{run}"
+    );
+    assert_eq!(s.get_json("/api/v1/collectors/denied", 200)["points"], 0);
+    assert_eq!(s.terminate().code(), Some(0));
+}

@@ -38,9 +38,10 @@ threshold = 100
 "##,
     )
     .unwrap();
+    // --demo: a collector for the status page's Collectors section.
     let s = Server::start(
         &dir.path().join("data"),
-        &["--config", cfg.to_str().unwrap()],
+        &["--config", cfg.to_str().unwrap(), "--demo"],
     );
     // 360 points, one every 10 s over the last hour, values 0..359.
     let now = std::time::SystemTime::now()
