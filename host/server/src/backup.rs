@@ -44,6 +44,8 @@ pub async fn take(
         ))
     })?;
     let staging = dest.join(format!(".staging-{}", clio_backup::backup_id(created_ms)));
+    // Removed however this ends, also when the future is dropped half-way (runtime shutdown).
+    let _staging_guard = RemoveOnDrop(staging.clone());
     let result = async {
         std::fs::create_dir_all(&staging)
             .map_err(|e| ApiError::Internal(format!("cannot create {}: {e}", staging.display())))?;
@@ -78,8 +80,17 @@ pub async fn take(
         .map_err(invalid)
     }
     .await;
-    let _ = std::fs::remove_dir_all(&staging);
     result
+}
+
+/// Removes a staging directory when dropped.
+struct RemoveOnDrop(PathBuf);
+
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        // Absent when nothing was staged yet; nothing else to do about an error here.
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }
 
 /// The last backups taken by this server, for `GET /api/v1/backups` and the metrics.

@@ -1,0 +1,102 @@
+//! Issue 19's sweep ("beyond these cases") against the real binary: resources an interrupted
+//! request could leave half-made, and waits on slow clients that had no bound.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
+
+use std::io::{Read, Write};
+use std::net::{Shutdown, TcpStream};
+use std::time::{Duration, Instant};
+
+use clio_e2e::harness::{Server, try_http_request};
+use serde_json::json;
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64
+}
+
+fn wait_until(what: &str, secs: u64, mut f: impl FnMut() -> bool) {
+    let end = Instant::now() + Duration::from_secs(secs);
+    while !f() {
+        assert!(Instant::now() < end, "timed out waiting until {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn metric_line(s: &Server, prefix: &str) -> Option<f64> {
+    let text = s.http("GET", "/metrics", b"", &[]).text();
+    text.lines()
+        .find(|l| l.starts_with(prefix))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+}
+
+/// Writes `n` points of one series by line protocol, 50 000 per request.
+fn write_points(s: &Server, measurement: &str, n: i64) -> i64 {
+    let t0 = now_ms() - 3_600_000;
+    let mut i = 0;
+    while i < n {
+        let mut body = String::new();
+        for k in i..(i + 50_000).min(n) {
+            body.push_str(&format!("{measurement} v={k} {}\n", t0 + k));
+        }
+        let r = s.http("POST", "/write?db=x&precision=ms", body.as_bytes(), &[]);
+        assert_eq!(r.status, 204, "{}", r.text());
+        i += 50_000;
+    }
+    t0
+}
+
+/// A backup whose client goes away mid-way used to be cancelled with its request: its
+/// staging copy of the data stayed under the destination, and the status stayed `running`,
+/// so every later backup was refused ("a backup is running") until a restart.
+#[test]
+fn a_backup_whose_client_goes_away_finishes_and_frees_the_slot() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::start(&dir.path().join("data"), &[]);
+    // About 10 MB of log: the backup takes a second or so in a debug build.
+    write_points(&s, "bk", 400_000);
+    let dest = dir.path().join("backups");
+    let body = json!({"dest": dest.to_str().unwrap()}).to_string();
+
+    // Send the request and hang up while the backup runs (not at once: a request whose
+    // client is gone before its handler starts is never begun).
+    let mut c = TcpStream::connect(s.http).unwrap();
+    write!(
+        c,
+        "POST /api/v1/backups HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    c.shutdown(Shutdown::Both).unwrap();
+    drop(c);
+
+    // The next backup is accepted once the first has ended (never refused for good).
+    let mut refused = 0;
+    wait_until("a second backup is accepted", 30, || {
+        let r = try_http_request(s.http, "POST", "/api/v1/backups", body.as_bytes(), &[]).unwrap();
+        match r.status {
+            200 => true,
+            503 => {
+                refused += 1;
+                false
+            }
+            other => panic!("{other}: {}", r.text()),
+        }
+    });
+    println!("second backup accepted after {refused} refusal(s) while the first ran");
+    let status = s.get_json("/api/v1/backups", 200);
+    assert_eq!(status["running"], json!(false), "{status}");
+    // The abandoned backup was finished, not dropped half-way.
+    assert_eq!(status["taken"], json!(2), "{status}");
+    let left: Vec<String> = std::fs::read_dir(&dest)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with('.'))
+        .collect();
+    assert!(left.is_empty(), "staging or partial directories left: {left:?}");
+    assert!(s.terminate().success());
+}
