@@ -212,8 +212,15 @@ impl Config {
         if self.server.max_concurrent_queries == 0 {
             errs.push("server.max_concurrent_queries must be at least 1".into());
         }
-        if self.server.http_header_timeout == 0 || self.server.http_body_timeout == 0 {
-            errs.push("server.http_header_timeout and http_body_timeout must be at least 1".into());
+        if self.server.http_header_timeout == 0
+            || self.server.http_body_timeout == 0
+            || self.server.http_write_timeout == 0
+        {
+            errs.push(
+                "server.http_header_timeout, http_body_timeout and http_write_timeout must be at \
+                 least 1"
+                    .into(),
+            );
         }
         if self.server.http_max_connections == 0 {
             errs.push("server.http_max_connections must be at least 1".into());

@@ -37,6 +37,10 @@ pub struct ServerConfig {
     /// Seconds an HTTP request may take to send its whole body.
     #[serde(default = "default_http_body_timeout")]
     pub http_body_timeout: u64,
+    /// Seconds a response may wait for the client to take more of it; a client that stops
+    /// reading is disconnected (clio_http_timeouts{kind="write"}).
+    #[serde(default = "default_http_write_timeout")]
+    pub http_write_timeout: u64,
     /// Open HTTP connections at most; further ones are closed at once (logged, counted in
     /// clio_http_connections_refused).
     #[serde(default = "default_http_max_connections")]
@@ -55,6 +59,7 @@ impl Default for ServerConfig {
             max_request_mb: default_max_request_mb(),
             http_header_timeout: default_http_header_timeout(),
             http_body_timeout: default_http_body_timeout(),
+            http_write_timeout: default_http_write_timeout(),
             http_max_connections: default_http_max_connections(),
         }
     }
@@ -64,6 +69,9 @@ const fn default_http_header_timeout() -> u64 {
     30
 }
 const fn default_http_body_timeout() -> u64 {
+    60
+}
+const fn default_http_write_timeout() -> u64 {
     60
 }
 const fn default_http_max_connections() -> usize {

@@ -46,7 +46,7 @@ pub async fn take(
     let staging = dest.join(format!(".staging-{}", clio_backup::backup_id(created_ms)));
     // Removed however this ends, also when the future is dropped half-way (runtime shutdown).
     let _staging_guard = RemoveOnDrop(staging.clone());
-    let result = async {
+    async {
         std::fs::create_dir_all(&staging)
             .map_err(|e| ApiError::Internal(format!("cannot create {}: {e}", staging.display())))?;
         let snap = store
@@ -79,8 +79,7 @@ pub async fn take(
         .map_err(|e| ApiError::Internal(format!("backup task failed: {e}")))?
         .map_err(invalid)
     }
-    .await;
-    result
+    .await
 }
 
 /// Removes a staging directory when dropped.

@@ -33,7 +33,8 @@ pub struct OutcomeLabels {
 /// Labels of the HTTP timeout counter.
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct TimeoutLabels {
-    /// `header` (headers incomplete, or an idle kept-alive connection) or `body`.
+    /// `header` (headers incomplete, or an idle kept-alive connection), `body`, or `write`
+    /// (a client that stopped reading its response).
     pub kind: &'static str,
 }
 
@@ -231,7 +232,7 @@ impl Metrics {
         let http_timeouts = Family::<TimeoutLabels, Counter>::default();
         registry.register(
             "http_timeouts",
-            "HTTP connections (headers, idle) and requests (body) ended by a timeout",
+            "HTTP connections (headers, idle, a client not reading) and requests (body) ended by a timeout",
             http_timeouts.clone(),
         );
         let alerts = crate::alerts::AlertMetrics::default();

@@ -262,7 +262,10 @@ fn tag_conditions_select_the_same_series_through_the_index() {
         ),
     );
     assert_eq!(status, 200, "{body}");
-    assert!(body.contains("state = 's1'") && body.contains("not supported"), "{body}");
+    assert!(
+        body.contains("state = 's1'") && body.contains("not supported"),
+        "{body}"
+    );
     assert_eq!(
         count("SELECT count(value) FROM cpu WHERE host = 'a' OR host = 'b' GROUP BY host"),
         vec![
@@ -304,7 +307,13 @@ fn show_series_pages_in_key_order() {
         ["cpu,host=b", "mem,host=a"]
     );
     assert_eq!(keys("SHOW SERIES LIMIT 1"), ["cpu,dc=x,host=a"]);
-    assert_eq!(keys("SHOW SERIES WHERE host = 'a'"), ["cpu,dc=x,host=a", "mem,host=a"]);
-    assert_eq!(keys("SHOW SERIES FROM cpu WHERE host =~ /b/"), ["cpu,host=b"]);
+    assert_eq!(
+        keys("SHOW SERIES WHERE host = 'a'"),
+        ["cpu,dc=x,host=a", "mem,host=a"]
+    );
+    assert_eq!(
+        keys("SHOW SERIES FROM cpu WHERE host =~ /b/"),
+        ["cpu,host=b"]
+    );
     assert!(keys("SHOW SERIES LIMIT 5 OFFSET 3").is_empty());
 }

@@ -97,6 +97,76 @@ fn a_backup_whose_client_goes_away_finishes_and_frees_the_slot() {
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .filter(|n| n.starts_with('.'))
         .collect();
-    assert!(left.is_empty(), "staging or partial directories left: {left:?}");
+    assert!(
+        left.is_empty(),
+        "staging or partial directories left: {left:?}"
+    );
+    assert!(s.terminate().success());
+}
+
+/// A client that asks for a large answer and never reads it used to hold its connection
+/// (one of `http_max_connections`) and the whole response for ever: hyper has no write
+/// timeout. Now it is disconnected after `server.http_write_timeout`; a client that reads,
+/// however slowly it started, gets everything.
+#[test]
+fn a_client_that_stops_reading_is_disconnected() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = tmp.path().join("clio.toml");
+    std::fs::write(
+        &cfg,
+        "[server]\nhttp_write_timeout = 1\n[query]\nquery_max_result_numbers = 2000000\n",
+    )
+    .unwrap();
+    let s = Server::start(
+        &tmp.path().join("data"),
+        &["--config", cfg.to_str().unwrap()],
+    );
+    let n = 400_000;
+    write_points(&s, "slow", n);
+    let list = s.get_json("/api/v1/series?measurement=slow", 200);
+    let id = list["series"][0]["id"].as_u64().unwrap();
+    let path = format!("/api/v1/series/{id}/points?last={n}");
+    // The whole answer, read at once: about 10 MB, more than the sockets' buffers hold.
+    let whole = s.http("GET", &path, b"", &[]);
+    assert_eq!(whole.status, 200, "{}", whole.text());
+    assert!(whole.body.len() > 8_000_000, "{}", whole.body.len());
+
+    let mut c = TcpStream::connect(s.http).unwrap();
+    write!(
+        c,
+        "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let started = Instant::now();
+    wait_until("the stalled response is cut off", 20, || {
+        metric_line(&s, "clio_http_timeouts_total{kind=\"write\"}").is_some_and(|v| v >= 1.0)
+    });
+    let took = started.elapsed();
+    println!("a client that stopped reading was disconnected after {took:?}");
+    // Only this test's own /metrics request is open now.
+    let open = metric_line(&s, "clio_http_connections ").unwrap();
+    assert_eq!(open, 1.0, "connections still open: {open}");
+    // What the client can still read ends early: the connection was closed, not finished.
+    c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut got = Vec::new();
+    let _ = c.read_to_end(&mut got);
+    assert!(
+        got.len() < whole.body.len(),
+        "{} of {}",
+        got.len(),
+        whole.body.len()
+    );
+
+    // A client that sleeps less than the limit between reads is served in full.
+    let mut c = TcpStream::connect(s.http).unwrap();
+    write!(
+        c,
+        "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    let mut got = Vec::new();
+    c.read_to_end(&mut got).unwrap();
+    assert!(got.len() > whole.body.len(), "{}", got.len());
     assert!(s.terminate().success());
 }
