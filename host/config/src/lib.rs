@@ -222,6 +222,9 @@ impl Config {
                     .into(),
             );
         }
+        if self.server.tcp_max_connections == 0 {
+            errs.push("server.tcp_max_connections must be at least 1".into());
+        }
         if self.server.http_max_connections == 0 {
             errs.push("server.http_max_connections must be at least 1".into());
         }

@@ -45,6 +45,11 @@ pub struct ServerConfig {
     /// clio_http_connections_refused).
     #[serde(default = "default_http_max_connections")]
     pub http_max_connections: usize,
+    /// Open TCP (ALEPIZ protocol) connections at most; further ones are closed at once
+    /// (logged, counted in clio_tcp_connections_refused). Idle TCP connections are kept open,
+    /// so this is what bounds them.
+    #[serde(default = "default_tcp_max_connections")]
+    pub tcp_max_connections: usize,
 }
 
 impl Default for ServerConfig {
@@ -61,6 +66,7 @@ impl Default for ServerConfig {
             http_body_timeout: default_http_body_timeout(),
             http_write_timeout: default_http_write_timeout(),
             http_max_connections: default_http_max_connections(),
+            tcp_max_connections: default_tcp_max_connections(),
         }
     }
 }
@@ -75,6 +81,10 @@ const fn default_http_write_timeout() -> u64 {
     60
 }
 const fn default_http_max_connections() -> usize {
+    1024
+}
+
+const fn default_tcp_max_connections() -> usize {
     1024
 }
 

@@ -109,6 +109,8 @@ pub struct Metrics {
     pub http_connections: Gauge,
     /// HTTP connections closed at once because `http_max_connections` were open.
     pub http_connections_refused: Counter,
+    /// TCP connections closed at once because `tcp_max_connections` were open.
+    pub tcp_connections_refused: Counter,
     /// HTTP connections and requests ended by a timeout, by kind.
     pub http_timeouts: Family<TimeoutLabels, Counter>,
     /// Alert figures (`clio_alerts_firing`, evaluation duration, webhook failures).
@@ -228,6 +230,12 @@ impl Metrics {
             "http_connections_refused",
             "HTTP connections closed at once because server.http_max_connections were open",
             http_connections_refused.clone(),
+        );
+        let tcp_connections_refused = Counter::default();
+        registry.register(
+            "tcp_connections_refused",
+            "TCP connections closed at once because server.tcp_max_connections were open",
+            tcp_connections_refused.clone(),
         );
         let http_timeouts = Family::<TimeoutLabels, Counter>::default();
         registry.register(
@@ -457,6 +465,7 @@ impl Metrics {
             slow_requests,
             http_connections,
             http_connections_refused,
+            tcp_connections_refused,
             http_timeouts,
             alerts,
             auth_failures,

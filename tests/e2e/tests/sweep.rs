@@ -170,3 +170,77 @@ fn a_client_that_stops_reading_is_disconnected() {
     assert!(got.len() > whole.body.len(), "{}", got.len());
     assert!(s.terminate().success());
 }
+
+/// One ALEPIZ frame with id 1; the reply's envelope, or `None` when the connection closes.
+fn tcp_call(c: &mut TcpStream, data: serde_json::Value) -> Option<serde_json::Value> {
+    let payload = json!({"data": data, "err": null}).to_string();
+    let mut frame = b"AlPz\x01".to_vec();
+    frame.extend_from_slice(&(payload.len() as u32).to_le_bytes());
+    frame.extend_from_slice(&1u32.to_le_bytes());
+    frame.extend_from_slice(payload.as_bytes());
+    c.write_all(&frame).ok()?;
+    let mut head = [0u8; 13];
+    c.read_exact(&mut head).ok()?;
+    assert_eq!(&head[..4], b"AlPz");
+    let len = u32::from_le_bytes(head[5..9].try_into().unwrap()) as usize;
+    let mut body = vec![0u8; len];
+    c.read_exact(&mut body).ok()?;
+    Some(serde_json::from_slice(&body).unwrap())
+}
+
+fn tcp_connect(s: &Server) -> TcpStream {
+    let c = TcpStream::connect(s.tcp).unwrap();
+    c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    c
+}
+
+/// Idle TCP connections are never closed (ALEPIZ keeps its own open), and there was no
+/// bound on their number: enough of them took every file descriptor, and HTTP (`/health`)
+/// stopped answering too. Past `server.tcp_max_connections` new ones are now closed at once,
+/// logged and counted, and served again as soon as one is free.
+#[test]
+fn surplus_tcp_connections_are_refused_and_counted() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = tmp.path().join("clio.toml");
+    std::fs::write(&cfg, "[server]\ntcp_max_connections = 3\n").unwrap();
+    let log = tmp.path().join("server.log");
+    let s = Server::start_logging(
+        &tmp.path().join("data"),
+        &["--config", cfg.to_str().unwrap()],
+        Some(&log),
+    );
+    let t = now_ms() - 1000;
+    let add = json!({"msg": "add", "id": 7, "records": [{"timestamp": t, "data": 1}]});
+    let mut held: Vec<TcpStream> = (0..3).map(|_| tcp_connect(&s)).collect();
+    for c in &mut held {
+        let r = tcp_call(c, add.clone()).expect("a connection within the limit was closed");
+        assert!(r["err"].is_null(), "{r}");
+    }
+    // The fourth is closed without an answer, at once.
+    let started = Instant::now();
+    let mut c = tcp_connect(&s);
+    assert_eq!(
+        tcp_call(&mut c, add.clone()),
+        None,
+        "a surplus connection was served"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+    // HTTP is unaffected.
+    assert_eq!(s.http("GET", "/health", b"", &[]).status, 200);
+    assert!(
+        metric_line(&s, "clio_tcp_connections_refused_total").is_some_and(|v| v >= 1.0),
+        "not counted"
+    );
+    // One freed (once the server has seen it close): new connections are served again.
+    drop(held.pop());
+    wait_until("a freed slot serves a new connection", 10, || {
+        tcp_call(&mut tcp_connect(&s), add.clone()).is_some()
+    });
+    assert!(s.terminate().success());
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(text.contains("TCP connection limit reached"), "{text}");
+}
