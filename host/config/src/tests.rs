@@ -134,3 +134,21 @@ fn numbers_that_become_durations_are_bounded() {
     let _ = Duration::from_secs_f64(c.server.slow_query_sec);
     let _ = Duration::from_secs(c.backup.warn_after_hours * 3600).as_millis() as i64;
 }
+
+/// Sizes in MiB become bytes by saturating: a shift dropped the high bits, so a huge
+/// `wal.max_size_mb` (meant as "unlimited") became 0 bytes and every write was refused as
+/// overloaded.
+#[test]
+fn huge_sizes_saturate_instead_of_wrapping() {
+    let c = Config::from_toml(
+        "[wal]\nsegment_size_mb = 17592186044416\nmax_size_mb = 17592186044416\n\
+         [cache]\nflush_wal_mb = 17592186044416\n\
+         [storage]\nreplica_max_log_mb = 17592186044416",
+    )
+    .unwrap();
+    let o = c.engine_options();
+    assert_eq!(o.max_wal_bytes, u64::MAX);
+    assert_eq!(o.wal_segment_bytes, u64::MAX);
+    assert_eq!(o.flush_wal_bytes, u64::MAX);
+    assert_eq!(c.replication().1, u64::MAX);
+}
