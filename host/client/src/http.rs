@@ -33,7 +33,12 @@ pub struct HttpClient {
     base: String,
     /// `Authorization: Token ...` sent with every request (marked sensitive).
     auth: Option<HeaderValue>,
+    /// How long one request may take, answer included; `None`: no limit.
+    timeout: Option<Duration>,
 }
+
+/// How long a request may take by default (as [`crate::TcpOptions::request_timeout`]).
+pub const DEFAULT_HTTP_REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
 
 impl HttpClient {
     /// A client of the server at `base_url`, such as `http://127.0.0.1:10164` (a bare
@@ -86,6 +91,7 @@ impl HttpClient {
             client,
             base,
             auth: None,
+            timeout: Some(DEFAULT_HTTP_REQUEST_TIMEOUT),
         })
     }
 
@@ -102,6 +108,15 @@ impl HttpClient {
         v.set_sensitive(true);
         self.auth = Some(v);
         Ok(self)
+    }
+
+    /// Sets how long one request may take, answer included (default
+    /// [`DEFAULT_HTTP_REQUEST_TIMEOUT`]); past it the request fails with [`Error::Timeout`].
+    /// `None` waits as long as the server takes (for requests the server bounds itself, such
+    /// as a backup).
+    pub fn with_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.timeout = timeout;
+        self
     }
 
     /// The base URL requests go to.
@@ -137,17 +152,27 @@ impl HttpClient {
             req.headers_mut()
                 .insert(hyper::header::AUTHORIZATION, auth.clone());
         }
-        let resp = self
-            .client
-            .request(req)
-            .await
-            .map_err(|e| Error::Transport(error_chain(&e)))?;
-        let status = resp.status();
-        let body = Limited::new(resp.into_body(), MAX_RESPONSE_BYTES)
-            .collect()
-            .await
-            .map_err(|e| Error::Transport(format!("reading the answer: {e}")))?
-            .to_bytes();
+        let exchange = async {
+            let resp = self
+                .client
+                .request(req)
+                .await
+                .map_err(|e| Error::Transport(error_chain(&e)))?;
+            let status = resp.status();
+            let body = Limited::new(resp.into_body(), MAX_RESPONSE_BYTES)
+                .collect()
+                .await
+                .map_err(|e| Error::Transport(format!("reading the answer: {e}")))?
+                .to_bytes();
+            Ok::<_, Error>((status, body))
+        };
+        // A server that accepts and never answers would otherwise hold the caller for ever.
+        let (status, body) = match self.timeout {
+            None => exchange.await?,
+            Some(t) => tokio::time::timeout(t, exchange)
+                .await
+                .map_err(|_| Error::Timeout(t))??,
+        };
         if status.is_success() {
             Ok((status, body))
         } else {
@@ -522,5 +547,28 @@ mod tests {
         let c = HttpClient::new(&format!("http://{addr}")).unwrap();
         let e = c.ping().await.unwrap_err();
         assert!(matches!(e, Error::Transport(_)), "{e}");
+    }
+
+    /// A server that accepts and never answers used to hold the caller (and every `clio`
+    /// command talking to it) for ever: the request now fails after its timeout.
+    #[tokio::test]
+    async fn a_server_that_never_answers_times_out() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let silent = tokio::spawn(async move {
+            let mut held = Vec::new();
+            while let Ok((s, _)) = listener.accept().await {
+                held.push(s);
+            }
+        });
+        let c = HttpClient::new(&format!("http://{addr}"))
+            .unwrap()
+            .with_timeout(Some(Duration::from_millis(300)));
+        let started = std::time::Instant::now();
+        let r = tokio::time::timeout(Duration::from_secs(10), c.ping()).await;
+        let e = r.expect("the request was not bounded").unwrap_err();
+        assert!(matches!(e, Error::Timeout(_)), "{e}");
+        assert!(started.elapsed() >= Duration::from_millis(300));
+        silent.abort();
     }
 }

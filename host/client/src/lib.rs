@@ -38,7 +38,7 @@ mod types;
 
 pub use clio_lineproto::Precision;
 pub use error::{Error, Result};
-pub use http::HttpClient;
+pub use http::{DEFAULT_HTTP_REQUEST_TIMEOUT, HttpClient};
 pub use hyper::Method;
 pub use tcp::{TcpClient, TcpOptions};
 pub use types::{

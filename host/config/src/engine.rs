@@ -216,14 +216,16 @@ impl Config {
         o.trend_intervals = self.storage.trend_intervals.clone();
         o.wal_sync = self.wal.sync;
         o.wal_sync_interval = Duration::from_millis(self.wal.sync_interval);
-        o.wal_segment_bytes = self.wal.segment_size_mb << 20;
-        o.max_wal_bytes = self.wal.max_size_mb << 20;
+        // Sizes in MiB to bytes saturate: a shift would drop the high bits, and a huge limit
+        // (meant as "unlimited") would wrap to 0 and refuse every write.
+        o.wal_segment_bytes = self.wal.segment_size_mb.saturating_mul(1 << 20);
+        o.max_wal_bytes = self.wal.max_size_mb.saturating_mul(1 << 20);
         o.cache.init_cached_records = self.cache.init_cached_records;
-        o.cache.memory_budget = self.cache.memory_budget_mb << 20;
+        o.cache.memory_budget = self.cache.memory_budget_mb.saturating_mul(1 << 20);
         o.cache_service_interval = Duration::from_secs(self.cache.cache_service_interval);
         o.close_flush_budget = (self.cache.close_flush_seconds > 0)
             .then(|| Duration::from_secs(self.cache.close_flush_seconds));
-        o.flush_wal_bytes = self.cache.flush_wal_mb << 20;
+        o.flush_wal_bytes = self.cache.flush_wal_mb.saturating_mul(1 << 20);
         o.flush_dirty_points = self.cache.flush_unflushed_points;
         o.max_dirty_points = self.cache.max_unflushed_points;
         o.query_max_result_numbers = self.query.query_max_result_numbers;

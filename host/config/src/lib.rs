@@ -43,6 +43,11 @@ pub use server::ServerConfig;
 pub use storage::{BackendConfig, ResolvedBackend, StorageConfig};
 pub use tls::TlsConfig;
 
+/// The largest `server.slow_query_sec` accepted (a year).
+pub const MAX_SLOW_QUERY_SEC: f64 = 365.0 * 86_400.0;
+/// The largest `backup.warn_after_hours` accepted (100 years).
+pub const MAX_WARN_AFTER_HOURS: u64 = 876_000;
+
 /// The root of the configuration file.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -213,14 +218,36 @@ impl Config {
         if self.server.max_concurrent_queries == 0 {
             errs.push("server.max_concurrent_queries must be at least 1".into());
         }
-        if self.server.http_header_timeout == 0 || self.server.http_body_timeout == 0 {
-            errs.push("server.http_header_timeout and http_body_timeout must be at least 1".into());
+        if self.server.http_header_timeout == 0
+            || self.server.http_body_timeout == 0
+            || self.server.http_write_timeout == 0
+        {
+            errs.push(
+                "server.http_header_timeout, http_body_timeout and http_write_timeout must be at \
+                 least 1"
+                    .into(),
+            );
+        }
+        if self.server.tcp_max_connections == 0 {
+            errs.push("server.tcp_max_connections must be at least 1".into());
         }
         if self.server.http_max_connections == 0 {
             errs.push("server.http_max_connections must be at least 1".into());
         }
-        if !(self.server.slow_query_sec.is_finite() && self.server.slow_query_sec > 0.0) {
-            errs.push("server.slow_query_sec must be a positive number".into());
+        // Turned into a Duration on every request: a number past what one holds would panic.
+        if !(self.server.slow_query_sec.is_finite()
+            && self.server.slow_query_sec > 0.0
+            && self.server.slow_query_sec <= MAX_SLOW_QUERY_SEC)
+        {
+            errs.push(format!(
+                "server.slow_query_sec must be a positive number of seconds up to {MAX_SLOW_QUERY_SEC}"
+            ));
+        }
+        // Hours are multiplied into seconds and milliseconds.
+        if self.backup.warn_after_hours > MAX_WARN_AFTER_HOURS {
+            errs.push(format!(
+                "backup.warn_after_hours must be at most {MAX_WARN_AFTER_HOURS} (100 years)"
+            ));
         }
         for (name, addr) in [
             ("server.tcp_address", &self.server.tcp_address),

@@ -79,6 +79,9 @@ impl Default for PluginsConfig {
     }
 }
 
+/// The longest `call_timeout_ms` accepted (one hour).
+pub const MAX_CALL_TIMEOUT_MS: u64 = 3_600_000;
+
 const fn default_call_timeout_ms() -> u64 {
     100
 }
@@ -125,8 +128,14 @@ impl PluginsConfig {
             } else {
                 format!("plugins.limits.{name}")
             };
-            if l.call_timeout_ms == Some(0) {
-                errs.push(format!("{prefix}.call_timeout_ms must be at least 1"));
+            // The deadline is counted in engine ticks added to the current one: a timeout of
+            // many millennia would overflow that sum.
+            if l.call_timeout_ms == Some(0)
+                || l.call_timeout_ms.is_some_and(|t| t > MAX_CALL_TIMEOUT_MS)
+            {
+                errs.push(format!(
+                    "{prefix}.call_timeout_ms must be between 1 and {MAX_CALL_TIMEOUT_MS} (1 hour)"
+                ));
             }
             if l.memory_mb == Some(0) || l.memory_mb.is_some_and(|m| m > 4096) {
                 errs.push(format!("{prefix}.memory_mb must be between 1 and 4096"));

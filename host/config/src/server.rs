@@ -37,10 +37,19 @@ pub struct ServerConfig {
     /// Seconds an HTTP request may take to send its whole body.
     #[serde(default = "default_http_body_timeout")]
     pub http_body_timeout: u64,
+    /// Seconds a response may wait for the client to take more of it; a client that stops
+    /// reading is disconnected (clio_http_timeouts{kind="write"}).
+    #[serde(default = "default_http_write_timeout")]
+    pub http_write_timeout: u64,
     /// Open HTTP connections at most; further ones are closed at once (logged, counted in
     /// clio_http_connections_refused).
     #[serde(default = "default_http_max_connections")]
     pub http_max_connections: usize,
+    /// Open TCP (ALEPIZ protocol) connections at most; further ones are closed at once
+    /// (logged, counted in clio_tcp_connections_refused). Idle TCP connections are kept open,
+    /// so this is what bounds them.
+    #[serde(default = "default_tcp_max_connections")]
+    pub tcp_max_connections: usize,
 }
 
 impl Default for ServerConfig {
@@ -55,7 +64,9 @@ impl Default for ServerConfig {
             max_request_mb: default_max_request_mb(),
             http_header_timeout: default_http_header_timeout(),
             http_body_timeout: default_http_body_timeout(),
+            http_write_timeout: default_http_write_timeout(),
             http_max_connections: default_http_max_connections(),
+            tcp_max_connections: default_tcp_max_connections(),
         }
     }
 }
@@ -66,7 +77,14 @@ const fn default_http_header_timeout() -> u64 {
 const fn default_http_body_timeout() -> u64 {
     60
 }
+const fn default_http_write_timeout() -> u64 {
+    60
+}
 const fn default_http_max_connections() -> usize {
+    1024
+}
+
+const fn default_tcp_max_connections() -> usize {
     1024
 }
 

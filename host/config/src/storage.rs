@@ -194,7 +194,7 @@ impl Config {
         let st = &self.storage;
         (
             st.read_failover,
-            st.replica_max_log_mb << 20,
+            st.replica_max_log_mb.saturating_mul(1 << 20),
             Duration::from_secs(st.replica_lag_warn),
         )
     }

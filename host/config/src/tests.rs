@@ -101,3 +101,54 @@ fn engine_options_follow_the_file() {
     assert_eq!(o.cache_service_interval, Duration::from_secs(7));
     assert_eq!(o.timestamp_max_future, Some(Duration::from_secs(60)));
 }
+
+/// Numbers that become durations (per request, at start, per plugin call) are bounded where
+/// the conversion or the arithmetic after it would overflow: such a file used to be accepted
+/// and then panic (`slow_query_sec = 1e20` on every request) or wrap.
+#[test]
+fn numbers_that_become_durations_are_bounded() {
+    for (text, names) in [
+        ("[server]\nslow_query_sec = 1e20", "server.slow_query_sec"),
+        (
+            "[backup]\nwarn_after_hours = 18446744073709551615",
+            "backup.warn_after_hours",
+        ),
+        (
+            "[plugins]\ncall_timeout_ms = 18446744073709551615",
+            "plugins.call_timeout_ms",
+        ),
+        (
+            "[plugins.limits.avg]\ncall_timeout_ms = 3600001",
+            "plugins.limits.avg.call_timeout_ms",
+        ),
+    ] {
+        let e = Config::from_toml(text).map(|_| ()).unwrap_err().to_string();
+        assert!(e.contains(names), "{text}: {e}");
+    }
+    // The largest accepted values convert without panicking.
+    let c = Config::from_toml(
+        "[server]\nslow_query_sec = 31536000.0\n[backup]\nwarn_after_hours = 876000\n\
+         [plugins]\ncall_timeout_ms = 3600000",
+    )
+    .unwrap();
+    let _ = Duration::from_secs_f64(c.server.slow_query_sec);
+    let _ = Duration::from_secs(c.backup.warn_after_hours * 3600).as_millis() as i64;
+}
+
+/// Sizes in MiB become bytes by saturating: a shift dropped the high bits, so a huge
+/// `wal.max_size_mb` (meant as "unlimited") became 0 bytes and every write was refused as
+/// overloaded.
+#[test]
+fn huge_sizes_saturate_instead_of_wrapping() {
+    let c = Config::from_toml(
+        "[wal]\nsegment_size_mb = 17592186044416\nmax_size_mb = 17592186044416\n\
+         [cache]\nflush_wal_mb = 17592186044416\n\
+         [storage]\nreplica_max_log_mb = 17592186044416",
+    )
+    .unwrap();
+    let o = c.engine_options();
+    assert_eq!(o.max_wal_bytes, u64::MAX);
+    assert_eq!(o.wal_segment_bytes, u64::MAX);
+    assert_eq!(o.flush_wal_bytes, u64::MAX);
+    assert_eq!(c.replication().1, u64::MAX);
+}

@@ -307,7 +307,8 @@ fn online(c: &CreateArgs) -> Result<clio_backup::Manifest> {
     if let Some(b) = &c.incremental {
         body["incremental"] = serde_json::json!(b);
     }
-    let client = c.server.client()?;
+    // A backup takes as long as the data needs; the server bounds its own work.
+    let client = c.server.client()?.with_timeout(None);
     let (status, answer) = block_on(client.send(
         Method::POST,
         "/api/v1/backups",

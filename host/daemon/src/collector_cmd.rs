@@ -69,7 +69,11 @@ fn line(s: &serde_json::Value) -> String {
 
 /// Runs the command.
 pub fn run(args: &CollectorArgs) -> Result<()> {
-    let client = args.server.client()?;
+    // A run lasts up to the collector's timeout_ms (at most 600 s).
+    let client = args
+        .server
+        .client()?
+        .with_timeout(Some(std::time::Duration::from_secs(660)));
     let (method, path) = match &args.action {
         Action::List => (Method::GET, "/api/v1/collectors".to_string()),
         Action::Start { name } => (Method::POST, format!("/api/v1/collectors/{name}/start")),

@@ -97,7 +97,12 @@ pub fn parse_time(s: &str) -> Result<i64, QueryError> {
             let sign = if rest.as_bytes()[i] == b'-' { -1 } else { 1 };
             let z = &rest[i + 1..];
             let (zh, zm) = z.split_once(':').unwrap_or((z, "0"));
-            let off = num(zh, "zone hours", full)? * 3600 + num(zm, "zone minutes", full)? * 60;
+            let (zh, zm) = (num(zh, "zone hours", full)?, num(zm, "zone minutes", full)?);
+            // Bounded before any arithmetic: a huge offset would overflow it.
+            if zh > 23 || zm > 59 {
+                return Err(bad_time(full, "zone offset"));
+            }
+            let off = zh * 3600 + zm * 60;
             (&rest[..i], sign * off)
         } else {
             (rest, 0)
@@ -165,5 +170,24 @@ mod tests {
         ] {
             assert!(parse_time(s).is_err(), "{s}");
         }
+    }
+
+    /// A zone offset is two small numbers; a huge one used to overflow the offset's
+    /// arithmetic (a panic, or in a release build a silently wrapped time).
+    #[test]
+    fn zone_offsets_out_of_range_are_refused() {
+        for s in [
+            "2015-08-18T00:00:00+9999999999999999:00",
+            "2015-08-18T00:00:00-00:9999999999999999999",
+            "2015-08-18T00:00:00+24:00",
+            "2015-08-18T00:00:00+01:60",
+        ] {
+            let e = parse_time(s).unwrap_err().to_string();
+            assert!(e.contains("zone"), "{s}: {e}");
+        }
+        assert_eq!(
+            parse_time("2015-08-18T02:00:00+23:59").unwrap(),
+            1_439_776_860_000_000_000
+        );
     }
 }

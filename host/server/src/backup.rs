@@ -44,7 +44,9 @@ pub async fn take(
         ))
     })?;
     let staging = dest.join(format!(".staging-{}", clio_backup::backup_id(created_ms)));
-    let result = async {
+    // Removed however this ends, also when the future is dropped half-way (runtime shutdown).
+    let _staging_guard = RemoveOnDrop(staging.clone());
+    async {
         std::fs::create_dir_all(&staging)
             .map_err(|e| ApiError::Internal(format!("cannot create {}: {e}", staging.display())))?;
         let snap = store
@@ -77,9 +79,17 @@ pub async fn take(
         .map_err(|e| ApiError::Internal(format!("backup task failed: {e}")))?
         .map_err(invalid)
     }
-    .await;
-    let _ = std::fs::remove_dir_all(&staging);
-    result
+    .await
+}
+
+/// Removes a staging directory when dropped.
+struct RemoveOnDrop(PathBuf);
+
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        // Absent when nothing was staged yet; nothing else to do about an error here.
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }
 
 /// The last backups taken by this server, for `GET /api/v1/backups` and the metrics.

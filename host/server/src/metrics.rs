@@ -33,7 +33,8 @@ pub struct OutcomeLabels {
 /// Labels of the HTTP timeout counter.
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct TimeoutLabels {
-    /// `header` (headers incomplete, or an idle kept-alive connection) or `body`.
+    /// `header` (headers incomplete, or an idle kept-alive connection), `body`, or `write`
+    /// (a client that stopped reading its response).
     pub kind: &'static str,
 }
 
@@ -112,6 +113,8 @@ pub struct Metrics {
     pub http_connections: Gauge,
     /// HTTP connections closed at once because `http_max_connections` were open.
     pub http_connections_refused: Counter,
+    /// TCP connections closed at once because `tcp_max_connections` were open.
+    pub tcp_connections_refused: Counter,
     /// HTTP connections and requests ended by a timeout, by kind.
     pub http_timeouts: Family<TimeoutLabels, Counter>,
     /// Alert figures (`clio_alerts_firing`, evaluation duration, webhook failures).
@@ -232,10 +235,16 @@ impl Metrics {
             "HTTP connections closed at once because server.http_max_connections were open",
             http_connections_refused.clone(),
         );
+        let tcp_connections_refused = Counter::default();
+        registry.register(
+            "tcp_connections_refused",
+            "TCP connections closed at once because server.tcp_max_connections were open",
+            tcp_connections_refused.clone(),
+        );
         let http_timeouts = Family::<TimeoutLabels, Counter>::default();
         registry.register(
             "http_timeouts",
-            "HTTP connections (headers, idle) and requests (body) ended by a timeout",
+            "HTTP connections (headers, idle, a client not reading) and requests (body) ended by a timeout",
             http_timeouts.clone(),
         );
         let alerts = crate::alerts::AlertMetrics::default();
@@ -480,6 +489,7 @@ impl Metrics {
             slow_requests,
             http_connections,
             http_connections_refused,
+            tcp_connections_refused,
             http_timeouts,
             alerts,
             auth_failures,

@@ -191,7 +191,10 @@ pub fn collector_specs(config: &Config) -> Result<Vec<clio_plugins::CollectorSpe
             tcp: c.tcp_grants().map_err(bad)?,
             config_json: c.config_json(),
             timeout: Duration::from_millis(c.timeout_ms),
-            memory_bytes: c.memory_mb.unwrap_or(config.plugins.memory_mb) << 20,
+            memory_bytes: c
+                .memory_mb
+                .unwrap_or(config.plugins.memory_mb)
+                .saturating_mul(1 << 20),
             max_points: c.max_points,
             enabled: c.enabled,
         });
@@ -205,9 +208,9 @@ pub fn plugin_options(config: &Config) -> clio_plugins::PluginOptions {
     let p = &config.plugins;
     let limits = Limits {
         call_timeout: Duration::from_millis(p.call_timeout_ms),
-        memory_bytes: p.memory_mb << 20,
+        memory_bytes: p.memory_mb.saturating_mul(1 << 20),
         fuel: (p.fuel > 0).then_some(p.fuel),
-        max_output_bytes: p.max_output_kb << 10,
+        max_output_bytes: p.max_output_kb.saturating_mul(1 << 10),
     };
     let limits_by_function = p
         .limits
@@ -216,9 +219,12 @@ pub fn plugin_options(config: &Config) -> clio_plugins::PluginOptions {
             let fuel = l.fuel.unwrap_or(p.fuel);
             let over = Limits {
                 call_timeout: Duration::from_millis(l.call_timeout_ms.unwrap_or(p.call_timeout_ms)),
-                memory_bytes: l.memory_mb.unwrap_or(p.memory_mb) << 20,
+                memory_bytes: l.memory_mb.unwrap_or(p.memory_mb).saturating_mul(1 << 20),
                 fuel: (fuel > 0).then_some(fuel),
-                max_output_bytes: l.max_output_kb.unwrap_or(p.max_output_kb) << 10,
+                max_output_bytes: l
+                    .max_output_kb
+                    .unwrap_or(p.max_output_kb)
+                    .saturating_mul(1 << 10),
             };
             (name.clone(), over)
         })
@@ -244,7 +250,7 @@ pub fn plugin_options(config: &Config) -> clio_plugins::PluginOptions {
         max_collector_memory: config
             .collectors
             .iter()
-            .map(|c| c.memory_mb.unwrap_or(p.memory_mb) << 20)
+            .map(|c| c.memory_mb.unwrap_or(p.memory_mb).saturating_mul(1 << 20))
             .max()
             .unwrap_or(0),
     }

@@ -405,7 +405,11 @@ impl Store {
         if let Some(h) = inner.service.lock().take() {
             h.abort();
         }
-        let deadline = inner.opts.close_flush_budget.map(|b| Instant::now() + b);
+        // A budget past what an Instant can hold (a huge setting) means no limit.
+        let deadline = inner
+            .opts
+            .close_flush_budget
+            .and_then(|b| Instant::now().checked_add(b));
         let flushed = self.flush_until(deadline).await;
         match &flushed {
             Err(e) => {

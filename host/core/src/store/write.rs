@@ -41,12 +41,7 @@ impl Store {
             return Err(Error::Closed);
         }
         let opts = &inner.opts;
-        let lo = limits
-            .max_past
-            .map_or(Timestamp::MIN, |d| now.saturating_sub(d.as_millis() as i64));
-        let hi = limits
-            .max_future
-            .map_or(Timestamp::MAX, |d| now.saturating_add(d.as_millis() as i64));
+        let (lo, hi) = accepted_window(now, limits);
         let mut report = WriteReport::default();
         let mut errors = Vec::new();
         let mut bad = 0;
@@ -285,6 +280,20 @@ impl Store {
     }
 }
 
+/// The client timestamps accepted as they are (others are restamped to `now`).
+fn accepted_window(now: Timestamp, limits: TimeLimits) -> (Timestamp, Timestamp) {
+    // `as i64` of a limit past i64::MAX ms (a huge setting meant as "no limit") would wrap
+    // negative and restamp every point.
+    let ms = |d: Duration| i64::try_from(d.as_millis()).unwrap_or(i64::MAX);
+    let lo = limits
+        .max_past
+        .map_or(Timestamp::MIN, |d| now.saturating_sub(ms(d)));
+    let hi = limits
+        .max_future
+        .map_or(Timestamp::MAX, |d| now.saturating_add(ms(d)));
+    (lo, hi)
+}
+
 /// Points of one write that share a series and a millisecond with a later point of the same
 /// write (the later one is kept). One sort of packed keys: ~10 ns a point, about 1 % of the
 /// write path at full ingest.
@@ -303,6 +312,25 @@ fn merged_points(entry: &[(SeriesId, Point)]) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Limits of any size keep `now` inside the window; a limit past i64::MAX ms used to
+    /// wrap negative and put `now` outside, so every point was restamped.
+    #[test]
+    fn huge_time_limits_mean_no_limit() {
+        let now = 1_700_000_000_000;
+        let limits = |d: Duration| TimeLimits {
+            max_past: Some(d),
+            max_future: Some(d),
+        };
+        for d in [Duration::from_millis(u64::MAX), Duration::MAX] {
+            let (lo, hi) = accepted_window(now, limits(d));
+            assert!(lo <= 0 && hi == Timestamp::MAX, "{d:?}: {lo}..{hi}");
+        }
+        assert_eq!(
+            accepted_window(now, limits(Duration::from_secs(60))),
+            (now - 60_000, now + 60_000)
+        );
+    }
 
     #[test]
     fn points_on_one_millisecond_of_one_series_are_counted() {

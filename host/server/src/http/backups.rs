@@ -90,17 +90,30 @@ pub(super) async fn create(gate: Gate, headers: HeaderMap, body: Body) -> Respon
                 "a backup is running; try again when it ends".into(),
             ));
         }
-        let r = gate.take_backup(&dest, key, base.as_deref()).await;
-        gate.state().backups().end(&dest, started, &r);
-        gate.state()
-            .metrics()
-            .set_backup(gate.state().backups().last_success().as_ref(), r.is_err());
-        match &r {
-            Ok(m) => tracing::info!(id = %m.id, dest = %dest.display(), bytes = m.stored_bytes(),
-                                    seconds = started.elapsed().as_secs_f64(), "backup taken"),
-            Err(e) => tracing::warn!(dest = %dest.display(), error = %e, "backup failed"),
-        }
-        r.map(Json)
+        // The backup runs as its own task: a client that goes away (or times out) drops this
+        // handler, and a backup cancelled half-way would leave its staging copy behind and
+        // the status `running` for good, refusing every later backup until a restart.
+        let task = {
+            let gate = gate.clone();
+            tokio::spawn(async move {
+                let r = gate.take_backup(&dest, key, base.as_deref()).await;
+                gate.state().backups().end(&dest, started, &r);
+                gate.state()
+                    .metrics()
+                    .set_backup(gate.state().backups().last_success().as_ref(), r.is_err());
+                match &r {
+                    Ok(m) => tracing::info!(id = %m.id, dest = %dest.display(),
+                                            bytes = m.stored_bytes(),
+                                            seconds = started.elapsed().as_secs_f64(),
+                                            "backup taken"),
+                    Err(e) => tracing::warn!(dest = %dest.display(), error = %e, "backup failed"),
+                }
+                r
+            })
+        };
+        task.await
+            .map_err(|e| ApiError::Internal(format!("backup task failed: {e}")))?
+            .map(Json)
     }
     .await;
     finish(&gate, "backups_create", started, r)

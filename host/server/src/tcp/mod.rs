@@ -14,6 +14,9 @@
 //!   a socket error, a frame stalled mid-way or a reply nobody reads closes that connection
 //!   and nothing else, and is counted in `clio_socket_errors`.
 //!
+//! At most `server.tcp_max_connections` connections are open at once; further ones are
+//! closed as soon as they are accepted (logged, counted in `clio_tcp_connections_refused`).
+//!
 //! When the server's shutdown token is cancelled, [`serve`] stops accepting and reading,
 //! lets the requests already read finish and their replies go out, and returns once every
 //! connection is closed (or after [`TcpOptions::shutdown_grace`]).
@@ -116,6 +119,11 @@ pub async fn serve_with(listener: TcpListener, state: AppState, opts: TcpOptions
         info!(%addr, "tcp front end listening");
     }
     let mut conns = JoinSet::new();
+    // Idle connections stay open (ALEPIZ keeps its own), so their number needs a bound of
+    // its own: without one, clients could take every file descriptor, HTTP's too.
+    let max_conns = shared.state.config().server.tcp_max_connections.max(1);
+    let slots = Arc::new(Semaphore::new(max_conns));
+    let mut last_warned: Option<Instant> = None;
     loop {
         tokio::select! {
             biased;
@@ -123,6 +131,17 @@ pub async fn serve_with(listener: TcpListener, state: AppState, opts: TcpOptions
             Some(done) = conns.join_next(), if !conns.is_empty() => reap(done),
             accepted = listener.accept() => match accepted {
                 Ok((stream, peer)) => {
+                    let Ok(slot) = Arc::clone(&slots).try_acquire_owned() else {
+                        shared.state.metrics().tcp_connections_refused.inc();
+                        if last_warned.is_none_or(|t| t.elapsed() >= Duration::from_secs(10)) {
+                            last_warned = Some(Instant::now());
+                            warn!(limit = max_conns, %peer,
+                                  "TCP connection limit reached (server.tcp_max_connections); \
+                                   new connections are closed");
+                        }
+                        drop(stream);
+                        continue;
+                    };
                     // Replies are small and latency matters more than packet count.
                     if let Err(e) = stream.set_nodelay(true) {
                         debug!(%peer, error = %e, "cannot set TCP_NODELAY");
@@ -134,7 +153,11 @@ pub async fn serve_with(listener: TcpListener, state: AppState, opts: TcpOptions
                     if let Err(e) = socket2::SockRef::from(&stream).set_tcp_keepalive(&keepalive) {
                         debug!(%peer, error = %e, "cannot enable TCP keep-alive");
                     }
-                    conns.spawn(connection(stream, peer, Arc::clone(&shared)));
+                    let shared = Arc::clone(&shared);
+                    conns.spawn(async move {
+                        connection(stream, peer, shared).await;
+                        drop(slot);
+                    });
                 }
                 Err(e) => {
                     // Usually out of file descriptors: back off instead of spinning.
