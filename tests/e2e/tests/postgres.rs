@@ -290,3 +290,111 @@ fn postgres_restarted_killed_and_stopped_mid_ingest_loses_nothing() {
     check(&s);
     assert!(s.terminate().success());
 }
+
+/// `clio serve` with PostgreSQL alone: line protocol over HTTP and points by numeric id over
+/// ALEPIZ TCP, read back raw (HTTP and TCP), as trends and through a history function; after
+/// Clio restarts everything is still there, and psql sees it in Clio's tables and view.
+#[test]
+fn serve_on_postgres_alone_end_to_end() {
+    use clio_client::{PointsQuery, ReadData, TcpClient, WritePoint};
+    let c = Cluster::start();
+    let db = c.create_database("serve");
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(dir.path(), &c, &db);
+    let s = start(dir.path(), &cfg);
+    // 1,000 points 1 s apart, starting on a 10-minute boundary two hours ago.
+    let t0 = {
+        let t = now_ms() - 7_200_000;
+        t - t.rem_euclid(600_000)
+    };
+    let body: String = (0..1000i64)
+        .map(|i| format!("e2e,host=a v={i} {}\n", t0 + i * 1000))
+        .collect();
+    let r = s.http("POST", "/write?db=x&precision=ms", body.as_bytes(), &[]);
+    assert_eq!(r.status, 204, "{}", r.text());
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let tcp = s.tcp;
+    let tcp_points: Vec<WritePoint> = (0..100i64)
+        .map(|i| WritePoint::id(7, Some(t0 + i * 60_000), i as f64 * 2.0))
+        .collect();
+    let report = rt.block_on(async {
+        let client = TcpClient::connect(tcp).await.unwrap();
+        client.write_points(&tcp_points).await.unwrap()
+    });
+    assert_eq!(report.points, 100);
+    wait_storage(&s, "everything flushed", 30, healthy_and_flushed);
+    assert!(
+        !dir.path().join("data/clio.db").exists(),
+        "a SQLite file appeared"
+    );
+
+    let check = |s: &Server| {
+        let id = series_id(s, "measurement=e2e&host=a");
+        let last = s.get_json(&format!("/api/v1/series/{id}/points?last=3"), 200);
+        assert_eq!(
+            last["points"],
+            json!([
+                [t0 + 997_000, 997.0],
+                [t0 + 998_000, 998.0],
+                [t0 + 999_000, 999.0]
+            ]),
+            "{last}"
+        );
+        let (ts, counted, trends) = stored(s, id, t0, t0 + 1_000_000);
+        assert_eq!(ts, (0..1000).map(|i| t0 + i * 1000).collect::<Vec<_>>());
+        assert_eq!(counted, 1000, "{trends}");
+        // The first 10-minute bucket holds 0..599.
+        let b = &trends["trends"][0];
+        assert_eq!(
+            (
+                b["start"].as_i64(),
+                b["count"].as_u64(),
+                b["min"].as_f64(),
+                b["max"].as_f64()
+            ),
+            (Some(t0), Some(600), Some(0.0), Some(599.0)),
+            "{trends}"
+        );
+        let at = t0 + 1_000_000;
+        let avg = s.get_json(
+            &format!("/api/v1/series/{id}/fn/avg?args=%2310&at={at}"),
+            200,
+        );
+        assert_eq!(avg["value"].as_f64(), Some(994.5), "{avg}");
+        let max = s.get_json(
+            &format!("/api/v1/series/7/fn/max?args=1h&at={}", t0 + 6_000_000),
+            200,
+        );
+        assert_eq!(max["value"].as_f64(), Some(198.0), "{max}");
+        let answer = rt.block_on(async {
+            let client = TcpClient::connect(s.tcp).await.unwrap();
+            client
+                .read(clio_storage::SeriesId(7), &PointsQuery::last(2))
+                .await
+                .unwrap()
+        });
+        match answer.data {
+            ReadData::Points(p) => {
+                assert_eq!(p.len(), 2);
+                assert_eq!(p[1].ts, t0 + 99 * 60_000);
+            }
+            other => panic!("{other:?}"),
+        }
+    };
+    check(&s);
+    assert!(s.terminate().success());
+    let s = start(dir.path(), &cfg);
+    check(&s);
+    assert!(s.terminate().success());
+    // The data is PostgreSQL's: its tables and view answer psql.
+    let n = c.psql(&db, "SELECT count(*) FROM clio.series");
+    assert_eq!(n, "2");
+    let n = c.psql(
+        &db,
+        "SELECT count(*), min(value), max(value) FROM clio.points WHERE measurement = 'e2e'",
+    );
+    assert_eq!(n, "1000|0|999");
+}
