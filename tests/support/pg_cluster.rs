@@ -165,9 +165,15 @@ impl Cluster {
     }
 
     pub fn start_server(&self) {
+        self.start_server_with("-c listen_addresses=''");
+    }
+
+    /// Starts the server with `extra` server options (`-c name=value ...`), for example
+    /// TCP on 127.0.0.1 and TLS.
+    pub fn start_server_with(&self, extra: &str) {
         let data = self.data();
         let opts = format!(
-            "-p {} -k {} -c listen_addresses='' -c fsync=off -c max_connections=200",
+            "-p {} -k {} -c fsync=off -c max_connections=200 {extra}",
             self.port,
             self.dir.path().display()
         );
@@ -191,6 +197,30 @@ impl Cluster {
     pub fn restart(&self) {
         self.stop();
         self.start_server();
+    }
+
+    /// Writes `name` into the cluster's directory, readable only by the server's user (as
+    /// PostgreSQL wants of a key file); its path.
+    pub fn write_private(&self, name: &str, contents: &[u8]) -> PathBuf {
+        use std::os::unix::fs::PermissionsExt;
+        let path = self.dir.path().join(name);
+        std::fs::write(&path, contents).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        if self.as_postgres {
+            let st = Command::new("chown")
+                .arg("postgres:postgres")
+                .arg(&path)
+                .status()
+                .unwrap();
+            assert!(st.success(), "chown {}", path.display());
+        }
+        path
+    }
+
+    /// Replaces `pg_hba.conf` (read at the next start).
+    pub fn set_hba(&self, text: &str) {
+        let path = self.data().join("pg_hba.conf");
+        std::fs::write(&path, text).unwrap();
     }
 
     /// Creates a fresh database and returns its name.

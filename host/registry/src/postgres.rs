@@ -1,7 +1,7 @@
 //! `type = "postgres"`: PostgreSQL (docs/postgres.md). Keys: `url`
 //! (`postgresql://user:password@host:port/database`) or `host`, `port`, `database`,
 //! `username` (the Glass AI seed's keys); `password` / `password_env` / `password_file`;
-//! `pool_size`, `schema`, `sslmode`, `partition_days`, `partitions_ahead`, `plain_rows_hours`.
+//! `pool_size`, `schema`, `sslmode`, `sslrootcert`, `partition_days`, `partitions_ahead`, `plain_rows_hours`.
 
 use std::path::PathBuf;
 
@@ -27,6 +27,7 @@ struct PgSettings {
     pool_size: Option<usize>,
     schema: Option<String>,
     sslmode: Option<String>,
+    sslrootcert: Option<PathBuf>,
     partition_days: Option<u32>,
     partitions_ahead: Option<u32>,
     plain_rows_hours: Option<u32>,
@@ -72,6 +73,12 @@ fn options(s: PgSettings, config: &Config) -> Result<PgOptions, String> {
     }
     if let Some(m) = s.sslmode {
         o.sslmode = SslMode::parse(&m).map_err(|e| e.to_string())?;
+    }
+    if let Some(ca) = s.sslrootcert {
+        if !ca.is_file() {
+            return Err(format!("sslrootcert {}: no such file", ca.display()));
+        }
+        o.sslrootcert = Some(ca);
     }
     if let Some(d) = s.partition_days {
         o.partition_days = d;
@@ -139,7 +146,11 @@ mod tests {
         assert!(error("url = \"postgresql://u@h/d\"\npool_size = 0").contains("pool_size"));
         assert!(error("url = \"postgresql://u@h/d\"\nschema = \"Bad-Name\"").contains("schema"));
         assert!(error("url = \"postgresql://u@h/d\"\nsslmode = \"sometimes\"").contains("sslmode"));
-        assert!(error("url = \"postgresql://u@h/d\"\nsslmode = \"require\"").contains("TLS"));
+        entry("url = \"postgresql://u@h/d\"\nsslmode = \"require\"").expect("require");
+        assert!(
+            error("url = \"postgresql://u@h/d\"\nsslmode = \"verify-full\"\nsslrootcert = \"/surely/missing.pem\"")
+                .contains("/surely/missing.pem")
+        );
         assert!(
             error("url = \"postgresql://u@h/d\"\npassword_env = \"CLIO_TEST_SURELY_UNSET\"")
                 .contains("CLIO_TEST_SURELY_UNSET")

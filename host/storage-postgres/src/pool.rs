@@ -12,7 +12,7 @@ pub async fn open_pool(options: &PgOptions) -> Result<Pool, PgError> {
     options.validate()?;
     let manager = Manager::from_config(
         options.pg_config(),
-        tokio_postgres::NoTls,
+        crate::tls::connector(options)?,
         ManagerConfig {
             recycling_method: RecyclingMethod::Verified,
         },
@@ -31,6 +31,7 @@ pub async fn open_pool(options: &PgOptions) -> Result<Pool, PgError> {
         schema = %options.schema,
         version,
         pool_size = options.pool_size,
+        sslmode = ?options.sslmode,
         "postgres pool open"
     );
     Ok(pool)

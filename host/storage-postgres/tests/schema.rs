@@ -67,7 +67,7 @@ fn options_are_checked() {
     assert!(o.validate().is_err());
     o.pool_size = 20;
     o.sslmode = SslMode::parse("require").unwrap();
-    assert!(o.validate().unwrap_err().to_string().contains("TLS"));
+    assert!(o.validate().is_ok());
     assert!(SslMode::parse("verify-full").is_ok());
     assert!(SslMode::parse("sometimes").is_err());
     assert!(!format!("{o:?}").contains("secret"));
