@@ -199,6 +199,54 @@ impl Cluster {
         self.start_server();
     }
 
+    /// A hot standby of this cluster: `pg_basebackup -R` (streaming replication over the unix
+    /// socket) into a directory of its own, started on a port of its own.
+    pub fn start_standby(&self) -> Cluster {
+        let dir = tempfile::Builder::new()
+            .prefix("clio-pg-standby-")
+            .tempdir()
+            .unwrap();
+        if self.as_postgres {
+            let st = Command::new("chown")
+                .args(["postgres:postgres"])
+                .arg(dir.path())
+                .status()
+                .unwrap();
+            assert!(st.success(), "chown the standby dir");
+        }
+        let standby = Cluster {
+            dir,
+            port: free_port(),
+            user: self.user.clone(),
+            bin: self.bin.clone(),
+            as_postgres: self.as_postgres,
+        };
+        let port = self.port.to_string();
+        let data = standby.data();
+        self.run(
+            "pg_basebackup",
+            &[
+                "-h",
+                self.dir.path().to_str().unwrap(),
+                "-p",
+                &port,
+                "-U",
+                &self.user,
+                "-D",
+                data.to_str().unwrap(),
+                "-R",
+                "-X",
+                "stream",
+                // An immediate checkpoint: the default spread one takes minutes.
+                "-c",
+                "fast",
+            ],
+        );
+        standby.start_server();
+        standby.watch();
+        standby
+    }
+
     /// Writes `name` into the cluster's directory, readable only by the server's user (as
     /// PostgreSQL wants of a key file); its path.
     pub fn write_private(&self, name: &str, contents: &[u8]) -> PathBuf {

@@ -1,7 +1,8 @@
 //! `type = "postgres"`: PostgreSQL (docs/postgres.md). Keys: `url`
 //! (`postgresql://user:password@host:port/database`) or `host`, `port`, `database`,
 //! `username` (the Glass AI seed's keys); `password` / `password_env` / `password_file`;
-//! `pool_size`, `schema`, `sslmode`, `sslrootcert`, `partition_days`, `partitions_ahead`, `plain_rows_hours`.
+//! `pool_size`, `schema`, `sslmode`, `sslrootcert`, `partition_days`, `partitions_ahead`,
+//! `plain_rows_hours`, `read_only`.
 
 use std::path::PathBuf;
 
@@ -31,6 +32,7 @@ struct PgSettings {
     partition_days: Option<u32>,
     partitions_ahead: Option<u32>,
     plain_rows_hours: Option<u32>,
+    read_only: Option<bool>,
 }
 
 fn options(s: PgSettings, config: &Config) -> Result<PgOptions, String> {
@@ -89,6 +91,9 @@ fn options(s: PgSettings, config: &Config) -> Result<PgOptions, String> {
     if let Some(h) = s.plain_rows_hours {
         o.plain_rows_hours = h;
     }
+    if let Some(r) = s.read_only {
+        o.read_only = r;
+    }
     o.trend_intervals = config.storage.trend_intervals.clone();
     o.validate().map_err(|e| e.to_string())?;
     Ok(o)
@@ -130,7 +135,7 @@ mod tests {
         entry(
             "host = \"db.local\"\nport = 5432\ndatabase = \"plant\"\nusername = \"clio\"\n\
              password = \"p\"\npool_size = 20\nschema = \"history\"\nsslmode = \"disable\"\n\
-             partition_days = 7\npartitions_ahead = 4\nplain_rows_hours = 0",
+             partition_days = 7\npartitions_ahead = 4\nplain_rows_hours = 0\nread_only = false",
         )
         .expect("seed keys");
         entry("host = \"/var/run/postgresql\"\ndatabase = \"d\"\nusername = \"u\"")

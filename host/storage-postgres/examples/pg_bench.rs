@@ -9,7 +9,6 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)] // a measurement tool
 
 #[path = "../../../tests/support/pg_cluster.rs"]
-#[allow(dead_code)]
 mod pg_cluster;
 
 use std::time::{Duration, Instant};
@@ -88,7 +87,10 @@ async fn latencies(b: &dyn StorageBackend, shape: &Shape) -> (f64, f64, f64, f64
         assert_eq!(got.len(), 100);
         let from = shape.t0 + (next() % (shape.points as u64 - 1000)) as i64 * 1000;
         let t = Instant::now();
-        let got = b.read_range(s, from, from + 1_000_000, 100_000).await.unwrap();
+        let got = b
+            .read_range(s, from, from + 1_000_000, 100_000)
+            .await
+            .unwrap();
         range.push(t.elapsed());
         assert_eq!(got.len(), 1000);
     }

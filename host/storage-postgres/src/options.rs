@@ -60,6 +60,9 @@ pub struct PgOptions {
     /// PEM file of the authorities trusted by `verify-ca`/`verify-full` (default: the
     /// bundled Mozilla roots).
     pub sslrootcert: Option<std::path::PathBuf>,
+    /// Open without creating or migrating anything and with every session read-only: for a
+    /// Clio that reads a PostgreSQL hot standby (default false).
+    pub read_only: bool,
     /// Trend intervals to maintain.
     pub trend_intervals: Vec<TrendInterval>,
     /// Most points in one chunk row (default 2048, as in SQLite).
@@ -86,6 +89,7 @@ impl fmt::Debug for PgOptions {
             .field("schema", &self.schema)
             .field("sslmode", &self.sslmode)
             .field("sslrootcert", &self.sslrootcert)
+            .field("read_only", &self.read_only)
             .field("trend_intervals", &self.trend_intervals)
             .field("max_chunk_points", &self.max_chunk_points)
             .field("partition_days", &self.partition_days)
@@ -121,6 +125,7 @@ impl PgOptions {
             schema: Self::DEFAULT_SCHEMA.to_owned(),
             sslmode: SslMode::Disable,
             sslrootcert: None,
+            read_only: false,
             trend_intervals: DEFAULT_TREND_INTERVALS.to_vec(),
             max_chunk_points: Self::DEFAULT_MAX_CHUNK_POINTS,
             partition_days: Self::DEFAULT_PARTITION_DAYS,
@@ -238,6 +243,10 @@ impl PgOptions {
             .keepalives_idle(std::time::Duration::from_secs(30));
         if let Some(p) = &self.password {
             c.password(p);
+        }
+        if self.read_only {
+            // The server refuses any write of such a session, as a standby would.
+            c.options("-c default_transaction_read_only=on");
         }
         // verify-ca/verify-full are `require` to tokio-postgres; the certificate checks are
         // the TLS connector's (tls.rs).

@@ -3,6 +3,7 @@
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use tracing::info;
 
+use crate::schema::check_version;
 use crate::{PgError, PgOptions, migrate};
 
 /// Opens a pool of `options.pool_size` connections and brings the schema up to date on one of
@@ -23,7 +24,11 @@ pub async fn open_pool(options: &PgOptions) -> Result<Pool, PgError> {
         .build()
         .map_err(|e| PgError::Config(format!("pool: {e}")))?;
     let mut conn = pool.get().await?;
-    let version = migrate(&mut conn, &options.schema).await?;
+    let version = if options.read_only {
+        check_version(&conn, &options.schema).await?
+    } else {
+        migrate(&mut conn, &options.schema).await?
+    };
     info!(
         host = %options.host,
         port = options.port,
@@ -32,6 +37,7 @@ pub async fn open_pool(options: &PgOptions) -> Result<Pool, PgError> {
         version,
         pool_size = options.pool_size,
         sslmode = ?options.sslmode,
+        read_only = options.read_only,
         "postgres pool open"
     );
     Ok(pool)
