@@ -1,7 +1,8 @@
 //! `type = "postgres"`: PostgreSQL (docs/postgres.md). Keys: `url`
 //! (`postgresql://user:password@host:port/database`) or `host`, `port`, `database`,
 //! `username` (the Glass AI seed's keys); `password` / `password_env` / `password_file`;
-//! `pool_size`, `schema`, `sslmode`, `partition_days`, `partitions_ahead`, `plain_rows_hours`.
+//! `pool_size`, `schema`, `sslmode`, `sslrootcert`, `partition_days`, `partitions_ahead`,
+//! `plain_rows_hours`, `read_only`.
 
 use std::path::PathBuf;
 
@@ -27,9 +28,11 @@ struct PgSettings {
     pool_size: Option<usize>,
     schema: Option<String>,
     sslmode: Option<String>,
+    sslrootcert: Option<PathBuf>,
     partition_days: Option<u32>,
     partitions_ahead: Option<u32>,
     plain_rows_hours: Option<u32>,
+    read_only: Option<bool>,
 }
 
 fn options(s: PgSettings, config: &Config) -> Result<PgOptions, String> {
@@ -73,6 +76,12 @@ fn options(s: PgSettings, config: &Config) -> Result<PgOptions, String> {
     if let Some(m) = s.sslmode {
         o.sslmode = SslMode::parse(&m).map_err(|e| e.to_string())?;
     }
+    if let Some(ca) = s.sslrootcert {
+        if !ca.is_file() {
+            return Err(format!("sslrootcert {}: no such file", ca.display()));
+        }
+        o.sslrootcert = Some(ca);
+    }
     if let Some(d) = s.partition_days {
         o.partition_days = d;
     }
@@ -81,6 +90,9 @@ fn options(s: PgSettings, config: &Config) -> Result<PgOptions, String> {
     }
     if let Some(h) = s.plain_rows_hours {
         o.plain_rows_hours = h;
+    }
+    if let Some(r) = s.read_only {
+        o.read_only = r;
     }
     o.trend_intervals = config.storage.trend_intervals.clone();
     o.validate().map_err(|e| e.to_string())?;
@@ -123,7 +135,7 @@ mod tests {
         entry(
             "host = \"db.local\"\nport = 5432\ndatabase = \"plant\"\nusername = \"clio\"\n\
              password = \"p\"\npool_size = 20\nschema = \"history\"\nsslmode = \"disable\"\n\
-             partition_days = 7\npartitions_ahead = 4\nplain_rows_hours = 0",
+             partition_days = 7\npartitions_ahead = 4\nplain_rows_hours = 0\nread_only = false",
         )
         .expect("seed keys");
         entry("host = \"/var/run/postgresql\"\ndatabase = \"d\"\nusername = \"u\"")
@@ -139,7 +151,11 @@ mod tests {
         assert!(error("url = \"postgresql://u@h/d\"\npool_size = 0").contains("pool_size"));
         assert!(error("url = \"postgresql://u@h/d\"\nschema = \"Bad-Name\"").contains("schema"));
         assert!(error("url = \"postgresql://u@h/d\"\nsslmode = \"sometimes\"").contains("sslmode"));
-        assert!(error("url = \"postgresql://u@h/d\"\nsslmode = \"require\"").contains("TLS"));
+        entry("url = \"postgresql://u@h/d\"\nsslmode = \"require\"").expect("require");
+        assert!(
+            error("url = \"postgresql://u@h/d\"\nsslmode = \"verify-full\"\nsslrootcert = \"/surely/missing.pem\"")
+                .contains("/surely/missing.pem")
+        );
         assert!(
             error("url = \"postgresql://u@h/d\"\npassword_env = \"CLIO_TEST_SURELY_UNSET\"")
                 .contains("CLIO_TEST_SURELY_UNSET")

@@ -71,7 +71,7 @@ impl PgBackend {
         let partitions = Partitions::new(&opts.schema, opts.partition_ms(), opts.partitions_ahead);
         {
             let c = pool.get().await.map_err(pool_err)?;
-            partitions.open(&c).await?;
+            partitions.open(&c, opts.read_only).await?;
         }
         info!(backend = %format!("{}:{}/{}", opts.host, opts.port, opts.database), "postgres backend open");
         Ok(PgBackend {

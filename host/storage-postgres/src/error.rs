@@ -6,10 +6,10 @@ use clio_storage::StorageError;
 #[derive(Debug, thiserror::Error)]
 pub enum PgError {
     /// A statement or the connection failed.
-    #[error("postgres: {0}")]
+    #[error("postgres: {}", chain(.0))]
     Db(#[from] tokio_postgres::Error),
     /// No pooled connection could be had.
-    #[error("postgres pool: {0}")]
+    #[error("postgres: no connection: {}", chain(.0))]
     Pool(#[from] deadpool_postgres::PoolError),
     /// The options do not describe a usable connection.
     #[error("postgres config: {0}")]
@@ -26,6 +26,22 @@ pub enum PgError {
         /// Newest version this build knows.
         supported: i32,
     },
+}
+
+/// An error with its causes on one line: tokio-postgres says only "db error" or "error
+/// connecting to server" and keeps the server's message and the OS error in its source.
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut parts: Vec<String> = vec![e.to_string()];
+    let mut next = e.source();
+    while let Some(s) = next {
+        let text = s.to_string();
+        // Wrappers often repeat their source's text; say it once.
+        if !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        next = s.source();
+    }
+    parts.join(": ").replace('\n', " ")
 }
 
 /// True for SQLSTATE classes that a retry (on a new connection) may cure: connection
@@ -51,5 +67,20 @@ pub fn pg_error(e: PgError) -> StorageError {
         PgError::Pool(_) => StorageError::Unavailable(e.to_string()),
         PgError::Config(_) => StorageError::InvalidInput(e.to_string()),
         _ => StorageError::Other(e.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("outer")]
+    struct Outer(#[source] std::io::Error);
+
+    #[test]
+    fn causes_are_named_on_one_line() {
+        let e = Outer(std::io::Error::other("No such file\nor directory"));
+        assert_eq!(chain(&e), "outer: No such file or directory");
     }
 }

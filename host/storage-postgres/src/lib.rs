@@ -19,6 +19,7 @@ mod points;
 mod pool;
 mod rows;
 mod schema;
+mod tls;
 mod trends;
 
 pub use backend::PgBackend;

@@ -57,6 +57,12 @@ pub struct PgOptions {
     pub schema: String,
     /// TLS mode.
     pub sslmode: SslMode,
+    /// PEM file of the authorities trusted by `verify-ca`/`verify-full` (default: the
+    /// bundled Mozilla roots).
+    pub sslrootcert: Option<std::path::PathBuf>,
+    /// Open without creating or migrating anything and with every session read-only: for a
+    /// Clio that reads a PostgreSQL hot standby (default false).
+    pub read_only: bool,
     /// Trend intervals to maintain.
     pub trend_intervals: Vec<TrendInterval>,
     /// Most points in one chunk row (default 2048, as in SQLite).
@@ -82,6 +88,8 @@ impl fmt::Debug for PgOptions {
             .field("pool_size", &self.pool_size)
             .field("schema", &self.schema)
             .field("sslmode", &self.sslmode)
+            .field("sslrootcert", &self.sslrootcert)
+            .field("read_only", &self.read_only)
             .field("trend_intervals", &self.trend_intervals)
             .field("max_chunk_points", &self.max_chunk_points)
             .field("partition_days", &self.partition_days)
@@ -116,6 +124,8 @@ impl PgOptions {
             pool_size: Self::DEFAULT_POOL_SIZE,
             schema: Self::DEFAULT_SCHEMA.to_owned(),
             sslmode: SslMode::Disable,
+            sslrootcert: None,
+            read_only: false,
             trend_intervals: DEFAULT_TREND_INTERVALS.to_vec(),
             max_chunk_points: Self::DEFAULT_MAX_CHUNK_POINTS,
             partition_days: Self::DEFAULT_PARTITION_DAYS,
@@ -125,15 +135,19 @@ impl PgOptions {
     }
 
     /// Options from a `postgresql://user:password@host:port/database` URL (libpq's URI form;
-    /// `?host=/socket/dir` names a unix socket directory, `?sslmode=` the TLS mode).
+    /// `?host=/socket/dir` names a unix socket directory, `?sslmode=` the TLS mode,
+    /// `?sslrootcert=` the trusted authorities).
     pub fn from_url(url: &str) -> Result<Self, PgError> {
-        // tokio-postgres knows no verify-* modes: take `sslmode` out before it parses.
+        // tokio-postgres knows no verify-* modes nor sslrootcert: take them out before it
+        // parses.
         let (base, query) = url.split_once('?').unwrap_or((url, ""));
         let mut sslmode = SslMode::Disable;
+        let mut sslrootcert = None;
         let mut rest = Vec::new();
         for pair in query.split('&').filter(|p| !p.is_empty()) {
             match pair.split_once('=') {
                 Some(("sslmode", v)) => sslmode = SslMode::parse(v)?,
+                Some(("sslrootcert", v)) => sslrootcert = Some(std::path::PathBuf::from(v)),
                 _ => rest.push(pair),
             }
         }
@@ -161,12 +175,12 @@ impl PgOptions {
             .get_password()
             .map(|p| String::from_utf8_lossy(p).into_owned());
         o.sslmode = sslmode;
+        o.sslrootcert = sslrootcert;
         Ok(o)
     }
 
     /// Checks what a connection cannot: the schema is a plain identifier (it is spliced into
-    /// DDL), the pool is not empty, the layout numbers are usable, and the TLS mode is one
-    /// this build supports.
+    /// DDL), the pool is not empty, and the layout numbers are usable.
     pub fn validate(&self) -> Result<(), PgError> {
         let ident_ok = !self.schema.is_empty()
             && self.schema.len() <= 40
@@ -208,11 +222,6 @@ impl PgOptions {
                 "at least one trend interval is needed".into(),
             ));
         }
-        if self.sslmode != SslMode::Disable {
-            return Err(PgError::Config(
-                "sslmode other than \"disable\": TLS is not built into this version yet; use a unix socket, a trusted network or an stunnel/pgbouncer in front".into(),
-            ));
-        }
         Ok(())
     }
 
@@ -235,6 +244,19 @@ impl PgOptions {
         if let Some(p) = &self.password {
             c.password(p);
         }
+        if self.read_only {
+            // The server refuses any write of such a session, as a standby would.
+            c.options("-c default_transaction_read_only=on");
+        }
+        // verify-ca/verify-full are `require` to tokio-postgres; the certificate checks are
+        // the TLS connector's (tls.rs).
+        c.ssl_mode(match self.sslmode {
+            SslMode::Disable => tokio_postgres::config::SslMode::Disable,
+            SslMode::Prefer => tokio_postgres::config::SslMode::Prefer,
+            SslMode::Require | SslMode::VerifyCa | SslMode::VerifyFull => {
+                tokio_postgres::config::SslMode::Require
+            }
+        });
         c
     }
 }

@@ -102,8 +102,9 @@ impl Partitions {
         Ok(out)
     }
 
-    /// Learns the existing partitions, then creates the current span's and `ahead` more.
-    pub(crate) async fn open(&self, c: &impl GenericClient) -> Result<()> {
+    /// Learns the existing partitions, then creates the current span's and `ahead` more
+    /// (unless `read_only`: a standby's partitions are the primary's).
+    pub(crate) async fn open(&self, c: &impl GenericClient, read_only: bool) -> Result<()> {
         let existing = self.list(c).await?;
         {
             let mut known = self.known.lock().unwrap_or_else(|p| p.into_inner());
@@ -114,6 +115,9 @@ impl Partitions {
                     known.extend(a..=b);
                 }
             }
+        }
+        if read_only {
+            return Ok(());
         }
         self.ensure_ahead(c).await
     }

@@ -3,6 +3,7 @@
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use tracing::info;
 
+use crate::schema::check_version;
 use crate::{PgError, PgOptions, migrate};
 
 /// Opens a pool of `options.pool_size` connections and brings the schema up to date on one of
@@ -12,7 +13,7 @@ pub async fn open_pool(options: &PgOptions) -> Result<Pool, PgError> {
     options.validate()?;
     let manager = Manager::from_config(
         options.pg_config(),
-        tokio_postgres::NoTls,
+        crate::tls::connector(options)?,
         ManagerConfig {
             recycling_method: RecyclingMethod::Verified,
         },
@@ -23,7 +24,11 @@ pub async fn open_pool(options: &PgOptions) -> Result<Pool, PgError> {
         .build()
         .map_err(|e| PgError::Config(format!("pool: {e}")))?;
     let mut conn = pool.get().await?;
-    let version = migrate(&mut conn, &options.schema).await?;
+    let version = if options.read_only {
+        check_version(&conn, &options.schema).await?
+    } else {
+        migrate(&mut conn, &options.schema).await?
+    };
     info!(
         host = %options.host,
         port = options.port,
@@ -31,6 +36,8 @@ pub async fn open_pool(options: &PgOptions) -> Result<Pool, PgError> {
         schema = %options.schema,
         version,
         pool_size = options.pool_size,
+        sslmode = ?options.sslmode,
+        read_only = options.read_only,
         "postgres pool open"
     );
     Ok(pool)

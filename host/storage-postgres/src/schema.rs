@@ -119,3 +119,40 @@ pub async fn migrate(client: &mut Client, schema: &str) -> Result<i32, PgError> 
     tx.commit().await?;
     Ok(SCHEMA_VERSION)
 }
+
+/// For a read-only open (a hot standby): the schema must be there at exactly this build's
+/// version, as the primary's Clio left it; nothing is created.
+pub async fn check_version(client: &Client, schema: &str) -> Result<i32, PgError> {
+    let exists: bool = client
+        .query_one(
+            "SELECT to_regclass($1) IS NOT NULL",
+            &[&format!("{schema}.schema_version")],
+        )
+        .await?
+        .try_get(0)?;
+    if !exists {
+        return Err(PgError::Config(format!(
+            "read_only: schema {schema:?} has no Clio tables; start a writing Clio on the primary first"
+        )));
+    }
+    let found: i32 = client
+        .query_one(
+            &format!("SELECT COALESCE(MAX(version), 0) FROM {schema}.schema_version"),
+            &[],
+        )
+        .await?
+        .try_get(0)?;
+    if found > SCHEMA_VERSION {
+        return Err(PgError::SchemaTooNew {
+            schema: schema.to_owned(),
+            found,
+            supported: SCHEMA_VERSION,
+        });
+    }
+    if found < SCHEMA_VERSION {
+        return Err(PgError::Config(format!(
+            "read_only: schema {schema:?} is at version {found}, older than {SCHEMA_VERSION}; upgrade the primary's Clio first"
+        )));
+    }
+    Ok(found)
+}

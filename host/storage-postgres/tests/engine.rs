@@ -35,7 +35,7 @@ use engine_kit::*;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sqlite_primary_with_postgres_replica_same_contents() {
     let dir = tempfile::tempdir().unwrap();
-    let mut pg = common::cluster().new_database("replica");
+    let mut pg = common::new_database("replica");
     pg.pool_size = 4;
     let topology = Topology {
         primary: sqlite_spec("main", dir.path().join("main.db")),
@@ -68,7 +68,7 @@ async fn sqlite_primary_with_postgres_replica_same_contents() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_primary_with_sqlite_replica_same_contents() {
     let dir = tempfile::tempdir().unwrap();
-    let mut pg = common::cluster().new_database("primary");
+    let mut pg = common::new_database("primary");
     pg.pool_size = 4;
     let topology = Topology {
         primary: pg_spec("pg", pg.clone()),
@@ -129,7 +129,7 @@ fn psql(o: &PgOptions, sql: &str) -> Vec<String> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn psql_reads_recent_points_as_plain_rows() {
     let dir = tempfile::tempdir().unwrap();
-    let mut pg = common::cluster().new_database("view");
+    let mut pg = common::new_database("view");
     pg.pool_size = 4;
     let topology = Topology {
         primary: pg_spec("pg", pg.clone()),

@@ -14,7 +14,7 @@ async fn connect(o: &PgOptions) -> tokio_postgres::Client {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn migrations_are_idempotent_and_versioned() {
-    let o = common::cluster().new_database("schema");
+    let o = common::new_database("schema");
     o.validate().unwrap();
     let mut c = connect(&o).await;
     assert_eq!(migrate(&mut c, &o.schema).await.unwrap(), SCHEMA_VERSION);
@@ -39,7 +39,7 @@ async fn migrations_are_idempotent_and_versioned() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_newer_schema_is_refused() {
-    let mut o = common::cluster().new_database("newer");
+    let mut o = common::new_database("newer");
     o.schema = "other_schema".into();
     let mut c = connect(&o).await;
     migrate(&mut c, &o.schema).await.unwrap();
@@ -67,7 +67,7 @@ fn options_are_checked() {
     assert!(o.validate().is_err());
     o.pool_size = 20;
     o.sslmode = SslMode::parse("require").unwrap();
-    assert!(o.validate().unwrap_err().to_string().contains("TLS"));
+    assert!(o.validate().is_ok());
     assert!(SslMode::parse("verify-full").is_ok());
     assert!(SslMode::parse("sometimes").is_err());
     assert!(!format!("{o:?}").contains("secret"));
@@ -75,7 +75,7 @@ fn options_are_checked() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_pool_opens_migrates_and_survives_terminated_connections() {
-    let mut o = common::cluster().new_database("pool");
+    let mut o = common::new_database("pool");
     o.pool_size = 4;
     let pool = clio_storage_postgres::open_pool(&o).await.unwrap();
     {
