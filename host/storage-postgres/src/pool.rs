@@ -9,6 +9,25 @@ use crate::{PgError, PgOptions, migrate};
 /// them. Recycling checks each connection before reuse (`Verified`), so a connection killed
 /// by `pg_terminate_backend` or a server restart is replaced rather than handed out.
 pub async fn open_pool(options: &PgOptions) -> Result<Pool, PgError> {
+    let pool = build_pool(options)?;
+    let mut conn = pool.get().await?;
+    let version = migrate(&mut conn, &options.schema).await?;
+    info!(
+        host = %options.host,
+        port = options.port,
+        database = %options.database,
+        schema = %options.schema,
+        version,
+        pool_size = options.pool_size,
+        "postgres pool open"
+    );
+    Ok(pool)
+}
+
+/// A pool of `options.pool_size` verified connections without touching any schema: for other
+/// users of the same database settings (the Glass AI tables, `clio-glass`), which keep their
+/// own migrations.
+pub fn build_pool(options: &PgOptions) -> Result<Pool, PgError> {
     options.validate()?;
     let manager = Manager::from_config(
         options.pg_config(),
@@ -22,16 +41,5 @@ pub async fn open_pool(options: &PgOptions) -> Result<Pool, PgError> {
         .runtime(deadpool_postgres::Runtime::Tokio1)
         .build()
         .map_err(|e| PgError::Config(format!("pool: {e}")))?;
-    let mut conn = pool.get().await?;
-    let version = migrate(&mut conn, &options.schema).await?;
-    info!(
-        host = %options.host,
-        port = options.port,
-        database = %options.database,
-        schema = %options.schema,
-        version,
-        pool_size = options.pool_size,
-        "postgres pool open"
-    );
     Ok(pool)
 }
