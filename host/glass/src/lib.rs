@@ -69,6 +69,15 @@ impl Target {
         o.validate()?;
         Ok(Target::Postgres(o))
     }
+
+    /// Days per time partition and partitions made ahead (PostgreSQL; ignored on SQLite).
+    pub fn with_partitions(mut self, days: u32, ahead: u32) -> Self {
+        if let Target::Postgres(o) = &mut self {
+            o.partition_days = days;
+            o.partitions_ahead = ahead;
+        }
+        self
+    }
 }
 
 /// One change of a batch.

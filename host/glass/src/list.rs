@@ -223,7 +223,6 @@ pub(crate) async fn list(
                 let op = if k == "from" { ">=" } else { "<" };
                 q.wheres.push(format!("{} {op} {m}", quote(c.name)));
             }
-            "token" | "u" | "p" => {} // credentials in the query string, read by the door
             other => {
                 if let Some(name) = other.strip_prefix("json.") {
                     json_filter(&mut q, t, dialect, name, v)?;

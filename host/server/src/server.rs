@@ -42,6 +42,13 @@ pub async fn start(config: Config, topology: Topology) -> Result<Running> {
         tracing::info!(path = %auth.path().display(), "authentication on");
     }
     let state = AppState::with_auth(store.clone(), config.clone(), shutdown.clone(), auth);
+    if config.glass.enabled {
+        let glass = crate::glass_target(&config)?;
+        let glass = clio_glass::Glass::open(&glass)
+            .await
+            .context("cannot open the Glass AI tables ([glass])")?;
+        state.set_glass(glass);
+    }
     let mut plugin_host = None;
     if config.plugins.enabled {
         let opts = plugin_options(&config);
