@@ -14,6 +14,7 @@ mod error;
 mod list;
 pub mod migrations;
 mod partitions;
+mod quality;
 pub mod tables;
 mod value;
 
@@ -291,6 +292,22 @@ impl Glass {
                 }
             }
         }
+        tx.commit().await?;
+        Ok(out)
+    }
+
+    /// Computes the quality metrics of `model` over `[from, to)` from its predictions with
+    /// an actual result, stores them in `quality_metrics` and returns them (see
+    /// `quality.rs`).
+    pub async fn compute_quality(
+        &self,
+        model: &str,
+        from: i64,
+        to: i64,
+        positive: Option<&Json>,
+    ) -> Result<Json, GlassError> {
+        let mut tx = self.engine.begin().await?;
+        let out = quality::compute(&mut tx, model, from, to, positive).await?;
         tx.commit().await?;
         Ok(out)
     }

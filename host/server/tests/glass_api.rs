@@ -336,6 +336,56 @@ async fn api(db: Db) {
     )
     .await;
     assert_eq!(st, 400, "{v}");
+    // Quality on demand: 20 cnn predictions, a third of them "crack", actual results on the
+    // first 10 (all "ok"): accuracy = the share of "ok" predictions among them.
+    for id in ids.iter().take(10) {
+        let (st, v) = http(
+            &s,
+            "PATCH",
+            &format!("/api/v1/predictions/{id}"),
+            Some(json!({"actual_result": {"label": "ok"}})),
+        )
+        .await;
+        assert_eq!(st, 200, "{v}");
+    }
+    let (st, v) = http(
+        &s,
+        "POST",
+        "/api/v1/glass/quality",
+        Some(json!({"model": "cnn", "from": T0, "to": T0 + 30_000, "positive": "crack"})),
+    )
+    .await;
+    assert_eq!(st, 200, "{v}");
+    assert_eq!(v["predictions"], 10, "{v}");
+    let metric = |name: &str| {
+        v["metrics"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["metric"] == name)
+            .map(|m| m["value"].as_f64().unwrap())
+    };
+    // i = 0..10: cracks at 0, 3, 6, 9 predicted, none actual.
+    assert_eq!(metric("accuracy"), Some(0.6));
+    assert_eq!(metric("precision"), Some(0.0));
+    assert_eq!(metric("recall"), None, "no actual cracks");
+    let (_, v) = http(
+        &s,
+        "GET",
+        "/api/v1/quality_metrics?model=cnn&metric=accuracy",
+        None,
+    )
+    .await;
+    assert_eq!(v["items"].as_array().map(Vec::len), Some(1), "{v}");
+    let (st, v) = http(
+        &s,
+        "POST",
+        "/api/v1/glass/quality",
+        Some(json!({"model": "cnn", "from": T0})),
+    )
+    .await;
+    assert_eq!(st, 400);
+    assert!(error_of(&v).starts_with("to"), "{v}");
     let (st, v) = http(&s, "GET", "/api/v1/glass/migrations", None).await;
     assert_eq!(
         (st, v["current"].clone()),

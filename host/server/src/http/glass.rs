@@ -150,6 +150,45 @@ pub(super) async fn batch(gate: Gate, headers: HeaderMap, body: Body) -> Respons
     finish(&gate, "glass_batch", started, r)
 }
 
+/// `POST /api/v1/glass/quality` `{"model": .., "from": .., "to": .., "positive": ..}`:
+/// computes the model's quality metrics over `[from, to)` into `quality_metrics` (write).
+pub(super) async fn quality(gate: Gate, headers: HeaderMap, body: Body) -> Response {
+    let started = Instant::now();
+    let r = async {
+        let glass = gate.glass_write()?;
+        let b = json_body(&gate, &headers, body).await?;
+        if let Some(k) = b
+            .as_object()
+            .ok_or_else(|| ApiError::bad("body: expected an object"))?
+            .keys()
+            .find(|k| !matches!(k.as_str(), "model" | "from" | "to" | "positive"))
+        {
+            return Err(ApiError::bad(format!(
+                "{k}: unknown field (expected model, from, to, positive)"
+            )));
+        }
+        let model = b["model"]
+            .as_str()
+            .ok_or_else(|| ApiError::bad("model: required, a model name"))?;
+        let time = |f: &str| -> Result<i64, ApiError> {
+            clio_glass::Val::from_json(clio_glass::Kind::Time, &b[f])
+                .ok()
+                .and_then(|v| match v {
+                    clio_glass::Val::Int(ms) => Some(ms),
+                    _ => None,
+                })
+                .ok_or_else(|| ApiError::bad(format!("{f}: required, ms or RFC 3339")))
+        };
+        let (from, to) = (time("from")?, time("to")?);
+        let positive = b.get("positive").filter(|p| !p.is_null());
+        Ok(Json(
+            glass.compute_quality(model, from, to, positive).await?,
+        ))
+    }
+    .await;
+    finish(&gate, "glass_quality", started, r)
+}
+
 /// `GET /api/v1/glass/migrations`: the schema version and every step (admin).
 pub(super) async fn migrations(gate: Gate) -> Response {
     let started = Instant::now();
@@ -276,6 +315,7 @@ pub(super) fn routes(
     router
         .route("/api/v1/glass/batch", axum::routing::post(batch))
         .route("/api/v1/glass/migrations", get_route(migrations))
+        .route("/api/v1/glass/quality", axum::routing::post(quality))
         .route(
             "/api/v1/sensors/{sensor}/history",
             get_route(sensor_history),
