@@ -364,8 +364,35 @@ async fn sqlite_crud_filters_cursors() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_crud_filters_cursors() {
-    let g = Glass::open(&pg_target("glass_crud")).await.unwrap();
+    let target = pg_target("glass_crud");
+    let g = Glass::open(&target).await.unwrap();
     crud_and_lists(&g).await;
+    // The partitioned tables got the current partition and 3 ahead besides DEFAULT, and
+    // the predictions of 2023 went to DEFAULT (outside them).
+    let Target::Postgres(o) = &target else {
+        unreachable!()
+    };
+    let (client, conn) = o.pg_config().connect(tokio_postgres::NoTls).await.unwrap();
+    tokio::spawn(conn);
+    for table in ["predictions", "performance_logs"] {
+        let n: i64 = client
+            .query_one(
+                &format!(
+                    "SELECT count(*) FROM pg_inherits WHERE inhparent = 'glass.{table}'::regclass"
+                ),
+                &[],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        assert_eq!(n, 5, "{table}");
+    }
+    let n: i64 = client
+        .query_one("SELECT count(*) FROM glass.predictions_default", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(n, 25);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
