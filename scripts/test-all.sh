@@ -71,7 +71,7 @@ if ! command -v influxd >/dev/null 2>&1 || ! command -v influx >/dev/null 2>&1; 
 fi
 influxd version
 
-echo "== postgresql for the PostgreSQL backend's tests (a throwaway cluster: initdb + pg_ctl)"
+echo "== postgresql for the PostgreSQL backend's and the Glass AI tables' tests (a throwaway cluster: initdb + pg_ctl)"
 # The tests start their own cluster from /usr/lib/postgresql/*/bin; install the Debian
 # package when no version is there. Idempotent: nothing happens once it is installed.
 if ! compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null; then

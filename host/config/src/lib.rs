@@ -14,6 +14,7 @@ mod backup;
 mod collectors;
 mod engine;
 mod error;
+mod glass;
 mod housekeeper;
 mod log;
 mod plugins;
@@ -35,6 +36,7 @@ pub use backup::BackupConfig;
 pub use collectors::{CollectorConfig, HostGrant, parse_interval};
 pub use engine::{CacheConfig, IngestConfig, QueryConfig, WalConfig};
 pub use error::ConfigError;
+pub use glass::GlassConfig;
 pub use housekeeper::HousekeeperConfig;
 pub use log::LogConfig;
 pub use plugins::{PluginLimitsConfig, PluginsConfig};
@@ -98,6 +100,9 @@ pub struct Config {
     /// Collector plugin instances (`[[collectors]]`), each on its own schedule.
     #[serde(default)]
     pub collectors: Vec<CollectorConfig>,
+    /// The Glass AI metadata and analytics tables.
+    #[serde(default)]
+    pub glass: GlassConfig,
 }
 
 fn default_data_dir() -> PathBuf {
@@ -126,6 +131,7 @@ impl Default for Config {
             auth: AuthConfig::default(),
             tls: TlsConfig::default(),
             collectors: Vec::new(),
+            glass: GlassConfig::default(),
         }
     }
 }
@@ -263,6 +269,7 @@ impl Config {
         collectors::validate(&self.collectors, self.plugins.enabled, &mut errs);
         self.log.validate(&mut errs);
         self.alerts.validate(&mut errs);
+        self.glass.validate(&mut errs);
         self.tls.validate(&mut errs);
         self.auth.validate(
             &[

@@ -12,6 +12,7 @@ mod health_cmd;
 mod housekeeper_cmd;
 mod import;
 mod import_alepiz;
+mod migrate_cmd;
 mod output;
 mod query_args;
 mod serve;
@@ -62,6 +63,9 @@ enum Command {
     Token(auth_cmd::TokenArgs),
     /// Users with passwords in the token store: add, passwd, del, list.
     User(auth_cmd::UserArgs),
+    /// The Glass AI tables' schema: status, up, down (offline, on the database `[glass]`
+    /// names).
+    Migrate(migrate_cmd::MigrateArgs),
     /// Load-test a running server (ingest over HTTP or TCP, or last-N queries).
     Bench(bench::BenchArgs),
 }
@@ -115,6 +119,7 @@ fn run() -> Result<()> {
         Command::Series(args) => server_cmds::series(&args),
         Command::Fn(args) => server_cmds::evaluate(&args),
         Command::Bench(args) => bench::run(&args),
+        Command::Migrate(args) => migrate_cmd::run(&args),
         Command::Health(args) => health_cmd::run(&args),
         Command::Token(args) => auth_cmd::token(&args),
         Command::User(args) => auth_cmd::user(&args),

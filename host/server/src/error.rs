@@ -67,6 +67,22 @@ impl ApiError {
     }
 }
 
+impl From<clio_glass::GlassError> for ApiError {
+    fn from(e: clio_glass::GlassError) -> Self {
+        use clio_glass::GlassError as G;
+        match e {
+            G::Invalid { .. } => ApiError::BadRequest(e.to_string()),
+            G::NotFound(m) => ApiError::NotFound(m),
+            G::Conflict(m) => ApiError::Conflict(m),
+            G::Unavailable(_) => ApiError::Unavailable(e.to_string()),
+            G::SchemaTooNew { .. } | G::Db(_) => {
+                tracing::error!(error = %e, "glass database error");
+                ApiError::Internal(e.to_string())
+            }
+        }
+    }
+}
+
 impl From<EngineError> for ApiError {
     fn from(e: EngineError) -> Self {
         match e {

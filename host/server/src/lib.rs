@@ -23,3 +23,17 @@ pub mod tls;
 pub use door::{AppState, Gate, RequestContext};
 pub use error::ApiError;
 pub use server::{Running, start};
+
+/// Where `[glass]` puts the Glass AI tables: `glass.db` in the data directory, or the
+/// PostgreSQL database of `glass.url` (for the server and `clio migrate`).
+pub fn glass_target(config: &clio_config::Config) -> anyhow::Result<clio_glass::Target> {
+    let g = &config.glass;
+    Ok(clio_glass::Target::from_url(
+        &g.url,
+        &config.data_dir,
+        &g.schema,
+        g.pool_size,
+        g.password(),
+    )?
+    .with_partitions(g.partition_days, g.partitions_ahead))
+}

@@ -42,6 +42,15 @@ pub async fn start(config: Config, topology: Topology) -> Result<Running> {
         tracing::info!(path = %auth.path().display(), "authentication on");
     }
     let state = AppState::with_auth(store.clone(), config.clone(), shutdown.clone(), auth);
+    let mut glass_partitions = None;
+    if config.glass.enabled {
+        let glass = crate::glass_target(&config)?;
+        let glass = clio_glass::Glass::open(&glass)
+            .await
+            .context("cannot open the Glass AI tables ([glass])")?;
+        state.set_glass(glass.clone());
+        glass_partitions = Some(glass);
+    }
     let mut plugin_host = None;
     if config.plugins.enabled {
         let opts = plugin_options(&config);
@@ -68,6 +77,22 @@ pub async fn start(config: Config, topology: Topology) -> Result<Running> {
         ));
     }
     let mut tasks = Vec::new();
+    if let Some(glass) = glass_partitions {
+        // New time partitions (PostgreSQL) keep being made while the server runs, not only at
+        // start-up: every 6 hours, well within one partition's span.
+        let stop = shutdown.clone();
+        tasks.push(tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    _ = stop.cancelled() => break,
+                    _ = tokio::time::sleep(std::time::Duration::from_secs(6 * 3600)) => {}
+                }
+                if let Err(e) = glass.ensure_partitions().await {
+                    tracing::warn!(error = %e, "glass partitions not made");
+                }
+            }
+        }));
+    }
     if config.housekeeper.enabled {
         let housekeeper_config = &config.housekeeper;
         let name = &housekeeper_config.policy;

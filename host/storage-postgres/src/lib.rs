@@ -25,6 +25,6 @@ mod trends;
 pub use backend::PgBackend;
 pub use error::{PgError, pg_error};
 pub use options::{PgOptions, SslMode};
-pub use pool::open_pool;
+pub use pool::{build_pool, open_pool};
 pub use schema::{SCHEMA_VERSION, migrate};
 pub use trends::MAX_TREND_CHUNK;

@@ -191,6 +191,28 @@ impl Gate {
         self.state.note_auth_failure(self.ctx.proto, reason);
     }
 
+    // ---- Glass AI tables -------------------------------------------------------------------
+
+    /// The Glass AI tables for reading (`read`). They hold no series, so a principal's
+    /// series scope does not narrow them; the history behind a sensor is read through
+    /// [`Gate::read`] and its scope check.
+    pub fn glass_read(&self) -> Result<&clio_glass::Glass, ApiError> {
+        self.require(Role::Read)?;
+        self.state.glass()
+    }
+
+    /// The Glass AI tables for changes (`write`).
+    pub fn glass_write(&self) -> Result<&clio_glass::Glass, ApiError> {
+        self.require(Role::Write)?;
+        self.state.glass()
+    }
+
+    /// The Glass AI tables' migrations (`admin`, audited).
+    pub fn glass_admin(&self, action: &str) -> Result<&clio_glass::Glass, ApiError> {
+        self.admin(action, "")?;
+        self.state.glass()
+    }
+
     // ---- collectors ------------------------------------------------------------------------
 
     /// The collectors' status (`read`).

@@ -45,6 +45,8 @@ struct StateInner {
     databases: parking_lot::RwLock<std::collections::BTreeSet<String>>,
     /// Tokens, users, rate limits and the audit log.
     auth: Arc<crate::auth::Authenticator>,
+    /// The Glass AI tables, when `[glass] enabled`.
+    glass: std::sync::OnceLock<clio_glass::Glass>,
 }
 
 impl AppState {
@@ -82,6 +84,7 @@ impl AppState {
                 alerts: std::sync::OnceLock::new(),
                 databases: parking_lot::RwLock::new(std::collections::BTreeSet::new()),
                 auth,
+                glass: std::sync::OnceLock::new(),
             }),
         }
     }
@@ -161,6 +164,20 @@ impl AppState {
     pub fn alerts(&self) -> Result<&crate::alerts::AlertEngine, ApiError> {
         self.inner.alerts.get().ok_or_else(|| {
             ApiError::Unavailable("alerts are disabled (`[alerts] enabled = false`)".into())
+        })
+    }
+
+    /// Attaches the Glass AI tables (once, at start).
+    pub fn set_glass(&self, glass: clio_glass::Glass) {
+        let _ = self.inner.glass.set(glass);
+    }
+
+    /// The Glass AI tables, or 503 when `[glass] enabled = false`.
+    pub(in crate::door) fn glass(&self) -> Result<&clio_glass::Glass, ApiError> {
+        self.inner.glass.get().ok_or_else(|| {
+            ApiError::Unavailable(
+                "the Glass AI tables are disabled (`[glass] enabled = false`)".into(),
+            )
         })
     }
 

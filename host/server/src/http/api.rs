@@ -129,31 +129,36 @@ pub(super) async fn get_points(
     let started = Instant::now();
     let r = async {
         let id = series_id(&id)?;
-        let p = params(q)?;
-        for (k, _) in &p {
-            if !matches!(
-                k.as_str(),
-                "last" | "skip" | "from" | "to" | "at" | "resolution" | "cursor"
-            ) {
-                return Err(ApiError::bad(format!(
-                    "unknown parameter `{k}` (expected last, skip, from, to, at, resolution, cursor)"
-                )));
-            }
-        }
-        let query = PointsQuery {
-            last: num_param(&p, "last")?,
-            skip: num_param(&p, "skip")?,
-            from: num_param(&p, "from")?,
-            to: num_param(&p, "to")?,
-            at: num_param(&p, "at")?,
-            resolution: param(&p, "resolution").map(str::to_owned),
-            cursor: param(&p, "cursor").map(str::to_owned),
-        };
+        let query = points_query(&params(q)?)?;
         let r = requests::read_points(&gate, id, &query).await?;
         Ok(Json(requests::read_result_json(&r)))
     }
     .await;
     finish(&gate, "points_read", started, r)
+}
+
+/// The parameters of a point query (`last`, `skip`, `from`, `to`, `at`, `resolution`,
+/// `cursor`); any other is a 400.
+pub(super) fn points_query(p: &[(String, String)]) -> Result<PointsQuery, ApiError> {
+    for (k, _) in p {
+        if !matches!(
+            k.as_str(),
+            "last" | "skip" | "from" | "to" | "at" | "resolution" | "cursor"
+        ) {
+            return Err(ApiError::bad(format!(
+                "unknown parameter `{k}` (expected last, skip, from, to, at, resolution, cursor)"
+            )));
+        }
+    }
+    Ok(PointsQuery {
+        last: num_param(p, "last")?,
+        skip: num_param(p, "skip")?,
+        from: num_param(p, "from")?,
+        to: num_param(p, "to")?,
+        at: num_param(p, "at")?,
+        resolution: param(p, "resolution").map(str::to_owned),
+        cursor: param(p, "cursor").map(str::to_owned),
+    })
 }
 
 /// `GET /api/v1/last?series=1,2,3`.

@@ -21,7 +21,7 @@ use crate::requests;
 /// Most evaluations in one `POST /api/v1/fn`.
 pub const MAX_BATCH: usize = 10_000;
 
-fn value_json(v: FnValue) -> JsonValue {
+pub(super) fn value_json(v: FnValue) -> JsonValue {
     json!({ "value": v })
 }
 

@@ -7,6 +7,7 @@ mod api;
 mod backups;
 mod collectors;
 mod functions;
+mod glass;
 mod housekeeper;
 mod influx;
 mod influxql;
@@ -31,7 +32,7 @@ use crate::error::ApiError;
 
 /// The router of every endpoint.
 pub fn router(state: AppState) -> Router {
-    Router::new()
+    let router = Router::new()
         .route("/", get(ui::index))
         .route("/ui/uPlot.iife.min.js", get(ui::uplot_js))
         .route("/ui/uPlot.min.css", get(ui::uplot_css))
@@ -86,7 +87,8 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/metrics", get(api::metrics))
         .route("/api/v1/tokens", get(tokens::list).post(tokens::create))
-        .route("/api/v1/tokens/{id}", axum::routing::delete(tokens::revoke))
+        .route("/api/v1/tokens/{id}", axum::routing::delete(tokens::revoke));
+    glass::routes(router)
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         // The one door's HTTP side: request id, rate limits, authentication.

@@ -1,0 +1,10 @@
+DROP TABLE IF EXISTS performance_logs;
+DROP TABLE IF EXISTS quality_metrics;
+DROP TABLE IF EXISTS defects;
+DROP TABLE IF EXISTS recommendations;
+DROP TABLE IF EXISTS predictions;
+DROP TABLE IF EXISTS configurations;
+DROP TABLE IF EXISTS ai_models;
+DROP TABLE IF EXISTS sensors;
+DROP TABLE IF EXISTS equipment;
+DROP TABLE IF EXISTS production_lines;
