@@ -592,7 +592,8 @@ fn start_ts(args: &BenchArgs) -> Result<i64> {
     } else {
         1 << 30
     };
-    if start < TS_MIN || start.saturating_add(args.interval_ms.saturating_mul(per_series)) > TS_MAX {
+    if start < TS_MIN || start.saturating_add(args.interval_ms.saturating_mul(per_series)) > TS_MAX
+    {
         bail!("--interval-ms {} is too large", args.interval_ms);
     }
     Ok(start)

@@ -82,7 +82,12 @@ async fn prediction_inserts_and_filtered_reads() {
     let mut o = {
         let c = pg_cluster::cluster();
         let db = c.create_database("glass_bench");
-        clio_storage_postgres::PgOptions::new(c.socket_dir().to_str().unwrap(), c.port, &db, &c.user)
+        clio_storage_postgres::PgOptions::new(
+            c.socket_dir().to_str().unwrap(),
+            c.port,
+            &db,
+            &c.user,
+        )
     };
     o.pool_size = 4;
     o.schema = "glass".into();

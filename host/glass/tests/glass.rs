@@ -21,7 +21,12 @@ fn pg_target(prefix: &str) -> Target {
     let mut o = {
         let c = pg_cluster::cluster();
         let db = c.create_database(prefix);
-        clio_storage_postgres::PgOptions::new(c.socket_dir().to_str().unwrap(), c.port, &db, &c.user)
+        clio_storage_postgres::PgOptions::new(
+            c.socket_dir().to_str().unwrap(),
+            c.port,
+            &db,
+            &c.user,
+        )
     };
     o.pool_size = 4;
     o.schema = "glass".into();

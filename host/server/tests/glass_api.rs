@@ -54,10 +54,15 @@ async fn start(db: Db, config: Config) -> Srv {
         Db::Sqlite => Target::Sqlite(dir.path().join("glass.db")),
         Db::Postgres => {
             let mut o = {
-        let c = pg_cluster::cluster();
-        let db = c.create_database("glass_api");
-        clio_storage_postgres::PgOptions::new(c.socket_dir().to_str().unwrap(), c.port, &db, &c.user)
-    };
+                let c = pg_cluster::cluster();
+                let db = c.create_database("glass_api");
+                clio_storage_postgres::PgOptions::new(
+                    c.socket_dir().to_str().unwrap(),
+                    c.port,
+                    &db,
+                    &c.user,
+                )
+            };
             o.pool_size = 4;
             o.schema = "glass".into();
             Target::Postgres(o)
