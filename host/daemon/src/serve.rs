@@ -89,8 +89,14 @@ pub fn run(args: &ServeArgs) -> Result<()> {
         );
         wait_for_signal().await?;
         tracing::info!("signal received; shutting down");
-        running.shutdown().await
-    })
+        // The process ends right after: its memory goes back to the system at once instead
+        // of being freed allocation by allocation (seconds with a million series).
+        std::mem::forget(running.shutdown_keeping_memory().await?);
+        Ok::<_, anyhow::Error>(())
+    })?;
+    // Tasks still parked on the runtime are not waited for.
+    rt.shutdown_timeout(std::time::Duration::from_millis(500));
+    Ok(())
 }
 
 async fn wait_for_signal() -> Result<()> {

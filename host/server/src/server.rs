@@ -290,9 +290,18 @@ impl Running {
     /// Stops accepting, lets in-flight requests finish (up to 30 s), flushes the cache and
     /// closes the log and storage.
     pub async fn shutdown(self) -> Result<()> {
+        self.shutdown_keeping_memory().await.map(drop)
+    }
+
+    /// [`Running::shutdown`], handing back the engine's state instead of freeing it. A
+    /// process about to exit can leak it: with a million series, freeing the cache and the
+    /// catalog object by object takes seconds that a container engine's stop grace period
+    /// (10 s) does not have, and everything durable is already closed.
+    pub async fn shutdown_keeping_memory(mut self) -> Result<impl Sized> {
         self.state.shutdown().cancel();
+        let tasks = std::mem::take(&mut self.tasks);
         let drain = async {
-            for t in self.tasks {
+            for t in tasks {
                 let _ = t.await;
             }
         };
@@ -306,9 +315,9 @@ impl Running {
         // was logged by the engine: the stop is still clean.
         if let Err(e) = self.store.close().await {
             tracing::warn!(error = %e, "clio stopped; the write-ahead log keeps what storage did not take");
-            return Ok(());
+            return Ok(self);
         }
         tracing::info!("clio stopped");
-        Ok(())
+        Ok(self)
     }
 }

@@ -70,6 +70,7 @@ impl Store {
                 continue;
             }
             inner.flush_seq.fetch_add(1, Ordering::AcqRel);
+            let batch_started = Instant::now();
             let result =
                 self.primary_result(clio_storage::write_points(backend.as_ref(), &batch).await);
             if let Ok(summary) = &result {
@@ -84,7 +85,10 @@ impl Store {
             }
             batch.clear();
             batch_points = 0;
-            if deadline.is_some_and(|d| Instant::now() >= d) && iter.peek().is_some() {
+            // Stop when the next batch, taking as long as this one, would end past the
+            // deadline: the budget is a bound, not a point to start one more batch at.
+            let batch_took = batch_started.elapsed();
+            if deadline.is_some_and(|d| Instant::now() + batch_took >= d) && iter.peek().is_some() {
                 report.left_in_log = iter.count();
                 break;
             }
