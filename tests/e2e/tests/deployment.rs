@@ -12,6 +12,9 @@ use std::process::{Command, Stdio};
 use clio_e2e::harness::{clio_bin, http_request};
 use serde_json::Value;
 
+#[path = "../../support/pg_cluster.rs"]
+mod pg_cluster;
+
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
@@ -422,7 +425,7 @@ fn influxql(port: u16, user: Option<(&str, &str)>, db: &str, q: &str) -> String 
 }
 
 #[test]
-fn the_compose_configuration_replicates_into_influxdb_1x_set_up_as_the_image_does() {
+fn the_compose_configuration_replicates_into_influxdb_1x_and_postgresql_set_up_as_their_images_do() {
     // An InfluxDB 1.x with authentication, set up as the compose file's environment tells
     // the influxdb image to: an admin, the database, and a user with rights on it only.
     let influx = influxd::Influxd::start_with_auth();
@@ -450,19 +453,43 @@ fn the_compose_configuration_replicates_into_influxdb_1x_set_up_as_the_image_doe
     );
     influxql(port, as_admin, "", &format!("GRANT ALL ON {db} TO {user}"));
 
-    // config/docker.toml with the compose service's address replaced by this server's, and
-    // a flush every second (replicas are written at flushes; the default is 5 minutes).
+    // A PostgreSQL set up as the postgres image does from the compose file's environment:
+    // the user with its password (over TCP, scram), and its database.
+    let penv = &services["postgres"]["environment"];
+    let (pg_user, pg_db) = (
+        penv["POSTGRES_USER"].as_str().unwrap(),
+        penv["POSTGRES_DB"].as_str().unwrap(),
+    );
+    let pg_pw = compose_default(&penv["POSTGRES_PASSWORD"]);
+    let pg = pg_cluster::Cluster::start();
+    pg.stop();
+    pg.set_hba("local all all trust\nhost all all 127.0.0.1/32 scram-sha-256\n");
+    pg.start_server_with("-c listen_addresses=127.0.0.1");
+    pg.psql(
+        "postgres",
+        &format!("CREATE ROLE {pg_user} LOGIN PASSWORD '{pg_pw}'"),
+    );
+    pg.psql("postgres", &format!("CREATE DATABASE {pg_db} OWNER {pg_user}"));
+
+    // config/docker.toml with the compose services' addresses replaced by these servers',
+    // and a flush every second (replicas are written at flushes; the default is 5 minutes).
     let dir = tempfile::tempdir().unwrap();
     let text = std::fs::read_to_string(root().join("config/docker.toml")).unwrap();
     assert!(text.contains("\"http://influxdb:8086\""));
+    assert!(text.contains("host = \"postgres\"\nport = 5432\n"));
     let cfg = dir.path().join("clio.toml");
     std::fs::write(
         &cfg,
-        text.replace("http://influxdb:8086", &influx.url())
-            + "\n[cache]\ncache_service_interval = 1\n",
+        text.replace("http://influxdb:8086", &influx.url()).replace(
+            "host = \"postgres\"\nport = 5432\n",
+            &format!("host = \"127.0.0.1\"\nport = {}\n", pg.port),
+        ) + "\n[cache]\ncache_service_interval = 1\n",
     )
     .unwrap();
     let clio_pw = compose_default(&services["clio"]["environment"]["CLIO_INFLUX_PASSWORD"]);
+    let clio_pg_pw =
+        compose_default(&services["clio"]["environment"]["CLIO_POSTGRES_PASSWORD"]);
+    assert_eq!(clio_pg_pw, pg_pw, "clio and postgres must get the same password");
     let log = dir.path().join("clio.log");
     let data = dir.path().join("data");
     let token = bootstrap_token(&data);
@@ -471,7 +498,10 @@ fn the_compose_configuration_replicates_into_influxdb_1x_set_up_as_the_image_doe
         Some(&cfg),
         &data,
         &log,
-        &[("CLIO_INFLUX_PASSWORD", &clio_pw)],
+        &[
+            ("CLIO_INFLUX_PASSWORD", &clio_pw),
+            ("CLIO_POSTGRES_PASSWORD", &clio_pg_pw),
+        ],
     );
     let body = "kiln,line=1 temp=1700 1764950000000\nkiln,line=1 temp=1710 1764950001000\n";
     let r = http_request(
@@ -486,14 +516,17 @@ fn the_compose_configuration_replicates_into_influxdb_1x_set_up_as_the_image_doe
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(90);
     loop {
         let st = http_request(http, "GET", "/api/v1/storage", b"", &auth).json();
-        let replica = st["backends"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|b| b["name"] == "influx")
-            .cloned()
-            .unwrap();
-        if replica["points_written"].as_u64() == Some(2) && replica["lag_points"] == 0 {
+        let caught_up = |name: &str| {
+            let replica = st["backends"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|b| b["name"] == name)
+                .cloned()
+                .unwrap();
+            replica["points_written"].as_u64() == Some(2) && replica["lag_points"] == 0
+        };
+        if caught_up("influx") && caught_up("postgres") {
             break;
         }
         assert!(
@@ -515,6 +548,19 @@ fn the_compose_configuration_replicates_into_influxdb_1x_set_up_as_the_image_doe
     assert!(
         answer.contains("1700") && answer.contains("1710"),
         "{answer}"
+    );
+    // PostgreSQL holds the series under the schema Clio made, owned by the compose user.
+    assert_eq!(
+        pg.psql(
+            pg_db,
+            "SELECT key FROM clio.series WHERE key IS NOT NULL ORDER BY series_id"
+        ),
+        "\\x6b696c6e2c6c696e653d312074656d70",
+        "the series `kiln,line=1 temp`"
+    );
+    assert_eq!(
+        pg.psql(pg_db, "SELECT tableowner FROM pg_tables WHERE tablename = 'series' AND schemaname = 'clio'"),
+        pg_user
     );
 
     let pid = child.id().to_string();
