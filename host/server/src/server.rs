@@ -41,6 +41,15 @@ pub async fn start(config: Config, topology: Topology) -> Result<Running> {
     if auth.enabled() {
         tracing::info!(path = %auth.path().display(), "authentication on");
     }
+    let mut jwks_task = None;
+    if let Some(jwt) = auth.jwt().filter(|j| j.fetches()) {
+        // The first tokens need keys; an unreachable issuer does not stop the start (its
+        // tokens are refused, with that reason, until a fetch succeeds).
+        if let Err(e) = jwt.fetch_now().await {
+            tracing::warn!(error = %e, "cannot fetch the JWKS yet; JWTs are refused until it loads");
+        }
+        jwks_task = Some(tokio::spawn(jwt.clone().run_refresh(shutdown.clone())));
+    }
     let state = AppState::with_auth(store.clone(), config.clone(), shutdown.clone(), auth);
     let mut plugin_host = None;
     if config.plugins.enabled {
@@ -67,7 +76,7 @@ pub async fn start(config: Config, topology: Topology) -> Result<Running> {
             shutdown.clone(),
         ));
     }
-    let mut tasks = Vec::new();
+    let mut tasks: Vec<JoinHandle<()>> = jwks_task.into_iter().collect();
     if config.housekeeper.enabled {
         let housekeeper_config = &config.housekeeper;
         let name = &housekeeper_config.policy;
