@@ -44,6 +44,149 @@ pub struct AuthConfig {
     /// JSON lines; empty: the audit events only go to the main log (target `clio::audit`).
     #[serde(default)]
     pub audit_file: String,
+    /// `[auth.jwt]`: OAuth2/OIDC bearer tokens (JWTs) signed by a configured issuer.
+    #[serde(default)]
+    pub jwt: JwtConfig,
+}
+
+/// `[auth.jwt]`: accept JWTs signed by one issuer's keys (a JWKS from a file or a URL) as
+/// bearer tokens, their roles and scope taken from claims. Off while `issuer` is empty.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct JwtConfig {
+    /// The issuer (`iss`) tokens must name; empty: JWTs are not accepted.
+    #[serde(default)]
+    pub issuer: String,
+    /// The audiences (`aud`), one of which a token must name; required when `issuer` is set.
+    #[serde(default)]
+    pub audience: Vec<String>,
+    /// The issuer's public keys as a JWKS file (re-read when it changes).
+    #[serde(default)]
+    pub jwks_file: String,
+    /// The issuer's JWKS URL (`http://` or `https://`), fetched at start and every
+    /// `jwks_refresh_sec`, and again (at most every 10 s) when a token names an unknown key.
+    #[serde(default)]
+    pub jwks_url: String,
+    /// Seconds between JWKS fetches or file checks.
+    #[serde(default = "default_jwks_refresh")]
+    pub jwks_refresh_sec: u64,
+    /// Accepted signature algorithms: any of RS256, RS384, RS512, PS256, PS384, PS512, ES256,
+    /// ES384, EdDSA. Shared-secret (HS*) and `none` are never accepted.
+    #[serde(default = "default_jwt_algorithms")]
+    pub algorithms: Vec<String>,
+    /// Clock skew allowed on `exp` and `nbf`, seconds.
+    #[serde(default = "default_leeway")]
+    pub leeway_sec: u64,
+    /// The claim holding the roles: an array of strings or a space-separated string (OAuth2's
+    /// `scope`); a dotted path reaches into objects (Keycloak's `realm_access.roles`).
+    #[serde(default = "default_roles_claim")]
+    pub roles_claim: String,
+    /// Claim values to Clio roles (`{ "clio-admins" = "admin" }`); values not listed count
+    /// only when they are `read`, `write` or `admin` themselves.
+    #[serde(default)]
+    pub role_map: std::collections::BTreeMap<String, String>,
+    /// The claim holding the scope: an array of rules as on the CLI (`measurement=cpu*`,
+    /// `tag=site=north`, `ids=1-99`); absent: every series. Dotted path as for roles.
+    #[serde(default = "default_scope_claim")]
+    pub scope_claim: String,
+    /// The claim naming the principal in logs and the audit trail (`jwt:<value>`).
+    #[serde(default = "default_subject_claim")]
+    pub subject_claim: String,
+}
+
+impl Default for JwtConfig {
+    fn default() -> Self {
+        JwtConfig {
+            issuer: String::new(),
+            audience: Vec::new(),
+            jwks_file: String::new(),
+            jwks_url: String::new(),
+            jwks_refresh_sec: default_jwks_refresh(),
+            algorithms: default_jwt_algorithms(),
+            leeway_sec: default_leeway(),
+            roles_claim: default_roles_claim(),
+            role_map: std::collections::BTreeMap::new(),
+            scope_claim: default_scope_claim(),
+            subject_claim: default_subject_claim(),
+        }
+    }
+}
+
+/// The algorithms `[auth.jwt] algorithms` may name.
+pub const JWT_ALGORITHMS: &[&str] = &[
+    "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "EdDSA",
+];
+
+const fn default_jwks_refresh() -> u64 {
+    300
+}
+fn default_jwt_algorithms() -> Vec<String> {
+    vec!["RS256".into(), "ES256".into(), "EdDSA".into()]
+}
+const fn default_leeway() -> u64 {
+    30
+}
+fn default_roles_claim() -> String {
+    "roles".into()
+}
+fn default_scope_claim() -> String {
+    "clio_scope".into()
+}
+fn default_subject_claim() -> String {
+    "sub".into()
+}
+
+impl JwtConfig {
+    /// Whether JWTs are accepted.
+    pub fn enabled(&self) -> bool {
+        !self.issuer.is_empty()
+    }
+
+    fn validate(&self, errs: &mut Vec<String>) {
+        for a in &self.algorithms {
+            if !JWT_ALGORITHMS.contains(&a.as_str()) {
+                errs.push(format!(
+                    "auth.jwt.algorithms: `{a}` is not one of {}",
+                    JWT_ALGORITHMS.join(", ")
+                ));
+            }
+        }
+        for (claim, role) in &self.role_map {
+            if !matches!(role.as_str(), "read" | "write" | "admin") {
+                errs.push(format!(
+                    "auth.jwt.role_map: `{claim}` maps to `{role}`, not read, write or admin"
+                ));
+            }
+        }
+        if !self.enabled() {
+            return;
+        }
+        if self.audience.is_empty() {
+            errs.push(
+                "auth.jwt.audience: name at least one audience (tokens for other \
+                       services must not be accepted here)"
+                    .into(),
+            );
+        }
+        if self.jwks_file.is_empty() == self.jwks_url.is_empty() {
+            errs.push("auth.jwt: set exactly one of jwks_file and jwks_url".into());
+        }
+        let web = ["http://", "https://"]
+            .iter()
+            .any(|p| self.jwks_url.starts_with(p));
+        if !self.jwks_url.is_empty() && !web {
+            errs.push(format!(
+                "auth.jwt.jwks_url: `{}` is not an http:// or https:// URL",
+                self.jwks_url
+            ));
+        }
+        if self.algorithms.is_empty() {
+            errs.push("auth.jwt.algorithms: name at least one algorithm".into());
+        }
+        if self.jwks_refresh_sec == 0 {
+            errs.push("auth.jwt.jwks_refresh_sec must be at least 1".into());
+        }
+    }
 }
 
 impl Default for AuthConfig {
@@ -59,6 +202,7 @@ impl Default for AuthConfig {
             failed_login_limit: default_failed_login_limit(),
             failed_login_window_sec: default_failed_login_window(),
             audit_file: String::new(),
+            jwt: JwtConfig::default(),
         }
     }
 }
@@ -98,6 +242,7 @@ impl AuthConfig {
         if self.failed_login_window_sec == 0 {
             errs.push("auth.failed_login_window_sec must be at least 1".into());
         }
+        self.jwt.validate(errs);
         if self.enabled || self.insecure {
             return;
         }
@@ -191,5 +336,37 @@ mod tests {
         };
         insecure.validate(&[("server.http_address", "0.0.0.0:80")], &mut errs);
         assert!(errs.is_empty());
+    }
+
+    #[test]
+    fn jwt_section_is_checked() {
+        let mut errs = Vec::new();
+        let jwt = JwtConfig {
+            issuer: "https://idp".into(),
+            algorithms: vec!["HS256".into(), "none".into()],
+            role_map: [("x".to_string(), "root".to_string())].into(),
+            jwks_url: "ftp://idp/keys".into(),
+            ..JwtConfig::default()
+        };
+        jwt.validate(&mut errs);
+        let all = errs.join("\n");
+        for part in ["`HS256`", "`none`", "`root`", "audience", "ftp://"] {
+            assert!(all.contains(part), "{part}: {all}");
+        }
+        errs.clear();
+        let ok = JwtConfig {
+            issuer: "https://idp".into(),
+            audience: vec!["clio".into()],
+            jwks_file: "/etc/jwks.json".into(),
+            ..JwtConfig::default()
+        };
+        ok.validate(&mut errs);
+        assert!(errs.is_empty(), "{errs:?}");
+        let both = JwtConfig {
+            jwks_url: "https://idp/keys".into(),
+            ..ok
+        };
+        both.validate(&mut errs);
+        assert_eq!(errs.len(), 1, "{errs:?}");
     }
 }

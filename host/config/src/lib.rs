@@ -31,7 +31,7 @@ use clio_core::SyncMode;
 use serde::Deserialize;
 
 pub use alerts::{AlertRule, AlertsConfig, Comparison, RuleKind, parse_duration};
-pub use auth::{AuthConfig, cidr_contains, parse_cidr};
+pub use auth::{AuthConfig, JWT_ALGORITHMS, JwtConfig, cidr_contains, parse_cidr};
 pub use backup::BackupConfig;
 pub use collectors::{CollectorConfig, HostGrant, parse_interval};
 pub use engine::{CacheConfig, IngestConfig, QueryConfig, WalConfig};
@@ -146,11 +146,20 @@ impl Config {
 
     /// Reads, parses and validates a file.
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let cfg = Self::load_unvalidated(path)?;
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    /// Reads and parses a file (unknown keys are still errors) without [`Config::validate`]:
+    /// for callers that apply command-line overrides first and validate the result, so that
+    /// `--auth true` can make a file that listens on 0.0.0.0 with auth off valid.
+    pub fn load_unvalidated(path: &Path) -> Result<Self, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
             path: path.to_owned(),
             source,
         })?;
-        Self::from_toml(&text)
+        Ok(toml::from_str(&text)?)
     }
 
     /// Checks that values work together; lists every problem. Pure: no I/O.

@@ -43,10 +43,11 @@ fn demo_collector() -> Result<clio_config::CollectorConfig> {
     toml::from_str(text).context("the demo collector's configuration")
 }
 
-/// Loads the config with overrides applied.
+/// Loads the config with overrides applied, then validates the result (not the file alone:
+/// a file listening on 0.0.0.0 with auth off is fine with `--auth true`).
 pub fn load_config(args: &ServeArgs) -> Result<Config> {
     let mut cfg = match &args.config {
-        Some(p) => Config::load(p)?,
+        Some(p) => Config::load_unvalidated(p)?,
         None => Config::default(),
     };
     if let Some(d) = &args.data_dir {
@@ -107,4 +108,37 @@ async fn wait_for_signal() -> Result<()> {
         _ = term.recv() => {}
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(config: PathBuf, auth: Option<bool>) -> ServeArgs {
+        ServeArgs {
+            config: Some(config),
+            data_dir: None,
+            http: None,
+            tcp: None,
+            auth,
+            insecure: None,
+            demo: false,
+        }
+    }
+
+    #[test]
+    fn command_line_overrides_apply_before_validation() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("clio.toml");
+        std::fs::write(&path, "[server]\nhttp_address = \"0.0.0.0:8086\"\n").unwrap();
+        // The file alone listens on every interface with auth off: refused...
+        let e = load_config(&args(path.clone(), None)).unwrap_err();
+        assert!(format!("{e:#}").contains("[auth] is off"), "{e:#}");
+        // ...and `--auth true` makes it valid.
+        let cfg = load_config(&args(path.clone(), Some(true))).unwrap();
+        assert!(cfg.auth.enabled);
+        // Unknown keys are still refused before any override.
+        std::fs::write(&path, "colour = 1\n").unwrap();
+        assert!(load_config(&args(path, Some(true))).is_err());
+    }
 }

@@ -41,6 +41,15 @@ pub async fn start(config: Config, topology: Topology) -> Result<Running> {
     if auth.enabled() {
         tracing::info!(path = %auth.path().display(), "authentication on");
     }
+    let mut jwks_task = None;
+    if let Some(jwt) = auth.jwt().filter(|j| j.fetches()) {
+        // The first tokens need keys; an unreachable issuer does not stop the start (its
+        // tokens are refused, with that reason, until a fetch succeeds).
+        if let Err(e) = jwt.fetch_now().await {
+            tracing::warn!(error = %e, "cannot fetch the JWKS yet; JWTs are refused until it loads");
+        }
+        jwks_task = Some(tokio::spawn(jwt.clone().run_refresh(shutdown.clone())));
+    }
     let state = AppState::with_auth(store.clone(), config.clone(), shutdown.clone(), auth);
     let mut glass_partitions = None;
     if config.glass.enabled {
@@ -76,7 +85,7 @@ pub async fn start(config: Config, topology: Topology) -> Result<Running> {
             shutdown.clone(),
         ));
     }
-    let mut tasks = Vec::new();
+    let mut tasks: Vec<JoinHandle<()>> = jwks_task.into_iter().collect();
     if let Some(glass) = glass_partitions {
         // New time partitions (PostgreSQL) keep being made while the server runs, not only at
         // start-up: every 6 hours, well within one partition's span.

@@ -38,8 +38,10 @@ pub fn parse_iso8601(s: &str) -> Option<Timestamp> {
         if z.len() != 4 {
             return None;
         }
-        let hh = num(&z[..2])?;
-        let mm = num(&z[2..])?;
+        // `get`, not slicing: four bytes may hold a multi-byte character (found by the fuzz
+        // target `function_arguments`: `2023-01-1\u{7b2}2:` panicked here).
+        let hh = num(z.get(..2)?)?;
+        let mm = num(z.get(2..)?)?;
         if hh > 23 || mm > 59 {
             return None;
         }
@@ -103,6 +105,15 @@ mod tests {
     use super::*;
     use crate::window::TIMESTAMP_THRESHOLD;
     use crate::window::tests::NOW;
+
+    #[test]
+    fn a_multibyte_character_in_the_zone_is_refused_not_a_panic() {
+        // Found by cargo-fuzz (`function_arguments`): the zone's four bytes held a two-byte
+        // character and slicing them panicked (a trapped plugin call).
+        assert_eq!(parse_iso8601("2023-01-14 2023-01-1\u{7b2}2:"), None);
+        assert_eq!(parse_iso8601("2023-01-14T10:00+\u{7b2}12"), None);
+        assert_eq!(parse_iso8601("2023-01-14T10:00+1\u{e9}2"), None);
+    }
 
     #[test]
     fn iso_timestamps() {

@@ -422,7 +422,8 @@ fn every_front_end_refuses_what_the_token_does_not_allow() {
             r.text()
         );
     }
-    // InfluxQL deletions see only the scope: dropping mem drops nothing (checked below).
+    // An InfluxQL deletion reaching beyond the scope is refused whole: dropping mem drops
+    // nothing (checked below).
     let r = req(
         &s,
         "GET",
@@ -430,7 +431,7 @@ fn every_front_end_refuses_what_the_token_does_not_allow() {
         "",
         Some(&writer),
     );
-    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.status, 403, "{}", r.text());
     // A function reading another series is bound by its caller's scope.
     let r = req(
         &s,
@@ -764,4 +765,67 @@ fn with_auth_off_credentials_are_ignored_and_everything_answers() {
     }
     let r = s.http("POST", "/write?db=x&u=a&p=b", b"m f=1", &[]);
     assert_eq!(r.status, 204, "{}", r.text());
+}
+
+/// `DROP SERIES` and `DELETE` whose pattern reaches series outside the token's scope are
+/// refused with 403 and delete nothing (before, they succeeded and silently deleted only
+/// the visible part); a pattern inside the scope still works.
+#[test]
+fn destructive_patterns_beyond_the_scope_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let audit = dir.path().join("audit.jsonl");
+    let admin = create_token(dir.path(), "root", "admin", &[]);
+    let s = start(
+        dir.path(),
+        &CONFIG.replace("AUDIT", audit.to_str().unwrap()),
+    );
+    let cpu_writer = create_token(dir.path(), "cpu-w", "write", &["measurement=cpu"]);
+    let host_a = create_token(dir.path(), "host-a", "write", &["tag=host=a"]);
+    let t = now_ms();
+    let lp =
+        format!("cpu,host=a v=1 {t}\ncpu,host=b v=1 {t}\nmem,host=a v=1 {t}\nmem,host=c v=1 {t}\n");
+    let r = req(&s, "POST", "/write?db=x&precision=ms", &lp, Some(&admin));
+    assert_eq!(r.status, 204, "{}", r.text());
+    let keys = |s: &Secured| -> Vec<String> {
+        let mut k: Vec<String> = all_series(s, &admin).into_iter().map(|(_, k)| k).collect();
+        k.sort();
+        k
+    };
+    let before = keys(&s);
+    assert_eq!(before.len(), 4, "{before:?}");
+    let q = |token: &str, text: &str| -> Response {
+        let path = format!(
+            "/query?{}",
+            serde_urlencoded::to_string([("q", text)]).unwrap()
+        );
+        req(&s, "POST", &path, "", Some(token))
+    };
+    for (token, text) in [
+        (&cpu_writer, "DROP SERIES FROM mem"),
+        (&cpu_writer, "DROP SERIES WHERE host = 'a'"),
+        (&cpu_writer, "DELETE FROM mem WHERE time < now()"),
+        (&cpu_writer, "DELETE WHERE host = 'c'"),
+        (&cpu_writer, "DROP SERIES FROM /.*/"),
+        (&host_a, "DROP SERIES FROM cpu"),
+        (
+            &host_a,
+            "DROP SERIES FROM cpu WHERE host = 'a'; DROP SERIES FROM mem",
+        ),
+    ] {
+        let r = q(token, text);
+        assert_eq!(r.status, 403, "{text}: {}", r.text());
+        assert!(
+            r.text().contains("outside the scope"),
+            "{text}: {}",
+            r.text()
+        );
+        assert_eq!(keys(&s), before, "{text} deleted something");
+    }
+    // Inside the scope: deleted.
+    let r = q(&cpu_writer, "DROP SERIES FROM cpu WHERE host = 'b'");
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert!(!r.text().contains("error"), "{}", r.text());
+    let r = q(&host_a, "DROP SERIES FROM mem WHERE host = 'a'");
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(keys(&s), ["cpu,host=a v", "mem,host=c v"], "{:?}", keys(&s));
 }

@@ -4,6 +4,7 @@
 //! The checks themselves live in the one door, [`crate::door::Gate`].
 
 pub mod audit;
+pub mod jwt;
 pub mod limits;
 pub mod scope;
 pub mod store;
@@ -34,6 +35,8 @@ pub enum PrincipalKind {
     Token,
     /// A user's password.
     User,
+    /// A JWT from the `[auth.jwt]` issuer.
+    Jwt,
 }
 
 /// Who a request comes from.
@@ -97,7 +100,7 @@ pub enum Credentials {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AuthFailure {
     /// Wrong, unknown or revoked credentials (401).
-    Invalid(&'static str),
+    Invalid(std::borrow::Cow<'static, str>),
     /// Too many failures from this address, or over the rate limit (429).
     Throttled(&'static str),
     /// The token store cannot be read (500).
@@ -130,6 +133,8 @@ pub struct Authenticator {
     per_token: RateLimiter<String>,
     per_address: RateLimiter<IpAddr>,
     failures: FailureThrottle,
+    /// JWT verification, when `[auth.jwt]` names an issuer.
+    jwt: Option<Arc<jwt::JwtVerifier>>,
     /// The audit log.
     pub audit: Audit,
 }
@@ -168,6 +173,14 @@ impl Authenticator {
                 a.failed_login_limit,
                 Duration::from_secs(a.failed_login_window_sec),
             ),
+            jwt: if a.enabled && a.jwt.enabled() {
+                Some(
+                    jwt::JwtVerifier::new(&a.jwt)
+                        .map_err(|e| StoreError::Invalid(format!("[auth.jwt]: {e}")))?,
+                )
+            } else {
+                None
+            },
             audit,
             path,
         };
@@ -196,6 +209,7 @@ impl Authenticator {
             per_token: RateLimiter::new(0, 1),
             per_address: RateLimiter::new(0, 1),
             failures: FailureThrottle::new(0, Duration::from_secs(1)),
+            jwt: None,
             audit: Audit::default(),
         })
     }
@@ -203,6 +217,11 @@ impl Authenticator {
     /// Whether `[auth] enabled`.
     pub fn enabled(&self) -> bool {
         self.enabled
+    }
+
+    /// The JWT verifier, when `[auth.jwt]` names an issuer (its URL refresher must be run).
+    pub fn jwt(&self) -> Option<&Arc<jwt::JwtVerifier>> {
+        self.jwt.as_ref()
     }
 
     /// The token store's file.
@@ -277,7 +296,9 @@ impl Authenticator {
     /// address only).
     pub fn principal_allowed(&self, p: &Principal) -> bool {
         match p.kind {
-            PrincipalKind::Token | PrincipalKind::User => self.per_token.allow(&p.name),
+            PrincipalKind::Token | PrincipalKind::User | PrincipalKind::Jwt => {
+                self.per_token.allow(&p.name)
+            }
             _ => true,
         }
     }
@@ -307,7 +328,7 @@ impl Authenticator {
             Credentials::None => Ok(Principal::anonymous()),
             Credentials::Token(t) => self.by_token(t),
             Credentials::Password { user, password } => {
-                if password.starts_with(store::TOKEN_PREFIX) {
+                if password.starts_with(store::TOKEN_PREFIX) || jwt::looks_like_jwt(password) {
                     self.by_token(password)
                 } else {
                     self.by_password(user, password)
@@ -323,6 +344,17 @@ impl Authenticator {
     }
 
     fn by_token(&self, token: &str) -> Result<Principal, AuthFailure> {
+        let token = token.trim();
+        if jwt::looks_like_jwt(token) {
+            return match &self.jwt {
+                Some(v) => v
+                    .verify(token)
+                    .map_err(|why| AuthFailure::Invalid(why.into())),
+                None => Err(AuthFailure::Invalid(
+                    "JWTs are not accepted here ([auth.jwt] names no issuer)".into(),
+                )),
+            };
+        }
         let hash = store::token_hash(token.trim());
         let l = self.loaded.read();
         match l.tokens.get(&hash) {
@@ -333,23 +365,23 @@ impl Authenticator {
                 scope: t.scope.clone(),
             }),
             None if l.revoked.contains_key(&hash) => {
-                Err(AuthFailure::Invalid("the token was revoked"))
+                Err(AuthFailure::Invalid("the token was revoked".into()))
             }
-            None => Err(AuthFailure::Invalid("unknown token")),
+            None => Err(AuthFailure::Invalid("unknown token".into())),
         }
     }
 
     fn by_password(&self, user: &str, password: &str) -> Result<Principal, AuthFailure> {
         let entry = self.loaded.read().users.get(user).cloned();
         let Some(u) = entry else {
-            return Err(AuthFailure::Invalid("wrong user name or password"));
+            return Err(AuthFailure::Invalid("wrong user name or password".into()));
         };
         // The cache key holds a hash of the password, never the password.
         let key = (user.to_string(), store::token_hash(password));
         let known = self.passwords.lock().contains_key(&key);
         if !known {
             if !store::verify_password(password, &u.password) {
-                return Err(AuthFailure::Invalid("wrong user name or password"));
+                return Err(AuthFailure::Invalid("wrong user name or password".into()));
             }
             let mut cache = self.passwords.lock();
             if cache.len() > 10_000 {

@@ -123,8 +123,8 @@ async fn admit(state: AppState, mut req: Request, next: Next, request_id: String
             return match failure {
                 AuthFailure::Invalid(why) => {
                     auth.audit
-                        .record(&who, "authenticate", "failed", ip, &request_id, why);
-                    refuse(StatusCode::UNAUTHORIZED, "invalid", why)
+                        .record(&who, "authenticate", "failed", ip, &request_id, &why);
+                    refuse(StatusCode::UNAUTHORIZED, "invalid", &why)
                 }
                 AuthFailure::Throttled(why) => {
                     auth.audit

@@ -262,6 +262,24 @@ impl Gate {
         ))
     }
 
+    /// The series passing `filter` that the principal's scope hides (`write`; empty when
+    /// the scope is unrestricted). Only for refusing a destructive pattern (`DROP SERIES`,
+    /// `DELETE`) that reaches beyond the scope: callers never answer with them.
+    pub fn hidden_series(&self, filter: &SeriesFilter) -> Result<Vec<SeriesInfo>, ApiError> {
+        self.require(Role::Write)?;
+        if self.principal().scope.is_unrestricted() {
+            return Ok(Vec::new());
+        }
+        let mut all = self.state.store().list_series(filter);
+        all.retain(|s| !self.sees(s));
+        Ok(all)
+    }
+
+    /// The refusal of an action on series outside the scope (403, counted).
+    pub fn beyond_scope(&self, what: &str) -> ApiError {
+        self.out_of_scope(what)
+    }
+
     /// Whether the principal's scope covers a catalog entry.
     fn sees(&self, info: &SeriesInfo) -> bool {
         self.principal().scope.allows(info.id, info.key.as_ref())

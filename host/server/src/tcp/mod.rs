@@ -621,9 +621,9 @@ fn authenticate(
                 "failed",
                 Some(peer.ip()),
                 request_id,
-                why,
+                &why,
             );
-            Err(ApiError::Unauthorized(why.into()))
+            Err(ApiError::Unauthorized(why.into_owned()))
         }
         Err(AuthFailure::Throttled(why)) => {
             count("throttled");

@@ -159,15 +159,43 @@ fn streamed_count_windows_read_by_count_without_probes() {
     // Pieces of 8: each read carries up to two records of overlap.
     assert_eq!(sizes, [5, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 10]);
     assert_eq!(h.reads.get(), 12);
-    // More records asked for than exist: the oldest pieces come back short or empty.
+    // More records asked for than exist: the oldest piece comes back empty, one-record
+    // probes find how many exist (binary search, 6 reads), and only those are read.
     let w = Window::parse(Some("#150"), Some("#3")).unwrap();
     let h = counting(base.clone());
     let (got, sizes) = streamed(&w, &h);
     assert_eq!(got, reference_fetch(&w, &base));
     assert_eq!(got.as_ref().map(Points::len), Some(97));
     assert_eq!(sizes, [7, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 10]);
-    assert_eq!(h.reads.get(), 19);
+    assert_eq!(h.reads.get(), 20);
     // Strict: 97 of 150 is not well covered.
     let w = Window::parse(Some("!#150"), Some("#3")).unwrap();
     assert_eq!(streamed(&w, &base).0, None);
+}
+
+#[test]
+fn a_count_window_far_larger_than_the_series_costs_few_reads() {
+    // Found by the fuzz target `function_arguments`: `#1000000` over 200 records read every
+    // missing piece (1M / 15 empty answers, seconds of CPU per call). Now the missing part is
+    // measured with one-record probes (about log2 of the window) and the window is whole.
+    let base = MemHistory::new(NOW)
+        .with_points((0..200_i64).map(|i| (NOW - (200 - i) * 1_000, i as f64)))
+        .with_answer_cap(17);
+    for text in ["#1000000", "#18446744073709551615", "#250"] {
+        let w = Window::parse(Some(text), None).unwrap();
+        let h = counting(base.clone());
+        let mut seen = Vec::new();
+        let cov = w
+            .for_each_chunk(&h, |c| {
+                seen.extend_from_slice(c.timestamps());
+                Ok(())
+            })
+            .unwrap();
+        assert_eq!(cov.map(|c| c.points), Some(200), "{text}");
+        assert_eq!(seen.len(), 200, "{text}");
+        assert!(seen.windows(2).all(|p| p[0] < p[1]), "{text}");
+        assert!(h.reads.get() < 100, "{text}: {} reads", h.reads.get());
+        let whole = w.fetch(&counting(base.clone())).unwrap().unwrap();
+        assert_eq!(whole.timestamps(), seen.as_slice(), "{text}");
+    }
 }

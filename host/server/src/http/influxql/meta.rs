@@ -374,6 +374,37 @@ fn doomed(
         .collect())
 }
 
+/// Refuses a `DROP SERIES` or `DELETE` whose pattern also matches series outside the
+/// principal's scope (403): it would otherwise succeed and delete only part of what it
+/// names. All or nothing, as writes: nothing of the query has run yet.
+pub(super) fn refuse_beyond_scope(
+    ctx: &Ctx<'_>,
+    stmt: &clio_influxql::Statement,
+) -> Result<(), crate::error::ApiError> {
+    use clio_influxql::Statement;
+    let (what, from, condition) = match stmt {
+        Statement::DropSeries { from, condition } => ("DROP SERIES", from, condition),
+        Statement::Delete { from, condition } => ("DELETE", from, condition),
+        _ => return Ok(()),
+    };
+    // A condition that does not split is reported when the statement runs.
+    let Ok(c) = split(condition.as_ref(), ctx.now_ns, &|_| false) else {
+        return Ok(());
+    };
+    let hidden = schema::measurements_in(&schema::Hidden(ctx.gate), from, &[])
+        .map_err(crate::error::ApiError::BadRequest)?;
+    if hidden
+        .iter()
+        .any(|m| m.matching(c.tags.as_ref()).next().is_some())
+    {
+        return Err(ctx.gate.beyond_scope(&format!(
+            "part of what {what} matches (nothing was deleted; narrow FROM or WHERE to the \
+             scope)"
+        )));
+    }
+    Ok(())
+}
+
 /// `DROP SERIES`: deletes the series and all their data.
 pub(super) async fn drop_series(
     ctx: &Ctx<'_>,

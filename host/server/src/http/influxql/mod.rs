@@ -203,6 +203,13 @@ pub(in crate::http) async fn query(
         now_ns: clio_core::now_ms().saturating_mul(1_000_000),
         epoch,
     };
+    for stmt in &statements {
+        if let Err(e) = meta::refuse_beyond_scope(&ctx, stmt) {
+            gate.observe("influxql", started, Err(&e), &q);
+            let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::FORBIDDEN);
+            return top_error(status, e.to_string());
+        }
+    }
     let mut results = Vec::with_capacity(statements.len());
     let mut failed = false;
     for (i, stmt) in statements.iter().enumerate() {

@@ -117,9 +117,65 @@ pub(crate) fn measurements(store: &Gate, sources: &[Source]) -> Result<Vec<Measu
     measurements_with(store, sources, &[])
 }
 
+/// Where measurements are built from: the series a principal sees, or (for refusing a
+/// destructive pattern that reaches beyond the scope) those it does not.
+pub(crate) trait Catalog {
+    /// Measurement names.
+    fn names(&self) -> Result<Vec<String>, crate::error::ApiError>;
+    /// Series passing a filter.
+    fn series(
+        &self,
+        filter: &SeriesFilter,
+    ) -> Result<Vec<clio_storage::SeriesInfo>, crate::error::ApiError>;
+}
+
+impl Catalog for Gate {
+    fn names(&self) -> Result<Vec<String>, crate::error::ApiError> {
+        self.measurements()
+    }
+    fn series(
+        &self,
+        filter: &SeriesFilter,
+    ) -> Result<Vec<clio_storage::SeriesInfo>, crate::error::ApiError> {
+        self.list_series(filter)
+    }
+}
+
+/// The series the principal's scope hides ([`Gate::hidden_series`]).
+pub(crate) struct Hidden<'a>(pub &'a Gate);
+
+impl Catalog for Hidden<'_> {
+    fn names(&self) -> Result<Vec<String>, crate::error::ApiError> {
+        let mut names: Vec<String> = self
+            .0
+            .hidden_series(&SeriesFilter::default())?
+            .into_iter()
+            .filter_map(|s| s.key.map(|k| k.measurement().to_string()))
+            .collect();
+        names.sort();
+        names.dedup();
+        Ok(names)
+    }
+    fn series(
+        &self,
+        filter: &SeriesFilter,
+    ) -> Result<Vec<clio_storage::SeriesInfo>, crate::error::ApiError> {
+        self.0.hidden_series(filter)
+    }
+}
+
 /// [`measurements`], of the series carrying every tag value of `must` only.
 pub(crate) fn measurements_with(
     store: &Gate,
+    sources: &[Source],
+    must: &[(String, String)],
+) -> Result<Vec<Measurement>, String> {
+    measurements_in(store, sources, must)
+}
+
+/// [`measurements_with`] over any [`Catalog`].
+pub(crate) fn measurements_in(
+    store: &dyn Catalog,
     sources: &[Source],
     must: &[(String, String)],
 ) -> Result<Vec<Measurement>, String> {
@@ -154,7 +210,7 @@ pub(crate) fn measurements_with(
     if !sources.is_empty() && !regexes.is_empty() {
         // The catalog's measurement index answers the regexes; each match is one indexed
         // listing below.
-        for m in store.measurements().map_err(|e| e.to_string())? {
+        for m in store.names().map_err(|e| e.to_string())? {
             if regexes.iter().any(|r| r.is_match(&m)) && !names.contains(&m) {
                 names.push(m);
             }
@@ -166,7 +222,7 @@ pub(crate) fn measurements_with(
             tags: must.to_vec(),
             ..Default::default()
         };
-        for info in store.list_series(&filter).map_err(|e| e.to_string())? {
+        for info in store.series(&filter).map_err(|e| e.to_string())? {
             let keep = sources.is_empty()
                 || info.key.as_ref().is_some_and(|k| {
                     names.iter().any(|n| n == k.measurement())
@@ -183,7 +239,7 @@ pub(crate) fn measurements_with(
                 tags: must.to_vec(),
                 ..Default::default()
             };
-            for info in store.list_series(&filter).map_err(|e| e.to_string())? {
+            for info in store.series(&filter).map_err(|e| e.to_string())? {
                 add(info);
             }
         }
