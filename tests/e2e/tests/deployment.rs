@@ -425,7 +425,8 @@ fn influxql(port: u16, user: Option<(&str, &str)>, db: &str, q: &str) -> String 
 }
 
 #[test]
-fn the_compose_configuration_replicates_into_influxdb_1x_and_postgresql_set_up_as_their_images_do() {
+fn the_compose_configuration_replicates_into_influxdb_1x_and_postgresql_set_up_as_their_images_do()
+{
     // An InfluxDB 1.x with authentication, set up as the compose file's environment tells
     // the influxdb image to: an admin, the database, and a user with rights on it only.
     let influx = influxd::Influxd::start_with_auth();
@@ -469,7 +470,10 @@ fn the_compose_configuration_replicates_into_influxdb_1x_and_postgresql_set_up_a
         "postgres",
         &format!("CREATE ROLE {pg_user} LOGIN PASSWORD '{pg_pw}'"),
     );
-    pg.psql("postgres", &format!("CREATE DATABASE {pg_db} OWNER {pg_user}"));
+    pg.psql(
+        "postgres",
+        &format!("CREATE DATABASE {pg_db} OWNER {pg_user}"),
+    );
 
     // config/docker.toml with the compose services' addresses replaced by these servers',
     // and a flush every second (replicas are written at flushes; the default is 5 minutes).
@@ -487,9 +491,11 @@ fn the_compose_configuration_replicates_into_influxdb_1x_and_postgresql_set_up_a
     )
     .unwrap();
     let clio_pw = compose_default(&services["clio"]["environment"]["CLIO_INFLUX_PASSWORD"]);
-    let clio_pg_pw =
-        compose_default(&services["clio"]["environment"]["CLIO_POSTGRES_PASSWORD"]);
-    assert_eq!(clio_pg_pw, pg_pw, "clio and postgres must get the same password");
+    let clio_pg_pw = compose_default(&services["clio"]["environment"]["CLIO_POSTGRES_PASSWORD"]);
+    assert_eq!(
+        clio_pg_pw, pg_pw,
+        "clio and postgres must get the same password"
+    );
     let log = dir.path().join("clio.log");
     let data = dir.path().join("data");
     let token = bootstrap_token(&data);
@@ -559,7 +565,10 @@ fn the_compose_configuration_replicates_into_influxdb_1x_and_postgresql_set_up_a
         "the series `kiln,line=1 temp`"
     );
     assert_eq!(
-        pg.psql(pg_db, "SELECT tableowner FROM pg_tables WHERE tablename = 'series' AND schemaname = 'clio'"),
+        pg.psql(
+            pg_db,
+            "SELECT tableowner FROM pg_tables WHERE tablename = 'series' AND schemaname = 'clio'"
+        ),
         pg_user
     );
 
