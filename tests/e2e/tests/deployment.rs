@@ -325,10 +325,17 @@ fn the_entrypoint_command_line_serves_json_logs_and_answers_its_healthcheck() {
     let log = dir.path().join("clio.log");
     let data = dir.path().join("data");
     let token = bootstrap_token(&data);
-    let (mut child, http) =
-        run_entrypoint(None, &data, &log, &[("CLIO_INFLUX_PASSWORD", "secret")]);
+    let (mut child, http) = run_entrypoint(
+        None,
+        &data,
+        &log,
+        &[
+            ("CLIO_INFLUX_PASSWORD", "secret"),
+            ("CLIO_POSTGRES_PASSWORD", "secret"),
+        ],
+    );
 
-    // The InfluxDB replica has no server here ("influxdb" does not resolve): degraded, and
+    // The replicas have no servers here ("influxdb", "postgres" do not resolve): degraded, and
     // still healthy for the HEALTHCHECK.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
     let health = loop {
