@@ -120,6 +120,28 @@ impl Server {
         assert_eq!(r.status, status, "GET {path}: {}", r.text());
         r.json()
     }
+
+    /// One sample of `/metrics`, named as exposed: `clio_degraded` or
+    /// `clio_http_timeouts_total{kind="write"}`; `None` when it is not there.
+    pub fn metric(&self, sample: &str) -> Option<f64> {
+        let text = self.http("GET", "/metrics", b"", &[]).text();
+        text.lines()
+            .find(|l| l.split_whitespace().next() == Some(sample))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse().ok())
+    }
+}
+
+/// Polls `f` every 50 ms until it holds; fails the test naming `what` after `secs` seconds.
+pub fn wait_until(what: &str, secs: u64, mut f: impl FnMut() -> bool) {
+    let end = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    while !f() {
+        assert!(
+            std::time::Instant::now() < end,
+            "timed out waiting until {what}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
 }
 
 impl Drop for Server {

@@ -7,9 +7,8 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
 
-use clio_e2e::harness::Server;
+use clio_e2e::harness::{Server, wait_until};
 use serde_json::Value;
 
 /// A webhook receiver: records every JSON body it accepts; the first `fail_first` requests
@@ -90,14 +89,6 @@ impl Receiver {
             .filter(|v| v["rule"] == rule)
             .map(|v| v["state"].as_str().unwrap_or("?").to_string())
             .collect()
-    }
-}
-
-fn wait_until(what: &str, secs: u64, mut f: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    while !f() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(50));
     }
 }
 

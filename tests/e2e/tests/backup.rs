@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
-use clio_e2e::harness::{Server, clio_bin, try_http_request};
+use clio_e2e::harness::{Server, clio_bin, try_http_request, wait_until};
 use serde_json::{Value, json};
 
 const CONFIG: &str = "[cache]\ncache_service_interval = 1\n";
@@ -587,14 +587,6 @@ fn a_backup_and_the_archived_log_restore_to_a_point_in_time() {
     assert!(!broken.exists());
 }
 
-/// One sample of `/metrics`.
-fn metric(s: &Server, name: &str) -> f64 {
-    let text = s.http("GET", "/metrics", b"", &[]).text();
-    text.lines()
-        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
-        .unwrap_or_else(|| panic!("no {name} in /metrics:\n{text}"))
-}
-
 /// `[backup] archive_command` instead of a directory: while the command fails, segments stay
 /// in the log and the failure shows in the status and the metrics; once it works, the archive
 /// catches up. `clio backup log` lists the records with positions, and a restore to the
@@ -627,14 +619,13 @@ fn an_archive_command_feeds_a_restore_to_a_log_position() {
     write_range(&s, t0, 0, 1000);
     flushed(&s);
     // Failing: said once in the status, counted, and nothing archived.
-    for _ in 0..200 {
-        if metric(&s, "clio_archive_failing") == 1.0 {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    assert_eq!(metric(&s, "clio_archive_failing"), 1.0);
-    assert!(metric(&s, "clio_archive_failures_total") >= 1.0);
+    wait_until("archiving shows as failing", 10, || {
+        s.metric("clio_archive_failing") == Some(1.0)
+    });
+    assert!(
+        s.metric("clio_archive_failures_total")
+            .is_some_and(|v| v >= 1.0)
+    );
     let st = s.get_json("/api/v1/storage", 200);
     let failing = st["archive"]["failing"].as_str().unwrap_or_default();
     assert!(
@@ -646,19 +637,13 @@ fn an_archive_command_feeds_a_restore_to_a_log_position() {
     std::fs::remove_file(&blocked).unwrap();
     archived(&s);
     // The flag drops when the attempt that caught up ends, just after the last copy.
-    for _ in 0..200 {
-        if metric(&s, "clio_archive_failing") == 0.0 {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    assert_eq!(
-        metric(&s, "clio_archive_failing"),
-        0.0,
-        "{}",
-        s.get_json("/api/v1/storage", 200)
+    wait_until("archiving no longer fails", 10, || {
+        s.metric("clio_archive_failing") == Some(0.0)
+    });
+    assert!(
+        s.metric("clio_archive_segments_total")
+            .is_some_and(|v| v >= 1.0)
     );
-    assert!(metric(&s, "clio_archive_segments_total") >= 1.0);
 
     let dest = dir.path().join("backups");
     let r = s.http(

@@ -2,7 +2,7 @@
 //! disk, slow and idle connections, nested errors.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
 
-use clio_e2e::harness::Server;
+use clio_e2e::harness::{Server, wait_until};
 use serde_json::{Value, json};
 
 fn now_ms() -> i64 {
@@ -154,25 +154,6 @@ fn fill(dir: &std::path::Path) -> std::path::PathBuf {
     path
 }
 
-fn metric(s: &Server, name: &str) -> Option<f64> {
-    let text = s.http("GET", "/metrics", b"", &[]).text();
-    text.lines()
-        .find(|l| l.split_whitespace().next() == Some(name))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|v| v.parse().ok())
-}
-
-fn wait_until(what: &str, secs: u64, mut f: impl FnMut() -> bool) {
-    let end = std::time::Instant::now() + std::time::Duration::from_secs(secs);
-    while !f() {
-        assert!(
-            std::time::Instant::now() < end,
-            "timed out waiting until {what}"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
-}
-
 /// Item 2 and 3: fill the disk, write, free, write again, restart: every acknowledged point
 /// is there; meanwhile `/health` says degraded and why, error texts stay one line, and the
 /// stop is clean.
@@ -244,8 +225,8 @@ fn a_full_disk_degrades_then_recovers_without_a_restart() {
         reasons.contains("write-ahead log cannot be written"),
         "{health}"
     );
-    assert_eq!(metric(&s, "clio_wal_write_failing"), Some(1.0));
-    assert_eq!(metric(&s, "clio_degraded"), Some(1.0));
+    assert_eq!(s.metric("clio_wal_write_failing"), Some(1.0));
+    assert_eq!(s.metric("clio_degraded"), Some(1.0));
     println!(
         "disk full: {} of 300 writes refused, longest error {longest} bytes: {last}",
         failures.len()
@@ -260,8 +241,8 @@ fn a_full_disk_degrades_then_recovers_without_a_restart() {
         s.get_json("/health", 200)["status"] == json!("ok")
     });
     let healthy_ms = freed.elapsed().as_millis();
-    assert_eq!(metric(&s, "clio_wal_write_failing"), Some(0.0));
-    assert_eq!(metric(&s, "clio_degraded"), Some(0.0));
+    assert_eq!(s.metric("clio_wal_write_failing"), Some(0.0));
+    assert_eq!(s.metric("clio_degraded"), Some(0.0));
     println!("recovery: first write {first_write_ms} ms, health ok {healthy_ms} ms after freeing");
     for _ in 0..3 {
         assert_eq!(write(&s).0, 204);
@@ -303,14 +284,6 @@ fn a_full_disk_degrades_then_recovers_without_a_restart() {
     );
     assert!(s.terminate().success());
     drop(fs);
-}
-
-fn metric_line(s: &Server, prefix: &str) -> Option<f64> {
-    let text = s.http("GET", "/metrics", b"", &[]).text();
-    text.lines()
-        .find(|l| l.starts_with(prefix))
-        .and_then(|l| l.rsplit(' ').next())
-        .and_then(|v| v.parse().ok())
 }
 
 /// Reads until the server closes (or resets) the connection; what arrived and when.
@@ -399,10 +372,12 @@ fn slow_idle_and_surplus_http_connections_are_bounded() {
         clio_e2e::harness::try_http_request(s.http, "GET", "/health", b"", &[])
             .is_ok_and(|r| r.status == 200)
     });
-    let refused = metric_line(&s, "clio_http_connections_refused_total").unwrap();
+    let refused = s.metric("clio_http_connections_refused_total").unwrap();
     assert!(refused >= 1.0, "{refused}");
-    let header = metric_line(&s, "clio_http_timeouts_total{kind=\"header\"}").unwrap();
-    let body = metric_line(&s, "clio_http_timeouts_total{kind=\"body\"}").unwrap();
+    let header = s
+        .metric("clio_http_timeouts_total{kind=\"header\"}")
+        .unwrap();
+    let body = s.metric("clio_http_timeouts_total{kind=\"body\"}").unwrap();
     assert!(header >= 2.0 && body >= 1.0, "header {header}, body {body}");
     assert!(s.terminate().success());
     let text = std::fs::read_to_string(&log).unwrap();

@@ -6,7 +6,7 @@ use std::io::{Read, Write};
 use std::net::{Shutdown, TcpStream};
 use std::time::{Duration, Instant};
 
-use clio_e2e::harness::{Server, try_http_request};
+use clio_e2e::harness::{Server, try_http_request, wait_until};
 use serde_json::json;
 
 fn now_ms() -> i64 {
@@ -14,22 +14,6 @@ fn now_ms() -> i64 {
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_millis() as i64
-}
-
-fn wait_until(what: &str, secs: u64, mut f: impl FnMut() -> bool) {
-    let end = Instant::now() + Duration::from_secs(secs);
-    while !f() {
-        assert!(Instant::now() < end, "timed out waiting until {what}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
-fn metric_line(s: &Server, prefix: &str) -> Option<f64> {
-    let text = s.http("GET", "/metrics", b"", &[]).text();
-    text.lines()
-        .find(|l| l.starts_with(prefix))
-        .and_then(|l| l.rsplit(' ').next())
-        .and_then(|v| v.parse().ok())
 }
 
 /// Writes `n` points of one series by line protocol, 50 000 per request.
@@ -139,12 +123,13 @@ fn a_client_that_stops_reading_is_disconnected() {
     .unwrap();
     let started = Instant::now();
     wait_until("the stalled response is cut off", 20, || {
-        metric_line(&s, "clio_http_timeouts_total{kind=\"write\"}").is_some_and(|v| v >= 1.0)
+        s.metric("clio_http_timeouts_total{kind=\"write\"}")
+            .is_some_and(|v| v >= 1.0)
     });
     let took = started.elapsed();
     println!("a client that stopped reading was disconnected after {took:?}");
     // Only this test's own /metrics request is open now.
-    let open = metric_line(&s, "clio_http_connections ").unwrap();
+    let open = s.metric("clio_http_connections").unwrap();
     assert_eq!(open, 1.0, "connections still open: {open}");
     // What the client can still read ends early: the connection was closed, not finished.
     c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
@@ -232,7 +217,8 @@ fn surplus_tcp_connections_are_refused_and_counted() {
     // HTTP is unaffected.
     assert_eq!(s.http("GET", "/health", b"", &[]).status, 200);
     assert!(
-        metric_line(&s, "clio_tcp_connections_refused_total").is_some_and(|v| v >= 1.0),
+        s.metric("clio_tcp_connections_refused_total")
+            .is_some_and(|v| v >= 1.0),
         "not counted"
     );
     // One freed (once the server has seen it close): new connections are served again.
