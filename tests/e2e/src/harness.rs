@@ -33,6 +33,8 @@ pub struct Server {
     pub tcp: SocketAddr,
     /// Its data directory.
     pub data_dir: PathBuf,
+    /// Where its log goes, when not to the test's stderr.
+    pub log: Option<PathBuf>,
 }
 
 impl Server {
@@ -45,16 +47,37 @@ impl Server {
     /// or an error report would show its backtrace there) to `log` instead of the test's
     /// stderr.
     pub fn start_logging(data_dir: &Path, extra: &[&str], log: Option<&Path>) -> Server {
-        Self::start_with(data_dir, "127.0.0.1:0", extra, log)
+        Self::start_with(data_dir, "127.0.0.1:0", extra, log, "warn")
+    }
+
+    /// Starts `clio serve` with `config` written to `dir/clio.toml`, its data in `dir/data` and
+    /// its log at `dir/server.log` at the `CLIO_LOG` level `filter`.
+    pub fn start_configured(dir: &Path, config: &str, filter: &str) -> Server {
+        let cfg = dir.join("clio.toml");
+        std::fs::write(&cfg, config).expect("cannot write the config");
+        let cfg = cfg.to_string_lossy().into_owned();
+        Self::start_with(
+            &dir.join("data"),
+            "127.0.0.1:0",
+            &["--config", &cfg],
+            Some(&dir.join("server.log")),
+            filter,
+        )
     }
 
     /// [`Server::start`] with HTTP on `http` (for a config that must name the server's own
     /// address before it starts, such as a collector scraping its `/metrics`).
     pub fn start_at(data_dir: &Path, http: &str, extra: &[&str]) -> Server {
-        Self::start_with(data_dir, http, extra, None)
+        Self::start_with(data_dir, http, extra, None, "warn")
     }
 
-    fn start_with(data_dir: &Path, http: &str, extra: &[&str], log: Option<&Path>) -> Server {
+    fn start_with(
+        data_dir: &Path,
+        http: &str,
+        extra: &[&str],
+        log: Option<&Path>,
+        filter: &str,
+    ) -> Server {
         let stderr = match log {
             Some(p) => Stdio::from(std::fs::File::create(p).expect("cannot create the log file")),
             None => Stdio::inherit(),
@@ -65,7 +88,7 @@ impl Server {
             .arg(data_dir)
             .args(["--http", http, "--tcp", "127.0.0.1:0"])
             .args(extra)
-            .env("CLIO_LOG", "warn")
+            .env("CLIO_LOG", filter)
             .env("RUST_BACKTRACE", "1")
             .stdout(Stdio::piped())
             .stderr(stderr)
@@ -80,13 +103,20 @@ impl Server {
             line.split_whitespace()
                 .find_map(|w| w.strip_prefix(name))
                 .and_then(|a| a.parse().ok())
-                .unwrap_or_else(|| panic!("no {name} address in {line:?}"))
+                .unwrap_or_else(|| {
+                    panic!(
+                        "no {name} address in {line:?}; log: {}",
+                        log.and_then(|l| std::fs::read_to_string(l).ok())
+                            .unwrap_or_default()
+                    )
+                })
         };
         Server {
             http: addr("http="),
             tcp: addr("tcp="),
             child,
             data_dir: data_dir.to_path_buf(),
+            log: log.map(Path::to_path_buf),
         }
     }
 

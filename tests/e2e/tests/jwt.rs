@@ -7,15 +7,15 @@
 //! rotates its keys.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
+use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use base64::Engine;
-use clio_e2e::harness::{Response, clio_bin, http_request};
+use clio_e2e::harness::{Response, Server, http_request};
 use jsonwebtoken::jwk::{Jwk, JwkSet};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::{Value, json};
@@ -23,48 +23,11 @@ use serde_json::{Value, json};
 const ISSUER: &str = "https://idp.example.test/realms/plant";
 const AUDIENCE: &str = "clio";
 
-struct Running {
-    child: Child,
-    http: SocketAddr,
-    log: PathBuf,
-}
+/// Debug: the most the server ever logs, for the no-secrets check.
+const LOG_FILTER: &str = "debug,hyper=info,wasmtime=info,cranelift=info";
 
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start(dir: &Path, config: &str) -> Running {
-    let cfg = dir.join("clio.toml");
-    std::fs::write(&cfg, config).unwrap();
-    let log = dir.join("server.log");
-    let mut child = Command::new(clio_bin())
-        .args(["serve", "--config", cfg.to_str().unwrap(), "--data-dir"])
-        .arg(dir.join("data"))
-        .args(["--http", "127.0.0.1:0", "--tcp", "127.0.0.1:0"])
-        // Debug: the most the server ever logs, for the no-secrets check.
-        .env("CLIO_LOG", "debug,hyper=info,wasmtime=info,cranelift=info")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::from(std::fs::File::create(&log).unwrap()))
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let http = line
-        .split_whitespace()
-        .find_map(|w| w.strip_prefix("http="))
-        .and_then(|a| a.parse().ok())
-        .unwrap_or_else(|| {
-            panic!(
-                "no http= in {line:?}; log: {}",
-                std::fs::read_to_string(&log).unwrap_or_default()
-            )
-        });
-    Running { child, http, log }
+fn start(dir: &Path, config: &str) -> Server {
+    Server::start_configured(dir, config, LOG_FILTER)
 }
 
 /// A private key made by `openssl genpkey` (PKCS#8 PEM).
@@ -161,7 +124,7 @@ fn jwks(keys: &[&Key]) -> String {
     .unwrap()
 }
 
-fn bearer(s: &Running, method: &str, path: &str, body: &str, token: &str) -> Response {
+fn bearer(s: &Server, method: &str, path: &str, body: &str, token: &str) -> Response {
     let auth = format!("Bearer {token}");
     http_request(
         s.http,

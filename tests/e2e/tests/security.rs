@@ -5,60 +5,21 @@
 //! passwords never reach the logs; failures are audited, counted and throttled.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use clio_e2e::harness::{Response, clio_bin, http_request};
+use clio_e2e::harness::{Response, Server, clio_bin, http_request};
 use serde_json::{Value, json};
 
 /// A server started with auth on, its log going to a file.
-struct Secured {
-    child: Child,
-    http: SocketAddr,
-    tcp: SocketAddr,
-    log: PathBuf,
-}
+/// Debug: the most the server ever logs, for the no-secrets check.
+const LOG_FILTER: &str = "debug,hyper=info,wasmtime=info,cranelift=info";
 
-impl Drop for Secured {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start(dir: &Path, config: &str) -> Secured {
-    let cfg = dir.join("clio.toml");
-    std::fs::write(&cfg, config).unwrap();
-    let log = dir.join("server.log");
-    let mut child = Command::new(clio_bin())
-        .args(["serve", "--config", cfg.to_str().unwrap(), "--data-dir"])
-        .arg(dir.join("data"))
-        .args(["--http", "127.0.0.1:0", "--tcp", "127.0.0.1:0"])
-        // Debug: the most the server ever logs, for the no-secrets check.
-        .env("CLIO_LOG", "debug,hyper=info,wasmtime=info,cranelift=info")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::from(std::fs::File::create(&log).unwrap()))
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let addr = |name: &str| -> SocketAddr {
-        line.split_whitespace()
-            .find_map(|w| w.strip_prefix(name))
-            .and_then(|a| a.parse().ok())
-            .unwrap_or_else(|| panic!("no {name} in {line:?}"))
-    };
-    Secured {
-        http: addr("http="),
-        tcp: addr("tcp="),
-        child,
-        log,
-    }
+fn start(dir: &Path, config: &str) -> Server {
+    Server::start_configured(dir, config, LOG_FILTER)
 }
 
 /// `clio token create` against the data directory: the token on stdout.
@@ -106,7 +67,7 @@ fn cli(dir: &Path, args: &[&str], stdin: &str) -> std::process::Output {
     out
 }
 
-fn req(s: &Secured, method: &str, path: &str, body: &str, token: Option<&str>) -> Response {
+fn req(s: &Server, method: &str, path: &str, body: &str, token: Option<&str>) -> Response {
     let auth = token.map(|t| format!("Token {t}"));
     let mut headers = vec![("Content-Type", "application/json")];
     if let Some(a) = &auth {
@@ -115,7 +76,7 @@ fn req(s: &Secured, method: &str, path: &str, body: &str, token: Option<&str>) -
     http_request(s.http, method, path, body.as_bytes(), &headers)
 }
 
-fn admin_json(s: &Secured, admin: &str, path: &str) -> Value {
+fn admin_json(s: &Server, admin: &str, path: &str) -> Value {
     let r = req(s, "GET", path, "", Some(admin));
     assert_eq!(r.status, 200, "GET {path}: {}", r.text());
     r.json()
@@ -129,7 +90,7 @@ fn now_ms() -> i64 {
 }
 
 /// Every series the admin sees: (id, key).
-fn all_series(s: &Secured, admin: &str) -> Vec<(u64, String)> {
+fn all_series(s: &Server, admin: &str) -> Vec<(u64, String)> {
     admin_json(s, admin, "/api/v1/series")["series"]
         .as_array()
         .unwrap()
@@ -627,7 +588,7 @@ fn every_front_end_refuses_what_the_token_does_not_allow() {
     );
     drop(c);
     drop(w);
-    let log = std::fs::read_to_string(&s.log).unwrap();
+    let log = std::fs::read_to_string(s.log.as_ref().unwrap()).unwrap();
     assert!(log.contains("request_id"), "no request ids in the log");
     for secret in [&admin, &writer, &reader, &revoked, &api_token, &wrong] {
         let hidden = &secret[5..];
@@ -686,7 +647,7 @@ enabled = false
         req(&s, "GET", "/api/v1/series", "", Some(&token)).status,
         429
     );
-    let log = std::fs::read_to_string(&s.log).unwrap();
+    let log = std::fs::read_to_string(s.log.as_ref().unwrap()).unwrap();
     assert!(log.contains("clio::audit"), "{log}");
     assert!(!log.contains(&token[5..]));
 }
@@ -786,7 +747,7 @@ fn destructive_patterns_beyond_the_scope_are_refused() {
         format!("cpu,host=a v=1 {t}\ncpu,host=b v=1 {t}\nmem,host=a v=1 {t}\nmem,host=c v=1 {t}\n");
     let r = req(&s, "POST", "/write?db=x&precision=ms", &lp, Some(&admin));
     assert_eq!(r.status, 204, "{}", r.text());
-    let keys = |s: &Secured| -> Vec<String> {
+    let keys = |s: &Server| -> Vec<String> {
         let mut k: Vec<String> = all_series(s, &admin).into_iter().map(|(_, k)| k).collect();
         k.sort();
         k
