@@ -8,7 +8,7 @@
 //! `init_cached_records`, grown to what readers ask for, decaying when they stop asking; a
 //! global memory budget evicts flushed points beyond that.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::hash::BuildHasher;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
@@ -21,6 +21,10 @@ pub(crate) const COVER_ALL: Timestamp = Timestamp::MIN;
 pub(crate) const COVER_NONE: Timestamp = Timestamp::MAX;
 
 const SHARDS: usize = 64;
+
+mod points;
+
+use points::PointMap;
 
 /// Estimated memory of one cached point besides its value's heap (B-tree slot, key, stamp).
 const ENTRY_OVERHEAD: usize = 48;
@@ -38,7 +42,7 @@ fn entry_mem(v: &Value) -> usize {
 
 #[derive(Debug)]
 struct SeriesCache {
-    points: BTreeMap<Timestamp, Entry>,
+    points: PointMap,
     cover_from: Timestamp,
     dirty: usize,
     /// Flushed points to keep after a flush.
@@ -54,7 +58,7 @@ struct SeriesCache {
 impl SeriesCache {
     fn new(cover_from: Timestamp, target: usize) -> Self {
         SeriesCache {
-            points: BTreeMap::new(),
+            points: PointMap::default(),
             cover_from,
             dirty: 0,
             target,
@@ -258,14 +262,11 @@ impl Cache {
         let Some(sc) = shard.get_mut(&id) else {
             return 0;
         };
-        let doomed: Vec<Timestamp> = sc.points.range(from..to).map(|(ts, _)| *ts).collect();
         let (mut mem, mut dirty) = (0, 0);
-        for ts in doomed {
-            if let Some(e) = sc.points.remove(&ts) {
-                mem += entry_mem(&e.value);
-                if e.seg != 0 {
-                    dirty += 1;
-                }
+        for (_, e) in sc.points.drain(from..to) {
+            mem += entry_mem(&e.value);
+            if e.seg != 0 {
+                dirty += 1;
             }
         }
         sc.mem -= mem;
@@ -286,6 +287,7 @@ impl Cache {
         shard.get(&id).map_or(0, |sc| {
             sc.points
                 .range(from..to)
+                .iter()
                 .filter(|(_, e)| e.seg != 0)
                 .count()
         })
@@ -316,7 +318,7 @@ impl Cache {
         };
         let mut points = Vec::with_capacity(k.min(sc.points.len()));
         let mut covered = 0;
-        for (ts, e) in sc.points.range(..at).rev().take(k) {
+        for (ts, e) in sc.points.range(..at).iter().rev().take(k) {
             if *ts >= sc.cover_from {
                 covered += 1;
             }
@@ -331,7 +333,7 @@ impl Cache {
         let epoch = sc.epoch;
         let cover_from = sc.cover_from;
         // Only a miss needs it (for splitting a skip with storage): no lookup on a hit.
-        let uncovered = !hit && sc.points.range(..cover_from.min(at)).next().is_some();
+        let uncovered = !hit && !sc.points.range(..cover_from.min(at)).is_empty();
         drop(shard);
         let counter = if hit {
             &self.counters.hits
@@ -360,6 +362,7 @@ impl Cache {
         let points = if from < to {
             sc.points
                 .range(from..to)
+                .iter()
                 .map(|(ts, e)| Point {
                     ts: *ts,
                     value: e.value.clone(),
@@ -393,6 +396,7 @@ impl Cache {
         }
         sc.points
             .range(from..to)
+            .iter()
             .filter(|(_, e)| e.seg != 0)
             .map(|(ts, e)| Point {
                 ts: *ts,
@@ -410,17 +414,24 @@ impl Cache {
         if sc.epoch != epoch {
             return;
         }
-        let mut mem = 0;
-        for p in stored {
-            // A point already in memory is as new as storage's or newer.
-            if let std::collections::btree_map::Entry::Vacant(v) = sc.points.entry(p.ts) {
-                mem += entry_mem(&p.value);
-                v.insert(Entry {
-                    value: p.value.clone(),
-                    seg: 0,
-                });
-            }
+        // A point already in memory is as new as storage's or newer: only absent ones join.
+        // Storage answers ascending; an answer out of order is sorted rather than trusted.
+        let mut sorted: Vec<&Point> = stored.iter().collect();
+        if !sorted.is_sorted_by_key(|p| p.ts) {
+            sorted.sort_by_key(|p| p.ts);
         }
+        let mem = sc.points.merge_absent(
+            sorted.into_iter().map(|p| {
+                (
+                    p.ts,
+                    Entry {
+                        value: p.value.clone(),
+                        seg: 0,
+                    },
+                )
+            }),
+            |e| entry_mem(&e.value),
+        );
         let from = if complete {
             COVER_ALL
         } else {
@@ -585,20 +596,16 @@ fn trim(sc: &mut SeriesCache, keep: usize) -> usize {
     // The newest `keep` points stay whatever their state, so that they remain a covered
     // answer to last-`keep` reads; older ones go unless they are still unflushed.
     let older = sc.points.len() - keep;
-    let doomed: Vec<Timestamp> = sc
-        .points
-        .iter()
-        .take(older)
-        .filter(|(_, e)| e.seg == 0)
-        .map(|(ts, _)| *ts)
-        .collect();
     let mut freed = 0;
     let mut highest = None;
-    for ts in doomed {
-        if let Some(e) = sc.points.remove(&ts) {
+    for (ts, e) in sc.points.iter().take(older) {
+        if e.seg == 0 {
             freed += entry_mem(&e.value);
-            highest = Some(ts);
+            highest = Some(*ts);
         }
+    }
+    if highest.is_some() {
+        sc.points.retain_indexed(|i, e| i >= older || e.seg != 0);
     }
     if let Some(h) = highest {
         // Everything at or below the dropped point may now be incomplete in memory.
