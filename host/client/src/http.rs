@@ -300,7 +300,7 @@ impl HttpClient {
     pub async fn find_series(&self, key: &SeriesKey) -> Result<Option<SeriesInfo>> {
         let filter = SeriesFilter {
             measurement: Some(key.measurement().to_owned()),
-            tags: key.tags().to_vec(),
+            tags: key.tags_owned(),
             field: Some(key.field().to_owned()),
         };
         // The filter also passes series with more tags than `key`; keep the exact one.

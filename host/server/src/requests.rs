@@ -445,12 +445,7 @@ pub fn series_json(s: &SeriesInfo) -> SeriesJson<'_> {
         id: s.id.0,
         key: s.key.as_ref().map(|k| k.to_string()),
         measurement: s.key.as_ref().map(|k| k.measurement()),
-        tags: s.key.as_ref().map(|k| {
-            k.tags()
-                .iter()
-                .map(|(a, b)| (a.as_str(), b.as_str()))
-                .collect()
-        }),
+        tags: s.key.as_ref().map(|k| k.tags().collect()),
         field: s.key.as_ref().map(|k| k.field()),
         keep_history_days: s.settings.keep_history_days,
         keep_trends_days: s.settings.keep_trends_days,

@@ -59,7 +59,7 @@ impl Loc {
 
     fn tags(&self) -> Vec<(String, String)> {
         match self {
-            Loc::Keyed(k) => k.tags().to_vec(),
+            Loc::Keyed(k) => k.tags_owned(),
             Loc::Unkeyed(id) => vec![("series_id".to_owned(), id.0.to_string())],
         }
     }
@@ -99,7 +99,6 @@ impl Loc {
                     None => v.is_empty(),
                 }) && k
                     .tags()
-                    .iter()
                     .all(|(name, _)| s.tags.contains_key(name) || s.tags.is_empty())
             }
         }
@@ -468,7 +467,7 @@ impl InfluxBackend {
         if let Loc::Keyed(k) = loc {
             let names = std::iter::once(k.measurement())
                 .chain(std::iter::once(k.field()))
-                .chain(k.tags().iter().flat_map(|(a, b)| [a.as_str(), b.as_str()]));
+                .chain(k.tags().flat_map(|(a, b)| [a, b]));
             for n in names {
                 if !proto::name_is_writable(n) {
                     return Err(invalid(format!(

@@ -84,7 +84,6 @@ fn view_parts(key: &SeriesKey) -> (Option<String>, Option<String>, Option<String
     let clean = |s: &str| (!s.contains('\0')).then(|| s.to_owned());
     let tags: Option<serde_json::Map<String, serde_json::Value>> = key
         .tags()
-        .iter()
         .map(|(k, v)| Some((clean(k)?, serde_json::Value::String(clean(v)?))))
         .collect();
     (

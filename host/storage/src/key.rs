@@ -7,11 +7,17 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 /// `measurement,tag1=v1,tag2=v2 field`. Tags are kept sorted by name, so every spelling of the
 /// same tag set maps to one key. Commas, spaces, equals signs and backslashes inside names and
 /// values are escaped with a backslash, as in InfluxDB line protocol.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+///
+/// In memory a key is its pieces — measurement, each tag's name and value, field — one after
+/// another in one string, with where each piece ends: two allocations instead of one per
+/// piece, which matters at a million series (issue #25).
+#[derive(Clone, PartialEq, Eq, Hash)]
 pub struct SeriesKey {
-    measurement: String,
-    tags: Vec<(String, String)>,
-    field: String,
+    /// The pieces, unescaped, without separators.
+    text: Box<str>,
+    /// Where each piece of `text` ends: measurement, then name and value of each tag, then
+    /// the field (always `text.len()`).
+    ends: Box<[u32]>,
 }
 
 /// Why a series key is invalid.
@@ -32,6 +38,9 @@ pub enum KeyError {
     /// Text after the field name.
     #[error("series key has trailing text after the field")]
     Trailing,
+    /// The key is longer than a key can be (4 GiB).
+    #[error("series key is too long")]
+    TooLong,
 }
 
 impl SeriesKey {
@@ -59,34 +68,142 @@ impl SeriesKey {
         if let Some(w) = tags.windows(2).find(|w| w[0].0 == w[1].0) {
             return Err(KeyError::DuplicateTag(w[0].0.clone()));
         }
+        let len = measurement.len()
+            + field.len()
+            + tags.iter().map(|(k, v)| k.len() + v.len()).sum::<usize>();
+        if u32::try_from(len).is_err() {
+            return Err(KeyError::TooLong);
+        }
+        let mut text = String::with_capacity(len);
+        let mut ends = Vec::with_capacity(2 + 2 * tags.len());
+        // Each end fits: the whole text does (checked above).
+        let mut piece = |s: &str, text: &mut String| {
+            text.push_str(s);
+            ends.push(text.len() as u32);
+        };
+        piece(&measurement, &mut text);
+        for (k, v) in &tags {
+            piece(k, &mut text);
+            piece(v, &mut text);
+        }
+        piece(&field, &mut text);
         Ok(SeriesKey {
-            measurement,
-            tags,
-            field,
+            text: text.into_boxed_str(),
+            ends: ends.into_boxed_slice(),
         })
+    }
+
+    /// Piece `i` of the text (see [`SeriesKey::ends`]).
+    fn piece(&self, i: usize) -> &str {
+        let start = if i == 0 {
+            0
+        } else {
+            self.ends.get(i - 1).map_or(0, |e| *e as usize)
+        };
+        let end = self.ends.get(i).map_or(start, |e| *e as usize);
+        self.text.get(start..end).unwrap_or_default()
     }
 
     /// The measurement name.
     pub fn measurement(&self) -> &str {
-        &self.measurement
+        self.piece(0)
     }
 
-    /// The tags, sorted by name.
-    pub fn tags(&self) -> &[(String, String)] {
-        &self.tags
+    /// The tags, sorted by name, as `(name, value)`.
+    pub fn tags(&self) -> Tags<'_> {
+        Tags {
+            key: self,
+            front: 0,
+            back: self.tag_count(),
+        }
+    }
+
+    /// How many tags the key has.
+    pub fn tag_count(&self) -> usize {
+        self.ends.len().saturating_sub(2) / 2
+    }
+
+    /// The tags as owned pairs.
+    pub fn tags_owned(&self) -> Vec<(String, String)> {
+        self.tags()
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect()
     }
 
     /// The value of one tag.
     pub fn tag(&self, name: &str) -> Option<&str> {
-        self.tags
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
+        self.tags().find(|(k, _)| *k == name).map(|(_, v)| v)
     }
 
     /// The field name.
     pub fn field(&self) -> &str {
-        &self.field
+        self.piece(self.ends.len().saturating_sub(1))
+    }
+}
+
+/// The tags of a [`SeriesKey`], sorted by name.
+#[derive(Debug, Clone)]
+pub struct Tags<'a> {
+    key: &'a SeriesKey,
+    front: usize,
+    back: usize,
+}
+
+impl<'a> Tags<'a> {
+    fn at(&self, i: usize) -> (&'a str, &'a str) {
+        (self.key.piece(1 + 2 * i), self.key.piece(2 + 2 * i))
+    }
+}
+
+impl<'a> Iterator for Tags<'a> {
+    type Item = (&'a str, &'a str);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.front >= self.back {
+            return None;
+        }
+        let t = self.at(self.front);
+        self.front += 1;
+        Some(t)
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        let n = self.back - self.front;
+        (n, Some(n))
+    }
+}
+
+impl DoubleEndedIterator for Tags<'_> {
+    fn next_back(&mut self) -> Option<Self::Item> {
+        if self.front >= self.back {
+            return None;
+        }
+        self.back -= 1;
+        Some(self.at(self.back))
+    }
+}
+
+impl ExactSizeIterator for Tags<'_> {}
+
+impl Ord for SeriesKey {
+    /// Measurement, then the tags pair by pair, then the field.
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.measurement()
+            .cmp(other.measurement())
+            .then_with(|| self.tags().cmp(other.tags()))
+            .then_with(|| self.field().cmp(other.field()))
+    }
+}
+
+impl PartialOrd for SeriesKey {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl fmt::Debug for SeriesKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "SeriesKey({self})")
     }
 }
 
@@ -102,15 +219,15 @@ fn escape(out: &mut String, s: &str, extra: &[char]) {
 impl fmt::Display for SeriesKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut s = String::with_capacity(64);
-        escape(&mut s, &self.measurement, &[]);
-        for (k, v) in &self.tags {
+        escape(&mut s, self.measurement(), &[]);
+        for (k, v) in self.tags() {
             s.push(',');
             escape(&mut s, k, &['=']);
             s.push('=');
             escape(&mut s, v, &['=']);
         }
         s.push(' ');
-        escape(&mut s, &self.field, &['=']);
+        escape(&mut s, self.field(), &['=']);
         f.write_str(&s)
     }
 }
@@ -190,6 +307,36 @@ mod tests {
     use proptest::prelude::*;
 
     #[test]
+    fn pieces_and_order_are_those_of_the_parts() {
+        let k: SeriesKey = "cpu,zone=eu,host=a\\ b usage".parse().unwrap();
+        assert_eq!(k.measurement(), "cpu");
+        assert_eq!(
+            k.tags().collect::<Vec<_>>(),
+            vec![("host", "a b"), ("zone", "eu")]
+        );
+        assert_eq!(k.tags().next_back(), Some(("zone", "eu")));
+        assert_eq!(k.tags().len(), 2);
+        assert_eq!(k.field(), "usage");
+        assert_eq!(k.tag("zone"), Some("eu"));
+        assert_eq!(k.tag("usage"), None, "the field is not a tag");
+        // Order: measurement, then the tags pair by pair (fewer first on a tie), then field;
+        // not the order of the concatenated pieces.
+        let sorted = [
+            "a,x=1 f",
+            "a,x=1 g",
+            "a,x=1,y=0 a",
+            "a,x=10 a",
+            "ab f",
+            "b,a=z f",
+        ];
+        let mut keys: Vec<SeriesKey> = sorted.iter().rev().map(|s| s.parse().unwrap()).collect();
+        keys.sort();
+        let back: Vec<String> = keys.iter().map(ToString::to_string).collect();
+        assert_eq!(back, sorted);
+        assert_eq!(format!("{:?}", keys[0]), "SeriesKey(a,x=1 f)");
+    }
+
+    #[test]
     fn tags_are_normalised() {
         let a: SeriesKey = "cpu,z=1,a=2 usage".parse().unwrap();
         let b: SeriesKey = "cpu,a=2,z=1 usage".parse().unwrap();
@@ -202,7 +349,7 @@ mod tests {
     fn no_tags() {
         let k: SeriesKey = "temp value".parse().unwrap();
         assert_eq!(k.measurement(), "temp");
-        assert!(k.tags().is_empty());
+        assert_eq!(k.tag_count(), 0);
         assert_eq!(k.field(), "value");
     }
 

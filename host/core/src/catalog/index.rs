@@ -2,17 +2,19 @@
 //! measurement, tag value and field, so that a filtered listing walks the smallest matching
 //! set instead of every series.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, HashMap};
 
 use clio_storage::{SeriesFilter, SeriesId, SeriesKey};
+
+use super::id_set::IdSet;
 
 /// Ids by what a filter can name.
 #[derive(Debug, Default)]
 pub(crate) struct ListingIndex {
-    all: BTreeSet<SeriesId>,
-    by_measurement: HashMap<String, BTreeSet<SeriesId>>,
-    by_tag: HashMap<(String, String), BTreeSet<SeriesId>>,
-    by_field: HashMap<String, BTreeSet<SeriesId>>,
+    all: IdSet,
+    by_measurement: HashMap<String, IdSet>,
+    by_tag: HashMap<(String, String), IdSet>,
+    by_field: HashMap<String, IdSet>,
     /// Measurement → tag key → tag value → how many series carry it: `SHOW TAG KEYS` and
     /// `SHOW TAG VALUES` answer from here without visiting a series.
     tags_of: HashMap<String, BTreeMap<String, BTreeMap<String, u32>>>,
@@ -38,13 +40,13 @@ impl ListingIndex {
             let tags = self.tags_of.entry(k.measurement().to_owned()).or_default();
             for (name, value) in k.tags() {
                 self.by_tag
-                    .entry((name.clone(), value.clone()))
+                    .entry((name.to_owned(), value.to_owned()))
                     .or_default()
                     .insert(id);
                 *tags
-                    .entry(name.clone())
+                    .entry(name.to_owned())
                     .or_default()
-                    .entry(value.clone())
+                    .entry(value.to_owned())
                     .or_default() += 1;
             }
             self.by_field
@@ -57,11 +59,7 @@ impl ListingIndex {
     pub(crate) fn remove(&mut self, id: SeriesId, key: Option<&SeriesKey>) {
         self.all.remove(&id);
         let Some(k) = key else { return };
-        fn drop_from<Q: std::hash::Hash + Eq>(
-            map: &mut HashMap<Q, BTreeSet<SeriesId>>,
-            at: Q,
-            id: SeriesId,
-        ) {
+        fn drop_from<Q: std::hash::Hash + Eq>(map: &mut HashMap<Q, IdSet>, at: Q, id: SeriesId) {
             if let Some(set) = map.get_mut(&at) {
                 set.remove(&id);
                 if set.is_empty() {
@@ -89,20 +87,20 @@ impl ListingIndex {
             }
         }
         for (name, value) in k.tags() {
-            drop_from(&mut self.by_tag, (name.clone(), value.clone()), id);
+            drop_from(&mut self.by_tag, (name.to_owned(), value.to_owned()), id);
         }
         drop_from(&mut self.by_field, k.field().to_owned(), id);
     }
 
     /// The smallest set that holds every id passing `filter` (all ids when it names
     /// nothing); `None` when some named value has no series at all.
-    fn candidates(&self, filter: &SeriesFilter) -> Option<&BTreeSet<SeriesId>> {
-        let mut named: Vec<Option<&BTreeSet<SeriesId>>> = Vec::new();
+    fn candidates(&self, filter: &SeriesFilter) -> Option<&IdSet> {
+        let mut named: Vec<Option<&IdSet>> = Vec::new();
         if let Some(m) = &filter.measurement {
             named.push(self.by_measurement.get(m.as_str()));
         }
         for (name, value) in &filter.tags {
-            named.push(self.by_tag.get(&(name.clone(), value.clone())));
+            named.push(self.by_tag.get(&(name.to_owned(), value.to_owned())));
         }
         if let Some(f) = &filter.field {
             named.push(self.by_field.get(f.as_str()));
@@ -137,7 +135,7 @@ impl ListingIndex {
             Some(a) => std::ops::Bound::Excluded(a),
             None => std::ops::Bound::Unbounded,
         };
-        for &id in set.range((start, std::ops::Bound::Unbounded)) {
+        for id in set.from(start) {
             if !passes(id) {
                 continue;
             }

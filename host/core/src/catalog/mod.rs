@@ -224,6 +224,7 @@ impl Catalog {
     }
 }
 
+mod id_set;
 mod index;
 pub(crate) mod snapshot;
 

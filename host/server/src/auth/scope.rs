@@ -99,7 +99,6 @@ impl Scope {
         measurement_ok
             && self.tags.iter().all(|(k, values)| {
                 key.tags()
-                    .iter()
                     .any(|(tk, tv)| tk == k && values.iter().any(|v| v == tv))
             })
     }

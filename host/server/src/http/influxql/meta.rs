@@ -284,26 +284,25 @@ async fn field_type(ctx: &Ctx<'_>, m: &Measurement, field: &str) -> &'static str
     }
 }
 
-/// A tag set as InfluxDB writes a series key: `m,k=v,...` (line-protocol escapes).
-fn series_key(m: &str, tags: &[(String, String)]) -> String {
-    let esc = |s: &str, eq: bool| {
-        let mut o = String::with_capacity(s.len());
+/// Writes a tag set as InfluxDB writes a series key, `m,k=v,...` (line-protocol escapes),
+/// into `out` (cleared first): the SHOW SERIES walk reuses one buffer for every series.
+fn series_key_into<'a>(out: &mut String, m: &str, tags: impl Iterator<Item = (&'a str, &'a str)>) {
+    fn esc(out: &mut String, s: &str, eq: bool) {
         for c in s.chars() {
             if c == ',' || c == ' ' || (eq && c == '=') {
-                o.push('\\');
+                out.push('\\');
             }
-            o.push(c);
+            out.push(c);
         }
-        o
-    };
-    let mut s = esc(m, false);
-    for (k, v) in tags {
-        s.push(',');
-        s.push_str(&esc(k, true));
-        s.push('=');
-        s.push_str(&esc(v, true));
     }
-    s
+    out.clear();
+    esc(out, m, false);
+    for (k, v) in tags {
+        out.push(',');
+        esc(out, k, true);
+        out.push('=');
+        esc(out, v, true);
+    }
 }
 
 pub(super) fn show_series(
@@ -322,6 +321,7 @@ pub(super) fn show_series(
         usize::try_from(p.offset.saturating_add(p.limit)).unwrap_or(usize::MAX)
     };
     let mut keys: BTreeSet<String> = BTreeSet::new();
+    let mut buf = String::with_capacity(128);
     for name in schema::measurement_names(ctx.gate, from)? {
         let filter = SeriesFilter {
             measurement: Some(name),
@@ -331,18 +331,22 @@ pub(super) fn show_series(
         ctx.gate
             .visit_series(&filter, |info| {
                 let Some(key) = &info.key else { return };
-                let tags = key.tags();
-                if cond
-                    .as_ref()
-                    .is_some_and(|c| !c.eval(&|k| schema::tag(tags, k)))
+                if cond.as_ref().is_some_and(|c| !c.eval(&|k| key.tag(k))) {
+                    return;
+                }
+                // Formatted into the reused buffer; only a key that joins the page is
+                // copied (a walk over a million series allocates about as often as the
+                // page is long, not once per series).
+                series_key_into(&mut buf, key.measurement(), key.tags());
+                if keys.len() >= keep
+                    && keys.last().is_none_or(|last| buf.as_str() >= last.as_str())
                 {
                     return;
                 }
-                let k = series_key(key.measurement(), tags);
-                if keys.len() >= keep && keys.last().is_none_or(|last| &k >= last) {
+                if keys.contains(buf.as_str()) {
                     return;
                 }
-                keys.insert(k);
+                keys.insert(buf.clone());
                 if keys.len() > keep {
                     keys.pop_last();
                 }

@@ -191,11 +191,11 @@ pub(crate) fn measurements_in(
         m.fields.insert(key.field().to_string());
         for (k, _) in key.tags() {
             if !m.tag_keys.contains(k) {
-                m.tag_keys.insert(k.clone());
+                m.tag_keys.insert(k.to_owned());
             }
         }
         m.tagsets
-            .entry(key.tags().to_vec())
+            .entry(key.tags_owned())
             .or_default()
             .insert(key.field().to_string(), info.id);
     };
