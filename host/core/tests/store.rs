@@ -1126,3 +1126,58 @@ async fn a_stop_out_of_flush_time_leaves_the_rest_in_the_log() {
         assert_eq!(stored(dir.path(), s).await, 3, "series {s}");
     }
 }
+
+/// Series creation waits for the log only: the primary's catalog gets new series from the
+/// next flush (merged into one transaction), before their points, and a deletion made in
+/// between stays ordered after the creation it follows.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn new_series_reach_the_primary_with_the_next_flush_in_order() {
+    use clio_storage::{CatalogStore, PointStore};
+    let dir = tempfile::tempdir().unwrap();
+    let (store, flaky) = open(dir.path(), options(dir.path())).await;
+    let key = |s: &str| SeriesRef::Key(s.parse::<SeriesKey>().unwrap());
+    for (i, k) in ["m,h=a f", "m,h=b f", "m,h=c f"].into_iter().enumerate() {
+        store
+            .write(vec![IncomingPoint {
+                series: key(k),
+                ts: Some(1_000 + i as i64),
+                value: Value::Num(i as f64),
+            }])
+            .await
+            .unwrap();
+    }
+    let b = store.series_id(&"m,h=b f".parse().unwrap()).unwrap();
+    // Not yet in the primary: the ack did not wait for it.
+    assert!(
+        flaky
+            .list_series(&SeriesFilter::default())
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(store.delete_series(b).await.unwrap());
+    // Readable from the engine before any flush.
+    let a = store.series_id(&"m,h=a f".parse().unwrap()).unwrap();
+    assert_eq!(
+        points(&store.read(&last(a.0, 5, 0, None)).await.unwrap()).len(),
+        1
+    );
+    store.flush().await.unwrap();
+    let stored: Vec<String> = flaky
+        .list_series(&SeriesFilter::default())
+        .await
+        .unwrap()
+        .into_iter()
+        .filter_map(|s| s.key.map(|k| k.to_string()))
+        .collect();
+    assert_eq!(
+        stored,
+        vec!["m,h=a f", "m,h=c f"],
+        "b was deleted after it was created"
+    );
+    // The points went in after their series.
+    let c = store.series_id(&"m,h=c f".parse().unwrap()).unwrap();
+    let got = flaky.read_range(c, 0, i64::MAX, 10).await.unwrap();
+    assert_eq!(got.len(), 1);
+    assert_eq!(store.storage_status().backends[0].pending_changes, Some(0));
+}

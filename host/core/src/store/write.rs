@@ -254,7 +254,7 @@ impl Store {
         }
         // The engine owns the catalog: the new series are logged before anything else, so
         // the write is acknowledged whether or not the primary answers; the primary gets
-        // them now or, while it is down, before the next flush writes points.
+        // them from the next flush, before it writes their points.
         let created = now_ms();
         let infos: Vec<SeriesInfo> = new
             .into_iter()
@@ -275,7 +275,7 @@ impl Store {
             }
         }
         inner.catalog_changed.store(true, Ordering::Relaxed);
-        self.submit_change(Change::Create(infos)).await;
+        self.queue_create(infos).await;
         Ok(ids)
     }
 }
