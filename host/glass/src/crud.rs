@@ -38,7 +38,7 @@ pub(crate) fn now_ms() -> i64 {
 }
 
 /// Checks one value against its column: kind, length, range.
-fn check_value(c: &Column, v: &Json) -> Result<Val, GlassError> {
+pub(crate) fn check_value(c: &Column, v: &Json) -> Result<Val, GlassError> {
     let val = Val::from_json(c.kind, v).map_err(|m| GlassError::invalid(c.name, m))?;
     match &val {
         Val::Null if c.required => {
@@ -166,7 +166,19 @@ pub(crate) async fn create(
     t: &Table,
     data: &Json,
 ) -> Result<Json, GlassError> {
+    create_with(tx, t, data, Vec::new()).await
+}
+
+/// Inserts a row of `data` (checked) and `server` values of columns the server sets
+/// (`auto`, not checked: the caller computed them); returns it as stored.
+pub(crate) async fn create_with(
+    tx: &mut Box<dyn Tx + '_>,
+    t: &Table,
+    data: &Json,
+    server: Vec<(&'static Column, Val)>,
+) -> Result<Json, GlassError> {
     let mut vals = values(tx, t, data, true, None).await?;
+    vals.extend(server);
     if let Some(created) = t.column("created_at") {
         vals.push((created, Val::Int(now_ms())));
     }

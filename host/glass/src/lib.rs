@@ -11,10 +11,12 @@
 mod crud;
 mod engine;
 mod error;
+pub mod images;
 mod list;
 pub mod migrations;
 mod partitions;
 mod quality;
+pub mod snapshot;
 pub mod tables;
 mod value;
 
@@ -116,6 +118,7 @@ pub struct Glass {
     engine: Arc<dyn Engine>,
     partition_days: u32,
     partitions_ahead: u32,
+    images: Option<Arc<images::ImageState>>,
 }
 
 fn table(name: &str) -> Result<&'static tables::Table, GlassError> {
@@ -151,6 +154,7 @@ impl Glass {
             engine,
             partition_days: days,
             partitions_ahead: ahead,
+            images: None,
         };
         Ok(g)
     }
@@ -164,6 +168,25 @@ impl Glass {
         g.ensure_partitions().await?;
         tracing::info!(version, dialect = ?g.dialect(), "glass tables ready");
         Ok(g)
+    }
+
+    /// Serves camera images with `opts` (creates their directory, removes half-written
+    /// uploads of an earlier run).
+    pub fn with_images(mut self, opts: images::ImageOptions) -> Result<Glass, GlassError> {
+        self.images = Some(Arc::new(images::ImageState::new(opts)?));
+        Ok(self)
+    }
+
+    /// The camera images, once [`Glass::with_images`] set them up.
+    pub fn images(&self) -> Result<images::Images, GlassError> {
+        let state = self
+            .images
+            .clone()
+            .ok_or_else(|| GlassError::Unavailable("camera images are not set up".into()))?;
+        Ok(images::Images {
+            engine: self.engine.clone(),
+            state,
+        })
     }
 
     /// The dialect of the database.

@@ -343,14 +343,20 @@ async fn migrations_keep_data(target: &Target) {
         "made after the data step: no key"
     );
     assert_eq!(g.migrate_down(Some(2)).await.unwrap(), 2);
-    assert_eq!(g.migrate_up(None).await.unwrap(), 3);
+    assert_eq!(
+        g.migrate_up(None).await.unwrap(),
+        clio_glass::latest_version()
+    );
     let s = g.sensor("P-7").await.unwrap();
     assert_eq!(s["series_key"], "sensor_data,sensor_id=P-7 value");
     assert_eq!(g.sensor("odd id").await.unwrap()["series_key"], Json::Null);
     // Down to 1 drops the link columns; the rows stay.
     assert_eq!(g.migrate_down(Some(1)).await.unwrap(), 1);
     assert_eq!(g.migration_status().await.unwrap().current, 1);
-    assert_eq!(g.migrate_up(None).await.unwrap(), 3);
+    assert_eq!(
+        g.migrate_up(None).await.unwrap(),
+        clio_glass::latest_version()
+    );
     let s = g.sensor("P-7").await.unwrap();
     assert_eq!(s["name"], "pressure");
     assert_eq!(s["series_key"], "sensor_data,sensor_id=P-7 value");
@@ -360,7 +366,10 @@ async fn migrations_keep_data(target: &Target) {
     );
     // Down to 0 drops everything; up again makes empty tables.
     assert_eq!(g.migrate_down(Some(0)).await.unwrap(), 0);
-    assert_eq!(g.migrate_up(None).await.unwrap(), 3);
+    assert_eq!(
+        g.migrate_up(None).await.unwrap(),
+        clio_glass::latest_version()
+    );
     assert!(g.list("sensors", &[]).await.unwrap().items.is_empty());
     assert_eq!(field_of(g.migrate_up(Some(99)).await.unwrap_err()), "to");
 }
@@ -434,17 +443,15 @@ async fn newer_schema_is_refused(target: &Target) {
         .unwrap();
     // Pretend a newer Clio migrated this database.
     let st = g.migration_status().await.unwrap();
-    assert_eq!(st.current, 3);
+    assert_eq!(st.current, clio_glass::latest_version());
     drop(g);
     bump_version(target).await;
     let e = Glass::open(target).await.unwrap_err();
     assert!(
         matches!(
             e,
-            GlassError::SchemaTooNew {
-                found: 4,
-                supported: 3
-            }
+            GlassError::SchemaTooNew { found, supported }
+                if supported == clio_glass::latest_version() && found == supported + 1
         ),
         "{e:?}"
     );
@@ -454,14 +461,20 @@ async fn bump_version(target: &Target) {
     match target {
         Target::Sqlite(p) => {
             let c = rusqlite::Connection::open(p).unwrap();
-            c.execute_batch("INSERT INTO glass_schema_version VALUES (4, 'future', 0)")
-                .unwrap();
+            c.execute(
+                "INSERT INTO glass_schema_version VALUES (?1, 'future', 0)",
+                [clio_glass::latest_version() + 1],
+            )
+            .unwrap();
         }
         Target::Postgres(o) => {
             let (client, conn) = o.pg_config().connect(tokio_postgres::NoTls).await.unwrap();
             tokio::spawn(conn);
             client
-                .batch_execute("INSERT INTO glass.glass_schema_version VALUES (4, 'future', 0)")
+                .execute(
+                    "INSERT INTO glass.glass_schema_version VALUES ($1, 'future', 0)",
+                    &[&(clio_glass::latest_version() + 1)],
+                )
                 .await
                 .unwrap();
         }
