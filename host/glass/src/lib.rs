@@ -8,6 +8,7 @@
 //! live in the server's security layer, and rows name them (`configurations.updated_by`).
 //! See docs/glass-ai.md.
 
+mod bulk;
 mod crud;
 mod engine;
 mod error;
@@ -273,13 +274,47 @@ impl Glass {
     }
 
     /// Applies every change in one transaction: all of them, or (on the first failure,
-    /// whose field is named `ops[i].field`) none. Returns one result per change.
+    /// whose field is named `ops[i].field`) none. Returns one result per change. Runs of
+    /// creates into the same table are inserted a statement per up to 1,000 rows
+    /// (`bulk.rs`), each row checked as a single create is.
     pub async fn batch(&self, ops: &[BatchOp]) -> Result<Vec<Json>, GlassError> {
+        fn wrap(i: usize, e: GlassError) -> GlassError {
+            match e {
+                GlassError::NotFound(m) => GlassError::NotFound(format!("ops[{i}]: {m}")),
+                GlassError::Conflict(m) => GlassError::Conflict(format!("ops[{i}]: {m}")),
+                other => other.within(&format!("ops[{i}].")),
+            }
+        }
         let mut tx = self.engine.begin().await?;
         let mut out = Vec::with_capacity(ops.len());
-        for (i, op) in ops.iter().enumerate() {
+        let mut refs = bulk::RefCache::new();
+        let mut i = 0;
+        while i < ops.len() {
             let prefix = format!("ops[{i}].");
-            let r = match op {
+            if let BatchOp::Create { table: name, .. } = &ops[i] {
+                let run: Vec<(usize, &Json)> = ops[i..]
+                    .iter()
+                    .enumerate()
+                    .map_while(|(k, op)| match op {
+                        BatchOp::Create { table, data } if table == name => Some((i + k, data)),
+                        _ => None,
+                    })
+                    .collect();
+                if run.len() > 1 {
+                    let t = table(name).map_err(|e| e.within(&prefix))?;
+                    // Dropping `tx` on an error rolls everything back.
+                    let rows = bulk::create_many(&mut tx, t, &run, &mut refs)
+                        .await
+                        .map_err(|(k, e)| wrap(k, e))?;
+                    out.extend(
+                        rows.into_iter()
+                            .map(|row| json!({"op": "create", "table": name, "row": row})),
+                    );
+                    i += run.len();
+                    continue;
+                }
+            }
+            let r = match &ops[i] {
                 BatchOp::Create { table: name, data } => {
                     let t = table(name).map_err(|e| e.within(&prefix))?;
                     crud::create(&mut tx, t, data)
@@ -298,22 +333,16 @@ impl Glass {
                 }
                 BatchOp::Delete { table: name, id } => {
                     let t = table(name).map_err(|e| e.within(&prefix))?;
+                    // A row known to exist may be gone now.
+                    refs.clear();
                     crud::delete(&mut tx, t, *id)
                         .await
                         .map(|()| json!({"op": "delete", "table": name, "id": id}))
                 }
             };
-            match r {
-                Ok(v) => out.push(v),
-                Err(e) => {
-                    // Dropping `tx` rolls everything back.
-                    return Err(match e {
-                        GlassError::NotFound(m) => GlassError::NotFound(format!("ops[{i}]: {m}")),
-                        GlassError::Conflict(m) => GlassError::Conflict(format!("ops[{i}]: {m}")),
-                        other => other.within(&prefix),
-                    });
-                }
-            }
+            // Dropping `tx` on an error rolls everything back.
+            out.push(r.map_err(|e| wrap(i, e))?);
+            i += 1;
         }
         tx.commit().await?;
         Ok(out)
