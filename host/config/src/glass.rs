@@ -33,6 +33,9 @@ pub struct GlassConfig {
     /// Most changes in one `POST /api/v1/glass/batch`.
     #[serde(default = "default_max_batch_ops")]
     pub max_batch_ops: usize,
+    /// `[glass.images]`: camera images.
+    #[serde(default)]
+    pub images: crate::GlassImagesConfig,
 }
 
 fn default_schema() -> String {
@@ -62,6 +65,7 @@ impl Default for GlassConfig {
             partition_days: default_partition_days(),
             partitions_ahead: default_partitions_ahead(),
             max_batch_ops: default_max_batch_ops(),
+            images: crate::GlassImagesConfig::default(),
         }
     }
 }
@@ -97,6 +101,7 @@ impl GlassConfig {
         {
             errs.push("glass.schema must be 1..=63 of a-z, 0-9 and _".into());
         }
+        self.images.validate(errs);
     }
 
     /// The PostgreSQL password from `password_env`, if set.

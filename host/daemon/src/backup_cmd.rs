@@ -354,6 +354,7 @@ fn offline(c: &CreateArgs) -> Result<clio_backup::Manifest> {
             key,
             "offline",
             c.incremental.as_deref(),
+            None,
         )
         .await;
         store.close().await?;

@@ -38,7 +38,7 @@ pub(crate) fn now_ms() -> i64 {
 }
 
 /// Checks one value against its column: kind, length, range.
-fn check_value(c: &Column, v: &Json) -> Result<Val, GlassError> {
+pub(crate) fn check_value(c: &Column, v: &Json) -> Result<Val, GlassError> {
     let val = Val::from_json(c.kind, v).map_err(|m| GlassError::invalid(c.name, m))?;
     match &val {
         Val::Null if c.required => {
@@ -92,6 +92,64 @@ async fn values(
     creating: bool,
     id: Option<i64>,
 ) -> Result<Vec<(&'static Column, Val)>, GlassError> {
+    let out = fields(t, data, creating)?;
+    for (c, v) in &out {
+        if let (Some(parent), Val::Int(pid)) = (c.references, v)
+            && !exists(tx, parent, *pid).await?
+        {
+            return Err(GlassError::invalid(
+                c.name,
+                format!("no {parent} row with id {pid}"),
+            ));
+        }
+        if c.unique && *v != Val::Null {
+            let taken = tx
+                .query(
+                    &format!(
+                        "SELECT \"id\" FROM {} WHERE {} = $1 AND \"id\" <> $2",
+                        quote(t.name),
+                        quote(c.name)
+                    ),
+                    &[v.clone(), Val::Int(id.unwrap_or(-1))],
+                    &[Kind::Int],
+                )
+                .await?;
+            if let Some(Val::Int(other)) = taken.first().and_then(|r| r.first()) {
+                return Err(GlassError::Conflict(format!(
+                    "{}: {} is taken by {} {other}",
+                    c.name,
+                    v.to_json(),
+                    t.name
+                )));
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Whether `parent` has a row `id`.
+pub(crate) async fn exists(
+    tx: &mut Box<dyn Tx + '_>,
+    parent: &str,
+    id: i64,
+) -> Result<bool, GlassError> {
+    let found = tx
+        .query(
+            &format!("SELECT 1 FROM {} WHERE \"id\" = $1", quote(parent)),
+            &[Val::Int(id)],
+            &[Kind::Int],
+        )
+        .await?;
+    Ok(!found.is_empty())
+}
+
+/// The columns and values of a create (`creating`) or update body, checked without the
+/// database: names, kinds, lengths, ranges, required columns.
+pub(crate) fn fields(
+    t: &Table,
+    data: &Json,
+    creating: bool,
+) -> Result<Vec<(&'static Column, Val)>, GlassError> {
     let obj = data
         .as_object()
         .ok_or_else(|| GlassError::invalid("data", "expected a JSON object of columns"))?;
@@ -119,44 +177,6 @@ async fn values(
             Some(v) => out.push((c, check_value(c, v)?)),
         }
     }
-    for (c, v) in &out {
-        if let (Some(parent), Val::Int(pid)) = (c.references, v) {
-            let found = tx
-                .query(
-                    &format!("SELECT 1 FROM {} WHERE \"id\" = $1", quote(parent)),
-                    &[Val::Int(*pid)],
-                    &[Kind::Int],
-                )
-                .await?;
-            if found.is_empty() {
-                return Err(GlassError::invalid(
-                    c.name,
-                    format!("no {parent} row with id {pid}"),
-                ));
-            }
-        }
-        if c.unique && *v != Val::Null {
-            let taken = tx
-                .query(
-                    &format!(
-                        "SELECT \"id\" FROM {} WHERE {} = $1 AND \"id\" <> $2",
-                        quote(t.name),
-                        quote(c.name)
-                    ),
-                    &[v.clone(), Val::Int(id.unwrap_or(-1))],
-                    &[Kind::Int],
-                )
-                .await?;
-            if let Some(Val::Int(other)) = taken.first().and_then(|r| r.first()) {
-                return Err(GlassError::Conflict(format!(
-                    "{}: {} is taken by {} {other}",
-                    c.name,
-                    v.to_json(),
-                    t.name
-                )));
-            }
-        }
-    }
     Ok(out)
 }
 
@@ -166,7 +186,19 @@ pub(crate) async fn create(
     t: &Table,
     data: &Json,
 ) -> Result<Json, GlassError> {
+    create_with(tx, t, data, Vec::new()).await
+}
+
+/// Inserts a row of `data` (checked) and `server` values of columns the server sets
+/// (`auto`, not checked: the caller computed them); returns it as stored.
+pub(crate) async fn create_with(
+    tx: &mut Box<dyn Tx + '_>,
+    t: &Table,
+    data: &Json,
+    server: Vec<(&'static Column, Val)>,
+) -> Result<Json, GlassError> {
     let mut vals = values(tx, t, data, true, None).await?;
+    vals.extend(server);
     if let Some(created) = t.column("created_at") {
         vals.push((created, Val::Int(now_ms())));
     }

@@ -18,6 +18,9 @@ pub enum GlassError {
     /// The change conflicts with a row that exists (HTTP 409), e.g. a unique value taken.
     #[error("{0}")]
     Conflict(String),
+    /// A body is larger than a configured limit, which the message names (HTTP 413).
+    #[error("{0}")]
+    TooLarge(String),
     /// The database holds a newer schema than this build knows: refuse to run.
     #[error("glass schema is at version {found}, newer than {supported}; upgrade Clio")]
     SchemaTooNew {
@@ -47,7 +50,10 @@ impl GlassError {
     pub fn is_client_error(&self) -> bool {
         matches!(
             self,
-            GlassError::Invalid { .. } | GlassError::NotFound(_) | GlassError::Conflict(_)
+            GlassError::Invalid { .. }
+                | GlassError::NotFound(_)
+                | GlassError::Conflict(_)
+                | GlassError::TooLarge(_)
         )
     }
 

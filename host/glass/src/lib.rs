@@ -8,13 +8,16 @@
 //! live in the server's security layer, and rows name them (`configurations.updated_by`).
 //! See docs/glass-ai.md.
 
+mod bulk;
 mod crud;
 mod engine;
 mod error;
+pub mod images;
 mod list;
 pub mod migrations;
 mod partitions;
 mod quality;
+pub mod snapshot;
 pub mod tables;
 mod value;
 
@@ -116,6 +119,7 @@ pub struct Glass {
     engine: Arc<dyn Engine>,
     partition_days: u32,
     partitions_ahead: u32,
+    images: Option<Arc<images::ImageState>>,
 }
 
 fn table(name: &str) -> Result<&'static tables::Table, GlassError> {
@@ -151,6 +155,7 @@ impl Glass {
             engine,
             partition_days: days,
             partitions_ahead: ahead,
+            images: None,
         };
         Ok(g)
     }
@@ -164,6 +169,25 @@ impl Glass {
         g.ensure_partitions().await?;
         tracing::info!(version, dialect = ?g.dialect(), "glass tables ready");
         Ok(g)
+    }
+
+    /// Serves camera images with `opts` (creates their directory, removes half-written
+    /// uploads of an earlier run).
+    pub fn with_images(mut self, opts: images::ImageOptions) -> Result<Glass, GlassError> {
+        self.images = Some(Arc::new(images::ImageState::new(opts)?));
+        Ok(self)
+    }
+
+    /// The camera images, once [`Glass::with_images`] set them up.
+    pub fn images(&self) -> Result<images::Images, GlassError> {
+        let state = self
+            .images
+            .clone()
+            .ok_or_else(|| GlassError::Unavailable("camera images are not set up".into()))?;
+        Ok(images::Images {
+            engine: self.engine.clone(),
+            state,
+        })
     }
 
     /// The dialect of the database.
@@ -250,13 +274,47 @@ impl Glass {
     }
 
     /// Applies every change in one transaction: all of them, or (on the first failure,
-    /// whose field is named `ops[i].field`) none. Returns one result per change.
+    /// whose field is named `ops[i].field`) none. Returns one result per change. Runs of
+    /// creates into the same table are inserted a statement per up to 1,000 rows
+    /// (`bulk.rs`), each row checked as a single create is.
     pub async fn batch(&self, ops: &[BatchOp]) -> Result<Vec<Json>, GlassError> {
+        fn wrap(i: usize, e: GlassError) -> GlassError {
+            match e {
+                GlassError::NotFound(m) => GlassError::NotFound(format!("ops[{i}]: {m}")),
+                GlassError::Conflict(m) => GlassError::Conflict(format!("ops[{i}]: {m}")),
+                other => other.within(&format!("ops[{i}].")),
+            }
+        }
         let mut tx = self.engine.begin().await?;
         let mut out = Vec::with_capacity(ops.len());
-        for (i, op) in ops.iter().enumerate() {
+        let mut refs = bulk::RefCache::new();
+        let mut i = 0;
+        while i < ops.len() {
             let prefix = format!("ops[{i}].");
-            let r = match op {
+            if let BatchOp::Create { table: name, .. } = &ops[i] {
+                let run: Vec<(usize, &Json)> = ops[i..]
+                    .iter()
+                    .enumerate()
+                    .map_while(|(k, op)| match op {
+                        BatchOp::Create { table, data } if table == name => Some((i + k, data)),
+                        _ => None,
+                    })
+                    .collect();
+                if run.len() > 1 {
+                    let t = table(name).map_err(|e| e.within(&prefix))?;
+                    // Dropping `tx` on an error rolls everything back.
+                    let rows = bulk::create_many(&mut tx, t, &run, &mut refs)
+                        .await
+                        .map_err(|(k, e)| wrap(k, e))?;
+                    out.extend(
+                        rows.into_iter()
+                            .map(|row| json!({"op": "create", "table": name, "row": row})),
+                    );
+                    i += run.len();
+                    continue;
+                }
+            }
+            let r = match &ops[i] {
                 BatchOp::Create { table: name, data } => {
                     let t = table(name).map_err(|e| e.within(&prefix))?;
                     crud::create(&mut tx, t, data)
@@ -275,22 +333,16 @@ impl Glass {
                 }
                 BatchOp::Delete { table: name, id } => {
                     let t = table(name).map_err(|e| e.within(&prefix))?;
+                    // A row known to exist may be gone now.
+                    refs.clear();
                     crud::delete(&mut tx, t, *id)
                         .await
                         .map(|()| json!({"op": "delete", "table": name, "id": id}))
                 }
             };
-            match r {
-                Ok(v) => out.push(v),
-                Err(e) => {
-                    // Dropping `tx` rolls everything back.
-                    return Err(match e {
-                        GlassError::NotFound(m) => GlassError::NotFound(format!("ops[{i}]: {m}")),
-                        GlassError::Conflict(m) => GlassError::Conflict(format!("ops[{i}]: {m}")),
-                        other => other.within(&prefix),
-                    });
-                }
-            }
+            // Dropping `tx` on an error rolls everything back.
+            out.push(r.map_err(|e| wrap(i, e))?);
+            i += 1;
         }
         tx.commit().await?;
         Ok(out)

@@ -103,6 +103,15 @@ pub static MIGRATIONS: &[Migration] = &[
         pg_down: "UPDATE sensors SET series_key = NULL
                   WHERE series_key = 'sensor_data,sensor_id=' || sensor_id || ' value';",
     },
+    Migration {
+        version: 4,
+        name: "camera images: catalog (images) and, on PostgreSQL, their bytes",
+        kind: StepKind::Schema,
+        sqlite_up: include_str!("sql/v4_sqlite_up.sql"),
+        sqlite_down: include_str!("sql/v4_sqlite_down.sql"),
+        pg_up: include_str!("sql/v4_pg_up.sql"),
+        pg_down: include_str!("sql/v4_pg_down.sql"),
+    },
 ];
 
 /// Where the schema stands.

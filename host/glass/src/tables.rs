@@ -287,6 +287,33 @@ pub static TABLES: &[Table] = &[
     },
 ];
 
+/// The catalog of camera images (`images.rs`): served by `/api/v1/images`, not by the
+/// generic table routes (its bytes are not a column), so not in [`TABLES`]. `content_hash`
+/// (SHA-256, hex) and `size` are the server's.
+pub static IMAGES: Table = Table {
+    name: "images",
+    columns: &[
+        ID,
+        col("camera", Kind::Text).req().len(100),
+        col("production_line_id", Kind::Int).refs("production_lines"),
+        col("captured_at", Kind::Time).req(),
+        Column {
+            auto: true,
+            ..col("content_hash", Kind::Text)
+        },
+        Column {
+            auto: true,
+            ..col("size", Kind::Int)
+        },
+        col("content_type", Kind::Text).req().len(100),
+        col("defect_id", Kind::Int).refs("defects"),
+        CREATED,
+    ],
+    time_column: "captured_at",
+    aliases: &[("line", "production_line_id"), ("defect", "defect_id")],
+    partitioned: false,
+};
+
 /// A table by name.
 pub fn table(name: &str) -> Option<&'static Table> {
     TABLES.iter().find(|t| t.name == name)

@@ -314,6 +314,109 @@ async fn batches(g: &Glass) {
             .items
             .is_empty()
     );
+    bulk_creates(g).await;
+}
+
+/// Runs of creates into one table go in multi-row statements: the rows come back in the
+/// changes' order, and every failure still names its change and rolls everything back.
+async fn bulk_creates(g: &Glass) {
+    let model = g
+        .create("ai_models", &json!({"name": "bulk-model", "version": "1"}))
+        .await
+        .unwrap()["id"]
+        .as_i64()
+        .unwrap();
+    let prediction = |i: i64, model_id: i64| {
+        json!({"op": "create", "table": "predictions", "data": {
+            "model_name": "bulk-model", "model_id": model_id, "timestamp": 1_600_000_000_000i64 + i,
+            "input_data": {"i": i}, "prediction": {"label": if i % 2 == 0 {"ok"} else {"crack"}},
+            "confidence": 0.5}})
+    };
+    // 2,500 rows: more than one statement; a bad reference, a bad value and a database
+    // constraint far into the run are each named.
+    let ops = |bad: Option<(usize, Json)>| -> Vec<BatchOp> {
+        let mut v: Vec<Json> = (0..2500).map(|i| prediction(i, model)).collect();
+        if let Some((at, op)) = bad {
+            v[at] = op;
+        }
+        serde_json::from_value(Json::Array(v)).unwrap()
+    };
+    let count = |g: &Glass| {
+        let g = g.clone();
+        async move {
+            g.list(
+                "predictions",
+                &params(&[("model", "bulk-model"), ("limit", "1000")]),
+            )
+            .await
+            .unwrap()
+            .items
+            .len()
+        }
+    };
+    let e = g
+        .batch(&ops(Some((1700, prediction(1700, 99_999)))))
+        .await
+        .unwrap_err();
+    assert_eq!(field_of(e), "ops[1700].model_id");
+    let mut bad = prediction(2222, model);
+    bad["data"]["confidence"] = json!(7);
+    let e = g.batch(&ops(Some((2222, bad)))).await.unwrap_err();
+    assert_eq!(field_of(e), "ops[2222].confidence");
+    assert_eq!(count(g).await, 0);
+    let r = g.batch(&ops(None)).await.unwrap();
+    assert_eq!(r.len(), 2500);
+    for (i, x) in r.iter().enumerate() {
+        assert_eq!(x["op"], "create");
+        assert_eq!(
+            x["row"]["input_data"]["i"], i as i64,
+            "result {i} out of order"
+        );
+        assert_eq!(x["row"]["timestamp"], 1_600_000_000_000i64 + i as i64);
+    }
+    let ids: Vec<i64> = r.iter().map(|x| x["row"]["id"].as_i64().unwrap()).collect();
+    assert!(ids.windows(2).all(|w| w[0] < w[1]));
+    let got = g.get("predictions", ids[1234]).await.unwrap();
+    assert_eq!(got, r[1234]["row"]);
+    // Unique columns: twice in the run, or taken already.
+    let lines = |names: &[&str]| -> Vec<BatchOp> {
+        serde_json::from_value(Json::Array(
+            names
+                .iter()
+                .map(|n| json!({"op": "create", "table": "production_lines", "data": {"name": n}}))
+                .collect(),
+        ))
+        .unwrap()
+    };
+    assert!(matches!(
+        g.batch(&lines(&["B1", "B2", "B1"])).await,
+        Err(GlassError::Conflict(m)) if m.starts_with("ops[2]: name")
+    ));
+    assert!(matches!(
+        g.batch(&lines(&["B1", "Batch line", "B3"])).await,
+        Err(GlassError::Conflict(m)) if m.starts_with("ops[1]: name")
+    ));
+    assert_eq!(g.batch(&lines(&["B1", "B2", "B3"])).await.unwrap().len(), 3);
+    // A unique pair only the database knows, far into a run: named by a row-by-row retry.
+    let mut cfg: Vec<Json> = (0..1500)
+        .map(|i| {
+            json!({"op": "create", "table": "configurations",
+                        "data": {"scope": "bulk", "key": format!("k{i}"), "value": i}})
+        })
+        .collect();
+    cfg[1400]["data"]["key"] = json!("k7");
+    let cfg: Vec<BatchOp> = serde_json::from_value(Json::Array(cfg)).unwrap();
+    assert!(matches!(
+        g.batch(&cfg).await,
+        Err(GlassError::Conflict(m)) if m.starts_with("ops[1400]")
+    ));
+    assert!(
+        g.list("configurations", &params(&[("scope", "bulk")]))
+            .await
+            .unwrap()
+            .items
+            .is_empty()
+    );
 }
 
 async fn migrations_keep_data(target: &Target) {
@@ -343,14 +446,20 @@ async fn migrations_keep_data(target: &Target) {
         "made after the data step: no key"
     );
     assert_eq!(g.migrate_down(Some(2)).await.unwrap(), 2);
-    assert_eq!(g.migrate_up(None).await.unwrap(), 3);
+    assert_eq!(
+        g.migrate_up(None).await.unwrap(),
+        clio_glass::latest_version()
+    );
     let s = g.sensor("P-7").await.unwrap();
     assert_eq!(s["series_key"], "sensor_data,sensor_id=P-7 value");
     assert_eq!(g.sensor("odd id").await.unwrap()["series_key"], Json::Null);
     // Down to 1 drops the link columns; the rows stay.
     assert_eq!(g.migrate_down(Some(1)).await.unwrap(), 1);
     assert_eq!(g.migration_status().await.unwrap().current, 1);
-    assert_eq!(g.migrate_up(None).await.unwrap(), 3);
+    assert_eq!(
+        g.migrate_up(None).await.unwrap(),
+        clio_glass::latest_version()
+    );
     let s = g.sensor("P-7").await.unwrap();
     assert_eq!(s["name"], "pressure");
     assert_eq!(s["series_key"], "sensor_data,sensor_id=P-7 value");
@@ -360,7 +469,10 @@ async fn migrations_keep_data(target: &Target) {
     );
     // Down to 0 drops everything; up again makes empty tables.
     assert_eq!(g.migrate_down(Some(0)).await.unwrap(), 0);
-    assert_eq!(g.migrate_up(None).await.unwrap(), 3);
+    assert_eq!(
+        g.migrate_up(None).await.unwrap(),
+        clio_glass::latest_version()
+    );
     assert!(g.list("sensors", &[]).await.unwrap().items.is_empty());
     assert_eq!(field_of(g.migrate_up(Some(99)).await.unwrap_err()), "to");
 }
@@ -434,17 +546,15 @@ async fn newer_schema_is_refused(target: &Target) {
         .unwrap();
     // Pretend a newer Clio migrated this database.
     let st = g.migration_status().await.unwrap();
-    assert_eq!(st.current, 3);
+    assert_eq!(st.current, clio_glass::latest_version());
     drop(g);
     bump_version(target).await;
     let e = Glass::open(target).await.unwrap_err();
     assert!(
         matches!(
             e,
-            GlassError::SchemaTooNew {
-                found: 4,
-                supported: 3
-            }
+            GlassError::SchemaTooNew { found, supported }
+                if supported == clio_glass::latest_version() && found == supported + 1
         ),
         "{e:?}"
     );
@@ -454,14 +564,20 @@ async fn bump_version(target: &Target) {
     match target {
         Target::Sqlite(p) => {
             let c = rusqlite::Connection::open(p).unwrap();
-            c.execute_batch("INSERT INTO glass_schema_version VALUES (4, 'future', 0)")
-                .unwrap();
+            c.execute(
+                "INSERT INTO glass_schema_version VALUES (?1, 'future', 0)",
+                [clio_glass::latest_version() + 1],
+            )
+            .unwrap();
         }
         Target::Postgres(o) => {
             let (client, conn) = o.pg_config().connect(tokio_postgres::NoTls).await.unwrap();
             tokio::spawn(conn);
             client
-                .batch_execute("INSERT INTO glass.glass_schema_version VALUES (4, 'future', 0)")
+                .execute(
+                    "INSERT INTO glass.glass_schema_version VALUES ($1, 'future', 0)",
+                    &[&(clio_glass::latest_version() + 1)],
+                )
                 .await
                 .unwrap();
         }

@@ -1,6 +1,7 @@
 //! Taking a backup of a running engine (and, through the same code, of a data directory
-//! opened offline): the engine's consistent snapshot files plus the housekeeper's state,
-//! packed by `clio-backup` under a destination directory.
+//! opened offline): the engine's consistent snapshot files plus the housekeeper's state, the
+//! Glass AI tables' `glass.db` and the camera images' files (SQLite; on PostgreSQL they are
+//! the database's to back up), packed by `clio-backup` under a destination directory.
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -26,6 +27,7 @@ pub async fn take(
     key: Option<Key>,
     source: &str,
     base: Option<&str>,
+    glass: Option<&clio_glass::Glass>,
 ) -> Result<Manifest, ApiError> {
     let invalid = |e: clio_backup::BackupError| match e {
         clio_backup::BackupError::Invalid(m) => ApiError::bad(m),
@@ -61,6 +63,14 @@ pub async fn take(
                 })?;
             }
         }
+        // The Glass tables and camera images: through the open tables when the server has
+        // them (consistent with concurrent uploads), else from the directory's files.
+        let glass_files = match glass {
+            Some(g) => g.snapshot_files(&staging).await,
+            None => clio_glass::snapshot::snapshot_offline(data_dir, &staging),
+        }
+        .map_err(|e| ApiError::Internal(format!("cannot copy the Glass AI tables: {e}")))?;
+        tracing::debug!(files = glass_files.len(), "glass files in the backup");
         let info = SnapshotInfo {
             source: source.to_owned(),
             position: snap.position,

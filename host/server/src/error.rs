@@ -74,6 +74,7 @@ impl From<clio_glass::GlassError> for ApiError {
             G::Invalid { .. } => ApiError::BadRequest(e.to_string()),
             G::NotFound(m) => ApiError::NotFound(m),
             G::Conflict(m) => ApiError::Conflict(m),
+            G::TooLarge(m) => ApiError::TooLarge(m),
             G::Unavailable(_) => ApiError::Unavailable(e.to_string()),
             G::SchemaTooNew { .. } | G::Db(_) => {
                 tracing::error!(error = %e, "glass database error");

@@ -56,7 +56,12 @@ pub async fn start(config: Config, topology: Topology) -> Result<Running> {
         let glass = crate::glass_target(&config)?;
         let glass = clio_glass::Glass::open(&glass)
             .await
-            .context("cannot open the Glass AI tables ([glass])")?;
+            .context("cannot open the Glass AI tables ([glass])")?
+            .with_images(clio_glass::images::ImageOptions {
+                dir: config.data_dir.join("images"),
+                max_bytes: config.glass.images.max_bytes,
+            })
+            .context("cannot set up the camera images ([glass.images])")?;
         state.set_glass(glass.clone());
         glass_partitions = Some(glass);
     }
@@ -87,6 +92,7 @@ pub async fn start(config: Config, topology: Topology) -> Result<Running> {
     }
     let mut tasks: Vec<JoinHandle<()>> = jwks_task.into_iter().collect();
     if let Some(glass) = glass_partitions {
+        let images = glass.images().ok();
         // New time partitions (PostgreSQL) keep being made while the server runs, not only at
         // start-up: every 6 hours, well within one partition's span.
         let stop = shutdown.clone();
@@ -101,6 +107,13 @@ pub async fn start(config: Config, topology: Topology) -> Result<Running> {
                 }
             }
         }));
+        if let Some(images) = images {
+            tasks.push(tokio::spawn(crate::http::images_retention(
+                images,
+                config.glass.images.clone(),
+                shutdown.clone(),
+            )));
+        }
     }
     if config.housekeeper.enabled {
         let housekeeper_config = &config.housekeeper;

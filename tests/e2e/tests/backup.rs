@@ -1,7 +1,8 @@
 //! Backups end to end with the real binary: an online backup taken while a writer keeps
 //! writing (flushes running), restored into a new directory and served again: every point
 //! acknowledged before the backup was asked for is there. Then an encrypted offline backup:
-//! wrong key and damaged file named, nothing half-restored, the right key restores the lot.
+//! wrong key and damaged file named, nothing half-restored, the right key restores the lot
+//! (the Glass AI rows and a camera image included).
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
 
 use std::path::Path;
@@ -192,6 +193,24 @@ fn an_encrypted_offline_backup_names_a_wrong_key_and_damage() {
         &[],
     );
     assert_eq!(r.status, 200, "{}", r.text());
+    // Glass AI rows and a camera image go in the backup too (glass.db, images/).
+    let r = s.http(
+        "POST",
+        "/api/v1/production_lines",
+        br#"{"name": "Float line 1"}"#,
+        &[("Content-Type", "application/json")],
+    );
+    assert_eq!(r.status, 201, "{}", r.text());
+    let image: Vec<u8> = (0..3_000_000u32).map(|i| (i * 7 % 251) as u8).collect();
+    let r = s.http(
+        "POST",
+        "/api/v1/images?camera=MIK-1-A&line=1",
+        &image,
+        &[("Content-Type", "image/jpeg")],
+    );
+    assert_eq!(r.status, 201, "{}", r.text());
+    let lines = s.get_json("/api/v1/production_lines", 200);
+    let images = s.get_json("/api/v1/images", 200);
     assert_eq!(s.terminate().code(), Some(0));
 
     let key = dir.path().join("key");
@@ -270,6 +289,14 @@ fn an_encrypted_offline_backup_names_a_wrong_key_and_damage() {
     let pts = all_points(&s, t0);
     assert_eq!(pts.len(), 2000);
     assert_eq!(pts[1999], (t0 + 1_999_000, 1999.0));
+    assert_eq!(s.get_json("/api/v1/production_lines", 200), lines);
+    assert_eq!(s.get_json("/api/v1/images", 200), images);
+    let r = s.http("GET", "/api/v1/images/1", b"", &[]);
+    assert_eq!(r.status, 200);
+    assert!(
+        r.body == image,
+        "the image's bytes differ after the restore"
+    );
     assert_eq!(s.terminate().code(), Some(0));
 }
 

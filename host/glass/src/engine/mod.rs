@@ -29,6 +29,11 @@ pub(crate) trait Engine: Send + Sync + std::fmt::Debug {
     /// Forgets prepared statements after tables changed shape (migrations), so none is
     /// reused against a dropped or altered table.
     fn schema_changed(&self) {}
+    /// Writes a consistent copy of the database to `to` (a new file) for a backup; false
+    /// when the database is not a file of Clio's (PostgreSQL, backed up by its own tools).
+    async fn snapshot_into(&self, _to: &std::path::Path) -> Result<bool, GlassError> {
+        Ok(false)
+    }
 }
 
 /// One open transaction.

@@ -105,6 +105,7 @@ impl ToSql for PgVal {
                 out.put_slice(j.to_string().as_bytes());
             }
             (Val::Json(j), t) if is_text(t) => out.put_slice(j.to_string().as_bytes()),
+            (Val::Bytes(b), &Type::BYTEA) => out.put_slice(b),
             (Val::Int(i), t) if is_text(t) => out.put_slice(i.to_string().as_bytes()),
             (Val::Float(f), t) if is_text(t) => out.put_slice(f.to_string().as_bytes()),
             (Val::Bool(b), t) if is_text(t) => out.put_slice(b.to_string().as_bytes()),
@@ -142,6 +143,7 @@ impl<'a> FromSql<'a> for PgVal {
                 Val::Json(serde_json::from_slice(body)?)
             }
             Type::JSON => Val::Json(serde_json::from_slice(raw)?),
+            Type::BYTEA => Val::Bytes(bytes::Bytes::copy_from_slice(raw)),
             _ => Val::Text(String::from_utf8_lossy(raw).into_owned()),
         };
         Ok(PgVal(v))

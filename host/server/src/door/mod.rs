@@ -744,6 +744,7 @@ impl Gate {
             key,
             "online",
             base,
+            self.state.glass().ok(),
         )
         .await
     }

@@ -9,6 +9,8 @@ mod collectors;
 mod functions;
 mod glass;
 mod housekeeper;
+mod images;
+pub(crate) use images::retention as images_retention;
 mod influx;
 mod influxql;
 pub(crate) mod serve;
@@ -88,7 +90,7 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(api::metrics))
         .route("/api/v1/tokens", get(tokens::list).post(tokens::create))
         .route("/api/v1/tokens/{id}", axum::routing::delete(tokens::revoke));
-    glass::routes(router)
+    images::routes(glass::routes(router))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         // The one door's HTTP side: request id, rate limits, authentication.

@@ -1,0 +1,3 @@
+DROP TABLE IF EXISTS images;
+DROP TABLE IF EXISTS image_chunks;
+DROP TABLE IF EXISTS image_blobs;
