@@ -85,19 +85,14 @@ impl Cluster {
 
     /// Starts a cluster of the caller's own (stopped when the process ends or it is dropped).
     pub fn start() -> Cluster {
+        Self::start_configured("")
+    }
+
+    /// [`Cluster::start`] with `conf` appended to `postgresql.conf` before the first start
+    /// (for example WAL archiving, [`archiving_conf`]).
+    pub fn start_configured(conf: &str) -> Cluster {
         let as_postgres = is_root();
-        let dir = tempfile::Builder::new()
-            .prefix("clio-pg-")
-            .tempdir()
-            .unwrap();
-        if as_postgres {
-            let st = Command::new("chown")
-                .args(["postgres:postgres"])
-                .arg(dir.path())
-                .status()
-                .unwrap();
-            assert!(st.success(), "chown the cluster dir");
-        }
+        let dir = server_dir("clio-pg-", as_postgres);
         let user = if as_postgres {
             "postgres".to_owned()
         } else {
@@ -126,9 +121,119 @@ impl Cluster {
                 "UTF8",
             ],
         );
+        c.append_conf(conf);
         c.start_server();
         c.watch();
         c
+    }
+
+    /// Appends `text` to the cluster's `postgresql.conf` (read at the next start).
+    pub fn append_conf(&self, text: &str) {
+        use std::io::Write;
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .open(self.data().join("postgresql.conf"))
+            .unwrap();
+        writeln!(f, "\n{text}").unwrap();
+    }
+
+    /// `pg_basebackup -X stream -c fast` of this cluster (while it runs) into a directory of
+    /// its own: a base backup to start [`Cluster::recover`] from.
+    pub fn base_backup(&self) -> BaseBackup {
+        let dir = server_dir("clio-pg-base-", self.as_postgres);
+        let port = self.port.to_string();
+        let data = dir.path().join("data");
+        self.run(
+            "pg_basebackup",
+            &[
+                "-h",
+                self.dir.path().to_str().unwrap(),
+                "-p",
+                &port,
+                "-U",
+                &self.user,
+                "-D",
+                data.to_str().unwrap(),
+                "-X",
+                "stream",
+                "-c",
+                "fast",
+            ],
+        );
+        BaseBackup {
+            dir,
+            user: self.user.clone(),
+            bin: self.bin.clone(),
+            as_postgres: self.as_postgres,
+        }
+    }
+
+    /// Ends the current WAL segment (`pg_switch_wal()`) and waits until the archiver has
+    /// copied it into `archive`: everything committed so far is then in the archive.
+    pub fn archive_current_wal(&self, archive: &Path) {
+        let file = self.psql("postgres", "SELECT pg_walfile_name(pg_switch_wal())");
+        let end = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        while !archive.join(&file).exists() {
+            assert!(
+                std::time::Instant::now() < end,
+                "WAL segment {file} never reached the archive {}",
+                archive.display()
+            );
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+    }
+
+    /// A new cluster recovered from `base`: the WAL in the base backup, then the archived
+    /// segments in `archive` (`restore_command`), up to `target_time` (PostgreSQL's
+    /// `recovery_target_time` syntax, e.g. `2026-12-05 14:30:00.123+00`) or, with `None`, to
+    /// the end of the archive; then promoted. Returns once it accepts writes.
+    pub fn recover(base: BaseBackup, archive: &Path, target_time: Option<&str>) -> Cluster {
+        let c = Cluster {
+            dir: base.dir,
+            port: free_port(),
+            user: base.user,
+            bin: base.bin,
+            as_postgres: base.as_postgres,
+        };
+        let target = target_time
+            .map(|t| format!("recovery_target_time = '{t}'\nrecovery_target_action = 'promote'"))
+            .unwrap_or_default();
+        // The recovered cluster archives nothing: the archive holds the old timeline's WAL.
+        c.append_conf(&format!(
+            "archive_mode = off\nrestore_command = 'cp {}/%f %p'\n{target}",
+            archive.display()
+        ));
+        std::fs::write(c.data().join("recovery.signal"), b"").unwrap();
+        if c.as_postgres {
+            let st = Command::new("chown")
+                .arg("postgres:postgres")
+                .arg(c.data().join("recovery.signal"))
+                .status()
+                .unwrap();
+            assert!(st.success(), "chown recovery.signal");
+        }
+        let started = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| c.start_server()));
+        assert!(
+            started.is_ok(),
+            "the recovered cluster did not start; its log: {}",
+            c.log()
+        );
+        c.watch();
+        let end = std::time::Instant::now() + std::time::Duration::from_secs(120);
+        while c.psql("postgres", "SELECT pg_is_in_recovery()") != "f" {
+            assert!(
+                std::time::Instant::now() < end,
+                "the recovered cluster never left recovery; its log: {}",
+                std::fs::read_to_string(c.dir.path().join("log")).unwrap_or_default()
+            );
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        c
+    }
+
+    /// The server's log file.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("log")).unwrap_or_default()
     }
 
     /// Statics are never dropped, so a watchdog shell stops the cluster and removes its
@@ -341,7 +446,41 @@ impl Cluster {
     }
 }
 
-fn is_root() -> bool {
+/// A base backup taken by [`Cluster::base_backup`], not started.
+#[derive(Debug)]
+pub struct BaseBackup {
+    dir: tempfile::TempDir,
+    user: String,
+    bin: PathBuf,
+    as_postgres: bool,
+}
+
+/// `postgresql.conf` lines for continuous WAL archiving into `archive` (a directory the
+/// server's user may write, see [`server_dir`]). The copy is renamed into place: a segment
+/// in the archive is always whole (a plain `cp` lets a reader see it half-written).
+pub fn archiving_conf(archive: &Path) -> String {
+    format!(
+        "wal_level = replica\narchive_mode = on\narchive_command = 'test ! -f {0}/%f && cp %p {0}/%f.tmp && mv {0}/%f.tmp {0}/%f'",
+        archive.display()
+    )
+}
+
+/// A new temp directory the server's user owns (`postgres` when the tests run as root).
+pub fn server_dir(prefix: &str, as_postgres: bool) -> tempfile::TempDir {
+    let dir = tempfile::Builder::new().prefix(prefix).tempdir().unwrap();
+    if as_postgres {
+        let st = Command::new("chown")
+            .args(["postgres:postgres"])
+            .arg(dir.path())
+            .status()
+            .unwrap();
+        assert!(st.success(), "chown {}", dir.path().display());
+    }
+    dir
+}
+
+/// True when the tests run as root (the servers then run as `postgres`).
+pub fn is_root() -> bool {
     Command::new("id")
         .arg("-u")
         .output()

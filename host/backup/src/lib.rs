@@ -89,6 +89,47 @@ pub struct Manifest {
     pub encryption: Option<Encryption>,
     /// The files.
     pub files: Vec<FileEntry>,
+    /// Set when the primary is a database server that backs up its history itself: the
+    /// backup then holds no snapshot of it, only Clio's own files.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub external_primary: Option<ExternalPrimary>,
+}
+
+/// A primary whose history this backup does not hold (PostgreSQL, InfluxDB): restore it
+/// with the database's own tools to a moment at or after `pair_after_ms`, then this backup's
+/// log, replayed at Clio's start, brings back what the database had not received by then.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExternalPrimary {
+    /// Its name in the configuration.
+    pub name: String,
+    /// Its type (`postgres`, `influxdb`).
+    pub kind: String,
+    /// The log was copied at this time (ms since the epoch, Clio's clock) while flushes
+    /// waited: the database restored to any moment from then on holds every segment this
+    /// backup's flush marks call flushed. Restoring it to an earlier moment loses the points
+    /// flushed in between.
+    pub pair_after_ms: i64,
+    /// The same in words, for whoever opens the manifest.
+    pub note: String,
+}
+
+impl ExternalPrimary {
+    /// The entry for a primary `name` of type `kind` whose log was copied at `pair_after_ms`.
+    pub fn new(name: &str, kind: &str, pair_after_ms: i64) -> ExternalPrimary {
+        let tool = match kind {
+            "postgres" => "pg_basebackup and WAL archiving",
+            "influxdb" => "influxd backup -portable",
+            _ => "the database's own backup tools",
+        };
+        ExternalPrimary {
+            name: name.to_owned(),
+            kind: kind.to_owned(),
+            pair_after_ms,
+            note: format!(
+                "the history lives in the {kind} backend `{name}`, not in this backup: back it up with {tool} (a base backup taken after this one, or an older one with its archive), and restore it to a moment at or after pair_after_ms before starting Clio on this backup; Clio's log replay then brings back every point acknowledged before this backup"
+            ),
+        }
+    }
 }
 
 /// The primary's snapshot file a backup was taken from.
@@ -139,6 +180,8 @@ pub struct SnapshotInfo {
     pub flush_pause_ms: u64,
     /// The time the backup is named after, ms since the epoch.
     pub created_ms: i64,
+    /// See [`Manifest::external_primary`].
+    pub external_primary: Option<ExternalPrimary>,
 }
 
 /// Packs every file under `staging` into a new full backup under `dest` and returns its
@@ -198,6 +241,12 @@ fn pack_inner(
         return Err(BackupError::Invalid(format!(
             "{} exists already",
             done.display()
+        )));
+    }
+    if let (Some(_), Some(x)) = (base, &info.external_primary) {
+        return Err(BackupError::Invalid(format!(
+            "incremental backups hold the embedded store's changed pages; with the {} primary `{}` take full backups (they hold only Clio's log and state, and the database's own tools back up its history)",
+            x.kind, x.name
         )));
     }
     // The base's page map, read (and checked) before anything is written.
@@ -295,6 +344,7 @@ fn pack_inner(
                 key_id: k.id(),
             }),
             files,
+            external_primary: info.external_primary.clone(),
         };
         let text = serde_json::to_vec_pretty(&manifest)
             .map_err(|e| BackupError::Invalid(format!("cannot write the manifest: {e}")))?;
@@ -830,6 +880,7 @@ mod tests {
             flushed_upto: 0,
             flush_pause_ms: 0,
             created_ms: ms,
+            external_primary: None,
         }
     }
 
@@ -914,6 +965,44 @@ mod tests {
         assert_eq!(list(dest.path()).unwrap().len(), 1);
         let e = read_manifest(out.path()).unwrap_err().to_string();
         assert!(e.contains("not a Clio backup"), "{e}");
+    }
+
+    #[test]
+    fn a_backup_without_the_primarys_history_says_where_it_is_and_takes_no_increments() {
+        let s = staging();
+        fs::remove_file(s.path().join("primary.db")).unwrap();
+        let dest = tempfile::tempdir().unwrap();
+        let mut i = info(1000);
+        i.external_primary = Some(ExternalPrimary::new("pg", "postgres", 1001));
+        let m = pack(s.path(), dest.path(), &i, None, 3).unwrap();
+        assert!(m.image.is_none());
+        assert_eq!(m.files.len(), 2);
+        let read = read_manifest(&dest.path().join(&m.id)).unwrap();
+        let x = read.external_primary.unwrap();
+        assert_eq!((x.kind.as_str(), x.pair_after_ms), ("postgres", 1001));
+        assert!(x.note.contains("pg_basebackup"), "{}", x.note);
+        i.created_ms = 2000;
+        let e = pack_incremental(s.path(), dest.path(), &i, None, 3, &m.id)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("take full backups"), "{e}");
+        // A manifest written before the field existed still reads.
+        let mut v: serde_json::Value =
+            serde_json::from_slice(&fs::read(dest.path().join(&m.id).join(MANIFEST)).unwrap())
+                .unwrap();
+        v.as_object_mut().unwrap().remove("external_primary");
+        let old: Manifest = serde_json::from_value(v).unwrap();
+        assert!(old.external_primary.is_none());
+        let out = tempfile::tempdir().unwrap();
+        restore(
+            &dest.path().join(&m.id),
+            &out.path().join("d"),
+            "clio.db",
+            None,
+        )
+        .unwrap();
+        assert!(out.path().join("d/catalog.json").exists());
+        assert!(!out.path().join("d/clio.db").exists());
     }
 
     /// A file shaped like a SQLite database with 512-byte pages, page i filled with `fill[i]`.

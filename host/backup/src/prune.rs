@@ -112,6 +112,7 @@ mod tests {
             compression: "zstd".into(),
             encryption: None,
             files: vec![],
+            external_primary: None,
         }
     }
 

@@ -289,6 +289,14 @@ fn create(c: &CreateArgs) -> Result<()> {
             m.position.1,
             m.flush_pause_ms
         );
+        if let Some(x) = &m.external_primary {
+            println!(
+                "the history lives in the {} backend `{}`, not in this backup: pair it with a base backup of that database taken after {} (or restore an older one with its WAL archive to a moment after it); see docs/backups.md",
+                x.kind,
+                x.name,
+                crate::timearg::format_time(x.pair_after_ms)
+            );
+        }
     }
     Ok(())
 }

@@ -13,8 +13,11 @@ use serde::Serialize;
 
 use crate::error::ApiError;
 
-/// Files of the data directory that belong in a backup besides the engine's.
-const EXTRA_FILES: &[&str] = &["housekeeper.json"];
+/// Files of the data directory that belong in a backup besides the engine's: the
+/// housekeeper's cursor, the alerts' state and the API tokens (when `[auth] token_file` is
+/// left at its default). Each is written atomically (renamed into place), so a plain copy is
+/// whole.
+const EXTRA_FILES: &[&str] = &["housekeeper.json", "alerts.json", "auth.json"];
 
 /// Takes a backup of `store` (whose data directory is `data_dir`) into a new directory under
 /// `dest`. `source` is `online` or `offline`. With `base` (a backup id under `dest`, or
@@ -77,6 +80,10 @@ pub async fn take(
             flushed_upto: snap.flushed_upto,
             flush_pause_ms: snap.millis,
             created_ms,
+            external_primary: snap
+                .external_primary
+                .as_ref()
+                .map(|(name, kind)| clio_backup::ExternalPrimary::new(name, kind, snap.taken_ms)),
         };
         let staging2: PathBuf = staging.clone();
         let dest2 = dest.to_path_buf();

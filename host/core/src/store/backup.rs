@@ -8,6 +8,12 @@
 //! one after a crash at the moment the copy finished: replay brings back every point
 //! acknowledged before the backup's position. Log records appended during the copy of the
 //! last segment may be cut; replay treats a cut tail as the end of the log.
+//!
+//! A primary that is a database server (PostgreSQL, InfluxDB) has no snapshot here: its
+//! history is backed up by its own tools. The files are then the log, the catalog's copy and
+//! the time the copy was taken under the flush lock: the database restored to any moment
+//! after that time holds every segment the copy's flush marks call flushed, and replaying the
+//! copied log (idempotently) brings back the rest.
 
 use std::path::Path;
 
@@ -16,8 +22,15 @@ use super::*;
 /// What [`Store::snapshot_files`] wrote.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct SnapshotReport {
-    /// The primary's snapshot file, relative to the target directory.
-    pub primary_file: String,
+    /// The primary's snapshot file, relative to the target directory; `None` when the
+    /// primary is a database server with its own backup tools (see `external_primary`).
+    pub primary_file: Option<String>,
+    /// The primary that keeps its history itself (no snapshot taken): its configured name
+    /// and type, e.g. `("pg", "postgres")`.
+    pub external_primary: Option<(String, String)>,
+    /// When the copy was taken, ms since the epoch, read while flushes were held: every
+    /// segment the copy calls flushed had reached the primary by then.
+    pub taken_ms: i64,
     /// Log segments copied, relative to the target directory.
     pub log_files: Vec<String>,
     /// The last log segment copied and its length: every write acknowledged before the
@@ -45,7 +58,16 @@ impl Store {
         let _held = inner.flush_lock.lock().await;
         let primary = inner.primary.ensure().await?;
         let flushed_upto = inner.flushed_upto.load(Ordering::Acquire);
-        primary.snapshot(&target.join("primary.db")).await?;
+        let (primary_file, external_primary) =
+            match primary.snapshot(&target.join("primary.db")).await {
+                Ok(()) => (Some("primary.db".to_owned()), None),
+                // A database server: its own tools back up the history (docs/backups.md).
+                Err(clio_storage::StorageError::Unsupported { .. }) => (
+                    None,
+                    Some((inner.primary.name.clone(), inner.primary.kind.clone())),
+                ),
+                Err(e) => return Err(e.into()),
+            };
         let mut log_files = Vec::new();
         let mut position = (0, 0);
         for (n, path) in crate::wal::list_segments(&wal_dir)? {
@@ -61,8 +83,13 @@ impl Store {
             std::fs::copy(&catalog, target.join("catalog.json"))
                 .map_err(|e| Error::io(format!("copying {}", catalog.display()), e))?;
         }
+        // Still under the flush lock: no flush has moved the primary on since the copy's
+        // flush marks were read.
+        let taken_ms = crate::now_ms();
         Ok(SnapshotReport {
-            primary_file: "primary.db".into(),
+            primary_file,
+            external_primary,
+            taken_ms,
             log_files,
             position,
             flushed_upto,
