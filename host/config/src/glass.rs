@@ -33,6 +33,12 @@ pub struct GlassConfig {
     /// Most changes in one `POST /api/v1/glass/batch`.
     #[serde(default = "default_max_batch_ops")]
     pub max_batch_ops: usize,
+    /// `[glass.zombies]`: the zombie registry following the sensors table.
+    #[serde(default)]
+    pub zombies: crate::glass_jobs::GlassZombiesConfig,
+    /// `[glass.quality]`: model quality metrics on a schedule.
+    #[serde(default)]
+    pub quality: crate::glass_jobs::GlassQualityConfig,
 }
 
 fn default_schema() -> String {
@@ -62,6 +68,8 @@ impl Default for GlassConfig {
             partition_days: default_partition_days(),
             partitions_ahead: default_partitions_ahead(),
             max_batch_ops: default_max_batch_ops(),
+            zombies: Default::default(),
+            quality: Default::default(),
         }
     }
 }
@@ -79,6 +87,8 @@ impl GlassConfig {
                 "glass.url must be \"\" (SQLite in the data directory) or postgresql://...".into(),
             );
         }
+        self.zombies.validate(errs);
+        self.quality.validate(errs);
         if self.pool_size == 0 {
             errs.push("glass.pool_size must be at least 1".into());
         }

@@ -15,6 +15,7 @@ mod list;
 pub mod migrations;
 mod partitions;
 mod quality;
+mod schedule;
 pub mod tables;
 mod value;
 

@@ -17,7 +17,15 @@ use std::time::{Duration, Instant};
 
 use clio_e2e::harness::{Server, clio_bin};
 
-const T0: i64 = 1_699_920_000_000;
+/// The first point's time: a day ago, on the hour. Recent, so that the housekeeper's run at
+/// start-up (retention by `keep_history_days`) leaves the points alone.
+fn t0() -> i64 {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    (now - 86_400_000) / 3_600_000 * 3_600_000
+}
 
 /// Resident set (`VmRSS`) or its peak (`VmHWM`) of a process, in KiB.
 fn status_kib(pid: u32, field: &str) -> u64 {
@@ -30,7 +38,7 @@ fn status_kib(pid: u32, field: &str) -> u64 {
 
 /// Loads `series × points` points offline with `clio import` (one point every second per
 /// series), the fastest way to a large store.
-fn load(data_dir: &std::path::Path, series: usize, points: usize) {
+fn load(data_dir: &std::path::Path, t0: i64, series: usize, points: usize) {
     std::fs::create_dir_all(data_dir).unwrap();
     let mut child = Command::new(clio_bin())
         .arg("import")
@@ -44,7 +52,7 @@ fn load(data_dir: &std::path::Path, series: usize, points: usize) {
     let mut stdin = std::io::BufWriter::with_capacity(1 << 20, child.stdin.take().unwrap());
     // Time-major, as a collector writes: every series' point of one second, then the next.
     for p in 0..points {
-        let ts = T0 + p as i64 * 1000;
+        let ts = t0 + p as i64 * 1000;
         for s in 0..series {
             writeln!(stdin, "exp,s={s:04} v={} {ts}", (p * 7 + s) % 1000).unwrap();
         }
@@ -54,6 +62,7 @@ fn load(data_dir: &std::path::Path, series: usize, points: usize) {
 }
 
 struct Measured {
+    tail: String,
     lines: u64,
     bytes: u64,
     secs: f64,
@@ -63,7 +72,7 @@ struct Measured {
 
 /// Exports every series of `exp` as CSV, reading the body as it comes, while a thread samples
 /// the server's resident set.
-fn export_all(server: &Server, points: usize) -> Measured {
+fn export_all(server: &Server, t0: i64, points: usize) -> Measured {
     let pid = server.child.id();
     let rss_before_kib = status_kib(pid, "VmRSS:");
     // Forget the peak so far (the start-up's), so that VmHWM is the export's.
@@ -79,12 +88,12 @@ fn export_all(server: &Server, points: usize) -> Measured {
             }
         })
     };
-    let to = T0 + points as i64 * 1000;
+    let to = t0 + points as i64 * 1000;
     let started = Instant::now();
     let mut c = TcpStream::connect(server.http).unwrap();
     write!(
         c,
-        "GET /api/v1/export?measurement=exp&from={T0}&to={to}&format=csv HTTP/1.0\r\nHost: x\r\n\r\n"
+        "GET /api/v1/export?measurement=exp&from={t0}&to={to}&format=csv HTTP/1.0\r\nHost: x\r\n\r\n"
     )
     .unwrap();
     let mut r = BufReader::with_capacity(256 * 1024, c);
@@ -101,7 +110,7 @@ fn export_all(server: &Server, points: usize) -> Measured {
     // Count lines as the bytes come, without keeping them.
     let (mut lines, mut bytes) = (0u64, 0u64);
     let mut buf = vec![0u8; 256 * 1024];
-    let mut last = 0u8;
+    let mut tail: Vec<u8> = Vec::new();
     loop {
         let n = r.read(&mut buf).unwrap();
         if n == 0 {
@@ -109,14 +118,19 @@ fn export_all(server: &Server, points: usize) -> Measured {
         }
         bytes += n as u64;
         lines += buf[..n].iter().filter(|&&b| b == b'\n').count() as u64;
-        last = buf[n - 1];
+        // The last bytes, to show an error trailer if there is one.
+        tail.extend_from_slice(&buf[n.saturating_sub(512)..n]);
+        let cut = tail.len().saturating_sub(512);
+        tail.drain(..cut);
     }
     let secs = started.elapsed().as_secs_f64();
     done.store(true, Ordering::Relaxed);
     sampler.join().unwrap();
-    assert_eq!(last, b'\n');
+    let tail = String::from_utf8_lossy(&tail).into_owned();
+    assert!(tail.ends_with('\n') && !tail.contains("# error"), "{tail}");
     let hwm = status_kib(pid, "VmHWM:");
     Measured {
+        tail,
         lines,
         bytes,
         secs,
@@ -129,13 +143,19 @@ fn run(series: usize, points: usize, bound_mib: u64) {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let t = Instant::now();
-    load(&data, series, points);
+    let t0 = t0();
+    load(&data, t0, series, points);
     let load_secs = t.elapsed().as_secs_f64();
     let server = Server::start(&data, &[]);
-    let m = export_all(&server, points);
+    let m = export_all(&server, t0, points);
     let total = (series * points) as u64;
     // The CSV header, then one line per point, and no error trailer.
-    assert_eq!(m.lines, total + 1, "every point exported once");
+    assert_eq!(
+        m.lines,
+        total + 1,
+        "every point exported once; the body ends {}",
+        m.tail
+    );
     let growth_mib = m.rss_peak_kib.saturating_sub(m.rss_before_kib) / 1024;
     eprintln!(
         "export: {total} points ({series} series) loaded in {load_secs:.1} s; exported {} MB in {:.2} s: {:.0} points/s, {:.1} MB/s; server RSS {} MiB before, peak {} MiB (+{growth_mib} MiB)",
