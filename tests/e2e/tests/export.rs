@@ -72,7 +72,7 @@ struct Measured {
 
 /// Exports every series of `exp` as CSV, reading the body as it comes, while a thread samples
 /// the server's resident set.
-fn export_all(server: &Server, t0: i64, points: usize) -> Measured {
+fn export_all(server: &Server, t0: i64, points: usize, extra: &str) -> Measured {
     let pid = server.child.id();
     let rss_before_kib = status_kib(pid, "VmRSS:");
     // Forget the peak so far (the start-up's), so that VmHWM is the export's.
@@ -93,7 +93,7 @@ fn export_all(server: &Server, t0: i64, points: usize) -> Measured {
     let mut c = TcpStream::connect(server.http).unwrap();
     write!(
         c,
-        "GET /api/v1/export?measurement=exp&from={t0}&to={to}&format=csv HTTP/1.0\r\nHost: x\r\n\r\n"
+        "GET /api/v1/export?measurement=exp&from={t0}&to={to}{extra} HTTP/1.0\r\nHost: x\r\n\r\n"
     )
     .unwrap();
     let mut r = BufReader::with_capacity(256 * 1024, c);
@@ -139,6 +139,31 @@ fn export_all(server: &Server, t0: i64, points: usize) -> Measured {
     }
 }
 
+/// Exports `exp` with `extra` parameters, checks the line count and the memory bound, and
+/// prints the figures.
+fn measure(server: &Server, t0: i64, points: usize, extra: &str, want_lines: u64, bound_mib: u64) {
+    let m = export_all(server, t0, points, extra);
+    assert_eq!(
+        m.lines, want_lines,
+        "{extra}: every line once; the body ends {}",
+        m.tail
+    );
+    let growth_mib = m.rss_peak_kib.saturating_sub(m.rss_before_kib) / 1024;
+    eprintln!(
+        "export{extra}: {want_lines} lines, {} MB in {:.2} s: {:.0} lines/s, {:.1} MB/s; server RSS {} MiB before, peak {} MiB (+{growth_mib} MiB)",
+        m.bytes / 1_000_000,
+        m.secs,
+        want_lines as f64 / m.secs,
+        m.bytes as f64 / 1e6 / m.secs,
+        m.rss_before_kib / 1024,
+        m.rss_peak_kib / 1024,
+    );
+    assert!(
+        growth_mib < bound_mib,
+        "{extra}: server RSS grew by {growth_mib} MiB during the export (bound {bound_mib} MiB)"
+    );
+}
+
 fn run(series: usize, points: usize, bound_mib: u64) {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
@@ -147,7 +172,7 @@ fn run(series: usize, points: usize, bound_mib: u64) {
     load(&data, t0, series, points);
     let load_secs = t.elapsed().as_secs_f64();
     let server = Server::start(&data, &[]);
-    let m = export_all(&server, t0, points);
+    let m = export_all(&server, t0, points, "&format=csv");
     let total = (series * points) as u64;
     // The CSV header, then one line per point, and no error trailer.
     assert_eq!(
@@ -170,6 +195,19 @@ fn run(series: usize, points: usize, bound_mib: u64) {
         growth_mib < bound_mib,
         "server RSS grew by {growth_mib} MiB during the export (bound {bound_mib} MiB)"
     );
+    if points >= 10_000 {
+        // The same points as line protocol, and 10-minute averages from the trend tier.
+        measure(&server, t0, points, "&format=lp", total, bound_mib);
+        let buckets = (points as u64 * 1000).div_ceil(600_000);
+        measure(
+            &server,
+            t0,
+            points,
+            "&step=10m",
+            series as u64 * buckets + 1,
+            bound_mib,
+        );
+    }
     server.terminate();
 }
 
