@@ -501,3 +501,47 @@ async fn an_error_after_the_first_byte_ends_with_the_trailer() {
         r.body
     );
 }
+
+/// A client that leaves half way does not leave the producer blocked on the full channel for
+/// ever: the body is dropped, the channel closes, the producer ends and its query slot comes
+/// back (with one slot, the next export would otherwise wait for ever).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_leaves_stops_the_export() {
+    let mut config = Config::default();
+    config.server.max_concurrent_queries = 1;
+    let s = start(config).await;
+    // 200 series × 1,000 points: ~10 MB of CSV, far more than the channel and the sockets'
+    // buffers hold.
+    for n in 0..200 {
+        let pts: Vec<(i64, Value)> = (0..1000).map(|i| (T0 + i * 1000, num(i as f64))).collect();
+        write(&s, &format!("big,n={n:03} v"), &pts).await;
+    }
+    let path = format!(
+        "/api/v1/export?measurement=big&from={T0}&to={}",
+        T0 + 1_000_000
+    );
+    let mut c = TcpStream::connect(s.addr).await.unwrap();
+    c.write_all(format!("GET {path} HTTP/1.0\r\nHost: x\r\n\r\n").as_bytes())
+        .await
+        .unwrap();
+    let mut head = vec![0u8; 4096];
+    let n = c.read(&mut head).await.unwrap();
+    assert!(String::from_utf8_lossy(&head[..n]).starts_with("HTTP/1.0 200"));
+    // The producer now waits on a full channel; the client goes.
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    drop(c);
+    let second = tokio::time::timeout(
+        std::time::Duration::from_secs(20),
+        get(
+            &s,
+            &format!(
+                "/api/v1/export?key=big,n%3D000%20v&from={T0}&to={}",
+                T0 + 2000
+            ),
+        ),
+    )
+    .await
+    .expect("the first export still holds the only query slot");
+    assert_eq!(second.status, 200, "{}", second.body);
+    assert_eq!(second.body.lines().count(), 3);
+}
