@@ -36,6 +36,12 @@ pub struct GlassConfig {
     /// `[glass.images]`: camera images.
     #[serde(default)]
     pub images: crate::GlassImagesConfig,
+    /// `[glass.zombies]`: the zombie registry following the sensors table.
+    #[serde(default)]
+    pub zombies: crate::glass_jobs::GlassZombiesConfig,
+    /// `[glass.quality]`: model quality metrics on a schedule.
+    #[serde(default)]
+    pub quality: crate::glass_jobs::GlassQualityConfig,
 }
 
 fn default_schema() -> String {
@@ -66,6 +72,8 @@ impl Default for GlassConfig {
             partitions_ahead: default_partitions_ahead(),
             max_batch_ops: default_max_batch_ops(),
             images: crate::GlassImagesConfig::default(),
+            zombies: Default::default(),
+            quality: Default::default(),
         }
     }
 }
@@ -83,6 +91,8 @@ impl GlassConfig {
                 "glass.url must be \"\" (SQLite in the data directory) or postgresql://...".into(),
             );
         }
+        self.zombies.validate(errs);
+        self.quality.validate(errs);
         if self.pool_size == 0 {
             errs.push("glass.pool_size must be at least 1".into());
         }

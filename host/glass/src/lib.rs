@@ -18,6 +18,7 @@ pub mod migrations;
 mod partitions;
 mod quality;
 pub mod snapshot;
+mod schedule;
 pub mod tables;
 mod value;
 

@@ -19,5 +19,5 @@ mod state;
 pub use policy::{
     Decision, KeepPolicy, PolicyError, RetentionPolicy, SeriesUsage, StoreUsage, Tier, TieredPolicy,
 };
-pub use runner::{Housekeeper, HousekeeperOptions, RunReport, Status};
+pub use runner::{Housekeeper, HousekeeperOptions, RunReport, Status, ZombieSource};
 pub use state::{Persisted, Progress, StateFile};

@@ -42,6 +42,24 @@ impl Default for HousekeeperOptions {
     }
 }
 
+/// Series that their owner declares dead (a deleted Glass AI sensor's series), asked at the
+/// start of every run: each is a zombie, removed like a series missing from the registry.
+/// An error skips the run (nothing is deleted).
+pub type ZombieSource = Arc<
+    dyn Fn() -> std::pin::Pin<
+            Box<dyn std::future::Future<Output = Result<Vec<SeriesId>, String>> + Send>,
+        > + Send
+        + Sync,
+>;
+
+struct Source(ZombieSource);
+
+impl std::fmt::Debug for Source {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ZombieSource")
+    }
+}
+
 /// What one run did.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct RunReport {
@@ -82,6 +100,8 @@ pub struct Status {
     pub next_run: Option<Timestamp>,
     /// Whether a registry of live series was declared (zombie removal is on).
     pub registry_declared: bool,
+    /// Whether a zombie source (the Glass AI sensors table) is asked at every run.
+    pub zombie_source: bool,
 }
 
 /// Counters since start, also exported as metrics.
@@ -116,6 +136,7 @@ pub struct Housekeeper {
     buckets: AtomicU64,
     zombies: AtomicU64,
     last_millis: AtomicU64,
+    zombie_source: RwLock<Option<Source>>,
 }
 
 impl Housekeeper {
@@ -143,6 +164,7 @@ impl Housekeeper {
             buckets: AtomicU64::new(0),
             zombies: AtomicU64::new(0),
             last_millis: AtomicU64::new(0),
+            zombie_source: RwLock::new(None),
         })
     }
 
@@ -190,6 +212,11 @@ impl Housekeeper {
         Ok(n)
     }
 
+    /// Asks `source` for dead series at the start of every run from now on.
+    pub fn set_zombie_source(&self, source: ZombieSource) {
+        *self.zombie_source.write() = Some(Source(source));
+    }
+
     /// Current status.
     pub fn status(&self) -> Status {
         let p = self.persisted.lock();
@@ -202,6 +229,7 @@ impl Housekeeper {
             deleted: self.totals(),
             next_run: (next > 0).then_some(next),
             registry_declared: p.registry.is_some(),
+            zombie_source: self.zombie_source.read().is_some(),
         }
     }
 
@@ -255,6 +283,14 @@ impl Housekeeper {
             ..Default::default()
         };
         let live: Option<HashSet<u64>> = registry.map(|r| r.into_iter().collect());
+        let source = self.zombie_source.read().as_ref().map(|s| Arc::clone(&s.0));
+        let dead: HashSet<u64> = match source {
+            None => HashSet::new(),
+            Some(source) => match source().await {
+                Ok(ids) => ids.into_iter().map(|s| s.0).collect(),
+                Err(e) => return self.skip(report, format!("cannot ask the zombie source: {e}")),
+            },
+        };
         let mut catalog = self.store.list_series(&SeriesFilter::default());
         catalog.sort_by_key(|s| s.id);
         if resumed {
@@ -300,6 +336,7 @@ impl Housekeeper {
                 &usages,
                 done_through,
                 live.as_ref(),
+                &dead,
                 now,
                 &intervals,
             )
@@ -441,6 +478,7 @@ fn decide_all(
     usages: &[SeriesUsage],
     done_through: Option<u64>,
     live: Option<&HashSet<u64>>,
+    dead: &HashSet<u64>,
     now: Timestamp,
     intervals: &[clio_storage::TrendInterval],
 ) -> Result<Vec<(SeriesId, Option<Decision>)>, crate::policy::PolicyError> {
@@ -452,7 +490,7 @@ fn decide_all(
         if done_through.is_some_and(|d| u.info.id.0 <= d) {
             continue;
         }
-        if live.is_some_and(|l| !l.contains(&u.info.id.0)) {
+        if live.is_some_and(|l| !l.contains(&u.info.id.0)) || dead.contains(&u.info.id.0) {
             plan.push((u.info.id, None));
             continue;
         }

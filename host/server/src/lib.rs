@@ -9,6 +9,7 @@ pub mod auth;
 pub mod backup;
 pub mod door;
 pub mod error;
+pub mod glass_jobs;
 pub mod http;
 pub mod metrics;
 pub mod requests;

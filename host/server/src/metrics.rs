@@ -119,6 +119,8 @@ pub struct Metrics {
     pub http_timeouts: Family<TimeoutLabels, Counter>,
     /// Alert figures (`clio_alerts_firing`, evaluation duration, webhook failures).
     pub alerts: crate::alerts::AlertMetrics,
+    /// The Glass AI quality schedule's figures.
+    pub glass_quality: crate::glass_jobs::quality::QualityMetrics,
     /// Authentication and authorization failures, by front end and reason.
     pub auth_failures: Family<AuthLabels, Counter>,
     /// Requests refused with 429 by a rate limit, by front end.
@@ -249,6 +251,8 @@ impl Metrics {
         );
         let alerts = crate::alerts::AlertMetrics::default();
         alerts.register(&mut registry);
+        let glass_quality = crate::glass_jobs::quality::QualityMetrics::default();
+        glass_quality.register(&mut registry);
         let auth_failures = Family::<AuthLabels, Counter>::default();
         registry.register(
             "auth_failures",
@@ -492,6 +496,7 @@ impl Metrics {
             tcp_connections_refused,
             http_timeouts,
             alerts,
+            glass_quality,
             auth_failures,
             rate_limited,
             collector_runs,

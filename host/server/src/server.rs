@@ -65,6 +65,7 @@ pub async fn start(config: Config, topology: Topology) -> Result<Running> {
         state.set_glass(glass.clone());
         glass_partitions = Some(glass);
     }
+    let glass_for_jobs = glass_partitions.clone();
     let mut plugin_host = None;
     if config.plugins.enabled {
         let opts = plugin_options(&config);
@@ -147,8 +148,28 @@ pub async fn start(config: Config, topology: Topology) -> Result<Running> {
             config.housekeeper.options(),
             config.data_dir.join("housekeeper.json"),
         );
+        if let (Some(glass), true) = (&glass_for_jobs, config.glass.zombies.follow_sensors) {
+            let zombies =
+                crate::glass_jobs::zombies::SensorZombies::new(store.clone(), glass.clone());
+            housekeeper.set_zombie_source(zombies.clone().source());
+            let every =
+                std::time::Duration::from_millis(config.glass.zombies.sync_every_ms() as u64);
+            tasks.push(tokio::spawn(zombies.run(every, shutdown.clone())));
+        }
         tasks.push(housekeeper.spawn(shutdown.clone()));
         state.set_housekeeper(housekeeper);
+    } else if config.glass.zombies.follow_sensors {
+        tracing::warn!(
+            "glass.zombies.follow_sensors is set but the housekeeper is disabled: no zombie is removed"
+        );
+    }
+    if let (Some(glass), true) = (glass_for_jobs, config.glass.quality.enabled) {
+        let schedule = crate::glass_jobs::quality::QualitySchedule::new(
+            glass,
+            &config.glass.quality,
+            state.metrics().glass_quality.clone(),
+        );
+        tasks.push(tokio::spawn(schedule.run(shutdown.clone())));
     }
 
     if config.alerts.enabled {

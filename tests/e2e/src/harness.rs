@@ -7,8 +7,12 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-/// The `clio` binary built by `cargo build -p clio` (the test command builds it first).
+/// The `clio` binary built by `cargo build -p clio` (the test command builds it first), or
+/// the one `CLIO_BIN` names (a benchmark runs the tests against a release build).
 pub fn clio_bin() -> PathBuf {
+    if let Some(bin) = std::env::var_os("CLIO_BIN") {
+        return PathBuf::from(bin);
+    }
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)

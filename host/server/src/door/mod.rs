@@ -494,6 +494,40 @@ impl Gate {
             .await?)
     }
 
+    /// [`Gate::read_columns`] for a caller on a blocking thread (the export's producer):
+    /// the storage read runs on this thread when the backend can, else through `rt`.
+    pub fn read_columns_blocking(
+        &self,
+        rt: &tokio::runtime::Handle,
+        id: SeriesId,
+        window: Window,
+        limit: usize,
+    ) -> Result<(PointColumns, bool), ApiError> {
+        self.require(Role::Read)?;
+        self.check(id)?;
+        Ok(self
+            .state
+            .store()
+            .read_columns_blocking(rt, id, window, limit)?)
+    }
+
+    /// [`Gate::read_trends`] for a caller on a blocking thread (the export's producer).
+    pub fn read_trends_blocking(
+        &self,
+        rt: &tokio::runtime::Handle,
+        id: SeriesId,
+        interval: TrendInterval,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> Result<Vec<TrendBucket>, ApiError> {
+        self.require(Role::Read)?;
+        self.check(id)?;
+        Ok(self
+            .state
+            .store()
+            .read_trends_blocking(rt, id, interval, from, to)?)
+    }
+
     /// The trend intervals the engine keeps (configuration, no data).
     pub fn trend_intervals(&self) -> &[TrendInterval] {
         &self.state.store().options().trend_intervals

@@ -202,7 +202,10 @@ pub(super) async fn migrations(gate: Gate) -> Response {
 
 /// The sensor named by `key` and the id of its series: `series_id`, else the series of
 /// `series_key`.
-async fn sensor_series(gate: &Gate, key: &str) -> Result<(JsonValue, SeriesId), ApiError> {
+pub(super) async fn sensor_series(
+    gate: &Gate,
+    key: &str,
+) -> Result<(JsonValue, SeriesId), ApiError> {
     let sensor = gate.glass_read()?.sensor(key).await?;
     if let Some(id) = sensor["series_id"].as_i64() {
         return Ok((sensor, SeriesId(id as u64)));

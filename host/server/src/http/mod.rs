@@ -6,6 +6,7 @@ mod alerts;
 mod api;
 mod backups;
 mod collectors;
+mod export;
 mod functions;
 mod glass;
 mod housekeeper;
@@ -52,6 +53,7 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/api/v1/series/{id}/points", get(api::get_points))
         .route("/api/v1/last", get(api::last))
+        .route("/api/v1/export", get(export::export))
         .route("/api/v1/series/{id}/fn/{name}", get(functions::get_fn))
         .route("/api/v1/fn", post(functions::post_fn))
         .route("/api/v1/functions", get(functions::list_functions))
