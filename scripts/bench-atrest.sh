@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Encryption at rest off against on, alternating, with one clio binary (release build):
 # each round starts a fresh server (on: CLIO_DATA_KEY set), runs
-#   clio bench ingest-http -c 4 -b 5000 -s 10000 -d 15
+#   clio bench ingest-http -c 4 -b 5000 -s 10000 -d 10
 # stops it (a clean stop flushes every point into sealed chunks), starts it again (the cache
 # starts cold, so reads go to the stored chunks) and runs
-#   clio bench query -n 10 -r 2000 -s 10000 -d 10   and   -n 1000 -r 500 -d 10
+#   clio bench query -n 10 -r 200 -s 10000 -d 10   and   -n 1000 -r 50 -d 10
 # Usage: scripts/bench-atrest.sh target/release/clio [ROUNDS]
 set -euo pipefail
 BIN=$1; ROUNDS=${2:-2}
@@ -31,11 +31,11 @@ for r in $(seq "$ROUNDS"); do
   for mode in off on; do
     d="$WORK/$mode-$r"; mkdir -p "$d"
     serve "$d" $mode
-    echo "round $r $mode ingest: $("$BIN" bench ingest-http --server "$URL" -c 4 -b 5000 -s 10000 -d 15 | line)"
+    echo "round $r $mode ingest: $("$BIN" bench ingest-http --server "$URL" -c 4 -b 5000 -s 10000 -d 10 | line)"
     stop
     serve "$d" $mode
-    echo "round $r $mode query last=10: $("$BIN" bench query --server "$URL" -n 10 -r 2000 -s 10000 -d 10 | line)"
-    echo "round $r $mode query last=1000: $("$BIN" bench query --server "$URL" -n 1000 -r 500 -s 10000 -d 10 | line)"
+    echo "round $r $mode query last=10: $("$BIN" bench query --server "$URL" -n 10 -r 200 -s 10000 -d 10 | line)"
+    echo "round $r $mode query last=1000: $("$BIN" bench query --server "$URL" -n 1000 -r 50 -s 10000 -d 10 | line)"
     stop
     echo "round $r $mode store: $(du -sm "$d/clio.db" | cut -f1) MiB"
   done

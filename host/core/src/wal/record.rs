@@ -1,6 +1,9 @@
 //! The byte format of one log record. A segment file is the 8-byte magic `CLIOWAL\x01`
 //! followed by records; a record is `u32 LE payload length`, `u32 LE CRC-32 of the payload`,
-//! then the payload. A torn or corrupt record ends the readable part of a segment.
+//! then the payload. A torn or corrupt record ends the readable part of a segment. With a data
+//! key (encryption at rest) the stored payload is the plain payload sealed by
+//! `clio_storage::sealing` (it starts with `0xC5`, which is no record kind); the length and
+//! CRC are those of the stored bytes.
 
 use clio_storage::sealing::{self, Keyring};
 use clio_storage::{
