@@ -10,6 +10,7 @@ use clio_storage::{Point, SeriesFilter, SeriesId, SeriesInfo, SeriesKey, SeriesU
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::header::{CONTENT_TYPE, HeaderValue};
 use hyper::{Method, Request, StatusCode, Uri};
+use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
@@ -28,7 +29,7 @@ const MAX_RESPONSE_BYTES: usize = 256 << 20;
 /// between requests. Concurrent requests open as many connections as they need.
 #[derive(Debug, Clone)]
 pub struct HttpClient {
-    client: Client<HttpConnector, Full<Bytes>>,
+    client: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
     /// `http://host:port` plus an optional path prefix, without the trailing slash.
     base: String,
     /// `Authorization: Token ...` sent with every request (marked sensitive).
@@ -42,9 +43,16 @@ pub const DEFAULT_HTTP_REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
 
 impl HttpClient {
     /// A client of the server at `base_url`, such as `http://127.0.0.1:10164` (a bare
-    /// `host:port` means `http://host:port`). Nothing is connected until the first request,
-    /// and only requests need a Tokio runtime.
+    /// `host:port` means `http://host:port`; `https://` checks the server against the
+    /// system's CA store). Nothing is connected until the first request, and only requests
+    /// need a Tokio runtime.
     pub fn new(base_url: &str) -> Result<Self> {
+        Self::with_ca_file(base_url, None)
+    }
+
+    /// [`HttpClient::new`] trusting the certificates of `ca_file` (PEM) for an `https://`
+    /// server (a private authority or a self-signed certificate).
+    pub fn with_ca_file(base_url: &str, ca_file: Option<&std::path::Path>) -> Result<Self> {
         let invalid = |reason: &str| Error::InvalidAddress {
             address: base_url.to_owned(),
             reason: reason.to_owned(),
@@ -64,14 +72,13 @@ impl HttpClient {
             return Err(invalid("no host"));
         }
         let uri: Uri = base.parse().map_err(|e| invalid(&format!("{e}")))?;
-        match uri.scheme_str() {
-            Some("http") => {}
-            Some("https") => {
-                return Err(invalid(
-                    "https is not supported by this client; put Clio behind a local address",
-                ));
-            }
-            _ => return Err(invalid("expected http://host:port")),
+        let https = match uri.scheme_str() {
+            Some("http") => false,
+            Some("https") => true,
+            _ => return Err(invalid("expected http://host:port or https://host:port")),
+        };
+        if ca_file.is_some() && !https {
+            return Err(invalid("a CA file is for https:// servers"));
         }
         if uri.host().is_none_or(str::is_empty) {
             return Err(invalid("no host"));
@@ -83,6 +90,18 @@ impl HttpClient {
         // Requests are small and latency matters more than packet count.
         connector.set_nodelay(true);
         connector.set_connect_timeout(Some(Duration::from_secs(10)));
+        connector.enforce_http(false);
+        // The roots are read only when the server asks for TLS.
+        let tls = if https {
+            crate::tls::client_config(ca_file)?
+        } else {
+            crate::tls::unused_config()?
+        };
+        let connector = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config(tls)
+            .https_or_http()
+            .enable_http1()
+            .wrap_connector(connector);
         let client = Client::builder(TokioExecutor::new())
             .pool_idle_timeout(Duration::from_secs(60))
             .pool_max_idle_per_host(usize::MAX)
@@ -511,7 +530,7 @@ mod tests {
             HttpClient::new("http://h:1/prefix").unwrap().base_url(),
             "http://h:1/prefix"
         );
-        for bad in ["", "https://h:1", "ftp://h", "http://h:1/?a=b", "http://"] {
+        for bad in ["", "ftp://h", "http://h:1/?a=b", "http://"] {
             assert!(HttpClient::new(bad).is_err(), "{bad}");
         }
     }

@@ -34,6 +34,7 @@ mod error;
 pub mod frame;
 mod http;
 mod tcp;
+mod tls;
 mod types;
 
 pub use clio_lineproto::Precision;

@@ -37,6 +37,27 @@ pub struct StorageConfig {
     /// A replica lagging longer than this many seconds is warned about in the log.
     #[serde(default = "default_replica_lag_warn")]
     pub replica_lag_warn: u64,
+    /// Encryption at rest: the file holding the current data key (64 hex digits). Without
+    /// it, `CLIO_DATA_KEY` may hold the key; neither means no encryption. The key itself is
+    /// never a configuration value.
+    #[serde(default)]
+    pub key_file: Option<std::path::PathBuf>,
+    /// The key before the last rotation: still opens what it sealed (by key id) until
+    /// `clio storage reseal` has re-sealed it under the current key.
+    #[serde(default)]
+    pub previous_key_file: Option<std::path::PathBuf>,
+}
+
+impl StorageConfig {
+    /// The data keys as configured (reads the key files or `CLIO_DATA_KEY`).
+    pub fn data_keys(
+        &self,
+    ) -> Result<clio_storage::sealing::Keyring, clio_storage::sealing::SealError> {
+        clio_storage::sealing::Keyring::load(
+            self.key_file.as_deref(),
+            self.previous_key_file.as_deref(),
+        )
+    }
 }
 
 impl Default for StorageConfig {
@@ -62,6 +83,8 @@ impl Default for StorageConfig {
             read_failover: false,
             replica_max_log_mb: default_replica_max_log_mb(),
             replica_lag_warn: default_replica_lag_warn(),
+            key_file: None,
+            previous_key_file: None,
         }
     }
 }

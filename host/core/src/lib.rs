@@ -39,7 +39,11 @@ pub mod pitr;
 /// Entry points for the fuzz targets (`clio-fuzz-targets`); not an API.
 #[doc(hidden)]
 pub mod fuzzing {
-    use crate::wal::record::{Entry, decode_all, encode};
+    use crate::wal::record::{Entry, decode_all_with, encode};
+
+    fn decode_all(body: &[u8]) -> crate::wal::record::Decoded {
+        decode_all_with(body, &clio_storage::sealing::Keyring::none())
+    }
 
     /// Decodes a log segment's body (after its magic) as replay does: the number of
     /// records read and the bytes they held. Panics when the records read do not survive

@@ -67,6 +67,9 @@ pub struct EngineOptions {
     /// ends within a container engine's grace period at any series count. `None`: flush
     /// everything.
     pub close_flush_budget: Option<Duration>,
+    /// Data keys (encryption at rest): with a current key every log record is sealed;
+    /// the SQLite backend gets the same keys through its own options.
+    pub keys: std::sync::Arc<clio_storage::sealing::Keyring>,
     /// Faults injected into the log's file operations (tests only; `None` in production).
     #[doc(hidden)]
     pub wal_faults: Option<std::sync::Arc<crate::wal::WalFaults>>,
@@ -102,6 +105,7 @@ impl EngineOptions {
             archive_dir: None,
             archive_command: None,
             close_flush_budget: Some(Duration::from_secs(8)),
+            keys: std::sync::Arc::default(),
             wal_faults: None,
         }
     }

@@ -15,6 +15,7 @@ use serde::Serialize;
 use crate::error::{Error, Result};
 use crate::wal::record::{self, Entry};
 use crate::wal::{list_segments, segment_path};
+use clio_storage::sealing::Keyring;
 
 /// What [`prepare`] did.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -53,12 +54,13 @@ pub fn prepare(
     archive: Option<&Path>,
     from: (u64, u64),
     target: Option<RestoreTarget>,
+    keys: &Keyring,
 ) -> Result<PitrReport> {
     let wal = data_dir.join("wal");
     fs::create_dir_all(&wal).map_err(|e| Error::io(format!("creating {}", wal.display()), e))?;
     let mut report = PitrReport::default();
     if let Some(archive) = archive {
-        report.archived_segments = continue_from_archive(&wal, archive, from.0)?;
+        report.archived_segments = continue_from_archive(&wal, archive, from.0, keys)?;
         let next = report.archived_segments.last().map_or(from.0, |n| n + 1);
         if list_segments(archive)?.iter().any(|(k, _)| *k > next) {
             report.missing_segment = Some(next);
@@ -66,7 +68,7 @@ pub fn prepare(
     }
     match target {
         None => Ok(report),
-        Some(RestoreTarget::Time(to)) => cut_at_time(&wal, to, report),
+        Some(RestoreTarget::Time(to)) => cut_at_time(&wal, to, report, keys),
         Some(RestoreTarget::Position(seg, off)) => {
             if (seg, off) < from {
                 return Err(Error::InvalidRequest(format!(
@@ -74,7 +76,7 @@ pub fn prepare(
                     from.0, from.1
                 )));
             }
-            cut_at_position(&wal, seg, off, report)
+            cut_at_position(&wal, seg, off, report, keys)
         }
     }
 }
@@ -101,19 +103,23 @@ fn cut(
 }
 
 /// The decoded records of one segment file; `None` when it has no log header.
-fn decode(path: &Path) -> Result<Option<record::Decoded>> {
+fn decode(path: &Path, keys: &Keyring) -> Result<Option<record::Decoded>> {
     let data = fs::read(path).map_err(|e| Error::io(format!("reading {}", path.display()), e))?;
     if data.len() < record::MAGIC.len() || &data[..record::MAGIC.len()] != record::MAGIC {
         return Ok(None);
     }
-    Ok(Some(record::decode_all(&data[record::MAGIC.len()..])))
+    let decoded = record::decode_all_with(&data[record::MAGIC.len()..], keys);
+    if let Some(why) = decoded.fatal {
+        return Err(Error::InvalidRequest(format!("{}: {why}", path.display())));
+    }
+    Ok(Some(decoded))
 }
 
-fn cut_at_time(wal: &Path, to: i64, mut report: PitrReport) -> Result<PitrReport> {
+fn cut_at_time(wal: &Path, to: i64, mut report: PitrReport, keys: &Keyring) -> Result<PitrReport> {
     let mut seen_clock = false;
     let segments = list_segments(wal)?;
     for (idx, (n, path)) in segments.iter().enumerate() {
-        let Some(decoded) = decode(path)? else {
+        let Some(decoded) = decode(path, keys)? else {
             continue;
         };
         for (i, e) in decoded.entries.iter().enumerate() {
@@ -139,7 +145,13 @@ fn cut_at_time(wal: &Path, to: i64, mut report: PitrReport) -> Result<PitrReport
     Ok(report)
 }
 
-fn cut_at_position(wal: &Path, seg: u64, off: u64, mut report: PitrReport) -> Result<PitrReport> {
+fn cut_at_position(
+    wal: &Path,
+    seg: u64,
+    off: u64,
+    mut report: PitrReport,
+    keys: &Keyring,
+) -> Result<PitrReport> {
     let segments = list_segments(wal)?;
     let Some(idx) = segments.iter().position(|(n, _)| *n == seg) else {
         let range = match (segments.first(), segments.last()) {
@@ -151,7 +163,7 @@ fn cut_at_position(wal: &Path, seg: u64, off: u64, mut report: PitrReport) -> Re
         )));
     };
     let path = &segments[idx].1;
-    let decoded = decode(path)?.ok_or_else(|| {
+    let decoded = decode(path, keys)?.ok_or_else(|| {
         Error::InvalidRequest(format!("segment {seg} has no log header: it cannot be cut"))
     })?;
     let magic = record::MAGIC.len() as u64;
@@ -207,11 +219,11 @@ pub struct LogRecord {
 /// Every record of the log segments in `dir` (a data directory's `wal/` or an archive), in
 /// order, with the position to pass to a restore. Clock records are folded into the
 /// following records' `time`.
-pub fn log_records(dir: &Path) -> Result<Vec<LogRecord>> {
+pub fn log_records(dir: &Path, keys: &Keyring) -> Result<Vec<LogRecord>> {
     let mut out = Vec::new();
     let mut time = None;
     for (n, path) in list_segments(dir)? {
-        let Some(decoded) = decode(&path)? else {
+        let Some(decoded) = decode(&path, keys)? else {
             continue;
         };
         let magic = record::MAGIC.len() as u64;
@@ -250,7 +262,12 @@ pub fn log_records(dir: &Path) -> Result<Vec<LogRecord>> {
 
 /// Copies the archived segments from `first` on, as long as they follow one another, into
 /// `wal`; a segment the backup holds in part must be the start of the archived one.
-fn continue_from_archive(wal: &Path, archive: &Path, first: u64) -> Result<Vec<u64>> {
+fn continue_from_archive(
+    wal: &Path,
+    archive: &Path,
+    first: u64,
+    keys: &Keyring,
+) -> Result<Vec<u64>> {
     let mut added = Vec::new();
     let mut n = first;
     loop {
@@ -277,7 +294,7 @@ fn continue_from_archive(wal: &Path, archive: &Path, first: u64) -> Result<Vec<u
         let whole =
             bytes.len() >= record::MAGIC.len() && &bytes[..record::MAGIC.len()] == record::MAGIC;
         let stopped = whole
-            .then(|| record::decode_all(&bytes[record::MAGIC.len()..]).stopped)
+            .then(|| record::decode_all_with(&bytes[record::MAGIC.len()..], keys).stopped)
             .flatten();
         if !whole || stopped.is_some() {
             return Err(Error::InvalidRequest(format!(

@@ -233,7 +233,9 @@ pub fn run(args: &BackupArgs) -> Result<()> {
                 ),
                 None => None,
             };
-            let records: Vec<_> = clio_core::pitr::log_records(dir)?
+            // An encrypted log is read with the key in CLIO_DATA_KEY.
+            let keys = clio_storage::sealing::Keyring::load(None, None)?;
+            let records: Vec<_> = clio_core::pitr::log_records(dir, &keys)?
                 .into_iter()
                 .filter(|r| since.is_none_or(|s| r.time.is_some_and(|t| t >= s)))
                 .collect();
@@ -352,7 +354,9 @@ fn offline(c: &CreateArgs) -> Result<clio_backup::Manifest> {
         .build()?;
     rt.block_on(async move {
         let topology = clio_registry::Registry::builtin().topology(&cfg)?;
-        let (store, _) = clio_core::Store::open_topology(cfg.engine_options(), topology)
+        let mut engine_options = cfg.engine_options();
+        engine_options.keys = std::sync::Arc::new(cfg.storage.data_keys()?);
+        let (store, _) = clio_core::Store::open_topology(engine_options, topology)
             .await
             .with_context(|| format!("cannot open {}", cfg.data_dir.display()))?;
         let r = clio_server::backup::take(
@@ -410,8 +414,12 @@ pub fn restore(args: &RestoreArgs) -> Result<()> {
             if !pitr {
                 return Ok(());
             }
-            let r = clio_core::pitr::prepare(dir, args.archive.as_deref(), m.position, target)
+            // An encrypted log is read with the key in CLIO_DATA_KEY.
+            let keys = clio_storage::sealing::Keyring::load(None, None)
                 .map_err(|e| clio_backup::BackupError::Invalid(e.to_string()))?;
+            let r =
+                clio_core::pitr::prepare(dir, args.archive.as_deref(), m.position, target, &keys)
+                    .map_err(|e| clio_backup::BackupError::Invalid(e.to_string()))?;
             report = Some(r);
             Ok(())
         },

@@ -129,6 +129,32 @@ pub struct BenchArgs {
     /// Print JSON instead of text.
     #[arg(long)]
     pub json: bool,
+    /// For an `https://` --server: trust this CA certificate file (PEM), as for a
+    /// self-signed server certificate; without it the system's CA store.
+    #[arg(long, value_name = "FILE")]
+    pub ca_file: Option<std::path::PathBuf>,
+    /// A file holding the token to send (`Authorization: Token`), for a server with
+    /// `[auth] enabled`; without it `CLIO_TOKEN` (never a token on the command line).
+    #[arg(long, value_name = "FILE")]
+    pub token_file: Option<std::path::PathBuf>,
+}
+
+/// The HTTP client of the run: https with --ca-file, the token of --token-file or
+/// `CLIO_TOKEN`.
+fn bench_client(args: &BenchArgs) -> Result<HttpClient> {
+    let client =
+        HttpClient::with_ca_file(&args.server, args.ca_file.as_deref()).context("bad --server")?;
+    let token = match &args.token_file {
+        Some(f) => Some(
+            std::fs::read_to_string(f)
+                .with_context(|| format!("cannot read the token file {}", f.display()))?,
+        ),
+        None => std::env::var("CLIO_TOKEN").ok(),
+    };
+    match token {
+        Some(t) => client.with_token(&t).context("bad token"),
+        None => Ok(client),
+    }
 }
 
 fn parse_duration(s: &str) -> Result<Duration, String> {
@@ -615,7 +641,7 @@ fn owned(worker: usize, workers: usize, series: usize) -> Vec<usize> {
 // ingest-http
 
 async fn ingest_http(args: &BenchArgs) -> Result<Report> {
-    let client = crate::server_conn::http_client(&args.server)?;
+    let client = bench_client(args)?;
     // InfluxDB needs the database to exist; Clio accepts the statement as a no-op. Any error
     // shows up again on the first write, with the server's message.
     let create = serde_urlencoded::to_string([("q", format!("CREATE DATABASE \"{}\"", args.db))])?;
@@ -849,7 +875,7 @@ async fn query_ids(client: &HttpClient, args: &BenchArgs) -> Result<Vec<SeriesId
 }
 
 async fn query(args: &BenchArgs) -> Result<Report> {
-    let client = crate::server_conn::http_client(&args.server)?;
+    let client = bench_client(args)?;
     let ids = query_ids(&client, args).await?;
     let paths: Vec<Arc<str>> = if args.mode == Mode::Fn {
         let query = serde_urlencoded::to_string([("args", args.fn_args.as_str())])

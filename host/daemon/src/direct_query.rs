@@ -24,8 +24,12 @@ enum Answer {
 
 /// Reads the query's answer straight from the database file `db` and prints it.
 pub fn run(args: &QueryArgs, db: &std::path::Path) -> Result<()> {
-    let mut reader =
-        DirectReader::open(db).with_context(|| format!("cannot read {}", db.display()))?;
+    let keys = clio_storage::sealing::Keyring::load(
+        args.key_file.as_deref(),
+        args.previous_key_file.as_deref(),
+    )?;
+    let mut reader = DirectReader::open_with_keys(db, std::sync::Arc::new(keys))
+        .with_context(|| format!("cannot read {}", db.display()))?;
     let id = match (&args.id, &args.key) {
         (Some(id), _) => SeriesId(*id),
         (None, Some(k)) => {

@@ -13,6 +13,13 @@ pub struct QueryArgs {
     /// of asking the server.
     #[arg(long, value_name = "FILE")]
     pub db: Option<PathBuf>,
+    /// With --db: the file of the store's data key (64 hex digits) when it is encrypted;
+    /// without it, `CLIO_DATA_KEY` is used when set.
+    #[arg(long, value_name = "FILE", requires = "db")]
+    pub key_file: Option<PathBuf>,
+    /// With --db: the key before a rotation, for chunks not yet re-sealed.
+    #[arg(long, value_name = "FILE", requires = "key_file")]
+    pub previous_key_file: Option<PathBuf>,
     #[command(flatten)]
     pub server: ServerArg,
     /// Series id.

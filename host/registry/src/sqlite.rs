@@ -61,6 +61,12 @@ pub(crate) fn factory(b: &ResolvedBackend, config: &Config) -> Result<BackendSpe
     o.busy_timeout = Duration::from_millis(s.db_lock_timeout);
     o.readers = s.storage_querying_processes_num;
     o.trend_intervals = config.storage.trend_intervals.clone();
+    o.keys = Arc::new(
+        config
+            .storage
+            .data_keys()
+            .map_err(|e| invalid(e.to_string()))?,
+    );
     let inside_data_dir = s.path.is_none() || s.relative;
     Ok(BackendSpec {
         name: b.config.name.clone(),

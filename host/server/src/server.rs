@@ -32,7 +32,9 @@ pub struct Running {
 /// backend registry; replaying the log), binds the listeners and starts serving.
 pub async fn start(config: Config, topology: Topology) -> Result<Running> {
     config.validate()?;
-    let (store, replay) = Store::open_topology(config.engine_options(), topology)
+    let mut engine_options = config.engine_options();
+    engine_options.keys = std::sync::Arc::new(config.storage.data_keys()?);
+    let (store, replay) = Store::open_topology(engine_options, topology)
         .await
         .context("cannot start the engine")?;
     tracing::info!(?replay, "engine open");

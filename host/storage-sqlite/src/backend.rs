@@ -17,7 +17,7 @@ use crate::error::sql;
 use crate::options::SqliteOptions;
 use crate::pool::Pool;
 use crate::query::StoreTotals;
-use crate::{catalog, chunks, query, schema, trends};
+use crate::{catalog, chunks, query, schema, sealing, trends};
 
 /// The embedded backend. Cheap to share behind an `Arc`; every method may be called
 /// concurrently. Writes are serialised on one writer thread; reads run on the reader pool.
@@ -54,7 +54,9 @@ impl SqliteBackend {
             StorageError::Unavailable(format!("cannot open {}: {e}", opts.path.display()))
         })?;
         schema::configure(&writer, opts.busy_timeout)?;
+        sealing::register(&writer, &opts.keys)?;
         let before = schema::init(&writer)?;
+        sealing::check_store(&writer, &opts.keys, true)?;
         Self::sync_intervals(&mut writer, &before, &opts.trend_intervals)?;
 
         let mut readers = Vec::new();
@@ -65,13 +67,19 @@ impl SqliteBackend {
             )
             .map_err(sql)?;
             schema::configure_reader(&conn, opts.busy_timeout)?;
+            sealing::register(&conn, &opts.keys)?;
             readers.push(conn);
         }
         let backend = SqliteBackend {
             writer: Pool::start("writer", vec![writer])?,
             readers: Pool::start("reader", readers)?,
             // As many callers may read on their own threads as there are reader threads.
-            inline: InlineReaders::new(opts.path.clone(), opts.busy_timeout, opts.reader_threads()),
+            inline: InlineReaders::new(
+                opts.path.clone(),
+                opts.busy_timeout,
+                opts.reader_threads(),
+                opts.keys.clone(),
+            ),
             opts: Arc::new(opts),
         };
         tracing::info!(
@@ -124,6 +132,32 @@ impl SqliteBackend {
                     .map_err(sql)
             })
             .await
+    }
+
+    /// Chunk rows (points and trends) by the id of the key that sealed them, `plain` for
+    /// unsealed rows: an old key may be dropped once no row names it.
+    pub async fn chunks_by_key(&self) -> Result<Vec<(String, u64)>> {
+        self.read(sealing::chunks_by_key).await
+    }
+
+    /// Re-seals every chunk not sealed under the current key (after a key rotation), in
+    /// transactions of `batch` rows on the writer thread, so writes go on between them.
+    /// Returns the rows re-sealed.
+    pub async fn reseal(&self, batch: usize) -> Result<u64> {
+        let mut total = 0u64;
+        loop {
+            let n = self
+                .writer
+                .call({
+                    let keys = self.opts.keys.clone();
+                    move |conn| sealing::reseal_batch(conn, &keys, batch.max(1))
+                })
+                .await?;
+            if n == 0 {
+                return Ok(total);
+            }
+            total += n;
+        }
     }
 
     /// Totals over every series: raw points, chunk rows, encoded chunk bytes and trend

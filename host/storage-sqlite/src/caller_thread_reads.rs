@@ -8,10 +8,11 @@
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::PathBuf;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use clio_storage::sealing::Keyring;
 use clio_storage::{Result, StorageError};
 use rusqlite::{Connection, OpenFlags};
 
@@ -25,6 +26,7 @@ pub(crate) struct InlineReaders {
     path: PathBuf,
     busy_timeout: Duration,
     max: usize,
+    keys: Arc<Keyring>,
     idle: Mutex<Vec<Connection>>,
     /// Connections in existence (idle or lent out).
     open: AtomicUsize,
@@ -33,11 +35,17 @@ pub(crate) struct InlineReaders {
 
 impl InlineReaders {
     /// No connection is opened until the first read.
-    pub(crate) fn new(path: PathBuf, busy_timeout: Duration, max: usize) -> Self {
+    pub(crate) fn new(
+        path: PathBuf,
+        busy_timeout: Duration,
+        max: usize,
+        keys: Arc<Keyring>,
+    ) -> Self {
         InlineReaders {
             path,
             busy_timeout,
             max,
+            keys,
             idle: Mutex::new(Vec::new()),
             open: AtomicUsize::new(0),
             closed: AtomicBool::new(false),
@@ -111,7 +119,8 @@ impl InlineReaders {
             OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )
         .map_err(sql)
-        .and_then(|c| schema::configure_reader(&c, self.busy_timeout).map(|()| c));
+        .and_then(|c| schema::configure_reader(&c, self.busy_timeout).map(|()| c))
+        .and_then(|c| crate::sealing::register(&c, &self.keys).map(|()| c));
         if conn.is_err() {
             self.open.fetch_sub(1, Ordering::AcqRel);
         }
@@ -145,7 +154,10 @@ mod tests {
         let c = Connection::open(&path).unwrap();
         c.execute_batch("PRAGMA journal_mode=WAL; CREATE TABLE t(x); INSERT INTO t VALUES (7);")
             .unwrap();
-        (dir, InlineReaders::new(path, Duration::from_secs(1), max))
+        (
+            dir,
+            InlineReaders::new(path, Duration::from_secs(1), max, Arc::default()),
+        )
     }
 
     fn read_x(c: &Connection) -> Result<i64> {
@@ -190,7 +202,12 @@ mod tests {
         r.close();
         assert_eq!(r.open_count(), 0);
         assert!(r.try_read(read_x).unwrap().is_err());
-        let missing = InlineReaders::new("/nonexistent/dir/x.db".into(), Duration::from_secs(1), 1);
+        let missing = InlineReaders::new(
+            "/nonexistent/dir/x.db".into(),
+            Duration::from_secs(1),
+            1,
+            Arc::default(),
+        );
         assert!(missing.try_read(read_x).unwrap().is_err());
         assert_eq!(missing.open_count(), 0);
     }

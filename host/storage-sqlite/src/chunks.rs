@@ -92,7 +92,8 @@ pub(crate) fn merge_points(
 fn chunk_at(conn: &Connection, series: SeriesId, start: Timestamp) -> Result<Option<ChunkRow>> {
     use rusqlite::OptionalExtension;
     conn.query_row(
-        "SELECT start_ts, end_ts, count, data FROM chunks WHERE series_id = ?1 AND start_ts = ?2",
+        "SELECT start_ts, end_ts, count, clio_open(series_id, start_ts, data) FROM chunks
+         WHERE series_id = ?1 AND start_ts = ?2",
         params![id_sql(series), start],
         ChunkRow::from_row,
     )
@@ -116,7 +117,8 @@ pub(crate) fn insert_chunks(
     let size = points.len().div_ceil(pieces);
     let mut stmt = conn
         .prepare_cached(
-            "INSERT INTO chunks (series_id, start_ts, end_ts, count, data) VALUES (?1, ?2, ?3, ?4, ?5)",
+            "INSERT INTO chunks (series_id, start_ts, end_ts, count, data)
+             VALUES (?1, ?2, ?3, ?4, clio_seal(?1, ?2, ?5))",
         )
         .map_err(sql)?;
     for piece in points.chunks(size) {

@@ -2,8 +2,10 @@
 //! `directAccessToDBFile`), safely while a server writes to it.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
+use clio_storage::sealing::Keyring;
 use clio_storage::{
     Point, Result, SeriesFilter, SeriesId, SeriesInfo, SeriesKey, SeriesStats, StorageError,
     Timestamp, TrendBucket, TrendInterval,
@@ -11,7 +13,7 @@ use clio_storage::{
 use rusqlite::{Connection, OpenFlags};
 
 use crate::error::sql;
-use crate::{catalog, query, schema};
+use crate::{catalog, query, schema, sealing};
 
 /// A read-only view of a database file. It sees what the server has flushed to the file (the
 /// server's unflushed points live in its write-ahead log and cache until the next flush,
@@ -28,6 +30,12 @@ impl DirectReader {
     /// Opens `path` read-only. Fails if it is not a Clio file or was written by a newer
     /// Clio.
     pub fn open(path: impl AsRef<Path>) -> Result<Self> {
+        Self::open_with_keys(path, Arc::default())
+    }
+
+    /// Opens `path` read-only with the store's data keys (an encrypted store needs them;
+    /// a missing or wrong key is an error here, before anything is read).
+    pub fn open_with_keys(path: impl AsRef<Path>, keys: Arc<Keyring>) -> Result<Self> {
         let path = path.as_ref().to_path_buf();
         if !path.exists() {
             return Err(StorageError::InvalidInput(format!(
@@ -51,6 +59,8 @@ impl DirectReader {
             )));
         };
         schema::check_version(&version)?;
+        sealing::register(&conn, &keys)?;
+        sealing::check_store(&conn, &keys, false)?;
         let intervals = schema::stored_intervals(&conn)?.unwrap_or_default();
         Ok(DirectReader {
             path,

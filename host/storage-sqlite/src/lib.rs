@@ -21,6 +21,7 @@ mod options;
 mod pool;
 mod query;
 mod schema;
+mod sealing;
 mod trends;
 
 pub use backend::SqliteBackend;
@@ -28,4 +29,5 @@ pub use direct::DirectReader;
 pub use options::{DEFAULT_MAX_CHUNK_POINTS, SqliteOptions};
 pub use query::StoreTotals;
 pub use schema::FORMAT_VERSION;
+pub use sealing::chunks_by_key_in;
 pub use trends::MAX_TREND_CHUNK;

@@ -1,6 +1,8 @@
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
+use clio_storage::sealing::Keyring;
 use clio_storage::{DEFAULT_TREND_INTERVALS, TrendInterval};
 
 /// Most points in one chunk row. Appends fill the newest chunk up to this size; late points
@@ -21,6 +23,9 @@ pub struct SqliteOptions {
     pub trend_intervals: Vec<TrendInterval>,
     /// Most points in one chunk row.
     pub max_chunk_points: usize,
+    /// The data keys: with a current key, chunk bodies are sealed (encryption at rest,
+    /// `docs/security.md`). None by default.
+    pub keys: Arc<Keyring>,
 }
 
 impl SqliteOptions {
@@ -32,6 +37,7 @@ impl SqliteOptions {
             readers: 0,
             trend_intervals: DEFAULT_TREND_INTERVALS.to_vec(),
             max_chunk_points: DEFAULT_MAX_CHUNK_POINTS,
+            keys: Arc::default(),
         }
     }
 

@@ -93,7 +93,7 @@ pub(crate) fn chunks_before_desc(
 ) -> Result<()> {
     visit_rows(
         conn,
-        "SELECT start_ts, end_ts, count, data FROM chunks
+        "SELECT start_ts, end_ts, count, clio_open(series_id, start_ts, data) FROM chunks
          WHERE series_id = ?1 AND start_ts < ?2 ORDER BY start_ts DESC",
         params![id_sql(series), before],
         visit,

@@ -28,7 +28,8 @@ pub(crate) fn chunks_before_desc(
 ) -> Result<()> {
     visit_rows(
         conn,
-        "SELECT start_ts, end_ts, count, data FROM trend_chunks
+        "SELECT start_ts, end_ts, count, clio_open(series_id, interval_ms, start_ts, data)
+         FROM trend_chunks
          WHERE series_id = ?1 AND interval_ms = ?2 AND start_ts < ?3
          ORDER BY start_ts DESC",
         params![id_sql(series), interval.ms(), before],
@@ -173,7 +174,7 @@ fn insert(
     let mut stmt = conn
         .prepare_cached(
             "INSERT INTO trend_chunks (series_id, interval_ms, start_ts, end_ts, count, data)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+             VALUES (?1, ?2, ?3, ?4, ?5, clio_seal(?1, ?2, ?3, ?6))",
         )
         .map_err(sql)?;
     for piece in buckets.chunks(size) {
@@ -306,7 +307,8 @@ pub(crate) fn backfill(conn: &Connection, interval: TrendInterval) -> Result<u64
         let mut done: Vec<TrendBucket> = Vec::new();
         visit_rows(
             conn,
-            "SELECT start_ts, end_ts, count, data FROM chunks WHERE series_id = ?1 ORDER BY start_ts",
+            "SELECT start_ts, end_ts, count, clio_open(series_id, start_ts, data) FROM chunks
+             WHERE series_id = ?1 ORDER BY start_ts",
             [id],
             |row| {
                 for b in TrendBucket::build(interval, &row.decode(series)?) {

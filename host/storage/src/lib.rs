@@ -15,6 +15,7 @@ mod backend;
 mod columns;
 mod error;
 mod key;
+pub mod sealing;
 mod series;
 mod trend;
 pub mod trend_maint;

@@ -74,6 +74,8 @@ struct State {
 pub(crate) struct Follower {
     slot: Slot,
     wal_dir: PathBuf,
+    /// Opens sealed log records.
+    keys: Arc<clio_storage::sealing::Keyring>,
     cursor_path: PathBuf,
     state: Mutex<State>,
     wake: Notify,
@@ -100,7 +102,12 @@ const WRITE_BATCH_POINTS: usize = 200_000;
 const MAX_BACKOFF: Duration = Duration::from_secs(10);
 
 impl Follower {
-    pub(crate) fn new(spec: BackendSpec, data_dir: &Path, lag_warn: Duration) -> Result<Self> {
+    pub(crate) fn new(
+        spec: BackendSpec,
+        data_dir: &Path,
+        lag_warn: Duration,
+        keys: Arc<clio_storage::sealing::Keyring>,
+    ) -> Result<Self> {
         let cursor_path = cursor::path(data_dir, &spec.name);
         let cursor = cursor::load(&cursor_path)?;
         let read_pos = cursor.map_or((0, 0), |c| (c.segment, c.offset));
@@ -108,6 +115,7 @@ impl Follower {
         Ok(Follower {
             slot: Slot::new(spec),
             wal_dir: data_dir.join("wal"),
+            keys,
             cursor_path,
             state: Mutex::new(State {
                 cursor,
@@ -267,7 +275,7 @@ impl Follower {
             st.read_points_in_seg = 0;
             st.gathered = 0;
         }
-        let reader = LogReader::new(self.wal_dir.clone());
+        let reader = LogReader::new(self.wal_dir.clone(), Arc::clone(&self.keys));
         let mut acc = Accumulator::default();
         let mut pos = (cursor.segment, cursor.offset);
         loop {

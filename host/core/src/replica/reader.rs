@@ -24,14 +24,15 @@ pub(super) enum ReadOutcome {
 
 pub(super) struct LogReader {
     dir: PathBuf,
+    keys: std::sync::Arc<clio_storage::sealing::Keyring>,
 }
 
 /// Most bytes read in one go.
 const READ_BYTES: u64 = 16 << 20;
 
 impl LogReader {
-    pub(super) fn new(dir: PathBuf) -> Self {
-        LogReader { dir }
+    pub(super) fn new(dir: PathBuf, keys: std::sync::Arc<clio_storage::sealing::Keyring>) -> Self {
+        LogReader { dir, keys }
     }
 
     /// Entries after `pos`, moving on to newer segments when a segment is finished.
@@ -94,7 +95,10 @@ impl LogReader {
             let mut buf = Vec::new();
             (&mut f).take(want).read_to_end(&mut buf).map_err(io)?;
             let full = buf.len() as u64 == want;
-            let d = record::decode_all(&buf);
+            let d = record::decode_all_with(&buf, &self.keys);
+            if let Some(why) = d.fatal {
+                return Err(Error::InvalidRequest(format!("{}: {why}", path.display())));
+            }
             if d.entries.is_empty() && full {
                 // One record larger than the read: read more.
                 want = want.saturating_mul(4);

@@ -27,6 +27,8 @@ impl Store {
         topology: Topology,
     ) -> Result<(Store, ReplayReport)> {
         let lock = DirLock::acquire(&opts.data_dir)?;
+        // The keys must open the log before a backend is opened with them.
+        crate::wal::check_keys(&opts.data_dir.join("wal"), &opts.keys)?;
         let primary = Slot::new(topology.primary);
         let snapshot_path = snapshot::path(&opts.data_dir);
         let loaded = match primary.ensure().await {
@@ -37,6 +39,12 @@ impl Store {
                     Err(e)
                 }
             },
+            // A backend that refuses its configuration (a missing or wrong data key, a file
+            // of a newer format) will not get better by retrying: the start fails, before
+            // anything is written to the log.
+            Err(e @ clio_storage::StorageError::InvalidInput(_)) => {
+                return Err(Error::Storage(e));
+            }
             Err(e) => Err(e),
         };
         let mut opts = opts;
@@ -107,6 +115,7 @@ impl Store {
             segment_bytes: opts.wal_segment_bytes,
             faults: opts.wal_faults.clone(),
             clock: opts.archive_dir.is_some() || opts.archive_command.is_some(),
+            keys: Arc::clone(&opts.keys),
         };
         let (wal, report) = Wal::open(wal_opts, apply)?;
         replaying.store(false, Ordering::Relaxed);
@@ -157,7 +166,15 @@ impl Store {
         let replicas = topology
             .replicas
             .into_iter()
-            .map(|spec| Follower::new(spec, &opts.data_dir, topology.lag_warn).map(Arc::new))
+            .map(|spec| {
+                Follower::new(
+                    spec,
+                    &opts.data_dir,
+                    topology.lag_warn,
+                    Arc::clone(&opts.keys),
+                )
+                .map(Arc::new)
+            })
             .collect::<Result<Vec<_>>>()?;
         let pending_len = changes.len() as u64;
         let target = match (&opts.archive_dir, &opts.archive_command) {

@@ -59,6 +59,8 @@ pub struct WalOptions {
     /// Start each group of records with a clock record (when its time differs from the
     /// last one), so that a point-in-time restore can cut the log at a time.
     pub clock: bool,
+    /// Data keys: with a current key every record's payload is sealed (encryption at rest).
+    pub keys: Arc<clio_storage::sealing::Keyring>,
 }
 
 /// Called by the log thread for every entry, in log order, with the segment number it is in.
@@ -81,6 +83,8 @@ enum Cmd {
 #[derive(Debug)]
 pub(crate) struct Wal {
     tx: Sender<Cmd>,
+    /// Seals records before they go to the log thread (writers pay for their own seal).
+    keys: Arc<clio_storage::sealing::Keyring>,
     /// Bytes of all live segments.
     bytes: Arc<AtomicU64>,
     /// Completed fsyncs, for metrics.
@@ -141,6 +145,44 @@ fn sync_dir(dir: &Path) -> Result<()> {
     File::open(dir)
         .and_then(|d| d.sync_all())
         .map_err(|e| Error::io(format!("syncing {}", dir.display()), e))
+}
+
+/// Checks that `keys` open the log in `dir` (the first record of every segment), before
+/// anything else of the data directory is touched: a start with a missing or wrong key, or
+/// with a key over a log written without one, fails here instead of after the backends have
+/// been opened (and perhaps marked) with it.
+pub(crate) fn check_keys(dir: &Path, keys: &clio_storage::sealing::Keyring) -> Result<()> {
+    use std::io::Read;
+    if !dir.is_dir() {
+        return Ok(());
+    }
+    for (_, path) in list_segments(dir)? {
+        let io = |e| Error::io(format!("reading {}", path.display()), e);
+        let mut head = Vec::new();
+        let f = File::open(&path).map_err(io)?;
+        let header = (record::MAGIC.len() + 8) as u64;
+        f.take(header).read_to_end(&mut head).map_err(io)?;
+        if head.len() as u64 != header || &head[..record::MAGIC.len()] != record::MAGIC {
+            continue;
+        }
+        let mut len = [0u8; 4];
+        len.copy_from_slice(&head[record::MAGIC.len()..record::MAGIC.len() + 4]);
+        let len = u64::from(u32::from_le_bytes(len));
+        let mut first = Vec::new();
+        File::open(&path)
+            .map_err(io)?
+            .take(header + len.min(1 << 30))
+            .read_to_end(&mut first)
+            .map_err(io)?;
+        let d = record::decode_all_with(&first[record::MAGIC.len()..], keys);
+        if let Some(why) = d.fatal {
+            return Err(Error::InvalidRequest(format!(
+                "write-ahead log {}: {why}",
+                path.display()
+            )));
+        }
+    }
+    Ok(())
 }
 
 struct Segment {
@@ -207,7 +249,15 @@ impl Wal {
                     .push(format!("{}: missing header", path.display()));
                 continue;
             }
-            let decoded = record::decode_all(&data[record::MAGIC.len()..]);
+            let decoded = record::decode_all_with(&data[record::MAGIC.len()..], &opts.keys);
+            if let Some(why) = decoded.fatal {
+                // A record that is whole but cannot be opened is not a torn tail: going on
+                // would drop it (and everything after it) at the next flush.
+                return Err(Error::InvalidRequest(format!(
+                    "write-ahead log {}: {why}",
+                    path.display()
+                )));
+            }
             for e in &decoded.entries {
                 if let Entry::Points(p) = e {
                     report.points += p.len();
@@ -230,6 +280,7 @@ impl Wal {
             // a write was cut off before it could be acknowledged.
             warn!(detail = %d, "write-ahead log segment ends in a damaged record; the rest of it was ignored");
         }
+        let keys = Arc::clone(&opts.keys);
         let next = segments.last().map_or(1, |(n, _)| n + 1);
         let segment = create_segment(&opts.dir, next, opts.faults.as_deref())?;
         let bytes = Arc::new(AtomicU64::new(live_bytes + segment.len));
@@ -256,6 +307,7 @@ impl Wal {
         Ok((
             Wal {
                 tx,
+                keys,
                 bytes,
                 syncs,
                 seg_points,
@@ -268,7 +320,7 @@ impl Wal {
     /// Appends an entry; resolves once it is durable (per the sync mode) and applied.
     pub(crate) async fn append(&self, entry: Entry) -> Result<()> {
         let mut bytes = Vec::new();
-        record::encode(&entry, &mut bytes);
+        record::encode_sealed(&entry, &self.keys, &mut bytes);
         let (reply, rx) = oneshot::channel();
         self.send(Cmd::Append {
             bytes,
@@ -426,7 +478,7 @@ impl LogThread {
     fn stamp(&mut self, buf: &mut Vec<u8>) {
         let now = crate::now_ms();
         if self.last_clock != Some(now) {
-            record::encode(&Entry::Clock(now), buf);
+            record::encode_sealed(&Entry::Clock(now), &self.opts.keys, buf);
             self.last_clock = Some(now);
         }
     }

@@ -1,7 +1,11 @@
 //! The byte format of one log record. A segment file is the 8-byte magic `CLIOWAL\x01`
 //! followed by records; a record is `u32 LE payload length`, `u32 LE CRC-32 of the payload`,
-//! then the payload. A torn or corrupt record ends the readable part of a segment.
+//! then the payload. A torn or corrupt record ends the readable part of a segment. With a data
+//! key (encryption at rest) the stored payload is the plain payload sealed by
+//! `clio_storage::sealing` (it starts with `0xC5`, which is no record kind); the length and
+//! CRC are those of the stored bytes.
 
+use clio_storage::sealing::{self, Keyring};
 use clio_storage::{
     Expiry, Point, SeriesId, SeriesInfo, SeriesUpdate, Timestamp, TrendInterval, Value,
 };
@@ -143,6 +147,25 @@ pub(crate) fn encode(entry: &Entry, out: &mut Vec<u8>) {
     out[start + 4..start + 8].copy_from_slice(&crc.to_le_bytes());
 }
 
+/// Associated data of a sealed log record.
+const SEALED_AAD: &[u8] = b"clio-wal-record";
+
+/// Appends `entry` as one framed record to `out`, its payload sealed when `keys` has a
+/// current key (encryption at rest): the framing (length, CRC-32 of the stored payload)
+/// stays, and the payload is `clio_storage::sealing`'s sealed item, whose first byte
+/// (`0xC5`) is no record kind.
+pub(crate) fn encode_sealed(entry: &Entry, keys: &Keyring, out: &mut Vec<u8>) {
+    if !keys.is_enabled() {
+        return encode(entry, out);
+    }
+    let mut plain = Vec::new();
+    encode(entry, &mut plain);
+    let sealed = keys.seal(SEALED_AAD, plain.get(8..).unwrap_or_default());
+    out.extend_from_slice(&(sealed.len() as u32).to_le_bytes());
+    out.extend_from_slice(&crc32fast::hash(&sealed).to_le_bytes());
+    out.extend_from_slice(&sealed);
+}
+
 /// What reading a segment's records found.
 #[derive(Debug)]
 pub(crate) struct Decoded {
@@ -154,23 +177,40 @@ pub(crate) struct Decoded {
     pub stopped: Option<String>,
     /// Where each entry ends (offset in the body, after the magic), in order.
     pub ends: Vec<usize>,
+    /// A whole record (its checksum holds) that the keys cannot open: a missing or wrong
+    /// data key. Unlike a torn tail this is never "the end of the log": the caller stops.
+    pub fatal: Option<String>,
 }
 
-/// Decodes the records of a segment body (the bytes after the magic).
+/// Decodes the records of a plain segment body (the bytes after the magic).
+#[cfg(test)]
 pub(crate) fn decode_all(body: &[u8]) -> Decoded {
+    decode_all_with(body, &Keyring::none())
+}
+
+/// Decodes the records of a segment body (the bytes after the magic), opening sealed
+/// records with `keys`.
+pub(crate) fn decode_all_with(body: &[u8], keys: &Keyring) -> Decoded {
     let mut pos = 0;
     let mut entries = Vec::new();
     let mut ends = Vec::new();
     let mut stopped = None;
+    let mut fatal = None;
     while pos < body.len() {
-        match decode_one(&body[pos..]) {
+        match decode_one(&body[pos..], keys) {
             Ok((entry, used)) => {
                 entries.push(entry);
                 pos += used;
                 ends.push(pos);
             }
-            Err(why) => {
+            Err(Stop::Damaged(why)) => {
                 stopped = Some(format!("at byte {}: {why}", pos + MAGIC.len()));
+                break;
+            }
+            Err(Stop::Key(why)) => {
+                let why = format!("at byte {}: {why}", pos + MAGIC.len());
+                stopped = Some(why.clone());
+                fatal = Some(why);
                 break;
             }
         }
@@ -180,15 +220,36 @@ pub(crate) fn decode_all(body: &[u8]) -> Decoded {
         valid_len: pos,
         stopped,
         ends,
+        fatal,
     }
 }
 
-fn decode_one(buf: &[u8]) -> Result<(Entry, usize), String> {
+/// Why a record did not decode.
+enum Stop {
+    /// Torn or corrupt: the readable part of the segment ends here.
+    Damaged(String),
+    /// A sound record the keys cannot open.
+    Key(String),
+}
+
+impl From<String> for Stop {
+    fn from(s: String) -> Self {
+        Stop::Damaged(s)
+    }
+}
+
+impl From<&str> for Stop {
+    fn from(s: &str) -> Self {
+        Stop::Damaged(s.into())
+    }
+}
+
+fn decode_one(buf: &[u8], keys: &Keyring) -> Result<(Entry, usize), Stop> {
     let mut r = Reader { buf, pos: 0 };
     let len = r.u32()? as usize;
     let crc = r.u32()?;
     if len > MAX_PAYLOAD {
-        return Err(format!("record length {len} is implausible"));
+        return Err(format!("record length {len} is implausible").into());
     }
     let payload = r
         .take(len)
@@ -196,7 +257,21 @@ fn decode_one(buf: &[u8]) -> Result<(Entry, usize), String> {
     if crc32fast::hash(payload) != crc {
         return Err("checksum mismatch".into());
     }
-    let entry = decode_payload(payload)?;
+    let entry = if sealing::is_sealed(payload) {
+        let plain = keys
+            .open(SEALED_AAD, payload)
+            .map_err(|e| Stop::Key(format!("sealed log record: {e}")))?;
+        decode_payload(&plain)?
+    } else if keys.is_enabled() {
+        // A log written without a key, opened with one: its records would be replayed
+        // into an encrypted store as if they were sealed. Refused, like a plain store.
+        return Err(Stop::Key(
+            "an unencrypted log record, but a data key is configured (the log was written without one)"
+                .into(),
+        ));
+    } else {
+        decode_payload(payload)?
+    };
     Ok((entry, 8 + len))
 }
 
@@ -324,6 +399,53 @@ impl<'a> Reader<'a> {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn sealed_records_hide_their_payload_and_need_their_key() {
+        use clio_storage::sealing::DataKey;
+        let key = DataKey::generate();
+        let keys = Keyring::new(key.clone(), vec![]);
+        let entries = vec![
+            Entry::Points(vec![(
+                SeriesId(9),
+                Point::new(5, Value::Str("SECRET-valve-open".into())),
+            )]),
+            Entry::Clock(1_700_000_000_000),
+            Entry::DeleteSeries(SeriesId(3)),
+        ];
+        let mut buf = Vec::new();
+        for e in &entries {
+            encode_sealed(e, &keys, &mut buf);
+        }
+        let mut plain = Vec::new();
+        encode(&entries[0], &mut plain);
+        assert!(
+            plain.windows(6).any(|w| w == b"SECRET"),
+            "the plain record shows it"
+        );
+        assert!(
+            !buf.windows(6).any(|w| w == b"SECRET"),
+            "the sealed record shows it"
+        );
+        let d = decode_all_with(&buf, &keys);
+        assert_eq!(d.entries, entries);
+        assert!(d.stopped.is_none() && d.fatal.is_none());
+        assert_eq!(d.valid_len, buf.len());
+        // After a rotation the old key opens them by id.
+        let rotated = Keyring::new(DataKey::generate(), vec![key]);
+        assert_eq!(decode_all_with(&buf, &rotated).entries, entries);
+        // No key or a wrong key: a hard stop at the first record, not a torn tail.
+        for other in [Keyring::none(), Keyring::new(DataKey::generate(), vec![])] {
+            let d = decode_all_with(&buf, &other);
+            assert!(d.entries.is_empty());
+            let why = d.fatal.expect("a key problem is fatal");
+            assert!(why.contains("key"), "{why}");
+        }
+        // A torn sealed tail is still just a torn tail.
+        let d = decode_all_with(&buf[..buf.len() - 3], &keys);
+        assert_eq!(d.entries.len(), 2);
+        assert!(d.fatal.is_none() && d.stopped.is_some());
+    }
 
     fn value() -> impl Strategy<Value = Value> {
         prop_oneof![
