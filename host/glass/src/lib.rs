@@ -17,8 +17,8 @@ mod list;
 pub mod migrations;
 mod partitions;
 mod quality;
-pub mod snapshot;
 mod schedule;
+pub mod snapshot;
 pub mod tables;
 mod value;
 
