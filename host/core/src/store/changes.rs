@@ -17,10 +17,24 @@ pub(crate) enum Applied {
 const MAX_MERGED: usize = 50_000;
 
 impl Store {
+    /// When only creations of series wait (they wait for the flush by design, see
+    /// [`Store::queue_create`]), applies them now, so that a change made after them can be
+    /// applied when it is made instead of queueing behind them and forcing a flush.
+    async fn creations_first(&self) {
+        let only_creations = {
+            let queue = self.inner.pending.lock().await;
+            !queue.is_empty() && queue.iter().all(|c| matches!(c, Change::Create(_)))
+        };
+        if only_creations && let Err(e) = self.apply_pending().await {
+            warn!(error = %e, "queued series creations could not reach the primary");
+        }
+    }
+
     /// Hands a logged change to the primary: at once when nothing older waits and the
     /// primary answers, otherwise queued behind the older ones.
     pub(crate) async fn submit_change(&self, change: Change) -> Applied {
         let inner = &self.inner;
+        self.creations_first().await;
         let mut queue = inner.pending.lock().await;
         if queue.is_empty()
             && let Ok(backend) = inner.primary.get()
@@ -71,6 +85,7 @@ impl Store {
         Fut: std::future::Future<Output = std::result::Result<T, StorageError>>,
     {
         let inner = &self.inner;
+        self.creations_first().await;
         let mut queue = inner.pending.lock().await;
         if queue.is_empty()
             && let Ok(backend) = inner.primary.get()
@@ -95,9 +110,11 @@ impl Store {
     /// Each change is applied without the queue's lock (it stays at the front until it has
     /// been applied, so anything submitted meanwhile queues behind it): writers creating
     /// series do not wait for the storage transaction of an earlier batch of creations.
-    /// Only the flush calls this (and the start, before the flush service runs).
+    /// One caller at a time (`applying`): the flush, the start, or a change that follows
+    /// queued creations.
     pub(crate) async fn apply_pending(&self) -> Result<()> {
         let inner = &self.inner;
+        let _applying = inner.applying.lock().await;
         if inner.pending.lock().await.is_empty() {
             return Ok(());
         }

@@ -179,6 +179,9 @@ pub(crate) struct EngineState {
     /// Changes the primary has not received yet (it was down when they were made), in log
     /// order. The flush applies them before it writes points.
     pub(crate) pending: tokio::sync::Mutex<VecDeque<Change>>,
+    /// Held by whoever applies `pending` (the flush, or a change that must come after
+    /// queued creations), so that a queued change is applied and popped once.
+    pub(crate) applying: tokio::sync::Mutex<()>,
     /// Length of `pending`, readable without the lock.
     pub(crate) pending_len: AtomicU64,
     /// Log segments `<= flushed_upto` are in the primary.

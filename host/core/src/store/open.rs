@@ -199,6 +199,7 @@ impl Store {
                 read_failover: topology.read_failover,
                 replica_max_log_bytes: topology.replica_max_log_bytes,
                 pending: tokio::sync::Mutex::new(changes.into()),
+                applying: tokio::sync::Mutex::new(()),
                 pending_len: AtomicU64::new(pending_len),
                 flushed_upto: AtomicU64::new(flushed_upto),
                 held_bytes: AtomicU64::new(0),
