@@ -4,6 +4,9 @@
 //! error trailer of an export that fails after its first byte.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[path = "support/serve.rs"]
+mod serve;
+
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -15,7 +18,7 @@ use clio_storage::{SeriesKey, Value};
 use clio_storage_sqlite::{SqliteBackend, SqliteOptions};
 use serde_json::Value as Json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
 use tokio_util::sync::CancellationToken;
 
 /// A multiple of one day, so that every trend interval's buckets start here.
@@ -43,17 +46,7 @@ async fn start(config: Config) -> Srv {
     let state = AppState::new(store.clone(), config, CancellationToken::new());
     let target = clio_glass::Target::Sqlite(dir.path().join("glass.db"));
     state.set_glass(clio_glass::Glass::open(&target).await.unwrap());
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let app = clio_server::http::router(state);
-    tokio::spawn(async move {
-        axum::serve(
-            listener,
-            app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
-        )
-        .await
-        .unwrap();
-    });
+    let addr = serve::serve(state).await;
     Srv {
         addr,
         store,

@@ -4,21 +4,26 @@
 //! batch, the sensors' history and functions, and the door's roles.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[path = "support/glass_db.rs"]
+mod glass_db;
 #[path = "../../../tests/support/pg_cluster.rs"]
 mod pg_cluster;
+#[path = "support/serve.rs"]
+mod serve;
 
 use std::sync::Arc;
 
 use clio_config::Config;
 use clio_core::{EngineOptions, IncomingPoint, SeriesRef, Store};
-use clio_glass::{Glass, Target};
+use clio_glass::Glass;
 use clio_server::AppState;
 use clio_server::auth::{Role, Scope, TokenFile};
 use clio_storage::Value;
 use clio_storage_sqlite::{SqliteBackend, SqliteOptions};
+use glass_db::Db;
 use serde_json::{Value as Json, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
 use tokio_util::sync::CancellationToken;
 
 const T0: i64 = 1_700_000_000_000;
@@ -26,12 +31,6 @@ const T0: i64 = 1_700_000_000_000;
 struct Srv {
     addr: std::net::SocketAddr,
     _dir: tempfile::TempDir,
-}
-
-#[derive(Clone, Copy)]
-enum Db {
-    Sqlite,
-    Postgres,
 }
 
 async fn start(db: Db, config: Config) -> Srv {
@@ -50,39 +49,12 @@ async fn start(db: Db, config: Config) -> Srv {
         })
         .collect();
     store.write(pts).await.unwrap();
-    let target = match db {
-        Db::Sqlite => Target::Sqlite(dir.path().join("glass.db")),
-        Db::Postgres => {
-            let mut o = {
-                let c = pg_cluster::cluster();
-                let db = c.create_database("glass_api");
-                clio_storage_postgres::PgOptions::new(
-                    c.socket_dir().to_str().unwrap(),
-                    c.port,
-                    &db,
-                    &c.user,
-                )
-            };
-            o.pool_size = 4;
-            o.schema = "glass".into();
-            Target::Postgres(o)
-        }
-    };
+    let target = glass_db::target(db, dir.path(), "glass_api");
     let mut config = config;
     config.data_dir = dir.path().to_owned();
     let state = AppState::new(store, config, CancellationToken::new());
     state.set_glass(Glass::open(&target).await.unwrap());
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let app = clio_server::http::router(state);
-    tokio::spawn(async move {
-        axum::serve(
-            listener,
-            app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
-        )
-        .await
-        .unwrap();
-    });
+    let addr = serve::serve(state).await;
     Srv { addr, _dir: dir }
 }
 

@@ -4,6 +4,8 @@
 //! schedule writing one row per (model, period, metric) however often it runs.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[path = "support/glass_db.rs"]
+mod glass_db;
 #[path = "../../../tests/support/pg_cluster.rs"]
 mod pg_cluster;
 
@@ -12,20 +14,15 @@ use std::time::Duration;
 
 use clio_config::GlassQualityConfig;
 use clio_core::{EngineOptions, IncomingPoint, SeriesRef, Store};
-use clio_glass::{Glass, Target};
+use clio_glass::Glass;
 use clio_housekeeper::{Housekeeper, HousekeeperOptions, KeepPolicy};
 use clio_server::glass_jobs::quality::{QualityMetrics, QualitySchedule};
 use clio_server::glass_jobs::zombies::{SENSOR_META, SensorZombies};
 use clio_storage::{SeriesId, SeriesKey, Value};
 use clio_storage_sqlite::{SqliteBackend, SqliteOptions};
+use glass_db::Db;
 use serde_json::{Value as Json, json};
 use tokio_util::sync::CancellationToken;
-
-#[derive(Clone, Copy, Debug)]
-enum Db {
-    Sqlite,
-    Postgres,
-}
 
 async fn open(db: Db, dir: &std::path::Path, name: &str) -> (Store, Glass) {
     let backend = SqliteBackend::open(SqliteOptions::new(dir.join("clio.db"))).unwrap();
@@ -33,22 +30,7 @@ async fn open(db: Db, dir: &std::path::Path, name: &str) -> (Store, Glass) {
     eo.timestamp_max_past = None;
     eo.timestamp_max_future = None;
     let (store, _) = Store::open(eo, Arc::new(backend)).await.unwrap();
-    let target = match db {
-        Db::Sqlite => Target::Sqlite(dir.join("glass.db")),
-        Db::Postgres => {
-            let c = pg_cluster::cluster();
-            let database = c.create_database(name);
-            let mut o = clio_storage_postgres::PgOptions::new(
-                c.socket_dir().to_str().unwrap(),
-                c.port,
-                &database,
-                &c.user,
-            );
-            o.pool_size = 4;
-            o.schema = "glass".into();
-            Target::Postgres(o)
-        }
-    };
+    let target = glass_db::target(db, dir, name);
     (store, Glass::open(&target).await.unwrap())
 }
 

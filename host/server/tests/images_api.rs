@@ -5,32 +5,31 @@
 //! the door's roles.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[path = "support/glass_db.rs"]
+mod glass_db;
 #[path = "../../../tests/support/pg_cluster.rs"]
 mod pg_cluster;
+#[path = "support/serve.rs"]
+mod serve;
 
 use std::sync::Arc;
 
 use clio_config::Config;
 use clio_core::{EngineOptions, Store};
+use clio_glass::Glass;
 use clio_glass::images::ImageOptions;
-use clio_glass::{Glass, Target};
 use clio_server::AppState;
 use clio_server::auth::{Role, Scope, TokenFile};
 use clio_storage_sqlite::{SqliteBackend, SqliteOptions};
+use glass_db::Db;
 use serde_json::Value as Json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
 use tokio_util::sync::CancellationToken;
 
 struct Srv {
     addr: std::net::SocketAddr,
     dir: tempfile::TempDir,
-}
-
-#[derive(Clone, Copy)]
-enum Db {
-    Sqlite,
-    Postgres,
 }
 
 async fn start(db: Db, config: Config, max_bytes: u64) -> Srv {
@@ -39,24 +38,7 @@ async fn start(db: Db, config: Config, max_bytes: u64) -> Srv {
     let (store, _) = Store::open(EngineOptions::new(dir.path()), Arc::new(backend))
         .await
         .unwrap();
-    let target = match db {
-        Db::Sqlite => Target::Sqlite(dir.path().join("glass.db")),
-        Db::Postgres => {
-            let mut o = {
-                let c = pg_cluster::cluster();
-                let db = c.create_database("images_api");
-                clio_storage_postgres::PgOptions::new(
-                    c.socket_dir().to_str().unwrap(),
-                    c.port,
-                    &db,
-                    &c.user,
-                )
-            };
-            o.pool_size = 4;
-            o.schema = "glass".into();
-            Target::Postgres(o)
-        }
-    };
+    let target = glass_db::target(db, dir.path(), "images_api");
     let mut config = config;
     config.data_dir = dir.path().to_owned();
     let state = AppState::new(store, config, CancellationToken::new());
@@ -69,17 +51,7 @@ async fn start(db: Db, config: Config, max_bytes: u64) -> Srv {
         })
         .unwrap();
     state.set_glass(glass);
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let app = clio_server::http::router(state);
-    tokio::spawn(async move {
-        axum::serve(
-            listener,
-            app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
-        )
-        .await
-        .unwrap();
-    });
+    let addr = serve::serve(state).await;
     Srv { addr, dir }
 }
 
