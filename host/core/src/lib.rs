@@ -24,6 +24,7 @@
 //! - `replica/`: a follower per replica: `reader` reads the log while it is written,
 //!   `accumulator` gathers points until a flush mark, `cursor` is the durable position,
 //!   `resync` refills from the primary.
+//! - `hashing`: the seeded fast hasher of the in-memory maps.
 //! - `query`: windows, resolutions, cursors, result caps. `lock`: one process per data
 //!   directory.
 #![deny(missing_docs)]
@@ -32,6 +33,7 @@ mod apply;
 mod cache;
 mod catalog;
 mod error;
+mod hashing;
 mod lock;
 mod options;
 pub mod pitr;

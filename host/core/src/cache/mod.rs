@@ -8,12 +8,13 @@
 //! `init_cached_records`, grown to what readers ask for, decaying when they stop asking; a
 //! global memory budget evicts flushed points beyond that.
 
-use std::collections::HashMap;
 use std::hash::BuildHasher;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use clio_storage::{Point, SeriesId, SeriesPoints, Timestamp, Value};
 use parking_lot::Mutex;
+
+use crate::hashing::{FastMap, FastState};
 
 /// Coverage start meaning "every point of the series is in memory".
 pub(crate) const COVER_ALL: Timestamp = Timestamp::MIN;
@@ -135,8 +136,9 @@ pub(crate) struct CacheCounters {
 /// The cache.
 #[derive(Debug)]
 pub(crate) struct Cache {
-    shards: Vec<Mutex<HashMap<SeriesId, SeriesCache>>>,
-    hasher: std::collections::hash_map::RandomState,
+    shards: Vec<Mutex<FastMap<SeriesId, SeriesCache>>>,
+    /// Its own seed: were it the maps', each shard's ids would share their low hash bits.
+    hasher: FastState,
     opts: CacheOptions,
     mem: AtomicUsize,
     dirty: AtomicUsize,
@@ -159,8 +161,8 @@ pub struct CacheStats {
 impl Cache {
     pub(crate) fn new(opts: CacheOptions) -> Self {
         Cache {
-            shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
-            hasher: std::collections::hash_map::RandomState::new(),
+            shards: (0..SHARDS).map(|_| Mutex::new(FastMap::default())).collect(),
+            hasher: FastState::default(),
             opts,
             mem: AtomicUsize::new(0),
             dirty: AtomicUsize::new(0),
@@ -168,7 +170,7 @@ impl Cache {
         }
     }
 
-    fn shard(&self, id: SeriesId) -> &Mutex<HashMap<SeriesId, SeriesCache>> {
+    fn shard(&self, id: SeriesId) -> &Mutex<FastMap<SeriesId, SeriesCache>> {
         &self.shards[(self.hasher.hash_one(id) as usize) % SHARDS]
     }
 

@@ -2,22 +2,23 @@
 //! measurement, tag value and field, so that a filtered listing walks the smallest matching
 //! set instead of every series.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 use clio_storage::{SeriesFilter, SeriesId, SeriesKey};
 
 use super::id_set::IdSet;
+use crate::hashing::FastMap;
 
 /// Ids by what a filter can name.
 #[derive(Debug, Default)]
 pub(crate) struct ListingIndex {
     all: IdSet,
-    by_measurement: HashMap<String, IdSet>,
-    by_tag: HashMap<(String, String), IdSet>,
-    by_field: HashMap<String, IdSet>,
+    by_measurement: FastMap<String, IdSet>,
+    by_tag: FastMap<(String, String), IdSet>,
+    by_field: FastMap<String, IdSet>,
     /// Measurement → tag key → tag value → how many series carry it: `SHOW TAG KEYS` and
     /// `SHOW TAG VALUES` answer from here without visiting a series.
-    tags_of: HashMap<String, BTreeMap<String, BTreeMap<String, u32>>>,
+    tags_of: FastMap<String, BTreeMap<String, BTreeMap<String, u32>>>,
 }
 
 /// One page of ids passing a filter.
@@ -59,7 +60,7 @@ impl ListingIndex {
     pub(crate) fn remove(&mut self, id: SeriesId, key: Option<&SeriesKey>) {
         self.all.remove(&id);
         let Some(k) = key else { return };
-        fn drop_from<Q: std::hash::Hash + Eq>(map: &mut HashMap<Q, IdSet>, at: Q, id: SeriesId) {
+        fn drop_from<Q: std::hash::Hash + Eq>(map: &mut FastMap<Q, IdSet>, at: Q, id: SeriesId) {
             if let Some(set) = map.get_mut(&at) {
                 set.remove(&id);
                 if set.is_empty() {
@@ -198,7 +199,7 @@ mod tests {
             (3, "mem,host=a used"),
             (4, "cpu,host=a idle"),
         ];
-        let all: HashMap<SeriesId, SeriesKey> =
+        let all: std::collections::HashMap<SeriesId, SeriesKey> =
             keys.iter().map(|&(i, k)| (SeriesId(i), key(k))).collect();
         for (id, k) in &all {
             ix.add(*id, Some(k));

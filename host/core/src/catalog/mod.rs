@@ -1,10 +1,11 @@
 //! The engine's in-memory index of the series catalog. The backend holds the durable copy;
 //! this index answers key → id lookups on the write path without a database round trip.
 
-use std::collections::HashMap;
 use std::hash::BuildHasher;
 
 use clio_storage::{SeriesFilter, SeriesId, SeriesInfo, SeriesKey};
+
+use crate::hashing::{FastMap, FastState};
 
 /// Ids assigned to line-protocol keys start here, far above the ALEPIZ object ids (OCIDs)
 /// that clients pick themselves; 2^48 is still exact in JavaScript and JSON numbers. The
@@ -14,12 +15,12 @@ pub const KEY_ID_BASE: u64 = 1 << 48;
 
 #[derive(Debug)]
 pub(crate) struct Catalog {
-    by_id: HashMap<SeriesId, SeriesInfo>,
+    by_id: FastMap<SeriesId, SeriesInfo>,
     /// Key → id without a second copy of the key: the table holds ids only, hashed by the
     /// key their `by_id` entry holds. A key costs ~200 bytes in seven allocations; keeping
     /// it once saves that much per series (issue #25's memory target).
     by_key: hashbrown::HashTable<SeriesId>,
-    key_hasher: std::hash::RandomState,
+    key_hasher: FastState,
     listing: ListingIndex,
     /// The next id to try for a new key; `None` once `u64::MAX` has been handed out.
     next_key_id: Option<u64>,
@@ -28,9 +29,9 @@ pub(crate) struct Catalog {
 impl Default for Catalog {
     fn default() -> Self {
         Catalog {
-            by_id: HashMap::new(),
+            by_id: FastMap::default(),
             by_key: hashbrown::HashTable::new(),
-            key_hasher: std::hash::RandomState::new(),
+            key_hasher: FastState::default(),
             listing: ListingIndex::default(),
             next_key_id: Some(KEY_ID_BASE),
         }
@@ -91,7 +92,7 @@ impl Catalog {
     }
 
     /// Hash of a key, the same for a key and its copies.
-    fn hash_key(hasher: &std::hash::RandomState, key: &SeriesKey) -> u64 {
+    fn hash_key(hasher: &FastState, key: &SeriesKey) -> u64 {
         hasher.hash_one(key)
     }
 

@@ -2,15 +2,16 @@
 //! unflushed points (one value per timestamp, each with the segment that wrote it), so that
 //! a flush mark hands the replica exactly what the primary's flush wrote.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 use clio_storage::{Point, SeriesId, SeriesPoints, Timestamp, Value};
 
 use crate::apply::Change;
+use crate::hashing::FastMap;
 
 #[derive(Debug, Default)]
 pub(super) struct Accumulator {
-    series: HashMap<SeriesId, BTreeMap<Timestamp, (Value, u64)>>,
+    series: FastMap<SeriesId, BTreeMap<Timestamp, (Value, u64)>>,
     len: usize,
 }
 

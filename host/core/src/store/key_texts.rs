@@ -5,9 +5,9 @@
 //! learns texts only for series that exist, and forgets a series' texts in the same step
 //! that removes it from the catalog, so it never hands out the id of a deleted series.
 
-use std::collections::HashMap;
-
 use clio_storage::{SeriesId, SeriesKey};
+
+use crate::hashing::FastMap;
 
 use super::Store;
 
@@ -18,7 +18,7 @@ const MAX_KEY_TEXTS: usize = 2_000_000;
 /// Written key texts → series ids. Read it through [`Store::key_texts`].
 #[derive(Debug, Default)]
 pub struct KeyTexts {
-    by_text: HashMap<Box<str>, SeriesId>,
+    by_text: FastMap<Box<str>, SeriesId>,
 }
 
 impl KeyTexts {
