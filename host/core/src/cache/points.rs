@@ -13,9 +13,23 @@ use clio_storage::Timestamp;
 use super::Entry;
 
 /// Points by ascending, unique timestamp.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(super) struct PointMap {
     v: Vec<(Timestamp, Entry)>,
+    /// The newest point's timestamp (`Timestamp::MIN` when empty), kept beside the vector:
+    /// at full ingest every point goes to another series, and reading the newest point from
+    /// the vector's heap memory to decide where a point goes was a cache miss per point, the
+    /// largest single cost of the write path (issue #25).
+    last: Timestamp,
+}
+
+impl Default for PointMap {
+    fn default() -> Self {
+        PointMap {
+            v: Vec::new(),
+            last: Timestamp::MIN,
+        }
+    }
 }
 
 impl PointMap {
@@ -30,12 +44,21 @@ impl PointMap {
     /// Where `ts` is or would go.
     fn find(&self, ts: Timestamp) -> Result<usize, usize> {
         // The newest point is the usual target: check it before searching.
-        match self.v.last() {
-            None => Err(0),
-            Some((last, _)) if *last < ts => Err(self.v.len()),
-            Some((last, _)) if *last == ts => Ok(self.v.len() - 1),
-            Some(_) => self.v.binary_search_by_key(&ts, |(t, _)| *t),
+        let n = self.v.len();
+        if n == 0 {
+            Err(0)
+        } else if self.last < ts {
+            Err(n)
+        } else if self.last == ts {
+            Ok(n - 1)
+        } else {
+            self.v.binary_search_by_key(&ts, |(t, _)| *t)
         }
+    }
+
+    /// Sets `last` from the vector after a change that may have removed the newest point.
+    fn relast(&mut self) {
+        self.last = self.v.last().map_or(Timestamp::MIN, |(t, _)| *t);
     }
 
     /// Inserts or replaces; returns the replaced entry.
@@ -44,6 +67,7 @@ impl PointMap {
             Ok(i) => Some(std::mem::replace(&mut self.v[i].1, e)),
             Err(i) if i == self.v.len() => {
                 self.v.push((ts, e));
+                self.last = ts;
                 None
             }
             Err(i) => {
@@ -81,6 +105,7 @@ impl PointMap {
         }
         out.extend(old);
         self.v = out;
+        self.relast();
         added
     }
 
@@ -114,6 +139,7 @@ impl PointMap {
     pub(super) fn drain(&mut self, r: impl RangeBounds<Timestamp>) -> Vec<(Timestamp, Entry)> {
         let (lo, hi) = self.bounds(&r);
         let out = self.v.drain(lo..hi).collect();
+        self.relast();
         self.shrink();
         out
     }
@@ -126,6 +152,7 @@ impl PointMap {
             i += 1;
             k
         });
+        self.relast();
         self.shrink();
     }
 
@@ -186,6 +213,35 @@ mod tests {
         let gone = m.drain(1..6);
         assert_eq!(gone.len(), 2);
         assert_eq!(stamps(&m), vec![0, 7, 9]);
+    }
+
+    /// `last` is what the vector's newest point says after every kind of change, so
+    /// appends after removals and merges land in order.
+    #[test]
+    fn the_newest_stamp_follows_every_change() {
+        let mut m = PointMap::default();
+        let check = |m: &PointMap| {
+            assert_eq!(m.last, m.v.last().map_or(Timestamp::MIN, |(t, _)| *t));
+        };
+        check(&m);
+        for ts in [5, 1, 9] {
+            m.insert(ts, e(0.0));
+            check(&m);
+        }
+        m.drain(8..);
+        check(&m);
+        m.insert(7, e(0.0));
+        assert_eq!(stamps(&m), vec![1, 5, 7]);
+        m.merge_absent([(3, e(0.0)), (12, e(0.0))].into_iter(), |_| 1);
+        check(&m);
+        m.retain_indexed(|i, _| i < 2);
+        check(&m);
+        m.insert(6, e(0.0));
+        assert_eq!(stamps(&m), vec![1, 3, 6]);
+        m.drain(..);
+        check(&m);
+        m.insert(-4, e(0.0));
+        assert_eq!(stamps(&m), vec![-4]);
     }
 
     #[test]
