@@ -22,6 +22,8 @@ pub(crate) const COVER_ALL: Timestamp = Timestamp::MIN;
 pub(crate) const COVER_NONE: Timestamp = Timestamp::MAX;
 
 const SHARDS: usize = 64;
+// `apply_points` numbers shards in a byte.
+const _: () = assert!(SHARDS <= 256);
 
 mod points;
 
@@ -161,7 +163,9 @@ pub struct CacheStats {
 impl Cache {
     pub(crate) fn new(opts: CacheOptions) -> Self {
         Cache {
-            shards: (0..SHARDS).map(|_| Mutex::new(FastMap::default())).collect(),
+            shards: (0..SHARDS)
+                .map(|_| Mutex::new(FastMap::default()))
+                .collect(),
             hasher: FastState::default(),
             opts,
             mem: AtomicUsize::new(0),
@@ -171,7 +175,7 @@ impl Cache {
     }
 
     fn shard(&self, id: SeriesId) -> &Mutex<FastMap<SeriesId, SeriesCache>> {
-        &self.shards[(self.hasher.hash_one(id) as usize) % SHARDS]
+        &self.shards[self.shard_of(id)]
     }
 
     /// Unflushed points in memory.
@@ -193,50 +197,118 @@ impl Cache {
             .or_insert_with(|| SeriesCache::new(COVER_ALL, init));
     }
 
+    fn shard_of(&self, id: SeriesId) -> usize {
+        (self.hasher.hash_one(id) as usize) % SHARDS
+    }
+
     /// Inserts written points, unflushed, stamped with their log segment.
+    ///
+    /// A write usually carries one point for each of many series, so taking a shard's lock
+    /// per point was most of this function's time at full ingest (issue #25). The points are
+    /// put in shard order first (stable, so that a later point of a series still replaces an
+    /// earlier one at the same timestamp), then each shard's lock is taken once.
     pub(crate) fn apply_points(&self, seg: u64, points: &[(SeriesId, Point)]) {
-        let init = self.opts.init_cached_records;
-        let mut added_mem = 0isize;
-        let mut added_dirty = 0usize;
-        // Consecutive points of one series (the usual shape) share one lock acquisition.
-        let mut i = 0;
-        while i < points.len() {
-            let id = points[i].0;
-            let mut shard = self.shard(id).lock();
-            let sc = shard
-                .entry(id)
-                .or_insert_with(|| SeriesCache::new(COVER_NONE, init));
-            while i < points.len() && points[i].0 == id {
-                let p = &points[i].1;
-                let mem = entry_mem(&p.value);
-                match sc.points.insert(
-                    p.ts,
-                    Entry {
-                        value: p.value.clone(),
-                        seg,
-                    },
-                ) {
-                    Some(old) => {
-                        let old_mem = entry_mem(&old.value);
-                        added_mem += mem as isize - old_mem as isize;
-                        sc.mem = sc.mem + mem - old_mem;
-                        if old.seg == 0 {
-                            sc.dirty += 1;
-                            added_dirty += 1;
-                        }
-                    }
-                    None => {
-                        added_mem += mem as isize;
-                        sc.mem += mem;
-                        sc.dirty += 1;
-                        added_dirty += 1;
-                    }
+        let mut added = (0isize, 0usize);
+        if points.len() < 2 * SHARDS {
+            let mut i = 0;
+            while i < points.len() {
+                let id = points[i].0;
+                let mut j = i + 1;
+                while j < points.len() && points[j].0 == id {
+                    j += 1;
                 }
-                i += 1;
+                let mut shard = self.shards[self.shard_of(id)].lock();
+                self.apply_run(&mut shard, seg, &points[i..j], &mut added);
+                i = j;
+            }
+        } else {
+            let shard_of: Vec<u8> = points
+                .iter()
+                .map(|(id, _)| self.shard_of(*id) as u8)
+                .collect();
+            // Counting sort of point indexes by shard.
+            let mut start = [0u32; SHARDS + 1];
+            for &s in &shard_of {
+                start[s as usize + 1] += 1;
+            }
+            for s in 0..SHARDS {
+                start[s + 1] += start[s];
+            }
+            let mut next = start;
+            let mut order = vec![0u32; points.len()];
+            for (i, &s) in shard_of.iter().enumerate() {
+                order[next[s as usize] as usize] = i as u32;
+                next[s as usize] += 1;
+            }
+            for s in 0..SHARDS {
+                let (lo, hi) = (start[s] as usize, start[s + 1] as usize);
+                if lo == hi {
+                    continue;
+                }
+                let mut shard = self.shards[s].lock();
+                let mine = &order[lo..hi];
+                let mut k = 0;
+                while k < mine.len() {
+                    // Adjacent points of one series stay one run (one map lookup).
+                    let first = mine[k] as usize;
+                    let mut end = first + 1;
+                    k += 1;
+                    while k < mine.len()
+                        && mine[k] as usize == end
+                        && points[end].0 == points[first].0
+                    {
+                        end += 1;
+                        k += 1;
+                    }
+                    self.apply_run(&mut shard, seg, &points[first..end], &mut added);
+                }
             }
         }
-        self.add_mem(added_mem);
-        self.dirty.fetch_add(added_dirty, Ordering::Relaxed);
+        self.add_mem(added.0);
+        self.dirty.fetch_add(added.1, Ordering::Relaxed);
+    }
+
+    /// Applies points of one series to its entry in a locked shard; adds the memory and
+    /// the unflushed points it added to `added`.
+    fn apply_run(
+        &self,
+        shard: &mut FastMap<SeriesId, SeriesCache>,
+        seg: u64,
+        run: &[(SeriesId, Point)],
+        added: &mut (isize, usize),
+    ) {
+        let Some((id, _)) = run.first() else {
+            return;
+        };
+        let sc = shard
+            .entry(*id)
+            .or_insert_with(|| SeriesCache::new(COVER_NONE, self.opts.init_cached_records));
+        for (_, p) in run {
+            let mem = entry_mem(&p.value);
+            match sc.points.insert(
+                p.ts,
+                Entry {
+                    value: p.value.clone(),
+                    seg,
+                },
+            ) {
+                Some(old) => {
+                    let old_mem = entry_mem(&old.value);
+                    added.0 += mem as isize - old_mem as isize;
+                    sc.mem = sc.mem + mem - old_mem;
+                    if old.seg == 0 {
+                        sc.dirty += 1;
+                        added.1 += 1;
+                    }
+                }
+                None => {
+                    added.0 += mem as isize;
+                    sc.mem += mem;
+                    sc.dirty += 1;
+                    added.1 += 1;
+                }
+            }
+        }
     }
 
     fn add_mem(&self, delta: isize) {
@@ -633,6 +705,42 @@ mod tests {
         range
             .map(|t| (SeriesId(id), Point::new(t, t as f64)))
             .collect()
+    }
+
+    /// A batch applied shard by shard leaves the cache exactly as applying its points one by
+    /// one in order does: the later of two points at one timestamp wins, counts agree.
+    #[test]
+    fn a_large_batch_applies_like_its_points_in_order() {
+        let mut batch = Vec::new();
+        let mut x = 7u64;
+        for i in 0..5_000u64 {
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            let id = SeriesId(1 + (x >> 33) % 300);
+            // Few timestamps, so that many points replace earlier ones of the same write.
+            let ts = ((x >> 13) % 40) as i64;
+            batch.push((id, Point::new(ts, i as f64)));
+            if i % 7 == 0 {
+                // A run of one series.
+                batch.push((id, Point::new(ts + 1, i as f64 + 0.5)));
+            }
+        }
+        assert!(batch.len() >= 2 * SHARDS);
+        let whole = cache();
+        whole.apply_points(3, &batch);
+        let one_by_one = cache();
+        for p in &batch {
+            one_by_one.apply_points(3, std::slice::from_ref(p));
+        }
+        assert_eq!(whole.dirty_points(), one_by_one.dirty_points());
+        assert_eq!(whole.bytes(), one_by_one.bytes());
+        for id in 1..=300 {
+            let id = SeriesId(id);
+            let a = whole.range(id, Timestamp::MIN, Timestamp::MAX).points;
+            let b = one_by_one.range(id, Timestamp::MIN, Timestamp::MAX).points;
+            assert_eq!(a, b, "series {id}");
+        }
     }
 
     #[test]
