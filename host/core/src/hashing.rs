@@ -10,3 +10,6 @@ pub(crate) type FastState = foldhash::fast::RandomState;
 
 /// A `HashMap` with [`FastState`].
 pub(crate) type FastMap<K, V> = std::collections::HashMap<K, V, FastState>;
+
+/// A `HashSet` with [`FastState`].
+pub(crate) type FastSet<K> = std::collections::HashSet<K, FastState>;

@@ -187,8 +187,8 @@ impl Store {
         // Bounded fan-out: count the series this write would create before creating any.
         if let Some(limit) = inner.opts.max_new_series_per_write {
             let cat = inner.catalog.read();
-            let mut unknown_ids = std::collections::HashSet::new();
-            let mut unknown_keys = std::collections::HashSet::new();
+            let mut unknown_ids = crate::hashing::FastSet::default();
+            let mut unknown_keys = crate::hashing::FastSet::default();
             for p in points {
                 match &p.series {
                     SeriesRef::Id(sid) if !cat.contains(*sid) => {
@@ -210,8 +210,8 @@ impl Store {
         }
         let _guard = inner.create_lock.lock().await;
         let mut new = Vec::new();
-        let mut new_ids: std::collections::HashSet<SeriesId> = std::collections::HashSet::new();
-        let mut new_keys: HashMap<SeriesKey, SeriesId> = HashMap::new();
+        let mut new_ids: crate::hashing::FastSet<SeriesId> = Default::default();
+        let mut new_keys: crate::hashing::FastMap<SeriesKey, SeriesId> = Default::default();
         {
             let mut cat = inner.catalog.write();
             for (p, id) in points.iter().zip(ids.iter_mut()) {
