@@ -12,7 +12,7 @@
 //! - `cache`: per-series points in shards, sized by reader demand, evicted by a budget;
 //!   unflushed points carry their log segment.
 //! - `catalog/`: the key → id index the engine owns; `snapshot` is its local copy
-//!   (`catalog.json`), which lets the engine start with the primary down.
+//!   (`catalog.bin`, binary), which lets the engine start with the primary down.
 //! - `store/`: [`Store`] by what it does: `open` (catalog, replay, queued changes), `write`
 //!   (validation, series resolution, backpressure), `read` (cache ∪ storage, columnar reads
 //!   for plugins, read-through fills), `flush` (and the cache service), `series` (series ops,

@@ -185,7 +185,7 @@ fn postgres_pitr_plus_clio_backup_restores_every_acknowledged_point() {
         .map(|f| f["name"].as_str().unwrap())
         .collect();
     assert!(
-        !files.contains(&"primary.db") && files.contains(&"catalog.json"),
+        !files.contains(&"primary.db") && files.contains(&"catalog.bin"),
         "{files:?}"
     );
     assert!(files.iter().any(|f| f.starts_with("wal/")), "{files:?}");

@@ -43,7 +43,7 @@ pub struct SnapshotReport {
 }
 
 impl Store {
-    /// Writes `primary.db` (the primary's snapshot), `wal/<segment>.wal` and `catalog.json`
+    /// Writes `primary.db` (the primary's snapshot), `wal/<segment>.wal` and `catalog.bin`
     /// into `target`, an empty directory. Flushes wait meanwhile; writes do not.
     pub async fn snapshot_files(&self, target: &Path) -> Result<SnapshotReport> {
         let inner = &self.inner;
@@ -80,7 +80,7 @@ impl Store {
         }
         let catalog = crate::catalog::snapshot::path(&inner.opts.data_dir);
         if catalog.exists() {
-            std::fs::copy(&catalog, target.join("catalog.json"))
+            std::fs::copy(&catalog, target.join(crate::catalog::snapshot::FILE_NAME))
                 .map_err(|e| Error::io(format!("copying {}", catalog.display()), e))?;
         }
         // Still under the flush lock: no flush has moved the primary on since the copy's
