@@ -2,7 +2,7 @@
 //! the cache, flushes them into the storage backend, and answers reads by merging cache and
 //! storage without seams.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
