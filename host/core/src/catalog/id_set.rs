@@ -18,8 +18,11 @@ const SMALL_MAX: usize = 32;
 const SMALL_AGAIN: usize = 16;
 
 /// Ids, ascending.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(crate) enum IdSet {
+    /// Exactly one id, without an allocation: most tag values of a million series (serial
+    /// numbers, addresses) name one series each.
+    One(SeriesId),
     Small(Vec<SeriesId>),
     Large(BTreeSet<SeriesId>),
 }
@@ -33,6 +36,21 @@ impl Default for IdSet {
 impl IdSet {
     pub(crate) fn insert(&mut self, id: SeriesId) -> bool {
         match self {
+            IdSet::Small(v) if v.is_empty() => {
+                *self = IdSet::One(id);
+                true
+            }
+            IdSet::One(one) => {
+                let one = *one;
+                if one == id {
+                    return false;
+                }
+                let mut v = Vec::with_capacity(2);
+                v.push(one.min(id));
+                v.push(one.max(id));
+                *self = IdSet::Small(v);
+                true
+            }
             IdSet::Small(v) => {
                 // New series get ascending ids: appending is the usual case.
                 let at = match v.last() {
@@ -57,6 +75,11 @@ impl IdSet {
 
     pub(crate) fn remove(&mut self, id: &SeriesId) -> bool {
         match self {
+            IdSet::One(one) if one == id => {
+                *self = IdSet::default();
+                true
+            }
+            IdSet::One(_) => false,
             IdSet::Small(v) => match v.binary_search(id) {
                 Ok(i) => {
                     v.remove(i);
@@ -76,6 +99,7 @@ impl IdSet {
 
     pub(crate) fn len(&self) -> usize {
         match self {
+            IdSet::One(_) => 1,
             IdSet::Small(v) => v.len(),
             IdSet::Large(s) => s.len(),
         }
@@ -88,6 +112,14 @@ impl IdSet {
     /// The ids from `start` on, ascending.
     pub(crate) fn from(&self, start: Bound<SeriesId>) -> Box<dyn Iterator<Item = SeriesId> + '_> {
         match self {
+            IdSet::One(one) => {
+                let after = match start {
+                    Bound::Included(a) => *one >= a,
+                    Bound::Excluded(a) => *one > a,
+                    Bound::Unbounded => true,
+                };
+                Box::new(after.then_some(*one).into_iter())
+            }
             IdSet::Small(v) => {
                 let i = match start {
                     Bound::Included(a) => v.partition_point(|x| *x < a),
@@ -118,6 +150,7 @@ mod tests {
         }
         assert!(matches!(s, IdSet::Large(_)));
         assert_eq!(s.len(), 100);
+        assert_eq!(s.len(), 100);
         assert_eq!(
             ids(&s, Bound::Excluded(SeriesId(190))),
             vec![192, 194, 196, 198]
@@ -138,5 +171,26 @@ mod tests {
             s.remove(&SeriesId(i));
         }
         assert!(s.is_empty());
+    }
+
+    /// A set of one id holds it inline and behaves like any other set.
+    #[test]
+    fn one_id_is_held_inline() {
+        let mut s = IdSet::default();
+        assert!(s.insert(SeriesId(5)));
+        assert!(matches!(s, IdSet::One(SeriesId(5))));
+        assert!(!s.insert(SeriesId(5)));
+        assert_eq!(s.len(), 1);
+        assert_eq!(ids(&s, Bound::Included(SeriesId(5))), vec![5]);
+        assert_eq!(ids(&s, Bound::Excluded(SeriesId(5))), Vec::<u64>::new());
+        assert_eq!(ids(&s, Bound::Excluded(SeriesId(4))), vec![5]);
+        assert!(!s.remove(&SeriesId(6)));
+        assert!(s.insert(SeriesId(3)));
+        assert_eq!(ids(&s, Bound::Unbounded), vec![3, 5]);
+        assert!(s.remove(&SeriesId(3)) && s.remove(&SeriesId(5)));
+        assert!(s.is_empty());
+        assert!(s.insert(SeriesId(9)));
+        assert!(s.remove(&SeriesId(9)));
+        assert!(s.is_empty() && matches!(s, IdSet::Small(_)));
     }
 }

@@ -2,6 +2,7 @@
 //! measurement, tag value and field, so that a filtered listing walks the smallest matching
 //! set instead of every series.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use clio_storage::{SeriesFilter, SeriesId, SeriesKey};
@@ -13,12 +14,22 @@ use crate::hashing::FastMap;
 #[derive(Debug, Default)]
 pub(crate) struct ListingIndex {
     all: IdSet,
-    by_measurement: FastMap<String, IdSet>,
-    by_tag: FastMap<(String, String), IdSet>,
+    by_measurement: FastMap<String, Measurement>,
     by_field: FastMap<String, IdSet>,
-    /// Measurement → tag key → tag value → how many series carry it: `SHOW TAG KEYS` and
-    /// `SHOW TAG VALUES` answer from here without visiting a series.
-    tags_of: FastMap<String, BTreeMap<String, BTreeMap<String, u32>>>,
+}
+
+/// One measurement's series, and its tag values with the series that carry each: filters
+/// on a tag walk that set, and `SHOW TAG KEYS` / `SHOW TAG VALUES` answer from the keys
+/// without visiting a series.
+///
+/// Tag values live here only, per measurement. An earlier index kept a global
+/// `(name, value)` map beside per-measurement value counts, two more copies of every value;
+/// with a tag value unique to each series (a sensor's serial) that was ~200 bytes per series
+/// (issue #25).
+#[derive(Debug, Default)]
+struct Measurement {
+    ids: IdSet,
+    tags: BTreeMap<Box<str>, BTreeMap<Box<str>, IdSet>>,
 }
 
 /// One page of ids passing a filter.
@@ -30,85 +41,121 @@ pub(crate) struct IdPage {
     pub(crate) more: bool,
 }
 
+impl Measurement {
+    /// The series of this measurement carrying `name=value`.
+    fn tagged(&self, name: &str, value: &str) -> Option<&IdSet> {
+        self.tags.get(name)?.get(value)
+    }
+}
+
 impl ListingIndex {
     pub(crate) fn add(&mut self, id: SeriesId, key: Option<&SeriesKey>) {
         self.all.insert(id);
         if let Some(k) = key {
-            self.by_measurement
-                .entry(k.measurement().to_owned())
-                .or_default()
-                .insert(id);
-            let tags = self.tags_of.entry(k.measurement().to_owned()).or_default();
+            let m = match self.by_measurement.get_mut(k.measurement()) {
+                Some(m) => m,
+                None => self
+                    .by_measurement
+                    .entry(k.measurement().to_owned())
+                    .or_default(),
+            };
+            m.ids.insert(id);
             for (name, value) in k.tags() {
-                self.by_tag
-                    .entry((name.to_owned(), value.to_owned()))
-                    .or_default()
-                    .insert(id);
-                *tags
-                    .entry(name.to_owned())
-                    .or_default()
-                    .entry(value.to_owned())
-                    .or_default() += 1;
+                let values = match m.tags.get_mut(name) {
+                    Some(v) => v,
+                    None => m.tags.entry(name.into()).or_default(),
+                };
+                match values.get_mut(value) {
+                    Some(set) => {
+                        set.insert(id);
+                    }
+                    None => {
+                        values.entry(value.into()).or_default().insert(id);
+                    }
+                }
             }
-            self.by_field
-                .entry(k.field().to_owned())
-                .or_default()
-                .insert(id);
+            match self.by_field.get_mut(k.field()) {
+                Some(set) => set.insert(id),
+                None => self
+                    .by_field
+                    .entry(k.field().to_owned())
+                    .or_default()
+                    .insert(id),
+            };
         }
     }
 
     pub(crate) fn remove(&mut self, id: SeriesId, key: Option<&SeriesKey>) {
         self.all.remove(&id);
         let Some(k) = key else { return };
-        fn drop_from<Q: std::hash::Hash + Eq>(map: &mut FastMap<Q, IdSet>, at: Q, id: SeriesId) {
-            if let Some(set) = map.get_mut(&at) {
-                set.remove(&id);
-                if set.is_empty() {
-                    map.remove(&at);
-                }
-            }
-        }
-        drop_from(&mut self.by_measurement, k.measurement().to_owned(), id);
-        if let Some(tags) = self.tags_of.get_mut(k.measurement()) {
+        if let Some(m) = self.by_measurement.get_mut(k.measurement()) {
+            m.ids.remove(&id);
             for (name, value) in k.tags() {
-                if let Some(values) = tags.get_mut(name) {
-                    if let Some(n) = values.get_mut(value) {
-                        *n = n.saturating_sub(1);
-                        if *n == 0 {
+                if let Some(values) = m.tags.get_mut(name) {
+                    if let Some(set) = values.get_mut(value) {
+                        set.remove(&id);
+                        if set.is_empty() {
                             values.remove(value);
                         }
                     }
                     if values.is_empty() {
-                        tags.remove(name);
+                        m.tags.remove(name);
                     }
                 }
             }
-            if tags.is_empty() && !self.by_measurement.contains_key(k.measurement()) {
-                self.tags_of.remove(k.measurement());
+            if m.ids.is_empty() {
+                self.by_measurement.remove(k.measurement());
             }
         }
-        for (name, value) in k.tags() {
-            drop_from(&mut self.by_tag, (name.to_owned(), value.to_owned()), id);
+        if let Some(set) = self.by_field.get_mut(k.field()) {
+            set.remove(&id);
+            if set.is_empty() {
+                self.by_field.remove(k.field());
+            }
         }
-        drop_from(&mut self.by_field, k.field().to_owned(), id);
+    }
+
+    /// The series carrying `name=value` in any measurement: borrowed when one measurement
+    /// has it (the usual case), their union otherwise; `None` when none has it.
+    fn tagged_anywhere(&self, name: &str, value: &str) -> Option<Cow<'_, IdSet>> {
+        let mut found = self
+            .by_measurement
+            .values()
+            .filter_map(|m| m.tagged(name, value));
+        let first = found.next()?;
+        let mut union: Option<IdSet> = None;
+        for more in found {
+            let u = union.get_or_insert_with(|| first.clone());
+            for id in more.from(std::ops::Bound::Unbounded) {
+                u.insert(id);
+            }
+        }
+        Some(union.map_or(Cow::Borrowed(first), Cow::Owned))
     }
 
     /// The smallest set that holds every id passing `filter` (all ids when it names
     /// nothing); `None` when some named value has no series at all.
-    fn candidates(&self, filter: &SeriesFilter) -> Option<&IdSet> {
-        let mut named: Vec<Option<&IdSet>> = Vec::new();
-        if let Some(m) = &filter.measurement {
-            named.push(self.by_measurement.get(m.as_str()));
-        }
+    fn candidates(&self, filter: &SeriesFilter) -> Option<Cow<'_, IdSet>> {
+        let mut named: Vec<Cow<'_, IdSet>> = Vec::new();
+        let measurement = match &filter.measurement {
+            Some(m) => {
+                let m = self.by_measurement.get(m.as_str())?;
+                named.push(Cow::Borrowed(&m.ids));
+                Some(m)
+            }
+            None => None,
+        };
         for (name, value) in &filter.tags {
-            named.push(self.by_tag.get(&(name.to_owned(), value.to_owned())));
+            named.push(match measurement {
+                Some(m) => Cow::Borrowed(m.tagged(name, value)?),
+                None => self.tagged_anywhere(name, value)?,
+            });
         }
         if let Some(f) = &filter.field {
-            named.push(self.by_field.get(f.as_str()));
+            named.push(Cow::Borrowed(self.by_field.get(f.as_str())?));
         }
-        let mut best = &self.all;
+        let mut best = Cow::Borrowed(&self.all);
         for set in named {
-            let set = set?;
             if set.len() < best.len() {
                 best = set;
             }
@@ -156,18 +203,19 @@ impl ListingIndex {
         keep: &dyn Fn(&str) -> bool,
         values: bool,
     ) -> BTreeMap<String, Vec<String>> {
-        self.tags_of
+        self.by_measurement
             .get(measurement)
-            .map(|t| {
-                t.iter()
+            .map(|m| {
+                m.tags
+                    .iter()
                     .filter(|(k, _)| keep(k))
                     .map(|(k, vs)| {
                         let v = if values {
-                            vs.keys().cloned().collect()
+                            vs.keys().map(|v| v.to_string()).collect()
                         } else {
                             Vec::new()
                         };
-                        (k.clone(), v)
+                        (k.to_string(), v)
                     })
                     .collect()
             })
@@ -205,7 +253,7 @@ mod tests {
             ix.add(*id, Some(k));
         }
         ix.add(SeriesId(7), None);
-        let run = |f: &SeriesFilter, after: Option<u64>, limit: usize| {
+        let run_on = |ix: &ListingIndex, f: &SeriesFilter, after: Option<u64>, limit: usize| {
             ix.page(f, after.map(SeriesId), limit, |id| {
                 let names_nothing =
                     f.measurement.is_none() && f.tags.is_empty() && f.field.is_none();
@@ -220,10 +268,10 @@ mod tests {
             })
         };
         let every = SeriesFilter::default();
-        let p = run(&every, None, 3);
+        let p = run_on(&ix, &every, None, 3);
         assert_eq!(p.ids, vec![SeriesId(1), SeriesId(2), SeriesId(3)]);
         assert!(p.more);
-        let p = run(&every, Some(3), 3);
+        let p = run_on(&ix, &every, Some(3), 3);
         assert_eq!(p.ids, vec![SeriesId(4), SeriesId(7)]);
         assert!(!p.more);
         let host_a_cpu = SeriesFilter {
@@ -232,17 +280,41 @@ mod tests {
             field: None,
         };
         assert_eq!(
-            run(&host_a_cpu, None, 10).ids,
+            run_on(&ix, &host_a_cpu, None, 10).ids,
             vec![SeriesId(1), SeriesId(4)]
         );
         let none = SeriesFilter {
             measurement: Some("disk".into()),
             ..Default::default()
         };
-        assert!(run(&none, None, 10).ids.is_empty());
+        assert!(run_on(&ix, &none, None, 10).ids.is_empty());
         ix.remove(SeriesId(3), all.get(&SeriesId(3)));
         assert_eq!(ix.measurements(), vec!["cpu"]);
-        assert!(!ix.by_tag.contains_key(&("host".to_owned(), "x".to_owned())));
+        assert!(
+            ix.by_measurement.get("mem").is_none(),
+            "an emptied measurement goes"
+        );
+        // A tag filter without a measurement finds the tag in every measurement.
+        ix.add(SeriesId(3), all.get(&SeriesId(3)));
+        let host_a = SeriesFilter {
+            tags: vec![("host".into(), "a".into())],
+            ..Default::default()
+        };
+        assert_eq!(
+            run_on(&ix, &host_a, None, 10).ids,
+            vec![SeriesId(1), SeriesId(3), SeriesId(4)]
+        );
+        let host_x = SeriesFilter {
+            tags: vec![("host".into(), "x".into())],
+            ..Default::default()
+        };
+        assert!(run_on(&ix, &host_x, None, 10).ids.is_empty());
+        let cpu_host_x = SeriesFilter {
+            measurement: Some("cpu".into()),
+            tags: vec![("host".into(), "b".into())],
+            field: Some("idle".into()),
+        };
+        assert!(run_on(&ix, &cpu_host_x, None, 10).ids.is_empty());
     }
 
     #[test]
