@@ -45,10 +45,7 @@ impl IdSet {
                 if one == id {
                     return false;
                 }
-                let mut v = Vec::with_capacity(2);
-                v.push(one.min(id));
-                v.push(one.max(id));
-                *self = IdSet::Small(v);
+                *self = IdSet::Small(vec![one.min(id), one.max(id)]);
                 true
             }
             IdSet::Small(v) => {
