@@ -34,7 +34,7 @@ mod header;
 mod strings;
 mod timestamps;
 mod trends;
-mod varint;
+pub mod varint;
 
 use clio_storage::{KIND_NUM, KIND_STR, Point, PointColumns, Value};
 

@@ -1,21 +1,22 @@
-//! Byte-level primitives: LEB128 varints, zigzag, and a bounds-checked reader.
+//! Byte-level primitives: LEB128 varints, zigzag, and a bounds-checked reader. Public for
+//! the engine's other binary files (the catalog copy), so that they share one varint.
 
 use crate::CodecError;
 
 /// Maps signed to unsigned so that small magnitudes of either sign get short varints
 /// (0 → 0, -1 → 1, 1 → 2, -2 → 3, …).
-pub(crate) fn zigzag(v: i64) -> u64 {
+pub fn zigzag(v: i64) -> u64 {
     ((v << 1) ^ (v >> 63)) as u64
 }
 
 /// Inverse of [`zigzag`].
-pub(crate) fn unzigzag(u: u64) -> i64 {
+pub fn unzigzag(u: u64) -> i64 {
     ((u >> 1) as i64) ^ -((u & 1) as i64)
 }
 
 /// Appends `v` as an unsigned LEB128 varint (7 bits per byte, low groups first, high bit =
 /// "more follows"); 1 to 10 bytes.
-pub(crate) fn put_varint(out: &mut Vec<u8>, mut v: u64) {
+pub fn put_varint(out: &mut Vec<u8>, mut v: u64) {
     while v >= 0x80 {
         out.push((v as u8) | 0x80);
         v >>= 7;
@@ -24,7 +25,7 @@ pub(crate) fn put_varint(out: &mut Vec<u8>, mut v: u64) {
 }
 
 /// Appends `v` zigzag-encoded as a varint.
-pub(crate) fn put_ivarint(out: &mut Vec<u8>, v: i64) {
+pub fn put_ivarint(out: &mut Vec<u8>, v: i64) {
     put_varint(out, zigzag(v));
 }
 
@@ -38,22 +39,24 @@ pub(crate) fn varint_len(v: u64) -> usize {
 /// A cursor over untrusted bytes: every read is checked against what remains, so corrupt
 /// input yields [`CodecError::Truncated`] instead of a panic or a huge allocation.
 #[derive(Debug)]
-pub(crate) struct Reader<'a> {
+pub struct Reader<'a> {
     buf: &'a [u8],
     pos: usize,
 }
 
 impl<'a> Reader<'a> {
-    pub(crate) fn new(buf: &'a [u8]) -> Self {
+    /// A reader at the start of `buf`.
+    pub fn new(buf: &'a [u8]) -> Self {
         Reader { buf, pos: 0 }
     }
 
     /// Bytes not read yet.
-    pub(crate) fn remaining(&self) -> usize {
+    pub fn remaining(&self) -> usize {
         self.buf.len() - self.pos
     }
 
-    pub(crate) fn u8(&mut self, what: &'static str) -> Result<u8, CodecError> {
+    /// One byte; `what` names it in the error.
+    pub fn u8(&mut self, what: &'static str) -> Result<u8, CodecError> {
         let b = *self
             .buf
             .get(self.pos)
@@ -64,7 +67,7 @@ impl<'a> Reader<'a> {
 
     /// The next `n` bytes; `n` is checked against the remaining length before anything else,
     /// so a corrupt length can never index out of bounds.
-    pub(crate) fn bytes(&mut self, n: usize, what: &'static str) -> Result<&'a [u8], CodecError> {
+    pub fn bytes(&mut self, n: usize, what: &'static str) -> Result<&'a [u8], CodecError> {
         if n > self.remaining() {
             return Err(CodecError::Truncated { what });
         }
@@ -80,7 +83,8 @@ impl<'a> Reader<'a> {
         s
     }
 
-    pub(crate) fn varint(&mut self, what: &'static str) -> Result<u64, CodecError> {
+    /// An unsigned LEB128 varint of at most 64 bits.
+    pub fn varint(&mut self, what: &'static str) -> Result<u64, CodecError> {
         let mut v: u64 = 0;
         for i in 0..10 {
             let b = self.u8(what)?;
@@ -99,12 +103,13 @@ impl<'a> Reader<'a> {
         Err(CodecError::corrupt(format!("varint too long in {what}")))
     }
 
-    pub(crate) fn ivarint(&mut self, what: &'static str) -> Result<i64, CodecError> {
+    /// A zigzag-encoded signed varint.
+    pub fn ivarint(&mut self, what: &'static str) -> Result<i64, CodecError> {
         self.varint(what).map(unzigzag)
     }
 
     /// A varint used as a length or count, converted to `usize` and capped at `max`.
-    pub(crate) fn len(&mut self, max: usize, what: &'static str) -> Result<usize, CodecError> {
+    pub fn len(&mut self, max: usize, what: &'static str) -> Result<usize, CodecError> {
         let v = self.varint(what)?;
         usize::try_from(v)
             .ok()

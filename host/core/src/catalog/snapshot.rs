@@ -13,6 +13,7 @@ use std::fs::{self, File};
 use std::io::{BufReader, Write};
 use std::path::{Path, PathBuf};
 
+use clio_codec::varint::{Reader, put_ivarint, put_varint};
 use clio_storage::{SeriesId, SeriesInfo, SeriesKey, SeriesSettings};
 
 use crate::error::{Error, Result};
@@ -38,22 +39,6 @@ fn legacy_path(path: &Path) -> PathBuf {
     path.with_file_name("catalog.json")
 }
 
-fn put_varint(out: &mut Vec<u8>, mut v: u64) {
-    while v >= 0x80 {
-        out.push((v as u8) | 0x80);
-        v >>= 7;
-    }
-    out.push(v as u8);
-}
-
-fn zigzag(v: i64) -> u64 {
-    ((v << 1) ^ (v >> 63)) as u64
-}
-
-fn unzigzag(v: u64) -> i64 {
-    ((v >> 1) as i64) ^ -((v & 1) as i64)
-}
-
 fn put_bytes(out: &mut Vec<u8>, b: &[u8]) {
     put_varint(out, b.len() as u64);
     out.extend_from_slice(b);
@@ -75,7 +60,7 @@ pub(crate) fn encode<'a>(entries: impl Iterator<Item = &'a SeriesInfo>) -> Vec<u
         out.push(if e.key.is_some() { HAS_KEY } else { 0 } | if custom { HAS_SETTINGS } else { 0 });
         put_varint(&mut out, e.id.0 - prev_id);
         prev_id = e.id.0;
-        put_varint(&mut out, zigzag(e.created.wrapping_sub(prev_created)));
+        put_ivarint(&mut out, e.created.wrapping_sub(prev_created));
         prev_created = e.created;
         if let Some(k) = &e.key {
             use std::fmt::Write as _;
@@ -113,11 +98,8 @@ pub(crate) fn decode(bytes: &[u8]) -> std::result::Result<Vec<SeriesInfo>, Strin
     if crc32fast::hash(body) != stored {
         return Err("checksum mismatch: the file is damaged".into());
     }
-    let mut r = Reader {
-        b: body,
-        at: MAGIC.len(),
-    };
-    let count = r.varint()?;
+    let mut r = Reader::new(&body[MAGIC.len()..]);
+    let count = r.varint("entry count").map_err(|e| e.to_string())?;
     // Every entry takes at least three bytes: a count beyond that is damage, not a reason
     // to reserve memory.
     if count > (body.len() / 3) as u64 {
@@ -129,18 +111,18 @@ pub(crate) fn decode(bytes: &[u8]) -> std::result::Result<Vec<SeriesInfo>, Strin
     let mut out = Vec::with_capacity(count as usize);
     let (mut id, mut created) = (0u64, 0i64);
     for n in 0..count {
-        let at = r.at;
+        let at = MAGIC.len() + (body.len() - MAGIC.len() - r.remaining());
         let entry = (|| -> std::result::Result<SeriesInfo, String> {
-            let flags = r.byte()?;
+            let flags = r.u8("flags").map_err(|e| e.to_string())?;
             if flags & !(HAS_KEY | HAS_SETTINGS) != 0 {
                 return Err(format!("unknown flags {flags:#x}"));
             }
             id = id
-                .checked_add(r.varint()?)
+                .checked_add(r.varint("id").map_err(|e| e.to_string())?)
                 .ok_or("series id overflows u64")?;
-            created = created.wrapping_add(unzigzag(r.varint()?));
+            created = created.wrapping_add(r.ivarint("created").map_err(|e| e.to_string())?);
             let key = if flags & HAS_KEY != 0 {
-                let text = r.text()?;
+                let text = text(&mut r, "key")?;
                 Some(
                     text.parse::<SeriesKey>()
                         .map_err(|e| format!("key `{text}`: {e}"))?,
@@ -150,15 +132,16 @@ pub(crate) fn decode(bytes: &[u8]) -> std::result::Result<Vec<SeriesInfo>, Strin
             };
             let settings = if flags & HAS_SETTINGS != 0 {
                 let days = |r: &mut Reader<'_>| {
-                    u32::try_from(r.varint()?).map_err(|_| "retention days beyond u32".to_owned())
+                    let d = r.varint("retention days").map_err(|e| e.to_string())?;
+                    u32::try_from(d).map_err(|_| "retention days beyond u32".to_owned())
                 };
                 let keep_history_days = days(&mut r)?;
                 let keep_trends_days = days(&mut r)?;
-                let entries = r.varint()?;
+                let entries = r.varint("metadata count").map_err(|e| e.to_string())?;
                 let mut metadata = BTreeMap::new();
                 for _ in 0..entries {
-                    let k = r.text()?.to_owned();
-                    let v = r.text()?.to_owned();
+                    let k = text(&mut r, "metadata name")?.to_owned();
+                    let v = text(&mut r, "metadata value")?.to_owned();
                     metadata.insert(k, v);
                 }
                 SeriesSettings {
@@ -179,48 +162,17 @@ pub(crate) fn decode(bytes: &[u8]) -> std::result::Result<Vec<SeriesInfo>, Strin
         .map_err(|e| format!("entry {n} at byte {at}: {e}"))?;
         out.push(entry);
     }
-    if r.at != body.len() {
-        return Err(format!("{} bytes after the last entry", body.len() - r.at));
+    if r.remaining() != 0 {
+        return Err(format!("{} bytes after the last entry", r.remaining()));
     }
     Ok(out)
 }
 
-/// A cursor over the copy's bytes.
-struct Reader<'a> {
-    b: &'a [u8],
-    at: usize,
-}
-
-impl<'a> Reader<'a> {
-    fn byte(&mut self) -> std::result::Result<u8, String> {
-        let v = *self.b.get(self.at).ok_or("the file ends inside an entry")?;
-        self.at += 1;
-        Ok(v)
-    }
-
-    fn varint(&mut self) -> std::result::Result<u64, String> {
-        let mut v = 0u64;
-        for shift in (0..64).step_by(7) {
-            let b = self.byte()?;
-            v |= u64::from(b & 0x7f) << shift;
-            if b & 0x80 == 0 {
-                return Ok(v);
-            }
-        }
-        Err("a number longer than 64 bits".into())
-    }
-
-    fn text(&mut self) -> std::result::Result<&'a str, String> {
-        let len = self.varint()?;
-        let end = usize::try_from(len)
-            .ok()
-            .and_then(|l| self.at.checked_add(l))
-            .filter(|&e| e <= self.b.len())
-            .ok_or("a string runs past the end of the file")?;
-        let s = std::str::from_utf8(&self.b[self.at..end]).map_err(|e| e.to_string())?;
-        self.at = end;
-        Ok(s)
-    }
+/// A length-prefixed UTF-8 string.
+fn text<'a>(r: &mut Reader<'a>, what: &'static str) -> std::result::Result<&'a str, String> {
+    let len = r.len(usize::MAX, what).map_err(|e| e.to_string())?;
+    let bytes = r.bytes(len, what).map_err(|e| e.to_string())?;
+    std::str::from_utf8(bytes).map_err(|e| format!("{what}: {e}"))
 }
 
 /// Writes the copy atomically (temporary file, fsync, rename, fsync of the directory), then
