@@ -26,36 +26,13 @@ fi
 WORK=$(mktemp -d /tmp/clio-bench-influx.XXXXXX)
 PIDS=()
 trap 'for p in "${PIDS[@]:-}"; do kill -9 "$p" 2>/dev/null || true; done; rm -rf "$WORK"' EXIT
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_http() { # URL
-  for _ in $(seq 300); do curl -sf -o /dev/null "$1" && return 0; sleep 0.1; done
-  echo "$1 did not answer" >&2; exit 1
-}
-field() { python3 -c "import json,sys; d=json.load(open(sys.argv[1])); print(eval(sys.argv[2]))" "$@"; }
+source scripts/lib/bench.sh
 now() { date +%s.%N; }
 
 # One influxd for the whole run; each Clio server gets its own database.
-ID="$WORK/influx"; mkdir -p "$ID"; IPORT=$(free_port); IRPC=$(free_port)
-cat >"$ID.conf" <<CONF
-reporting-disabled = true
-bind-address = "127.0.0.1:$IRPC"
-[meta]
-  dir = "$ID/meta"
-[data]
-  dir = "$ID/data"
-  wal-dir = "$ID/wal"
-  query-log-enabled = false
-[http]
-  bind-address = "127.0.0.1:$IPORT"
-  log-enabled = false
-[monitor]
-  store-enabled = false
-[logging]
-  level = "error"
-CONF
-influxd -config "$ID.conf" >"$WORK/influxd.log" 2>&1 &
-PIDS+=("$!")
-wait_http "http://127.0.0.1:$IPORT/ping"
+start_influxd "$WORK/influx" "$WORK/influxd.log"
+PIDS+=("$INFLUX_PID")
+IPORT=$INFLUX_PORT
 
 influx_entry() { # NAME DATABASE
   cat <<EOF

@@ -28,16 +28,11 @@ fi
 WORK=$(mktemp -d /tmp/clio-vs.XXXXXX)
 PIDS=()
 trap 'for p in "${PIDS[@]:-}"; do kill -9 "$p" 2>/dev/null || true; done; rm -rf "$WORK"' EXIT
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_http() { # URL
-  for _ in $(seq 300); do curl -sf -o /dev/null "$1" && return 0; sleep 0.1; done
-  echo "$1 did not answer" >&2; exit 1
-}
+source scripts/lib/bench.sh
 bench() { # NAME URL
   "$CLIO" bench ingest-http --server "$2" -c $CONN -b $BATCH -s "$SERIES" --points "$POINTS" \
     -d 2h --interval-ms $INTERVAL_MS --json >"$WORK/$1.json"
 }
-field() { python3 -c "import json,sys; d=json.load(open(sys.argv[1])); print(eval(sys.argv[2]))" "$@"; }
 stop() { # PID -> seconds the graceful stop took
   local t0; t0=$(date +%s.%N)
   kill -TERM "$1"
@@ -88,27 +83,9 @@ for sys in $SYSTEMS; do
     ;;
   influx)
     command -v influxd >/dev/null || { echo "| influx | (influxd not installed) |"; continue; }
-    d="$WORK/influx"; mkdir -p "$d"; port=$(free_port); rpc=$(free_port)
-    cat >"$d.conf" <<CONF
-reporting-disabled = true
-bind-address = "127.0.0.1:$rpc"
-[meta]
-  dir = "$d/meta"
-[data]
-  dir = "$d/data"
-  wal-dir = "$d/wal"
-  query-log-enabled = false
-[http]
-  bind-address = "127.0.0.1:$port"
-  log-enabled = false
-[monitor]
-  store-enabled = false
-[logging]
-  level = "error"
-CONF
-    influxd -config "$d.conf" >"$WORK/influx.log" 2>&1 &
-    pid=$!; PIDS+=("$pid")
-    wait_http "http://127.0.0.1:$port/ping"
+    d="$WORK/influx"
+    start_influxd "$d" "$WORK/influx.log"
+    pid=$INFLUX_PID; PIDS+=("$pid"); port=$INFLUX_PORT
     bench influx "http://127.0.0.1:$port"
     s=$(stop "$pid")
     row influx "$d" "$s"

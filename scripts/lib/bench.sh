@@ -1,0 +1,41 @@
+# Helpers shared by the side-by-side bench scripts (sourced, not run).
+
+# A free TCP port on 127.0.0.1.
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+# Waits up to 30 s for URL to answer 2xx.
+wait_http() { # URL
+  for _ in $(seq 300); do curl -sf -o /dev/null "$1" && return 0; sleep 0.1; done
+  echo "$1 did not answer" >&2; exit 1
+}
+
+# Prints a Python expression over the JSON file's object `d`.
+field() { python3 -c "import json,sys; d=json.load(open(sys.argv[1])); print(eval(sys.argv[2]))" "$@"; }
+
+# Starts Debian's influxd (1.x) with a temporary config: data, meta and WAL under DIR, HTTP
+# on a free port, reporting and self-monitoring off. Sets INFLUX_PORT and INFLUX_PID; its
+# output goes to LOG.
+start_influxd() { # DIR LOG
+  local d=$1 rpc
+  mkdir -p "$d"; INFLUX_PORT=$(free_port); rpc=$(free_port)
+  cat >"$d.conf" <<CONF
+reporting-disabled = true
+bind-address = "127.0.0.1:$rpc"
+[meta]
+  dir = "$d/meta"
+[data]
+  dir = "$d/data"
+  wal-dir = "$d/wal"
+  query-log-enabled = false
+[http]
+  bind-address = "127.0.0.1:$INFLUX_PORT"
+  log-enabled = false
+[monitor]
+  store-enabled = false
+[logging]
+  level = "error"
+CONF
+  influxd -config "$d.conf" >"$2" 2>&1 &
+  INFLUX_PID=$!
+  wait_http "http://127.0.0.1:$INFLUX_PORT/ping"
+}
