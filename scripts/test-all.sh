@@ -46,6 +46,14 @@ if ! python3 -c "import yaml" 2>/dev/null; then
     || { $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq python3-yaml; }
 fi
 
+echo "== a C toolchain for the bundled SQLite and jemalloc (Debian: gcc, make)"
+# rusqlite builds SQLite with cc; tikv-jemalloc-sys builds jemalloc with make.
+if ! command -v cc >/dev/null 2>&1 || ! command -v make >/dev/null 2>&1; then
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo -n"
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq gcc make \
+    || { $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq gcc make; }
+fi
+
 echo "== curl and openssl for the TLS tests (Debian: curl, openssl)"
 # tests/e2e/tests/tls.rs makes its certificates with openssl and talks HTTPS with curl.
 if ! command -v curl >/dev/null 2>&1 || ! command -v openssl >/dev/null 2>&1; then
