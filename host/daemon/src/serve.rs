@@ -80,6 +80,10 @@ pub fn run(args: &ServeArgs) -> Result<()> {
         .thread_name("clio")
         .build()?;
     rt.block_on(async move {
+        // Signals are watched before the listening line is printed: a supervisor (or a test)
+        // that sends SIGTERM as soon as it reads that line must get a graceful stop, not the
+        // default action that kills the process.
+        let signals = Signals::watch()?;
         let topology = clio_registry::Registry::builtin().topology(&cfg)?;
         let running = clio_server::start(cfg, topology).await?;
         // One machine-readable line, for scripts and the end-to-end tests.
@@ -88,7 +92,7 @@ pub fn run(args: &ServeArgs) -> Result<()> {
             running.http_addr.map_or("off".into(), |a| a.to_string()),
             running.tcp_addr.map_or("off".into(), |a| a.to_string())
         );
-        wait_for_signal().await?;
+        signals.next().await;
         tracing::info!("signal received; shutting down");
         // The process ends right after: its memory goes back to the system at once instead
         // of being freed allocation by allocation (seconds with a million series).
@@ -100,14 +104,28 @@ pub fn run(args: &ServeArgs) -> Result<()> {
     Ok(())
 }
 
-async fn wait_for_signal() -> Result<()> {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut term = signal(SignalKind::terminate()).context("cannot watch SIGTERM")?;
-    tokio::select! {
-        r = tokio::signal::ctrl_c() => r.context("cannot watch SIGINT")?,
-        _ = term.recv() => {}
+/// SIGINT and SIGTERM, registered with the runtime from the moment this is made.
+struct Signals {
+    interrupt: tokio::signal::unix::Signal,
+    terminate: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn watch() -> Result<Self> {
+        use tokio::signal::unix::{SignalKind, signal};
+        Ok(Self {
+            interrupt: signal(SignalKind::interrupt()).context("cannot watch SIGINT")?,
+            terminate: signal(SignalKind::terminate()).context("cannot watch SIGTERM")?,
+        })
     }
-    Ok(())
+
+    /// Waits for the first of the two.
+    async fn next(mut self) {
+        tokio::select! {
+            _ = self.interrupt.recv() => {}
+            _ = self.terminate.recv() => {}
+        }
+    }
 }
 
 #[cfg(test)]
