@@ -1181,3 +1181,49 @@ async fn new_series_reach_the_primary_with_the_next_flush_in_order() {
     assert_eq!(got.len(), 1);
     assert_eq!(store.storage_status().backends[0].pending_changes, Some(0));
 }
+
+/// Queued creations keep only their ids and read what they send from the catalog when they
+/// are applied: a series changed or deleted while the primary was down reaches it as the
+/// catalog holds it, whether the queue is applied by a flush or rebuilt from the log after a
+/// crash.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn queued_creations_send_the_series_as_the_catalog_holds_it() {
+    use clio_storage::CatalogStore;
+    for crash in [false, true] {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, flaky) = open(dir.path(), options(dir.path())).await;
+        flaky.down.store(true, Ordering::SeqCst);
+        let rep = store
+            .write((1..=3).map(|s| pt(s, 2000, 1.0)).collect())
+            .await
+            .unwrap();
+        assert_eq!(rep.created_series, 3);
+        let unit = SeriesUpdate {
+            metadata: Some(BTreeMap::from([("unit".to_string(), "kPa".to_string())])),
+            keep_history_days: Some(3),
+            ..Default::default()
+        };
+        store.update_series(SeriesId(1), &unit).await.unwrap();
+        assert!(store.delete_series(SeriesId(2)).await.unwrap());
+        assert_eq!(
+            store.storage_status().backends[0].pending_changes,
+            Some(3),
+            "one merged creation, the update and the deletion wait"
+        );
+        let (store, flaky) = if crash {
+            store.abandon();
+            open(dir.path(), options(dir.path())).await
+        } else {
+            flaky.down.store(false, Ordering::SeqCst);
+            (store, flaky)
+        };
+        store.flush().await.unwrap();
+        let stored = flaky.list_series(&SeriesFilter::default()).await.unwrap();
+        store.close().await.unwrap();
+        let ids: Vec<u64> = stored.iter().map(|s| s.id.0).collect();
+        assert_eq!(ids, [1, 3], "crash={crash}: 2 was deleted");
+        let one = &stored[0].settings;
+        assert_eq!(one.metadata.get("unit").map(String::as_str), Some("kPa"));
+        assert_eq!(one.keep_history_days, 3, "crash={crash}");
+    }
+}

@@ -16,6 +16,48 @@ pub(crate) enum Applied {
 /// Series creations merged into one queued change (one storage transaction) at most.
 const MAX_MERGED: usize = 50_000;
 
+/// A change waiting for the primary, in log order.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Queued {
+    /// Series created: only their ids wait. What the primary gets is read from the catalog
+    /// when the creation is applied, so a million new series do not keep a second copy of
+    /// their keys and settings until the flush (issue #25's memory per series). A series
+    /// deleted meanwhile is skipped (its deletion is queued behind), one changed meanwhile
+    /// is created as it is now (its update, queued behind, is idempotent).
+    Created(Vec<SeriesId>),
+    /// Any other change, as logged.
+    Change(Change),
+}
+
+impl Queued {
+    /// Appends `change` to `queue`, joining consecutive creations (up to [`MAX_MERGED`]
+    /// series, one storage transaction) unless the last entry is the front, which
+    /// `apply_pending` may be applying right now (unlocked).
+    fn push(queue: &mut VecDeque<Queued>, change: Queued) {
+        let not_front = queue.len() >= 2;
+        if let (Some(Queued::Created(queued)), Queued::Created(ids)) = (queue.back_mut(), &change)
+            && not_front
+            && queued.len() + ids.len() <= MAX_MERGED
+        {
+            queued.extend_from_slice(ids);
+            return;
+        }
+        queue.push_back(change);
+    }
+
+    /// Appends a change replayed from the log, joining consecutive creations. Unlike
+    /// [`Queued::push`] it may merge into the front: nothing applies the queue yet.
+    pub(crate) fn push_replayed(queue: &mut VecDeque<Queued>, change: Queued) {
+        if let (Some(Queued::Created(queued)), Queued::Created(ids)) = (queue.back_mut(), &change)
+            && queued.len() + ids.len() <= MAX_MERGED
+        {
+            queued.extend_from_slice(ids);
+            return;
+        }
+        queue.push_back(change);
+    }
+}
+
 impl Store {
     /// When only creations of series wait (they wait for the flush by design, see
     /// [`Store::queue_create`]), applies them now, so that a change made after them can be
@@ -23,7 +65,7 @@ impl Store {
     async fn creations_first(&self) {
         let only_creations = {
             let queue = self.inner.pending.lock().await;
-            !queue.is_empty() && queue.iter().all(|c| matches!(c, Change::Create(_)))
+            !queue.is_empty() && queue.iter().all(|c| matches!(c, Queued::Created(_)))
         };
         if only_creations && let Err(e) = self.apply_pending().await {
             warn!(error = %e, "queued series creations could not reach the primary");
@@ -47,7 +89,7 @@ impl Store {
                 }
             }
         }
-        queue.push_back(change);
+        queue.push_back(Queued::Change(change));
         inner
             .pending_len
             .store(queue.len() as u64, Ordering::Relaxed);
@@ -61,17 +103,10 @@ impl Store {
     /// it there, a write creating 5,000 series waited for a storage transaction of 5,000
     /// rows (issue #25's new-series ingest). Consecutive creations join one change, applied
     /// in one transaction.
-    pub(crate) async fn queue_create(&self, infos: Vec<SeriesInfo>) {
+    pub(crate) async fn queue_create(&self, ids: Vec<SeriesId>) {
         let inner = &self.inner;
         let mut queue = inner.pending.lock().await;
-        // Never into the front: `apply_pending` may be applying it right now (unlocked).
-        let not_front = queue.len() >= 2;
-        match queue.back_mut() {
-            Some(Change::Create(queued)) if not_front && queued.len() < MAX_MERGED => {
-                queued.extend(infos)
-            }
-            _ => queue.push_back(Change::Create(infos)),
-        }
+        Queued::push(&mut queue, Queued::Created(ids));
         inner
             .pending_len
             .store(queue.len() as u64, Ordering::Relaxed);
@@ -97,7 +132,7 @@ impl Store {
                 }
             }
         }
-        queue.push_back(change);
+        queue.push_back(Queued::Change(change));
         inner
             .pending_len
             .store(queue.len() as u64, Ordering::Relaxed);
@@ -120,8 +155,12 @@ impl Store {
         }
         let backend = inner.primary.ensure().await?;
         loop {
-            let Some(change) = inner.pending.lock().await.front().cloned() else {
+            let Some(queued) = inner.pending.lock().await.front().cloned() else {
                 break;
+            };
+            let change = match queued {
+                Queued::Change(c) => c,
+                Queued::Created(ids) => Change::Create(self.created_infos(&ids)),
             };
             let r = change.apply(backend.as_ref()).await;
             let mut queue = inner.pending.lock().await;
@@ -137,5 +176,11 @@ impl Store {
                 .store(queue.len() as u64, Ordering::Relaxed);
         }
         Ok(())
+    }
+
+    /// What the catalog holds now for series created earlier (see [`Queued::Created`]).
+    fn created_infos(&self, ids: &[SeriesId]) -> Vec<SeriesInfo> {
+        let cat = self.inner.catalog.read();
+        ids.iter().filter_map(|id| cat.get(*id).cloned()).collect()
     }
 }

@@ -178,7 +178,7 @@ pub(crate) struct EngineState {
     pub(crate) replica_max_log_bytes: u64,
     /// Changes the primary has not received yet (it was down when they were made), in log
     /// order. The flush applies them before it writes points.
-    pub(crate) pending: tokio::sync::Mutex<VecDeque<Change>>,
+    pub(crate) pending: tokio::sync::Mutex<VecDeque<changes::Queued>>,
     /// Held by whoever applies `pending` (the flush, or a change that must come after
     /// queued creations), so that a queued change is applied and popped once.
     pub(crate) applying: tokio::sync::Mutex<()>,

@@ -1,6 +1,7 @@
 //! Opening the engine: the catalog (from the primary, or its local copy while the primary is
 //! down), log replay, changes the primary may have missed queued for it, replicas started.
 
+use super::changes::Queued;
 use super::flush::cache_service;
 use super::*;
 use crate::catalog::snapshot;
@@ -126,24 +127,30 @@ impl Store {
         let flushed_upto = flushed_upto.max(known_flushed);
         // The catalog follows the log; the primary gets every logged change again (they are
         // idempotent), since any of them may not have reached it before a crash.
-        for c in &changes {
-            match c {
+        let mut pending = VecDeque::new();
+        for c in changes {
+            let queued = match c {
                 Change::Create(infos) => {
+                    let ids = infos.iter().map(|i| i.id).collect();
                     for i in infos {
-                        catalog.insert(i.clone());
+                        catalog.insert(i);
                     }
+                    Queued::Created(ids)
                 }
                 Change::Update(id, update) => {
-                    if let Some(mut info) = catalog.get(*id).cloned() {
+                    if let Some(mut info) = catalog.get(id).cloned() {
                         update.apply(&mut info.settings);
                         catalog.insert(info);
                     }
+                    Queued::Change(Change::Update(id, update))
                 }
                 Change::DeleteSeries(id) => {
-                    catalog.remove(*id);
+                    catalog.remove(id);
+                    Queued::Change(Change::DeleteSeries(id))
                 }
-                Change::DeleteRange { .. } | Change::Expire(_) => {}
-            }
+                c @ (Change::DeleteRange { .. } | Change::Expire(_)) => Queued::Change(c),
+            };
+            Queued::push_replayed(&mut pending, queued);
         }
         // Points of series missing from the catalog cannot be flushed anywhere meaningful
         // (logs written before the engine logged series creation).
@@ -176,7 +183,7 @@ impl Store {
                 .map(Arc::new)
             })
             .collect::<Result<Vec<_>>>()?;
-        let pending_len = changes.len() as u64;
+        let pending_len = pending.len() as u64;
         let target = match (&opts.archive_dir, &opts.archive_command) {
             (Some(_), Some(_)) => {
                 return Err(Error::InvalidRequest(
@@ -198,7 +205,7 @@ impl Store {
                 replicas,
                 read_failover: topology.read_failover,
                 replica_max_log_bytes: topology.replica_max_log_bytes,
-                pending: tokio::sync::Mutex::new(changes.into()),
+                pending: tokio::sync::Mutex::new(pending),
                 applying: tokio::sync::Mutex::new(()),
                 pending_len: AtomicU64::new(pending_len),
                 flushed_upto: AtomicU64::new(flushed_upto),

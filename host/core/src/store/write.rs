@@ -266,16 +266,17 @@ impl Store {
             })
             .collect();
         inner.wal.append(Entry::CreateSeries(infos.clone())).await?;
+        let created_ids: Vec<SeriesId> = infos.iter().map(|i| i.id).collect();
         {
             let mut cat = inner.catalog.write();
-            for info in &infos {
+            for info in infos {
                 inner.cache.mark_new(info.id);
-                cat.insert(info.clone());
+                cat.insert(info);
                 report.created_series += 1;
             }
         }
         inner.catalog_changed.store(true, Ordering::Relaxed);
-        self.queue_create(infos).await;
+        self.queue_create(created_ids).await;
         Ok(ids)
     }
 }
