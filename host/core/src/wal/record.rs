@@ -191,37 +191,65 @@ pub(crate) fn decode_all(body: &[u8]) -> Decoded {
 /// Decodes the records of a segment body (the bytes after the magic), opening sealed
 /// records with `keys`.
 pub(crate) fn decode_all_with(body: &[u8], keys: &Keyring) -> Decoded {
-    let mut pos = 0;
     let mut entries = Vec::new();
     let mut ends = Vec::new();
-    let mut stopped = None;
-    let mut fatal = None;
+    let tail = decode_each(body, keys, |entry, end| {
+        entries.push(entry);
+        ends.push(end);
+        true
+    });
+    Decoded {
+        entries,
+        valid_len: tail.valid_len,
+        stopped: tail.stopped,
+        ends,
+        fatal: tail.fatal,
+    }
+}
+
+/// How reading a segment's records ended (see [`Decoded`] for the fields).
+#[derive(Debug, Default)]
+pub(crate) struct Tail {
+    /// Bytes of the segment (after the magic) that held valid records.
+    pub valid_len: usize,
+    /// Why reading stopped before the end, if it did.
+    pub stopped: Option<String>,
+    /// A whole record the keys cannot open.
+    pub fatal: Option<String>,
+}
+
+/// Decodes the records of a segment body one by one, handing each to `each` with the
+/// offset where it ends; stops early when `each` returns false. Replay streams a segment
+/// through this instead of holding all of its entries at once.
+pub(crate) fn decode_each(
+    body: &[u8],
+    keys: &Keyring,
+    mut each: impl FnMut(Entry, usize) -> bool,
+) -> Tail {
+    let mut pos = 0;
+    let mut tail = Tail::default();
     while pos < body.len() {
         match decode_one(&body[pos..], keys) {
             Ok((entry, used)) => {
-                entries.push(entry);
                 pos += used;
-                ends.push(pos);
+                if !each(entry, pos) {
+                    break;
+                }
             }
             Err(Stop::Damaged(why)) => {
-                stopped = Some(format!("at byte {}: {why}", pos + MAGIC.len()));
+                tail.stopped = Some(format!("at byte {}: {why}", pos + MAGIC.len()));
                 break;
             }
             Err(Stop::Key(why)) => {
                 let why = format!("at byte {}: {why}", pos + MAGIC.len());
-                stopped = Some(why.clone());
-                fatal = Some(why);
+                tail.stopped = Some(why.clone());
+                tail.fatal = Some(why);
                 break;
             }
         }
     }
-    Decoded {
-        entries,
-        valid_len: pos,
-        stopped,
-        ends,
-        fatal,
-    }
+    tail.valid_len = pos;
+    tail
 }
 
 /// Why a record did not decode.
