@@ -856,8 +856,7 @@ mod tests {
         segment(dir.path(), 3, 20..30, &Keyring::none(), 0);
         let (seen, apply) = recorder();
         let e = Wal::open(options(dir.path(), Keyring::none()), apply)
-            .err()
-            .expect("a sealed log without its key is refused")
+            .expect_err("a sealed log without its key is refused")
             .to_string();
         assert!(
             e.contains("00000000000000000002.wal") && e.contains("key"),
