@@ -1227,3 +1227,48 @@ async fn queued_creations_send_the_series_as_the_catalog_holds_it() {
         assert_eq!(one.keep_history_days, 3, "crash={crash}");
     }
 }
+
+/// After a crash, replay does not send the primary again the creations it already holds
+/// (compared with the catalog it answered at start), and does send those it missed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replay_sends_only_the_creations_the_primary_lacks() {
+    use clio_storage::CatalogStore;
+    let dir = tempfile::tempdir().unwrap();
+    let (store, flaky) = open(dir.path(), options(dir.path())).await;
+    store.write(vec![pt(9, 1000, 1.0)]).await.unwrap();
+    store.flush().await.unwrap();
+    store
+        .write((1..=3).map(|s| pt(s, 2000, 1.0)).collect())
+        .await
+        .unwrap();
+    // A change made after queued creations applies them first: the primary holds 1..=3
+    // while the log still holds their creations (no flush since).
+    let unit = SeriesUpdate {
+        keep_history_days: Some(3),
+        ..Default::default()
+    };
+    store.update_series(SeriesId(9), &unit).await.unwrap();
+    assert_eq!(flaky.created.load(Ordering::SeqCst), 4);
+    flaky.down.store(true, Ordering::SeqCst);
+    store
+        .write((4..=5).map(|s| pt(s, 2000, 1.0)).collect())
+        .await
+        .unwrap();
+    store.abandon();
+    let (store, flaky) = open(dir.path(), options(dir.path())).await;
+    store.flush().await.unwrap();
+    assert_eq!(
+        flaky.created.load(Ordering::SeqCst),
+        2,
+        "only 4 and 5, which the primary never got"
+    );
+    let stored = flaky.list_series(&SeriesFilter::default()).await.unwrap();
+    let ids: Vec<u64> = stored.iter().map(|s| s.id.0).collect();
+    assert_eq!(ids, [1, 2, 3, 4, 5, 9]);
+    assert_eq!(stored[5].settings.keep_history_days, 3);
+    for id in [1, 4] {
+        let r = store.read(&range(id, 0, 10_000)).await.unwrap();
+        assert_eq!(nums(&r), [(2000, 1.0)], "series {id}");
+    }
+    store.close().await.unwrap();
+}

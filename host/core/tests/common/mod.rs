@@ -52,6 +52,8 @@ pub struct Flaky {
     pub fail_expire: AtomicBool,
     /// Makes every call fail, as an unreachable backend does.
     pub down: AtomicBool,
+    /// Series sent to `create_series`, counted.
+    pub created: std::sync::atomic::AtomicUsize,
 }
 
 impl Flaky {
@@ -61,6 +63,7 @@ impl Flaky {
             fail_writes: AtomicBool::new(false),
             fail_expire: AtomicBool::new(false),
             down: AtomicBool::new(false),
+            created: Default::default(),
         }
     }
 
@@ -83,6 +86,7 @@ impl CatalogStore for Flaky {
 
     async fn create_series(&self, s: &[NewSeries]) -> Result<()> {
         self.up()?;
+        self.created.fetch_add(s.len(), Ordering::SeqCst);
         self.inner.create_series(s).await
     }
 
