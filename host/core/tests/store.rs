@@ -1272,3 +1272,40 @@ async fn replay_sends_only_the_creations_the_primary_lacks() {
     }
     store.close().await.unwrap();
 }
+
+/// Written key texts: the canonical spelling is found through the catalog with nothing
+/// learned; another spelling only once learned; neither after the series is deleted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn key_texts_are_found_by_canonical_spelling_or_once_learned() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, _) = open(dir.path(), options(dir.path())).await;
+    let key: SeriesKey = "cpu,b=2,a=1 v".parse().unwrap();
+    store
+        .write(vec![IncomingPoint {
+            series: SeriesRef::Key(key.clone()),
+            ts: Some(1_000),
+            value: Value::Num(1.0),
+        }])
+        .await
+        .unwrap();
+    let id = store.series_id(&key).unwrap();
+    assert_eq!(store.key_lookup().get("cpu,a=1,b=2 v"), Some(id));
+    assert_eq!(store.key_lookup().get("cpu,b=2,a=1 v"), None);
+    store.learn_key_texts(vec![
+        ("cpu,a=1,b=2 v".into(), key.clone()),
+        ("cpu,b=2,a=1 v".into(), key.clone()),
+        ("cpu,b=3,a=1 v".into(), "cpu,b=3,a=1 v".parse().unwrap()),
+    ]);
+    let lookup = store.key_lookup();
+    assert_eq!(lookup.get("cpu,b=2,a=1 v"), Some(id));
+    assert_eq!(
+        lookup.learned(),
+        1,
+        "only the other spelling of an existing series"
+    );
+    drop(lookup);
+    assert!(store.delete_series(id).await.unwrap());
+    assert_eq!(store.key_lookup().get("cpu,a=1,b=2 v"), None);
+    assert_eq!(store.key_lookup().get("cpu,b=2,a=1 v"), None);
+    store.close().await.unwrap();
+}

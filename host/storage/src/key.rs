@@ -216,18 +216,79 @@ fn escape(out: &mut String, s: &str, extra: &[char]) {
     }
 }
 
+/// Whether `rest` starts with `s` escaped as [`escape`] writes it; consumes what matched.
+fn strip_escaped(rest: &mut &[u8], s: &str, extra: u8) -> bool {
+    for &b in s.as_bytes() {
+        // Multi-byte characters never need escaping: their bytes are all >= 0x80.
+        if b == b',' || b == b' ' || b == b'\\' || b == extra {
+            match rest.split_first_chunk::<2>() {
+                Some(([b'\\', c], tail)) if *c == b => *rest = tail,
+                _ => return false,
+            }
+        } else {
+            match rest.split_first() {
+                Some((c, tail)) if *c == b => *rest = tail,
+                _ => return false,
+            }
+        }
+    }
+    true
+}
+
+/// Whether `rest` starts with the byte `b`; consumes it.
+fn strip_byte(rest: &mut &[u8], b: u8) -> bool {
+    match rest.split_first() {
+        Some((c, tail)) if *c == b => {
+            *rest = tail;
+            true
+        }
+        _ => false,
+    }
+}
+
+impl SeriesKey {
+    /// Appends the key's line-protocol text, the canonical form (tags sorted, escapes as
+    /// [`fmt::Display`] writes them): `measurement,tag=value field`.
+    pub fn write_line_text(&self, out: &mut String) {
+        escape(out, self.measurement(), &[]);
+        for (k, v) in self.tags() {
+            out.push(',');
+            escape(out, k, &['=']);
+            out.push('=');
+            escape(out, v, &['=']);
+        }
+        out.push(' ');
+        escape(out, self.field(), &['=']);
+    }
+
+    /// Whether `text` is exactly this key's canonical line-protocol text (what
+    /// [`SeriesKey::write_line_text`] writes), compared without building it. Clients that
+    /// write tags sorted and plain names, which is most of them, write keys so; the engine
+    /// looks such texts up in its catalog without parsing them.
+    pub fn is_line_text(&self, text: &str) -> bool {
+        let mut rest = text.as_bytes();
+        if !strip_escaped(&mut rest, self.measurement(), b' ') {
+            return false;
+        }
+        for (k, v) in self.tags() {
+            if !(strip_byte(&mut rest, b',')
+                && strip_escaped(&mut rest, k, b'=')
+                && strip_byte(&mut rest, b'=')
+                && strip_escaped(&mut rest, v, b'='))
+            {
+                return false;
+            }
+        }
+        strip_byte(&mut rest, b' ')
+            && strip_escaped(&mut rest, self.field(), b'=')
+            && rest.is_empty()
+    }
+}
+
 impl fmt::Display for SeriesKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut s = String::with_capacity(64);
-        escape(&mut s, self.measurement(), &[]);
-        for (k, v) in self.tags() {
-            s.push(',');
-            escape(&mut s, k, &['=']);
-            s.push('=');
-            escape(&mut s, v, &['=']);
-        }
-        s.push(' ');
-        escape(&mut s, self.field(), &['=']);
+        self.write_line_text(&mut s);
         f.write_str(&s)
     }
 }
@@ -391,5 +452,38 @@ mod tests {
             let s = k.to_string();
             prop_assert_eq!(s.parse::<SeriesKey>().unwrap(), k);
         }
+
+        /// `is_line_text` holds for the canonical text only: not for any other text that
+        /// names the same key (unsorted tags, extra escapes) nor for a changed one.
+        #[test]
+        fn only_the_canonical_text_is_the_line_text(
+            m in "[a-z ,=\\\\é]{1,8}",
+            tags in proptest::collection::btree_map("[a-z ,=\\\\]{1,4}", "[a-z ,=é]{1,4}", 0..4),
+            f in "[a-z ,=]{1,6}",
+            cut in any::<prop::sample::Index>(),
+            extra in "[a-z,=\\\\ ]",
+        ) {
+            let k = SeriesKey::new(m, tags, f).unwrap();
+            let s = k.to_string();
+            prop_assert!(k.is_line_text(&s), "{}", s);
+            let at = cut.index(s.len() + 1);
+            if s.is_char_boundary(at) {
+                prop_assert!(!k.is_line_text(&s[..at]) || at == s.len());
+                let longer = format!("{}{extra}{}", &s[..at], &s[at..]);
+                prop_assert!(!k.is_line_text(&longer), "{}", longer);
+            }
+        }
+    }
+
+    #[test]
+    fn line_text_needs_sorted_tags_and_plain_escapes() {
+        let k: SeriesKey = "cpu,b=2,a=1 v".parse().unwrap();
+        assert!(k.is_line_text("cpu,a=1,b=2 v"));
+        assert!(!k.is_line_text("cpu,b=2,a=1 v"), "unsorted");
+        assert!(!k.is_line_text("cpu,a=1,b=2 v2"));
+        assert!(!k.is_line_text("cpu,a=1,b=2"));
+        let spaced: SeriesKey = "my\\ cpu,a=x\\,y v".parse().unwrap();
+        assert!(spaced.is_line_text("my\\ cpu,a=x\\,y v"));
+        assert!(!spaced.is_line_text("my cpu,a=x,y v"));
     }
 }

@@ -91,9 +91,32 @@ impl Catalog {
         }
     }
 
-    /// Hash of a key, the same for a key and its copies.
+    /// Hash of a key: the hash of its canonical line-protocol text, so that a text as a
+    /// client wrote it finds its series here ([`Catalog::id_of_text`]) without being parsed.
     fn hash_key(hasher: &FastState, key: &SeriesKey) -> u64 {
-        hasher.hash_one(key)
+        thread_local! {
+            static TEXT: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
+        }
+        TEXT.with_borrow_mut(|text| {
+            text.clear();
+            key.write_line_text(text);
+            hasher.hash_one(text.as_str())
+        })
+    }
+
+    /// The series whose key's canonical line-protocol text is `text` exactly (tags sorted,
+    /// escapes as [`SeriesKey::write_line_text`] writes them); other spellings of a key are
+    /// not found here.
+    pub(crate) fn id_of_text(&self, text: &str) -> Option<SeriesId> {
+        let h = self.key_hasher.hash_one(text);
+        self.by_key
+            .find(h, |id| {
+                self.by_id
+                    .get(id)
+                    .and_then(|i| i.key.as_ref())
+                    .is_some_and(|k| k.is_line_text(text))
+            })
+            .copied()
     }
 
     /// Adds `id`'s key (already in `by_id`) to the key index.
@@ -290,6 +313,15 @@ mod tests {
         c.insert(info(10, None));
         assert_eq!(c.id_of(&key("m,h=x10 f")), None);
         assert_eq!(c.id_of(&key("m,h=x11 f")), Some(SeriesId(11)));
+        // Texts as written: the canonical spelling only, and never of a removed key.
+        assert_eq!(c.id_of_text("m,h=x11 f"), Some(SeriesId(11)));
+        assert_eq!(c.id_of_text("m,h=renamed f"), Some(SeriesId(6)));
+        assert_eq!(c.id_of_text("m,h=x6 f"), None);
+        assert_eq!(c.id_of_text("m,h=x9 f"), None);
+        assert_eq!(c.id_of_text("m,h=x11  f"), None);
+        c.insert(info(2000, Some("m,b=2,a=1 f")));
+        assert_eq!(c.id_of_text("m,a=1,b=2 f"), Some(SeriesId(2000)));
+        assert_eq!(c.id_of_text("m,b=2,a=1 f"), None, "not canonical");
     }
 
     #[test]
