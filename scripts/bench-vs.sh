@@ -8,6 +8,8 @@
 #   CLIO=path/to/clio   the binary under test (default target/release/clio; build it with
 #                       `cargo build --release -p clio`)
 #   SYSTEMS="clio vm influx"   which systems to run (InfluxDB only when influxd is installed)
+#   INTERVAL_MS=10000   milliseconds between two points of a series (timestamps start a week
+#                       back: 604800000 points over 10000 series at 10000 ms is a simulated week)
 # VictoriaMetrics comes from Debian's victoria-metrics package (installed when missing).
 # Clio runs with its defaults (wal.sync = "always": every acknowledged write is on disk);
 # VictoriaMetrics and InfluxDB acknowledge before their data is durable.
@@ -17,7 +19,7 @@ POINTS=${1:-20000000}
 SERIES=${2:-10000}
 BATCH=5000
 CONN=4
-INTERVAL_MS=10000
+INTERVAL_MS=${INTERVAL_MS:-10000}
 CLIO=${CLIO:-target/release/clio}
 SYSTEMS=${SYSTEMS:-"clio vm influx"}
 [ -x "$CLIO" ] || { echo "no $CLIO: cargo build --release -p clio (or set CLIO)" >&2; exit 1; }

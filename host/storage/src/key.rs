@@ -208,6 +208,12 @@ impl fmt::Debug for SeriesKey {
 }
 
 fn escape(out: &mut String, s: &str, extra: &[char]) {
+    let special = |b: u8| b == b',' || b == b' ' || b == b'\\' || extra.contains(&char::from(b));
+    // Most names need no escape: copied whole (the catalog renders every key it hashes).
+    if !s.bytes().any(special) {
+        out.push_str(s);
+        return;
+    }
     for c in s.chars() {
         if c == ',' || c == ' ' || c == '\\' || extra.contains(&c) {
             out.push('\\');
