@@ -56,4 +56,6 @@ echo "log left for the next start: $((wal / 1048576)) MB; data directory $(du -s
 start; echo "restart answered /health after $ELAPSED s"
 grep -o 'write-ahead log replayed.*' "$WORK/clio.log" | tail -1 || true
 echo "resident after the restart: $(rss_mb) MB"
+sleep 20
+echo "resident 20 s later (freed pages returned): $(rss_mb) MB ($(python3 -c "print(f'{($(rss_mb) - $base) * 1048576 / $SERIES:.0f}')") B per series above the empty server)"
 stop; echo "second graceful stop: $ELAPSED s"

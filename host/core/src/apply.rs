@@ -46,6 +46,19 @@ impl Change {
         })
     }
 
+    /// The change a log entry records, taking it; `None` for points, flush marks and clock
+    /// records.
+    pub(crate) fn from_owned_entry(entry: Entry) -> Option<Change> {
+        Some(match entry {
+            Entry::Points(_) | Entry::Flushed { .. } | Entry::Clock(_) => return None,
+            Entry::DeleteSeries(id) => Change::DeleteSeries(id),
+            Entry::DeleteRange { series, from, to } => Change::DeleteRange { series, from, to },
+            Entry::Expire(batch) => Change::Expire(batch),
+            Entry::CreateSeries(infos) => Change::Create(infos),
+            Entry::UpdateSeries(id, u) => Change::Update(id, u),
+        })
+    }
+
     /// Applies the change to `backend`. A series the backend does not know is not an error
     /// for updates and deletions: it was deleted later in the log, or never reached this
     /// backend, and what the log says next decides its contents.

@@ -71,45 +71,41 @@ impl Store {
         // Points of segments the primary is known to hold are not replayed into memory: the
         // log may be kept long for a lagging replica.
         let known_flushed = flush_mark::load(&opts.data_dir);
-        let replaying = Arc::new(AtomicBool::new(true));
-        // Changes other than points seen during replay, in log order; the highest flush mark.
-        let replayed: Arc<Mutex<(Vec<Change>, u64)>> = Arc::default();
         let apply = {
             let cache = Arc::clone(&cache);
-            let replaying = Arc::clone(&replaying);
-            let replayed = Arc::clone(&replayed);
-            Arc::new(move |seg: u64, entry: &Entry| {
-                match entry {
-                    Entry::Points(points) => {
-                        if seg > known_flushed {
-                            cache.apply_points(seg, points);
-                        }
-                    }
-                    Entry::DeleteSeries(id) => cache.remove_series(*id),
-                    Entry::DeleteRange { series, from, to } => {
-                        cache.remove_range(*series, *from, *to);
-                    }
-                    Entry::Expire(batch) => {
-                        for e in batch {
-                            if let Some(before) = e.raw_before {
-                                cache.remove_range(e.series, Timestamp::MIN, before);
-                            }
-                        }
-                    }
-                    Entry::CreateSeries(_)
-                    | Entry::UpdateSeries(..)
-                    | Entry::Flushed { .. }
-                    | Entry::Clock(_) => {}
-                }
-                if replaying.load(Ordering::Relaxed) {
-                    let mut r = replayed.lock();
-                    if let Entry::Flushed { upto } = entry {
-                        r.1 = r.1.max(*upto);
-                    } else if let Some(change) = Change::from_entry(entry) {
-                        r.0.push(change);
+            Arc::new(move |seg: u64, entry: &Entry| match entry {
+                Entry::Points(points) => {
+                    if seg > known_flushed {
+                        cache.apply_points(seg, points);
                     }
                 }
+                Entry::DeleteSeries(id) => cache.remove_series(*id),
+                Entry::DeleteRange { series, from, to } => {
+                    cache.remove_range(*series, *from, *to);
+                }
+                Entry::Expire(batch) => {
+                    for e in batch {
+                        if let Some(before) = e.raw_before {
+                            cache.remove_range(e.series, Timestamp::MIN, before);
+                        }
+                    }
+                }
+                Entry::CreateSeries(_)
+                | Entry::UpdateSeries(..)
+                | Entry::Flushed { .. }
+                | Entry::Clock(_) => {}
             })
+        };
+        // Changes other than points seen during replay, in log order (taken, not copied: a
+        // million logged creations are ~170 MB); the highest flush mark.
+        let mut changes: Vec<Change> = Vec::new();
+        let mut flushed_upto = 0u64;
+        let keep = |_seg: u64, entry: Entry| {
+            if let Entry::Flushed { upto } = entry {
+                flushed_upto = flushed_upto.max(upto);
+            } else if let Some(change) = Change::from_owned_entry(entry) {
+                changes.push(change);
+            }
         };
         let wal_opts = WalOptions {
             dir: opts.data_dir.join("wal"),
@@ -120,10 +116,8 @@ impl Store {
             clock: opts.archive_dir.is_some() || opts.archive_command.is_some(),
             keys: Arc::clone(&opts.keys),
         };
-        let (wal, report) = Wal::open(wal_opts, apply)?;
-        replaying.store(false, Ordering::Relaxed);
+        let (wal, report) = Wal::open_keeping(wal_opts, apply, keep)?;
         let mut catalog = catalog;
-        let (changes, flushed_upto) = std::mem::take(&mut *replayed.lock());
         // The primary holds every point of segments up to the last flush mark.
         cache.mark_clean_upto(flushed_upto);
         let flushed_upto = flushed_upto.max(known_flushed);

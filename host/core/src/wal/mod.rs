@@ -300,7 +300,18 @@ fn read_segments(
 
 impl Wal {
     /// Replays every segment through `apply`, then starts the log thread on a new segment.
+    #[cfg(test)]
     pub(crate) fn open(opts: WalOptions, apply: Applier) -> Result<(Wal, ReplayReport)> {
+        Self::open_keeping(opts, apply, |_, _| {})
+    }
+
+    /// [`Wal::open`] that also hands each replayed entry, after `apply`, to `keep`, which
+    /// owns it from then on (the start-up keeps the logged changes without copying them).
+    pub(crate) fn open_keeping(
+        opts: WalOptions,
+        apply: Applier,
+        mut keep: impl FnMut(u64, Entry),
+    ) -> Result<(Wal, ReplayReport)> {
         fs::create_dir_all(&opts.dir)
             .map_err(|e| Error::io(format!("creating {}", opts.dir.display()), e))?;
         let started = Instant::now();
@@ -319,13 +330,14 @@ impl Wal {
             for msg in rx {
                 match msg {
                     Replayed::Entries(n, entries) => {
-                        for e in &entries {
-                            if let Entry::Points(p) = e {
+                        for e in entries {
+                            if let Entry::Points(p) = &e {
                                 report.points += p.len();
                                 *seg_points.lock().entry(n).or_default() += p.len() as u64;
                             }
-                            apply(n, e);
+                            apply(n, &e);
                             report.entries += 1;
+                            keep(n, e);
                         }
                     }
                     Replayed::Segment { path, bytes, tail } => {
@@ -823,7 +835,13 @@ mod tests {
         fs::write(segment_path(dir.path(), 3), b"CL").unwrap();
         segment(dir.path(), 4, 3_000..3_005, &none, 0);
         let (seen, apply) = recorder();
-        let (wal, report) = Wal::open(options(dir.path(), none), apply).unwrap();
+        let mut kept = Vec::new();
+        let (wal, report) = Wal::open_keeping(options(dir.path(), none), apply, |seg, e| {
+            if let Entry::DeleteSeries(id) = e {
+                kept.push((seg, id.0));
+            }
+        })
+        .unwrap();
         wal.shutdown().await;
         let want: Vec<(u64, u64)> = (0..2_000)
             .map(|i| (1, i))
@@ -831,6 +849,7 @@ mod tests {
             .chain((3_000..3_005).map(|i| (4, i)))
             .collect();
         assert_eq!(*seen.lock(), want);
+        assert_eq!(kept, want, "each entry handed over after it was applied");
         assert_eq!(report.segments, 4);
         assert_eq!(report.entries, want.len());
         let damaged = report.damaged.join("\n");
