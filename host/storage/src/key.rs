@@ -306,7 +306,7 @@ impl SeriesKey {
     /// Whether `raw` is the pieces joined by the separators, unescaped.
     fn is_plain_text(&self, raw: &[u8]) -> bool {
         let mut rest = raw;
-        let mut piece = |p: &str, rest: &mut &[u8]| match rest.split_at_checked(p.len()) {
+        let piece = |p: &str, rest: &mut &[u8]| match rest.split_at_checked(p.len()) {
             Some((head, tail)) if head == p.as_bytes() => {
                 *rest = tail;
                 true
