@@ -167,7 +167,7 @@ pub struct LineWrite {
 }
 
 /// Parses and writes a line-protocol body. Series keys are looked up by their text exactly as
-/// written (measurement, tags and field) in the engine's [`clio_core::KeyLookup`], so that
+/// written (measurement, tags and field) in the engine's [`clio_core::KeyTexts`], so that
 /// known series cost one hash lookup and no key canonicalisation; new keys go through the
 /// engine, which assigns their ids and then learns their texts.
 pub async fn write_line_protocol(
@@ -194,7 +194,7 @@ pub async fn write_line_protocol(
     let mut key_error: Option<String> = None;
     let mut raw = String::new();
     let parsed = {
-        let known = gate.key_lookup()?;
+        let known = gate.key_texts()?;
         parser.parse_lines(body, |line| {
             for (i, (field, value)) in line.fields.iter().enumerate() {
                 raw.clear();
@@ -205,11 +205,7 @@ pub async fn write_line_protocol(
                     Some(id) => SeriesRef::Id(id),
                     None => match line.series_key(i) {
                         Some(Ok(key)) => {
-                            // A canonical text is found through the catalog once the
-                            // series exists; only other spellings are learned.
-                            if !key.is_line_text(&raw) {
-                                misses.push((raw.clone(), key.clone()));
-                            }
+                            misses.push((raw.clone(), key.clone()));
                             SeriesRef::Key(key)
                         }
                         Some(Err(e)) => {

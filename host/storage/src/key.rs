@@ -208,12 +208,6 @@ impl fmt::Debug for SeriesKey {
 }
 
 fn escape(out: &mut String, s: &str, extra: &[char]) {
-    let special = |b: u8| b == b',' || b == b' ' || b == b'\\' || extra.contains(&char::from(b));
-    // Most names need no escape: copied whole (the catalog renders every key it hashes).
-    if !s.bytes().any(special) {
-        out.push_str(s);
-        return;
-    }
     for c in s.chars() {
         if c == ',' || c == ' ' || c == '\\' || extra.contains(&c) {
             out.push('\\');
@@ -222,122 +216,18 @@ fn escape(out: &mut String, s: &str, extra: &[char]) {
     }
 }
 
-/// Whether `rest` starts with `s` escaped as [`escape`] writes it; consumes what matched.
-fn strip_escaped(rest: &mut &[u8], s: &str, extra: u8) -> bool {
-    for &b in s.as_bytes() {
-        // Multi-byte characters never need escaping: their bytes are all >= 0x80.
-        if b == b',' || b == b' ' || b == b'\\' || b == extra {
-            match rest.split_first_chunk::<2>() {
-                Some(([b'\\', c], tail)) if *c == b => *rest = tail,
-                _ => return false,
-            }
-        } else {
-            match rest.split_first() {
-                Some((c, tail)) if *c == b => *rest = tail,
-                _ => return false,
-            }
-        }
-    }
-    true
-}
-
-/// Whether `rest` starts with the byte `b`; consumes it.
-fn strip_byte(rest: &mut &[u8], b: u8) -> bool {
-    match rest.split_first() {
-        Some((c, tail)) if *c == b => {
-            *rest = tail;
-            true
-        }
-        _ => false,
-    }
-}
-
-impl SeriesKey {
-    /// Appends the key's line-protocol text, the canonical form (tags sorted, escapes as
-    /// [`fmt::Display`] writes them): `measurement,tag=value field`.
-    pub fn write_line_text(&self, out: &mut String) {
-        escape(out, self.measurement(), &[]);
-        for (k, v) in self.tags() {
-            out.push(',');
-            escape(out, k, &['=']);
-            out.push('=');
-            escape(out, v, &['=']);
-        }
-        out.push(' ');
-        escape(out, self.field(), &['=']);
-    }
-
-    /// Whether `text` is exactly this key's canonical line-protocol text (what
-    /// [`SeriesKey::write_line_text`] writes), compared without building it. Clients that
-    /// write tags sorted and plain names, which is most of them, write keys so; the engine
-    /// looks such texts up in its catalog without parsing them.
-    pub fn is_line_text(&self, text: &str) -> bool {
-        let raw = text.as_bytes();
-        let separators = 2 * self.tag_count() + 1;
-        // The common case, a key whose names need no escape: its canonical text is its
-        // pieces joined by the separators. When `text` has that length and no special byte
-        // but the separators, its pieces hold none, and comparing piece by piece (memcmp)
-        // decides; any other text takes the byte-by-byte comparison below.
-        if raw.len() == self.text.len() + separators
-            && raw.iter().filter(|b| is_special(**b)).count() == separators
-        {
-            return self.is_plain_text(raw);
-        }
-        let mut rest = raw;
-        if !strip_escaped(&mut rest, self.measurement(), b' ') {
-            return false;
-        }
-        for (k, v) in self.tags() {
-            if !(strip_byte(&mut rest, b',')
-                && strip_escaped(&mut rest, k, b'=')
-                && strip_byte(&mut rest, b'=')
-                && strip_escaped(&mut rest, v, b'='))
-            {
-                return false;
-            }
-        }
-        strip_byte(&mut rest, b' ')
-            && strip_escaped(&mut rest, self.field(), b'=')
-            && rest.is_empty()
-    }
-}
-
-impl SeriesKey {
-    /// Whether `raw` is the pieces joined by the separators, unescaped.
-    fn is_plain_text(&self, raw: &[u8]) -> bool {
-        let mut rest = raw;
-        let piece = |p: &str, rest: &mut &[u8]| match rest.split_at_checked(p.len()) {
-            Some((head, tail)) if head == p.as_bytes() => {
-                *rest = tail;
-                true
-            }
-            _ => false,
-        };
-        if !piece(self.measurement(), &mut rest) {
-            return false;
-        }
-        for (k, v) in self.tags() {
-            if !(strip_byte(&mut rest, b',')
-                && piece(k, &mut rest)
-                && strip_byte(&mut rest, b'=')
-                && piece(v, &mut rest))
-            {
-                return false;
-            }
-        }
-        strip_byte(&mut rest, b' ') && piece(self.field(), &mut rest) && rest.is_empty()
-    }
-}
-
-/// A byte that is a separator of a line-protocol key, or escapes one.
-fn is_special(b: u8) -> bool {
-    matches!(b, b',' | b' ' | b'=' | b'\\')
-}
-
 impl fmt::Display for SeriesKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut s = String::with_capacity(64);
-        self.write_line_text(&mut s);
+        escape(&mut s, self.measurement(), &[]);
+        for (k, v) in self.tags() {
+            s.push(',');
+            escape(&mut s, k, &['=']);
+            s.push('=');
+            escape(&mut s, v, &['=']);
+        }
+        s.push(' ');
+        escape(&mut s, self.field(), &['=']);
         f.write_str(&s)
     }
 }
@@ -501,45 +391,5 @@ mod tests {
             let s = k.to_string();
             prop_assert_eq!(s.parse::<SeriesKey>().unwrap(), k);
         }
-
-        /// `is_line_text` holds for the canonical text only: not for any other text that
-        /// names the same key (unsorted tags, extra escapes) nor for a changed one.
-        #[test]
-        fn only_the_canonical_text_is_the_line_text(
-            m in "[a-z ,=\\\\é]{1,8}",
-            tags in proptest::collection::btree_map("[a-z ,=\\\\]{1,4}", "[a-z ,=é]{1,4}", 0..4),
-            f in "[a-z ,=]{1,6}",
-            cut in any::<prop::sample::Index>(),
-            extra in "[a-z,=\\\\ ]",
-        ) {
-            let k = SeriesKey::new(m, tags, f).unwrap();
-            let s = k.to_string();
-            prop_assert!(k.is_line_text(&s), "{}", s);
-            let at = cut.index(s.len() + 1);
-            if s.is_char_boundary(at) {
-                prop_assert!(!k.is_line_text(&s[..at]) || at == s.len());
-                let longer = format!("{}{extra}{}", &s[..at], &s[at..]);
-                prop_assert!(!k.is_line_text(&longer), "{}", longer);
-            }
-        }
-    }
-
-    #[test]
-    fn line_text_needs_sorted_tags_and_plain_escapes() {
-        let k: SeriesKey = "cpu,b=2,a=1 v".parse().unwrap();
-        assert!(k.is_line_text("cpu,a=1,b=2 v"));
-        assert!(!k.is_line_text("cpu,b=2,a=1 v"), "unsorted");
-        assert!(!k.is_line_text("cpu,a=1,b=2 v2"));
-        assert!(!k.is_line_text("cpu,a=1,b=2"));
-        let spaced: SeriesKey = "my\\ cpu,a=x\\,y v".parse().unwrap();
-        assert!(spaced.is_line_text("my\\ cpu,a=x\\,y v"));
-        assert!(!spaced.is_line_text("my cpu,a=x,y v"));
-        // Unescaped specials of the right length must not pass as the plain spelling.
-        let comma: SeriesKey = "a\\,b f".parse().unwrap();
-        assert!(comma.is_line_text("a\\,b f"));
-        assert!(!comma.is_line_text("a,b f"));
-        let eq: SeriesKey = "m,k=v\\=w f".parse().unwrap();
-        assert!(eq.is_line_text("m,k=v\\=w f"));
-        assert!(!eq.is_line_text("m,k=v=w f"));
     }
 }

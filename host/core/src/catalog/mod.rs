@@ -19,10 +19,7 @@ pub(crate) struct Catalog {
     /// Key → id without a second copy of the key: the table holds ids only, hashed by the
     /// key their `by_id` entry holds. A key costs ~200 bytes in seven allocations; keeping
     /// it once saves that much per series (issue #25's memory target).
-    /// Each id with its key's hash: growing the table rehashes from the stored hash instead
-    /// of rendering a million keys again (8 more bytes per series; the rendering was 12 %
-    /// of new-series ingest).
-    by_key: hashbrown::HashTable<(u64, SeriesId)>,
+    by_key: hashbrown::HashTable<SeriesId>,
     key_hasher: FastState,
     listing: ListingIndex,
     /// The next id to try for a new key; `None` once `u64::MAX` has been handed out.
@@ -94,34 +91,9 @@ impl Catalog {
         }
     }
 
-    /// Hash of a key: the hash of its canonical line-protocol text, so that a text as a
-    /// client wrote it finds its series here ([`Catalog::id_of_text`]) without being parsed.
+    /// Hash of a key, the same for a key and its copies.
     fn hash_key(hasher: &FastState, key: &SeriesKey) -> u64 {
-        thread_local! {
-            static TEXT: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
-        }
-        TEXT.with_borrow_mut(|text| {
-            text.clear();
-            key.write_line_text(text);
-            hasher.hash_one(text.as_str())
-        })
-    }
-
-    /// The series whose key's canonical line-protocol text is `text` exactly (tags sorted,
-    /// escapes as [`SeriesKey::write_line_text`] writes them); other spellings of a key are
-    /// not found here.
-    pub(crate) fn id_of_text(&self, text: &str) -> Option<SeriesId> {
-        let h = self.key_hasher.hash_one(text);
-        self.by_key
-            .find(h, |(hash, id)| {
-                *hash == h
-                    && self
-                        .by_id
-                        .get(id)
-                        .and_then(|i| i.key.as_ref())
-                        .is_some_and(|k| k.is_line_text(text))
-            })
-            .map(|(_, id)| *id)
+        hasher.hash_one(key)
     }
 
     /// Adds `id`'s key (already in `by_id`) to the key index.
@@ -136,13 +108,20 @@ impl Catalog {
             return;
         };
         let h = Self::hash_key(key_hasher, key);
-        by_key.insert_unique(h, (h, id), |(hash, _)| *hash);
+        // Every id in the table has a keyed `by_id` entry (the invariant this keeps); the
+        // fallback hash only keeps a broken invariant from panicking.
+        by_key.insert_unique(h, id, |other| {
+            by_id
+                .get(other)
+                .and_then(|i| i.key.as_ref())
+                .map_or(0, |k| Self::hash_key(key_hasher, k))
+        });
     }
 
     /// Removes the entry `key` → `id` from the key index.
     fn unindex_key(&mut self, id: SeriesId, key: &SeriesKey) {
         let h = Self::hash_key(&self.key_hasher, key);
-        if let Ok(e) = self.by_key.find_entry(h, |(_, other)| *other == id) {
+        if let Ok(e) = self.by_key.find_entry(h, |other| *other == id) {
             e.remove();
         }
     }
@@ -167,14 +146,12 @@ impl Catalog {
     pub(crate) fn id_of(&self, key: &SeriesKey) -> Option<SeriesId> {
         let h = Self::hash_key(&self.key_hasher, key);
         self.by_key
-            .find(h, |(hash, id)| {
-                *hash == h
-                    && self
-                        .by_id
-                        .get(id)
-                        .is_some_and(|i| i.key.as_ref() == Some(key))
+            .find(h, |id| {
+                self.by_id
+                    .get(id)
+                    .is_some_and(|i| i.key.as_ref() == Some(key))
             })
-            .map(|(_, id)| *id)
+            .copied()
     }
 
     /// Reserves the next id for a new key, skipping ids already in use; `None` when the key
@@ -313,15 +290,6 @@ mod tests {
         c.insert(info(10, None));
         assert_eq!(c.id_of(&key("m,h=x10 f")), None);
         assert_eq!(c.id_of(&key("m,h=x11 f")), Some(SeriesId(11)));
-        // Texts as written: the canonical spelling only, and never of a removed key.
-        assert_eq!(c.id_of_text("m,h=x11 f"), Some(SeriesId(11)));
-        assert_eq!(c.id_of_text("m,h=renamed f"), Some(SeriesId(6)));
-        assert_eq!(c.id_of_text("m,h=x6 f"), None);
-        assert_eq!(c.id_of_text("m,h=x9 f"), None);
-        assert_eq!(c.id_of_text("m,h=x11  f"), None);
-        c.insert(info(2000, Some("m,b=2,a=1 f")));
-        assert_eq!(c.id_of_text("m,a=1,b=2 f"), Some(SeriesId(2000)));
-        assert_eq!(c.id_of_text("m,b=2,a=1 f"), None, "not canonical");
     }
 
     #[test]

@@ -1,58 +1,21 @@
 //! Series keys as clients wrote them: the line-protocol text `measurement,tags field`,
 //! exactly as it arrived, mapped to the series' id. A front end that looks a known key up
 //! here costs one hash lookup and no key parsing or canonicalisation (which costs as much as
-//! the rest of a line-protocol write).
-//!
-//! A text in the canonical form (tags sorted, plain escapes: what most clients write) is
-//! found in the catalog's own key index, which is hashed by that text; only other spellings
-//! are learned here, so a million series do not keep a second copy of their keys (issue
-//! #25: ~90 bytes per series). The engine owns this index beside its catalog: it learns
-//! texts only for series that exist, and forgets a series' texts in the same step that
-//! removes it from the catalog, so it never hands out the id of a deleted series.
+//! the rest of a line-protocol write). The engine owns this index beside its catalog: it
+//! learns texts only for series that exist, and forgets a series' texts in the same step
+//! that removes it from the catalog, so it never hands out the id of a deleted series.
 
 use clio_storage::{SeriesId, SeriesKey};
-use parking_lot::RwLockReadGuard;
 
-use crate::catalog::Catalog;
 use crate::hashing::FastMap;
 
 use super::Store;
-
-/// Written key texts → series ids, the catalog's canonical texts and the other spellings
-/// learned. Get it from [`Store::key_lookup`]; it holds the catalog's read lock.
-pub struct KeyLookup<'a> {
-    catalog: RwLockReadGuard<'a, Catalog>,
-    texts: RwLockReadGuard<'a, KeyTexts>,
-}
-
-impl std::fmt::Debug for KeyLookup<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("KeyLookup")
-            .field("learned", &self.texts.len())
-            .finish_non_exhaustive()
-    }
-}
-
-impl KeyLookup<'_> {
-    /// The series a written key text names, if it is its canonical text or was learned.
-    pub fn get(&self, text: &str) -> Option<SeriesId> {
-        self.catalog
-            .id_of_text(text)
-            .or_else(|| self.texts.get(text))
-    }
-
-    /// Spellings other than the canonical ones that are known.
-    pub fn learned(&self) -> usize {
-        self.texts.len()
-    }
-}
 
 /// Texts kept before the index is cleared and relearned (a bound on its memory: about
 /// 100 bytes per entry).
 const MAX_KEY_TEXTS: usize = 2_000_000;
 
-/// Written key texts in spellings other than the canonical one → series ids. Read it
-/// through [`Store::key_lookup`].
+/// Written key texts → series ids. Read it through [`Store::key_texts`].
 #[derive(Debug, Default)]
 pub struct KeyTexts {
     by_text: FastMap<Box<str>, SeriesId>,
@@ -88,22 +51,15 @@ impl KeyTexts {
 }
 
 impl Store {
-    /// Looks written key texts up, with the catalog and the learned texts locked for
-    /// reading: hold it across a whole request body, not across an await.
-    pub fn key_lookup(&self) -> KeyLookup<'_> {
-        // The catalog first, as everywhere (a deletion holds it while it forgets texts).
-        let catalog = self.inner.catalog.read();
-        KeyLookup {
-            catalog,
-            texts: self.inner.key_texts.read(),
-        }
+    /// The index of written key texts, locked for reading: hold it across a whole request
+    /// body, not across an await.
+    pub fn key_texts(&self) -> parking_lot::RwLockReadGuard<'_, KeyTexts> {
+        self.inner.key_texts.read()
     }
 
     /// Learns texts as written for keys that name existing series (after the write that
-    /// created them); texts whose key names no series are skipped, and canonical texts
-    /// need no learning (the catalog finds them).
-    pub fn learn_key_texts(&self, mut texts: Vec<(String, SeriesKey)>) {
-        texts.retain(|(text, key)| !key.is_line_text(text));
+    /// created them); texts whose key names no series are skipped.
+    pub fn learn_key_texts(&self, texts: Vec<(String, SeriesKey)>) {
         if texts.is_empty() {
             return;
         }

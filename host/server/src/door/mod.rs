@@ -17,7 +17,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use clio_core::{
-    IncomingPoint, KeyLookup, ReadRequest, ReadResult, SeriesPage, SeriesRef, TimeLimits, Window,
+    IncomingPoint, KeyTexts, ReadRequest, ReadResult, SeriesPage, SeriesRef, TimeLimits, Window,
     WriteReport,
 };
 use clio_plugins::{FnValue, PluginHost, SeriesAccess};
@@ -388,9 +388,9 @@ impl Gate {
 
     /// The engine's key texts (line-protocol fast path: text → id). Ids found here are
     /// checked like any other when written.
-    pub fn key_lookup(&self) -> Result<KeyLookup<'_>, ApiError> {
+    pub fn key_texts(&self) -> Result<parking_lot::RwLockReadGuard<'_, KeyTexts>, ApiError> {
         self.require(Role::Write)?;
-        Ok(self.state.store().key_lookup())
+        Ok(self.state.store().key_texts())
     }
 
     /// Teaches the engine key texts of series that now exist.
