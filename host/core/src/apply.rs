@@ -32,18 +32,10 @@ pub(crate) enum Change {
 impl Change {
     /// The change a log entry records; `None` for points, flush marks and clock records.
     pub(crate) fn from_entry(entry: &Entry) -> Option<Change> {
-        Some(match entry {
-            Entry::Points(_) | Entry::Flushed { .. } | Entry::Clock(_) => return None,
-            Entry::DeleteSeries(id) => Change::DeleteSeries(*id),
-            Entry::DeleteRange { series, from, to } => Change::DeleteRange {
-                series: *series,
-                from: *from,
-                to: *to,
-            },
-            Entry::Expire(batch) => Change::Expire(batch.clone()),
-            Entry::CreateSeries(infos) => Change::Create(infos.clone()),
-            Entry::UpdateSeries(id, u) => Change::Update(*id, u.clone()),
-        })
+        match entry {
+            Entry::Points(_) | Entry::Flushed { .. } | Entry::Clock(_) => None,
+            other => Self::from_owned_entry(other.clone()),
+        }
     }
 
     /// The change a log entry records, taking it; `None` for points, flush marks and clock

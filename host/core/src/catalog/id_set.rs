@@ -147,7 +147,6 @@ mod tests {
         }
         assert!(matches!(s, IdSet::Large(_)));
         assert_eq!(s.len(), 100);
-        assert_eq!(s.len(), 100);
         assert_eq!(
             ids(&s, Bound::Excluded(SeriesId(190))),
             vec![192, 194, 196, 198]

@@ -111,7 +111,7 @@ pub(crate) fn decode(bytes: &[u8]) -> std::result::Result<Vec<SeriesInfo>, Strin
     let mut out = Vec::with_capacity(count as usize);
     let (mut id, mut created) = (0u64, 0i64);
     for n in 0..count {
-        let at = MAGIC.len() + (body.len() - MAGIC.len() - r.remaining());
+        let at = body.len() - r.remaining();
         let entry = (|| -> std::result::Result<SeriesInfo, String> {
             let flags = r.u8("flags").map_err(|e| e.to_string())?;
             if flags & !(HAS_KEY | HAS_SETTINGS) != 0 {

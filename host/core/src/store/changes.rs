@@ -31,24 +31,13 @@ pub(crate) enum Queued {
 
 impl Queued {
     /// Appends `change` to `queue`, joining consecutive creations (up to [`MAX_MERGED`]
-    /// series, one storage transaction) unless the last entry is the front, which
-    /// `apply_pending` may be applying right now (unlocked).
-    fn push(queue: &mut VecDeque<Queued>, change: Queued) {
-        let not_front = queue.len() >= 2;
+    /// series, one storage transaction). A live queue never merges into its front entry,
+    /// which `apply_pending` may be applying right now (unlocked); the queue rebuilt from
+    /// the log at start-up may (`front_too`): nothing applies it yet.
+    pub(crate) fn push(queue: &mut VecDeque<Queued>, change: Queued, front_too: bool) {
+        let mergeable = front_too || queue.len() >= 2;
         if let (Some(Queued::Created(queued)), Queued::Created(ids)) = (queue.back_mut(), &change)
-            && not_front
-            && queued.len() + ids.len() <= MAX_MERGED
-        {
-            queued.extend_from_slice(ids);
-            return;
-        }
-        queue.push_back(change);
-    }
-
-    /// Appends a change replayed from the log, joining consecutive creations. Unlike
-    /// [`Queued::push`] it may merge into the front: nothing applies the queue yet.
-    pub(crate) fn push_replayed(queue: &mut VecDeque<Queued>, change: Queued) {
-        if let (Some(Queued::Created(queued)), Queued::Created(ids)) = (queue.back_mut(), &change)
+            && mergeable
             && queued.len() + ids.len() <= MAX_MERGED
         {
             queued.extend_from_slice(ids);
@@ -106,7 +95,7 @@ impl Store {
     pub(crate) async fn queue_create(&self, ids: Vec<SeriesId>) {
         let inner = &self.inner;
         let mut queue = inner.pending.lock().await;
-        Queued::push(&mut queue, Queued::Created(ids));
+        Queued::push(&mut queue, Queued::Created(ids), false);
         inner
             .pending_len
             .store(queue.len() as u64, Ordering::Relaxed);

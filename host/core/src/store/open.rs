@@ -162,7 +162,7 @@ impl Store {
                 }
                 c @ (Change::DeleteRange { .. } | Change::Expire(_)) => Queued::Change(c),
             };
-            Queued::push_replayed(&mut pending, queued);
+            Queued::push(&mut pending, queued, true);
         }
         // Points of series missing from the catalog cannot be flushed anywhere meaningful
         // (logs written before the engine logged series creation).
