@@ -39,8 +39,12 @@ fn to_info(row: (i64, Option<String>, i64, i64, String, i64)) -> Result<SeriesIn
                 .map_err(|e| corrupt(format!("key {k:?}: {e}")))
         })
         .transpose()?;
-    let metadata: BTreeMap<String, String> =
-        serde_json::from_str(&metadata).map_err(|e| corrupt(format!("metadata: {e}")))?;
+    // Most series have none: no JSON parse for a million `{}` at start-up.
+    let metadata: BTreeMap<String, String> = if metadata == "{}" {
+        BTreeMap::new()
+    } else {
+        serde_json::from_str(&metadata).map_err(|e| corrupt(format!("metadata: {e}")))?
+    };
     Ok(SeriesInfo {
         id,
         key,
@@ -58,12 +62,12 @@ pub(crate) fn load(conn: &Connection) -> Result<Vec<SeriesInfo>> {
     let mut stmt = conn
         .prepare_cached(&format!("SELECT {COLUMNS} FROM series"))
         .map_err(sql)?;
-    let rows = stmt
-        .query_map([], info_from_row)
-        .map_err(sql)?
-        .collect::<rusqlite::Result<Vec<_>>>()
-        .map_err(sql)?;
-    let mut out = rows.into_iter().map(to_info).collect::<Result<Vec<_>>>()?;
+    // Each row converted as it is read: no second copy of a million rows' texts.
+    let mut out = Vec::new();
+    let mut rows = stmt.query([]).map_err(sql)?;
+    while let Some(row) = rows.next().map_err(sql)? {
+        out.push(to_info(info_from_row(row).map_err(sql)?)?);
+    }
     // Ids above i64::MAX are stored negative, so SQL order is not id order.
     out.sort_by_key(|s| s.id);
     Ok(out)

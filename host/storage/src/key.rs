@@ -207,27 +207,110 @@ impl fmt::Debug for SeriesKey {
     }
 }
 
-fn escape(out: &mut String, s: &str, extra: &[char]) {
+/// Appends `s` with `,`, space, `\\` and (when `eq`) `=` escaped by a backslash.
+fn escape(out: &mut String, s: &str, eq: bool) {
+    let special = |b: u8| b == b',' || b == b' ' || b == b'\\' || (eq && b == b'=');
+    // Most names need no escape: one copy instead of a push per character.
+    if !s.bytes().any(special) {
+        out.push_str(s);
+        return;
+    }
     for c in s.chars() {
-        if c == ',' || c == ' ' || c == '\\' || extra.contains(&c) {
+        // Every special character is ASCII.
+        if c.is_ascii() && special(c as u8) {
             out.push('\\');
         }
         out.push(c);
     }
 }
 
+impl SeriesKey {
+    /// Appends the key's line-protocol text (what `Display` writes) to `out`.
+    pub fn write_text(&self, out: &mut String) {
+        escape(out, self.measurement(), false);
+        for (k, v) in self.tags() {
+            out.push(',');
+            escape(out, k, true);
+            out.push('=');
+            escape(out, v, true);
+        }
+        out.push(' ');
+        escape(out, self.field(), true);
+    }
+
+    /// The common spelling parsed without an allocation per piece: no backslash, tags
+    /// already sorted by name. `None` for anything else (escapes, unsorted or repeated
+    /// tags, any error), which the general parser then handles and explains.
+    fn parse_plain(s: &str) -> Option<SeriesKey> {
+        let b = s.as_bytes();
+        if b.contains(&b'\\') || u32::try_from(b.len()).is_err() {
+            return None;
+        }
+        // Up to the first of `stops` from `from`: (end, the stop byte found).
+        let until = |from: usize, stops: &[u8]| {
+            b[from..]
+                .iter()
+                .position(|c| stops.contains(c))
+                .map_or((b.len(), None), |i| (from + i, Some(b[from + i])))
+        };
+        // Piece boundaries into `s`: (start, end) of measurement, tag names and values.
+        let mut spans: Vec<(usize, usize)> = Vec::with_capacity(8);
+        let (end, mut sep) = until(0, b", ");
+        spans.push((0, end));
+        let mut pos = end;
+        while sep == Some(b',') {
+            let (name_end, eq) = until(pos + 1, b"=, ");
+            if eq != Some(b'=') || name_end == pos + 1 {
+                return None;
+            }
+            let (value_end, next) = until(name_end + 1, b", =");
+            if next == Some(b'=') || value_end == name_end + 1 {
+                return None;
+            }
+            let name = &b[pos + 1..name_end];
+            // Sorted and distinct names only; the general parser sorts and reports repeats.
+            if spans.len() > 1 {
+                let (ps, pe) = spans[spans.len() - 2];
+                if name <= &b[ps..pe] {
+                    return None;
+                }
+            }
+            spans.push((pos + 1, name_end));
+            spans.push((name_end + 1, value_end));
+            pos = value_end;
+            sep = next;
+        }
+        if sep != Some(b' ') || spans[0].1 == 0 {
+            return None;
+        }
+        let mut field_start = pos + 1;
+        while b.get(field_start) == Some(&b' ') {
+            field_start += 1;
+        }
+        if field_start == b.len() || b[field_start..].contains(&b' ') {
+            return None;
+        }
+        spans.push((field_start, b.len()));
+        let len: usize = spans.iter().map(|(a, z)| z - a).sum();
+        let mut text = String::with_capacity(len);
+        let mut ends = Vec::with_capacity(spans.len());
+        for (a, z) in spans {
+            // Every span starts and ends at an ASCII separator or the ends of `s`, so at
+            // character boundaries.
+            text.push_str(s.get(a..z)?);
+            ends.push(text.len() as u32);
+        }
+        Some(SeriesKey {
+            text: text.into_boxed_str(),
+            ends: ends.into_boxed_slice(),
+        })
+    }
+}
+
 impl fmt::Display for SeriesKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut s = String::with_capacity(64);
-        escape(&mut s, self.measurement(), &[]);
-        for (k, v) in self.tags() {
-            s.push(',');
-            escape(&mut s, k, &['=']);
-            s.push('=');
-            escape(&mut s, v, &['=']);
-        }
-        s.push(' ');
-        escape(&mut s, self.field(), &['=']);
+        let mut s = String::with_capacity(self.text.len() + self.ends.len() + 8);
+        self.write_text(&mut s);
         f.write_str(&s)
     }
 }
@@ -258,34 +341,42 @@ impl FromStr for SeriesKey {
     type Err = KeyError;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let mut chars = s.chars().peekable();
-        let (measurement, mut sep) = read_token(&mut chars, &[',', ' ']);
-        let mut tags = Vec::new();
-        while sep == Some(',') {
-            let (name, eq) = read_token(&mut chars, &['=', ',', ' ']);
-            if eq != Some('=') {
-                return Err(KeyError::BadTag(name));
-            }
-            let (value, next) = read_token(&mut chars, &[',', ' ', '=']);
-            if next == Some('=') {
-                return Err(KeyError::BadTag(format!("{name}={value}=")));
-            }
-            tags.push((name, value));
-            sep = next;
+        match SeriesKey::parse_plain(s) {
+            Some(k) => Ok(k),
+            None => parse_general(s),
         }
-        if sep != Some(' ') {
-            return Err(KeyError::MissingField);
-        }
-        // Several spaces between the tag set and the field are tolerated.
-        while chars.peek() == Some(&' ') {
-            chars.next();
-        }
-        let (field, rest) = read_token(&mut chars, &[' ']);
-        if rest.is_some() {
-            return Err(KeyError::Trailing);
-        }
-        SeriesKey::new(measurement, tags, field)
     }
+}
+
+/// Any spelling: escapes, tags in any order; the errors say what is wrong.
+fn parse_general(s: &str) -> Result<SeriesKey, KeyError> {
+    let mut chars = s.chars().peekable();
+    let (measurement, mut sep) = read_token(&mut chars, &[',', ' ']);
+    let mut tags = Vec::new();
+    while sep == Some(',') {
+        let (name, eq) = read_token(&mut chars, &['=', ',', ' ']);
+        if eq != Some('=') {
+            return Err(KeyError::BadTag(name));
+        }
+        let (value, next) = read_token(&mut chars, &[',', ' ', '=']);
+        if next == Some('=') {
+            return Err(KeyError::BadTag(format!("{name}={value}=")));
+        }
+        tags.push((name, value));
+        sep = next;
+    }
+    if sep != Some(' ') {
+        return Err(KeyError::MissingField);
+    }
+    // Several spaces between the tag set and the field are tolerated.
+    while chars.peek() == Some(&' ') {
+        chars.next();
+    }
+    let (field, rest) = read_token(&mut chars, &[' ']);
+    if rest.is_some() {
+        return Err(KeyError::Trailing);
+    }
+    SeriesKey::new(measurement, tags, field)
 }
 
 impl Serialize for SeriesKey {
@@ -380,7 +471,46 @@ mod tests {
         assert_eq!(s.parse::<SeriesKey>().unwrap(), k, "{s}");
     }
 
+    #[test]
+    fn the_plain_spelling_parses_like_any_other() {
+        for s in [
+            "cpu usage",
+            "cpu,host=a,zone=eu usage",
+            "cpu,host=a,zone=eu   usage",
+            "m=x,a=b f,g=h",
+            "cpu,zone=eu,host=a usage",
+            "cpu,host=a,host=b usage",
+            "cpu,host=,zone=eu usage",
+            "cpu,=a usage",
+            "cpu,host usage",
+            "cpu,host=a=b usage",
+            ",host=a usage",
+            "cpu,host=a",
+            "cpu,host=a ",
+            "cpu,host=a usage extra",
+            "cpu",
+            "",
+            "é,ü=ö ß",
+        ] {
+            let general = parse_general(s);
+            match SeriesKey::parse_plain(s) {
+                Some(k) => assert_eq!(Ok(k), general, "{s:?}"),
+                None => assert!(
+                    general.is_err() || s.contains(",zone=eu,host"),
+                    "{s:?} is plain and valid but took the general parser"
+                ),
+            }
+        }
+    }
+
     proptest! {
+        #[test]
+        fn the_plain_parser_agrees_with_the_general_one(s in "[a-c,= \\\\é]{0,16}") {
+            if let Some(k) = SeriesKey::parse_plain(&s) {
+                prop_assert_eq!(Ok(k), parse_general(&s));
+            }
+        }
+
         #[test]
         fn any_key_round_trips(
             m in "[^\\x00]{1,12}",

@@ -225,6 +225,7 @@ impl Catalog {
     }
 }
 
+pub(crate) mod entry_codec;
 mod id_set;
 mod index;
 pub(crate) mod snapshot;

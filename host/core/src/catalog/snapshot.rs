@@ -8,23 +8,19 @@
 //! is written). At a million series the JSON was 150 MB written at every start and under the
 //! catalog's lock at flushes (issue #25).
 
-use std::collections::BTreeMap;
 use std::fs::{self, File};
 use std::io::{BufReader, Write};
 use std::path::{Path, PathBuf};
 
-use clio_codec::varint::{Reader, put_ivarint, put_varint};
-use clio_storage::{SeriesId, SeriesInfo, SeriesKey, SeriesSettings};
+use clio_codec::varint::{Reader, put_varint};
+use clio_storage::SeriesInfo;
+
+use super::entry_codec::{EntryReader, EntryWriter};
 
 use crate::error::{Error, Result};
 
 /// The file's first bytes: name and format version.
 const MAGIC: &[u8; 8] = b"CLIOCAT1";
-
-/// Entry flag: a key follows.
-const HAS_KEY: u8 = 1;
-/// Entry flag: settings other than the defaults follow.
-const HAS_SETTINGS: u8 = 2;
 
 /// The copy's file name in the data directory (and in backups).
 pub(crate) const FILE_NAME: &str = "catalog.bin";
@@ -39,11 +35,6 @@ fn legacy_path(path: &Path) -> PathBuf {
     path.with_file_name("catalog.json")
 }
 
-fn put_bytes(out: &mut Vec<u8>, b: &[u8]) {
-    put_varint(out, b.len() as u64);
-    out.extend_from_slice(b);
-}
-
 /// The copy's bytes: entries by ascending id, ids and creation times as deltas, settings only
 /// where they differ from the defaults, then a CRC-32 of everything before it.
 pub(crate) fn encode<'a>(entries: impl Iterator<Item = &'a SeriesInfo>) -> Vec<u8> {
@@ -52,31 +43,9 @@ pub(crate) fn encode<'a>(entries: impl Iterator<Item = &'a SeriesInfo>) -> Vec<u
     let mut out = Vec::with_capacity(16 + sorted.len() * 48);
     out.extend_from_slice(MAGIC);
     put_varint(&mut out, sorted.len() as u64);
-    let defaults = SeriesSettings::default();
-    let (mut prev_id, mut prev_created) = (0u64, 0i64);
-    let mut text = String::new();
+    let mut w = EntryWriter::default();
     for e in sorted {
-        let custom = e.settings != defaults;
-        out.push(if e.key.is_some() { HAS_KEY } else { 0 } | if custom { HAS_SETTINGS } else { 0 });
-        put_varint(&mut out, e.id.0 - prev_id);
-        prev_id = e.id.0;
-        put_ivarint(&mut out, e.created.wrapping_sub(prev_created));
-        prev_created = e.created;
-        if let Some(k) = &e.key {
-            use std::fmt::Write as _;
-            text.clear();
-            let _ = write!(text, "{k}");
-            put_bytes(&mut out, text.as_bytes());
-        }
-        if custom {
-            put_varint(&mut out, u64::from(e.settings.keep_history_days));
-            put_varint(&mut out, u64::from(e.settings.keep_trends_days));
-            put_varint(&mut out, e.settings.metadata.len() as u64);
-            for (k, v) in &e.settings.metadata {
-                put_bytes(&mut out, k.as_bytes());
-                put_bytes(&mut out, v.as_bytes());
-            }
-        }
+        w.put(&mut out, e);
     }
     let crc = crc32fast::hash(&out);
     out.extend_from_slice(&crc.to_le_bytes());
@@ -108,71 +77,26 @@ pub(crate) fn decode(bytes: &[u8]) -> std::result::Result<Vec<SeriesInfo>, Strin
             body.len()
         ));
     }
-    let mut out = Vec::with_capacity(count as usize);
-    let (mut id, mut created) = (0u64, 0i64);
+    let mut out: Vec<SeriesInfo> = Vec::with_capacity(count as usize);
+    let mut reader = EntryReader::default();
     for n in 0..count {
         let at = body.len() - r.remaining();
-        let entry = (|| -> std::result::Result<SeriesInfo, String> {
-            let flags = r.u8("flags").map_err(|e| e.to_string())?;
-            if flags & !(HAS_KEY | HAS_SETTINGS) != 0 {
-                return Err(format!("unknown flags {flags:#x}"));
-            }
-            id = id
-                .checked_add(r.varint("id").map_err(|e| e.to_string())?)
-                .ok_or("series id overflows u64")?;
-            created = created.wrapping_add(r.ivarint("created").map_err(|e| e.to_string())?);
-            let key = if flags & HAS_KEY != 0 {
-                let text = text(&mut r, "key")?;
-                Some(
-                    text.parse::<SeriesKey>()
-                        .map_err(|e| format!("key `{text}`: {e}"))?,
-                )
-            } else {
-                None
-            };
-            let settings = if flags & HAS_SETTINGS != 0 {
-                let days = |r: &mut Reader<'_>| {
-                    let d = r.varint("retention days").map_err(|e| e.to_string())?;
-                    u32::try_from(d).map_err(|_| "retention days beyond u32".to_owned())
-                };
-                let keep_history_days = days(&mut r)?;
-                let keep_trends_days = days(&mut r)?;
-                let entries = r.varint("metadata count").map_err(|e| e.to_string())?;
-                let mut metadata = BTreeMap::new();
-                for _ in 0..entries {
-                    let k = text(&mut r, "metadata name")?.to_owned();
-                    let v = text(&mut r, "metadata value")?.to_owned();
-                    metadata.insert(k, v);
+        let entry = reader
+            .read(&mut r)
+            .and_then(|e| match out.last() {
+                // Written by ascending id: anything else is damage.
+                Some(prev) if prev.id >= e.id => {
+                    Err(format!("series id {} after {}", e.id, prev.id))
                 }
-                SeriesSettings {
-                    keep_history_days,
-                    keep_trends_days,
-                    metadata,
-                }
-            } else {
-                SeriesSettings::default()
-            };
-            Ok(SeriesInfo {
-                id: SeriesId(id),
-                key,
-                settings,
-                created,
+                _ => Ok(e),
             })
-        })()
-        .map_err(|e| format!("entry {n} at byte {at}: {e}"))?;
+            .map_err(|e| format!("entry {n} at byte {at}: {e}"))?;
         out.push(entry);
     }
     if r.remaining() != 0 {
         return Err(format!("{} bytes after the last entry", r.remaining()));
     }
     Ok(out)
-}
-
-/// A length-prefixed UTF-8 string.
-fn text<'a>(r: &mut Reader<'a>, what: &'static str) -> std::result::Result<&'a str, String> {
-    let len = r.len(usize::MAX, what).map_err(|e| e.to_string())?;
-    let bytes = r.bytes(len, what).map_err(|e| e.to_string())?;
-    std::str::from_utf8(bytes).map_err(|e| format!("{what}: {e}"))
 }
 
 /// Writes the copy atomically (temporary file, fsync, rename, fsync of the directory), then
@@ -229,7 +153,7 @@ pub(crate) fn load(path: &Path) -> Result<Option<Vec<SeriesInfo>>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use clio_storage::{SeriesId, SeriesSettings};
+    use clio_storage::{SeriesId, SeriesKey, SeriesSettings};
 
     fn entries() -> Vec<SeriesInfo> {
         let mut custom = SeriesSettings {

@@ -96,15 +96,21 @@ impl Store {
                 | Entry::Clock(_) => {}
             })
         };
-        // Changes other than points seen during replay, in log order (taken, not copied: a
-        // million logged creations are ~170 MB); the highest flush mark.
-        let mut changes: Vec<Change> = Vec::new();
+        // Changes other than points, taken from the replay in log order (not copied: a
+        // million logged creations are ~170 MB): the catalog follows the log, and the
+        // primary gets every logged change again (they are idempotent), since any of them
+        // may not have reached it before a crash. Absorbed one by one as they are replayed,
+        // so that the entries of the log never pile up beside the catalog.
+        let mut catalog = catalog;
+        let mut pending = VecDeque::new();
         let mut flushed_upto = 0u64;
         let keep = |_seg: u64, entry: Entry| {
             if let Entry::Flushed { upto } = entry {
                 flushed_upto = flushed_upto.max(upto);
             } else if let Some(change) = Change::from_owned_entry(entry) {
-                changes.push(change);
+                if let Some(queued) = absorb(&mut catalog, change, from_primary) {
+                    Queued::push(&mut pending, queued, true);
+                }
             }
         };
         let wal_opts = WalOptions {
@@ -117,53 +123,9 @@ impl Store {
             keys: Arc::clone(&opts.keys),
         };
         let (wal, report) = Wal::open_keeping(wal_opts, apply, keep)?;
-        let mut catalog = catalog;
         // The primary holds every point of segments up to the last flush mark.
         cache.mark_clean_upto(flushed_upto);
         let flushed_upto = flushed_upto.max(known_flushed);
-        // The catalog follows the log; the primary gets every logged change again (they are
-        // idempotent), since any of them may not have reached it before a crash.
-        let mut pending = VecDeque::new();
-        for c in changes {
-            let queued = match c {
-                Change::Create(infos) => {
-                    // A series the catalog already holds exactly so needs no second
-                    // creation: the primary said it holds it (or an earlier creation in
-                    // the log, queued already, makes it so). After a stop that left a
-                    // million creations in the log this saves a million upserts at start.
-                    let ids: Vec<SeriesId> = infos
-                        .iter()
-                        .filter(|i| {
-                            !(from_primary
-                                && catalog
-                                    .get(i.id)
-                                    .is_some_and(|c| c.key == i.key && c.settings == i.settings))
-                        })
-                        .map(|i| i.id)
-                        .collect();
-                    for i in infos {
-                        catalog.insert(i);
-                    }
-                    if ids.is_empty() {
-                        continue;
-                    }
-                    Queued::Created(ids)
-                }
-                Change::Update(id, update) => {
-                    if let Some(mut info) = catalog.get(id).cloned() {
-                        update.apply(&mut info.settings);
-                        catalog.insert(info);
-                    }
-                    Queued::Change(Change::Update(id, update))
-                }
-                Change::DeleteSeries(id) => {
-                    catalog.remove(id);
-                    Queued::Change(Change::DeleteSeries(id))
-                }
-                c @ (Change::DeleteRange { .. } | Change::Expire(_)) => Queued::Change(c),
-            };
-            Queued::push(&mut pending, queued, true);
-        }
         // Points of series missing from the catalog cannot be flushed anywhere meaningful
         // (logs written before the engine logged series creation).
         for id in cache.series_ids() {
@@ -254,4 +216,42 @@ impl Store {
         }
         Ok((store, report))
     }
+}
+
+/// Applies one replayed change to the catalog; what the primary must get again, if anything.
+fn absorb(catalog: &mut Catalog, change: Change, from_primary: bool) -> Option<Queued> {
+    Some(match change {
+        Change::Create(infos) => {
+            let mut ids = Vec::new();
+            for i in infos {
+                match catalog.get(i.id) {
+                    // A series the catalog already holds exactly so needs no second creation:
+                    // the primary said it holds it (or an earlier creation in the log, queued
+                    // already, makes it so). After a stop that left a million creations in
+                    // the log this saves a million upserts at start, and the replayed copy
+                    // is dropped at once.
+                    Some(c) if from_primary && *c == i => continue,
+                    Some(c) if from_primary && c.key == i.key && c.settings == i.settings => {}
+                    _ => ids.push(i.id),
+                }
+                catalog.insert(i);
+            }
+            if ids.is_empty() {
+                return None;
+            }
+            Queued::Created(ids)
+        }
+        Change::Update(id, update) => {
+            if let Some(mut info) = catalog.get(id).cloned() {
+                update.apply(&mut info.settings);
+                catalog.insert(info);
+            }
+            Queued::Change(Change::Update(id, update))
+        }
+        Change::DeleteSeries(id) => {
+            catalog.remove(id);
+            Queued::Change(Change::DeleteSeries(id))
+        }
+        c @ (Change::DeleteRange { .. } | Change::Expire(_)) => Queued::Change(c),
+    })
 }
