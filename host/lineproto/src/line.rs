@@ -96,29 +96,25 @@ impl<'a> LineRef<'a> {
     /// when there is no such field.
     pub fn series_key(&self, index: usize) -> Option<Result<SeriesKey, KeyError>> {
         let (field, _) = self.fields.get(index)?;
-        Some(SeriesKey::new(
+        Some(SeriesKey::from_pieces(
             self.measurement.as_ref(),
-            self.owned_tags(),
+            self.tags.iter().map(|(k, v)| (k.as_ref(), v.as_ref())),
             field.as_ref(),
         ))
-    }
-
-    fn owned_tags(&self) -> Vec<(String, String)> {
-        self.tags
-            .iter()
-            .map(|(k, v)| (k.as_ref().to_owned(), v.as_ref().to_owned()))
-            .collect()
     }
 
     /// Every point of the line, one per field. Fails only if a key is invalid, which the
     /// parser already rules out.
     pub fn to_points(&self) -> Result<Vec<ParsedPoint>, KeyError> {
-        let tags = self.owned_tags();
         self.fields
             .iter()
             .map(|(field, value)| {
                 Ok(ParsedPoint {
-                    key: SeriesKey::new(self.measurement.as_ref(), tags.clone(), field.as_ref())?,
+                    key: SeriesKey::from_pieces(
+                        self.measurement.as_ref(),
+                        self.tags.iter().map(|(k, v)| (k.as_ref(), v.as_ref())),
+                        field.as_ref(),
+                    )?,
                     ts: self.ts,
                     value: value.to_value(),
                 })

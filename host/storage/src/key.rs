@@ -93,6 +93,55 @@ impl SeriesKey {
         })
     }
 
+    /// [`SeriesKey::new`] from borrowed pieces, without an allocation per piece when the
+    /// tags come sorted by name (as a line-protocol parser hands them out); tags in any
+    /// other order are sorted, and a repeated name is refused, as by `new`.
+    pub fn from_pieces<'t, I>(measurement: &str, tags: I, field: &str) -> Result<Self, KeyError>
+    where
+        I: IntoIterator<Item = (&'t str, &'t str)>,
+        I::IntoIter: Clone,
+    {
+        let tags = tags.into_iter();
+        let mut sorted = true;
+        let mut len = measurement.len() + field.len();
+        let mut count = 0;
+        let mut prev: Option<&str> = None;
+        for (k, v) in tags.clone() {
+            sorted &= prev.is_none_or(|p| p < k) && !k.is_empty() && !v.is_empty();
+            prev = Some(k);
+            len += k.len() + v.len();
+            count += 1;
+        }
+        if !sorted || measurement.is_empty() || field.is_empty() {
+            // The general constructor sorts, or names what is wrong.
+            return SeriesKey::new(
+                measurement,
+                tags.map(|(k, v)| (k.to_owned(), v.to_owned())),
+                field,
+            );
+        }
+        if u32::try_from(len).is_err() {
+            return Err(KeyError::TooLong);
+        }
+        let mut text = String::with_capacity(len);
+        let mut ends = Vec::with_capacity(2 + 2 * count);
+        // Each end fits: the whole text does (checked above).
+        let mut piece = |s: &str| {
+            text.push_str(s);
+            ends.push(text.len() as u32);
+        };
+        piece(measurement);
+        for (k, v) in tags {
+            piece(k);
+            piece(v);
+        }
+        piece(field);
+        Ok(SeriesKey {
+            text: text.into_boxed_str(),
+            ends: ends.into_boxed_slice(),
+        })
+    }
+
     /// Piece `i` of the text (see [`SeriesKey::ends`]).
     fn piece(&self, i: usize) -> &str {
         let start = if i == 0 {
@@ -500,6 +549,30 @@ mod tests {
                     "{s:?} is plain and valid but took the general parser"
                 ),
             }
+        }
+    }
+
+    #[test]
+    fn keys_from_borrowed_pieces_are_those_of_new() {
+        let owned = |t: &[(&str, &str)]| -> Vec<(String, String)> {
+            t.iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
+        };
+        for (m, tags, f) in [
+            ("cpu", &[("host", "a"), ("zone", "eu")][..], "usage"),
+            ("cpu", &[("zone", "eu"), ("host", "a")][..], "usage"),
+            ("cpu", &[][..], "usage"),
+            ("cpu", &[("host", "a"), ("host", "b")][..], "usage"),
+            ("cpu", &[("host", "")][..], "usage"),
+            ("", &[("host", "a")][..], "usage"),
+            ("cpu", &[("host", "a")][..], ""),
+        ] {
+            assert_eq!(
+                SeriesKey::from_pieces(m, tags.iter().copied(), f),
+                SeriesKey::new(m, owned(tags), f),
+                "{m} {tags:?} {f}"
+            );
         }
     }
 

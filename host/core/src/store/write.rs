@@ -265,7 +265,7 @@ impl Store {
                 created,
             })
             .collect();
-        inner.wal.append(Entry::CreateSeries(infos.clone())).await?;
+        inner.wal.append_creations(&infos).await?;
         let created_ids: Vec<SeriesId> = infos.iter().map(|i| i.id).collect();
         {
             let mut cat = inner.catalog.write();

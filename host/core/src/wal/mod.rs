@@ -17,6 +17,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use clio_storage::SeriesInfo;
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 use serde::{Deserialize, Serialize};
 use tokio::sync::oneshot;
@@ -69,7 +70,8 @@ pub(crate) type Applier = Arc<dyn Fn(u64, &Entry) + Send + Sync>;
 enum Cmd {
     Append {
         bytes: Vec<u8>,
-        entry: Entry,
+        /// Handed to the applier once durable; `None` for records the cache has no part in.
+        entry: Option<Entry>,
         reply: oneshot::Sender<Result<()>>,
     },
     /// Starts a new segment; replies with the number of the last closed one.
@@ -421,6 +423,21 @@ impl Wal {
     pub(crate) async fn append(&self, entry: Entry) -> Result<()> {
         let mut bytes = Vec::new();
         record::encode_sealed(&entry, &self.keys, &mut bytes);
+        self.append_bytes(bytes, Some(entry)).await
+    }
+
+    /// Logs the creation of `series` like [`Wal::append`] of [`Entry::CreateSeries`], but
+    /// the caller keeps them: the applier has no part in creations, and the log thread needs
+    /// no copy of each new series (at a million new series, a million copies).
+    pub(crate) async fn append_creations(&self, series: &[SeriesInfo]) -> Result<()> {
+        let mut bytes = Vec::new();
+        record::seal_into(&self.keys, &mut bytes, |out| {
+            record::encode_creations(series, out);
+        });
+        self.append_bytes(bytes, None).await
+    }
+
+    async fn append_bytes(&self, bytes: Vec<u8>, entry: Option<Entry>) -> Result<()> {
         let (reply, rx) = oneshot::channel();
         self.send(Cmd::Append {
             bytes,
@@ -515,7 +532,7 @@ const MAX_GROUP_BYTES: usize = 32 << 20;
 impl LogThread {
     fn run(mut self, rx: Receiver<Cmd>) {
         let mut buf: Vec<u8> = Vec::with_capacity(1 << 20);
-        let mut pending: Vec<(Entry, oneshot::Sender<Result<()>>)> = Vec::new();
+        let mut pending: Vec<(Option<Entry>, oneshot::Sender<Result<()>>)> = Vec::new();
         loop {
             let first = if self.opts.sync == SyncMode::Interval && self.unsynced {
                 match rx.recv_timeout(self.opts.sync_interval) {
@@ -587,7 +604,7 @@ impl LogThread {
     fn commit(
         &mut self,
         buf: &mut Vec<u8>,
-        pending: &mut Vec<(Entry, oneshot::Sender<Result<()>>)>,
+        pending: &mut Vec<(Option<Entry>, oneshot::Sender<Result<()>>)>,
     ) {
         if pending.is_empty() {
             return;
@@ -598,6 +615,7 @@ impl LogThread {
             Ok(()) => {
                 let mut points = 0u64;
                 for (entry, _) in pending.iter() {
+                    let Some(entry) = entry else { continue };
                     if let Entry::Points(p) = entry {
                         points += p.len() as u64;
                     }

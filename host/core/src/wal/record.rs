@@ -79,6 +79,9 @@ pub(crate) enum Entry {
 
 /// Appends `entry` as one framed record to `out`.
 pub(crate) fn encode(entry: &Entry, out: &mut Vec<u8>) {
+    if let Entry::CreateSeries(series) = entry {
+        return encode_creations(series, out);
+    }
     let start = out.len();
     out.extend_from_slice(&[0u8; 8]);
     match entry {
@@ -131,13 +134,10 @@ pub(crate) fn encode(entry: &Entry, out: &mut Vec<u8>) {
                 }
             }
         }
-        Entry::CreateSeries(series) => {
-            out.push(KIND_CREATE_SERIES_BIN);
-            put_varint(out, series.len() as u64);
-            let mut w = EntryWriter::default();
-            for info in series {
-                w.put(out, info);
-            }
+        Entry::CreateSeries(_) => {
+            // Written by `encode_creations` (above), which frames its record itself.
+            out.truncate(start);
+            return;
         }
         Entry::UpdateSeries(id, update) => {
             out.push(KIND_UPDATE_SERIES);
@@ -153,6 +153,26 @@ pub(crate) fn encode(entry: &Entry, out: &mut Vec<u8>) {
             out.extend_from_slice(&ms.to_le_bytes());
         }
     }
+    frame(out, start);
+}
+
+/// Appends the record of `series` created, framed ([`Entry::CreateSeries`] without the
+/// entry).
+pub(crate) fn encode_creations(series: &[SeriesInfo], out: &mut Vec<u8>) {
+    let start = out.len();
+    out.extend_from_slice(&[0u8; 8]);
+    out.push(KIND_CREATE_SERIES_BIN);
+    put_varint(out, series.len() as u64);
+    let mut w = EntryWriter::default();
+    for info in series {
+        w.put(out, info);
+    }
+    frame(out, start);
+}
+
+/// Fills in the length and checksum of the record that starts at `start` (8 bytes kept
+/// for them, then the payload).
+fn frame(out: &mut [u8], start: usize) {
     let payload_len = (out.len() - start - 8) as u32;
     let crc = crc32fast::hash(&out[start + 8..]);
     out[start..start + 4].copy_from_slice(&payload_len.to_le_bytes());
@@ -167,11 +187,16 @@ const SEALED_AAD: &[u8] = b"clio-wal-record";
 /// stays, and the payload is `clio_storage::sealing`'s sealed item, whose first byte
 /// (`0xC5`) is no record kind.
 pub(crate) fn encode_sealed(entry: &Entry, keys: &Keyring, out: &mut Vec<u8>) {
+    seal_into(keys, out, |plain| encode(entry, plain));
+}
+
+/// Appends the one framed record that `encode` writes, sealed as [`encode_sealed`] seals.
+pub(crate) fn seal_into(keys: &Keyring, out: &mut Vec<u8>, encode: impl FnOnce(&mut Vec<u8>)) {
     if !keys.is_enabled() {
-        return encode(entry, out);
+        return encode(out);
     }
     let mut plain = Vec::new();
-    encode(entry, &mut plain);
+    encode(&mut plain);
     let sealed = keys.seal(SEALED_AAD, plain.get(8..).unwrap_or_default());
     out.extend_from_slice(&(sealed.len() as u32).to_le_bytes());
     out.extend_from_slice(&crc32fast::hash(&sealed).to_le_bytes());
