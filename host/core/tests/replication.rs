@@ -418,6 +418,36 @@ async fn writes_creating_series_are_acknowledged_while_the_primary_is_down() {
     );
 }
 
+/// The start no longer rewrites the local copy of the catalog (~0.6 s at a million series):
+/// the first flush that truncates the log does. A copy that misses what the primary holds
+/// is made whole by then, so a later start with the primary down still finds every series.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_first_flush_after_a_start_rewrites_the_catalog_copy() {
+    let s = Setup::new(0);
+    let store = s.open(0).await;
+    store
+        .write(vec![pt(1, 1000, 1.0), kpt("pump flow", 1000, 2.0)])
+        .await
+        .unwrap();
+    store.close().await.unwrap();
+    // A copy that lacks both series (an empty catalog's, from another data directory).
+    let other = Setup::new(0);
+    other.open(0).await.close().await.unwrap();
+    let copy = s.dir.path().join("catalog.bin");
+    std::fs::copy(other.dir.path().join("catalog.bin"), &copy).unwrap();
+    let stale = std::fs::read(&copy).unwrap();
+    // A start with the primary up, then a flush (here the one of the graceful stop).
+    let store = s.open(0).await;
+    assert_eq!(std::fs::read(&copy).unwrap(), stale, "the start leaves the copy");
+    store.close().await.unwrap();
+    assert_ne!(std::fs::read(&copy).unwrap(), stale, "the flush rewrote it");
+    s.primary_down.store(true, Ordering::SeqCst);
+    let store = s.open(0).await;
+    assert!(store.series(SeriesId(1)).is_some());
+    assert!(store.series_id(&key("pump flow")).is_some());
+    store.abandon();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reads_fail_over_to_a_caught_up_replica() {
     let s = Setup::new(1);
