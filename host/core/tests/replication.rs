@@ -438,7 +438,11 @@ async fn the_first_flush_after_a_start_rewrites_the_catalog_copy() {
     let stale = std::fs::read(&copy).unwrap();
     // A start with the primary up, then a flush (here the one of the graceful stop).
     let store = s.open(0).await;
-    assert_eq!(std::fs::read(&copy).unwrap(), stale, "the start leaves the copy");
+    assert_eq!(
+        std::fs::read(&copy).unwrap(),
+        stale,
+        "the start leaves the copy"
+    );
     store.close().await.unwrap();
     assert_ne!(std::fs::read(&copy).unwrap(), stale, "the flush rewrote it");
     s.primary_down.store(true, Ordering::SeqCst);

@@ -87,50 +87,45 @@ impl Catalog {
                 Some(None)
             }
         };
-        if let Some(old_key) = &old_key {
-            if let Some(k) = old_key {
-                self.unindex_key(id, k);
-            }
-            // Another series holding this key loses it (as the map this replaced did).
-            if let Some(k) = &info.key
-                && let Some(other) = self.id_of(k)
-                && other != id
-            {
-                self.unindex_key(other, k);
-            }
+        if let Some(Some(k)) = &old_key {
+            self.unindex_key(id, k);
         }
-        let key_changed = old_key.is_some() && info.key.is_some();
-        self.by_id.insert(id, info);
-        if key_changed {
-            self.index_key(id);
-        }
-    }
-
-    /// Hash of a key, the same for a key and its copies.
-    fn hash_key(hasher: &FastState, key: &SeriesKey) -> u64 {
-        hasher.hash_one(key)
-    }
-
-    /// Adds `id`'s key (already in `by_id`) to the key index.
-    fn index_key(&mut self, id: SeriesId) {
         let Catalog {
             by_id,
             by_key,
             key_hasher,
             ..
         } = self;
-        let Some(key) = by_id.get(&id).and_then(|i| i.key.as_ref()) else {
-            return;
+        // The new key's hash, computed once for both steps below.
+        let hash = match (&old_key, &info.key) {
+            (Some(_), Some(k)) => Some(Self::hash_key(key_hasher, k)),
+            _ => None,
         };
-        let h = Self::hash_key(key_hasher, key);
-        // Every id in the table has a keyed `by_id` entry (the invariant this keeps); the
-        // fallback hash only keeps a broken invariant from panicking.
-        by_key.insert_unique(h, id, |other| {
-            by_id
-                .get(other)
-                .and_then(|i| i.key.as_ref())
-                .map_or(0, |k| Self::hash_key(key_hasher, k))
-        });
+        if let (Some(h), Some(k)) = (hash, &info.key) {
+            // Another series holding this key loses it (as the map this replaced did); `id`
+            // itself is not in the index any more.
+            if let Ok(e) = by_key.find_entry(h, |other| {
+                by_id.get(other).is_some_and(|i| i.key.as_ref() == Some(k))
+            }) {
+                e.remove();
+            }
+        }
+        by_id.insert(id, info);
+        if let Some(h) = hash {
+            // Every id in the table has a keyed `by_id` entry (the invariant this keeps); the
+            // fallback hash only keeps a broken invariant from panicking.
+            by_key.insert_unique(h, id, |other| {
+                by_id
+                    .get(other)
+                    .and_then(|i| i.key.as_ref())
+                    .map_or(0, |k| Self::hash_key(key_hasher, k))
+            });
+        }
+    }
+
+    /// Hash of a key, the same for a key and its copies.
+    fn hash_key(hasher: &FastState, key: &SeriesKey) -> u64 {
+        hasher.hash_one(key)
     }
 
     /// Removes the entry `key` → `id` from the key index.

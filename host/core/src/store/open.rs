@@ -231,16 +231,19 @@ fn absorb(catalog: &mut Catalog, change: Change, from_primary: bool) -> Option<Q
         Change::Create(infos) => {
             let mut ids = Vec::new();
             for i in infos {
-                match catalog.get(i.id) {
-                    // A series the catalog already holds exactly so needs no second creation:
-                    // the primary said it holds it (or an earlier creation in the log, queued
-                    // already, makes it so). After a stop that left a million creations in
-                    // the log this saves a million upserts at start, and the replayed copy
-                    // is dropped at once.
-                    Some(c) if from_primary && *c == i => continue,
-                    Some(c) if from_primary && c.key == i.key && c.settings == i.settings => {}
-                    _ => ids.push(i.id),
+                // A series the catalog already holds so (key and settings) needs no second
+                // creation: the primary said it holds it (or an earlier creation in the log,
+                // queued already, makes it so). After a stop that left a million creations
+                // in the log this saves a million upserts at start; the replayed copy is
+                // dropped at once, and the entry keeps the primary's creation time.
+                if from_primary
+                    && catalog
+                        .get(i.id)
+                        .is_some_and(|c| c.key == i.key && c.settings == i.settings)
+                {
+                    continue;
                 }
+                ids.push(i.id);
                 catalog.insert(i);
             }
             if ids.is_empty() {
