@@ -37,20 +37,46 @@ fn legacy_path(path: &Path) -> PathBuf {
 
 /// The copy's bytes: entries by ascending id, ids and creation times as deltas, settings only
 /// where they differ from the defaults, then a CRC-32 of everything before it.
+#[cfg(test)]
 pub(crate) fn encode<'a>(entries: impl Iterator<Item = &'a SeriesInfo>) -> Vec<u8> {
-    let mut sorted: Vec<&SeriesInfo> = entries.collect();
-    sorted.sort_unstable_by_key(|e| e.id);
-    let mut out = Vec::with_capacity(16 + sorted.len() * 48);
-    out.extend_from_slice(MAGIC);
-    put_varint(&mut out, sorted.len() as u64);
-    let mut w = EntryWriter::default();
-    for e in sorted {
-        w.put(&mut out, e);
-    }
-    let crc = crc32fast::hash(&out);
-    out.extend_from_slice(&crc.to_le_bytes());
+    let mut out = Vec::new();
+    // Writing into a Vec cannot fail.
+    let _ = encode_to(&mut out, entries);
     out
 }
+
+/// Writes [`encode`]'s bytes to `w` a few KiB at a time: at a million series the copy is
+/// ~45 MB, which a flush no longer holds in memory at once.
+fn encode_to<'a>(
+    w: &mut impl Write,
+    entries: impl Iterator<Item = &'a SeriesInfo>,
+) -> std::io::Result<()> {
+    let mut sorted: Vec<&SeriesInfo> = entries.collect();
+    sorted.sort_unstable_by_key(|e| e.id);
+    let mut crc = crc32fast::Hasher::new();
+    let mut buf = Vec::with_capacity(CHUNK + 1024);
+    let mut emit = |buf: &mut Vec<u8>| -> std::io::Result<()> {
+        crc.update(buf);
+        w.write_all(buf)?;
+        buf.clear();
+        Ok(())
+    };
+    buf.extend_from_slice(MAGIC);
+    put_varint(&mut buf, sorted.len() as u64);
+    let mut entry = EntryWriter::default();
+    for e in sorted {
+        entry.put(&mut buf, e);
+        if buf.len() >= CHUNK {
+            emit(&mut buf)?;
+        }
+    }
+    emit(&mut buf)?;
+    drop(emit);
+    w.write_all(&crc.finalize().to_le_bytes())
+}
+
+/// Bytes encoded before they go to the file.
+const CHUNK: usize = 64 * 1024;
 
 /// Reads what [`encode`] wrote; the error says what is wrong and where.
 pub(crate) fn decode(bytes: &[u8]) -> std::result::Result<Vec<SeriesInfo>, String> {
@@ -99,31 +125,61 @@ pub(crate) fn decode(bytes: &[u8]) -> std::result::Result<Vec<SeriesInfo>, Strin
     Ok(out)
 }
 
-/// Writes the copy atomically (temporary file, fsync, rename, fsync of the directory), then
-/// removes a JSON copy of an earlier version.
-pub(crate) fn write(path: &Path, bytes: &[u8]) -> Result<()> {
-    let tmp = path.with_extension("bin.tmp");
-    let write = || -> std::io::Result<()> {
-        let mut file = File::create(&tmp)?;
-        file.write_all(bytes)?;
-        file.sync_all()?;
-        fs::rename(&tmp, path)?;
-        match fs::remove_file(legacy_path(path)) {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(e),
-        }
-        if let Some(dir) = path.parent() {
-            File::open(dir)?.sync_all()?;
-        }
-        Ok(())
-    };
-    write().map_err(|e| Error::io(format!("writing {}", path.display()), e))
+/// The copy written to a temporary file, not yet in place: [`Staged::commit`] fsyncs it and
+/// renames it over the copy. A flush stages under the catalog's lock (the encoding needs one
+/// consistent catalog) and commits after it, so that writers creating series never wait for
+/// the disk.
+pub(crate) struct Staged {
+    tmp: PathBuf,
+    path: PathBuf,
+    file: File,
 }
 
-/// [`encode`] then [`write`].
+/// Writes the copy of `entries` to `<path>.tmp`.
+pub(crate) fn stage<'a>(
+    path: &Path,
+    entries: impl Iterator<Item = &'a SeriesInfo>,
+) -> Result<Staged> {
+    let tmp = path.with_extension("bin.tmp");
+    let write = || -> std::io::Result<File> {
+        let mut w = std::io::BufWriter::with_capacity(CHUNK, File::create(&tmp)?);
+        encode_to(&mut w, entries)?;
+        w.into_inner().map_err(|e| e.into_error())
+    };
+    let file = write().map_err(|e| Error::io(format!("writing {}", tmp.display()), e))?;
+    Ok(Staged {
+        tmp,
+        path: path.to_path_buf(),
+        file,
+    })
+}
+
+impl Staged {
+    /// Puts the copy in place atomically (fsync, rename, fsync of the directory), then
+    /// removes a JSON copy of an earlier version.
+    pub(crate) fn commit(self) -> Result<()> {
+        let Staged { tmp, path, file } = self;
+        let commit = || -> std::io::Result<()> {
+            file.sync_all()?;
+            drop(file);
+            fs::rename(&tmp, &path)?;
+            match fs::remove_file(legacy_path(&path)) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(e),
+            }
+            if let Some(dir) = path.parent() {
+                File::open(dir)?.sync_all()?;
+            }
+            Ok(())
+        };
+        commit().map_err(|e| Error::io(format!("writing {}", path.display()), e))
+    }
+}
+
+/// [`stage`] then [`Staged::commit`].
 pub(crate) fn save<'a>(path: &Path, entries: impl Iterator<Item = &'a SeriesInfo>) -> Result<()> {
-    write(path, &encode(entries))
+    stage(path, entries)?.commit()
 }
 
 /// Reads the copy (or an earlier version's JSON copy beside it); `None` when there is none.

@@ -113,10 +113,11 @@ impl Store {
         if inner.catalog_changed.swap(false, Ordering::AcqRel) {
             // The log about to be truncated may hold catalog changes: keep them in the copy.
             let path = crate::catalog::snapshot::path(&inner.opts.data_dir);
-            // Encoded under the lock (tens of milliseconds at a million series), written
-            // and fsynced after it, so that writers creating series do not wait for the disk.
-            let bytes = crate::catalog::snapshot::encode(inner.catalog.read().all());
-            let saved = crate::catalog::snapshot::write(&path, &bytes);
+            // Encoded under the lock into a temporary file (a few hundred milliseconds at
+            // a million series), fsynced and put in place after it, so that writers
+            // creating series do not wait for the disk.
+            let staged = crate::catalog::snapshot::stage(&path, inner.catalog.read().all());
+            let saved = staged.and_then(|s| s.commit());
             if let Err(e) = saved {
                 inner.catalog_changed.store(true, Ordering::Release);
                 return Err(e);
