@@ -47,19 +47,19 @@ pub(crate) fn encode<'a>(entries: impl Iterator<Item = &'a SeriesInfo>) -> Vec<u
 
 /// Writes [`encode`]'s bytes to `w` a few KiB at a time: at a million series the copy is
 /// ~45 MB, which a flush no longer holds in memory at once.
-fn encode_to<'a>(
-    w: &mut impl Write,
+fn encode_to<'a, W: Write>(
+    w: &mut W,
     entries: impl Iterator<Item = &'a SeriesInfo>,
 ) -> std::io::Result<()> {
     let mut sorted: Vec<&SeriesInfo> = entries.collect();
     sorted.sort_unstable_by_key(|e| e.id);
     let mut crc = crc32fast::Hasher::new();
     let mut buf = Vec::with_capacity(CHUNK + 1024);
-    let mut emit = |buf: &mut Vec<u8>| -> std::io::Result<()> {
+    let emit = |w: &mut W, crc: &mut crc32fast::Hasher, buf: &mut Vec<u8>| {
         crc.update(buf);
-        w.write_all(buf)?;
+        let written = w.write_all(buf);
         buf.clear();
-        Ok(())
+        written
     };
     buf.extend_from_slice(MAGIC);
     put_varint(&mut buf, sorted.len() as u64);
@@ -67,11 +67,10 @@ fn encode_to<'a>(
     for e in sorted {
         entry.put(&mut buf, e);
         if buf.len() >= CHUNK {
-            emit(&mut buf)?;
+            emit(w, &mut crc, &mut buf)?;
         }
     }
-    emit(&mut buf)?;
-    drop(emit);
+    emit(w, &mut crc, &mut buf)?;
     w.write_all(&crc.finalize().to_le_bytes())
 }
 

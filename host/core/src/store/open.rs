@@ -107,10 +107,10 @@ impl Store {
         let keep = |_seg: u64, entry: Entry| {
             if let Entry::Flushed { upto } = entry {
                 flushed_upto = flushed_upto.max(upto);
-            } else if let Some(change) = Change::from_owned_entry(entry) {
-                if let Some(queued) = absorb(&mut catalog, change, from_primary) {
-                    Queued::push(&mut pending, queued, true);
-                }
+            } else if let Some(change) = Change::from_owned_entry(entry)
+                && let Some(queued) = absorb(&mut catalog, change, from_primary)
+            {
+                Queued::push(&mut pending, queued, true);
             }
         };
         let wal_opts = WalOptions {
