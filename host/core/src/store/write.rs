@@ -168,36 +168,33 @@ impl Store {
         report: &mut WriteReport,
     ) -> Result<Vec<SeriesId>> {
         let inner = &self.inner;
-        let mut missing = false;
-        let mut ids = Vec::with_capacity(points.len());
+        // What each point's series was before the creation lock: `None` when unknown.
+        let mut found: Vec<Option<SeriesId>> = Vec::with_capacity(points.len());
         {
             let cat = inner.catalog.read();
             for p in points {
-                let id = match &p.series {
+                found.push(match &p.series {
                     SeriesRef::Id(id) => cat.contains(*id).then_some(*id),
                     SeriesRef::Key(k) => cat.id_of(k),
-                };
-                missing |= id.is_none();
-                ids.push(id.unwrap_or(SeriesId(0)));
+                });
             }
         }
-        if !missing {
-            return Ok(ids);
+        if found.iter().all(Option::is_some) {
+            return Ok(found.into_iter().flatten().collect());
         }
-        // Bounded fan-out: count the series this write would create before creating any.
+        // Bounded fan-out: count the series this write would create before creating any
+        // (from the lookups above; the creation below looks the unknown ones up again).
         if let Some(limit) = inner.opts.max_new_series_per_write {
-            let cat = inner.catalog.read();
             let mut unknown_ids = crate::hashing::FastSet::default();
             let mut unknown_keys = crate::hashing::FastSet::default();
-            for p in points {
+            for (p, _) in points.iter().zip(&found).filter(|(_, f)| f.is_none()) {
                 match &p.series {
-                    SeriesRef::Id(sid) if !cat.contains(*sid) => {
+                    SeriesRef::Id(sid) => {
                         unknown_ids.insert(*sid);
                     }
-                    SeriesRef::Key(k) if cat.id_of(k).is_none() => {
+                    SeriesRef::Key(k) => {
                         unknown_keys.insert(k);
                     }
-                    _ => {}
                 }
             }
             let would_create = unknown_ids.len() + unknown_keys.len();
@@ -208,13 +205,22 @@ impl Store {
                 )));
             }
         }
+        let mut ids = vec![SeriesId(0); points.len()];
         let _guard = inner.create_lock.lock().await;
         let mut new = Vec::new();
         let mut new_ids: crate::hashing::FastSet<SeriesId> = Default::default();
-        let mut new_keys: crate::hashing::FastMap<SeriesKey, SeriesId> = Default::default();
+        let mut new_keys: crate::hashing::FastMap<&SeriesKey, SeriesId> = Default::default();
         {
             let mut cat = inner.catalog.write();
-            for (p, id) in points.iter().zip(ids.iter_mut()) {
+            for ((p, id), before) in points.iter().zip(ids.iter_mut()).zip(&found) {
+                // A series found above is still there unless it was deleted since (an id
+                // once deleted is never a key's again: new keys get new ids).
+                if let Some(known) = before
+                    && cat.contains(*known)
+                {
+                    *id = *known;
+                    continue;
+                }
                 match &p.series {
                     SeriesRef::Id(sid) => {
                         *id = *sid;
@@ -237,7 +243,7 @@ impl Store {
                                     u64::MAX
                                 ))
                             })?;
-                            new_keys.insert(k.clone(), sid);
+                            new_keys.insert(k, sid);
                             new.push(NewSeries {
                                 id: sid,
                                 key: Some(k.clone()),
