@@ -180,7 +180,7 @@ impl Store {
             }
         }
         if found.iter().all(Option::is_some) {
-            return Ok(found.into_iter().flatten().collect());
+            return Ok(found.iter().map(|f| f.unwrap_or(SeriesId(0))).collect());
         }
         // Bounded fan-out: count the series this write would create before creating any
         // (from the lookups above; the creation below looks the unknown ones up again).
