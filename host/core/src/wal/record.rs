@@ -79,9 +79,6 @@ pub(crate) enum Entry {
 
 /// Appends `entry` as one framed record to `out`.
 pub(crate) fn encode(entry: &Entry, out: &mut Vec<u8>) {
-    if let Entry::CreateSeries(series) = entry {
-        return encode_creations(series, out);
-    }
     let start = out.len();
     out.extend_from_slice(&[0u8; 8]);
     match entry {
@@ -134,10 +131,11 @@ pub(crate) fn encode(entry: &Entry, out: &mut Vec<u8>) {
                 }
             }
         }
-        Entry::CreateSeries(_) => {
-            // Written by `encode_creations` (above), which frames its record itself.
+        Entry::CreateSeries(series) => {
+            // `encode_creations` frames its record itself (the log thread's caller uses it
+            // without an entry).
             out.truncate(start);
-            return;
+            return encode_creations(series, out);
         }
         Entry::UpdateSeries(id, update) => {
             out.push(KIND_UPDATE_SERIES);
