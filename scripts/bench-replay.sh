@@ -15,7 +15,8 @@ CLIO=${CLIO:-target/release/clio}
 WORK=$(mktemp -d /tmp/clio-replay.XXXXXX)
 PID=""
 trap '[ -n "$PID" ] && kill -9 "$PID" 2>/dev/null; rm -rf "$WORK"' EXIT
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+. scripts/lib/bench.sh
+port=$(free_port)
 URL="http://127.0.0.1:$port"
 start() {
   "$CLIO" serve --data-dir "$WORK/data" --http 127.0.0.1:$port --tcp "" >>"$WORK/clio.log" 2>&1 &

@@ -50,23 +50,46 @@ impl SeriesKey {
         tags: impl IntoIterator<Item = (String, String)>,
         field: impl Into<String>,
     ) -> Result<Self, KeyError> {
-        let measurement = measurement.into();
-        let field = field.into();
+        let tags: Vec<(String, String)> = tags.into_iter().collect();
+        SeriesKey::from_pieces(
+            &measurement.into(),
+            tags.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+            &field.into(),
+        )
+    }
+
+    /// [`SeriesKey::new`] from borrowed pieces, without an owned copy of each: the
+    /// line-protocol parser hands its tags out this way. Tags in any order are sorted, and a
+    /// repeated name is refused.
+    pub fn from_pieces<'t>(
+        measurement: &str,
+        tags: impl IntoIterator<Item = (&'t str, &'t str)>,
+        field: &str,
+    ) -> Result<Self, KeyError> {
+        SeriesKey::build(measurement, tags.into_iter().collect(), field)
+    }
+
+    /// The one constructor every other one goes through: checks the pieces, sorts the tags
+    /// (when they are not sorted already) and lays the pieces out in one string.
+    fn build(
+        measurement: &str,
+        mut tags: Vec<(&str, &str)>,
+        field: &str,
+    ) -> Result<Self, KeyError> {
         if measurement.is_empty() {
             return Err(KeyError::EmptyMeasurement);
         }
         if field.is_empty() {
             return Err(KeyError::MissingField);
         }
-        let mut tags: Vec<(String, String)> = tags.into_iter().collect();
-        for (k, v) in &tags {
-            if k.is_empty() || v.is_empty() {
-                return Err(KeyError::BadTag(format!("{k}={v}")));
-            }
+        if let Some((k, v)) = tags.iter().find(|(k, v)| k.is_empty() || v.is_empty()) {
+            return Err(KeyError::BadTag(format!("{k}={v}")));
         }
-        tags.sort();
+        if !tags.is_sorted() {
+            tags.sort_unstable();
+        }
         if let Some(w) = tags.windows(2).find(|w| w[0].0 == w[1].0) {
-            return Err(KeyError::DuplicateTag(w[0].0.clone()));
+            return Err(KeyError::DuplicateTag(w[0].0.to_owned()));
         }
         let len = measurement.len()
             + field.len()
@@ -77,61 +100,12 @@ impl SeriesKey {
         let mut text = String::with_capacity(len);
         let mut ends = Vec::with_capacity(2 + 2 * tags.len());
         // Each end fits: the whole text does (checked above).
-        let mut piece = |s: &str, text: &mut String| {
-            text.push_str(s);
-            ends.push(text.len() as u32);
-        };
-        piece(&measurement, &mut text);
-        for (k, v) in &tags {
-            piece(k, &mut text);
-            piece(v, &mut text);
-        }
-        piece(&field, &mut text);
-        Ok(SeriesKey {
-            text: text.into_boxed_str(),
-            ends: ends.into_boxed_slice(),
-        })
-    }
-
-    /// [`SeriesKey::new`] from borrowed pieces, without an allocation per piece when the
-    /// tags come sorted by name (as a line-protocol parser hands them out); tags in any
-    /// other order are sorted, and a repeated name is refused, as by `new`.
-    pub fn from_pieces<'t, I>(measurement: &str, tags: I, field: &str) -> Result<Self, KeyError>
-    where
-        I: IntoIterator<Item = (&'t str, &'t str)>,
-        I::IntoIter: Clone,
-    {
-        let tags = tags.into_iter();
-        let mut sorted = true;
-        let mut len = measurement.len() + field.len();
-        let mut count = 0;
-        let mut prev: Option<&str> = None;
-        for (k, v) in tags.clone() {
-            sorted &= prev.is_none_or(|p| p < k) && !k.is_empty() && !v.is_empty();
-            prev = Some(k);
-            len += k.len() + v.len();
-            count += 1;
-        }
-        if !sorted || measurement.is_empty() || field.is_empty() {
-            // The general constructor sorts, or names what is wrong.
-            return SeriesKey::new(
-                measurement,
-                tags.map(|(k, v)| (k.to_owned(), v.to_owned())),
-                field,
-            );
-        }
-        if u32::try_from(len).is_err() {
-            return Err(KeyError::TooLong);
-        }
-        let mut text = String::with_capacity(len);
-        let mut ends = Vec::with_capacity(2 + 2 * count);
-        // Each end fits: the whole text does (checked above).
         let mut piece = |s: &str| {
             text.push_str(s);
             ends.push(text.len() as u32);
         };
         piece(measurement);
-        for (k, v) in tags {
+        for (k, v) in &tags {
             piece(k);
             piece(v);
         }
@@ -287,12 +261,12 @@ impl SeriesKey {
         escape(out, self.field(), true);
     }
 
-    /// The common spelling parsed without an allocation per piece: no backslash, tags
-    /// already sorted by name. `None` for anything else (escapes, unsorted or repeated
-    /// tags, any error), which the general parser then handles and explains.
+    /// The common spelling, without backslashes, parsed without an allocation per piece.
+    /// `None` for anything else (escapes, any error), which the general parser then handles
+    /// and explains.
     fn parse_plain(s: &str) -> Option<SeriesKey> {
         let b = s.as_bytes();
-        if b.contains(&b'\\') || u32::try_from(b.len()).is_err() {
+        if b.contains(&b'\\') {
             return None;
         }
         // Up to the first of `stops` from `from`: (end, the stop byte found).
@@ -302,57 +276,33 @@ impl SeriesKey {
                 .position(|c| stops.contains(c))
                 .map_or((b.len(), None), |i| (from + i, Some(b[from + i])))
         };
-        // Piece boundaries into `s`: (start, end) of measurement, tag names and values.
-        let mut spans: Vec<(usize, usize)> = Vec::with_capacity(8);
+        // Every piece starts and ends at an ASCII separator or an end of `s`, so at
+        // character boundaries.
         let (end, mut sep) = until(0, b", ");
-        spans.push((0, end));
+        let measurement = s.get(..end)?;
+        let mut tags = Vec::with_capacity(4);
         let mut pos = end;
         while sep == Some(b',') {
             let (name_end, eq) = until(pos + 1, b"=, ");
-            if eq != Some(b'=') || name_end == pos + 1 {
+            if eq != Some(b'=') {
                 return None;
             }
             let (value_end, next) = until(name_end + 1, b", =");
-            if next == Some(b'=') || value_end == name_end + 1 {
+            if next == Some(b'=') {
                 return None;
             }
-            let name = &b[pos + 1..name_end];
-            // Sorted and distinct names only; the general parser sorts and reports repeats.
-            if spans.len() > 1 {
-                let (ps, pe) = spans[spans.len() - 2];
-                if name <= &b[ps..pe] {
-                    return None;
-                }
-            }
-            spans.push((pos + 1, name_end));
-            spans.push((name_end + 1, value_end));
+            tags.push((s.get(pos + 1..name_end)?, s.get(name_end + 1..value_end)?));
             pos = value_end;
             sep = next;
         }
-        if sep != Some(b' ') || spans[0].1 == 0 {
+        if sep != Some(b' ') {
             return None;
         }
-        let mut field_start = pos + 1;
-        while b.get(field_start) == Some(&b' ') {
-            field_start += 1;
-        }
-        if field_start == b.len() || b[field_start..].contains(&b' ') {
+        let field = s.get(pos + 1..)?.trim_start_matches(' ');
+        if field.contains(' ') {
             return None;
         }
-        spans.push((field_start, b.len()));
-        let len: usize = spans.iter().map(|(a, z)| z - a).sum();
-        let mut text = String::with_capacity(len);
-        let mut ends = Vec::with_capacity(spans.len());
-        for (a, z) in spans {
-            // Every span starts and ends at an ASCII separator or the ends of `s`, so at
-            // character boundaries.
-            text.push_str(s.get(a..z)?);
-            ends.push(text.len() as u32);
-        }
-        Some(SeriesKey {
-            text: text.into_boxed_str(),
-            ends: ends.into_boxed_slice(),
-        })
+        SeriesKey::build(measurement, tags, field).ok()
     }
 }
 
