@@ -50,12 +50,7 @@ impl Catalog {
             key_hasher,
             ..
         } = &mut c;
-        by_key.reserve(keyed, |id| {
-            by_id
-                .get(id)
-                .and_then(|i| i.key.as_ref())
-                .map_or(0, |k| Self::hash_key(key_hasher, k))
-        });
+        by_key.reserve(keyed, |id| Self::hash_of_id(by_id, key_hasher, id));
         for e in entries {
             c.insert(e);
         }
@@ -112,15 +107,18 @@ impl Catalog {
         }
         by_id.insert(id, info);
         if let Some(h) = hash {
-            // Every id in the table has a keyed `by_id` entry (the invariant this keeps); the
-            // fallback hash only keeps a broken invariant from panicking.
-            by_key.insert_unique(h, id, |other| {
-                by_id
-                    .get(other)
-                    .and_then(|i| i.key.as_ref())
-                    .map_or(0, |k| Self::hash_key(key_hasher, k))
-            });
+            by_key.insert_unique(h, id, |other| Self::hash_of_id(by_id, key_hasher, other));
         }
+    }
+
+    /// The key index's hash of `id` (the table's rehash asks for it): its key's hash. Every
+    /// id in the table has a keyed `by_id` entry; the fallback 0 only keeps a broken
+    /// invariant from panicking.
+    fn hash_of_id(by_id: &FastMap<SeriesId, SeriesInfo>, hasher: &FastState, id: &SeriesId) -> u64 {
+        by_id
+            .get(id)
+            .and_then(|i| i.key.as_ref())
+            .map_or(0, |k| Self::hash_key(hasher, k))
     }
 
     /// Hash of a key, the same for a key and its copies.
