@@ -34,6 +34,7 @@ mod cache;
 mod catalog;
 mod error;
 mod hashing;
+mod id_map;
 mod lock;
 mod options;
 pub mod pitr;

@@ -14,7 +14,8 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use clio_storage::{Point, SeriesId, SeriesPoints, Timestamp, Value};
 use parking_lot::Mutex;
 
-use crate::hashing::{FastMap, FastState};
+use crate::hashing::FastState;
+use crate::id_map::{IdMap, page_of};
 
 /// Coverage start meaning "every point of the series is in memory".
 pub(crate) const COVER_ALL: Timestamp = Timestamp::MIN;
@@ -138,8 +139,10 @@ pub(crate) struct CacheCounters {
 /// The cache.
 #[derive(Debug)]
 pub(crate) struct Cache {
-    shards: Vec<Mutex<FastMap<SeriesId, SeriesCache>>>,
-    /// Its own seed: were it the maps', each shard's ids would share their low hash bits.
+    /// Series by id; a page of consecutive ids (see [`IdMap`]) lives in one shard, so that a
+    /// batch naming series created one after another touches each shard's memory in runs.
+    shards: Vec<Mutex<IdMap<SeriesCache>>>,
+    /// Picks a page's shard.
     hasher: FastState,
     opts: CacheOptions,
     mem: AtomicUsize,
@@ -164,7 +167,7 @@ impl Cache {
     pub(crate) fn new(opts: CacheOptions) -> Self {
         Cache {
             shards: (0..SHARDS)
-                .map(|_| Mutex::new(FastMap::default()))
+                .map(|_| Mutex::new(IdMap::default()))
                 .collect(),
             hasher: FastState::default(),
             opts,
@@ -174,7 +177,7 @@ impl Cache {
         }
     }
 
-    fn shard(&self, id: SeriesId) -> &Mutex<FastMap<SeriesId, SeriesCache>> {
+    fn shard(&self, id: SeriesId) -> &Mutex<IdMap<SeriesCache>> {
         &self.shards[self.shard_of(id)]
     }
 
@@ -193,12 +196,11 @@ impl Cache {
         let init = self.opts.init_cached_records;
         self.shard(id)
             .lock()
-            .entry(id)
-            .or_insert_with(|| SeriesCache::new(COVER_ALL, init));
+            .get_or_insert_with(id, || SeriesCache::new(COVER_ALL, init));
     }
 
     fn shard_of(&self, id: SeriesId) -> usize {
-        (self.hasher.hash_one(id) as usize) % SHARDS
+        (self.hasher.hash_one(page_of(id)) as usize) % SHARDS
     }
 
     /// Inserts written points, unflushed, stamped with their log segment.
@@ -272,7 +274,7 @@ impl Cache {
     /// the unflushed points it added to `added`.
     fn apply_run(
         &self,
-        shard: &mut FastMap<SeriesId, SeriesCache>,
+        shard: &mut IdMap<SeriesCache>,
         seg: u64,
         run: &[(SeriesId, Point)],
         added: &mut (isize, usize),
@@ -280,9 +282,9 @@ impl Cache {
         let Some((id, _)) = run.first() else {
             return;
         };
-        let sc = shard
-            .entry(*id)
-            .or_insert_with(|| SeriesCache::new(COVER_NONE, self.opts.init_cached_records));
+        let sc = shard.get_or_insert_with(*id, || {
+            SeriesCache::new(COVER_NONE, self.opts.init_cached_records)
+        });
         for (_, p) in run {
             let mem = entry_mem(&p.value);
             match sc.points.insert(
@@ -321,7 +323,7 @@ impl Cache {
 
     /// Forgets a series.
     pub(crate) fn remove_series(&self, id: SeriesId) {
-        if let Some(sc) = self.shard(id).lock().remove(&id) {
+        if let Some(sc) = self.shard(id).lock().remove(id) {
             self.mem.fetch_sub(sc.mem, Ordering::Relaxed);
             self.dirty.fetch_sub(sc.dirty, Ordering::Relaxed);
         }
@@ -333,7 +335,7 @@ impl Cache {
             return 0;
         }
         let mut shard = self.shard(id).lock();
-        let Some(sc) = shard.get_mut(&id) else {
+        let Some(sc) = shard.get_mut(id) else {
             return 0;
         };
         let (mut mem, mut dirty) = (0, 0);
@@ -358,7 +360,7 @@ impl Cache {
             return 0;
         }
         let shard = self.shard(id).lock();
-        shard.get(&id).map_or(0, |sc| {
+        shard.get(id).map_or(0, |sc| {
             sc.points
                 .range(from..to)
                 .iter()
@@ -371,9 +373,7 @@ impl Cache {
     pub(crate) fn note_demand(&self, id: SeriesId, k: usize) {
         let init = self.opts.init_cached_records;
         let mut shard = self.shard(id).lock();
-        let sc = shard
-            .entry(id)
-            .or_insert_with(|| SeriesCache::new(COVER_NONE, init));
+        let sc = shard.get_or_insert_with(id, || SeriesCache::new(COVER_NONE, init));
         sc.demand = sc.demand.max(k);
         sc.target = sc.target.max(k);
     }
@@ -381,7 +381,7 @@ impl Cache {
     /// The newest `k` points stamped before `at`, as far as memory knows them.
     pub(crate) fn last(&self, id: SeriesId, k: usize, at: Timestamp) -> LastSnapshot {
         let shard = self.shard(id).lock();
-        let Some(sc) = shard.get(&id) else {
+        let Some(sc) = shard.get(id) else {
             return LastSnapshot {
                 points: Vec::new(),
                 hit: false,
@@ -427,7 +427,7 @@ impl Cache {
     /// The cached points of `[from, to)`.
     pub(crate) fn range(&self, id: SeriesId, from: Timestamp, to: Timestamp) -> RangeSnapshot {
         let shard = self.shard(id).lock();
-        let Some(sc) = shard.get(&id) else {
+        let Some(sc) = shard.get(id) else {
             return RangeSnapshot {
                 points: Vec::new(),
                 cover_from: COVER_NONE,
@@ -462,7 +462,7 @@ impl Cache {
     /// Unflushed points of `[from, to)`, ascending.
     pub(crate) fn dirty_range(&self, id: SeriesId, from: Timestamp, to: Timestamp) -> Vec<Point> {
         let shard = self.shard(id).lock();
-        let Some(sc) = shard.get(&id) else {
+        let Some(sc) = shard.get(id) else {
             return Vec::new();
         };
         if sc.dirty == 0 || from >= to {
@@ -484,7 +484,7 @@ impl Cache {
     /// snapshot of `epoch`.
     pub(crate) fn fill(&self, id: SeriesId, epoch: u64, stored: &[Point], complete: bool) {
         let mut shard = self.shard(id).lock();
-        let Some(sc) = shard.get_mut(&id) else { return };
+        let Some(sc) = shard.get_mut(id) else { return };
         if sc.epoch != epoch {
             return;
         }
@@ -537,7 +537,7 @@ impl Cache {
                     .collect();
                 if !points.is_empty() {
                     out.push(SeriesPoints {
-                        series: *id,
+                        series: id,
                         points,
                     });
                 }
@@ -553,7 +553,7 @@ impl Cache {
         let mut cleaned = 0;
         for sp in batch {
             let mut shard = self.shard(sp.series).lock();
-            let Some(sc) = shard.get_mut(&sp.series) else {
+            let Some(sc) = shard.get_mut(sp.series) else {
                 continue;
             };
             for p in &sp.points {
@@ -657,7 +657,7 @@ impl Cache {
     pub(crate) fn series_ids(&self) -> Vec<SeriesId> {
         self.shards
             .iter()
-            .flat_map(|s| s.lock().keys().copied().collect::<Vec<_>>())
+            .flat_map(|s| s.lock().keys().collect::<Vec<_>>())
             .collect()
     }
 }

@@ -5,7 +5,8 @@ use std::hash::BuildHasher;
 
 use clio_storage::{SeriesFilter, SeriesId, SeriesInfo, SeriesKey};
 
-use crate::hashing::{FastMap, FastState};
+use crate::hashing::FastState;
+use crate::id_map::IdMap;
 
 /// Ids assigned to line-protocol keys start here, far above the ALEPIZ object ids (OCIDs)
 /// that clients pick themselves; 2^48 is still exact in JavaScript and JSON numbers. The
@@ -15,7 +16,8 @@ pub const KEY_ID_BASE: u64 = 1 << 48;
 
 #[derive(Debug)]
 pub(crate) struct Catalog {
-    by_id: FastMap<SeriesId, SeriesInfo>,
+    /// Entries by id, consecutive ids side by side (see [`IdMap`]).
+    by_id: IdMap<SeriesInfo>,
     /// Key → id without a second copy of the key: the table holds ids only, hashed by the
     /// key their `by_id` entry holds. A key costs ~200 bytes in seven allocations; keeping
     /// it once saves that much per series (issue #25's memory target).
@@ -29,7 +31,7 @@ pub(crate) struct Catalog {
 impl Default for Catalog {
     fn default() -> Self {
         Catalog {
-            by_id: FastMap::default(),
+            by_id: IdMap::default(),
             by_key: hashbrown::HashTable::new(),
             key_hasher: FastState::default(),
             listing: ListingIndex::default(),
@@ -69,7 +71,7 @@ impl Catalog {
             self.next_key_id = info.id.0.checked_add(1);
         }
         let id = info.id;
-        let old_key = match self.by_id.get(&id) {
+        let old_key = match self.by_id.get(id) {
             // A settings change: the key, and so the listing and the key index, stay.
             Some(old) if old.key == info.key => None,
             Some(old) => {
@@ -100,7 +102,7 @@ impl Catalog {
             // Another series holding this key loses it (as the map this replaced did); `id`
             // itself is not in the index any more.
             if let Ok(e) = by_key.find_entry(h, |other| {
-                by_id.get(other).is_some_and(|i| i.key.as_ref() == Some(k))
+                by_id.get(*other).is_some_and(|i| i.key.as_ref() == Some(k))
             }) {
                 e.remove();
             }
@@ -114,9 +116,9 @@ impl Catalog {
     /// The key index's hash of `id` (the table's rehash asks for it): its key's hash. Every
     /// id in the table has a keyed `by_id` entry; the fallback 0 only keeps a broken
     /// invariant from panicking.
-    fn hash_of_id(by_id: &FastMap<SeriesId, SeriesInfo>, hasher: &FastState, id: &SeriesId) -> u64 {
+    fn hash_of_id(by_id: &IdMap<SeriesInfo>, hasher: &FastState, id: &SeriesId) -> u64 {
         by_id
-            .get(id)
+            .get(*id)
             .and_then(|i| i.key.as_ref())
             .map_or(0, |k| Self::hash_key(hasher, k))
     }
@@ -135,7 +137,7 @@ impl Catalog {
     }
 
     pub(crate) fn remove(&mut self, id: SeriesId) -> Option<SeriesInfo> {
-        let info = self.by_id.remove(&id)?;
+        let info = self.by_id.remove(id)?;
         if let Some(k) = &info.key {
             self.unindex_key(id, k);
         }
@@ -144,11 +146,11 @@ impl Catalog {
     }
 
     pub(crate) fn get(&self, id: SeriesId) -> Option<&SeriesInfo> {
-        self.by_id.get(&id)
+        self.by_id.get(id)
     }
 
     pub(crate) fn contains(&self, id: SeriesId) -> bool {
-        self.by_id.contains_key(&id)
+        self.by_id.contains_key(id)
     }
 
     pub(crate) fn id_of(&self, key: &SeriesKey) -> Option<SeriesId> {
@@ -156,7 +158,7 @@ impl Catalog {
         self.by_key
             .find(h, |id| {
                 self.by_id
-                    .get(id)
+                    .get(*id)
                     .is_some_and(|i| i.key.as_ref() == Some(key))
             })
             .copied()
@@ -166,7 +168,7 @@ impl Catalog {
     /// range (2^48 ..= 2^64-1) is used up. Never wraps into the client ids below 2^48.
     pub(crate) fn allocate_key_id(&mut self) -> Option<SeriesId> {
         let mut next = self.next_key_id?;
-        while self.by_id.contains_key(&SeriesId(next)) {
+        while self.by_id.contains_key(SeriesId(next)) {
             match next.checked_add(1) {
                 Some(n) => next = n,
                 None => {
@@ -207,12 +209,12 @@ impl Catalog {
         limit: usize,
     ) -> (Vec<&SeriesInfo>, bool) {
         let page = self.listing.page(filter, after, limit, |id| {
-            self.by_id.get(&id).is_some_and(|s| filter.matches(s))
+            self.by_id.get(id).is_some_and(|s| filter.matches(s))
         });
         let entries = page
             .ids
             .iter()
-            .filter_map(|id| self.by_id.get(id))
+            .filter_map(|id| self.by_id.get(*id))
             .collect();
         (entries, page.more)
     }
