@@ -50,10 +50,17 @@ impl<V> Page<V> {
     }
 
     fn insert_at(&mut self, i: usize, bit: u32, v: V) {
-        if self.values.len() == self.values.capacity() {
-            // Doubling from one: a page holding one sparse id keeps one value, not the four
-            // a vector's first growth would make room for.
-            self.values.reserve_exact(self.values.len().max(1));
+        let len = self.values.len();
+        if len == self.values.capacity() {
+            // Room for 1, 4, 16, then all 64: a page holding one sparse id keeps one value
+            // (not the four of a vector's first growth), and a page filled id by id is
+            // copied three times on the way, not six as by doubling.
+            let room = if len == 0 {
+                1
+            } else {
+                (len * 4).min(PAGE_IDS as usize)
+            };
+            self.values.reserve_exact(room - len);
         }
         self.values.insert(i, v);
         self.present |= 1u64 << bit;
@@ -350,6 +357,7 @@ mod tests {
         }
         assert_eq!(sparse.pages.len(), 100);
         assert!(sparse.pages.values().all(|p| p.values.capacity() == 1));
+        assert!(m.pages.values().all(|p| p.values.capacity() <= 64));
         // Emptied pages go; a map emptied by retain is empty.
         sparse.retain(|_, _| false);
         assert!(sparse.is_empty());

@@ -8,13 +8,11 @@
 //! `init_cached_records`, grown to what readers ask for, decaying when they stop asking; a
 //! global memory budget evicts flushed points beyond that.
 
-use std::hash::BuildHasher;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use clio_storage::{Point, SeriesId, SeriesPoints, Timestamp, Value};
 use parking_lot::Mutex;
 
-use crate::hashing::FastState;
 use crate::id_map::{IdMap, page_of};
 
 /// Coverage start meaning "every point of the series is in memory".
@@ -142,8 +140,6 @@ pub(crate) struct Cache {
     /// Series by id; a page of consecutive ids (see [`IdMap`]) lives in one shard, so that a
     /// batch naming series created one after another touches each shard's memory in runs.
     shards: Vec<Mutex<IdMap<SeriesCache>>>,
-    /// Picks a page's shard.
-    hasher: FastState,
     opts: CacheOptions,
     mem: AtomicUsize,
     dirty: AtomicUsize,
@@ -166,10 +162,7 @@ pub struct CacheStats {
 impl Cache {
     pub(crate) fn new(opts: CacheOptions) -> Self {
         Cache {
-            shards: (0..SHARDS)
-                .map(|_| Mutex::new(IdMap::default()))
-                .collect(),
-            hasher: FastState::default(),
+            shards: (0..SHARDS).map(|_| Mutex::new(IdMap::default())).collect(),
             opts,
             mem: AtomicUsize::new(0),
             dirty: AtomicUsize::new(0),
@@ -199,28 +192,33 @@ impl Cache {
             .get_or_insert_with(id, || SeriesCache::new(COVER_ALL, init));
     }
 
+    /// The shard of `id`: that of its page, so that consecutive ids share a shard (and a
+    /// lock) 64 at a time, and consecutive pages take the shards in turn.
     fn shard_of(&self, id: SeriesId) -> usize {
-        (self.hasher.hash_one(page_of(id)) as usize) % SHARDS
+        (page_of(id) % SHARDS as u64) as usize
     }
 
     /// Inserts written points, unflushed, stamped with their log segment.
     ///
     /// A write usually carries one point for each of many series, so taking a shard's lock
-    /// per point was most of this function's time at full ingest (issue #25). The points are
-    /// put in shard order first (stable, so that a later point of a series still replaces an
-    /// earlier one at the same timestamp), then each shard's lock is taken once.
+    /// per point was most of this function's time at full ingest (issue #25). Series named
+    /// one after another are mostly consecutive ids, and so runs of one shard: each run takes
+    /// the lock once, in the batch's order. A batch in no such order (more than one shard
+    /// change in eight points) is put in shard order first instead (stable, so that a later
+    /// point of a series still replaces an earlier one at the same timestamp), then each
+    /// shard's lock is taken once.
     pub(crate) fn apply_points(&self, seg: u64, points: &[(SeriesId, Point)]) {
         let mut added = (0isize, 0usize);
-        if points.len() < 2 * SHARDS {
+        if self.in_runs(points) {
             let mut i = 0;
             while i < points.len() {
-                let id = points[i].0;
+                let s = self.shard_of(points[i].0);
                 let mut j = i + 1;
-                while j < points.len() && points[j].0 == id {
+                while j < points.len() && self.shard_of(points[j].0) == s {
                     j += 1;
                 }
-                let mut shard = self.shards[self.shard_of(id)].lock();
-                self.apply_run(&mut shard, seg, &points[i..j], &mut added);
+                let mut shard = self.shards[s].lock();
+                self.apply_runs(&mut shard, seg, &points[i..j], &mut added);
                 i = j;
             }
         } else {
@@ -268,6 +266,37 @@ impl Cache {
         }
         self.add_mem(added.0);
         self.dirty.fetch_add(added.1, Ordering::Relaxed);
+    }
+
+    /// Whether [`Cache::apply_points`] applies `points` in their order, a lock per run of one
+    /// shard (rather than sorting them by shard first).
+    fn in_runs(&self, points: &[(SeriesId, Point)]) -> bool {
+        let changes = points
+            .windows(2)
+            .filter(|w| self.shard_of(w[0].0) != self.shard_of(w[1].0))
+            .count();
+        points.len() < 2 * SHARDS || changes * 8 <= points.len()
+    }
+
+    /// Applies points of one shard, in order, to their entries in the locked shard: each
+    /// run of one series with one lookup.
+    fn apply_runs(
+        &self,
+        shard: &mut IdMap<SeriesCache>,
+        seg: u64,
+        points: &[(SeriesId, Point)],
+        added: &mut (isize, usize),
+    ) {
+        let mut i = 0;
+        while i < points.len() {
+            let id = points[i].0;
+            let mut j = i + 1;
+            while j < points.len() && points[j].0 == id {
+                j += 1;
+            }
+            self.apply_run(shard, seg, &points[i..j], added);
+            i = j;
+        }
     }
 
     /// Applies points of one series to its entry in a locked shard; adds the memory and
@@ -536,10 +565,7 @@ impl Cache {
                     })
                     .collect();
                 if !points.is_empty() {
-                    out.push(SeriesPoints {
-                        series: id,
-                        points,
-                    });
+                    out.push(SeriesPoints { series: id, points });
                 }
             }
         }
@@ -708,16 +734,28 @@ mod tests {
     }
 
     /// A batch applied shard by shard leaves the cache exactly as applying its points one by
-    /// one in order does: the later of two points at one timestamp wins, counts agree.
+    /// one in order does: the later of two points at one timestamp wins, counts agree. Ids
+    /// in no order (applied in shard order) and mostly consecutive ids (applied in runs).
     #[test]
     fn a_large_batch_applies_like_its_points_in_order() {
+        for ids in [300, 0] {
+            large_batch_applies_like_its_points_in_order(ids);
+        }
+    }
+
+    /// Random ids of `1..=ids`, or with `ids` 0 consecutive ids with a few random ones.
+    fn large_batch_applies_like_its_points_in_order(ids: u64) {
         let mut batch = Vec::new();
         let mut x = 7u64;
         for i in 0..5_000u64 {
             x = x
                 .wrapping_mul(6364136223846793005)
                 .wrapping_add(1442695040888963407);
-            let id = SeriesId(1 + (x >> 33) % 300);
+            let id = SeriesId(match ids {
+                0 if x % 50 == 0 => 1 + (x >> 33) % 300,
+                0 => 1 + i / 20,
+                n => 1 + (x >> 33) % n,
+            });
             // Few timestamps, so that many points replace earlier ones of the same write.
             let ts = ((x >> 13) % 40) as i64;
             batch.push((id, Point::new(ts, i as f64)));
@@ -728,6 +766,7 @@ mod tests {
         }
         assert!(batch.len() >= 2 * SHARDS);
         let whole = cache();
+        assert_eq!(whole.in_runs(&batch), ids == 0, "the path under test");
         whole.apply_points(3, &batch);
         let one_by_one = cache();
         for p in &batch {

@@ -11,7 +11,7 @@ pub(crate) mod faults;
 pub(crate) mod record;
 
 use std::fs::{self, File, OpenOptions};
-use std::io::Write;
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -228,10 +228,15 @@ fn create_segment(dir: &Path, n: u64, faults: Option<&faults::WalFaults>) -> Res
     })
 }
 
-/// Records decoded ahead of the replaying thread at most, in batches of [`REPLAY_BATCH`].
+/// Batches decoded ahead of the replaying thread at most.
 const REPLAY_QUEUE: usize = 8;
-/// Records handed over at once during replay.
+/// Records handed over at once during replay, at most.
 const REPLAY_BATCH: usize = 64;
+/// Points handed over at once during replay, about: a batch is closed when it holds this
+/// many. Bounded by records alone, the queue held ~500 records of 5,000 points (80 MB)
+/// whose fresh pages the reading thread faulted in one by one; this keeps the decoded
+/// entries in flight to a few megabytes, which the allocator hands round again.
+const REPLAY_BATCH_POINTS: usize = 16_384;
 
 /// What the replay's reading thread hands over, in log order.
 enum Replayed {
@@ -247,6 +252,55 @@ enum Replayed {
     Failed(Error),
 }
 
+/// Reads one segment for replay, handing its entries to `tx` in batches; `None` when the
+/// receiver is gone (replay failed).
+fn read_segment(
+    n: u64,
+    path: &Path,
+    buf: &mut Vec<u8>,
+    keys: &clio_storage::sealing::Keyring,
+    tx: &crossbeam_channel::Sender<Replayed>,
+) -> std::io::Result<Option<Replayed>> {
+    let mut file = File::open(path)?;
+    let bytes = file.metadata()?.len();
+    let mut magic = [0u8; record::MAGIC.len()];
+    let whole_magic = bytes >= magic.len() as u64 && {
+        file.read_exact(&mut magic)?;
+        &magic == record::MAGIC
+    };
+    if !whole_magic {
+        return Ok(Some(Replayed::Segment {
+            path: path.to_owned(),
+            bytes,
+            tail: None,
+        }));
+    }
+    let mut batch = Vec::with_capacity(REPLAY_BATCH);
+    let mut points = 0;
+    let mut open = true;
+    let body = bytes - magic.len() as u64;
+    let tail = record::decode_read(&mut file, body, buf, keys, |e, _| {
+        if let Entry::Points(p) = &e {
+            points += p.len();
+        }
+        batch.push(e);
+        if batch.len() == REPLAY_BATCH || points >= REPLAY_BATCH_POINTS {
+            let full = std::mem::replace(&mut batch, Vec::with_capacity(REPLAY_BATCH));
+            points = 0;
+            open = tx.send(Replayed::Entries(n, full)).is_ok();
+        }
+        open
+    })?;
+    if !batch.is_empty() {
+        open = tx.send(Replayed::Entries(n, batch)).is_ok();
+    }
+    Ok(open.then(|| Replayed::Segment {
+        path: path.to_owned(),
+        bytes,
+        tail: Some(tail),
+    }))
+}
+
 /// Reads and decodes `segments` in order for replay; stops when the receiver is gone (replay
 /// failed) or after a record the keys cannot open.
 fn read_segments(
@@ -254,9 +308,12 @@ fn read_segments(
     keys: &clio_storage::sealing::Keyring,
     tx: &crossbeam_channel::Sender<Replayed>,
 ) {
+    // One read buffer for every segment (see `record::decode_read`).
+    let mut buf = Vec::new();
     for (n, path) in segments {
-        let data = match fs::read(path) {
-            Ok(d) => d,
+        let end = match read_segment(*n, path, &mut buf, keys, tx) {
+            Ok(Some(end)) => end,
+            Ok(None) => return,
             Err(e) => {
                 let _ = tx.send(Replayed::Failed(Error::io(
                     format!("reading {}", path.display()),
@@ -265,35 +322,7 @@ fn read_segments(
                 return;
             }
         };
-        let bytes = data.len() as u64;
-        let tail = match data.get(..record::MAGIC.len()) {
-            Some(magic) if magic == record::MAGIC => {
-                let mut batch = Vec::with_capacity(REPLAY_BATCH);
-                let mut open = true;
-                let tail = record::decode_each(&data[record::MAGIC.len()..], keys, |e, _| {
-                    batch.push(e);
-                    if batch.len() == REPLAY_BATCH {
-                        let full = std::mem::replace(&mut batch, Vec::with_capacity(REPLAY_BATCH));
-                        open = tx.send(Replayed::Entries(*n, full)).is_ok();
-                    }
-                    open
-                });
-                if !batch.is_empty() {
-                    open = tx.send(Replayed::Entries(*n, batch)).is_ok();
-                }
-                if !open {
-                    return;
-                }
-                Some(tail)
-            }
-            _ => None,
-        };
-        let fatal = tail.as_ref().is_some_and(|t| t.fatal.is_some());
-        let end = Replayed::Segment {
-            path: path.clone(),
-            bytes,
-            tail,
-        };
+        let fatal = matches!(&end, Replayed::Segment { tail: Some(t), .. } if t.fatal.is_some());
         if tx.send(end).is_err() || fatal {
             return;
         }
