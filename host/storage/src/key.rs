@@ -66,16 +66,13 @@ impl SeriesKey {
         tags: impl IntoIterator<Item = (&'t str, &'t str)>,
         field: &str,
     ) -> Result<Self, KeyError> {
-        SeriesKey::build(measurement, tags.into_iter().collect(), field)
+        let mut tags: Vec<(&str, &str)> = tags.into_iter().collect();
+        SeriesKey::build(measurement, &mut tags, field)
     }
 
     /// The one constructor every other one goes through: checks the pieces, sorts the tags
     /// (when they are not sorted already) and lays the pieces out in one string.
-    fn build(
-        measurement: &str,
-        mut tags: Vec<(&str, &str)>,
-        field: &str,
-    ) -> Result<Self, KeyError> {
+    fn build(measurement: &str, tags: &mut [(&str, &str)], field: &str) -> Result<Self, KeyError> {
         if measurement.is_empty() {
             return Err(KeyError::EmptyMeasurement);
         }
@@ -85,11 +82,13 @@ impl SeriesKey {
         if let Some((k, v)) = tags.iter().find(|(k, v)| k.is_empty() || v.is_empty()) {
             return Err(KeyError::BadTag(format!("{k}={v}")));
         }
-        if !tags.is_sorted() {
+        // Names in strictly ascending order are sorted and unique: the usual case, one
+        // comparison per tag.
+        if !tags.windows(2).all(|w| w[0].0 < w[1].0) {
             tags.sort_unstable();
-        }
-        if let Some(w) = tags.windows(2).find(|w| w[0].0 == w[1].0) {
-            return Err(KeyError::DuplicateTag(w[0].0.to_owned()));
+            if let Some(w) = tags.windows(2).find(|w| w[0].0 == w[1].0) {
+                return Err(KeyError::DuplicateTag(w[0].0.to_owned()));
+            }
         }
         let len = measurement.len()
             + field.len()
@@ -105,7 +104,7 @@ impl SeriesKey {
             ends.push(text.len() as u32);
         };
         piece(measurement);
-        for (k, v) in &tags {
+        for (k, v) in tags.iter() {
             piece(k);
             piece(v);
         }
@@ -269,29 +268,44 @@ impl SeriesKey {
         if b.contains(&b'\\') {
             return None;
         }
-        // Up to the first of `stops` from `from`: (end, the stop byte found).
-        let until = |from: usize, stops: &[u8]| {
-            b[from..]
-                .iter()
-                .position(|c| stops.contains(c))
-                .map_or((b.len(), None), |i| (from + i, Some(b[from + i])))
-        };
+        // Up to the first byte `stop` accepts from `from`: (end, the stop byte found).
+        fn until(b: &[u8], from: usize, stop: impl Fn(u8) -> bool) -> (usize, Option<u8>) {
+            let rest = b.get(from..).unwrap_or_default();
+            rest.iter()
+                .position(|&c| stop(c))
+                .map_or((b.len(), None), |i| (from + i, Some(rest[i])))
+        }
         // Every piece starts and ends at an ASCII separator or an end of `s`, so at
         // character boundaries.
-        let (end, mut sep) = until(0, b", ");
+        let (end, mut sep) = until(b, 0, |c| c == b',' || c == b' ');
         let measurement = s.get(..end)?;
-        let mut tags = Vec::with_capacity(4);
+        // Up to eight tags without an allocation; more go to a vector.
+        let mut few = [("", ""); 8];
+        let mut n = 0;
+        let mut many = Vec::new();
         let mut pos = end;
         while sep == Some(b',') {
-            let (name_end, eq) = until(pos + 1, b"=, ");
+            let (name_end, eq) = until(b, pos + 1, |c| c == b'=' || c == b',' || c == b' ');
             if eq != Some(b'=') {
                 return None;
             }
-            let (value_end, next) = until(name_end + 1, b", =");
+            let (value_end, next) = until(b, name_end + 1, |c| c == b',' || c == b' ' || c == b'=');
             if next == Some(b'=') {
                 return None;
             }
-            tags.push((s.get(pos + 1..name_end)?, s.get(name_end + 1..value_end)?));
+            let tag = (s.get(pos + 1..name_end)?, s.get(name_end + 1..value_end)?);
+            match few.get_mut(n) {
+                Some(slot) if many.is_empty() => {
+                    *slot = tag;
+                    n += 1;
+                }
+                _ => {
+                    if many.is_empty() {
+                        many.extend_from_slice(&few[..n]);
+                    }
+                    many.push(tag);
+                }
+            }
             pos = value_end;
             sep = next;
         }
@@ -302,6 +316,11 @@ impl SeriesKey {
         if field.contains(' ') {
             return None;
         }
+        let tags = if many.is_empty() {
+            &mut few[..n]
+        } else {
+            &mut many[..]
+        };
         SeriesKey::build(measurement, tags, field).ok()
     }
 }
@@ -490,6 +509,10 @@ mod tests {
             "cpu",
             "",
             "é,ü=ö ß",
+            // More tags than the parser keeps without an allocation.
+            "m,a=1,b=2,c=3,d=4,e=5,f=6,g=7,h=8,i=9,j=10 v",
+            "m,j=10,i=9,h=8,g=7,f=6,e=5,d=4,c=3,b=2,a=1 v",
+            "m,a=1,b=2,c=3,d=4,e=5,f=6,g=7,h=8,i=9,a=10 v",
         ] {
             let general = parse_general(s);
             match SeriesKey::parse_plain(s) {
