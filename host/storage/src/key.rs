@@ -264,56 +264,69 @@ impl SeriesKey {
     /// `None` for anything else (escapes, any error), which the general parser then handles
     /// and explains.
     fn parse_plain(s: &str) -> Option<SeriesKey> {
+        /// Where the scan is: in the measurement, a tag's name or a tag's value.
+        #[derive(Clone, Copy)]
+        enum In {
+            Measurement,
+            Name,
+            Value,
+        }
         let b = s.as_bytes();
-        if b.contains(&b'\\') {
-            return None;
-        }
-        // Up to the first byte `stop` accepts from `from`: (end, the stop byte found).
-        fn until(b: &[u8], from: usize, stop: impl Fn(u8) -> bool) -> (usize, Option<u8>) {
-            let rest = b.get(from..).unwrap_or_default();
-            rest.iter()
-                .position(|&c| stop(c))
-                .map_or((b.len(), None), |i| (from + i, Some(rest[i])))
-        }
-        // Every piece starts and ends at an ASCII separator or an end of `s`, so at
-        // character boundaries.
-        let (end, mut sep) = until(b, 0, |c| c == b',' || c == b' ');
-        let measurement = s.get(..end)?;
         // Up to eight tags without an allocation; more go to a vector.
         let mut few = [("", ""); 8];
         let mut n = 0;
         let mut many = Vec::new();
-        let mut pos = end;
-        while sep == Some(b',') {
-            let (name_end, eq) = until(b, pos + 1, |c| c == b'=' || c == b',' || c == b' ');
-            if eq != Some(b'=') {
-                return None;
-            }
-            let (value_end, next) = until(b, name_end + 1, |c| c == b',' || c == b' ' || c == b'=');
-            if next == Some(b'=') {
-                return None;
-            }
-            let tag = (s.get(pos + 1..name_end)?, s.get(name_end + 1..value_end)?);
-            match few.get_mut(n) {
-                Some(slot) if many.is_empty() => {
-                    *slot = tag;
-                    n += 1;
+        let mut at = In::Measurement;
+        let (mut measurement_end, mut name_start, mut name_end, mut start) = (0, 0, 0, 0);
+        // One pass up to the space before the field. Every piece starts and ends at an
+        // ASCII separator or an end of `s`, so at character boundaries.
+        let mut i = 0;
+        let field_from = loop {
+            // The end of `s` before a space: no field.
+            let c = *b.get(i)?;
+            match (at, c) {
+                (_, b'\\') => return None,
+                (In::Measurement, b',') => {
+                    measurement_end = i;
+                    at = In::Name;
+                    name_start = i + 1;
                 }
-                _ => {
-                    if many.is_empty() {
-                        many.extend_from_slice(&few[..n]);
+                (In::Measurement, b' ') => {
+                    measurement_end = i;
+                    break i + 1;
+                }
+                (In::Name, b'=') => {
+                    name_end = i;
+                    at = In::Value;
+                    start = i + 1;
+                }
+                (In::Name, b',' | b' ') | (In::Value, b'=') => return None,
+                (In::Value, b',' | b' ') => {
+                    let tag = (s.get(name_start..name_end)?, s.get(start..i)?);
+                    match few.get_mut(n) {
+                        Some(slot) if many.is_empty() => {
+                            *slot = tag;
+                            n += 1;
+                        }
+                        _ => {
+                            if many.is_empty() {
+                                many.extend_from_slice(&few[..n]);
+                            }
+                            many.push(tag);
+                        }
                     }
-                    many.push(tag);
+                    if c == b' ' {
+                        break i + 1;
+                    }
+                    at = In::Name;
+                    name_start = i + 1;
                 }
+                _ => {}
             }
-            pos = value_end;
-            sep = next;
-        }
-        if sep != Some(b' ') {
-            return None;
-        }
-        let field = s.get(pos + 1..)?.trim_start_matches(' ');
-        if field.contains(' ') {
+            i += 1;
+        };
+        let field = s.get(field_from..)?.trim_start_matches(' ');
+        if field.bytes().any(|c| c == b' ' || c == b'\\') {
             return None;
         }
         let tags = if many.is_empty() {
@@ -321,7 +334,7 @@ impl SeriesKey {
         } else {
             &mut many[..]
         };
-        SeriesKey::build(measurement, tags, field).ok()
+        SeriesKey::build(s.get(..measurement_end)?, tags, field).ok()
     }
 }
 
