@@ -210,16 +210,12 @@ impl Cache {
     pub(crate) fn apply_points(&self, seg: u64, points: &[(SeriesId, Point)]) {
         let mut added = (0isize, 0usize);
         if self.in_runs(points) {
-            let mut i = 0;
-            while i < points.len() {
-                let s = self.shard_of(points[i].0);
-                let mut j = i + 1;
-                while j < points.len() && self.shard_of(points[j].0) == s {
-                    j += 1;
+            for run in points.chunk_by(|a, b| self.shard_of(a.0) == self.shard_of(b.0)) {
+                let Some((id, _)) = run.first() else { continue };
+                let mut shard = self.shards[self.shard_of(*id)].lock();
+                for series in run.chunk_by(|a, b| a.0 == b.0) {
+                    self.apply_run(&mut shard, seg, series, &mut added);
                 }
-                let mut shard = self.shards[s].lock();
-                self.apply_runs(&mut shard, seg, &points[i..j], &mut added);
-                i = j;
             }
         } else {
             let shard_of: Vec<u8> = points
@@ -276,27 +272,6 @@ impl Cache {
             .filter(|w| self.shard_of(w[0].0) != self.shard_of(w[1].0))
             .count();
         points.len() < 2 * SHARDS || changes * 8 <= points.len()
-    }
-
-    /// Applies points of one shard, in order, to their entries in the locked shard: each
-    /// run of one series with one lookup.
-    fn apply_runs(
-        &self,
-        shard: &mut IdMap<SeriesCache>,
-        seg: u64,
-        points: &[(SeriesId, Point)],
-        added: &mut (isize, usize),
-    ) {
-        let mut i = 0;
-        while i < points.len() {
-            let id = points[i].0;
-            let mut j = i + 1;
-            while j < points.len() && points[j].0 == id {
-                j += 1;
-            }
-            self.apply_run(shard, seg, &points[i..j], added);
-            i = j;
-        }
     }
 
     /// Applies points of one series to its entry in a locked shard; adds the memory and
@@ -752,7 +727,7 @@ mod tests {
                 .wrapping_mul(6364136223846793005)
                 .wrapping_add(1442695040888963407);
             let id = SeriesId(match ids {
-                0 if x % 50 == 0 => 1 + (x >> 33) % 300,
+                0 if x.is_multiple_of(50) => 1 + (x >> 33) % 300,
                 0 => 1 + i / 20,
                 n => 1 + (x >> 33) % n,
             });
