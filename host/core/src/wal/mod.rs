@@ -233,9 +233,8 @@ const REPLAY_QUEUE: usize = 8;
 /// Records handed over at once during replay, at most.
 const REPLAY_BATCH: usize = 64;
 /// Points handed over at once during replay, about: a batch is closed when it holds this
-/// many. Bounded by records alone, the queue held ~500 records of 5,000 points (80 MB)
-/// whose fresh pages the reading thread faulted in one by one; this keeps the decoded
-/// entries in flight to a few megabytes, which the allocator hands round again.
+/// many. Bounded by records alone, the queue could hold ~500 records of 5,000 points
+/// (80 MB) decoded ahead; this keeps what is in flight to a few megabytes.
 const REPLAY_BATCH_POINTS: usize = 16_384;
 
 /// What the replay's reading thread hands over, in log order.
