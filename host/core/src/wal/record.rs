@@ -258,15 +258,39 @@ pub(crate) struct Tail {
 pub(crate) fn decode_each(
     body: &[u8],
     keys: &Keyring,
-    each: impl FnMut(Entry, usize) -> bool,
+    mut each: impl FnMut(Entry, usize) -> bool,
 ) -> Tail {
-    let mut buf = Vec::new();
-    let mut src = body;
-    // Reading from a slice cannot fail.
-    decode_read(&mut src, body.len() as u64, &mut buf, keys, each).unwrap_or_else(|e| Tail {
-        stopped: Some(e.to_string()),
-        ..Tail::default()
-    })
+    let mut pos = 0;
+    let mut tail = Tail::default();
+    while pos < body.len() {
+        let Some((entry, used)) = next_record(&body[pos..], pos, keys, &mut tail) else {
+            break;
+        };
+        pos += used;
+        if !each(entry, pos) {
+            break;
+        }
+    }
+    tail.valid_len = pos;
+    tail
+}
+
+/// The record at the start of `buf`, which is at `pos` in the segment body, and its size;
+/// `None` with the reason in `tail` when it does not decode.
+fn next_record(buf: &[u8], pos: usize, keys: &Keyring, tail: &mut Tail) -> Option<(Entry, usize)> {
+    match decode_one(buf, keys) {
+        Ok(decoded) => Some(decoded),
+        Err(Stop::Damaged(why)) => {
+            tail.stopped = Some(format!("at byte {}: {why}", pos + MAGIC.len()));
+            None
+        }
+        Err(Stop::Key(why)) => {
+            let why = format!("at byte {}: {why}", pos + MAGIC.len());
+            tail.stopped = Some(why.clone());
+            tail.fatal = Some(why);
+            None
+        }
+    }
 }
 
 /// Bytes read from a segment at once during replay.
@@ -321,24 +345,13 @@ fn decode_read_in(
         if start == end {
             break;
         }
-        match decode_one(&buf[start..end], keys) {
-            Ok((entry, used)) => {
-                start += used;
-                pos += used;
-                if !each(entry, pos) {
-                    break;
-                }
-            }
-            Err(Stop::Damaged(why)) => {
-                tail.stopped = Some(format!("at byte {}: {why}", pos + MAGIC.len()));
-                break;
-            }
-            Err(Stop::Key(why)) => {
-                let why = format!("at byte {}: {why}", pos + MAGIC.len());
-                tail.stopped = Some(why.clone());
-                tail.fatal = Some(why);
-                break;
-            }
+        let Some((entry, used)) = next_record(&buf[start..end], pos, keys, &mut tail) else {
+            break;
+        };
+        start += used;
+        pos += used;
+        if !each(entry, pos) {
+            break;
         }
     }
     tail.valid_len = pos;
