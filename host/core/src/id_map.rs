@@ -155,10 +155,7 @@ impl<V> IdMap<V> {
     /// Inserts or replaces; returns the replaced value.
     pub(crate) fn insert(&mut self, id: SeriesId, v: V) -> Option<V> {
         let (p, bit) = split(id);
-        let page = self.pages.entry(p).or_insert_with(|| Page {
-            present: 0,
-            values: Vec::new(),
-        });
+        let page = Self::page_in(&mut self.pages, p);
         match page.slot(bit) {
             Ok(i) => page.values.get_mut(i).map(|old| std::mem::replace(old, v)),
             Err(i) => {
@@ -172,10 +169,7 @@ impl<V> IdMap<V> {
     /// The value of `id`, inserted from `make` when missing.
     pub(crate) fn get_or_insert_with(&mut self, id: SeriesId, make: impl FnOnce() -> V) -> &mut V {
         let (p, bit) = split(id);
-        let page = self.pages.entry(p).or_insert_with(|| Page {
-            present: 0,
-            values: Vec::new(),
-        });
+        let page = Self::page_in(&mut self.pages, p);
         let i = match page.slot(bit) {
             Ok(i) => i,
             Err(i) => {
@@ -186,6 +180,15 @@ impl<V> IdMap<V> {
         };
         // `i` is in range: it was found or just filled.
         &mut page.values[i]
+    }
+
+    /// Page `p` of `pages`, made empty if missing (an insert fills it at once). Takes the
+    /// table alone so that the map's length can change while the page is borrowed.
+    fn page_in(pages: &mut FastMap<u64, Page<V>>, p: u64) -> &mut Page<V> {
+        pages.entry(p).or_insert_with(|| Page {
+            present: 0,
+            values: Vec::new(),
+        })
     }
 
     pub(crate) fn remove(&mut self, id: SeriesId) -> Option<V> {
