@@ -43,6 +43,10 @@ pub enum KeyError {
     TooLong,
 }
 
+/// A key's tags while it is built: up to eight without an allocation (nearly every key;
+/// building one is on the write path of every new series).
+type TagList<'a> = smallvec::SmallVec<[(&'a str, &'a str); 8]>;
+
 impl SeriesKey {
     /// Builds a key, sorting the tags by name.
     pub fn new(
@@ -66,7 +70,7 @@ impl SeriesKey {
         tags: impl IntoIterator<Item = (&'t str, &'t str)>,
         field: &str,
     ) -> Result<Self, KeyError> {
-        let mut tags: Vec<(&str, &str)> = tags.into_iter().collect();
+        let mut tags: TagList<'_> = tags.into_iter().collect();
         SeriesKey::build(measurement, &mut tags, field)
     }
 
@@ -272,10 +276,7 @@ impl SeriesKey {
             Value,
         }
         let b = s.as_bytes();
-        // Up to eight tags without an allocation; more go to a vector.
-        let mut few = [("", ""); 8];
-        let mut n = 0;
-        let mut many = Vec::new();
+        let mut tags = TagList::new();
         let mut at = In::Measurement;
         let (mut measurement_end, mut name_start, mut name_end, mut start) = (0, 0, 0, 0);
         // One pass up to the space before the field. Every piece starts and ends at an
@@ -302,19 +303,7 @@ impl SeriesKey {
                 }
                 (In::Name, b',' | b' ') | (In::Value, b'=') => return None,
                 (In::Value, b',' | b' ') => {
-                    let tag = (s.get(name_start..name_end)?, s.get(start..i)?);
-                    match few.get_mut(n) {
-                        Some(slot) if many.is_empty() => {
-                            *slot = tag;
-                            n += 1;
-                        }
-                        _ => {
-                            if many.is_empty() {
-                                many.extend_from_slice(&few[..n]);
-                            }
-                            many.push(tag);
-                        }
-                    }
+                    tags.push((s.get(name_start..name_end)?, s.get(start..i)?));
                     if c == b' ' {
                         break i + 1;
                     }
@@ -329,12 +318,7 @@ impl SeriesKey {
         if field.bytes().any(|c| c == b' ' || c == b'\\') {
             return None;
         }
-        let tags = if many.is_empty() {
-            &mut few[..n]
-        } else {
-            &mut many[..]
-        };
-        SeriesKey::build(s.get(..measurement_end)?, tags, field).ok()
+        SeriesKey::build(s.get(..measurement_end)?, &mut tags, field).ok()
     }
 }
 
