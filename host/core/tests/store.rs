@@ -1272,3 +1272,34 @@ async fn replay_sends_only_the_creations_the_primary_lacks() {
     }
     store.close().await.unwrap();
 }
+
+/// Replay drops a logged creation the primary holds before parsing it, judged against the
+/// catalog as loaded; a series deleted and created again under its id later in the log is
+/// not judged so, and survives with the points written after its deletion.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_series_deleted_and_created_again_survives_replay() {
+    use clio_storage::CatalogStore;
+    let dir = tempfile::tempdir().unwrap();
+    let (store, flaky) = open(dir.path(), options(dir.path())).await;
+    store.write(vec![pt(7, 1000, 1.0)]).await.unwrap();
+    assert!(store.delete_series(SeriesId(7)).await.unwrap());
+    let rep = store.write(vec![pt(7, 2000, 2.0)]).await.unwrap();
+    assert_eq!(rep.created_series, 1);
+    // A change applies the queued creation first: the primary holds 7 as created the
+    // second time, and the log holds both creations and the deletion between them.
+    store.write(vec![pt(8, 2000, 1.0)]).await.unwrap();
+    let unit = SeriesUpdate {
+        keep_history_days: Some(3),
+        ..Default::default()
+    };
+    store.update_series(SeriesId(8), &unit).await.unwrap();
+    assert!(flaky.get_series(SeriesId(7)).await.unwrap().is_some());
+    store.abandon();
+    let (store, flaky) = open(dir.path(), options(dir.path())).await;
+    assert!(store.series(SeriesId(7)).is_some(), "7 was created again");
+    let r = store.read(&range(7, 0, 10_000)).await.unwrap();
+    assert_eq!(nums(&r), [(2000, 2.0)]);
+    store.flush().await.unwrap();
+    assert!(flaky.get_series(SeriesId(7)).await.unwrap().is_some());
+    store.close().await.unwrap();
+}

@@ -66,6 +66,12 @@ pub(crate) struct EntryReader {
 impl EntryReader {
     /// The next entry; the error says what is wrong (the caller adds where).
     pub(crate) fn read(&mut self, r: &mut Reader<'_>) -> Result<SeriesInfo, String> {
+        self.read_raw(r)?.parse()
+    }
+
+    /// The next entry with its key still text: reading on needs no more (each entry is
+    /// relative to the one before), and a reader that drops the entry saves parsing it.
+    pub(crate) fn read_raw<'a>(&mut self, r: &mut Reader<'a>) -> Result<RawEntry<'a>, String> {
         let flags = r.u8("flags").map_err(|e| e.to_string())?;
         if flags & !(HAS_KEY | HAS_SETTINGS) != 0 {
             return Err(format!("unknown flags {flags:#x}"));
@@ -77,11 +83,7 @@ impl EntryReader {
             .created
             .wrapping_add(r.ivarint("created").map_err(|e| e.to_string())?);
         let key = if flags & HAS_KEY != 0 {
-            let text = text(r, "key")?;
-            Some(
-                text.parse::<SeriesKey>()
-                    .map_err(|e| format!("key `{text}`: {e}"))?,
-            )
+            Some(text(r, "key")?)
         } else {
             None
         };
@@ -107,12 +109,60 @@ impl EntryReader {
         } else {
             SeriesSettings::default()
         };
-        Ok(SeriesInfo {
+        Ok(RawEntry {
             id: SeriesId(self.id),
+            created: self.created,
             key,
             settings,
+        })
+    }
+}
+
+/// An entry as read, its key not yet parsed.
+#[derive(Debug)]
+pub(crate) struct RawEntry<'a> {
+    pub id: SeriesId,
+    pub created: i64,
+    /// The key's line-protocol text, as [`SeriesKey::write_text`] wrote it.
+    pub key: Option<&'a str>,
+    pub settings: SeriesSettings,
+}
+
+impl RawEntry<'_> {
+    /// The entry, its key parsed.
+    pub(crate) fn parse(self) -> Result<SeriesInfo, String> {
+        let key = match self.key {
+            Some(text) => Some(
+                text.parse::<SeriesKey>()
+                    .map_err(|e| format!("key `{text}`: {e}"))?,
+            ),
+            None => None,
+        };
+        Ok(SeriesInfo {
+            id: self.id,
+            key,
+            settings: self.settings,
             created: self.created,
         })
+    }
+
+    /// Whether this is `info`'s entry, key and settings (not the creation time). A key is
+    /// compared as text: `text` is scratch space for `info`'s, kept by the caller from one
+    /// entry to the next. The writer's text of a key parses back to that key, so equal
+    /// text means an equal key; a key spelled otherwise is not matched, which only costs
+    /// the caller a parse.
+    pub(crate) fn is_held_as(&self, info: &SeriesInfo, text: &mut String) -> bool {
+        info.id == self.id
+            && info.settings == self.settings
+            && match (&info.key, self.key) {
+                (None, None) => true,
+                (Some(k), Some(t)) => {
+                    text.clear();
+                    k.write_text(text);
+                    text == t
+                }
+                _ => false,
+            }
     }
 }
 
@@ -165,5 +215,63 @@ mod tests {
             assert_eq!(&reader.read(&mut r).expect("entry"), e);
         }
         assert_eq!(r.remaining(), 0);
+    }
+
+    /// Replay drops a logged creation the catalog holds by comparing text; it must never
+    /// call an entry held that differs in key or settings.
+    #[test]
+    fn an_entry_is_held_only_as_its_own_key_and_settings() {
+        let info = |id: u64, key: Option<&str>, days: u32| SeriesInfo {
+            id: SeriesId(id),
+            key: key.map(|k| k.parse().expect("key")),
+            settings: SeriesSettings {
+                keep_history_days: days,
+                ..SeriesSettings::default()
+            },
+            created: 7,
+        };
+        let logged = [
+            info(1 << 48, Some("cpu,dc=x,host=a usage"), 0),
+            info(2, None, 3),
+        ];
+        let mut out = Vec::new();
+        let mut w = EntryWriter::default();
+        for e in &logged {
+            w.put(&mut out, e);
+        }
+        let mut r = Reader::new(&out);
+        let mut reader = EntryReader::default();
+        let keyed = reader.read_raw(&mut r).expect("entry");
+        let plain = reader.read_raw(&mut r).expect("entry");
+        let mut text = String::new();
+        // The catalog's own entry, whatever its creation time.
+        let mut held = logged[0].clone();
+        held.created = 99;
+        assert!(keyed.is_held_as(&held, &mut text));
+        assert!(plain.is_held_as(&logged[1], &mut text));
+        for other in [
+            info(1 << 48, Some("cpu,dc=x,host=b usage"), 0),
+            info(1 << 48, Some("cpu,dc=x,host=a usage"), 1),
+            info(1 << 48, None, 0),
+            info((1 << 48) + 1, Some("cpu,dc=x,host=a usage"), 0),
+        ] {
+            assert!(!keyed.is_held_as(&other, &mut text), "{other:?}");
+        }
+        assert!(!plain.is_held_as(&info(2, Some("m f"), 3), &mut text));
+        // The same key spelled otherwise (tags out of order) is not matched as text; the
+        // caller parses it then, and the parse agrees.
+        let unsorted = RawEntry {
+            key: Some("cpu,host=a,dc=x usage"),
+            ..reader_entry(&out)
+        };
+        assert!(!unsorted.is_held_as(&logged[0], &mut text));
+        assert_eq!(unsorted.parse().expect("parses").key, logged[0].key);
+    }
+
+    /// The first entry written in `out`.
+    fn reader_entry(out: &[u8]) -> RawEntry<'_> {
+        EntryReader::default()
+            .read_raw(&mut Reader::new(out))
+            .expect("entry")
     }
 }

@@ -25,6 +25,7 @@ use tracing::{error, info, warn};
 
 use crate::error::{Error, Result};
 pub use faults::{WalFault, WalFaults};
+pub(crate) use record::CreationFilter;
 pub(crate) use record::Entry;
 
 /// When the log is fsynced.
@@ -258,6 +259,7 @@ fn read_segment(
     path: &Path,
     buf: &mut Vec<u8>,
     keys: &clio_storage::sealing::Keyring,
+    filter: &mut dyn CreationFilter,
     tx: &crossbeam_channel::Sender<Replayed>,
 ) -> std::io::Result<Option<Replayed>> {
     let mut file = File::open(path)?;
@@ -278,7 +280,7 @@ fn read_segment(
     let mut points = 0;
     let mut open = true;
     let body = bytes - magic.len() as u64;
-    let tail = record::decode_read(&mut file, body, buf, keys, |e, _| {
+    let tail = record::decode_read(&mut file, body, buf, keys, filter, |e, _| {
         if let Entry::Points(p) = &e {
             points += p.len();
         }
@@ -300,17 +302,19 @@ fn read_segment(
     }))
 }
 
-/// Reads and decodes `segments` in order for replay; stops when the receiver is gone (replay
-/// failed) or after a record the keys cannot open.
+/// Reads and decodes `segments` in order for replay, leaving out the creations `filter`
+/// holds; stops when the receiver is gone (replay failed) or after a record the keys cannot
+/// open.
 fn read_segments(
     segments: &[(u64, PathBuf)],
     keys: &clio_storage::sealing::Keyring,
+    filter: &mut dyn CreationFilter,
     tx: &crossbeam_channel::Sender<Replayed>,
 ) {
     // One read buffer for every segment (see `record::decode_read`).
     let mut buf = Vec::new();
     for (n, path) in segments {
-        let end = match read_segment(*n, path, &mut buf, keys, tx) {
+        let end = match read_segment(*n, path, &mut buf, keys, filter, tx) {
             Ok(Some(end)) => end,
             Ok(None) => return,
             Err(e) => {
@@ -332,14 +336,17 @@ impl Wal {
     /// Replays every segment through `apply`, then starts the log thread on a new segment.
     #[cfg(test)]
     pub(crate) fn open(opts: WalOptions, apply: Applier) -> Result<(Wal, ReplayReport)> {
-        Self::open_keeping(opts, apply, |_, _| {})
+        Self::open_keeping(opts, apply, &mut record::KeepAll, |_, _| {})
     }
 
     /// [`Wal::open`] that also hands each replayed entry, after `apply`, to `keep`, which
     /// owns it from then on (the start-up keeps the logged changes without copying them).
+    /// `filter` runs on the reading thread and drops the creations it holds before they
+    /// are parsed: neither `apply` nor `keep` sees them.
     pub(crate) fn open_keeping(
         opts: WalOptions,
         apply: Applier,
+        filter: &mut (dyn CreationFilter + Send),
         mut keep: impl FnMut(u64, Entry),
     ) -> Result<(Wal, ReplayReport)> {
         fs::create_dir_all(&opts.dir)
@@ -356,7 +363,7 @@ impl Wal {
             let (tx, rx) = crossbeam_channel::bounded::<Replayed>(REPLAY_QUEUE);
             let keys = &opts.keys;
             let segments = &segments;
-            scope.spawn(move || read_segments(segments, keys, &tx));
+            scope.spawn(move || read_segments(segments, keys, filter, &tx));
             for msg in rx {
                 match msg {
                     Replayed::Entries(n, entries) => {
@@ -882,12 +889,14 @@ mod tests {
         segment(dir.path(), 4, 3_000..3_005, &none, 0);
         let (seen, apply) = recorder();
         let mut kept = Vec::new();
-        let (wal, report) = Wal::open_keeping(options(dir.path(), none), apply, |seg, e| {
-            if let Entry::DeleteSeries(id) = e {
-                kept.push((seg, id.0));
-            }
-        })
-        .unwrap();
+        let filter = &mut record::KeepAll;
+        let (wal, report) =
+            Wal::open_keeping(options(dir.path(), none), apply, filter, |seg, e| {
+                if let Entry::DeleteSeries(id) = e {
+                    kept.push((seg, id.0));
+                }
+            })
+            .unwrap();
         wal.shutdown().await;
         let want: Vec<(u64, u64)> = (0..2_000)
             .map(|i| (1, i))

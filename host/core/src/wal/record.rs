@@ -11,7 +11,7 @@ use clio_storage::{
     Expiry, Point, SeriesId, SeriesInfo, SeriesUpdate, Timestamp, TrendInterval, Value,
 };
 
-use crate::catalog::entry_codec::{EntryReader, EntryWriter};
+use crate::catalog::entry_codec::{EntryReader, EntryWriter, RawEntry};
 
 /// Magic bytes at the start of every segment file.
 pub(crate) const MAGIC: &[u8; 8] = b"CLIOWAL\x01";
@@ -263,7 +263,8 @@ pub(crate) fn decode_each(
     let mut pos = 0;
     let mut tail = Tail::default();
     while pos < body.len() {
-        let Some((entry, used)) = next_record(&body[pos..], pos, keys, &mut tail) else {
+        let Some((entry, used)) = next_record(&body[pos..], pos, keys, &mut tail, &mut KeepAll)
+        else {
             break;
         };
         pos += used;
@@ -277,8 +278,14 @@ pub(crate) fn decode_each(
 
 /// The record at the start of `buf`, which is at `pos` in the segment body, and its size;
 /// `None` with the reason in `tail` when it does not decode.
-fn next_record(buf: &[u8], pos: usize, keys: &Keyring, tail: &mut Tail) -> Option<(Entry, usize)> {
-    match decode_one(buf, keys) {
+fn next_record(
+    buf: &[u8],
+    pos: usize,
+    keys: &Keyring,
+    tail: &mut Tail,
+    filter: &mut dyn CreationFilter,
+) -> Option<(Entry, usize)> {
+    match decode_one(buf, keys, filter) {
         Ok(decoded) => Some(decoded),
         Err(Stop::Damaged(why)) => {
             tail.stopped = Some(format!("at byte {}: {why}", pos + MAGIC.len()));
@@ -293,6 +300,25 @@ fn next_record(buf: &[u8], pos: usize, keys: &Keyring, tail: &mut Tail) -> Optio
     }
 }
 
+/// Which series of creation records a reader drops, unparsed, while it decodes them: replay
+/// drops those the catalog holds already (`store::open`). It sees every entry decoded, in
+/// log order, after that.
+pub(crate) trait CreationFilter {
+    /// Whether to leave the logged creation `e` out of its entry.
+    fn held(&mut self, e: &RawEntry<'_>) -> bool;
+    /// An entry as decoded, before it is handed on.
+    fn passed(&mut self, _e: &Entry) {}
+}
+
+/// The filter of every reader but replay: keeps every creation.
+pub(crate) struct KeepAll;
+
+impl CreationFilter for KeepAll {
+    fn held(&mut self, _: &RawEntry<'_>) -> bool {
+        false
+    }
+}
+
 /// Bytes read from a segment at once during replay.
 const READ_PIECE: usize = 4 << 20;
 
@@ -300,15 +326,17 @@ const READ_PIECE: usize = 4 << 20;
 /// `buf`, which the caller keeps from one segment to the next. Replay read each segment
 /// whole into a fresh allocation of its size, and faulting in those new pages cost a fifth
 /// of the reading thread's time (issue #25's replay rate); a piece is as large as the
-/// largest record needs. Only reading `src` fails.
+/// largest record needs. Creations `filter` holds are left out of their entry.
+/// Only reading `src` fails.
 pub(crate) fn decode_read(
     src: &mut impl std::io::Read,
     len: u64,
     buf: &mut Vec<u8>,
     keys: &Keyring,
+    filter: &mut dyn CreationFilter,
     each: impl FnMut(Entry, usize) -> bool,
 ) -> std::io::Result<Tail> {
-    decode_read_in(src, len, buf, keys, READ_PIECE, each)
+    decode_read_in(src, len, buf, keys, READ_PIECE, filter, each)
 }
 
 /// [`decode_read`] reading `piece` bytes at once (tests cut records at every byte).
@@ -318,6 +346,7 @@ fn decode_read_in(
     buf: &mut Vec<u8>,
     keys: &Keyring,
     piece: usize,
+    filter: &mut dyn CreationFilter,
     mut each: impl FnMut(Entry, usize) -> bool,
 ) -> std::io::Result<Tail> {
     let mut tail = Tail::default();
@@ -345,11 +374,13 @@ fn decode_read_in(
         if start == end {
             break;
         }
-        let Some((entry, used)) = next_record(&buf[start..end], pos, keys, &mut tail) else {
+        let Some((entry, used)) = next_record(&buf[start..end], pos, keys, &mut tail, filter)
+        else {
             break;
         };
         start += used;
         pos += used;
+        filter.passed(&entry);
         if !each(entry, pos) {
             break;
         }
@@ -405,7 +436,11 @@ impl From<&str> for Stop {
     }
 }
 
-fn decode_one(buf: &[u8], keys: &Keyring) -> Result<(Entry, usize), Stop> {
+fn decode_one(
+    buf: &[u8],
+    keys: &Keyring,
+    filter: &mut dyn CreationFilter,
+) -> Result<(Entry, usize), Stop> {
     let mut r = Reader { buf, pos: 0 };
     let len = r.u32()? as usize;
     let crc = r.u32()?;
@@ -422,7 +457,7 @@ fn decode_one(buf: &[u8], keys: &Keyring) -> Result<(Entry, usize), Stop> {
         let plain = keys
             .open(SEALED_AAD, payload)
             .map_err(|e| Stop::Key(format!("sealed log record: {e}")))?;
-        decode_payload(&plain)?
+        decode_payload(&plain, filter)?
     } else if keys.is_enabled() {
         // A log written without a key, opened with one: its records would be replayed
         // into an encrypted store as if they were sealed. Refused, like a plain store.
@@ -431,12 +466,12 @@ fn decode_one(buf: &[u8], keys: &Keyring) -> Result<(Entry, usize), Stop> {
                 .into(),
         ));
     } else {
-        decode_payload(payload)?
+        decode_payload(payload, filter)?
     };
     Ok((entry, 8 + len))
 }
 
-fn decode_payload(payload: &[u8]) -> Result<Entry, String> {
+fn decode_payload(payload: &[u8], filter: &mut dyn CreationFilter) -> Result<Entry, String> {
     let mut r = Reader {
         buf: payload,
         pos: 0,
@@ -506,15 +541,20 @@ fn decode_payload(payload: &[u8]) -> Result<Entry, String> {
         KIND_CREATE_SERIES_BIN => {
             let mut v = clio_codec::varint::Reader::new(r.take(payload.len() - r.pos)?);
             let n = v.varint("series count").map_err(|e| e.to_string())?;
-            // Every entry takes at least three bytes, which bounds the allocation.
-            let mut series = Vec::with_capacity(n.min(v.remaining() as u64 / 3) as usize);
+            let bad = |i: u64, e: String| format!("bad series record, entry {i}: {e}");
+            // Every entry takes at least three bytes, which bounds the allocation. A record
+            // whose series are all held allocates nothing.
+            let cap = n.min(v.remaining() as u64 / 3) as usize;
+            let mut series = Vec::new();
             let mut reader = EntryReader::default();
             for i in 0..n {
-                series.push(
-                    reader
-                        .read(&mut v)
-                        .map_err(|e| format!("bad series record, entry {i}: {e}"))?,
-                );
+                let raw = reader.read_raw(&mut v).map_err(|e| bad(i, e))?;
+                if !filter.held(&raw) {
+                    if series.capacity() == 0 {
+                        series.reserve(cap);
+                    }
+                    series.push(raw.parse().map_err(|e| bad(i, e))?);
+                }
             }
             if v.remaining() != 0 {
                 return Err("trailing bytes in record".into());
@@ -654,6 +694,62 @@ mod tests {
             buf.len()
         );
         assert_eq!(decode_all(&bin).entries, vec![Entry::CreateSeries(infos)]);
+    }
+
+    /// Replay drops creations the catalog holds while it decodes: the entry keeps the
+    /// others in order, and a record of held series only is an empty creation.
+    #[test]
+    fn held_creations_are_left_out_of_their_record() {
+        let infos: Vec<SeriesInfo> = (0..6u64)
+            .map(|i| SeriesInfo {
+                id: SeriesId((1 << 48) + i),
+                key: Some(format!("cpu,host=h{i} usage").parse().expect("key")),
+                settings: clio_storage::SeriesSettings::default(),
+                created: 1_765_000_000_000 + i as i64,
+            })
+            .collect();
+        let mut body = Vec::new();
+        encode(&Entry::CreateSeries(infos.clone()), &mut body);
+        encode(&Entry::CreateSeries(infos[..2].to_vec()), &mut body);
+        /// Holds the even ids and those below two past the base; notes what it is asked.
+        #[derive(Default)]
+        struct HoldSome {
+            offered: Vec<SeriesId>,
+            passed: usize,
+        }
+        impl CreationFilter for HoldSome {
+            fn held(&mut self, e: &RawEntry<'_>) -> bool {
+                self.offered.push(e.id);
+                e.id.0.is_multiple_of(2) || e.id.0 < (1 << 48) + 2
+            }
+            fn passed(&mut self, _: &Entry) {
+                self.passed += 1;
+            }
+        }
+        let mut filter = HoldSome::default();
+        let mut got = Vec::new();
+        let tail = decode_read(
+            &mut &body[..],
+            body.len() as u64,
+            &mut Vec::new(),
+            &Keyring::none(),
+            &mut filter,
+            |e, _| {
+                got.push(e);
+                true
+            },
+        )
+        .expect("a slice reads");
+        assert_eq!(tail.valid_len, body.len());
+        let kept = [infos[3].clone(), infos[5].clone()].to_vec();
+        assert_eq!(
+            got,
+            vec![Entry::CreateSeries(kept), Entry::CreateSeries(Vec::new())]
+        );
+        // Every series was offered, in log order.
+        let all: Vec<SeriesId> = infos.iter().chain(&infos[..2]).map(|i| i.id).collect();
+        assert_eq!(filter.offered, all);
+        assert_eq!(filter.passed, 2);
     }
 
     fn value() -> impl Strategy<Value = Value> {
@@ -796,7 +892,7 @@ mod tests {
                 let mut src = Dribble { data: body, at_most: dribble };
                 let mut got = Vec::new();
                 let mut ends = Vec::new();
-                let tail = decode_read_in(&mut src, body.len() as u64, &mut buf, &Keyring::none(), piece, |e, end| {
+                let tail = decode_read_in(&mut src, body.len() as u64, &mut buf, &Keyring::none(), piece, &mut KeepAll, |e, end| {
                     got.push(e);
                     ends.push(end);
                     true
