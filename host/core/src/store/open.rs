@@ -9,7 +9,7 @@ use crate::catalog::snapshot;
 use crate::hashing::FastSet;
 use crate::store::flush_mark;
 use crate::topology::Topology;
-use crate::wal::CreationFilter;
+use crate::wal::DecodeHooks;
 
 impl Store {
     /// Opens the engine over one backend (no replicas). Must run inside a tokio runtime.
@@ -254,7 +254,7 @@ struct HeldAtStart<'c> {
     text: String,
 }
 
-impl CreationFilter for HeldAtStart<'_> {
+impl DecodeHooks for HeldAtStart<'_> {
     fn held(&mut self, e: &RawEntry<'_>) -> bool {
         self.catalog
             .and_then(|c| c.get(e.id))

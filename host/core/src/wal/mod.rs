@@ -17,7 +17,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use clio_storage::SeriesInfo;
+use clio_storage::{Point, SeriesId, SeriesInfo};
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 use serde::{Deserialize, Serialize};
 use tokio::sync::oneshot;
@@ -25,7 +25,7 @@ use tracing::{error, info, warn};
 
 use crate::error::{Error, Result};
 pub use faults::{WalFault, WalFaults};
-pub(crate) use record::CreationFilter;
+pub(crate) use record::DecodeHooks;
 pub(crate) use record::Entry;
 
 /// When the log is fsynced.
@@ -238,6 +238,39 @@ const REPLAY_BATCH: usize = 64;
 /// (80 MB) decoded ahead; this keeps what is in flight to a few megabytes.
 const REPLAY_BATCH_POINTS: usize = 16_384;
 
+/// Emptied vectors of points the replay's applying thread hands back, at most: about what
+/// the queue holds in flight.
+const SPARE_POINT_VECS: usize = 64;
+
+/// The hooks of the replay's reading thread: `inner`'s, and points decoded into vectors the
+/// applying thread handed back emptied. The same few megabytes then carry the whole log;
+/// allocated afresh per record, 3 M points were ~120 MB of new pages written on one thread
+/// and freed on the other (issue #25's replay rate).
+struct Recycling<'h> {
+    inner: &'h mut (dyn DecodeHooks + Send),
+    spare: Receiver<Vec<(SeriesId, Point)>>,
+}
+
+impl DecodeHooks for Recycling<'_> {
+    fn held(&mut self, e: &record::RawEntry<'_>) -> bool {
+        self.inner.held(e)
+    }
+
+    fn passed(&mut self, e: &Entry) {
+        self.inner.passed(e)
+    }
+
+    fn points(&mut self, n: usize) -> Vec<(SeriesId, Point)> {
+        match self.spare.try_recv() {
+            Ok(mut v) => {
+                v.reserve(n);
+                v
+            }
+            Err(_) => Vec::with_capacity(n),
+        }
+    }
+}
+
 /// What the replay's reading thread hands over, in log order.
 enum Replayed {
     /// Whole records of segment `n`.
@@ -259,7 +292,7 @@ fn read_segment(
     path: &Path,
     buf: &mut Vec<u8>,
     keys: &clio_storage::sealing::Keyring,
-    filter: &mut dyn CreationFilter,
+    hooks: &mut dyn DecodeHooks,
     tx: &crossbeam_channel::Sender<Replayed>,
 ) -> std::io::Result<Option<Replayed>> {
     let mut file = File::open(path)?;
@@ -280,7 +313,7 @@ fn read_segment(
     let mut points = 0;
     let mut open = true;
     let body = bytes - magic.len() as u64;
-    let tail = record::decode_read(&mut file, body, buf, keys, filter, |e, _| {
+    let tail = record::decode_read(&mut file, body, buf, keys, hooks, |e, _| {
         if let Entry::Points(p) = &e {
             points += p.len();
         }
@@ -302,19 +335,19 @@ fn read_segment(
     }))
 }
 
-/// Reads and decodes `segments` in order for replay, leaving out the creations `filter`
+/// Reads and decodes `segments` in order for replay, leaving out the creations `hooks`
 /// holds; stops when the receiver is gone (replay failed) or after a record the keys cannot
 /// open.
 fn read_segments(
     segments: &[(u64, PathBuf)],
     keys: &clio_storage::sealing::Keyring,
-    filter: &mut dyn CreationFilter,
+    hooks: &mut dyn DecodeHooks,
     tx: &crossbeam_channel::Sender<Replayed>,
 ) {
     // One read buffer for every segment (see `record::decode_read`).
     let mut buf = Vec::new();
     for (n, path) in segments {
-        let end = match read_segment(*n, path, &mut buf, keys, filter, tx) {
+        let end = match read_segment(*n, path, &mut buf, keys, hooks, tx) {
             Ok(Some(end)) => end,
             Ok(None) => return,
             Err(e) => {
@@ -339,14 +372,14 @@ impl Wal {
         Self::open_keeping(opts, apply, &mut record::KeepAll, |_, _| {})
     }
 
-    /// [`Wal::open`] that also hands each replayed entry, after `apply`, to `keep`, which
-    /// owns it from then on (the start-up keeps the logged changes without copying them).
-    /// `filter` runs on the reading thread and drops the creations it holds before they
-    /// are parsed: neither `apply` nor `keep` sees them.
+    /// [`Wal::open`] that also hands each replayed entry but points, after `apply`, to
+    /// `keep`, which owns it from then on (the start-up keeps the logged changes without
+    /// copying them). `filter` runs on the reading thread and drops the creations it holds
+    /// before they are parsed: neither `apply` nor `keep` sees them.
     pub(crate) fn open_keeping(
         opts: WalOptions,
         apply: Applier,
-        filter: &mut (dyn CreationFilter + Send),
+        filter: &mut (dyn DecodeHooks + Send),
         mut keep: impl FnMut(u64, Entry),
     ) -> Result<(Wal, ReplayReport)> {
         fs::create_dir_all(&opts.dir)
@@ -361,9 +394,16 @@ impl Wal {
         // long as the slower of the two instead of their sum (issue #25's replay rate).
         std::thread::scope(|scope| -> Result<()> {
             let (tx, rx) = crossbeam_channel::bounded::<Replayed>(REPLAY_QUEUE);
+            let (spare_tx, spare) = crossbeam_channel::bounded(SPARE_POINT_VECS);
             let keys = &opts.keys;
             let segments = &segments;
-            scope.spawn(move || read_segments(segments, keys, filter, &tx));
+            scope.spawn(move || {
+                let hooks = &mut Recycling {
+                    inner: filter,
+                    spare,
+                };
+                read_segments(segments, keys, hooks, &tx);
+            });
             for msg in rx {
                 match msg {
                     Replayed::Entries(n, entries) => {
@@ -374,7 +414,14 @@ impl Wal {
                             }
                             apply(n, &e);
                             report.entries += 1;
-                            keep(n, e);
+                            match e {
+                                Entry::Points(mut p) => {
+                                    p.clear();
+                                    // Full: the reader is far enough behind to allocate.
+                                    let _ = spare_tx.try_send(p);
+                                }
+                                e => keep(n, e),
+                            }
                         }
                     }
                     Replayed::Segment { path, bytes, tail } => {
@@ -917,6 +964,49 @@ mod tests {
             damaged.contains("00000000000000000003.wal: missing header"),
             "{damaged}"
         );
+    }
+
+    /// Replay decodes points into vectors the applying thread hands back: across many more
+    /// records than are in flight, of sizes up and down, each point arrives once, and
+    /// `keep` gets no points.
+    #[tokio::test]
+    async fn replayed_points_arrive_once_in_reused_vectors() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut buf = record::MAGIC.to_vec();
+        let mut want = Vec::new();
+        for r in 0..3_000u64 {
+            let len = (r * 37 % 101) as i64;
+            let points: Vec<(SeriesId, Point)> = (0..len)
+                .map(|ts| {
+                    (
+                        SeriesId(r),
+                        Point::new(ts, clio_storage::Value::Num(r as f64)),
+                    )
+                })
+                .collect();
+            want.extend(points.iter().map(|(id, p)| (id.0, p.ts)));
+            record::encode(&Entry::Points(points), &mut buf);
+        }
+        fs::write(segment_path(dir.path(), 1), buf).unwrap();
+        let seen: Arc<parking_lot::Mutex<Vec<(u64, i64)>>> = Arc::default();
+        let s = Arc::clone(&seen);
+        let apply: Applier = Arc::new(move |_, e| {
+            if let Entry::Points(p) = e {
+                s.lock().extend(p.iter().map(|(id, p)| (id.0, p.ts)));
+            }
+        });
+        let mut kept = 0;
+        let (wal, report) = Wal::open_keeping(
+            options(dir.path(), Keyring::none()),
+            apply,
+            &mut record::KeepAll,
+            |_, _| kept += 1,
+        )
+        .unwrap();
+        wal.shutdown().await;
+        assert_eq!(*seen.lock(), want);
+        assert_eq!(report.points, want.len());
+        assert_eq!(kept, 0);
     }
 
     /// A sealed record the keys cannot open stops the start with the segment's name;

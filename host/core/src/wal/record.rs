@@ -11,7 +11,8 @@ use clio_storage::{
     Expiry, Point, SeriesId, SeriesInfo, SeriesUpdate, Timestamp, TrendInterval, Value,
 };
 
-use crate::catalog::entry_codec::{EntryReader, EntryWriter, RawEntry};
+pub(crate) use crate::catalog::entry_codec::RawEntry;
+use crate::catalog::entry_codec::{EntryReader, EntryWriter};
 
 /// Magic bytes at the start of every segment file.
 pub(crate) const MAGIC: &[u8; 8] = b"CLIOWAL\x01";
@@ -283,9 +284,9 @@ fn next_record(
     pos: usize,
     keys: &Keyring,
     tail: &mut Tail,
-    filter: &mut dyn CreationFilter,
+    hooks: &mut dyn DecodeHooks,
 ) -> Option<(Entry, usize)> {
-    match decode_one(buf, keys, filter) {
+    match decode_one(buf, keys, hooks) {
         Ok(decoded) => Some(decoded),
         Err(Stop::Damaged(why)) => {
             tail.stopped = Some(format!("at byte {}: {why}", pos + MAGIC.len()));
@@ -300,24 +301,27 @@ fn next_record(
     }
 }
 
-/// Which series of creation records a reader drops, unparsed, while it decodes them: replay
-/// drops those the catalog holds already (`store::open`). It sees every entry decoded, in
-/// log order, after that.
-pub(crate) trait CreationFilter {
+/// What a reader of log records decides while it decodes them. Replay drops the logged
+/// creations the catalog holds already, unparsed (`store::open`), and decodes points into
+/// vectors the applying thread handed back (`wal::Recycling`); every other reader keeps
+/// every creation and allocates afresh ([`KeepAll`]).
+pub(crate) trait DecodeHooks {
     /// Whether to leave the logged creation `e` out of its entry.
-    fn held(&mut self, e: &RawEntry<'_>) -> bool;
-    /// An entry as decoded, before it is handed on.
-    fn passed(&mut self, _e: &Entry) {}
-}
-
-/// The filter of every reader but replay: keeps every creation.
-pub(crate) struct KeepAll;
-
-impl CreationFilter for KeepAll {
-    fn held(&mut self, _: &RawEntry<'_>) -> bool {
+    fn held(&mut self, _e: &RawEntry<'_>) -> bool {
         false
     }
+    /// An entry as decoded (its held creations left out), before it is handed on.
+    fn passed(&mut self, _e: &Entry) {}
+    /// An empty vector for a record's points, with room for `n`.
+    fn points(&mut self, n: usize) -> Vec<(SeriesId, Point)> {
+        Vec::with_capacity(n)
+    }
 }
+
+/// The hooks of every reader but replay: keeps every creation, allocates afresh.
+pub(crate) struct KeepAll;
+
+impl DecodeHooks for KeepAll {}
 
 /// Bytes read from a segment at once during replay.
 const READ_PIECE: usize = 4 << 20;
@@ -326,17 +330,17 @@ const READ_PIECE: usize = 4 << 20;
 /// `buf`, which the caller keeps from one segment to the next. Replay read each segment
 /// whole into a fresh allocation of its size, and faulting in those new pages cost a fifth
 /// of the reading thread's time (issue #25's replay rate); a piece is as large as the
-/// largest record needs. Creations `filter` holds are left out of their entry.
+/// largest record needs. Creations `hooks` holds are left out of their entry.
 /// Only reading `src` fails.
 pub(crate) fn decode_read(
     src: &mut impl std::io::Read,
     len: u64,
     buf: &mut Vec<u8>,
     keys: &Keyring,
-    filter: &mut dyn CreationFilter,
+    hooks: &mut dyn DecodeHooks,
     each: impl FnMut(Entry, usize) -> bool,
 ) -> std::io::Result<Tail> {
-    decode_read_in(src, len, buf, keys, READ_PIECE, filter, each)
+    decode_read_in(src, len, buf, keys, READ_PIECE, hooks, each)
 }
 
 /// [`decode_read`] reading `piece` bytes at once (tests cut records at every byte).
@@ -346,7 +350,7 @@ fn decode_read_in(
     buf: &mut Vec<u8>,
     keys: &Keyring,
     piece: usize,
-    filter: &mut dyn CreationFilter,
+    hooks: &mut dyn DecodeHooks,
     mut each: impl FnMut(Entry, usize) -> bool,
 ) -> std::io::Result<Tail> {
     let mut tail = Tail::default();
@@ -374,13 +378,12 @@ fn decode_read_in(
         if start == end {
             break;
         }
-        let Some((entry, used)) = next_record(&buf[start..end], pos, keys, &mut tail, filter)
-        else {
+        let Some((entry, used)) = next_record(&buf[start..end], pos, keys, &mut tail, hooks) else {
             break;
         };
         start += used;
         pos += used;
-        filter.passed(&entry);
+        hooks.passed(&entry);
         if !each(entry, pos) {
             break;
         }
@@ -439,7 +442,7 @@ impl From<&str> for Stop {
 fn decode_one(
     buf: &[u8],
     keys: &Keyring,
-    filter: &mut dyn CreationFilter,
+    hooks: &mut dyn DecodeHooks,
 ) -> Result<(Entry, usize), Stop> {
     let mut r = Reader { buf, pos: 0 };
     let len = r.u32()? as usize;
@@ -457,7 +460,7 @@ fn decode_one(
         let plain = keys
             .open(SEALED_AAD, payload)
             .map_err(|e| Stop::Key(format!("sealed log record: {e}")))?;
-        decode_payload(&plain, filter)?
+        decode_payload(&plain, hooks)?
     } else if keys.is_enabled() {
         // A log written without a key, opened with one: its records would be replayed
         // into an encrypted store as if they were sealed. Refused, like a plain store.
@@ -466,12 +469,12 @@ fn decode_one(
                 .into(),
         ));
     } else {
-        decode_payload(payload, filter)?
+        decode_payload(payload, hooks)?
     };
     Ok((entry, 8 + len))
 }
 
-fn decode_payload(payload: &[u8], filter: &mut dyn CreationFilter) -> Result<Entry, String> {
+fn decode_payload(payload: &[u8], hooks: &mut dyn DecodeHooks) -> Result<Entry, String> {
     let mut r = Reader {
         buf: payload,
         pos: 0,
@@ -480,7 +483,7 @@ fn decode_payload(payload: &[u8], filter: &mut dyn CreationFilter) -> Result<Ent
         KIND_POINTS => {
             let n = r.u32()? as usize;
             // Every point takes at least 17 bytes, which bounds the allocation.
-            let mut points = Vec::with_capacity(n.min(payload.len() / 17));
+            let mut points = hooks.points(n.min(payload.len() / 17));
             for _ in 0..n {
                 let series = SeriesId(r.u64()?);
                 let ts = r.i64()?;
@@ -549,7 +552,7 @@ fn decode_payload(payload: &[u8], filter: &mut dyn CreationFilter) -> Result<Ent
             let mut reader = EntryReader::default();
             for i in 0..n {
                 let raw = reader.read_raw(&mut v).map_err(|e| bad(i, e))?;
-                if !filter.held(&raw) {
+                if !hooks.held(&raw) {
                     if series.capacity() == 0 {
                         series.reserve(cap);
                     }
@@ -717,7 +720,7 @@ mod tests {
             offered: Vec<SeriesId>,
             passed: usize,
         }
-        impl CreationFilter for HoldSome {
+        impl DecodeHooks for HoldSome {
             fn held(&mut self, e: &RawEntry<'_>) -> bool {
                 self.offered.push(e.id);
                 e.id.0.is_multiple_of(2) || e.id.0 < (1 << 48) + 2
