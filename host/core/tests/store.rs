@@ -1127,6 +1127,26 @@ async fn a_stop_out_of_flush_time_leaves_the_rest_in_the_log() {
     }
 }
 
+/// Under a stop's budget the final flush starts with small batches and grows them while time
+/// is left: with time enough it flushes everything, nothing is left for the log.
+#[tokio::test]
+async fn a_stop_with_time_enough_flushes_everything_in_growing_batches() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut o = options(dir.path());
+    o.flush_batch_points = 64; // the first batch under the budget: 4 points, two series
+    o.close_flush_budget = Some(std::time::Duration::from_secs(30));
+    let (store, _) = open(dir.path(), o).await;
+    let batch: Vec<_> = (1..=40u64)
+        .flat_map(|s| (0..3).map(move |i| pt(s, 1_000 + i * 10, s as f64)))
+        .collect();
+    store.write(batch).await.unwrap();
+    store.close().await.unwrap();
+    drop(store);
+    for s in 1..=40 {
+        assert_eq!(stored(dir.path(), s).await, 3, "series {s}");
+    }
+}
+
 /// Series creation waits for the log only: the primary's catalog gets new series from the
 /// next flush (merged into one transaction), before their points, and a deletion made in
 /// between stays ordered after the creation it follows.

@@ -62,11 +62,17 @@ impl Store {
         let mut failure = None;
         let mut batch: Vec<SeriesPoints> = Vec::new();
         let mut batch_points = 0;
+        // Under a deadline (the final flush at a stop) batches start small and then hold what
+        // the rate so far writes in half the time left: at a million new series one batch of
+        // `flush_batch_points` took ~9 s, past a stop's whole budget on its own.
+        let full = inner.opts.flush_batch_points.max(1);
+        let smallest = (full / 64).max(1);
+        let mut limit = if deadline.is_some() { full / 16 } else { full }.max(1);
         let mut iter = snapshot.into_iter().peekable();
         while let Some(sp) = iter.next() {
             batch_points += sp.points.len();
             batch.push(sp);
-            if batch_points < inner.opts.flush_batch_points && iter.peek().is_some() {
+            if batch_points < limit && iter.peek().is_some() {
                 continue;
             }
             inner.flush_seq.fetch_add(1, Ordering::AcqRel);
@@ -83,14 +89,21 @@ impl Store {
                 failure = Some(e);
                 break;
             }
+            let written = std::mem::take(&mut batch_points);
             batch.clear();
-            batch_points = 0;
-            // Stop when the next batch, taking as long as this one, would end past the
-            // deadline: the budget is a bound, not a point to start one more batch at.
-            let batch_took = batch_started.elapsed();
-            if deadline.is_some_and(|d| Instant::now() + batch_took >= d) && iter.peek().is_some() {
-                report.left_in_log = iter.count();
-                break;
+            if let Some(d) = deadline
+                && iter.peek().is_some()
+            {
+                // The budget is a bound, not a point to start one more batch at: stop when
+                // what fits in half the time left is less than a small batch.
+                let left = d.saturating_duration_since(Instant::now()).as_secs_f64();
+                let took = batch_started.elapsed().as_secs_f64().max(1e-6);
+                let fits = (written as f64 * left / took / 2.0) as usize;
+                if fits < smallest {
+                    report.left_in_log = iter.count();
+                    break;
+                }
+                limit = fits.min(full);
             }
         }
         let c = &inner.counters;
