@@ -239,9 +239,9 @@ impl Store {
 
 /// Decides on the replay's reading thread which logged creations the primary's catalog holds
 /// already, key and settings: [`absorb`] would skip them, so they are dropped before they
-/// are parsed. A million of them cost the applying thread a third of the replay (a parse and
-/// two allocations each on one thread, a lookup and two frees on the other), and the applying
-/// thread is the slower of the two (issue #25's replay rate).
+/// are parsed. A million of them were more than half of the reading thread's work (a parse
+/// and two allocations each) and cost the applying thread a lookup and two frees each
+/// (issue #25's replay rate).
 struct HeldAtStart<'c> {
     /// The catalog as loaded, while the replay runs; `None` when it is the local copy,
     /// which the primary may not hold.
