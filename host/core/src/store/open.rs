@@ -110,7 +110,6 @@ impl Store {
         let mut flushed_upto = 0u64;
         let keep = |_seg: u64, entry: Entry| match entry {
             Entry::Flushed { upto } => flushed_upto = flushed_upto.max(upto),
-            Entry::CreateSeries(infos) if infos.is_empty() => {}
             entry => changes.extend(Change::from_owned_entry(entry)),
         };
         let wal_opts = WalOptions {
@@ -122,12 +121,12 @@ impl Store {
             clock: opts.archive_dir.is_some() || opts.archive_command.is_some(),
             keys: Arc::clone(&opts.keys),
         };
-        let mut filter = HeldAtStart {
+        let mut held = HeldAtStart {
             catalog: from_primary.then_some(&catalog),
             touched: FastSet::default(),
             text: String::new(),
         };
-        let (wal, report) = Wal::open_keeping(wal_opts, apply, &mut filter, keep)?;
+        let (wal, report) = Wal::open_keeping(wal_opts, apply, &mut held, keep)?;
         let mut catalog = catalog;
         let mut pending = VecDeque::new();
         for change in changes {

@@ -23,6 +23,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::oneshot;
 use tracing::{error, info, warn};
 
+use crate::catalog::entry_codec::RawEntry;
 use crate::error::{Error, Result};
 pub use faults::{WalFault, WalFaults};
 pub(crate) use record::DecodeHooks;
@@ -252,7 +253,7 @@ struct Recycling<'h> {
 }
 
 impl DecodeHooks for Recycling<'_> {
-    fn held(&mut self, e: &record::RawEntry<'_>) -> bool {
+    fn held(&mut self, e: &RawEntry<'_>) -> bool {
         self.inner.held(e)
     }
 
@@ -374,12 +375,12 @@ impl Wal {
 
     /// [`Wal::open`] that also hands each replayed entry but points, after `apply`, to
     /// `keep`, which owns it from then on (the start-up keeps the logged changes without
-    /// copying them). `filter` runs on the reading thread and drops the creations it holds
+    /// copying them). `hooks` run on the reading thread and drop the creations they hold
     /// before they are parsed: neither `apply` nor `keep` sees them.
     pub(crate) fn open_keeping(
         opts: WalOptions,
         apply: Applier,
-        filter: &mut (dyn DecodeHooks + Send),
+        hooks: &mut (dyn DecodeHooks + Send),
         mut keep: impl FnMut(u64, Entry),
     ) -> Result<(Wal, ReplayReport)> {
         fs::create_dir_all(&opts.dir)
@@ -399,7 +400,7 @@ impl Wal {
             let segments = &segments;
             scope.spawn(move || {
                 let hooks = &mut Recycling {
-                    inner: filter,
+                    inner: hooks,
                     spare,
                 };
                 read_segments(segments, keys, hooks, &tx);
@@ -936,14 +937,13 @@ mod tests {
         segment(dir.path(), 4, 3_000..3_005, &none, 0);
         let (seen, apply) = recorder();
         let mut kept = Vec::new();
-        let filter = &mut record::KeepAll;
-        let (wal, report) =
-            Wal::open_keeping(options(dir.path(), none), apply, filter, |seg, e| {
-                if let Entry::DeleteSeries(id) = e {
-                    kept.push((seg, id.0));
-                }
-            })
-            .unwrap();
+        let hooks = &mut record::KeepAll;
+        let (wal, report) = Wal::open_keeping(options(dir.path(), none), apply, hooks, |seg, e| {
+            if let Entry::DeleteSeries(id) = e {
+                kept.push((seg, id.0));
+            }
+        })
+        .unwrap();
         wal.shutdown().await;
         let want: Vec<(u64, u64)> = (0..2_000)
             .map(|i| (1, i))

@@ -11,8 +11,7 @@ use clio_storage::{
     Expiry, Point, SeriesId, SeriesInfo, SeriesUpdate, Timestamp, TrendInterval, Value,
 };
 
-pub(crate) use crate::catalog::entry_codec::RawEntry;
-use crate::catalog::entry_codec::{EntryReader, EntryWriter};
+use crate::catalog::entry_codec::{EntryReader, EntryWriter, RawEntry};
 
 /// Magic bytes at the start of every segment file.
 pub(crate) const MAGIC: &[u8; 8] = b"CLIOWAL\x01";
