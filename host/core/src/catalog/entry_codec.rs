@@ -204,11 +204,7 @@ mod tests {
             settings,
             created,
         });
-        let mut out = Vec::new();
-        let mut w = EntryWriter::default();
-        for e in &list {
-            w.put(&mut out, e);
-        }
+        let out = encoded(&list);
         let mut r = Reader::new(&out);
         let mut reader = EntryReader::default();
         for e in &list {
@@ -234,11 +230,7 @@ mod tests {
             info(1 << 48, Some("cpu,dc=x,host=a usage"), 0),
             info(2, None, 3),
         ];
-        let mut out = Vec::new();
-        let mut w = EntryWriter::default();
-        for e in &logged {
-            w.put(&mut out, e);
-        }
+        let out = encoded(&logged);
         let mut r = Reader::new(&out);
         let mut reader = EntryReader::default();
         let keyed = reader.read_raw(&mut r).expect("entry");
@@ -266,6 +258,16 @@ mod tests {
         };
         assert!(!unsorted.is_held_as(&logged[0], &mut text));
         assert_eq!(unsorted.parse().expect("parses").key, logged[0].key);
+    }
+
+    /// `entries` as written one after another.
+    fn encoded(entries: &[SeriesInfo]) -> Vec<u8> {
+        let mut out = Vec::new();
+        let mut w = EntryWriter::default();
+        for e in entries {
+            w.put(&mut out, e);
+        }
+        out
     }
 
     /// The first entry written in `out`.
