@@ -213,6 +213,8 @@ impl Cache {
             for run in points.chunk_by(|a, b| self.shard_of(a.0) == self.shard_of(b.0)) {
                 let Some((id, _)) = run.first() else { continue };
                 let mut shard = self.shards[self.shard_of(*id)].lock();
+                // New series of a run (mostly one page) get their room at once.
+                shard.reserve_ids(run.iter().map(|(id, _)| *id));
                 for series in run.chunk_by(|a, b| a.0 == b.0) {
                     self.apply_run(&mut shard, seg, series, &mut added);
                 }
@@ -243,6 +245,7 @@ impl Cache {
                 }
                 let mut shard = self.shards[s].lock();
                 let mine = &order[lo..hi];
+                shard.reserve_ids(mine.iter().map(|&i| points[i as usize].0));
                 let mut k = 0;
                 while k < mine.len() {
                     // Adjacent points of one series stay one run (one map lookup).

@@ -45,6 +45,7 @@ impl Catalog {
         let mut c = Catalog::default();
         // Sized once: a million entries otherwise rehash both tables ~20 times at start-up.
         c.by_id.reserve(entries.len());
+        c.by_id.reserve_ids(entries.iter().map(|e| e.id));
         let keyed = entries.iter().filter(|e| e.key.is_some()).count();
         let Catalog {
             by_id,
