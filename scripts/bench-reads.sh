@@ -1,0 +1,89 @@
+#!/usr/bin/env bash
+# Reads at scale (issue #25: "reads stay as fast"): last-N latency at a fixed request rate and
+# a one-year range at `resolution=auto`, on a Clio that also holds many other series.
+#
+# Usage: scripts/bench-reads.sh [BACKGROUND_SERIES]      (default 1000000)
+#   CLIO=path/to/clio   the binary under test (default target/release/clio)
+#   RATE=5000           last-N requests per second
+#
+# Loads BACKGROUND_SERIES series of one point each (measurement `bg`), 10,000 series of 100
+# points each (`clio_bench`, what `bench query` reads) and one series with a year of points
+# every 10 s (`year`, 3.15 M points), then restarts the server (what did not fit the stop's flush
+# budget is replayed from the log). Before and after the restart it times last=10 and last=100
+# at RATE for 10 s each, 21 one-year reads of the year series at `resolution=auto` (the trend
+# buckets the range picks) and, for scale, 21 reads of its last day's raw points.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BG=${1:-1000000}
+RATE=${RATE:-5000}
+CLIO=${CLIO:-target/release/clio}
+[ -x "$CLIO" ] || { echo "no $CLIO: cargo build --release -p clio (or set CLIO)" >&2; exit 1; }
+WORK=$(mktemp -d /tmp/clio-reads.XXXXXX)
+PID=""
+trap '[ -n "$PID" ] && kill -9 "$PID" 2>/dev/null; rm -rf "$WORK"' EXIT
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+URL="http://127.0.0.1:$port"
+start() {
+  "$CLIO" serve --data-dir "$WORK/data" --http 127.0.0.1:$port --tcp "" >>"$WORK/clio.log" 2>&1 &
+  PID=$!
+  for _ in $(seq 3000); do curl -sf -o /dev/null "$URL/health" && return; sleep 0.1; done
+  echo "the server did not answer /health; its log:" >&2; tail -20 "$WORK/clio.log" >&2; exit 1
+}
+stop() { kill -TERM "$PID"; wait "$PID" 2>/dev/null || true; PID=""; }
+echo "machine: $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB; load $(cut -d' ' -f1-3 /proc/loadavg)"
+start
+if [ "$BG" -gt 0 ]; then
+  "$CLIO" bench ingest-http --server "$URL" -c 4 -b 5000 -s "$BG" --points "$BG" -d 2h \
+    --measurement bg >/dev/null
+fi
+"$CLIO" bench ingest-http --server "$URL" -c 4 -b 5000 -s 10000 --points 1000000 -d 2h >/dev/null
+# The year series: a point every 10 s up to now, written in requests of 50,000 lines.
+python3 - "$URL" <<'PY'
+import sys, time, urllib.request
+url, step, year = sys.argv[1], 10_000, 365 * 86_400_000
+end = int(time.time() * 1000) // step * step
+start = end - year
+def post(lines):
+    req = urllib.request.Request(url + "/write?db=bench&precision=ms", data="\n".join(lines).encode(), method="POST")
+    with urllib.request.urlopen(req, timeout=600) as r:
+        assert r.status == 204, r.status
+batch = []
+for i in range(year // step):
+    batch.append(f"year,host=h0 value={20 + (i % 600) / 10} {start + i * step}")
+    if len(batch) == 50_000:
+        post(batch)
+        batch = []
+if batch:
+    post(batch)
+PY
+echo "loaded: $BG background series, 10,000 series x 100 points, 1 series x a year every 10 s"
+id=$(curl -sf "$URL/api/v1/series?measurement=year&limit=1" | python3 -c 'import json,sys; print(json.load(sys.stdin)["series"][0]["id"])')
+measure() { # what the reads take now
+  for n in 10 100; do
+    "$CLIO" bench query --server "$URL" -r "$RATE" -s 10000 -d 10 -n "$n" --json >"$WORK/q$n.json"
+    python3 - "$WORK/q$n.json" "$n" <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1]))
+lat = d["latency_ms"]
+print(f"  last={sys.argv[2]}: {d.get('requests_per_s', 0):.0f} req/s, p50 {lat['p50']:.3f} ms, "
+      f"p99 {lat['p99']:.3f} ms, p99.9 {lat.get('p999', float('nan')):.3f} ms, max {lat['max']:.2f} ms, "
+      f"errors {d.get('errors', 0)}")
+PY
+  done
+  local now from
+  now=$(python3 -c 'import time; print(int(time.time() * 1000))')
+  from=$((now - 365 * 86400000))
+  echo "  one year at resolution=auto: $(timed "/api/v1/series/$id/points?from=$from&to=$now&resolution=auto")"
+  echo "  the last day, raw points: $(timed "/api/v1/series/$id/points?from=$((now - 86400000))&to=$now&resolution=raw")"
+}
+timed() { # PATH: p50 and max of 21 timed requests, and the answer's size
+  for _ in $(seq 21); do curl -sf -o /dev/null -w '%{time_total} %{size_download}\n' "$URL$1"; done |
+    sort -n | awk '{t[NR] = $1 * 1000; b = $2} END {printf "p50 %.1f ms, max %.1f ms, %d bytes\n", t[11], t[NR], b}'
+}
+echo "after the load (points in memory):"
+measure
+stop
+start
+echo "after a restart ($(sed 's/\x1b\[[0-9;]*m//g' "$WORK/clio.log" | grep -o 'write-ahead log replayed.*' | tail -1); a series' first read fills from storage):"
+measure
+stop
