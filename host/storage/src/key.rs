@@ -234,20 +234,48 @@ impl fmt::Debug for SeriesKey {
 }
 
 /// Appends `s` with `,`, space, `\\` and (when `eq`) `=` escaped by a backslash.
+/// Whether `b` is escaped in a piece of a key's text (`=` only in tags and the field).
+fn special(b: u8, eq: bool) -> bool {
+    b == b',' || b == b' ' || b == b'\\' || (eq && b == b'=')
+}
+
 fn escape(out: &mut String, s: &str, eq: bool) {
-    let special = |b: u8| b == b',' || b == b' ' || b == b'\\' || (eq && b == b'=');
     // Most names need no escape: one copy instead of a push per character.
-    if !s.bytes().any(special) {
+    if !s.bytes().any(|b| special(b, eq)) {
         out.push_str(s);
         return;
     }
     for c in s.chars() {
         // Every special character is ASCII.
-        if c.is_ascii() && special(c as u8) {
+        if c.is_ascii() && special(c as u8, eq) {
             out.push('\\');
         }
         out.push(c);
     }
+}
+
+/// Takes `prefix` off the front of `rest`; false (and `rest` unspecified) when it is not
+/// there.
+fn eat(rest: &mut &str, prefix: &str) -> bool {
+    match rest.strip_prefix(prefix) {
+        Some(r) => {
+            *rest = r;
+            true
+        }
+        None => false,
+    }
+}
+
+/// Takes what [`escape`] writes for `s` off the front of `rest`, without writing it.
+fn eat_escaped(rest: &mut &str, s: &str, eq: bool) -> bool {
+    if !s.bytes().any(|b| special(b, eq)) {
+        return eat(rest, s);
+    }
+    let mut buf = [0u8; 4];
+    s.chars().all(|c| {
+        (!(c.is_ascii() && special(c as u8, eq)) || eat(rest, "\\"))
+            && eat(rest, c.encode_utf8(&mut buf))
+    })
 }
 
 impl SeriesKey {
@@ -262,6 +290,23 @@ impl SeriesKey {
         }
         out.push(' ');
         escape(out, self.field(), true);
+    }
+
+    /// Whether `text` is exactly what [`SeriesKey::write_text`] writes for this key,
+    /// compared piece by piece instead of written out first (the log replay asks this of
+    /// a million logged creations).
+    pub fn is_text(&self, text: &str) -> bool {
+        let mut rest = text;
+        eat_escaped(&mut rest, self.measurement(), false)
+            && self.tags().all(|(k, v)| {
+                eat(&mut rest, ",")
+                    && eat_escaped(&mut rest, k, true)
+                    && eat(&mut rest, "=")
+                    && eat_escaped(&mut rest, v, true)
+            })
+            && eat(&mut rest, " ")
+            && eat_escaped(&mut rest, self.field(), true)
+            && rest.is_empty()
     }
 
     /// The common spelling, without backslashes, parsed without an allocation per piece.
@@ -563,6 +608,29 @@ mod tests {
             let k = SeriesKey::new(m, tags, f).unwrap();
             let s = k.to_string();
             prop_assert_eq!(s.parse::<SeriesKey>().unwrap(), k);
+        }
+
+        /// `is_text` says yes to the key's own text and to nothing else: not to a text
+        /// cut short or run on, nor to the text of another key.
+        #[test]
+        fn a_key_is_its_own_text_only(
+            m in "[a-c,= \\\\é]{1,6}",
+            tags in proptest::collection::btree_map("[a-c,= \\\\é]{1,4}", "[a-c,= \\\\é]{1,4}", 0..3),
+            f in "[a-c,= \\\\é]{1,4}",
+            other in "[a-c,= \\\\é]{1,24}",
+            cut in 0usize..24,
+        ) {
+            let k = SeriesKey::new(m, tags, f).unwrap();
+            let s = k.to_string();
+            prop_assert!(k.is_text(&s), "{}", s);
+            let short: String = s.chars().take(cut.min(s.chars().count().saturating_sub(1))).collect();
+            prop_assert!(!k.is_text(&short), "{}", short);
+            let longer = format!("{s}a");
+            prop_assert!(!k.is_text(&longer), "{}", longer);
+            prop_assert_eq!(k.is_text(&other), other == s, "{}", other);
+            if let Ok(o) = other.parse::<SeriesKey>() {
+                prop_assert_eq!(k.is_text(&o.to_string()), o == k, "{}", o);
+            }
         }
     }
 }

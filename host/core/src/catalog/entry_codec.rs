@@ -147,20 +147,15 @@ impl RawEntry<'_> {
     }
 
     /// Whether this is `info`'s entry, key and settings (not the creation time). A key is
-    /// compared as text: `text` is scratch space for `info`'s, kept by the caller from one
-    /// entry to the next. The writer's text of a key parses back to that key, so equal
-    /// text means an equal key; a key spelled otherwise is not matched, which only costs
-    /// the caller a parse.
-    pub(crate) fn is_held_as(&self, info: &SeriesInfo, text: &mut String) -> bool {
+    /// compared as text: the writer's text of a key parses back to that key, so equal text
+    /// means an equal key; a key spelled otherwise is not matched, which only costs the
+    /// caller a parse.
+    pub(crate) fn is_held_as(&self, info: &SeriesInfo) -> bool {
         info.id == self.id
             && info.settings == self.settings
             && match (&info.key, self.key) {
                 (None, None) => true,
-                (Some(k), Some(t)) => {
-                    text.clear();
-                    k.write_text(text);
-                    text == t
-                }
+                (Some(k), Some(t)) => k.is_text(t),
                 _ => false,
             }
     }
@@ -235,28 +230,27 @@ mod tests {
         let mut reader = EntryReader::default();
         let keyed = reader.read_raw(&mut r).expect("entry");
         let plain = reader.read_raw(&mut r).expect("entry");
-        let mut text = String::new();
         // The catalog's own entry, whatever its creation time.
         let mut held = logged[0].clone();
         held.created = 99;
-        assert!(keyed.is_held_as(&held, &mut text));
-        assert!(plain.is_held_as(&logged[1], &mut text));
+        assert!(keyed.is_held_as(&held));
+        assert!(plain.is_held_as(&logged[1]));
         for other in [
             info(1 << 48, Some("cpu,dc=x,host=b usage"), 0),
             info(1 << 48, Some("cpu,dc=x,host=a usage"), 1),
             info(1 << 48, None, 0),
             info((1 << 48) + 1, Some("cpu,dc=x,host=a usage"), 0),
         ] {
-            assert!(!keyed.is_held_as(&other, &mut text), "{other:?}");
+            assert!(!keyed.is_held_as(&other), "{other:?}");
         }
-        assert!(!plain.is_held_as(&info(2, Some("m f"), 3), &mut text));
+        assert!(!plain.is_held_as(&info(2, Some("m f"), 3)));
         // The same key spelled otherwise (tags out of order) is not matched as text; the
         // caller parses it then, and the parse agrees.
         let unsorted = RawEntry {
             key: Some("cpu,host=a,dc=x usage"),
             ..reader_entry(&out)
         };
-        assert!(!unsorted.is_held_as(&logged[0], &mut text));
+        assert!(!unsorted.is_held_as(&logged[0]));
         assert_eq!(unsorted.parse().expect("parses").key, logged[0].key);
     }
 

@@ -124,7 +124,6 @@ impl Store {
         let mut held = HeldAtStart {
             catalog: from_primary.then_some(&catalog),
             touched: FastSet::default(),
-            text: String::new(),
         };
         let (wal, report) = Wal::open_keeping(wal_opts, apply, &mut held, keep)?;
         let mut catalog = catalog;
@@ -249,15 +248,13 @@ struct HeldAtStart<'c> {
     /// what holds for them, so [`absorb`] judges their creations, in log order (a series
     /// deleted and created again under the same id, say).
     touched: FastSet<SeriesId>,
-    /// Scratch space for a key's text.
-    text: String,
 }
 
 impl DecodeHooks for HeldAtStart<'_> {
     fn held(&mut self, e: &RawEntry<'_>) -> bool {
         self.catalog
             .and_then(|c| c.get(e.id))
-            .is_some_and(|c| e.is_held_as(c, &mut self.text))
+            .is_some_and(|c| e.is_held_as(c))
             && !self.touched.contains(&e.id)
     }
 
