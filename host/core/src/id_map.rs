@@ -437,7 +437,11 @@ mod tests {
         }
         assert_eq!(rooms(&m), before, "no insert grew a reserved page");
         // Ids already present need no room; a new one among them gets the next step.
-        m.reserve_ids([SeriesId(base + 64), SeriesId(base + 65), SeriesId(base + 66)]);
+        m.reserve_ids([
+            SeriesId(base + 64),
+            SeriesId(base + 65),
+            SeriesId(base + 66),
+        ]);
         assert_eq!(rooms(&m), before);
         m.reserve_ids([SeriesId(base + 64), SeriesId(base + 70)]);
         assert_eq!(rooms(&m)[&(base / 64 + 1)], 12);

@@ -184,12 +184,19 @@ impl Cache {
         self.mem.load(Ordering::Relaxed)
     }
 
-    /// Declares a series that has no stored data (just created): memory covers all of it.
-    pub(crate) fn mark_new(&self, id: SeriesId) {
+    /// Declares series that have no stored data (just created): memory covers all of them.
+    /// A write's new series are mostly consecutive ids: each run of one shard takes its lock
+    /// once and gets its room at once.
+    pub(crate) fn mark_new(&self, ids: &[SeriesId]) {
         let init = self.opts.init_cached_records;
-        self.shard(id)
-            .lock()
-            .get_or_insert_with(id, || SeriesCache::new(COVER_ALL, init));
+        for run in ids.chunk_by(|a, b| self.shard_of(*a) == self.shard_of(*b)) {
+            let Some(first) = run.first() else { continue };
+            let mut shard = self.shard(*first).lock();
+            shard.reserve_ids(run.iter().copied());
+            for id in run {
+                shard.get_or_insert_with(*id, || SeriesCache::new(COVER_ALL, init));
+            }
+        }
     }
 
     /// The shard of `id`: that of its page, so that consecutive ids share a shard (and a
@@ -763,7 +770,7 @@ mod tests {
     #[test]
     fn new_series_is_fully_covered() {
         let c = cache();
-        c.mark_new(SeriesId(1));
+        c.mark_new(&[SeriesId(1)]);
         c.apply_points(1, &pts(1, 0..3));
         let s = c.last(SeriesId(1), 10, i64::MAX);
         assert!(s.hit);
@@ -795,7 +802,7 @@ mod tests {
     #[test]
     fn flush_cycle_cleans_and_trims() {
         let c = cache();
-        c.mark_new(SeriesId(1));
+        c.mark_new(&[SeriesId(1)]);
         c.apply_points(1, &pts(1, 0..100));
         assert_eq!(c.dirty_points(), 100);
         let snap = c.dirty_snapshot(1);
@@ -819,7 +826,7 @@ mod tests {
     #[test]
     fn demand_grows_and_decays_target() {
         let c = cache();
-        c.mark_new(SeriesId(1));
+        c.mark_new(&[SeriesId(1)]);
         c.apply_points(1, &pts(1, 0..100));
         c.note_demand(SeriesId(1), 40);
         let snap = c.dirty_snapshot(1);
@@ -850,7 +857,7 @@ mod tests {
             init_cached_records: 5,
             memory_budget: 0,
         });
-        c.mark_new(SeriesId(1));
+        c.mark_new(&[SeriesId(1)]);
         c.apply_points(1, &pts(1, 0..10));
         c.maintain();
         assert_eq!(c.stats().points, 10, "dirty points are never evicted");

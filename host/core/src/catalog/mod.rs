@@ -60,6 +60,11 @@ impl Catalog {
         c
     }
 
+    /// Makes room for the entries of `ids`, about to be inserted (see [`IdMap::reserve_ids`]).
+    pub(crate) fn reserve_ids(&mut self, ids: &[SeriesId]) {
+        self.by_id.reserve_ids(ids.iter().copied());
+    }
+
     pub(crate) fn insert(&mut self, info: SeriesInfo) {
         // Only key series move the allocator: a numeric series a client created in the key
         // range (possible before that was refused) is skipped over, not jumped past, so one

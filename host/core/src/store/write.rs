@@ -275,8 +275,9 @@ impl Store {
         let created_ids: Vec<SeriesId> = infos.iter().map(|i| i.id).collect();
         {
             let mut cat = inner.catalog.write();
+            inner.cache.mark_new(&created_ids);
+            cat.reserve_ids(&created_ids);
             for info in infos {
-                inner.cache.mark_new(info.id);
                 cat.insert(info);
                 report.created_series += 1;
             }
