@@ -6,6 +6,7 @@ mod common;
 
 use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
+use std::time::Duration;
 
 use clio_core::*;
 use clio_storage::{
@@ -450,6 +451,65 @@ async fn a_logged_expiry_is_applied_by_replay() {
     store.flush().await.unwrap();
     let r = store.read(&range(1, i64::MIN, i64::MAX)).await.unwrap();
     assert_eq!(nums(&r).len(), 10);
+}
+
+/// A trend read while a flush batch is being written (seconds, at a million series) counts
+/// every point once: a read of a series in the batch waits for it, a read of another series
+/// does not. Trend reads used to give up after 10 ms and answer from storage alone, leaving
+/// the unflushed points out.
+#[tokio::test]
+async fn trend_reads_during_a_flush_batch_count_every_point_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, backend) = open(dir.path(), options(dir.path())).await;
+    let i: TrendInterval = "10m".parse().unwrap();
+    let pts = |id: u64, ks: std::ops::Range<i64>| -> Vec<_> {
+        ks.map(|k| pt(id, k * 7_000, (k % 13) as f64)).collect()
+    };
+    let want = |ks: std::ops::Range<i64>| {
+        let all: Vec<Point> = ks.map(|k| Point::new(k * 7_000, (k % 13) as f64)).collect();
+        TrendBucket::build(i, &all)
+    };
+    let counts = |b: &[TrendBucket]| b.iter().map(|b| (b.start, b.count)).collect::<Vec<_>>();
+    store.write(pts(1, 0..250)).await.unwrap();
+    store.flush().await.unwrap();
+    store.write(pts(1, 250..400)).await.unwrap();
+    let held = backend.hold_writes.write().await;
+    let flush = tokio::spawn({
+        let store = store.clone();
+        async move { store.flush().await }
+    });
+    while backend.writes_held.load(Ordering::SeqCst) == 0 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    // Series 2 is not in the batch: read at once, its unflushed points included.
+    store.write(pts(2, 0..100)).await.unwrap();
+    let other = tokio::time::timeout(
+        Duration::from_secs(5),
+        store.read_trends(SeriesId(2), i, 0, 10_000_000),
+    )
+    .await
+    .expect("a series outside the batch does not wait")
+    .unwrap();
+    assert_eq!(counts(&other), counts(&want(0..100)));
+    // Series 1 is: its read waits for the batch, then counts stored and unflushed once.
+    let read = tokio::spawn({
+        let store = store.clone();
+        async move { store.read_trends(SeriesId(1), i, 0, 10_000_000).await }
+    });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(
+        !read.is_finished(),
+        "the read waits for the batch holding its series"
+    );
+    drop(held);
+    let got = read.await.unwrap().unwrap();
+    assert_eq!(counts(&got), counts(&want(0..400)));
+    flush.await.unwrap().unwrap();
+    let after = store
+        .read_trends(SeriesId(1), i, 0, 10_000_000)
+        .await
+        .unwrap();
+    assert_eq!(counts(&after), counts(&want(0..400)));
 }
 
 #[tokio::test]

@@ -75,7 +75,7 @@ impl Store {
             if batch_points < limit && iter.peek().is_some() {
                 continue;
             }
-            inner.flush_seq.fetch_add(1, Ordering::AcqRel);
+            let in_flight = inner.in_flight.begin(batch.iter().map(|sp| sp.series));
             let batch_started = Instant::now();
             let result =
                 self.primary_result(clio_storage::write_points(backend.as_ref(), &batch).await);
@@ -84,7 +84,7 @@ impl Store {
                 report.points += summary.points;
                 report.trend_buckets += summary.trend_buckets;
             }
-            inner.flush_seq.fetch_add(1, Ordering::AcqRel);
+            drop(in_flight);
             if let Err(e) = result {
                 failure = Some(e);
                 break;

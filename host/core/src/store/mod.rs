@@ -199,9 +199,9 @@ pub(crate) struct EngineState {
     pub(crate) wal: Wal,
     /// One flush at a time.
     pub(crate) flush_lock: tokio::sync::Mutex<()>,
-    /// Odd while a flush moves points from "unflushed" to "stored" (a sequence lock that
-    /// lets trend reads avoid counting a point twice or not at all).
-    pub(crate) flush_seq: AtomicU64,
+    /// The series a flush is moving from "unflushed" to "stored" (so that trend reads
+    /// count no point twice or not at all).
+    pub(crate) in_flight: in_flight::InFlight,
     pub(crate) flush_wanted: Notify,
     pub(crate) flushed: Notify,
     pub(crate) closed: AtomicBool,
@@ -236,6 +236,7 @@ pub use backup::SnapshotReport;
 mod changes;
 mod flush;
 pub(crate) mod flush_mark;
+pub(crate) mod in_flight;
 mod key_texts;
 mod open;
 mod read;

@@ -208,7 +208,7 @@ impl Store {
                 cache,
                 wal,
                 flush_lock: tokio::sync::Mutex::new(()),
-                flush_seq: AtomicU64::new(0),
+                in_flight: Default::default(),
                 flush_wanted: Notify::new(),
                 flushed: Notify::new(),
                 closed: AtomicBool::new(false),

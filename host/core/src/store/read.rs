@@ -1,5 +1,6 @@
 //! The read path: cache and storage merged without seams, columnar reads for plugins.
 
+use super::in_flight::{BATCH_WAIT, Before};
 use super::*;
 
 impl Store {
@@ -423,34 +424,35 @@ impl Store {
         to: Timestamp,
     ) -> Result<Vec<TrendBucket>> {
         let (pfrom, pto) = self.trend_point_span(interval, from, to)?;
-        let inner = &self.inner;
-        for _ in 0..5 {
-            let seq = inner.flush_seq.load(Ordering::Acquire);
-            if seq % 2 == 1 {
-                tokio::time::sleep(FLUSH_WAIT).await;
-                continue;
-            }
-            let dirty = inner.cache.dirty_range(id, pfrom, pto);
+        let in_flight = &self.inner.in_flight;
+        let deadline = Instant::now() + BATCH_WAIT;
+        loop {
+            let mark = match in_flight.before(id) {
+                Before::Clear(mark) => mark,
+                Before::Busy => {
+                    if !in_flight.wait_for(id, deadline).await {
+                        return Err(flush_too_slow(id));
+                    }
+                    continue;
+                }
+            };
+            let dirty = self.inner.cache.dirty_range(id, pfrom, pto);
             let stored = self
                 .read_backend()?
                 .read_trends(id, interval, from, to)
                 .await?;
-            if inner.flush_seq.load(Ordering::Acquire) != seq {
-                continue;
+            if in_flight.unmoved(id, mark) {
+                return Ok(merge_trends(
+                    stored,
+                    TrendBucket::build(interval, &dirty),
+                    from,
+                    to,
+                ));
             }
-            return Ok(merge_trends(
-                stored,
-                TrendBucket::build(interval, &dirty),
-                from,
-                to,
-            ));
+            if Instant::now() >= deadline {
+                return Err(flush_too_slow(id));
+            }
         }
-        // A flush kept moving points underneath; storage alone is still a consistent view
-        // of everything flushed so far.
-        Ok(self
-            .read_backend()?
-            .read_trends(id, interval, from, to)
-            .await?)
     }
 
     /// [`Store::read_trends`] for a caller that may block (a plugin's host import): the
@@ -476,25 +478,31 @@ impl Store {
                 None => rt.block_on(backend.read_trends(id, interval, from, to))?,
             })
         };
-        for _ in 0..5 {
-            let seq = inner.flush_seq.load(Ordering::Acquire);
-            if seq % 2 == 1 {
-                std::thread::sleep(FLUSH_WAIT);
-                continue;
-            }
+        let deadline = Instant::now() + BATCH_WAIT;
+        loop {
+            let mark = match inner.in_flight.before(id) {
+                Before::Clear(mark) => mark,
+                Before::Busy => {
+                    if !inner.in_flight.wait_for_blocking(id, deadline) {
+                        return Err(flush_too_slow(id));
+                    }
+                    continue;
+                }
+            };
             let dirty = inner.cache.dirty_range(id, pfrom, pto);
             let stored = stored()?;
-            if inner.flush_seq.load(Ordering::Acquire) != seq {
-                continue;
+            if inner.in_flight.unmoved(id, mark) {
+                return Ok(merge_trends(
+                    stored,
+                    TrendBucket::build(interval, &dirty),
+                    from,
+                    to,
+                ));
             }
-            return Ok(merge_trends(
-                stored,
-                TrendBucket::build(interval, &dirty),
-                from,
-                to,
-            ));
+            if Instant::now() >= deadline {
+                return Err(flush_too_slow(id));
+            }
         }
-        stored()
     }
 
     /// Checks that `interval` is kept, and widens `[from, to)` to the span of the points
@@ -521,8 +529,14 @@ impl Store {
     }
 }
 
-/// How long a trend read waits for a flush in progress before looking again.
-const FLUSH_WAIT: Duration = Duration::from_millis(2);
+/// A trend read that waited [`BATCH_WAIT`] for the flush batch holding its series. Never an
+/// answer without the series' unflushed points: that would leave acknowledged points out.
+fn flush_too_slow(id: SeriesId) -> Error {
+    Error::Overloaded(format!(
+        "trend read of series {id}: a flush has been writing its points for over {} s; try again",
+        BATCH_WAIT.as_secs()
+    ))
+}
 
 /// Adds the aggregates of unflushed points to the stored buckets of `[from, to)`.
 fn merge_trends(

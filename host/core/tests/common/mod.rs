@@ -54,6 +54,10 @@ pub struct Flaky {
     pub down: AtomicBool,
     /// Series sent to `create_series`, counted.
     pub created: std::sync::atomic::AtomicUsize,
+    /// Point writes wait while a test holds this for writing (a flush batch kept in flight).
+    pub hold_writes: tokio::sync::RwLock<()>,
+    /// Point writes waiting for `hold_writes`.
+    pub writes_held: std::sync::atomic::AtomicUsize,
 }
 
 impl Flaky {
@@ -64,6 +68,8 @@ impl Flaky {
             fail_expire: AtomicBool::new(false),
             down: AtomicBool::new(false),
             created: Default::default(),
+            hold_writes: Default::default(),
+            writes_held: Default::default(),
         }
     }
 
@@ -114,6 +120,9 @@ impl CatalogStore for Flaky {
 #[async_trait]
 impl PointStore for Flaky {
     async fn write(&self, b: &[SeriesPoints]) -> Result<WriteSummary> {
+        self.writes_held.fetch_add(1, Ordering::SeqCst);
+        drop(self.hold_writes.read().await);
+        self.writes_held.fetch_sub(1, Ordering::SeqCst);
         self.up()?;
         if self.fail_writes.load(Ordering::SeqCst) {
             return Err(StorageError::Unavailable("injected failure".into()));
