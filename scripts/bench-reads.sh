@@ -8,10 +8,11 @@
 #
 # Loads BACKGROUND_SERIES series of one point each (measurement `bg`), 10,000 series of 100
 # points each (`clio_bench`, what `bench query` reads) and one series with a year of points
-# every 10 s (`year`, 3.15 M points), then restarts the server (what did not fit the stop's flush
-# budget is replayed from the log). Before and after the restart it times last=10 and last=100
-# at RATE for 10 s each, 21 one-year reads of the year series at `resolution=auto` (the trend
-# buckets the range picks) and, for scale, 21 reads of its last day's raw points.
+# every 10 s (`year`, 3.15 M points). It times the reads while the flush after the load runs,
+# once that flush has ended, and after a restart (what did not fit the stop's flush budget is
+# replayed from the log): last=10 and last=100 at RATE for 10 s each, 21 one-year reads of the
+# year series at `resolution=auto` (the trend buckets the range picks) and, for scale, 21
+# reads of its last day's raw points.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BG=${1:-1000000}
@@ -80,7 +81,14 @@ timed() { # PATH: p50 and max of 21 timed requests, and the answer's size
   for _ in $(seq 21); do curl -sf -o /dev/null -w '%{time_total} %{size_download}\n' "$URL$1"; done |
     sort -n | awk '{t[NR] = $1 * 1000; b = $2} END {printf "p50 %.1f ms, max %.1f ms, %d bytes\n", t[11], t[NR], b}'
 }
-echo "after the load (points in memory):"
+echo "after the load, while the flush writes it to storage:"
+measure
+t0=$(date +%s)
+for _ in $(seq 600); do
+  [ "$(curl -sf "$URL/health" | python3 -c 'import json,sys; print(json.load(sys.stdin)["unflushed_points"])')" = 0 ] && break
+  sleep 1
+done
+echo "after the flush (everything stored; waited $(($(date +%s) - t0)) s for it):"
 measure
 stop
 start
