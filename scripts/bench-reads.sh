@@ -15,6 +15,7 @@
 # reads of its last day's raw points.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/lib/bench.sh
 BG=${1:-1000000}
 RATE=${RATE:-5000}
 CLIO=${CLIO:-target/release/clio}
@@ -22,7 +23,7 @@ CLIO=${CLIO:-target/release/clio}
 WORK=$(mktemp -d /tmp/clio-reads.XXXXXX)
 PID=""
 trap '[ -n "$PID" ] && kill -9 "$PID" 2>/dev/null; rm -rf "$WORK"' EXIT
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+port=$(free_port)
 URL="http://127.0.0.1:$port"
 start() {
   "$CLIO" serve --data-dir "$WORK/data" --http 127.0.0.1:$port --tcp "" >>"$WORK/clio.log" 2>&1 &
@@ -62,14 +63,7 @@ id=$(curl -sf "$URL/api/v1/series?measurement=year&limit=1" | python3 -c 'import
 measure() { # what the reads take now
   for n in 10 100; do
     "$CLIO" bench query --server "$URL" -r "$RATE" -s 10000 -d 10 -n "$n" --json >"$WORK/q$n.json"
-    python3 - "$WORK/q$n.json" "$n" <<'PY'
-import json, sys
-d = json.load(open(sys.argv[1]))
-lat = d["latency_ms"]
-print(f"  last={sys.argv[2]}: {d.get('requests_per_s', 0):.0f} req/s, p50 {lat['p50']:.3f} ms, "
-      f"p99 {lat['p99']:.3f} ms, p99.9 {lat.get('p999', float('nan')):.3f} ms, max {lat['max']:.2f} ms, "
-      f"errors {d.get('errors', 0)}")
-PY
+    echo "  last=$n: $(field "$WORK/q$n.json" "f\"{d.get('requests_per_s', 0):.0f} req/s, p50 {d['latency_ms']['p50']:.3f} ms, p99 {d['latency_ms']['p99']:.3f} ms, p99.9 {d['latency_ms'].get('p999', float('nan')):.3f} ms, max {d['latency_ms']['max']:.2f} ms, errors {d.get('errors', 0)}\"")"
   done
   local now from
   now=$(python3 -c 'import time; print(int(time.time() * 1000))')
