@@ -82,6 +82,7 @@ for _ in $(seq 600); do
   [ "$(curl -sf "$URL/health" | python3 -c 'import json,sys; print(json.load(sys.stdin)["unflushed_points"])')" = 0 ] && break
   sleep 1
 done
+# The flush runs every cache.cache_service_interval (300 s), sooner past its thresholds.
 echo "after the flush (everything stored; waited $(($(date +%s) - t0)) s for it):"
 measure
 stop
