@@ -25,12 +25,7 @@ PID=""
 trap '[ -n "$PID" ] && kill -9 "$PID" 2>/dev/null; rm -rf "$WORK"' EXIT
 port=$(free_port)
 URL="http://127.0.0.1:$port"
-start() {
-  "$CLIO" serve --data-dir "$WORK/data" --http 127.0.0.1:$port --tcp "" >>"$WORK/clio.log" 2>&1 &
-  PID=$!
-  for _ in $(seq 3000); do curl -sf -o /dev/null "$URL/health" && return; sleep 0.1; done
-  echo "the server did not answer /health; its log:" >&2; tail -20 "$WORK/clio.log" >&2; exit 1
-}
+start() { start_clio "$WORK/data" "$port" "$WORK/clio.log"; }
 stop() { kill -TERM "$PID"; wait "$PID" 2>/dev/null || true; PID=""; }
 echo "machine: $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB; load $(cut -d' ' -f1-3 /proc/loadavg)"
 start

@@ -18,12 +18,7 @@ trap '[ -n "$PID" ] && kill -9 "$PID" 2>/dev/null; rm -rf "$WORK"' EXIT
 . scripts/lib/bench.sh
 port=$(free_port)
 URL="http://127.0.0.1:$port"
-start() {
-  "$CLIO" serve --data-dir "$WORK/data" --http 127.0.0.1:$port --tcp "" >>"$WORK/clio.log" 2>&1 &
-  PID=$!
-  for _ in $(seq 3000); do curl -sf -o /dev/null "$URL/health" && return; sleep 0.05; done
-  echo "clio did not answer /health; its log: $WORK/clio.log" >&2; exit 1
-}
+start() { start_clio "$WORK/data" "$port" "$WORK/clio.log"; }
 echo "machine: $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB; load $(cut -d' ' -f1-3 /proc/loadavg)"
 start
 "$CLIO" bench ingest-http --server "$URL" -c 4 -b 5000 -s "$SERIES" --points "$POINTS" -d 2h --json >/dev/null

@@ -9,6 +9,16 @@ wait_http() { # URL
   echo "$1 did not answer" >&2; exit 1
 }
 
+# Starts `$CLIO serve` on data directory DIR, HTTP on 127.0.0.1:PORT and no TCP, its output
+# appended to LOG; sets PID and returns once /health answers (exits with the end of LOG if it
+# never does).
+start_clio() { # DIR PORT LOG
+  "$CLIO" serve --data-dir "$1" --http "127.0.0.1:$2" --tcp "" >>"$3" 2>&1 &
+  PID=$!
+  for _ in $(seq 3000); do curl -sf -o /dev/null "http://127.0.0.1:$2/health" && return 0; sleep 0.05; done
+  echo "clio did not answer /health; the end of its log ($3):" >&2; tail -20 "$3" >&2; exit 1
+}
+
 # Prints a Python expression over the JSON file's object `d`.
 field() { python3 -c "import json,sys; d=json.load(open(sys.argv[1])); print(eval(sys.argv[2]))" "$@"; }
 
