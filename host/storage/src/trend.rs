@@ -3,7 +3,7 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
-use crate::{Point, Timestamp};
+use crate::{Point, Timestamp, Value};
 
 /// A trend interval in milliseconds. Buckets are aligned: `[k·I, (k+1)·I)`, stamped at the start.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -187,15 +187,25 @@ impl TrendBucket {
     /// Builds the buckets of `points` (sorted by time) for one interval. Buckets without a
     /// numeric value are omitted.
     pub fn build(interval: TrendInterval, points: &[Point]) -> Vec<TrendBucket> {
+        Self::build_from(interval, points.iter().map(|p| (p.ts, &p.value)))
+    }
+
+    /// [`TrendBucket::build`] over borrowed values, ascending by time: lets a holder of
+    /// points in another layout (the cache's unflushed points) aggregate them in place
+    /// instead of copying them into `Point`s first.
+    pub fn build_from<'a>(
+        interval: TrendInterval,
+        points: impl IntoIterator<Item = (Timestamp, &'a Value)>,
+    ) -> Vec<TrendBucket> {
         let mut out: Vec<TrendBucket> = Vec::new();
-        for p in points {
-            let Some(v) = p.value.numeric_like() else {
+        for (ts, value) in points {
+            let Some(v) = value.numeric_like() else {
                 continue;
             };
-            let start = interval.bucket_start(p.ts);
+            let start = interval.bucket_start(ts);
             match out.last_mut() {
-                Some(b) if b.start == start => b.add(p.ts, v),
-                _ => out.push(TrendBucket::single(start, p.ts, v)),
+                Some(b) if b.start == start => b.add(ts, v),
+                _ => out.push(TrendBucket::single(start, ts, v)),
             }
         }
         out

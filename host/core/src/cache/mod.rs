@@ -10,7 +10,7 @@
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
-use clio_storage::{Point, SeriesId, SeriesPoints, Timestamp, Value};
+use clio_storage::{Point, SeriesId, SeriesPoints, Timestamp, TrendBucket, TrendInterval, Value};
 use parking_lot::Mutex;
 
 use crate::id_map::{IdMap, page_of};
@@ -438,8 +438,17 @@ impl Cache {
         }
     }
 
-    /// The cached points of `[from, to)`.
-    pub(crate) fn range(&self, id: SeriesId, from: Timestamp, to: Timestamp) -> RangeSnapshot {
+    /// The newest `newest` cached points of `[from, to)`: a range read answers at most its
+    /// result cap of the newest points, and copying all of a range's points first (millions
+    /// after a bulk load, before the flush) to keep 5,000 of them took hundreds of
+    /// milliseconds under the shard's lock.
+    pub(crate) fn range(
+        &self,
+        id: SeriesId,
+        from: Timestamp,
+        to: Timestamp,
+        newest: usize,
+    ) -> RangeSnapshot {
         let shard = self.shard(id).lock();
         let Some(sc) = shard.get(id) else {
             return RangeSnapshot {
@@ -448,8 +457,8 @@ impl Cache {
             };
         };
         let points = if from < to {
-            sc.points
-                .range(from..to)
+            let all = sc.points.range(from..to);
+            all[all.len().saturating_sub(newest)..]
                 .iter()
                 .map(|(ts, e)| Point {
                     ts: *ts,
@@ -473,7 +482,35 @@ impl Cache {
         snap
     }
 
+    /// The trend buckets of the unflushed points of `[from, to)`, aggregated in place: a bulk
+    /// load leaves millions of a series' points unflushed until the next flush, and copying
+    /// them out first (3.15 M points for a year at 10 s) made a one-year read take ~370 ms.
+    pub(crate) fn dirty_trends(
+        &self,
+        id: SeriesId,
+        interval: TrendInterval,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> Vec<TrendBucket> {
+        let shard = self.shard(id).lock();
+        let Some(sc) = shard.get(id) else {
+            return Vec::new();
+        };
+        if sc.dirty == 0 || from >= to {
+            return Vec::new();
+        }
+        TrendBucket::build_from(
+            interval,
+            sc.points
+                .range(from..to)
+                .iter()
+                .filter(|(_, e)| e.seg != 0)
+                .map(|(ts, e)| (*ts, &e.value)),
+        )
+    }
+
     /// Unflushed points of `[from, to)`, ascending.
+    #[cfg(test)]
     pub(crate) fn dirty_range(&self, id: SeriesId, from: Timestamp, to: Timestamp) -> Vec<Point> {
         let shard = self.shard(id).lock();
         let Some(sc) = shard.get(id) else {
@@ -761,8 +798,12 @@ mod tests {
         assert_eq!(whole.bytes(), one_by_one.bytes());
         for id in 1..=300 {
             let id = SeriesId(id);
-            let a = whole.range(id, Timestamp::MIN, Timestamp::MAX).points;
-            let b = one_by_one.range(id, Timestamp::MIN, Timestamp::MAX).points;
+            let a = whole
+                .range(id, Timestamp::MIN, Timestamp::MAX, usize::MAX)
+                .points;
+            let b = one_by_one
+                .range(id, Timestamp::MIN, Timestamp::MAX, usize::MAX)
+                .points;
             assert_eq!(a, b, "series {id}");
         }
     }
@@ -820,7 +861,67 @@ mod tests {
             c.dirty_range(SeriesId(1), 0, 100),
             vec![Point::new(50, -1.0)]
         );
+        let iv = TrendInterval::from_ms(60_000).unwrap();
+        assert_eq!(
+            c.dirty_trends(SeriesId(1), iv, 0, 100),
+            TrendBucket::build(iv, &[Point::new(50, -1.0)])
+        );
         assert!(!c.last(SeriesId(1), 6, i64::MAX).hit);
+    }
+
+    #[test]
+    fn a_range_copies_its_newest_points_only() {
+        let c = cache();
+        c.mark_new(&[SeriesId(1)]);
+        c.apply_points(1, &pts(1, 0..100));
+        let stamps = |newest, from, to| -> Vec<Timestamp> {
+            let snap = c.range(SeriesId(1), from, to, newest);
+            snap.points.iter().map(|p| p.ts).collect()
+        };
+        assert_eq!(stamps(3, 0, 100), vec![97, 98, 99]);
+        assert_eq!(stamps(3, 10, 20), vec![17, 18, 19]);
+        assert_eq!(stamps(50, 10, 20), (10..20).collect::<Vec<_>>());
+        assert_eq!(stamps(0, 0, 100), Vec::<Timestamp>::new());
+        assert_eq!(stamps(usize::MAX, 0, 100).len(), 100);
+        assert_eq!(stamps(5, 20, 10), Vec::<Timestamp>::new());
+    }
+
+    /// The in-place aggregation counts exactly the unflushed points of the span, strings
+    /// that read as numbers included, as building buckets from a copy of them does.
+    #[test]
+    fn dirty_trends_aggregate_the_unflushed_points_only() {
+        let c = cache();
+        let id = SeriesId(1);
+        c.mark_new(&[id]);
+        let stamp = |t: i64| t * 1000;
+        let flushed: Vec<_> = (0..100).map(|t| (id, Point::new(stamp(t), 1e6))).collect();
+        c.apply_points(1, &flushed);
+        let snap = c.dirty_snapshot(1);
+        c.mark_clean(1, &snap);
+        let mut dirty: Vec<_> = (100..200)
+            .map(|t| (id, Point::new(stamp(t), (t % 7) as f64)))
+            .collect();
+        dirty.push((id, Point::new(stamp(200), "x")));
+        dirty.push((id, Point::new(stamp(201), " 7 ")));
+        c.apply_points(2, &dirty);
+        let iv = TrendInterval::from_ms(60_000).unwrap();
+        let points: Vec<Point> = dirty.iter().map(|(_, p)| p.clone()).collect();
+        assert_eq!(
+            c.dirty_trends(id, iv, Timestamp::MIN, Timestamp::MAX),
+            TrendBucket::build(iv, &points)
+        );
+        let (from, to) = (stamp(120), stamp(180));
+        let inside: Vec<Point> = points
+            .iter()
+            .filter(|p| p.ts >= from && p.ts < to)
+            .cloned()
+            .collect();
+        assert_eq!(
+            c.dirty_trends(id, iv, from, to),
+            TrendBucket::build(iv, &inside)
+        );
+        assert!(c.dirty_trends(id, iv, to, from).is_empty());
+        assert!(c.dirty_trends(SeriesId(2), iv, from, to).is_empty());
     }
 
     #[test]

@@ -283,7 +283,8 @@ impl Store {
                 }
             }
             Window::Range { from, to } => {
-                let snap = inner.cache.range(id, from, to);
+                // The newest `limit` and one more: enough to tell that the range has more.
+                let snap = inner.cache.range(id, from, to, limit.saturating_add(1));
                 let from_memory = from >= snap.cover_from || from >= to;
                 ColumnsPlan {
                     storage: (!from_memory).then(|| StorageRead::Range {
@@ -353,7 +354,13 @@ impl Store {
     async fn read_range(&self, id: SeriesId, from: Timestamp, to: Timestamp) -> Result<ReadResult> {
         let inner = &self.inner;
         let opts = &inner.opts;
-        let snap = inner.cache.range(id, from, to);
+        // The cap's worth of the newest and one more: all that `cap_points` looks at.
+        let snap = inner.cache.range(
+            id,
+            from,
+            to,
+            opts.query_max_result_numbers.saturating_add(1),
+        );
         let merged = if from >= snap.cover_from || from >= to {
             snap.points
         } else {
@@ -436,18 +443,13 @@ impl Store {
                     continue;
                 }
             };
-            let dirty = self.inner.cache.dirty_range(id, pfrom, pto);
+            let dirty = self.inner.cache.dirty_trends(id, interval, pfrom, pto);
             let stored = self
                 .read_backend()?
                 .read_trends(id, interval, from, to)
                 .await?;
             if in_flight.unmoved(id, mark) {
-                return Ok(merge_trends(
-                    stored,
-                    TrendBucket::build(interval, &dirty),
-                    from,
-                    to,
-                ));
+                return Ok(merge_trends(stored, dirty, from, to));
             }
             if Instant::now() >= deadline {
                 return Err(flush_too_slow(id));
@@ -489,15 +491,10 @@ impl Store {
                     continue;
                 }
             };
-            let dirty = inner.cache.dirty_range(id, pfrom, pto);
+            let dirty = inner.cache.dirty_trends(id, interval, pfrom, pto);
             let stored = stored()?;
             if inner.in_flight.unmoved(id, mark) {
-                return Ok(merge_trends(
-                    stored,
-                    TrendBucket::build(interval, &dirty),
-                    from,
-                    to,
-                ));
+                return Ok(merge_trends(stored, dirty, from, to));
             }
             if Instant::now() >= deadline {
                 return Err(flush_too_slow(id));
