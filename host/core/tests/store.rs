@@ -175,6 +175,46 @@ async fn out_of_window_timestamps_are_restamped() {
     );
 }
 
+/// Memory holding far more of a range than the cap (a bulk load before its flush): each page
+/// is the newest cap of what is left, unflushed rewrites of stored points included, and the
+/// pages join without a gap or a repeat.
+#[tokio::test]
+async fn ranges_with_many_unflushed_points_page_through_all_of_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut o = options(dir.path());
+    o.query_max_result_numbers = 7;
+    let (store, _) = open(dir.path(), o).await;
+    store
+        .write((0..20).map(|i| pt(1, i, i as f64)).collect())
+        .await
+        .unwrap();
+    store.flush().await.unwrap();
+    let mut late: Vec<_> = (20..100).map(|i| pt(1, i, i as f64)).collect();
+    late.push(pt(1, 10, -10.0));
+    store.write(late).await.unwrap();
+    let want: Vec<(i64, f64)> = (2..97)
+        .map(|i| (i, if i == 10 { -10.0 } else { i as f64 }))
+        .collect();
+    let mut req = range(1, 2, 97);
+    let mut seen = Vec::new();
+    let mut pages = 0;
+    loop {
+        let r = store.read(&req).await.unwrap();
+        let mut page = nums(&r);
+        assert_eq!(page.len(), 7.min(want.len() - seen.len()), "page {pages}");
+        page.extend(seen);
+        seen = page;
+        pages += 1;
+        if !r.truncated {
+            break;
+        }
+        req.cursor = r.next;
+    }
+    assert_eq!(seen, want);
+    assert_eq!(pages, want.len().div_ceil(7));
+    store.close().await.unwrap();
+}
+
 #[tokio::test]
 async fn caps_truncate_to_newest_with_a_cursor_that_pages_everything() {
     let dir = tempfile::tempdir().unwrap();
