@@ -197,7 +197,19 @@ impl TrendBucket {
         interval: TrendInterval,
         points: impl IntoIterator<Item = (Timestamp, &'a Value)>,
     ) -> Vec<TrendBucket> {
-        let mut out: Vec<TrendBucket> = Vec::new();
+        let mut out = Vec::new();
+        Self::build_into(&mut out, interval, points);
+        out
+    }
+
+    /// [`TrendBucket::build_from`] continuing `out`, the buckets of earlier points: points
+    /// later than those (ascending) join its last bucket or follow it. Lets a caller build
+    /// the buckets of a long run of points piece by piece.
+    pub fn build_into<'a>(
+        out: &mut Vec<TrendBucket>,
+        interval: TrendInterval,
+        points: impl IntoIterator<Item = (Timestamp, &'a Value)>,
+    ) {
         // The span of the last bucket: a point in it joins it without the division that
         // finds a bucket's start, most of the cost per point.
         let mut span = 0..0;
@@ -221,7 +233,6 @@ impl TrendBucket {
             }
             span = start..(k + 1).saturating_mul(interval.ms());
         }
-        out
     }
 }
 
@@ -322,6 +333,13 @@ mod tests {
         }
         assert!(want.len() > 100);
         assert_eq!(TrendBucket::build(i, &pts), want);
+        for piece in [1, 2, 7, 1000] {
+            let mut pieces = Vec::new();
+            for part in pts.chunks(piece) {
+                TrendBucket::build_into(&mut pieces, i, part.iter().map(|p| (p.ts, &p.value)));
+            }
+            assert_eq!(pieces, want, "in pieces of {piece}");
+        }
     }
 
     #[test]

@@ -28,6 +28,9 @@ mod points;
 
 use points::PointMap;
 
+/// Unflushed points a trend read aggregates per hold of a shard's lock (~0.5 ms).
+const DIRTY_TRENDS_STEP: usize = 65_536;
+
 /// Estimated memory of one cached point besides its value's heap (B-tree slot, key, stamp).
 const ENTRY_OVERHEAD: usize = 48;
 
@@ -492,21 +495,49 @@ impl Cache {
         from: Timestamp,
         to: Timestamp,
     ) -> Vec<TrendBucket> {
-        let shard = self.shard(id).lock();
-        let Some(sc) = shard.get(id) else {
-            return Vec::new();
-        };
-        if sc.dirty == 0 || from >= to {
-            return Vec::new();
+        self.dirty_trends_in_steps(id, interval, from, to, DIRTY_TRENDS_STEP)
+    }
+
+    /// [`Cache::dirty_trends`] holding the shard's lock for at most `step` points at a time,
+    /// so that the writes and reads of the shard's other series (the log thread applying
+    /// acknowledged writes among them) wait for a step, not for the whole span. Resuming
+    /// after the last stamp seen counts no point twice; a point written meanwhile behind the
+    /// resume stamp is left out as if written after the read, and a flush of the series
+    /// meanwhile is caught by the caller (`InFlight::unmoved`).
+    fn dirty_trends_in_steps(
+        &self,
+        id: SeriesId,
+        interval: TrendInterval,
+        mut from: Timestamp,
+        to: Timestamp,
+        step: usize,
+    ) -> Vec<TrendBucket> {
+        let mut out = Vec::new();
+        loop {
+            let shard = self.shard(id).lock();
+            let Some(sc) = shard.get(id) else {
+                return out;
+            };
+            if sc.dirty == 0 || from >= to {
+                return out;
+            }
+            let span = sc.points.range(from..to);
+            let part = &span[..span.len().min(step.max(1))];
+            TrendBucket::build_into(
+                &mut out,
+                interval,
+                part.iter()
+                    .filter(|(_, e)| e.seg != 0)
+                    .map(|(ts, e)| (*ts, &e.value)),
+            );
+            match part.last() {
+                // The last stamp is below `to`, so one past it does not overflow.
+                Some((ts, _)) if part.len() < span.len() => from = ts + 1,
+                _ => return out,
+            }
+            // Fair: a thread waiting for the shard gets it before this read takes it again.
+            parking_lot::MutexGuard::unlock_fair(shard);
         }
-        TrendBucket::build_from(
-            interval,
-            sc.points
-                .range(from..to)
-                .iter()
-                .filter(|(_, e)| e.seg != 0)
-                .map(|(ts, e)| (*ts, &e.value)),
-        )
     }
 
     /// Unflushed points of `[from, to)`, ascending.
@@ -921,6 +952,18 @@ mod tests {
             TrendBucket::build(iv, &inside)
         );
         assert!(c.dirty_trends(id, iv, to, from).is_empty());
+        for step in [1, 3, 7, 64, 1000] {
+            assert_eq!(
+                c.dirty_trends_in_steps(id, iv, Timestamp::MIN, Timestamp::MAX, step),
+                TrendBucket::build(iv, &points),
+                "in steps of {step}"
+            );
+            assert_eq!(
+                c.dirty_trends_in_steps(id, iv, from, to, step),
+                TrendBucket::build(iv, &inside),
+                "in steps of {step}"
+            );
+        }
         assert!(c.dirty_trends(SeriesId(2), iv, from, to).is_empty());
     }
 
