@@ -41,8 +41,14 @@ impl TrendInterval {
 
     /// Start of the bucket holding `ts` (floor division, so negative times align too).
     pub fn bucket_start(self, ts: Timestamp) -> Timestamp {
-        // Saturates for the first partial bucket just above i64::MIN instead of overflowing.
-        ts.div_euclid(self.0).saturating_mul(self.0)
+        self.bucket_span(ts).start
+    }
+
+    /// The bucket holding `ts`: from its start to the next aligned start. Both saturate at
+    /// the ends of the time line (the first bucket, partly below i64::MIN, starts at it).
+    pub fn bucket_span(self, ts: Timestamp) -> std::ops::Range<Timestamp> {
+        let k = ts.div_euclid(self.0);
+        k.saturating_mul(self.0)..(k + 1).saturating_mul(self.0)
     }
 }
 
@@ -223,15 +229,11 @@ impl TrendBucket {
                 b.add(ts, v);
                 continue;
             }
-            let k = ts.div_euclid(interval.ms());
-            // As `bucket_start`, saturated at the ends of the time line; the span ends at the
-            // next aligned start (not `start + ms`: the first bucket starts before i64::MIN).
-            let start = k.saturating_mul(interval.ms());
+            span = interval.bucket_span(ts);
             match out.last_mut() {
-                Some(b) if b.start == start => b.add(ts, v),
-                _ => out.push(TrendBucket::single(start, ts, v)),
+                Some(b) if b.start == span.start => b.add(ts, v),
+                _ => out.push(TrendBucket::single(span.start, ts, v)),
             }
-            span = start..(k + 1).saturating_mul(interval.ms());
         }
     }
 }
@@ -261,6 +263,16 @@ mod tests {
         assert_eq!(i.bucket_start(-1), -10_000);
         assert_eq!(i.bucket_start(i64::MIN + 1), i64::MIN);
         assert_eq!(i.bucket_start(i64::MAX), i64::MAX - i64::MAX % 10_000);
+        // The first bucket ends at the next aligned start, not 10 s after i64::MIN.
+        assert_eq!(
+            i.bucket_span(i64::MIN),
+            i64::MIN..i64::MIN - i64::MIN % 10_000
+        );
+        assert_eq!(i.bucket_span(-1), -10_000..0);
+        assert_eq!(
+            i.bucket_span(i64::MAX),
+            i64::MAX - i64::MAX % 10_000..i64::MAX
+        );
         let pts = [
             Point::new(1_000, 1.0),
             Point::new(2_000, "x"),
