@@ -193,24 +193,15 @@ impl TrendBucket {
     /// Builds the buckets of `points` (sorted by time) for one interval. Buckets without a
     /// numeric value are omitted.
     pub fn build(interval: TrendInterval, points: &[Point]) -> Vec<TrendBucket> {
-        Self::build_from(interval, points.iter().map(|p| (p.ts, &p.value)))
-    }
-
-    /// [`TrendBucket::build`] over borrowed values, ascending by time: lets a holder of
-    /// points in another layout (the cache's unflushed points) aggregate them in place
-    /// instead of copying them into `Point`s first.
-    pub fn build_from<'a>(
-        interval: TrendInterval,
-        points: impl IntoIterator<Item = (Timestamp, &'a Value)>,
-    ) -> Vec<TrendBucket> {
         let mut out = Vec::new();
-        Self::build_into(&mut out, interval, points);
+        Self::build_into(&mut out, interval, points.iter().map(|p| (p.ts, &p.value)));
         out
     }
 
-    /// [`TrendBucket::build_from`] continuing `out`, the buckets of earlier points: points
-    /// later than those (ascending) join its last bucket or follow it. Lets a caller build
-    /// the buckets of a long run of points piece by piece.
+    /// [`TrendBucket::build`] over borrowed values (ascending by time), continuing `out`, the
+    /// buckets of earlier points: later points join its last bucket or follow it. Lets a
+    /// holder of points in another layout (the cache's unflushed points) aggregate them in
+    /// place, piece by piece, instead of copying them into `Point`s first.
     pub fn build_into<'a>(
         out: &mut Vec<TrendBucket>,
         interval: TrendInterval,
