@@ -14,13 +14,12 @@ CLIO=${CLIO:-target/release/clio}
 WORK=$(mktemp -d /tmp/clio-series.XXXXXX)
 PID=""
 trap '[ -n "$PID" ] && kill -9 "$PID" 2>/dev/null; rm -rf "$WORK"' EXIT
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+. scripts/lib/bench.sh
+port=$(free_port)
 URL="http://127.0.0.1:$port"
 start() {
   local t0; t0=$(date +%s.%N)
-  "$CLIO" serve --data-dir "$WORK/data" --http 127.0.0.1:$port --tcp "" >>"$WORK/clio.log" 2>&1 &
-  PID=$!
-  for _ in $(seq 3000); do curl -sf -o /dev/null "$URL/health" && break; sleep 0.1; done
+  start_clio "$WORK/data" "$port" "$WORK/clio.log"
   ELAPSED=$(python3 -c "import sys; print(f'{float(sys.argv[2]) - float(sys.argv[1]):.1f}')" "$t0" "$(date +%s.%N)")
 }
 rss_mb() { awk '/^VmRSS/ {printf "%.0f", $2/1024}' "/proc/$PID/status"; }
