@@ -96,6 +96,7 @@ pub mod fuzzing {
 mod query;
 mod replica;
 mod store;
+mod str_table;
 mod topology;
 mod wal;
 
@@ -108,8 +109,8 @@ pub use query::{Cursor, Data, ReadRequest, ReadResult, Resolution, Window};
 pub use replica::{ReplicaState, ReplicaStatus};
 pub use store::status::{BackendStatus, StorageStatus};
 pub use store::{
-    ArchiveStatus, EngineStats, FlushReport, IncomingPoint, KeyTexts, SeriesPage, SeriesRef,
-    SnapshotReport, Store, TimeLimits, WriteReport, now_ms,
+    ArchiveStatus, EngineStats, FlushReport, IncomingPoint, KeyTexts, NewText, SeriesPage,
+    SeriesRef, SnapshotReport, Store, TextHash, TextLookup, TimeLimits, WriteReport, now_ms,
 };
 pub use topology::{BackendSpec, OpenFuture, Opener, SlotHealth, Topology};
 pub use wal::{ReplayReport, SyncMode};

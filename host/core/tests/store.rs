@@ -289,6 +289,73 @@ async fn keys_get_stable_ids_above_the_ocid_range() {
     assert_eq!(nums(&r), [(1, 1.0), (2, 1.0)]);
 }
 
+/// The texts a line-protocol write carries are learned as naming the series their points
+/// resolved to (created, or found under another spelling), and forgotten with the series.
+#[tokio::test]
+async fn written_key_texts_name_the_series_their_points_resolved_to() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, _) = open(dir.path(), options(dir.path())).await;
+    let a: SeriesKey = "temp,room=b,floor=1 value".parse().unwrap();
+    let b: SeriesKey = "temp,room=c value".parse().unwrap();
+    store
+        .write(vec![IncomingPoint {
+            series: SeriesRef::Key(a.clone()),
+            ts: Some(1),
+            value: Value::Num(1.0),
+        }])
+        .await
+        .unwrap();
+    let id_a = store.series_id(&a).unwrap();
+    let texts = [
+        "temp,floor=1,room=b value", // a, known by key, spelled otherwise
+        "temp,room=c value",         // b, new
+        "temp,room=c  value",        // b again, another spelling
+    ];
+    let hash = |t: &str| match store.key_texts().lookup(t) {
+        TextLookup::Unknown(h) => h,
+        TextLookup::Known(id) => panic!("{t} is known already as {id}"),
+    };
+    let keyed = |k: &SeriesKey, ts| IncomingPoint {
+        series: SeriesRef::Key(k.clone()),
+        ts: Some(ts),
+        value: Value::Num(2.0),
+    };
+    let new = |point, text: &str| NewText {
+        point,
+        hash: hash(text),
+        text: text.to_owned(),
+    };
+    let learned = vec![
+        new(0, texts[0]),
+        new(2, texts[1]),
+        new(3, texts[2]),
+        // An index past the write's points is skipped.
+        new(9, "temp,room=z value"),
+    ];
+    let rep = store
+        .write_learning(
+            vec![keyed(&a, 2), pt(5, 2, 1.0), keyed(&b, 2), keyed(&b, 3)],
+            2,
+            TimeLimits::default(),
+            learned,
+        )
+        .await
+        .unwrap();
+    assert_eq!(rep.created_series, 2);
+    let id_b = store.series_id(&b).unwrap();
+    assert_ne!(id_a, id_b);
+    let known = |t: &str| store.key_texts().lookup(t);
+    assert_eq!(known(texts[0]), TextLookup::Known(id_a));
+    assert_eq!(known(texts[1]), TextLookup::Known(id_b));
+    assert_eq!(known(texts[2]), TextLookup::Known(id_b));
+    assert!(matches!(known("temp,room=z value"), TextLookup::Unknown(_)));
+    assert_eq!(store.key_texts().len(), 3);
+    assert!(store.delete_series(id_b).await.unwrap());
+    assert!(matches!(known(texts[1]), TextLookup::Unknown(_)));
+    assert!(matches!(known(texts[2]), TextLookup::Unknown(_)));
+    assert_eq!(known(texts[0]), TextLookup::Known(id_a));
+}
+
 #[tokio::test]
 async fn deletes_are_not_resurrected_by_replay() {
     let dir = tempfile::tempdir().unwrap();

@@ -5,8 +5,8 @@
 use std::collections::BTreeMap;
 
 use clio_core::{
-    Cursor, Data, IncomingPoint, ReadRequest, ReadResult, Resolution, SeriesRef, Window,
-    WriteReport,
+    Cursor, Data, IncomingPoint, NewText, ReadRequest, ReadResult, Resolution, SeriesRef,
+    TextLookup, Window, WriteReport,
 };
 use clio_lineproto::{Parser, Precision};
 use clio_storage::{Point, SeriesFilter, SeriesId, SeriesInfo, SeriesKey, Timestamp, Value};
@@ -169,7 +169,7 @@ pub struct LineWrite {
 /// Parses and writes a line-protocol body. Series keys are looked up by their text exactly as
 /// written (measurement, tags and field) in the engine's [`clio_core::KeyTexts`], so that
 /// known series cost one hash lookup and no key canonicalisation; new keys go through the
-/// engine, which assigns their ids and then learns their texts.
+/// engine, which assigns their ids and learns their texts in the same write.
 pub async fn write_line_protocol(
     gate: &Gate,
     body: &[u8],
@@ -190,7 +190,7 @@ pub async fn write_line_protocol(
         .with_max_errors(1)
         .with_max_line_len(longest_line);
     let mut points = Vec::new();
-    let mut misses: Vec<(String, SeriesKey)> = Vec::new();
+    let mut texts: Vec<NewText> = Vec::new();
     let mut key_error: Option<String> = None;
     let mut raw = String::new();
     let parsed = {
@@ -201,11 +201,16 @@ pub async fn write_line_protocol(
                 raw.push_str(line.raw_key);
                 raw.push(' ');
                 raw.push_str(field);
-                let series = match known.get(raw.as_str()) {
-                    Some(id) => SeriesRef::Id(id),
-                    None => match line.series_key(i) {
+                let series = match known.lookup(raw.as_str()) {
+                    TextLookup::Known(id) => SeriesRef::Id(id),
+                    TextLookup::Unknown(hash) => match line.series_key(i) {
                         Some(Ok(key)) => {
-                            misses.push((raw.clone(), key.clone()));
+                            // The point pushed below, at this index.
+                            texts.push(NewText {
+                                point: points.len(),
+                                hash,
+                                text: raw.clone(),
+                            });
                             SeriesRef::Key(key)
                         }
                         Some(Err(e)) => {
@@ -236,12 +241,11 @@ pub async fn write_line_protocol(
     } else {
         let n = points.len() as u64;
         let limits = gate.state().config().line_protocol_time_limits();
-        let report = gate.write_with(points, now, limits).await?;
+        // The engine learns the new texts once it holds their series.
+        let report = gate.write_learning(points, now, limits, texts).await?;
         gate.state().metrics().points_received.inc_by(n);
         report
     };
-    // The engine learns the texts of the keys it now holds (one lookup per new text).
-    gate.learn_key_texts(misses);
     Ok(LineWrite {
         report,
         lines: parsed.lines,

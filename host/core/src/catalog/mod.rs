@@ -18,14 +18,24 @@ pub const KEY_ID_BASE: u64 = 1 << 48;
 pub(crate) struct Catalog {
     /// Entries by id, consecutive ids side by side (see [`IdMap`]).
     by_id: IdMap<SeriesInfo>,
-    /// Key → id without a second copy of the key: the table holds ids only, hashed by the
-    /// key their `by_id` entry holds. A key costs ~200 bytes in seven allocations; keeping
-    /// it once saves that much per series (issue #25's memory target).
-    by_key: hashbrown::HashTable<SeriesId>,
+    /// Key → id without a second copy of the key: the table holds ids, hashed by the key
+    /// their `by_id` entry holds. A key costs ~200 bytes in seven allocations; keeping it once
+    /// saves that much per series (issue #25's memory target). Each id sits beside its key's
+    /// hash, so that growing the table moves entries without visiting a key: a rehash that
+    /// looked each key up and hashed it again took ~8 % of the server's time while a million
+    /// series were created, and held the catalog's write lock for hundreds of milliseconds.
+    by_key: hashbrown::HashTable<KeyedId>,
     key_hasher: FastState,
     listing: ListingIndex,
     /// The next id to try for a new key; `None` once `u64::MAX` has been handed out.
     next_key_id: Option<u64>,
+}
+
+/// An entry of the key index: a keyed series' id and its key's hash.
+#[derive(Debug, Clone, Copy)]
+struct KeyedId {
+    hash: u64,
+    id: SeriesId,
 }
 
 impl Default for Catalog {
@@ -47,13 +57,7 @@ impl Catalog {
         c.by_id.reserve(entries.len());
         c.by_id.reserve_ids(entries.iter().map(|e| e.id));
         let keyed = entries.iter().filter(|e| e.key.is_some()).count();
-        let Catalog {
-            by_id,
-            by_key,
-            key_hasher,
-            ..
-        } = &mut c;
-        by_key.reserve(keyed, |id| Self::hash_of_id(by_id, key_hasher, id));
+        c.by_key.reserve(keyed, |e| e.hash);
         for e in entries {
             c.insert(e);
         }
@@ -108,25 +112,18 @@ impl Catalog {
             // Another series holding this key loses it (as the map this replaced did); `id`
             // itself is not in the index any more.
             if let Ok(e) = by_key.find_entry(h, |other| {
-                by_id.get(*other).is_some_and(|i| i.key.as_ref() == Some(k))
+                other.hash == h
+                    && by_id
+                        .get(other.id)
+                        .is_some_and(|i| i.key.as_ref() == Some(k))
             }) {
                 e.remove();
             }
         }
         by_id.insert(id, info);
-        if let Some(h) = hash {
-            by_key.insert_unique(h, id, |other| Self::hash_of_id(by_id, key_hasher, other));
+        if let Some(hash) = hash {
+            by_key.insert_unique(hash, KeyedId { hash, id }, |e| e.hash);
         }
-    }
-
-    /// The key index's hash of `id` (the table's rehash asks for it): its key's hash. Every
-    /// id in the table has a keyed `by_id` entry; the fallback 0 only keeps a broken
-    /// invariant from panicking.
-    fn hash_of_id(by_id: &IdMap<SeriesInfo>, hasher: &FastState, id: &SeriesId) -> u64 {
-        by_id
-            .get(*id)
-            .and_then(|i| i.key.as_ref())
-            .map_or(0, |k| Self::hash_key(hasher, k))
     }
 
     /// Hash of a key, the same for a key and its copies.
@@ -137,7 +134,7 @@ impl Catalog {
     /// Removes the entry `key` → `id` from the key index.
     fn unindex_key(&mut self, id: SeriesId, key: &SeriesKey) {
         let h = Self::hash_key(&self.key_hasher, key);
-        if let Ok(e) = self.by_key.find_entry(h, |other| *other == id) {
+        if let Ok(e) = self.by_key.find_entry(h, |other| other.id == id) {
             e.remove();
         }
     }
@@ -161,13 +158,16 @@ impl Catalog {
 
     pub(crate) fn id_of(&self, key: &SeriesKey) -> Option<SeriesId> {
         let h = Self::hash_key(&self.key_hasher, key);
+        // The stored hash rules out other keys without visiting their entries.
         self.by_key
-            .find(h, |id| {
-                self.by_id
-                    .get(*id)
-                    .is_some_and(|i| i.key.as_ref() == Some(key))
+            .find(h, |e| {
+                e.hash == h
+                    && self
+                        .by_id
+                        .get(e.id)
+                        .is_some_and(|i| i.key.as_ref() == Some(key))
             })
-            .copied()
+            .map(|e| e.id)
     }
 
     /// Reserves the next id for a new key, skipping ids already in use; `None` when the key

@@ -7,7 +7,8 @@
 
 use clio_storage::{SeriesId, SeriesKey};
 
-use crate::hashing::FastMap;
+pub use crate::str_table::StrHash as TextHash;
+use crate::str_table::StrTable;
 
 use super::Store;
 
@@ -18,13 +19,44 @@ const MAX_KEY_TEXTS: usize = 2_000_000;
 /// Written key texts → series ids. Read it through [`Store::key_texts`].
 #[derive(Debug, Default)]
 pub struct KeyTexts {
-    by_text: FastMap<Box<str>, SeriesId>,
+    by_text: StrTable<SeriesId>,
+}
+
+/// What [`KeyTexts::lookup`] found for a written key text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TextLookup {
+    /// The text names this series.
+    Known(SeriesId),
+    /// The text was not learned; its hash goes with it to [`Store::write_learning`], so
+    /// that learning it does not hash it again.
+    Unknown(TextHash),
+}
+
+/// A key text a line-protocol write carries for a point given by key (see
+/// [`Store::write_learning`]).
+#[derive(Debug, Clone)]
+pub struct NewText {
+    /// The index, in the write's points, of the point whose key this text spells.
+    pub point: usize,
+    /// The text's hash from [`KeyTexts::lookup`].
+    pub hash: TextHash,
+    /// The key text exactly as written.
+    pub text: String,
 }
 
 impl KeyTexts {
     /// The series a written key text names, if it was learned.
     pub fn get(&self, text: &str) -> Option<SeriesId> {
         self.by_text.get(text).copied()
+    }
+
+    /// [`KeyTexts::get`], with the text's hash when it was not learned.
+    pub fn lookup(&self, text: &str) -> TextLookup {
+        let hash = self.by_text.hash(text);
+        match self.by_text.get_hashed(hash, text) {
+            Some(id) => TextLookup::Known(*id),
+            None => TextLookup::Unknown(hash),
+        }
     }
 
     /// Texts known.
@@ -38,10 +70,18 @@ impl KeyTexts {
     }
 
     fn learn(&mut self, text: String, id: SeriesId) {
+        let hash = self.by_text.hash(&text);
+        self.learn_hashed(hash, text, id);
+    }
+
+    /// Learns `text` (whose hash in this index is `hash`) as naming `id`. A hash from an
+    /// earlier [`KeyTexts::lookup`] stays good after the index is cleared: the index keeps
+    /// its seed.
+    fn learn_hashed(&mut self, hash: TextHash, text: String, id: SeriesId) {
         if self.by_text.len() >= MAX_KEY_TEXTS {
             self.by_text.clear();
         }
-        self.by_text.insert(text.into_boxed_str(), id);
+        self.by_text.insert_hashed(hash, text.into_boxed_str(), id);
     }
 
     /// Forgets every text of `id` (a deleted series).
@@ -70,6 +110,25 @@ impl Store {
         for (text, key) in texts {
             if let Some(id) = cat.id_of(&key) {
                 index.learn(text, id);
+            }
+        }
+    }
+
+    /// Learns the texts a write carried for its points given by key, once `ids` (the
+    /// write's resolved series, one per point) holds their series: no key is looked up
+    /// again. A series deleted since is skipped (its ids are never a key's again).
+    pub(super) fn learn_written_texts(&self, ids: &[SeriesId], texts: Vec<NewText>) {
+        if texts.is_empty() {
+            return;
+        }
+        // Under the catalog's read lock, as in `learn_key_texts`.
+        let cat = self.inner.catalog.read();
+        let mut index = self.inner.key_texts.write();
+        for t in texts {
+            if let Some(&id) = ids.get(t.point)
+                && cat.contains(id)
+            {
+                index.learn_hashed(t.hash, t.text, id);
             }
         }
     }

@@ -29,7 +29,7 @@ use crate::query::{
 use crate::replica::Follower;
 use crate::topology::Slot;
 use crate::wal::{Entry, ReplayReport, Wal, WalOptions};
-pub use key_texts::KeyTexts;
+pub use key_texts::{KeyTexts, NewText, TextHash, TextLookup};
 
 /// Which series a written point belongs to.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]

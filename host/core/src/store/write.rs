@@ -36,6 +36,21 @@ impl Store {
         now: Timestamp,
         limits: TimeLimits,
     ) -> Result<WriteReport> {
+        self.write_learning(points, now, limits, Vec::new()).await
+    }
+
+    /// [`Store::write_with`] for a line-protocol body: `texts` are the key texts, exactly as
+    /// written, of its points given by key whose texts [`KeyTexts::lookup`] did not know.
+    /// Once the write has resolved their series (created or found), the engine learns
+    /// each text as naming its point's series, so that the next write of it costs one
+    /// lookup. The caller vouches that each text spells its point's key.
+    pub async fn write_learning(
+        &self,
+        points: Vec<IncomingPoint>,
+        now: Timestamp,
+        limits: TimeLimits,
+        texts: Vec<NewText>,
+    ) -> Result<WriteReport> {
         let inner = &self.inner;
         if inner.closed.load(Ordering::Relaxed) {
             return Err(Error::Closed);
@@ -74,6 +89,9 @@ impl Store {
             )));
         }
         let ids = self.resolve(&points, &mut report).await?;
+        // The series exist from here on (logged and in the catalog), whatever becomes of
+        // the points.
+        self.learn_written_texts(&ids, texts);
         let mut entry = Vec::with_capacity(points.len());
         for (p, id) in points.into_iter().zip(ids) {
             let ts = match p.ts {
@@ -183,8 +201,11 @@ impl Store {
             return Ok(found.iter().map(|f| f.unwrap_or(SeriesId(0))).collect());
         }
         // Bounded fan-out: count the series this write would create before creating any
-        // (from the lookups above; the creation below looks the unknown ones up again).
-        if let Some(limit) = inner.opts.max_new_series_per_write {
+        // (from the lookups above; the creation below looks the unknown ones up again). A
+        // write of no more points than the limit cannot pass it: no count, no hashing.
+        if let Some(limit) = inner.opts.max_new_series_per_write
+            && points.len() > limit
+        {
             let mut unknown_ids = crate::hashing::FastSet::default();
             let mut unknown_keys = crate::hashing::FastSet::default();
             for (p, _) in points.iter().zip(&found).filter(|(_, f)| f.is_none()) {

@@ -17,8 +17,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use clio_core::{
-    IncomingPoint, KeyTexts, ReadRequest, ReadResult, SeriesPage, SeriesRef, TimeLimits, Window,
-    WriteReport,
+    IncomingPoint, KeyTexts, NewText, ReadRequest, ReadResult, SeriesPage, SeriesRef, TimeLimits,
+    Window, WriteReport,
 };
 use clio_plugins::{FnValue, PluginHost, SeriesAccess};
 use clio_storage::{
@@ -386,18 +386,29 @@ impl Gate {
         Ok(self.state.store().write_with(points, now, limits).await?)
     }
 
+    /// [`Gate::write_with`] for a line-protocol body, teaching the engine the key texts of
+    /// its new keys ([`clio_core::Store::write_learning`]).
+    pub async fn write_learning(
+        &self,
+        points: Vec<IncomingPoint>,
+        now: Timestamp,
+        limits: TimeLimits,
+        texts: Vec<NewText>,
+    ) -> Result<WriteReport, ApiError> {
+        self.require(Role::Write)?;
+        self.check_points(&points)?;
+        Ok(self
+            .state
+            .store()
+            .write_learning(points, now, limits, texts)
+            .await?)
+    }
+
     /// The engine's key texts (line-protocol fast path: text → id). Ids found here are
     /// checked like any other when written.
     pub fn key_texts(&self) -> Result<parking_lot::RwLockReadGuard<'_, KeyTexts>, ApiError> {
         self.require(Role::Write)?;
         Ok(self.state.store().key_texts())
-    }
-
-    /// Teaches the engine key texts of series that now exist.
-    pub fn learn_key_texts(&self, texts: Vec<(String, SeriesKey)>) {
-        if self.principal().has(Role::Write) {
-            self.state.store().learn_key_texts(texts);
-        }
     }
 
     /// Changes a series' settings (`write`).
