@@ -70,6 +70,12 @@ impl Catalog {
     }
 
     pub(crate) fn insert(&mut self, info: SeriesInfo) {
+        self.insert_hashed(info, None);
+    }
+
+    /// [`Catalog::insert`] with the new key's hash from [`Catalog::key_hash`] when the
+    /// caller has it (the write path hashes a new key once for all its steps).
+    pub(crate) fn insert_hashed(&mut self, info: SeriesInfo, key_hash: Option<u64>) {
         // Only key series move the allocator: a numeric series a client created in the key
         // range (possible before that was refused) is skipped over, not jumped past, so one
         // write to id 2^64-1 cannot use up the key range.
@@ -105,9 +111,14 @@ impl Catalog {
         } = self;
         // The new key's hash, computed once for both steps below.
         let hash = match (&old_key, &info.key) {
-            (Some(_), Some(k)) => Some(Self::hash_key(key_hasher, k)),
+            (Some(_), Some(k)) => Some(key_hash.unwrap_or_else(|| Self::hash_key(key_hasher, k))),
             _ => None,
         };
+        debug_assert!(
+            hash.zip(info.key.as_ref())
+                .is_none_or(|(h, k)| h == Self::hash_key(key_hasher, k)),
+            "a key hash from another table"
+        );
         if let (Some(h), Some(k)) = (hash, &info.key) {
             // Another series holding this key loses it (as the map this replaced did); `id`
             // itself is not in the index any more.
@@ -157,7 +168,17 @@ impl Catalog {
     }
 
     pub(crate) fn id_of(&self, key: &SeriesKey) -> Option<SeriesId> {
-        let h = Self::hash_key(&self.key_hasher, key);
+        self.id_of_hashed(self.key_hash(key), key)
+    }
+
+    /// The hash of `key` in this catalog's key index, for [`Catalog::id_of_hashed`] and
+    /// [`Catalog::insert_hashed`].
+    pub(crate) fn key_hash(&self, key: &SeriesKey) -> u64 {
+        Self::hash_key(&self.key_hasher, key)
+    }
+
+    /// [`Catalog::id_of`] of a key whose [`Catalog::key_hash`] is `h`.
+    pub(crate) fn id_of_hashed(&self, h: u64, key: &SeriesKey) -> Option<SeriesId> {
         // The stored hash rules out other keys without visiting their entries.
         self.by_key
             .find(h, |e| {

@@ -8,8 +8,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use clio_storage::{
-    Expiry, ExpiryOutcome, NewSeries, Point, PointColumns, SeriesFilter, SeriesId, SeriesInfo,
-    SeriesKey, SeriesPoints, SeriesSettings, SeriesUpdate, StorageBackend, StorageError, Timestamp,
+    Expiry, ExpiryOutcome, Point, PointColumns, SeriesFilter, SeriesId, SeriesInfo, SeriesKey,
+    SeriesPoints, SeriesSettings, SeriesUpdate, StorageBackend, StorageError, Timestamp,
     TrendBucket, TrendInterval, Value,
 };
 use parking_lot::{Mutex, RwLock};

@@ -228,9 +228,26 @@ impl Store {
         }
         let mut ids = vec![SeriesId(0); points.len()];
         let _guard = inner.create_lock.lock().await;
-        let mut new = Vec::new();
+        // Sized once for the unknown points: a batch of new series otherwise grows (and
+        // rehashes) both as it goes.
+        let unknown = found.iter().filter(|f| f.is_none()).count();
+        // The new series, each with its key's hash in the catalog.
+        let mut new: Vec<(SeriesInfo, Option<u64>)> = Vec::with_capacity(unknown);
         let mut new_ids: crate::hashing::FastSet<SeriesId> = Default::default();
-        let mut new_keys: crate::hashing::FastMap<&SeriesKey, SeriesId> = Default::default();
+        // The batch's new keys as indexes into `new`, by the catalog's hash of the key: a new
+        // key is hashed once for its lookups here and its insert below.
+        let mut new_keys: hashbrown::HashTable<usize> =
+            hashbrown::HashTable::with_capacity(unknown);
+        // The engine owns the catalog: the new series are logged before anything else, so
+        // the write is acknowledged whether or not the primary answers; the primary gets
+        // them from the next flush, before it writes their points.
+        let created = now_ms();
+        let info = |id, key| SeriesInfo {
+            id,
+            key,
+            settings: SeriesSettings::default(),
+            created,
+        };
         {
             let mut cat = inner.catalog.write();
             for ((p, id), before) in points.iter().zip(ids.iter_mut()).zip(&found) {
@@ -247,15 +264,17 @@ impl Store {
                         *id = *sid;
                         if !cat.contains(*sid) && new_ids.insert(*sid) {
                             Catalog::check_client_id(*sid).map_err(Error::InvalidWrite)?;
-                            new.push(NewSeries {
-                                id: *sid,
-                                key: None,
-                                settings: SeriesSettings::default(),
-                            });
+                            new.push((info(*sid, None), None));
                         }
                     }
                     SeriesRef::Key(k) => {
-                        if let Some(existing) = cat.id_of(k).or_else(|| new_keys.get(k).copied()) {
+                        let h = cat.key_hash(k);
+                        let existing = cat.id_of_hashed(h, k).or_else(|| {
+                            new_keys
+                                .find(h, |&i| new[i].0.key.as_ref() == Some(k))
+                                .map(|&i| new[i].0.id)
+                        });
+                        if let Some(existing) = existing {
                             *id = existing;
                         } else {
                             let sid = cat.allocate_key_id().ok_or_else(|| {
@@ -264,12 +283,8 @@ impl Store {
                                     u64::MAX
                                 ))
                             })?;
-                            new_keys.insert(k, sid);
-                            new.push(NewSeries {
-                                id: sid,
-                                key: Some(k.clone()),
-                                settings: SeriesSettings::default(),
-                            });
+                            new_keys.insert_unique(h, new.len(), |&i| new[i].1.unwrap_or(0));
+                            new.push((info(sid, Some(k.clone())), Some(h)));
                             *id = sid;
                         }
                     }
@@ -279,27 +294,15 @@ impl Store {
         if new.is_empty() {
             return Ok(ids);
         }
-        // The engine owns the catalog: the new series are logged before anything else, so
-        // the write is acknowledged whether or not the primary answers; the primary gets
-        // them from the next flush, before it writes their points.
-        let created = now_ms();
-        let infos: Vec<SeriesInfo> = new
-            .into_iter()
-            .map(|n| SeriesInfo {
-                id: n.id,
-                key: n.key,
-                settings: n.settings,
-                created,
-            })
-            .collect();
+        let (infos, hashes): (Vec<SeriesInfo>, Vec<Option<u64>>) = new.into_iter().unzip();
         inner.wal.append_creations(&infos).await?;
         let created_ids: Vec<SeriesId> = infos.iter().map(|i| i.id).collect();
         {
             let mut cat = inner.catalog.write();
             inner.cache.mark_new(&created_ids);
             cat.reserve_ids(&created_ids);
-            for info in infos {
-                cat.insert(info);
+            for (info, h) in infos.into_iter().zip(hashes) {
+                cat.insert_hashed(info, h);
                 report.created_series += 1;
             }
         }
