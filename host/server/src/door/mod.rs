@@ -374,20 +374,9 @@ impl Gate {
         Ok(self.state.store().write(points).await?)
     }
 
-    /// Writes points with a front end's limits on client timestamps.
-    pub async fn write_with(
-        &self,
-        points: Vec<IncomingPoint>,
-        now: Timestamp,
-        limits: TimeLimits,
-    ) -> Result<WriteReport, ApiError> {
-        self.require(Role::Write)?;
-        self.check_points(&points)?;
-        Ok(self.state.store().write_with(points, now, limits).await?)
-    }
-
-    /// [`Gate::write_with`] for a line-protocol body, teaching the engine the key texts of
-    /// its new keys ([`clio_core::Store::write_learning`]).
+    /// Writes a line-protocol body's points with that front end's limits on client
+    /// timestamps, teaching the engine the key texts of its new keys
+    /// ([`clio_core::Store::write_learning`]).
     pub async fn write_learning(
         &self,
         points: Vec<IncomingPoint>,
