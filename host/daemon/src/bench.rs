@@ -23,6 +23,7 @@ use clio_storage::{SeriesFilter, SeriesId};
 use hdrhistogram::Histogram;
 use serde_json::json;
 
+use crate::pacer::Pacer;
 use crate::timearg::now_ms;
 
 /// What to measure.
@@ -129,6 +130,11 @@ pub struct BenchArgs {
     /// Print JSON instead of text.
     #[arg(long)]
     pub json: bool,
+    /// query, fn: write every request to this CSV file (`due_us,lag_us,latency_us,ok`: when
+    /// it was due after the start, how late the generator sent it, how long the answer
+    /// took), to see when the slow ones came and whether the generator itself was late.
+    #[arg(long, value_name = "FILE")]
+    pub samples: Option<std::path::PathBuf>,
     /// For an `https://` --server: trust this CA certificate file (PEM), as for a
     /// self-signed server certificate; without it the system's CA store.
     #[arg(long, value_name = "FILE")]
@@ -171,11 +177,20 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
 /// `clio bench`.
 pub fn run(args: &BenchArgs) -> Result<()> {
     validate(args)?;
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(args.threads.max(1))
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")?;
+    // A reader on one thread paces, sends and reads its answers on that thread: a second
+    // one would add a wake-up across threads to every request, on the cores the server
+    // shares, and measure it as the server's latency.
+    let rt = if args.mode.is_read() && args.threads <= 1 {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(args.threads.max(1))
+            .enable_all()
+            .build()
+    }
+    .context("cannot start the async runtime")?;
     let report = rt.block_on(async {
         match args.mode {
             Mode::IngestHttp => ingest_http(args).await,
@@ -895,17 +910,26 @@ async fn query(args: &BenchArgs) -> Result<Report> {
     };
     let slots = Arc::new(tokio::sync::Semaphore::new(args.max_in_flight));
     let tally = Arc::new(Mutex::new(Tally::new()?));
-    let period = Duration::from_secs_f64(1.0 / args.rate);
+    let samples = args.samples.as_ref().map(|_| {
+        let expected = (args.rate * args.duration.as_secs_f64()).min(1e8) as usize;
+        Arc::new(Mutex::new(Vec::<Sample>::with_capacity(expected)))
+    });
+    let period = Duration::from_secs_f64(1.0 / args.rate).max(Duration::from_nanos(1));
+    let mut pacer = Pacer::start(period).context("cannot start the pacing timer")?;
     let started = Instant::now();
     let mut delayed = 0u64;
     let mut i: u64 = 0;
+    // Periods the pacer has counted: request i goes once i of them have ended.
+    let mut ticked: u64 = 0;
     loop {
         // Open loop: request i is due at start + i / rate, whatever happened to the others.
         let due = started + period.mul_f64(i as f64);
         if due.duration_since(started) >= args.duration {
             break;
         }
-        tokio::time::sleep_until(due.into()).await;
+        while ticked < i {
+            ticked += pacer.tick().await.context("the pacing timer failed")?;
+        }
         let slot = match slots.clone().try_acquire_owned() {
             Ok(s) => s,
             Err(_) => {
@@ -920,10 +944,23 @@ async fn query(args: &BenchArgs) -> Result<Report> {
         let path = paths[(i % paths.len() as u64) as usize].clone();
         let client = client.clone();
         let tally = tally.clone();
+        let samples = samples.clone();
         tokio::spawn(async move {
             let t0 = Instant::now();
             let r = client.get_raw(&path).await;
             let r = r.map(|_| 0).map_err(|e| e.to_string());
+            if let Some(samples) = samples {
+                let sample = Sample {
+                    due: due.duration_since(started),
+                    lag: t0.saturating_duration_since(due),
+                    latency: t0.elapsed(),
+                    ok: r.is_ok(),
+                };
+                samples
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .push(sample);
+            }
             tally
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
@@ -936,6 +973,10 @@ async fn query(args: &BenchArgs) -> Result<Report> {
     let all = u32::try_from(args.max_in_flight).unwrap_or(u32::MAX);
     let _ = slots.acquire_many(all).await;
     let elapsed = started.elapsed();
+    if let (Some(file), Some(samples)) = (&args.samples, &samples) {
+        let samples = std::mem::take(&mut *samples.lock().unwrap_or_else(|p| p.into_inner()));
+        write_samples(file, samples)?;
+    }
     let tally = std::mem::replace(
         &mut *tally.lock().unwrap_or_else(|p| p.into_inner()),
         Tally::new()?,
@@ -947,6 +988,42 @@ async fn query(args: &BenchArgs) -> Result<Report> {
         delayed,
         ids.len(),
     ))
+}
+
+/// One read of `--samples`.
+struct Sample {
+    /// When it was due, after the start.
+    due: Duration,
+    /// How long after that the generator sent it.
+    lag: Duration,
+    /// How long its answer took.
+    latency: Duration,
+    ok: bool,
+}
+
+/// Writes `--samples` in the order the requests were due.
+fn write_samples(file: &std::path::Path, mut samples: Vec<Sample>) -> Result<()> {
+    use std::io::Write;
+    samples.sort_unstable_by_key(|s| s.due);
+    let f = std::fs::File::create(file)
+        .with_context(|| format!("cannot create the samples file {}", file.display()))?;
+    let mut out = std::io::BufWriter::new(f);
+    let us = |d: Duration| d.as_micros();
+    let mut write = || -> std::io::Result<()> {
+        writeln!(out, "due_us,lag_us,latency_us,ok")?;
+        for s in &samples {
+            writeln!(
+                out,
+                "{},{},{},{}",
+                us(s.due),
+                us(s.lag),
+                us(s.latency),
+                u8::from(s.ok)
+            )?;
+        }
+        out.flush()
+    };
+    write().with_context(|| format!("cannot write the samples file {}", file.display()))
 }
 
 #[cfg(test)]

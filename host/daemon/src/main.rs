@@ -14,6 +14,7 @@ mod import;
 mod import_alepiz;
 mod migrate_cmd;
 mod output;
+mod pacer;
 mod query_args;
 mod serve;
 mod server_cmds;
