@@ -31,6 +31,12 @@ use points::PointMap;
 /// Unflushed points a trend read aggregates per hold of a shard's lock (~0.5 ms).
 const DIRTY_TRENDS_STEP: usize = 65_536;
 
+/// Series a pass over the whole cache (the flush's snapshot of unflushed points, its
+/// upkeep) handles per hold of a shard's lock. At a million series a shard holds ~16,000:
+/// a pass holding the lock over all of them held every read of those series for
+/// milliseconds, where a step of this many takes ~0.1 ms.
+const PASS_STEP: usize = 1024;
+
 /// Estimated memory of one cached point besides its value's heap (B-tree slot, key, stamp).
 const ENTRY_OVERHEAD: usize = 48;
 
@@ -602,28 +608,46 @@ impl Cache {
     /// Every unflushed point written in log segments `<= seg`, grouped by series.
     pub(crate) fn dirty_snapshot(&self, seg: u64) -> Vec<SeriesPoints> {
         let mut out = Vec::new();
-        for shard in &self.shards {
-            let shard = shard.lock();
-            for (id, sc) in shard.iter() {
-                if sc.dirty == 0 {
-                    continue;
-                }
-                let points: Vec<Point> = sc
-                    .points
-                    .iter()
-                    .filter(|(_, e)| e.seg != 0 && e.seg <= seg)
-                    .map(|(ts, e)| Point {
-                        ts: *ts,
-                        value: e.value.clone(),
-                    })
-                    .collect();
-                if !points.is_empty() {
-                    out.push(SeriesPoints { series: id, points });
-                }
+        // A series created after its shard's ids were taken has its points in newer
+        // segments (the log was rotated before this pass), so none of them is missed.
+        self.in_steps(|id, sc| {
+            if sc.dirty == 0 {
+                return;
             }
-        }
+            let points: Vec<Point> = sc
+                .points
+                .iter()
+                .filter(|(_, e)| e.seg != 0 && e.seg <= seg)
+                .map(|(ts, e)| Point {
+                    ts: *ts,
+                    value: e.value.clone(),
+                })
+                .collect();
+            if !points.is_empty() {
+                out.push(SeriesPoints { series: id, points });
+            }
+        });
         out.sort_by_key(|s| s.series);
         out
+    }
+
+    /// Calls `f` on every cached series, [`PASS_STEP`] series per hold of a shard's lock,
+    /// then `after_step` with that shard still locked (to remove what `f` emptied). A series
+    /// added after its shard's ids were taken is not visited; one removed meanwhile is
+    /// skipped.
+    fn in_steps_then(
+        &self,
+        mut f: impl FnMut(SeriesId, &mut SeriesCache),
+        mut after_step: impl FnMut(&mut IdMap<SeriesCache>, &[SeriesId]),
+    ) {
+        for shard in &self.shards {
+            shard_in_steps(shard, &mut f, &mut after_step);
+        }
+    }
+
+    /// [`Cache::in_steps_then`] reading only.
+    fn in_steps(&self, mut f: impl FnMut(SeriesId, &SeriesCache)) {
+        self.in_steps_then(|id, sc| f(id, sc), |_, _| {});
     }
 
     /// Marks the points written in segments `<= seg` as flushed, for the given series. A
@@ -675,10 +699,9 @@ impl Cache {
     /// points beyond it; then evicts further while memory exceeds the budget.
     pub(crate) fn maintain(&self) {
         let init = self.opts.init_cached_records;
-        for shard in &self.shards {
-            let mut shard = shard.lock();
-            let mut freed = 0;
-            for sc in shard.values_mut() {
+        let freed = std::cell::Cell::new(0);
+        self.in_steps_then(
+            |_, sc| {
                 if sc.demand < sc.target {
                     // Shrink by a tenth of the gap per flush, as ALEPIZ does.
                     let gap = sc.target - sc.demand.max(init);
@@ -686,12 +709,20 @@ impl Cache {
                 }
                 sc.target = sc.target.max(init);
                 sc.demand = 0;
-                freed += trim(sc, sc.target);
-            }
-            shard.retain(|_, sc| !sc.points.is_empty() || sc.cover_from == COVER_ALL);
-            drop(shard);
-            self.mem.fetch_sub(freed, Ordering::Relaxed);
-        }
+                freed.set(freed.get() + trim(sc, sc.target));
+            },
+            |shard, step| {
+                for &id in step {
+                    if shard
+                        .get(id)
+                        .is_some_and(|sc| sc.points.is_empty() && sc.cover_from != COVER_ALL)
+                    {
+                        shard.remove(id);
+                    }
+                }
+                self.mem.fetch_sub(freed.take(), Ordering::Relaxed);
+            },
+        );
         self.evict_to_budget();
     }
 
@@ -704,17 +735,21 @@ impl Cache {
                 if self.bytes() <= self.opts.memory_budget {
                     return;
                 }
-                let mut shard = shard.lock();
-                let mut freed = 0;
-                for sc in shard.values_mut() {
-                    let before = sc.points.len();
-                    freed += trim(sc, keep);
-                    self.counters
-                        .evicted
-                        .fetch_add((before - sc.points.len()) as u64, Ordering::Relaxed);
-                }
-                drop(shard);
-                self.mem.fetch_sub(freed, Ordering::Relaxed);
+                let (freed, evicted) = (std::cell::Cell::new(0), std::cell::Cell::new(0));
+                shard_in_steps(
+                    shard,
+                    |_, sc| {
+                        let before = sc.points.len();
+                        freed.set(freed.get() + trim(sc, keep));
+                        evicted.set(evicted.get() + (before - sc.points.len()) as u64);
+                    },
+                    |_, _| {
+                        self.counters
+                            .evicted
+                            .fetch_add(evicted.take(), Ordering::Relaxed);
+                        self.mem.fetch_sub(freed.take(), Ordering::Relaxed);
+                    },
+                );
             }
         }
     }
@@ -742,6 +777,24 @@ impl Cache {
 }
 
 /// Drops flushed points older than the newest `keep` (unflushed points are never dropped) and raises the coverage start past them. Returns the bytes freed.
+/// [`Cache::in_steps_then`] over one shard.
+fn shard_in_steps(
+    shard: &Mutex<IdMap<SeriesCache>>,
+    mut f: impl FnMut(SeriesId, &mut SeriesCache),
+    mut after_step: impl FnMut(&mut IdMap<SeriesCache>, &[SeriesId]),
+) {
+    let ids: Vec<SeriesId> = shard.lock().keys().collect();
+    for step in ids.chunks(PASS_STEP) {
+        let mut shard = shard.lock();
+        for &id in step {
+            if let Some(sc) = shard.get_mut(id) {
+                f(id, sc);
+            }
+        }
+        after_step(&mut shard, step);
+    }
+}
+
 fn trim(sc: &mut SeriesCache, keep: usize) -> usize {
     if sc.points.len() <= keep || sc.points.len() == sc.dirty {
         return 0;
@@ -898,6 +951,52 @@ mod tests {
             TrendBucket::build(iv, &[Point::new(50, -1.0)])
         );
         assert!(!c.last(SeriesId(1), 6, i64::MAX).hit);
+    }
+
+    #[test]
+    fn whole_cache_passes_reach_every_series_of_a_crowded_shard() {
+        let c = cache();
+        // Ids whose pages all fall into one shard: more series there than two steps.
+        let page = 64 * SHARDS as u64;
+        let ids: Vec<SeriesId> = (1..=40u64)
+            .flat_map(|j| (0..64).map(move |b| SeriesId(j * page + b)))
+            .collect();
+        assert!(ids.len() > 2 * PASS_STEP);
+        let shard = c.shard_of(ids[0]);
+        assert!(ids.iter().all(|&id| c.shard_of(id) == shard));
+        c.mark_new(&ids);
+        let points: Vec<(SeriesId, Point)> = ids.iter().flat_map(|id| pts(id.0, 0..8)).collect();
+        c.apply_points(1, &points);
+        // Known from a read's demand alone, with no point: the upkeep drops it.
+        let idle = SeriesId(41 * page);
+        c.note_demand(idle, 3);
+        assert_eq!(c.stats().series, ids.len() + 1);
+
+        let snap = c.dirty_snapshot(1);
+        assert_eq!(
+            snap.iter().map(|sp| sp.series).collect::<Vec<_>>(),
+            ids,
+            "every series, in id order"
+        );
+        assert!(snap.iter().all(|sp| sp.points.len() == 8));
+        c.mark_clean(1, &snap);
+        assert_eq!(c.dirty_points(), 0);
+
+        let bytes = c.bytes();
+        c.maintain();
+        let stats = c.stats();
+        assert_eq!(stats.series, ids.len(), "the idle entry is gone, no other");
+        assert_eq!(
+            stats.points,
+            ids.len() * 5,
+            "each trimmed to init_cached_records"
+        );
+        assert!(c.bytes() < bytes);
+        for &id in [ids[0], ids[PASS_STEP], ids[ids.len() - 1]].iter() {
+            let s = c.last(id, 5, i64::MAX);
+            assert!(s.hit);
+            assert_eq!(s.points[0].ts, 7);
+        }
     }
 
     #[test]

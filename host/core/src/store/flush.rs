@@ -4,6 +4,24 @@ use super::*;
 use crate::store::flush_mark;
 
 impl Store {
+    /// Runs `f` on the runtime's blocking threads. The flush's passes over every cached
+    /// series (a million of them at a time), its catalog copy and its file syncs take
+    /// milliseconds to seconds: on a runtime worker they would hold every request queued
+    /// behind them, and on two cores that is half the server.
+    async fn off_runtime<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&EngineState) -> T + Send + 'static,
+    ) -> Result<T> {
+        let inner = Arc::clone(&self.inner);
+        match tokio::task::spawn_blocking(move || f(&inner)).await {
+            Ok(v) => Ok(v),
+            // A panic stays a panic, as if `f` had run here.
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            // Only a runtime shutting down cancels a blocking task.
+            Err(_) => Err(Error::Closed),
+        }
+    }
+
     /// Flushes every unflushed point to storage, builds their trends and truncates the log.
     /// A failure loses nothing: the points stay in the cache and the log, and the next flush
     /// retries them.
@@ -54,7 +72,9 @@ impl Store {
                 return Err(e.into());
             }
         };
-        let snapshot = inner.cache.dirty_snapshot(seg);
+        let snapshot = self
+            .off_runtime(move |inner| inner.cache.dirty_snapshot(seg))
+            .await?;
         let mut report = FlushReport {
             series: snapshot.len(),
             ..Default::default()
@@ -80,7 +100,12 @@ impl Store {
             let result =
                 self.primary_result(clio_storage::write_points(backend.as_ref(), &batch).await);
             if let Ok(summary) = &result {
-                inner.cache.mark_clean(seg, &batch);
+                batch = self
+                    .off_runtime(move |inner| {
+                        inner.cache.mark_clean(seg, &batch);
+                        batch
+                    })
+                    .await?;
                 report.points += summary.points;
                 report.trend_buckets += summary.trend_buckets;
             }
@@ -122,34 +147,42 @@ impl Store {
         // Replicas write what they gathered from the log at this mark.
         inner.wal.append(Entry::Flushed { upto: seg }).await?;
         inner.flushed_upto.store(seg, Ordering::Release);
-        flush_mark::save(&inner.opts.data_dir, seg);
-        if inner.catalog_changed.swap(false, Ordering::AcqRel) {
-            // The log about to be truncated may hold catalog changes: keep them in the copy.
-            let path = crate::catalog::snapshot::path(&inner.opts.data_dir);
-            // Encoded under the lock into a temporary file (a few hundred milliseconds at
-            // a million series), fsynced and put in place after it, so that writers
-            // creating series do not wait for the disk.
-            let staged = crate::catalog::snapshot::stage(&path, inner.catalog.read().all());
-            let saved = staged.and_then(|s| s.commit());
-            if let Err(e) = saved {
-                inner.catalog_changed.store(true, Ordering::Release);
-                return Err(e);
+        self.off_runtime(move |inner| {
+            flush_mark::save(&inner.opts.data_dir, seg);
+            if inner.catalog_changed.swap(false, Ordering::AcqRel) {
+                // The log about to be truncated may hold catalog changes: keep them in the
+                // copy.
+                let path = crate::catalog::snapshot::path(&inner.opts.data_dir);
+                // Encoded under the lock into a temporary file (a few hundred milliseconds
+                // at a million series), fsynced and put in place after it, so that writers
+                // creating series do not wait for the disk.
+                let staged = crate::catalog::snapshot::stage(&path, inner.catalog.read().all());
+                let saved = staged.and_then(|s| s.commit());
+                if let Err(e) = saved {
+                    inner.catalog_changed.store(true, Ordering::Release);
+                    return Err(e);
+                }
             }
-        }
+            Ok(())
+        })
+        .await??;
         let mut upto = crate::replica::removable_upto(self, seg);
         if let Some(a) = &inner.archiver {
             // Deleted only once archived.
             upto = upto.min(a.upto());
         }
         report.wal_freed = inner.wal.remove_up_to(upto).await?;
-        inner.held_bytes.store(
-            crate::replica::bytes_up_to(&inner.opts.data_dir.join("wal"), seg),
-            Ordering::Relaxed,
-        );
-        for f in &inner.replicas {
-            f.wake();
-        }
-        inner.cache.maintain();
+        self.off_runtime(move |inner| {
+            inner.held_bytes.store(
+                crate::replica::bytes_up_to(&inner.opts.data_dir.join("wal"), seg),
+                Ordering::Relaxed,
+            );
+            for f in &inner.replicas {
+                f.wake();
+            }
+            inner.cache.maintain();
+        })
+        .await?;
         report.millis = started.elapsed().as_millis() as u64;
         c.flushes.fetch_add(1, Ordering::Relaxed);
         c.last_flush_millis.store(report.millis, Ordering::Relaxed);
