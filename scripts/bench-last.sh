@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# Last-N tail at a fixed rate, run after run (issue #25): where the slow requests come from.
+#
+# Usage: scripts/bench-last.sh [BACKGROUND_SERIES]      (default 1000000)
+#   CLIO=path/to/clio   the server under test (default target/release/clio)
+#   GENS="bin1 bin2"    the `clio` binaries that generate the load, taken in turn run after
+#                       run against the same server (default: CLIO), to compare generators
+#   RUNS=6 RATE=5000 N=10
+#
+# Loads BACKGROUND_SERIES series of one point (measurement `bg`) and 10,000 series of 100
+# points, waits for the flush and then runs RUNS 10-s runs of last=N at RATE over the 10,000.
+# For each run it prints the machine's steal over the run, the client's percentiles, the
+# generator's own lag (`--samples`), the share of the handler's histogram under 391 µs and
+# when the slow requests came (scripts/lib/samples.py).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. scripts/lib/bench.sh
+BG=${1:-1000000}
+RUNS=${RUNS:-6}; RATE=${RATE:-5000}; N=${N:-10}
+CLIO=${CLIO:-target/release/clio}
+read -r -a GENS <<<"${GENS:-$CLIO}"
+for b in "$CLIO" "${GENS[@]}"; do
+  [ -x "$b" ] || { echo "no $b: cargo build --release -p clio (or set CLIO, GENS)" >&2; exit 1; }
+done
+WORK=$(mktemp -d /tmp/clio-last.XXXXXX)
+PID=""
+trap '[ -n "$PID" ] && kill -9 "$PID" 2>/dev/null; rm -rf "$WORK"' EXIT
+port=$(free_port)
+URL="http://127.0.0.1:$port"
+# Flush as soon as the load is in, not after cache_service_interval.
+cat >"$WORK/clio.toml" <<TOML
+[cache]
+flush_unflushed_points = 1000000
+TOML
+export CLIO_CONFIG="$WORK/clio.toml"
+echo "machine: $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB; load $(cut -d' ' -f1-3 /proc/loadavg)"
+start_clio "$WORK/data" "$port" "$WORK/clio.log"
+if [ "$BG" -gt 0 ]; then
+  "$CLIO" bench ingest-http --server "$URL" -c 4 -b 5000 -s "$BG" --points "$BG" -d 2h \
+    --measurement bg >/dev/null
+fi
+"$CLIO" bench ingest-http --server "$URL" -c 4 -b 5000 -s 10000 --points 1000000 -d 2h >/dev/null
+for _ in $(seq 600); do
+  [ "$(curl -sf "$URL/health" | python3 -c 'import json,sys; print(json.load(sys.stdin)["unflushed_points"])')" = 0 ] && break
+  sleep 1
+done
+sleep 3 # the flush's upkeep after its last point
+echo "loaded and flushed: $BG background series, 10,000 series x 100 points; resident $(ps -o rss= -p "$PID") KiB"
+cpu_ticks() { awk '/^cpu / {t = 0; for (i = 2; i <= 9; i++) t += $i; print t, $9}' /proc/stat; }
+handler() { curl -sf "$URL/metrics" | grep 'request_duration_seconds_bucket' | grep 'op="points_read"' | grep 'proto="http"' || true; }
+for r in $(seq "$RUNS"); do
+  gen=${GENS[$(((r - 1) % ${#GENS[@]}))]}
+  c0=$(cpu_ticks); h0=$(handler)
+  "$gen" bench query --server "$URL" -r "$RATE" -s 10000 -d 10 -n "$N" --json \
+    --samples "$WORK/samples.csv" >"$WORK/q.json"
+  c1=$(cpu_ticks); h1=$(handler)
+  echo "run $r, generator $gen: $(field "$WORK/q.json" "f\"p50 {d['latency_ms']['p50']:.3f} ms, p99 {d['latency_ms']['p99']:.3f} ms, p99.9 {d['latency_ms']['p999']:.3f} ms, failed {d['failed']}\""); $(
+    python3 - "$c0" "$c1" "$h0" "$h1" <<'PY'
+import re, sys
+(t0, s0), (t1, s1) = (map(int, a.split()) for a in sys.argv[1:3])
+def buckets(text):
+    return {float(re.search(r'le="([^"]+)"', l).group(1)): float(l.split()[-1]) for l in text.splitlines() if 'le="' in l}
+b0, b1 = buckets(sys.argv[3]), buckets(sys.argv[4])
+d = {le: b1[le] - b0.get(le, 0) for le in b1}
+total = d.get(float("inf"), 0)
+under = next((100 * v / total for k, v in sorted(d.items()) if k >= 0.00039), 0) if total else float("nan")
+print(f"machine steal {100 * (s1 - s0) / max(t1 - t0, 1):.1f} %; in the handler {under:.2f} % under 391 us")
+PY
+  )"
+  python3 scripts/lib/samples.py "$WORK/samples.csv" | sed 's/^/  /'
+done
