@@ -272,6 +272,9 @@ fn validate(args: &BenchArgs) -> Result<()> {
 struct Tally {
     /// Latencies in microseconds.
     hist: Histogram<u64>,
+    /// Read modes: how late the generator sent each request after it was due, in
+    /// microseconds (a generator that falls behind its schedule hides the server's wait).
+    lag: Histogram<u64>,
     ok: u64,
     failed: u64,
     points: u64,
@@ -283,6 +286,8 @@ impl Tally {
         Ok(Tally {
             // 1 µs .. 1 h at 3 significant digits.
             hist: Histogram::new_with_bounds(1, 3_600_000_000, 3)
+                .context("cannot create a histogram")?,
+            lag: Histogram::new_with_bounds(1, 3_600_000_000, 3)
                 .context("cannot create a histogram")?,
             ok: 0,
             failed: 0,
@@ -306,8 +311,15 @@ impl Tally {
         }
     }
 
+    /// Read modes: records how late a request was sent.
+    fn record_lag(&mut self, lag: Duration) {
+        let us = u64::try_from(lag.as_micros()).unwrap_or(u64::MAX);
+        self.lag.saturating_record(us.max(1));
+    }
+
     fn merge(&mut self, other: Tally) -> Result<()> {
         self.hist.add(&other.hist).context("merging histograms")?;
+        self.lag.add(&other.lag).context("merging histograms")?;
         self.ok += other.ok;
         self.failed += other.failed;
         self.points += other.points;
@@ -379,6 +391,15 @@ impl Report {
                         o.insert("last".into(), json!(args.last));
                     }
                     o.insert("delayed".into(), json!(self.delayed));
+                    let lag = &self.tally.lag;
+                    o.insert(
+                        "lag_ms".into(),
+                        json!({
+                            "p50": lag.value_at_quantile(0.5) as f64 / 1000.0,
+                            "p99": lag.value_at_quantile(0.99) as f64 / 1000.0,
+                            "max": lag.max() as f64 / 1000.0,
+                        }),
+                    );
                 }
                 Mode::IngestHttp | Mode::IngestTcp => {
                     o.insert("connections".into(), json!(args.connections));
@@ -446,6 +467,15 @@ impl Report {
             h.max() as f64 / 1000.0,
             h.mean() / 1000.0
         );
+        if args.mode.is_read() {
+            let lag = &self.tally.lag;
+            println!(
+                "lag         p50 {:.3} ms  p99 {:.3} ms  max {:.3} ms  (how late the generator sent requests after they were due)",
+                lag.value_at_quantile(0.5) as f64 / 1000.0,
+                lag.value_at_quantile(0.99) as f64 / 1000.0,
+                lag.max() as f64 / 1000.0
+            );
+        }
         if let Some(e) = &self.tally.first_error {
             println!("first error {e}");
         }
@@ -949,10 +979,11 @@ async fn query(args: &BenchArgs) -> Result<Report> {
             let t0 = Instant::now();
             let r = client.get_raw(&path).await;
             let r = r.map(|_| 0).map_err(|e| e.to_string());
+            let lag = t0.saturating_duration_since(due);
             if let Some(samples) = samples {
                 let sample = Sample {
                     due: due.duration_since(started),
-                    lag: t0.saturating_duration_since(due),
+                    lag,
                     latency: t0.elapsed(),
                     ok: r.is_ok(),
                 };
@@ -961,10 +992,9 @@ async fn query(args: &BenchArgs) -> Result<Report> {
                     .unwrap_or_else(|p| p.into_inner())
                     .push(sample);
             }
-            tally
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .record(t0, r);
+            let mut tally = tally.lock().unwrap_or_else(|p| p.into_inner());
+            tally.record(t0, r);
+            tally.record_lag(lag);
             drop(slot);
         });
         i += 1;

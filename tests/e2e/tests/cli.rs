@@ -478,6 +478,50 @@ fn bench_drives_a_running_server() {
     assert!(out.contains(" 0 failed"), "{out}");
     assert!(out.contains("over 10 series"), "{out}");
     assert!(out.contains("latency     p50"), "{out}");
+    assert!(out.contains("lag         p50"), "{out}");
+
+    // Paced at 200 a second for 1 s: about 200 requests, each in the samples file, due
+    // 5 ms apart.
+    let dir = tempfile::tempdir().unwrap();
+    let samples = dir.path().join("samples.csv");
+    let samples_arg = samples.to_str().unwrap();
+    let out = server.ok(&[
+        "bench",
+        "query",
+        "-d",
+        "1",
+        "-r",
+        "200",
+        "-n",
+        "5",
+        "-s",
+        "10",
+        "--json",
+        "--samples",
+        samples_arg,
+    ]);
+    let requests = json_num(&out, "requests");
+    assert!((190.0..=210.0).contains(&requests), "{out}");
+    // The schedule was kept, not run through at once.
+    let took = json_num(&out, "duration_s");
+    assert!((0.98..3.0).contains(&took), "{out}");
+    let csv = std::fs::read_to_string(&samples).unwrap();
+    let mut lines = csv.lines();
+    assert_eq!(lines.next(), Some("due_us,lag_us,latency_us,ok"));
+    let due: Vec<u64> = lines
+        .map(|l| {
+            let f: Vec<&str> = l.split(',').collect();
+            assert_eq!(f.len(), 4, "{l}");
+            assert_eq!(f[3], "1", "a failed request: {l}");
+            f[0].parse().unwrap()
+        })
+        .collect();
+    assert_eq!(due.len() as f64, requests, "one line per request");
+    assert!(
+        due.windows(2).all(|w| w[1] - w[0] == 5_000),
+        "due every 5 ms: {:?}",
+        &due[..due.len().min(10)]
+    );
 
     let status = server.stop();
     assert!(
