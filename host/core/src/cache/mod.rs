@@ -610,44 +610,30 @@ impl Cache {
         let mut out = Vec::new();
         // A series created after its shard's ids were taken has its points in newer
         // segments (the log was rotated before this pass), so none of them is missed.
-        self.in_steps(|id, sc| {
-            if sc.dirty == 0 {
-                return;
-            }
-            let points: Vec<Point> = sc
-                .points
-                .iter()
-                .filter(|(_, e)| e.seg != 0 && e.seg <= seg)
-                .map(|(ts, e)| Point {
-                    ts: *ts,
-                    value: e.value.clone(),
-                })
-                .collect();
-            if !points.is_empty() {
-                out.push(SeriesPoints { series: id, points });
-            }
-        });
+        for shard in &self.shards {
+            in_steps(shard, |shard, ids| {
+                for &id in ids {
+                    let Some(sc) = shard.get(id) else { continue };
+                    if sc.dirty == 0 {
+                        continue;
+                    }
+                    let points: Vec<Point> = sc
+                        .points
+                        .iter()
+                        .filter(|(_, e)| e.seg != 0 && e.seg <= seg)
+                        .map(|(ts, e)| Point {
+                            ts: *ts,
+                            value: e.value.clone(),
+                        })
+                        .collect();
+                    if !points.is_empty() {
+                        out.push(SeriesPoints { series: id, points });
+                    }
+                }
+            });
+        }
         out.sort_by_key(|s| s.series);
         out
-    }
-
-    /// Calls `f` on every cached series, [`PASS_STEP`] series per hold of a shard's lock,
-    /// then `after_step` with that shard still locked (to remove what `f` emptied). A series
-    /// added after its shard's ids were taken is not visited; one removed meanwhile is
-    /// skipped.
-    fn in_steps_then(
-        &self,
-        mut f: impl FnMut(SeriesId, &mut SeriesCache),
-        mut after_step: impl FnMut(&mut IdMap<SeriesCache>, &[SeriesId]),
-    ) {
-        for shard in &self.shards {
-            shard_in_steps(shard, &mut f, &mut after_step);
-        }
-    }
-
-    /// [`Cache::in_steps_then`] reading only.
-    fn in_steps(&self, mut f: impl FnMut(SeriesId, &SeriesCache)) {
-        self.in_steps_then(|id, sc| f(id, sc), |_, _| {});
     }
 
     /// Marks the points written in segments `<= seg` as flushed, for the given series. A
@@ -699,30 +685,28 @@ impl Cache {
     /// points beyond it; then evicts further while memory exceeds the budget.
     pub(crate) fn maintain(&self) {
         let init = self.opts.init_cached_records;
-        let freed = std::cell::Cell::new(0);
-        self.in_steps_then(
-            |_, sc| {
-                if sc.demand < sc.target {
-                    // Shrink by a tenth of the gap per flush, as ALEPIZ does.
-                    let gap = sc.target - sc.demand.max(init);
-                    sc.target -= gap.div_ceil(10);
-                }
-                sc.target = sc.target.max(init);
-                sc.demand = 0;
-                freed.set(freed.get() + trim(sc, sc.target));
-            },
-            |shard, step| {
-                for &id in step {
-                    if shard
-                        .get(id)
-                        .is_some_and(|sc| sc.points.is_empty() && sc.cover_from != COVER_ALL)
-                    {
+        for shard in &self.shards {
+            in_steps(shard, |shard, ids| {
+                let mut freed = 0;
+                for &id in ids {
+                    let Some(sc) = shard.get_mut(id) else {
+                        continue;
+                    };
+                    if sc.demand < sc.target {
+                        // Shrink by a tenth of the gap per flush, as ALEPIZ does.
+                        let gap = sc.target - sc.demand.max(init);
+                        sc.target -= gap.div_ceil(10);
+                    }
+                    sc.target = sc.target.max(init);
+                    sc.demand = 0;
+                    freed += trim(sc, sc.target);
+                    if sc.points.is_empty() && sc.cover_from != COVER_ALL {
                         shard.remove(id);
                     }
                 }
-                self.mem.fetch_sub(freed.take(), Ordering::Relaxed);
-            },
-        );
+                self.mem.fetch_sub(freed, Ordering::Relaxed);
+            });
+        }
         self.evict_to_budget();
     }
 
@@ -735,21 +719,19 @@ impl Cache {
                 if self.bytes() <= self.opts.memory_budget {
                     return;
                 }
-                let (freed, evicted) = (std::cell::Cell::new(0), std::cell::Cell::new(0));
-                shard_in_steps(
-                    shard,
-                    |_, sc| {
+                in_steps(shard, |shard, ids| {
+                    let (mut freed, mut evicted) = (0, 0);
+                    for &id in ids {
+                        let Some(sc) = shard.get_mut(id) else {
+                            continue;
+                        };
                         let before = sc.points.len();
-                        freed.set(freed.get() + trim(sc, keep));
-                        evicted.set(evicted.get() + (before - sc.points.len()) as u64);
-                    },
-                    |_, _| {
-                        self.counters
-                            .evicted
-                            .fetch_add(evicted.take(), Ordering::Relaxed);
-                        self.mem.fetch_sub(freed.take(), Ordering::Relaxed);
-                    },
-                );
+                        freed += trim(sc, keep);
+                        evicted += (before - sc.points.len()) as u64;
+                    }
+                    self.counters.evicted.fetch_add(evicted, Ordering::Relaxed);
+                    self.mem.fetch_sub(freed, Ordering::Relaxed);
+                });
             }
         }
     }
@@ -777,21 +759,16 @@ impl Cache {
 }
 
 /// Drops flushed points older than the newest `keep` (unflushed points are never dropped) and raises the coverage start past them. Returns the bytes freed.
-/// [`Cache::in_steps_then`] over one shard.
-fn shard_in_steps(
+/// Runs `step` over the series of `shard`, [`PASS_STEP`] ids per hold of its lock, with the
+/// shard locked and the ids of that step. A series added after the shard's ids were taken
+/// is not among them; one removed meanwhile is absent from the map (callers skip it).
+fn in_steps(
     shard: &Mutex<IdMap<SeriesCache>>,
-    mut f: impl FnMut(SeriesId, &mut SeriesCache),
-    mut after_step: impl FnMut(&mut IdMap<SeriesCache>, &[SeriesId]),
+    mut step: impl FnMut(&mut IdMap<SeriesCache>, &[SeriesId]),
 ) {
     let ids: Vec<SeriesId> = shard.lock().keys().collect();
-    for step in ids.chunks(PASS_STEP) {
-        let mut shard = shard.lock();
-        for &id in step {
-            if let Some(sc) = shard.get_mut(id) {
-                f(id, sc);
-            }
-        }
-        after_step(&mut shard, step);
+    for ids in ids.chunks(PASS_STEP) {
+        step(&mut shard.lock(), ids);
     }
 }
 
