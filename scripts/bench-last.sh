@@ -46,26 +46,12 @@ for _ in $(seq 600); do
 done
 sleep 3 # the flush's upkeep after its last point
 echo "loaded and flushed: $BG background series, 10,000 series x 100 points; resident $(ps -o rss= -p "$PID") KiB"
-cpu_ticks() { awk '/^cpu / {t = 0; for (i = 2; i <= 9; i++) t += $i; print t, $9}' /proc/stat; }
-handler() { curl -sf "$URL/metrics" | grep 'request_duration_seconds_bucket' | grep 'op="points_read"' | grep 'proto="http"' || true; }
 for r in $(seq "$RUNS"); do
   gen=${GENS[$(((r - 1) % ${#GENS[@]}))]}
-  c0=$(cpu_ticks); h0=$(handler)
+  c0=$(cpu_ticks); h0=$(points_read_hist "$URL")
   "$gen" bench query --server "$URL" -r "$RATE" -s 10000 -d 10 -n "$N" --json \
     --samples "$WORK/samples.csv" >"$WORK/q.json"
-  c1=$(cpu_ticks); h1=$(handler)
-  echo "run $r, generator $gen: $(field "$WORK/q.json" "f\"p50 {d['latency_ms']['p50']:.3f} ms, p99 {d['latency_ms']['p99']:.3f} ms, p99.9 {d['latency_ms']['p999']:.3f} ms, failed {d['failed']}\""); $(
-    python3 - "$c0" "$c1" "$h0" "$h1" <<'PY'
-import re, sys
-(t0, s0), (t1, s1) = (map(int, a.split()) for a in sys.argv[1:3])
-def buckets(text):
-    return {float(re.search(r'le="([^"]+)"', l).group(1)): float(l.split()[-1]) for l in text.splitlines() if 'le="' in l}
-b0, b1 = buckets(sys.argv[3]), buckets(sys.argv[4])
-d = {le: b1[le] - b0.get(le, 0) for le in b1}
-total = d.get(float("inf"), 0)
-under = next((100 * v / total for k, v in sorted(d.items()) if k >= 0.00039), 0) if total else float("nan")
-print(f"machine steal {100 * (s1 - s0) / max(t1 - t0, 1):.1f} %; in the handler {under:.2f} % under 391 us")
-PY
-  )"
+  c1=$(cpu_ticks)
+  echo "run $r, generator $gen: $(field "$WORK/q.json" "f\"p50 {d['latency_ms']['p50']:.3f} ms, p99 {d['latency_ms']['p99']:.3f} ms, p99.9 {d['latency_ms']['p999']:.3f} ms, failed {d['failed']}\""); $(run_context "$c0" "$c1" "$h0" "$(points_read_hist "$URL")")"
   python3 scripts/lib/samples.py "$WORK/samples.csv" | sed 's/^/  /'
 done

@@ -55,31 +55,13 @@ if batch:
 PY
 echo "loaded: $BG background series, 10,000 series x 100 points, 1 series x a year every 10 s"
 id=$(curl -sf "$URL/api/v1/series?measurement=year&limit=1" | python3 -c 'import json,sys; print(json.load(sys.stdin)["series"][0]["id"])')
-# The CPU time counters of the whole machine: "total steal" in clock ticks. Steal is time the
-# hypervisor gave our vCPUs to someone else; a vCPU taken away for milliseconds holds every
-# request queued on it, so a run's tail is read beside it (BENCHMARKS.md, session 19).
-cpu_ticks() { awk '/^cpu / {t = 0; for (i = 2; i <= 9; i++) t += $i; print t, $9}' /proc/stat; }
-# The share of the handler-side latency histogram of points reads under 391 us and under 977 us.
-server_hist() { curl -sf "$URL/metrics" | grep 'request_duration_seconds_bucket' | grep 'op="points_read"' | grep 'proto="http"' || true; }
 measure() { # what the reads take now
   for n in 10 100; do
     local c0 c1 h0
-    c0=$(cpu_ticks); h0=$(server_hist)
+    c0=$(cpu_ticks); h0=$(points_read_hist "$URL")
     "$CLIO" bench query --server "$URL" -r "$RATE" -s 10000 -d 10 -n "$n" --json >"$WORK/q$n.json"
     c1=$(cpu_ticks)
-    echo "  last=$n: $(field "$WORK/q$n.json" "f\"{d.get('requests_per_s', 0):.0f} req/s, p50 {d['latency_ms']['p50']:.3f} ms, p99 {d['latency_ms']['p99']:.3f} ms, p99.9 {d['latency_ms'].get('p999', float('nan')):.3f} ms, max {d['latency_ms']['max']:.2f} ms, errors {d.get('errors', 0)}\""); $(
-      python3 - "$c0" "$c1" "$h0" "$(server_hist)" <<'PY'
-import re, sys
-(t0, s0), (t1, s1) = (map(int, a.split()) for a in sys.argv[1:3])
-def buckets(text):
-    return {float(re.search(r'le="([^"]+)"', l).group(1)): float(l.split()[-1]) for l in text.splitlines() if 'le="' in l}
-b0, b1 = buckets(sys.argv[3]), buckets(sys.argv[4])
-d = {le: b1[le] - b0.get(le, 0) for le in b1}
-total = d.get(float("inf"), 0)
-share = lambda le: next((100 * v / total for k, v in sorted(d.items()) if k >= le), 0) if total else float("nan")
-print(f"machine steal {100 * (s1 - s0) / max(t1 - t0, 1):.1f} %; in the handler: {share(0.00039):.2f} % under 391 us, {share(0.00097):.2f} % under 977 us")
-PY
-    )"
+    echo "  last=$n: $(field "$WORK/q$n.json" "f\"{d.get('requests_per_s', 0):.0f} req/s, p50 {d['latency_ms']['p50']:.3f} ms, p99 {d['latency_ms']['p99']:.3f} ms, p99.9 {d['latency_ms'].get('p999', float('nan')):.3f} ms, max {d['latency_ms']['max']:.2f} ms, errors {d.get('errors', 0)}\""); $(run_context "$c0" "$c1" "$h0" "$(points_read_hist "$URL")")"
   done
   local now from
   now=$(python3 -c 'import time; print(int(time.time() * 1000))')
