@@ -76,6 +76,10 @@ pub struct CacheConfig {
     /// the next start. 0: flush everything, however long it takes.
     #[serde(default = "default_close_flush_seconds")]
     pub close_flush_seconds: u64,
+    /// CPU priority of the flush's own threads: its passes over the cache and the SQLite
+    /// writer (`normal`, `low`, `idle`).
+    #[serde(default)]
+    pub flush_priority: clio_storage::priority::Priority,
 }
 
 impl Default for CacheConfig {
@@ -88,6 +92,7 @@ impl Default for CacheConfig {
             flush_unflushed_points: default_flush_unflushed_points(),
             max_unflushed_points: default_max_unflushed_points(),
             close_flush_seconds: default_close_flush_seconds(),
+            flush_priority: Default::default(),
         }
     }
 }
@@ -227,6 +232,7 @@ impl Config {
             .then(|| Duration::from_secs(self.cache.close_flush_seconds));
         o.flush_wal_bytes = self.cache.flush_wal_mb.saturating_mul(1 << 20);
         o.flush_dirty_points = self.cache.flush_unflushed_points;
+        o.flush_priority = self.cache.flush_priority;
         o.max_dirty_points = self.cache.max_unflushed_points;
         o.query_max_result_numbers = self.query.query_max_result_numbers;
         o.query_max_result_strings = self.query.query_max_result_strings;

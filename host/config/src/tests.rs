@@ -47,6 +47,18 @@ fn plugin_limits_parse_and_validate() {
 }
 
 #[test]
+fn flush_priority_is_named_and_reaches_the_engine_and_sqlite() {
+    use clio_storage::priority::Priority;
+    assert_eq!(Config::default().cache.flush_priority, Priority::Low);
+    let c = Config::from_toml("[cache]\nflush_priority = \"idle\"").unwrap();
+    assert_eq!(c.cache.flush_priority, Priority::Idle);
+    assert_eq!(c.engine_options().flush_priority, Priority::Idle);
+    let e = Config::from_toml("[cache]\nflush_priority = \"high\"").unwrap_err();
+    let e = e.to_string();
+    assert!(e.contains("flush_priority") && e.contains("high"), "{e}");
+}
+
+#[test]
 fn unknown_keys_are_rejected_with_their_name() {
     let e = Config::from_toml("[cache]\ninit_cached_record = 5").unwrap_err();
     assert!(e.to_string().contains("init_cached_record"), "{e}");

@@ -35,6 +35,9 @@ pub struct EngineOptions {
     pub overload_timeout: Duration,
     /// Points per backend write call during a flush.
     pub flush_batch_points: usize,
+    /// CPU priority of the flush's own thread (`[cache] flush_priority`): on a busy machine
+    /// requests come first.
+    pub flush_priority: clio_storage::priority::Priority,
     /// Timestamps older than now minus this are replaced by the receive time
     /// (`timestamp_max_time_diff`, 30 days); `None` accepts any past time.
     pub timestamp_max_past: Option<Duration>,
@@ -94,6 +97,7 @@ impl EngineOptions {
             max_dirty_points: 20_000_000,
             overload_timeout: Duration::from_secs(30),
             flush_batch_points: 200_000,
+            flush_priority: Default::default(),
             timestamp_max_past: Some(Duration::from_millis(2_592_000_000)),
             timestamp_max_future: Some(Duration::from_secs(60)),
             query_max_result_numbers: 5000,

@@ -61,6 +61,7 @@ pub(crate) fn factory(b: &ResolvedBackend, config: &Config) -> Result<BackendSpe
     o.busy_timeout = Duration::from_millis(s.db_lock_timeout);
     o.readers = s.storage_querying_processes_num;
     o.trend_intervals = config.storage.trend_intervals.clone();
+    o.writer_priority = config.cache.flush_priority;
     o.keys = Arc::new(
         config
             .storage

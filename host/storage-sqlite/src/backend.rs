@@ -5,6 +5,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
 use clio_storage::prelude::*;
+use clio_storage::priority::Priority;
 use clio_storage::{
     Capabilities, Expiry, ExpiryOutcome, NewSeries, Point, Result, SeriesFilter, SeriesId,
     SeriesInfo, SeriesPoints, SeriesStats, SeriesUpdate, StorageError, Timestamp, TrendBucket,
@@ -71,8 +72,8 @@ impl SqliteBackend {
             readers.push(conn);
         }
         let backend = SqliteBackend {
-            writer: Pool::start("writer", vec![writer])?,
-            readers: Pool::start("reader", readers)?,
+            writer: Pool::start("writer", vec![writer], opts.writer_priority)?,
+            readers: Pool::start("reader", readers, Priority::Normal)?,
             // As many callers may read on their own threads as there are reader threads.
             inline: InlineReaders::new(
                 opts.path.clone(),
@@ -202,7 +203,10 @@ impl CatalogStore for SqliteBackend {
     }
 
     async fn create_series(&self, series: &[NewSeries]) -> Result<()> {
-        let series = series.to_vec();
+        self.create_series_owned(series.to_vec()).await
+    }
+
+    async fn create_series_owned(&self, series: Vec<NewSeries>) -> Result<()> {
         self.write_tx(move |tx, _| catalog::create(tx, &series, now_ms()))
             .await
     }
@@ -236,10 +240,15 @@ impl CatalogStore for SqliteBackend {
 #[async_trait]
 impl PointStore for SqliteBackend {
     async fn write(&self, batch: &[SeriesPoints]) -> Result<WriteSummary> {
-        let batch = batch.to_vec();
+        self.write_shared(Arc::new(batch.to_vec())).await
+    }
+
+    /// The batch goes to the writer thread as it is: a copy of a flush batch (200,000 series)
+    /// held a runtime worker for milliseconds.
+    async fn write_shared(&self, batch: Arc<Vec<SeriesPoints>>) -> Result<WriteSummary> {
         self.write_tx(move |tx, opts| {
             let mut summary = WriteSummary::default();
-            for sp in &batch {
+            for sp in batch.iter() {
                 let outcome =
                     chunks::merge_points(tx, sp.series, &sp.points, opts.max_chunk_points)?;
                 summary.points += outcome.points;

@@ -2,6 +2,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use clio_storage::priority::Priority;
 use clio_storage::sealing::Keyring;
 use clio_storage::{DEFAULT_TREND_INTERVALS, TrendInterval};
 
@@ -26,6 +27,10 @@ pub struct SqliteOptions {
     /// The data keys: with a current key, chunk bodies are sealed (encryption at rest,
     /// `docs/security.md`). None by default.
     pub keys: Arc<Keyring>,
+    /// CPU priority of the writer thread, which does a flush's writes. `Normal` (the default
+    /// here) keeps the caller's; the server sets `[cache] flush_priority`, so that reads on a
+    /// busy machine do not wait behind a flush ([`clio_storage::priority`]).
+    pub writer_priority: Priority,
 }
 
 impl SqliteOptions {
@@ -38,6 +43,7 @@ impl SqliteOptions {
             trend_intervals: DEFAULT_TREND_INTERVALS.to_vec(),
             max_chunk_points: DEFAULT_MAX_CHUNK_POINTS,
             keys: Arc::default(),
+            writer_priority: Priority::Normal,
         }
     }
 

@@ -5,6 +5,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
+use clio_storage::priority::Priority;
 use clio_storage::{Result, StorageError};
 use rusqlite::Connection;
 use tokio::sync::{Semaphore, oneshot};
@@ -24,8 +25,12 @@ pub(crate) struct Pool {
 }
 
 impl Pool {
-    /// Starts one thread per connection.
-    pub(crate) fn start(name: &'static str, conns: Vec<Connection>) -> Result<Pool> {
+    /// Starts one thread per connection, each at `priority`.
+    pub(crate) fn start(
+        name: &'static str,
+        conns: Vec<Connection>,
+        priority: Priority,
+    ) -> Result<Pool> {
         let (tx, rx) = crossbeam_channel::unbounded::<Job>();
         let slots = Arc::new(Semaphore::new(QUEUE_PER_THREAD * conns.len().max(1)));
         let mut threads = Vec::with_capacity(conns.len());
@@ -34,6 +39,9 @@ impl Pool {
             let handle = std::thread::Builder::new()
                 .name(format!("clio-sqlite-{name}-{i}"))
                 .spawn(move || {
+                    if let Err(e) = clio_storage::priority::set_current_thread(priority) {
+                        tracing::warn!(pool = name, ?priority, error = %e, "sqlite thread keeps its priority");
+                    }
                     for job in rx.iter() {
                         // A panicking job drops its reply sender, so its caller gets an
                         // error; the thread and its connection keep serving.
@@ -95,4 +103,32 @@ impl Pool {
 
 fn closed(name: &str) -> StorageError {
     StorageError::Unavailable(format!("sqlite {name} pool is closed"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The priority a pool thread runs its jobs at (`SqliteOptions::writer_priority`).
+    async fn priority_inside(priority: Priority) -> (i32, bool) {
+        let conn = Connection::open_in_memory().unwrap();
+        let pool = Pool::start("prio", vec![conn], priority).unwrap();
+        pool.call(|_| {
+            clio_storage::priority::current_thread().map_err(|e| StorageError::Other(e.to_string()))
+        })
+        .await
+        .unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_pool_runs_its_jobs_at_its_priority() {
+        let (mine, _) = clio_storage::priority::current_thread().unwrap();
+        assert_eq!(priority_inside(Priority::Normal).await, (mine, false));
+        let (nice, idle) = priority_inside(Priority::Low).await;
+        assert!(
+            nice >= clio_storage::priority::LOW_NICE && !idle,
+            "{nice} {idle}"
+        );
+        assert!(priority_inside(Priority::Idle).await.1, "SCHED_IDLE");
+    }
 }

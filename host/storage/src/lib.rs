@@ -15,6 +15,7 @@ mod backend;
 mod columns;
 mod error;
 mod key;
+pub mod priority;
 pub mod sealing;
 mod series;
 mod trend;
@@ -29,7 +30,7 @@ pub use backend::{
     RetentionStore, SeriesPoints, SeriesStats, StorageBackend, TrendMode, TrendStore, WriteSummary,
     WrittenPoints, expire_each, stats_each, write_reporting_by_reading,
 };
-pub use trend_maint::write_points;
+pub use trend_maint::{write_points, write_points_shared};
 
 /// The storage traits, for callers of a backend: `use clio_storage::prelude::*;`.
 pub mod prelude {

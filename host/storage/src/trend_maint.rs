@@ -10,6 +10,7 @@
 //! of the rebuilt ones, and stores the buckets with [`crate::TrendStore::put_trends`].
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::sync::Arc;
 
 use crate::{
     Point, Result, SeriesId, SeriesPoints, StorageBackend, StorageError, Timestamp, TrendBucket,
@@ -136,6 +137,18 @@ pub async fn write_points(
         }
     }
     Ok(summary)
+}
+
+/// [`write_points`] of a batch shared with the caller: a `Native` backend gets it through
+/// [`crate::PointStore::write_shared`], without a copy; a `Given` one as [`write_points`] does.
+pub async fn write_points_shared(
+    backend: &dyn StorageBackend,
+    batch: Arc<Vec<SeriesPoints>>,
+) -> Result<WriteSummary> {
+    if backend.trend_mode() == TrendMode::Native {
+        return backend.write_shared(batch).await;
+    }
+    write_points(backend, &batch).await
 }
 
 /// The buckets of one series and interval after `new` points (stored already, `replaced`

@@ -3,6 +3,7 @@
 //! the next flush before it writes points.
 
 use super::*;
+use clio_storage::NewSeries;
 
 /// How a change reached the primary.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -147,11 +148,17 @@ impl Store {
             let Some(queued) = inner.pending.lock().await.front().cloned() else {
                 break;
             };
-            let change = match queued {
-                Queued::Change(c) => c,
-                Queued::Created(ids) => Change::Create(self.created_infos(&ids)),
+            let r = match queued {
+                Queued::Change(c) => c.apply(backend.as_ref()).await,
+                Queued::Created(ids) => {
+                    // Up to 50,000 series copied out of the catalog: off the runtime, and
+                    // handed to the backend without another copy.
+                    let new = self
+                        .off_runtime(move |inner| created_series(&inner.catalog, &ids))
+                        .await?;
+                    backend.create_series_owned(new).await
+                }
             };
-            let r = change.apply(backend.as_ref()).await;
             let mut queue = inner.pending.lock().await;
             if let Err(e) = self.primary_result(r) {
                 inner
@@ -166,10 +173,25 @@ impl Store {
         }
         Ok(())
     }
+}
 
-    /// What the catalog holds now for series created earlier (see [`Queued::Created`]).
-    fn created_infos(&self, ids: &[SeriesId]) -> Vec<SeriesInfo> {
-        let cat = self.inner.catalog.read();
-        ids.iter().filter_map(|id| cat.get(*id).cloned()).collect()
+/// What the catalog holds now for series created earlier (see [`Queued::Created`]), as the
+/// primary gets them. The lock is taken for 4,096 series at a time: this runs at the flush's
+/// lower priority, and a writer creating series waits for the lock (and, the lock being
+/// fair, every reader behind that writer).
+fn created_series(catalog: &RwLock<Catalog>, ids: &[SeriesId]) -> Vec<NewSeries> {
+    let mut out = Vec::with_capacity(ids.len());
+    for step in ids.chunks(4096) {
+        let cat = catalog.read();
+        out.extend(
+            step.iter()
+                .filter_map(|id| cat.get(*id))
+                .map(|i| NewSeries {
+                    id: i.id,
+                    key: i.key.clone(),
+                    settings: i.settings.clone(),
+                }),
+        );
     }
+    out
 }

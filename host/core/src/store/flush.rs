@@ -4,22 +4,14 @@ use super::*;
 use crate::store::flush_mark;
 
 impl Store {
-    /// Runs `f` on the runtime's blocking threads. The flush's passes over every cached
-    /// series (a million of them at a time), its catalog copy and its file syncs take
-    /// milliseconds to seconds: on a runtime worker they would hold every request queued
-    /// behind them, and on two cores that is half the server.
-    async fn off_runtime<T: Send + 'static>(
+    /// Runs `f` on the flush's own thread ([`background`](super::background)), off the
+    /// runtime and at the flush's lower CPU priority.
+    pub(super) async fn off_runtime<T: Send + 'static>(
         &self,
         f: impl FnOnce(&EngineState) -> T + Send + 'static,
     ) -> Result<T> {
         let inner = Arc::clone(&self.inner);
-        match tokio::task::spawn_blocking(move || f(&inner)).await {
-            Ok(v) => Ok(v),
-            // A panic stays a panic, as if `f` had run here.
-            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
-            // Only a runtime shutting down cancels a blocking task.
-            Err(_) => Err(Error::Closed),
-        }
+        self.inner.background.run(move || f(&inner)).await
     }
 
     /// Flushes every unflushed point to storage, builds their trends and truncates the log.
@@ -80,8 +72,6 @@ impl Store {
             ..Default::default()
         };
         let mut failure = None;
-        let mut batch: Vec<SeriesPoints> = Vec::new();
-        let mut batch_points = 0;
         // Under a deadline (the final flush at a stop) batches start small and then hold what
         // the rate so far writes in half the time left: at a million new series one batch of
         // `flush_batch_points` took ~9 s, past a stop's whole budget on its own.
@@ -89,33 +79,47 @@ impl Store {
         let smallest = (full / 64).max(1);
         let mut limit = if deadline.is_some() { full / 16 } else { full }.max(1);
         let mut iter = snapshot.into_iter().peekable();
-        while let Some(sp) = iter.next() {
-            batch_points += sp.points.len();
-            batch.push(sp);
-            if batch_points < limit && iter.peek().is_some() {
-                continue;
+        while iter.peek().is_some() {
+            // At least one point per series: `limit` bounds the series count too.
+            let mut batch = Vec::with_capacity(limit.min(iter.len()));
+            let mut written = 0;
+            while let Some(sp) = iter.next_if(|_| written < limit) {
+                written += sp.points.len();
+                batch.push(sp);
             }
-            let in_flight = inner.in_flight.begin(batch.iter().map(|sp| sp.series));
+            // A batch holds up to `flush_batch_points` series (200,000 by default): its set
+            // of ids is built, and the batch itself marked clean and freed, off the runtime.
+            // It goes to the backend shared, not copied.
+            let batch = Arc::new(batch);
+            let ids = {
+                let batch = Arc::clone(&batch);
+                self.off_runtime(move |_| batch.iter().map(|sp| sp.series).collect())
+                    .await?
+            };
+            let in_flight = inner.in_flight.begin(ids);
             let batch_started = Instant::now();
-            let result =
-                self.primary_result(clio_storage::write_points(backend.as_ref(), &batch).await);
-            if let Ok(summary) = &result {
-                batch = self
-                    .off_runtime(move |inner| {
-                        inner.cache.mark_clean(seg, &batch);
-                        batch
-                    })
-                    .await?;
-                report.points += summary.points;
-                report.trend_buckets += summary.trend_buckets;
-            }
+            let result = self.primary_result(
+                clio_storage::write_points_shared(backend.as_ref(), Arc::clone(&batch)).await,
+            );
+            let cleaned = result.is_ok();
+            self.off_runtime(move |inner| {
+                if cleaned {
+                    inner.cache.mark_clean(seg, &batch);
+                }
+                drop(batch);
+            })
+            .await?;
             drop(in_flight);
-            if let Err(e) = result {
-                failure = Some(e);
-                break;
+            match result {
+                Ok(summary) => {
+                    report.points += summary.points;
+                    report.trend_buckets += summary.trend_buckets;
+                }
+                Err(e) => {
+                    failure = Some(e);
+                    break;
+                }
             }
-            let written = std::mem::take(&mut batch_points);
-            batch.clear();
             if let Some(d) = deadline
                 && iter.peek().is_some()
             {

@@ -73,23 +73,29 @@ impl std::fmt::Debug for InFlight {
 
 impl InFlight {
     /// A flush begins writing the points of `ids`; the batch ends when the guard is
-    /// dropped (after its points are marked clean; also if the flush is cancelled).
-    pub(crate) fn begin(&self, ids: impl IntoIterator<Item = SeriesId>) -> Batch<'_> {
-        let mut s = self.state.lock();
-        debug_assert!(!s.writing(), "one batch at a time");
-        s.ids.clear();
-        s.ids.extend(ids);
-        s.seq += 1;
+    /// dropped (after its points are marked clean; also if the flush is cancelled). The set
+    /// comes built (the flush builds it off the runtime): a batch holds up to 200,000
+    /// series, and reads of every series wait on this lock.
+    pub(crate) fn begin(&self, ids: FastSet<SeriesId>) -> Batch<'_> {
+        let old = {
+            let mut s = self.state.lock();
+            debug_assert!(!s.writing(), "one batch at a time");
+            s.seq += 1;
+            std::mem::replace(&mut s.ids, ids)
+        };
+        drop(old);
         Batch(self)
     }
 
     /// The batch begun last is stored and marked clean (or failed, and stays unflushed).
     fn end(&self) {
-        {
+        let ids = {
             let mut s = self.state.lock();
             s.seq += 1;
-            s.ids.clear();
-        }
+            std::mem::take(&mut s.ids)
+        };
+        // Freed outside the lock.
+        drop(ids);
         self.ended_blocking.notify_all();
         self.ended.notify_waiters();
     }
@@ -172,6 +178,10 @@ mod tests {
 
     use super::*;
 
+    fn ids<const N: usize>(ids: [SeriesId; N]) -> FastSet<SeriesId> {
+        ids.into_iter().collect()
+    }
+
     fn clear(f: &InFlight, id: u64) -> Mark {
         match f.before(SeriesId(id)) {
             Before::Clear(m) => m,
@@ -187,7 +197,7 @@ mod tests {
         assert!(f.unmoved(SeriesId(1), m));
         // A batch of other series begins and ends during the read.
         let m = clear(&f, 1);
-        let b = f.begin([SeriesId(2), SeriesId(3)]);
+        let b = f.begin(ids([SeriesId(2), SeriesId(3)]));
         assert!(
             f.unmoved(SeriesId(1), m),
             "begun, still in flight, not ours"
@@ -196,19 +206,19 @@ mod tests {
         drop(b);
         assert!(!f.unmoved(SeriesId(1), m), "a whole batch ran: cannot tell");
         // The batch in flight at the mark holds series 2, not 1.
-        let b = f.begin([SeriesId(2)]);
+        let b = f.begin(ids([SeriesId(2)]));
         assert!(matches!(f.before(SeriesId(2)), Before::Busy));
         let m = clear(&f, 1);
         assert!(f.unmoved(SeriesId(1), m));
         drop(b);
         assert!(f.unmoved(SeriesId(1), m), "the other batch ended");
-        let b = f.begin([SeriesId(1)]);
+        let b = f.begin(ids([SeriesId(1)]));
         assert!(!f.unmoved(SeriesId(1), m), "ended, and the next holds ours");
         drop(b);
-        let b = f.begin([SeriesId(5)]);
+        let b = f.begin(ids([SeriesId(5)]));
         let m = clear(&f, 1);
         drop(b);
-        let b = f.begin([SeriesId(6)]);
+        let b = f.begin(ids([SeriesId(6)]));
         assert!(f.unmoved(SeriesId(1), m), "ended, and the next is not ours");
         drop(b);
     }
@@ -216,7 +226,7 @@ mod tests {
     #[test]
     fn readers_wait_for_their_series_batch_to_end() {
         let f = InFlight::default();
-        let b = f.begin([SeriesId(7)]);
+        let b = f.begin(ids([SeriesId(7)]));
         let soon = Instant::now() + Duration::from_millis(30);
         assert!(
             !f.wait_for_blocking(SeriesId(7), soon),
@@ -239,7 +249,7 @@ mod tests {
             .build()
             .expect("runtime");
         rt.block_on(async {
-            let b = f.begin([SeriesId(7)]);
+            let b = f.begin(ids([SeriesId(7)]));
             let soon = Instant::now() + Duration::from_millis(30);
             assert!(!f.wait_for(SeriesId(7), soon).await);
             let waiter = tokio::spawn({

@@ -9,8 +9,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use clio_storage::{
     Expiry, ExpiryOutcome, Point, PointColumns, SeriesFilter, SeriesId, SeriesInfo, SeriesKey,
-    SeriesPoints, SeriesSettings, SeriesUpdate, StorageBackend, StorageError, Timestamp,
-    TrendBucket, TrendInterval, Value,
+    SeriesSettings, SeriesUpdate, StorageBackend, StorageError, Timestamp, TrendBucket,
+    TrendInterval, Value,
 };
 use parking_lot::{Mutex, RwLock};
 use serde::Serialize;
@@ -213,6 +213,8 @@ pub(crate) struct EngineState {
     pub(crate) lock: Mutex<Option<DirLock>>,
     /// Copies closed log segments to `archive_dir`, when set.
     pub(crate) archiver: Option<Arc<archive::Archiver>>,
+    /// The flush's own thread, at `flush_priority`.
+    pub(crate) background: background::Background,
 }
 
 /// The engine: write-ahead log + adaptive cache + catalog in front of one storage backend.
@@ -233,6 +235,7 @@ pub(crate) mod archive;
 pub use archive::ArchiveStatus;
 mod backup;
 pub use backup::SnapshotReport;
+mod background;
 mod changes;
 mod flush;
 pub(crate) mod flush_mark;

@@ -189,6 +189,7 @@ impl Store {
             Some(t) => Some(Arc::new(super::archive::Archiver::open(&opts.data_dir, t)?)),
             None => None,
         };
+        let background = super::background::Background::start(opts.flush_priority)?;
         let store = Store {
             inner: Arc::new(EngineState {
                 opts,
@@ -217,6 +218,7 @@ impl Store {
                 flush_failing: Mutex::new(None),
                 lock: Mutex::new(Some(lock)),
                 archiver,
+                background,
             }),
         };
         // Re-applied at once when the primary answers; otherwise the flush retries.

@@ -1,5 +1,7 @@
 //! Raw points of a backend.
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
 
 use super::{SeriesPoints, SeriesStats, WriteSummary};
@@ -25,6 +27,14 @@ pub trait PointStore: Send + Sync {
     /// buckets the points touch up to date in the same step; a `Given` backend stores points
     /// only (the engine writes through [`crate::write_points`], which maintains the buckets).
     async fn write(&self, batch: &[SeriesPoints]) -> Result<WriteSummary>;
+
+    /// [`PointStore::write`] of a batch shared with the caller instead of lent: a backend that
+    /// hands the batch to a thread of its own (SQLite's writer) keeps it without copying it.
+    /// The engine's flush writes batches of up to 200,000 series this way; copying one took a
+    /// runtime worker for milliseconds. The default lends it to [`PointStore::write`].
+    async fn write_shared(&self, batch: Arc<Vec<SeriesPoints>>) -> Result<WriteSummary> {
+        self.write(&batch).await
+    }
 
     /// [`PointStore::write`], also answering which timestamps replaced a stored value (the
     /// shared trend maintenance rebuilds the buckets holding them). [`crate::write_points`]

@@ -55,6 +55,10 @@ where
         self.backend.create_series(series).await
     }
 
+    async fn create_series_owned(&self, series: Vec<NewSeries>) -> Result<()> {
+        self.backend.create_series_owned(series).await
+    }
+
     async fn get_series(&self, id: SeriesId) -> Result<Option<SeriesInfo>> {
         self.backend.get_series(id).await
     }
@@ -80,6 +84,10 @@ where
 {
     async fn write(&self, batch: &[SeriesPoints]) -> Result<WriteSummary> {
         self.backend.write(batch).await
+    }
+
+    async fn write_shared(&self, batch: std::sync::Arc<Vec<SeriesPoints>>) -> Result<WriteSummary> {
+        self.backend.write_shared(batch).await
     }
 
     async fn read_range(
