@@ -8,6 +8,8 @@
 //! priority is a smaller share, not a stop: the background threads get every core nothing
 //! else wants, and writers wait for the flush (backpressure) before unflushed points pile up,
 //! which frees the cores for it.
+//!
+//! Linux only, as Clio is (thread ids, per-thread nice values and `SCHED_IDLE`).
 
 use serde::{Deserialize, Serialize};
 
@@ -52,7 +54,6 @@ pub fn set_current_thread(priority: Priority) -> std::io::Result<()> {
     }
 }
 
-#[cfg(target_os = "linux")]
 fn set_idle(tid: i32) -> std::io::Result<()> {
     let param = libc::sched_param { sched_priority: 0 };
     // SAFETY: `param` is a valid `sched_param` that outlives the call, which only reads it;
@@ -65,21 +66,12 @@ fn set_idle(tid: i32) -> std::io::Result<()> {
     }
 }
 
-#[cfg(not(target_os = "linux"))]
-fn set_idle(_tid: i32) -> std::io::Result<()> {
-    // Elsewhere the lowest nice value is the nearest thing.
-    rustix::process::setpriority_process(None, 19).map_err(Into::into)
-}
-
 /// The calling thread's nice value and whether it runs as `SCHED_IDLE` (tests, diagnostics).
 pub fn current_thread() -> std::io::Result<(i32, bool)> {
     let tid = rustix::thread::gettid();
     let nice = rustix::process::getpriority_process(Some(tid))?;
-    #[cfg(target_os = "linux")]
     // SAFETY: a plain query of the calling thread's own policy.
     let idle = unsafe { libc::sched_getscheduler(tid.as_raw_nonzero().get()) } == libc::SCHED_IDLE;
-    #[cfg(not(target_os = "linux"))]
-    let idle = false;
     Ok((nice, idle))
 }
 
