@@ -57,15 +57,9 @@ impl Change {
     pub(crate) async fn apply(&self, backend: &dyn StorageBackend) -> Result<()> {
         match self {
             Change::Create(infos) => {
-                let new: Vec<NewSeries> = infos
-                    .iter()
-                    .map(|i| NewSeries {
-                        id: i.id,
-                        key: i.key.clone(),
-                        settings: i.settings.clone(),
-                    })
-                    .collect();
-                backend.create_series(&new).await
+                let new: Vec<NewSeries> = infos.iter().map(NewSeries::from).collect();
+                // Handed over: SQLite's writer takes them without another copy.
+                backend.create_series_owned(new).await
             }
             Change::Update(id, update) => match backend.update_series(*id, update).await {
                 Ok(_) | Err(StorageError::NotFound(_)) => Ok(()),

@@ -53,6 +53,18 @@ pub struct NewSeries {
     pub settings: SeriesSettings,
 }
 
+/// The creation of a catalog entry as it stands (a replica or the primary told to create
+/// what the engine's catalog holds).
+impl From<&SeriesInfo> for NewSeries {
+    fn from(i: &SeriesInfo) -> Self {
+        NewSeries {
+            id: i.id,
+            key: i.key.clone(),
+            settings: i.settings.clone(),
+        }
+    }
+}
+
 /// A catalog entry.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SeriesInfo {

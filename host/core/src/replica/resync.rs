@@ -104,13 +104,7 @@ async fn copy(
     // tag set, then writes the other fields back) then never deletes what this copy already
     // wrote for a sibling series.
     for s in &wanted {
-        replica
-            .create_series(&[NewSeries {
-                id: s.id,
-                key: s.key.clone(),
-                settings: s.settings.clone(),
-            }])
-            .await?;
+        replica.create_series(&[NewSeries::from(s)]).await?;
         // Same settings, metadata entries the primary lacks removed.
         let mut metadata: BTreeMap<String, String> = s.settings.metadata.clone();
         if let Some(have) = replica.get_series(s.id).await? {

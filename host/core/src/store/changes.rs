@@ -186,11 +186,7 @@ fn created_series(catalog: &RwLock<Catalog>, ids: &[SeriesId]) -> Vec<NewSeries>
         out.extend(
             step.iter()
                 .filter_map(|id| cat.get(*id))
-                .map(|i| NewSeries {
-                    id: i.id,
-                    key: i.key.clone(),
-                    settings: i.settings.clone(),
-                }),
+                .map(NewSeries::from),
         );
     }
     out
