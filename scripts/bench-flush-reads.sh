@@ -29,7 +29,6 @@ done
 WORK=$(mktemp -d /tmp/clio-flush-reads.XXXXXX)
 PID=""
 trap '[ -n "$PID" ] && kill -9 "$PID" 2>/dev/null; rm -rf "$WORK"' EXIT
-unflushed() { curl -sf "$URL/health" | python3 -c 'import json,sys; print(json.load(sys.stdin)["unflushed_points"])'; }
 echo "machine: $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB; load $(cut -d' ' -f1-3 /proc/loadavg)"
 for r in $(seq "$RUNS"); do
   for v in "${VARIANTS[@]}"; do
@@ -40,17 +39,13 @@ for r in $(seq "$RUNS"); do
     export CLIO_CONFIG="$WORK/clio.toml"
     port=$(free_port); URL="http://127.0.0.1:$port"
     start_clio "$WORK/data" "$port" "$WORK/clio.log"
-    if [ "$BG" -gt 0 ]; then
-      "$CLIO" bench ingest-http --server "$URL" -c 4 -b 5000 -s "$BG" --points "$BG" -d 2h \
-        --measurement bg >/dev/null
-    fi
-    "$CLIO" bench ingest-http --server "$URL" -c 4 -b 5000 -s 10000 --points 1000000 -d 2h >/dev/null
-    before=$(unflushed)
+    load_read_series "$URL" "$BG"
+    before=$(unflushed_points "$URL")
     c0=$(cpu_ticks); h0=$(points_read_hist "$URL")
     "$CLIO" bench query --server "$URL" -r "$RATE" -s 10000 -d "$DUR" -n "$N" --json \
       --samples "$WORK/samples.csv" >"$WORK/q.json"
     c1=$(cpu_ticks)
-    echo "run $r, $v: $(field "$WORK/q.json" "f\"p50 {d['latency_ms']['p50']:.3f} ms, p99 {d['latency_ms']['p99']:.3f} ms, p99.9 {d['latency_ms']['p999']:.3f} ms, max {d['latency_ms']['max']:.1f} ms, failed {d['failed']}\""); unflushed $before at the start, $(unflushed) at the end"
+    echo "run $r, $v: $(field "$WORK/q.json" "f\"p50 {d['latency_ms']['p50']:.3f} ms, p99 {d['latency_ms']['p99']:.3f} ms, p99.9 {d['latency_ms']['p999']:.3f} ms, max {d['latency_ms']['max']:.1f} ms, failed {d['failed']}\""); unflushed $before at the start, $(unflushed_points "$URL") at the end"
     echo "  $(run_context "$c0" "$c1" "$h0" "$(points_read_hist "$URL")")"
     python3 scripts/lib/samples.py "$WORK/samples.csv" | sed 's/^/  /' | head -4
     kill -9 "$PID"; wait "$PID" 2>/dev/null || true; PID=""

@@ -35,15 +35,8 @@ TOML
 export CLIO_CONFIG="$WORK/clio.toml"
 echo "machine: $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB; load $(cut -d' ' -f1-3 /proc/loadavg)"
 start_clio "$WORK/data" "$port" "$WORK/clio.log"
-if [ "$BG" -gt 0 ]; then
-  "$CLIO" bench ingest-http --server "$URL" -c 4 -b 5000 -s "$BG" --points "$BG" -d 2h \
-    --measurement bg >/dev/null
-fi
-"$CLIO" bench ingest-http --server "$URL" -c 4 -b 5000 -s 10000 --points 1000000 -d 2h >/dev/null
-for _ in $(seq 600); do
-  [ "$(curl -sf "$URL/health" | python3 -c 'import json,sys; print(json.load(sys.stdin)["unflushed_points"])')" = 0 ] && break
-  sleep 1
-done
+load_read_series "$URL" "$BG"
+wait_flushed "$URL"
 sleep 3 # the flush's upkeep after its last point
 echo "loaded and flushed: $BG background series, 10,000 series x 100 points; resident $(ps -o rss= -p "$PID") KiB"
 for r in $(seq "$RUNS"); do

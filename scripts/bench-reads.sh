@@ -29,11 +29,7 @@ start() { start_clio "$WORK/data" "$port" "$WORK/clio.log"; }
 stop() { kill -TERM "$PID"; wait "$PID" 2>/dev/null || true; PID=""; }
 echo "machine: $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB; load $(cut -d' ' -f1-3 /proc/loadavg)"
 start
-if [ "$BG" -gt 0 ]; then
-  "$CLIO" bench ingest-http --server "$URL" -c 4 -b 5000 -s "$BG" --points "$BG" -d 2h \
-    --measurement bg >/dev/null
-fi
-"$CLIO" bench ingest-http --server "$URL" -c 4 -b 5000 -s 10000 --points 1000000 -d 2h >/dev/null
+load_read_series "$URL" "$BG"
 # The year series: a point every 10 s up to now, written in requests of 50,000 lines.
 python3 - "$URL" <<'PY'
 import sys, time, urllib.request
@@ -76,10 +72,7 @@ timed() { # PATH: p50 and max of 21 timed requests, and the answer's size
 echo "after the load, while the flush writes it to storage:"
 measure
 t0=$(date +%s)
-for _ in $(seq 600); do
-  [ "$(curl -sf "$URL/health" | python3 -c 'import json,sys; print(json.load(sys.stdin)["unflushed_points"])')" = 0 ] && break
-  sleep 1
-done
+wait_flushed "$URL"
 # The flush runs every cache.cache_service_interval (300 s), sooner past its thresholds.
 echo "after the flush (everything stored; waited $(($(date +%s) - t0)) s for it):"
 measure

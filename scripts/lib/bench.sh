@@ -75,3 +75,27 @@ share = lambda le: next((100 * v / total for k, v in sorted(d.items()) if k >= l
 print(f"machine steal {100 * (s1 - s0) / max(t1 - t0, 1):.1f} %; in the handler: {share(0.00039):.2f} % under 391 us, {share(0.00097):.2f} % under 977 us")
 PY
 }
+
+# The read benchmarks' data through `$CLIO bench ingest-http`: BG series of one point each
+# (measurement `bg`, none when 0) and 10,000 series of 100 points (`clio_bench`, what
+# `bench query` reads).
+load_read_series() { # URL BG
+  if [ "$2" -gt 0 ]; then
+    "$CLIO" bench ingest-http --server "$1" -c 4 -b 5000 -s "$2" --points "$2" -d 2h \
+      --measurement bg >/dev/null
+  fi
+  "$CLIO" bench ingest-http --server "$1" -c 4 -b 5000 -s 10000 --points 1000000 -d 2h >/dev/null
+}
+
+# The server's unflushed points (`/health`).
+unflushed_points() { # URL
+  curl -sf "$1/health" | python3 -c 'import json,sys; print(json.load(sys.stdin)["unflushed_points"])'
+}
+
+# Waits up to 600 s for the flush to have stored every point.
+wait_flushed() { # URL
+  for _ in $(seq 600); do
+    [ "$(unflushed_points "$1")" = 0 ] && return 0
+    sleep 1
+  done
+}
