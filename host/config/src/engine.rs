@@ -80,6 +80,14 @@ pub struct CacheConfig {
     /// writer (`normal`, `low`, `idle`).
     #[serde(default)]
     pub flush_priority: clio_storage::priority::Priority,
+    /// A graceful stop lists the series readers used; the next start loads their newest
+    /// points from storage before they are asked for (ALEPIZ's cache dump, `unsavedData.json`).
+    #[serde(default = "default_warm_up")]
+    pub warm_up: bool,
+    /// Seconds the start waits for that warm-up before it opens the listeners; what is left
+    /// then loads while the server serves. 0: serve at once.
+    #[serde(default = "default_warm_up_wait_seconds")]
+    pub warm_up_wait_seconds: u64,
 }
 
 impl Default for CacheConfig {
@@ -93,8 +101,17 @@ impl Default for CacheConfig {
             max_unflushed_points: default_max_unflushed_points(),
             close_flush_seconds: default_close_flush_seconds(),
             flush_priority: Default::default(),
+            warm_up: default_warm_up(),
+            warm_up_wait_seconds: default_warm_up_wait_seconds(),
         }
     }
+}
+
+const fn default_warm_up() -> bool {
+    true
+}
+const fn default_warm_up_wait_seconds() -> u64 {
+    5
 }
 
 const fn default_close_flush_seconds() -> u64 {
@@ -233,6 +250,7 @@ impl Config {
         o.flush_wal_bytes = self.cache.flush_wal_mb.saturating_mul(1 << 20);
         o.flush_dirty_points = self.cache.flush_unflushed_points;
         o.flush_priority = self.cache.flush_priority;
+        o.warm_up = self.cache.warm_up;
         o.max_dirty_points = self.cache.max_unflushed_points;
         o.query_max_result_numbers = self.query.query_max_result_numbers;
         o.query_max_result_strings = self.query.query_max_result_strings;

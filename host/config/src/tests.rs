@@ -59,6 +59,18 @@ fn flush_priority_is_named_and_reaches_the_engine_and_sqlite() {
 }
 
 #[test]
+fn warm_up_keys_reach_the_engine() {
+    let d = Config::default();
+    assert!(d.cache.warm_up && d.engine_options().warm_up);
+    assert_eq!(d.cache.warm_up_wait_seconds, 5);
+    let c = Config::from_toml("[cache]\nwarm_up = false\nwarm_up_wait_seconds = 0").unwrap();
+    assert!(!c.engine_options().warm_up);
+    assert_eq!(c.cache.warm_up_wait_seconds, 0);
+    let e = Config::from_toml("[cache]\nwarm_up_wait_seconds = -1").unwrap_err();
+    assert!(e.to_string().contains("warm_up_wait_seconds"), "{e}");
+}
+
+#[test]
 fn unknown_keys_are_rejected_with_their_name() {
     let e = Config::from_toml("[cache]\ninit_cached_record = 5").unwrap_err();
     assert!(e.to_string().contains("init_cached_record"), "{e}");

@@ -23,6 +23,9 @@ pub struct EngineOptions {
     pub max_wal_bytes: u64,
     /// Cache sizing.
     pub cache: CacheOptions,
+    /// Whether a graceful stop lists the series readers used and the next start loads their
+    /// newest points from storage (`[cache] warm_up`).
+    pub warm_up: bool,
     /// Time between cache flushes (`cache_service_interval`, 300 s).
     pub cache_service_interval: Duration,
     /// Flush sooner once the log holds this many bytes.
@@ -91,6 +94,7 @@ impl EngineOptions {
                 init_cached_records: 5,
                 memory_budget: 1 << 30,
             },
+            warm_up: true,
             cache_service_interval: Duration::from_secs(300),
             flush_wal_bytes: 512 << 20,
             flush_dirty_points: 5_000_000,

@@ -662,6 +662,66 @@ async fn trends_include_unflushed_points() {
     );
 }
 
+/// A graceful stop lists the series readers used; the next start loads their newest points
+/// (as many as their readers kept) before anyone asks, so that their first reads are hits.
+/// Series nobody read, or deleted since the list was written, are not loaded.
+#[tokio::test]
+async fn a_restart_warms_up_the_series_readers_used() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, _) = open(dir.path(), options(dir.path())).await;
+    let batch: Vec<_> = (1..=3)
+        .flat_map(|s| (0..50).map(move |i| pt(s, 1_000 + i * 10, i as f64)))
+        .collect();
+    store.write(batch).await.unwrap();
+    store.flush().await.unwrap();
+    // Series 1 read for its last 20, series 3 for its last 5; series 2 never.
+    store.read(&last(1, 20, 0, None)).await.unwrap();
+    store.read(&last(3, 5, 0, None)).await.unwrap();
+    store.close().await.unwrap();
+    let listed = dir.path().join("cache-warm.bin");
+    assert!(listed.exists());
+
+    // A run without the warm-up deletes series 3 and leaves the list (1 and 3) as it was.
+    let mut cold = options(dir.path());
+    cold.warm_up = false;
+    let (store, _) = open(dir.path(), cold.clone()).await;
+    assert!(
+        store.warmed(Duration::ZERO).await,
+        "no warm-up: nothing to wait for"
+    );
+    assert_eq!(store.stats().cache_warmed_series, 0);
+    store.delete_series(SeriesId(3)).await.unwrap();
+    store.close().await.unwrap();
+
+    let (store, _) = open(dir.path(), options(dir.path())).await;
+    assert!(store.warmed(Duration::from_secs(10)).await);
+    let s = store.stats();
+    assert_eq!(s.cache_warmed_series, 1, "series 3 is gone");
+    let (hits, misses) = (s.cache_hits, s.cache_misses);
+    let r = store.read(&last(1, 20, 0, None)).await.unwrap();
+    assert_eq!(nums(&r).len(), 20);
+    assert_eq!(nums(&r)[19], (1490, 49.0));
+    let s = store.stats();
+    assert_eq!((s.cache_hits, s.cache_misses), (hits + 1, misses), "a hit");
+    store.read(&last(2, 5, 0, None)).await.unwrap();
+    assert_eq!(
+        store.stats().cache_misses,
+        misses + 1,
+        "series 2 was not warmed"
+    );
+    store.close().await.unwrap();
+
+    // Without the warm-up the first read of series 1 goes to storage, and no list is
+    // written.
+    std::fs::remove_file(&listed).unwrap();
+    let (store, _) = open(dir.path(), cold).await;
+    let misses = store.stats().cache_misses;
+    store.read(&last(1, 20, 0, None)).await.unwrap();
+    assert_eq!(store.stats().cache_misses, misses + 1);
+    store.close().await.unwrap();
+    assert!(!listed.exists());
+}
+
 /// Model-based check: random writes (late, overwriting, strings), flushes, crashes and
 /// deletes against a BTreeMap, with tiny caches so that eviction and read-through run.
 mod model {
@@ -673,6 +733,8 @@ mod model {
         Write(Vec<(u64, i64, Option<f64>)>),
         Flush,
         Crash,
+        /// A graceful stop and a start; true: wait for the warm-up before going on.
+        Restart(bool),
         Last(u64, usize, usize, Option<i64>),
         Range(u64, i64, i64),
         DeleteRange(u64, i64, i64),
@@ -686,6 +748,7 @@ mod model {
             6 => proptest::collection::vec((series.clone(), ts.clone(), proptest::option::weighted(0.9, -50.0f64..50.0)), 1..30).prop_map(Op::Write),
             2 => Just(Op::Flush),
             1 => Just(Op::Crash),
+            1 => any::<bool>().prop_map(Op::Restart),
             4 => (series.clone(), 0usize..30, 0usize..5, proptest::option::of(ts.clone())).prop_map(|(s, n, k, at)| Op::Last(s, n, k, at)),
             4 => (series.clone(), ts.clone(), ts.clone()).prop_map(|(s, a, b)| Op::Range(s, a, b)),
             1 => (series.clone(), ts.clone(), ts.clone()).prop_map(|(s, a, b)| Op::DeleteRange(s, a, b)),
@@ -729,6 +792,13 @@ mod model {
                 Op::Crash => {
                     store.abandon();
                     store = open(dir.path(), mk()).await.0;
+                }
+                Op::Restart(wait) => {
+                    store.close().await.unwrap();
+                    store = open(dir.path(), mk()).await.0;
+                    if wait {
+                        assert!(store.warmed(Duration::from_secs(10)).await);
+                    }
                 }
                 Op::Last(s, n, skip, at) => {
                     let Some(m) = model.get(&s) else { continue };

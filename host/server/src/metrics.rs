@@ -144,6 +144,7 @@ struct EngineGauges {
     cache_hits: Counter<u64, AtomicU64>,
     cache_misses: Counter<u64, AtomicU64>,
     cache_evicted: Counter<u64, AtomicU64>,
+    cache_warmed: Counter<u64, AtomicU64>,
     wal_bytes: Gauge<u64, AtomicU64>,
     wal_syncs: Counter<u64, AtomicU64>,
     flushes: Counter<u64, AtomicU64>,
@@ -318,6 +319,11 @@ impl Metrics {
             "cache_evicted_points",
             "Flushed points evicted for the memory budget (total)",
             e.cache_evicted.clone(),
+        );
+        registry.register(
+            "cache_warmed_series",
+            "Series whose newest points the warm-up after the start loaded from storage (total)",
+            e.cache_warmed.clone(),
         );
         registry.register(
             "wal_bytes",
@@ -586,6 +592,9 @@ impl Metrics {
         e.cache_evicted
             .inner()
             .store(stats.cache_evicted, Ordering::Relaxed);
+        e.cache_warmed
+            .inner()
+            .store(stats.cache_warmed_series, Ordering::Relaxed);
         e.wal_bytes.set(stats.wal_bytes);
         e.wal_syncs
             .inner()

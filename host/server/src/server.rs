@@ -210,6 +210,15 @@ pub async fn start(config: Config, topology: Topology) -> Result<Running> {
     } else {
         None
     };
+    // The cache's warm-up started with the engine and ran beside the start-up so far; the
+    // first clients find the series they read before the restart in memory.
+    let wait = Duration::from_secs(config.cache.warm_up_wait_seconds);
+    if !store.warmed(wait).await {
+        tracing::info!(
+            waited_seconds = config.cache.warm_up_wait_seconds,
+            "serving while the cache's warm-up goes on"
+        );
+    }
     let mut http_addr = None;
     if !config.server.http_address.is_empty() {
         let listener = TcpListener::bind(&config.server.http_address)

@@ -92,6 +92,53 @@ fn key_ids_and_numeric_ids_never_collide() {
     assert!(s.terminate().success());
 }
 
+/// A graceful restart: the server opens its listeners once the series a client read before
+/// the stop are in memory again, so their first reads after it are answered from memory;
+/// a series nobody read is not loaded.
+#[test]
+fn a_graceful_restart_warms_up_the_series_read_before_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::start(dir.path(), &[]);
+    let t = now_ms() - 60_000;
+    let body: String = (0..20)
+        .map(|i| {
+            format!(
+                "warm,host=a v={i} {ts}\ncold,host=a v={i} {ts}\n",
+                ts = t + i * 1000
+            )
+        })
+        .collect();
+    let r = s.http("POST", "/write?db=x&precision=ms", body.as_bytes(), &[]);
+    assert_eq!(r.status, 204, "{}", r.text());
+    let (warm, cold) = (
+        series_id(&s, "measurement=warm"),
+        series_id(&s, "measurement=cold"),
+    );
+    assert_eq!(points(&s, warm).as_array().unwrap().len(), 20);
+    assert!(s.terminate().success());
+    assert!(dir.path().join("cache-warm.bin").exists());
+
+    let s = Server::start(dir.path(), &[]);
+    assert_eq!(s.metric("clio_cache_warmed_series_total"), Some(1.0));
+    let count = |name: &str| s.metric(name).unwrap_or(0.0);
+    let (hits, misses) = (
+        count("clio_cache_hits_total"),
+        count("clio_cache_misses_total"),
+    );
+    let got = points(&s, warm);
+    assert_eq!(got.as_array().unwrap().len(), 20, "{got}");
+    assert_eq!(got[19][1], json!(19.0), "{got}");
+    assert_eq!(count("clio_cache_hits_total"), hits + 1);
+    assert_eq!(count("clio_cache_misses_total"), misses);
+    assert_eq!(points(&s, cold).as_array().unwrap().len(), 20);
+    assert_eq!(
+        count("clio_cache_misses_total"),
+        misses + 1,
+        "the unread series was cold"
+    );
+    assert!(s.terminate().success());
+}
+
 /// A size-limited tmpfs mounted for one test and unmounted (lazily) when dropped; `None`
 /// where mounting is not allowed (not root, no tmpfs), after saying so.
 struct SmallFs {

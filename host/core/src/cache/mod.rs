@@ -25,6 +25,7 @@ const SHARDS: usize = 64;
 const _: () = assert!(SHARDS <= 256);
 
 mod points;
+pub(crate) mod warm;
 
 use points::PointMap;
 
@@ -57,14 +58,26 @@ struct SeriesCache {
     cover_from: Timestamp,
     dirty: usize,
     /// Flushed points to keep after a flush.
-    target: usize,
+    target: u32,
     /// Largest record count a reader asked for since the last flush.
-    demand: usize,
+    demand: u32,
+    /// When a reader last asked for the series' newest points, in seconds since the Unix
+    /// epoch (0: never): the warm-up after a restart loads the most recently read first
+    /// (`warm.rs`). It fills what was padding beside the two counts above.
+    read_at: u32,
     /// Bumped whenever flushed points leave memory (trim, eviction, deletion), so a
     /// read-through fill that raced with it does not claim a coverage it lacks.
     epoch: u64,
     mem: usize,
 }
+
+/// A record count as the cache keeps it: counts are capped by the read caps, far below.
+fn count32(n: usize) -> u32 {
+    u32::try_from(n).unwrap_or(u32::MAX)
+}
+
+// A million series keep one of these each: the read time must not make it larger.
+const _: () = assert!(std::mem::size_of::<SeriesCache>() <= 80);
 
 impl SeriesCache {
     fn new(cover_from: Timestamp, target: usize) -> Self {
@@ -72,8 +85,9 @@ impl SeriesCache {
             points: PointMap::default(),
             cover_from,
             dirty: 0,
-            target,
+            target: count32(target),
             demand: 0,
+            read_at: 0,
             epoch: 0,
             mem: 0,
         }
@@ -395,10 +409,12 @@ impl Cache {
     /// Notes that a reader wants `k` records of this series.
     pub(crate) fn note_demand(&self, id: SeriesId, k: usize) {
         let init = self.opts.init_cached_records;
+        let (k, now) = (count32(k), warm::now_secs());
         let mut shard = self.shard(id).lock();
         let sc = shard.get_or_insert_with(id, || SeriesCache::new(COVER_NONE, init));
         sc.demand = sc.demand.max(k);
         sc.target = sc.target.max(k);
+        sc.read_at = now;
     }
 
     /// The newest `k` points stamped before `at`, as far as memory knows them.
@@ -684,7 +700,7 @@ impl Cache {
     /// After a flush: decays each series' target toward recent demand and drops flushed
     /// points beyond it; then evicts further while memory exceeds the budget.
     pub(crate) fn maintain(&self) {
-        let init = self.opts.init_cached_records;
+        let init = count32(self.opts.init_cached_records);
         for shard in &self.shards {
             in_steps(shard, |shard, ids| {
                 let mut freed = 0;
@@ -699,7 +715,7 @@ impl Cache {
                     }
                     sc.target = sc.target.max(init);
                     sc.demand = 0;
-                    freed += trim(sc, sc.target);
+                    freed += trim(sc, sc.target as usize);
                     if sc.points.is_empty() && sc.cover_from != COVER_ALL {
                         shard.remove(id);
                     }

@@ -227,6 +227,11 @@ impl Catalog {
         self.by_id.values()
     }
 
+    /// Every entry's id, in no order.
+    pub(crate) fn ids(&self) -> impl Iterator<Item = SeriesId> + '_ {
+        self.by_id.keys()
+    }
+
     /// Up to `limit` entries after `after` passing `filter`, by ascending id, and whether
     /// more follow. Walks the smallest index set the filter names.
     pub(crate) fn page(

@@ -12,15 +12,22 @@ use std::fs::{self, File};
 use std::io::{BufReader, Write};
 use std::path::{Path, PathBuf};
 
-use clio_codec::varint::{Reader, put_varint};
+use clio_codec::varint::Reader;
 use clio_storage::SeriesInfo;
 
 use super::entry_codec::{EntryReader, EntryWriter};
 
 use crate::error::{Error, Result};
 
-/// The file's first bytes: name and format version.
-const MAGIC: &[u8; 8] = b"CLIOCAT1";
+/// The file's first bytes: name and format version. Version 2 writes the entry count after
+/// the entries, so that the entries can be encoded a part at a time, each under its own
+/// hold of the catalog's lock ([`stage_locked`]).
+const MAGIC: &[u8; 8] = b"CLIOCAT2";
+/// Version 1 (the count before the entries), still read.
+const MAGIC_V1: &[u8; 8] = b"CLIOCAT1";
+
+/// Entries encoded per hold of the catalog's read lock by [`stage_locked`] (~1 ms).
+const LOCK_STEP: usize = 4096;
 
 /// The copy's file name in the data directory (and in backups).
 pub(crate) const FILE_NAME: &str = "catalog.bin";
@@ -36,23 +43,32 @@ fn legacy_path(path: &Path) -> PathBuf {
 }
 
 /// The copy's bytes: entries by ascending id, ids and creation times as deltas, settings only
-/// where they differ from the defaults, then a CRC-32 of everything before it.
+/// where they differ from the defaults, the entry count, then a CRC-32 of everything before
+/// it.
 #[cfg(test)]
 pub(crate) fn encode<'a>(entries: impl Iterator<Item = &'a SeriesInfo>) -> Vec<u8> {
     let mut out = Vec::new();
     // Writing into a Vec cannot fail.
-    let _ = encode_to(&mut out, entries);
+    let _ = encode_to(&mut out, sorted_visit(entries));
     out
 }
 
-/// Writes [`encode`]'s bytes to `w` a few KiB at a time: at a million series the copy is
-/// ~45 MB, which a flush no longer holds in memory at once.
-fn encode_to<'a, W: Write>(
-    w: &mut W,
+/// Hands `entries` on by ascending id.
+fn sorted_visit<'a>(
     entries: impl Iterator<Item = &'a SeriesInfo>,
-) -> std::io::Result<()> {
+) -> impl FnOnce(&mut dyn FnMut(&SeriesInfo)) {
     let mut sorted: Vec<&SeriesInfo> = entries.collect();
     sorted.sort_unstable_by_key(|e| e.id);
+    move |f| sorted.into_iter().for_each(f)
+}
+
+/// Writes [`encode`]'s bytes to `w` a few KiB at a time (at a million series the copy is
+/// ~45 MB, which a flush does not hold in memory at once). `visit` hands every entry, by
+/// ascending id, to the function it is given: it may take a lock for each part of them.
+fn encode_to<W: Write>(
+    w: &mut W,
+    visit: impl FnOnce(&mut dyn FnMut(&SeriesInfo)),
+) -> std::io::Result<()> {
     let mut crc = crc32fast::Hasher::new();
     let mut buf = Vec::with_capacity(CHUNK + 1024);
     let emit = |w: &mut W, crc: &mut crc32fast::Hasher, buf: &mut Vec<u8>| {
@@ -62,14 +78,25 @@ fn encode_to<'a, W: Write>(
         written
     };
     buf.extend_from_slice(MAGIC);
-    put_varint(&mut buf, sorted.len() as u64);
     let mut entry = EntryWriter::default();
-    for e in sorted {
-        entry.put(&mut buf, e);
-        if buf.len() >= CHUNK {
-            emit(w, &mut crc, &mut buf)?;
+    let mut count = 0u64;
+    let mut failed = None;
+    visit(&mut |e| {
+        if failed.is_some() {
+            return;
         }
+        entry.put(&mut buf, e);
+        count += 1;
+        if buf.len() >= CHUNK
+            && let Err(e) = emit(w, &mut crc, &mut buf)
+        {
+            failed = Some(e);
+        }
+    });
+    if let Some(e) = failed {
+        return Err(e);
     }
+    buf.extend_from_slice(&count.to_le_bytes());
     emit(w, &mut crc, &mut buf)?;
     w.write_all(&crc.finalize().to_le_bytes())
 }
@@ -85,27 +112,43 @@ pub(crate) fn decode(bytes: &[u8]) -> std::result::Result<Vec<SeriesInfo>, Strin
         .filter(|&n| n >= MAGIC.len())
         .ok_or_else(|| format!("{} bytes is too short for a catalog copy", bytes.len()))?;
     let (body, crc) = bytes.split_at(body_len);
-    if &body[..MAGIC.len()] != MAGIC {
+    let magic = &body[..MAGIC.len()];
+    if magic != MAGIC && magic != MAGIC_V1 {
         return Err("not a catalog copy (wrong magic bytes)".into());
     }
     let stored = u32::from_le_bytes([crc[0], crc[1], crc[2], crc[3]]);
     if crc32fast::hash(body) != stored {
         return Err("checksum mismatch: the file is damaged".into());
     }
-    let mut r = Reader::new(&body[MAGIC.len()..]);
-    let count = r.varint("entry count").map_err(|e| e.to_string())?;
+    // The entries' bytes (`body[start..end]`) and their count.
+    let (start, end, count) = if magic == MAGIC {
+        // The count is the last 8 bytes, after the entries.
+        let end = body
+            .len()
+            .checked_sub(8)
+            .filter(|&n| n >= MAGIC.len())
+            .ok_or("the entry count is missing")?;
+        let mut count = [0; 8];
+        count.copy_from_slice(&body[end..]);
+        (MAGIC.len(), end, u64::from_le_bytes(count))
+    } else {
+        let mut r = Reader::new(&body[MAGIC.len()..]);
+        let count = r.varint("entry count").map_err(|e| e.to_string())?;
+        (body.len() - r.remaining(), body.len(), count)
+    };
+    let mut r = Reader::new(&body[start..end]);
     // Every entry takes at least three bytes: a count beyond that is damage, not a reason
     // to reserve memory.
-    if count > (body.len() / 3) as u64 {
+    if count > ((end - start) / 3) as u64 {
         return Err(format!(
             "{count} entries cannot fit in {} bytes",
-            body.len()
+            end - start
         ));
     }
     let mut out: Vec<SeriesInfo> = Vec::with_capacity(count as usize);
     let mut reader = EntryReader::default();
     for n in 0..count {
-        let at = body.len() - r.remaining();
+        let at = end - r.remaining();
         let entry = reader
             .read(&mut r)
             .and_then(|e| match out.last() {
@@ -125,8 +168,8 @@ pub(crate) fn decode(bytes: &[u8]) -> std::result::Result<Vec<SeriesInfo>, Strin
 }
 
 /// The copy written to a temporary file, not yet in place: [`Staged::commit`] fsyncs it and
-/// renames it over the copy. A flush stages under the catalog's lock (the encoding needs one
-/// consistent catalog) and commits after it, so that writers creating series never wait for
+/// renames it over the copy. A flush stages a part at a time under the catalog's lock
+/// ([`stage_locked`]) and commits after it, so that writers creating series never wait for
 /// the disk.
 pub(crate) struct Staged {
     tmp: PathBuf,
@@ -134,15 +177,40 @@ pub(crate) struct Staged {
     file: File,
 }
 
-/// Writes the copy of `entries` to `<path>.tmp`.
-pub(crate) fn stage<'a>(
+/// Writes the copy of the catalog behind `catalog` to `<path>.tmp`, taking its read lock
+/// for [`LOCK_STEP`] entries at a time: held for the whole encoding (hundreds of
+/// milliseconds at a million series, longer at the flush's low priority), it made a series
+/// creation wait, and every read behind that creation (the lock is fair).
+///
+/// The ids are those of the moment the copy starts, so the copy holds every change the log
+/// held by then, which is all that the truncation after it removes (the flush calls this
+/// after its segments were closed). An entry changed or deleted meanwhile is copied as it
+/// is when its part is encoded, or left out; either way the log still holds that change and
+/// replays it over the copy in order.
+pub(crate) fn stage_locked(
     path: &Path,
-    entries: impl Iterator<Item = &'a SeriesInfo>,
+    catalog: &parking_lot::RwLock<super::Catalog>,
 ) -> Result<Staged> {
+    let mut ids: Vec<clio_storage::SeriesId> = catalog.read().ids().collect();
+    ids.sort_unstable();
+    stage_with(path, |f| {
+        for part in ids.chunks(LOCK_STEP) {
+            let catalog = catalog.read();
+            for id in part {
+                if let Some(e) = catalog.get(*id) {
+                    f(e);
+                }
+            }
+        }
+    })
+}
+
+/// Writes the copy of what `visit` hands on (by ascending id) to `<path>.tmp`.
+fn stage_with(path: &Path, visit: impl FnOnce(&mut dyn FnMut(&SeriesInfo))) -> Result<Staged> {
     let tmp = path.with_extension("bin.tmp");
     let write = || -> std::io::Result<File> {
         let mut w = std::io::BufWriter::with_capacity(CHUNK, File::create(&tmp)?);
-        encode_to(&mut w, entries)?;
+        encode_to(&mut w, visit)?;
         w.into_inner().map_err(|e| e.into_error())
     };
     let file = write().map_err(|e| Error::io(format!("writing {}", tmp.display()), e))?;
@@ -176,9 +244,9 @@ impl Staged {
     }
 }
 
-/// [`stage`] then [`Staged::commit`].
+/// Writes the copy of `entries` and puts it in place ([`Staged::commit`]).
 pub(crate) fn save<'a>(path: &Path, entries: impl Iterator<Item = &'a SeriesInfo>) -> Result<()> {
-    stage(path, entries)?.commit()
+    stage_with(path, sorted_visit(entries))?.commit()
 }
 
 /// Reads the copy (or an earlier version's JSON copy beside it); `None` when there is none.
@@ -246,6 +314,69 @@ mod tests {
     fn by_id(mut v: Vec<SeriesInfo>) -> Vec<SeriesInfo> {
         v.sort_by_key(|e| e.id);
         v
+    }
+
+    /// A copy written by version 1 (the count before the entries) reads as before.
+    #[test]
+    fn a_version_1_copy_is_still_read() {
+        let mut v1 = MAGIC_V1.to_vec();
+        let sorted = by_id(entries());
+        clio_codec::varint::put_varint(&mut v1, sorted.len() as u64);
+        let mut w = EntryWriter::default();
+        for e in &sorted {
+            w.put(&mut v1, e);
+        }
+        let crc = crc32fast::hash(&v1);
+        v1.extend_from_slice(&crc.to_le_bytes());
+        assert_eq!(decode(&v1), Ok(sorted));
+        // Damage in a version-1 copy is found as before.
+        let last = v1.len() - 5;
+        v1[last] ^= 0x41;
+        assert!(decode(&v1).is_err());
+    }
+
+    /// Staged a part at a time while another thread creates and deletes series: the copy
+    /// is whole (its count agrees, ids ascend) and holds every series that was there when
+    /// it started and was not deleted.
+    #[test]
+    fn a_copy_staged_beside_writers_is_whole() {
+        let info = |i: u64| SeriesInfo {
+            id: SeriesId(i),
+            key: None,
+            settings: SeriesSettings::default(),
+            created: i as i64,
+        };
+        let n = (LOCK_STEP * 5) as u64;
+        let catalog =
+            parking_lot::RwLock::new(super::super::Catalog::new((1..=n).map(info).collect()));
+        let dir = tempfile::tempdir().expect("tempdir");
+        let p = path(dir.path());
+        let stop = std::sync::atomic::AtomicBool::new(false);
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                // Deletes the even ids from the top down, creates new ids above n.
+                let mut i = 0;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) && i < n / 2 {
+                    let mut c = catalog.write();
+                    c.remove(SeriesId(n - 2 * i));
+                    c.insert(info(n + 1 + i));
+                    i += 1;
+                }
+            });
+            for _ in 0..20 {
+                stage_locked(&p, &catalog)
+                    .expect("stage")
+                    .commit()
+                    .expect("commit");
+                let copy = load(&p).expect("load").expect("a copy");
+                assert!(copy.windows(2).all(|w| w[0].id < w[1].id));
+                // The writer never deletes an odd id.
+                for odd in (1..=n).step_by(2) {
+                    assert!(copy.binary_search_by_key(&SeriesId(odd), |e| e.id).is_ok());
+                }
+            }
+            stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        });
     }
 
     #[test]

@@ -157,10 +157,10 @@ impl Store {
                 // The log about to be truncated may hold catalog changes: keep them in the
                 // copy.
                 let path = crate::catalog::snapshot::path(&inner.opts.data_dir);
-                // Encoded under the lock into a temporary file (a few hundred milliseconds
-                // at a million series), fsynced and put in place after it, so that writers
-                // creating series do not wait for the disk.
-                let staged = crate::catalog::snapshot::stage(&path, inner.catalog.read().all());
+                // Encoded into a temporary file a part at a time, each under a short hold
+                // of the catalog's lock, fsynced and put in place after it, so that writers
+                // creating series wait neither for the encoding nor for the disk.
+                let staged = crate::catalog::snapshot::stage_locked(&path, &inner.catalog);
                 let saved = staged.and_then(|s| s.commit());
                 if let Err(e) = saved {
                     inner.catalog_changed.store(true, Ordering::Release);

@@ -131,6 +131,8 @@ pub struct EngineStats {
     pub cache_misses: u64,
     /// Flushed points evicted for the memory budget.
     pub cache_evicted: u64,
+    /// Series whose newest points the warm-up after the start loaded from storage.
+    pub cache_warmed_series: u64,
     /// Bytes in the write-ahead log.
     pub wal_bytes: u64,
     /// fsyncs of the write-ahead log.
@@ -215,6 +217,8 @@ pub(crate) struct EngineState {
     pub(crate) archiver: Option<Arc<archive::Archiver>>,
     /// The flush's own thread, at `flush_priority`.
     pub(crate) background: background::Background,
+    /// The cache's warm-up after a restart.
+    pub(crate) warm: warm::WarmUp,
 }
 
 /// The engine: write-ahead log + adaptive cache + catalog in front of one storage backend.
@@ -245,6 +249,7 @@ mod open;
 mod read;
 mod series;
 pub(crate) mod status;
+mod warm;
 mod write;
 
 impl Store {
@@ -289,6 +294,7 @@ impl Store {
         for f in &self.inner.replicas {
             f.abort();
         }
+        self.inner.warm.abort();
         self.inner.lock.lock().take();
         std::mem::forget(self);
     }
@@ -390,6 +396,7 @@ impl Store {
             cache_hits: cc.hits.load(Ordering::Relaxed),
             cache_misses: cc.misses.load(Ordering::Relaxed),
             cache_evicted: cc.evicted.load(Ordering::Relaxed),
+            cache_warmed_series: i.warm.series(),
             wal_bytes: i.wal.bytes(),
             wal_syncs: i.wal.syncs(),
             flushes: c.flushes.load(Ordering::Relaxed),
@@ -412,6 +419,8 @@ impl Store {
         if let Some(h) = inner.service.lock().take() {
             h.abort();
         }
+        // Before the final flush, which may outlast a container engine's grace period.
+        self.save_warm_list();
         // A budget past what an Instant can hold (a huge setting) means no limit.
         let deadline = inner
             .opts

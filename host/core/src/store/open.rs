@@ -219,6 +219,7 @@ impl Store {
                 lock: Mutex::new(Some(lock)),
                 archiver,
                 background,
+                warm: Default::default(),
             }),
         };
         // Re-applied at once when the primary answers; otherwise the flush retries.
@@ -230,6 +231,7 @@ impl Store {
         for f in &store.inner.replicas {
             f.start(Arc::downgrade(&store.inner));
         }
+        store.start_warm_up();
         if store.flush_due() || store.inner.pending_len.load(Ordering::Relaxed) > 0 {
             store.inner.flush_wanted.notify_one();
         }
