@@ -80,8 +80,8 @@ pub struct CacheConfig {
     /// writer (`normal`, `low`, `idle`).
     #[serde(default)]
     pub flush_priority: clio_storage::priority::Priority,
-    /// A graceful stop lists the series readers used; the next start loads their newest
-    /// points from storage before they are asked for (ALEPIZ's cache dump, `unsavedData.json`).
+    /// A graceful stop (and a flush, at most once a minute) lists the series readers used;
+    /// the next start loads their newest points from storage before they are asked for (ALEPIZ's cache dump, `unsavedData.json`).
     #[serde(default = "default_warm_up")]
     pub warm_up: bool,
     /// Seconds the start waits for that warm-up before it opens the listeners; what is left

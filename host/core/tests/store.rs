@@ -722,6 +722,33 @@ async fn a_restart_warms_up_the_series_readers_used() {
     assert!(!listed.exists());
 }
 
+/// The list is also written after a flush (at most once a minute), so that a start after a
+/// crash is warm too.
+#[tokio::test]
+async fn a_start_after_a_crash_warms_up_from_the_list_the_last_flush_wrote() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, _) = open(dir.path(), options(dir.path())).await;
+    let batch: Vec<_> = (1..=2)
+        .flat_map(|s| (0..10).map(move |i| pt(s, 1_000 + i * 10, i as f64)))
+        .collect();
+    store.write(batch).await.unwrap();
+    store.read(&last(2, 10, 0, None)).await.unwrap();
+    store.flush().await.unwrap();
+    store.abandon();
+    let (store, _) = open(dir.path(), options(dir.path())).await;
+    assert!(store.warmed(Duration::from_secs(10)).await);
+    assert_eq!(store.stats().cache_warmed_series, 1);
+    let misses = store.stats().cache_misses;
+    let r = store.read(&last(2, 10, 0, None)).await.unwrap();
+    assert_eq!(nums(&r).len(), 10);
+    assert_eq!(
+        store.stats().cache_misses,
+        misses,
+        "series 2 answered from memory"
+    );
+    store.close().await.unwrap();
+}
+
 /// Model-based check: random writes (late, overwriting, strings), flushes, crashes and
 /// deletes against a BTreeMap, with tiny caches so that eviction and read-through run.
 mod model {

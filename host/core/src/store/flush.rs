@@ -185,6 +185,7 @@ impl Store {
                 f.wake();
             }
             inner.cache.maintain();
+            super::warm::save_list_now_and_then(inner);
         })
         .await?;
         report.millis = started.elapsed().as_millis() as u64;

@@ -3,7 +3,8 @@
 //! reads are answered from memory (issue #25: last-N p99 was 2.5 ms for the first seconds
 //! after a restart, and 0.25 ms once each series had been read once).
 //!
-//! The list comes from `cache/warm.rs`, written at [`Store::close`]. The start-up waits for
+//! The list comes from `cache/warm.rs`, written at [`Store::close`] and, at most once a
+//! minute, after a flush (so that a start after a crash is warm too). The start-up waits for
 //! the warm-up up to `[cache] warm_up_wait_seconds` before the listeners open
 //! ([`Store::warmed`]); what is left then loads in the background. The warm-up reads as a
 //! reader's first read would (`Cache::fill`, the same epoch rule), so a read or a flush
@@ -30,6 +31,8 @@ pub(crate) struct WarmUp {
     /// True once no task runs.
     done: watch::Sender<bool>,
     tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
+    /// When a flush last wrote the list.
+    saved: Mutex<Option<Instant>>,
     started: Instant,
     series: AtomicU64,
     points: AtomicU64,
@@ -42,6 +45,7 @@ impl Default for WarmUp {
             running: AtomicU64::new(0),
             done: watch::Sender::new(true),
             tasks: Mutex::default(),
+            saved: Mutex::default(),
             started: Instant::now(),
             series: AtomicU64::new(0),
             points: AtomicU64::new(0),
@@ -111,25 +115,49 @@ impl Store {
         )
     }
 
-    /// At close: stops the warm-up and writes the list for the next start: the series read
-    /// in this run (or warmed for it), then those the warm-up had not reached yet.
+    /// At close: stops the warm-up and writes the list for the next start.
     pub(super) fn save_warm_list(&self) {
-        let inner = &self.inner;
-        inner.warm.abort();
-        if !inner.opts.warm_up {
-            return;
+        self.inner.warm.abort();
+        save_list(&self.inner);
+    }
+}
+
+/// How often a flush writes the list too (so that a start after a crash is warm as well):
+/// at most once a minute, since at a million read series it takes a pass over the cache.
+const SAVE_EVERY: Duration = Duration::from_secs(60);
+
+/// After a flush, on its thread: writes the list when the last was written more than
+/// [`SAVE_EVERY`] ago.
+pub(super) fn save_list_now_and_then(inner: &EngineState) {
+    let due = {
+        let mut last = inner.warm.saved.lock();
+        let due = last.is_none_or(|t| t.elapsed() >= SAVE_EVERY);
+        if due {
+            *last = Some(Instant::now());
         }
-        let mut entries = inner.cache.warm_list();
-        let left = std::mem::take(&mut *inner.warm.left.lock());
-        if !left.is_empty() {
-            let listed: crate::hashing::FastSet<SeriesId> = entries.iter().map(|e| e.id).collect();
-            entries.extend(left.into_iter().rev().filter(|e| !listed.contains(&e.id)));
-        }
-        let path = list::path(&inner.opts.data_dir);
-        match list::save(&path, &entries) {
-            Ok(()) => debug!(series = entries.len(), "warm-up list written"),
-            Err(e) => warn!(error = %e, "the warm-up list was not written; the next start is cold"),
-        }
+        due
+    };
+    if due {
+        save_list(inner);
+    }
+}
+
+/// Writes the list for the next start (`warm_up` on): the series read in this run (or
+/// warmed for it), then those the warm-up has not reached yet.
+fn save_list(inner: &EngineState) {
+    if !inner.opts.warm_up {
+        return;
+    }
+    let mut entries = inner.cache.warm_list();
+    let left: Vec<WarmEntry> = inner.warm.left.lock().clone();
+    if !left.is_empty() {
+        let listed: crate::hashing::FastSet<SeriesId> = entries.iter().map(|e| e.id).collect();
+        entries.extend(left.into_iter().rev().filter(|e| !listed.contains(&e.id)));
+    }
+    let path = list::path(&inner.opts.data_dir);
+    match list::save(&path, &entries) {
+        Ok(()) => debug!(series = entries.len(), "warm-up list written"),
+        Err(e) => warn!(error = %e, "the warm-up list was not written; the next start is cold"),
     }
 }
 
