@@ -379,6 +379,82 @@ mod tests {
         });
     }
 
+    /// How long a series creation waits for the catalog while a flush writes the copy of a
+    /// million keyed series: encoded under one hold of the lock (as before) and a part at a
+    /// time (BENCHMARKS.md, session 23). A measurement; it checks only that each copy is
+    /// whole: `cargo test --release -p clio-core --lib --
+    /// --ignored copy_beside_a_creator --nocapture`.
+    #[test]
+    #[ignore = "a measurement"]
+    fn copy_beside_a_creator() {
+        let n = 1_000_000u64;
+        let key = |i: u64| {
+            format!("clio_bench,host=h{:03},sensor=s{i:07} value", i % 1000)
+                .parse::<SeriesKey>()
+                .expect("key")
+        };
+        let catalog = parking_lot::RwLock::new(super::super::Catalog::new(
+            (0..n)
+                .map(|i| SeriesInfo {
+                    id: SeriesId((1 << 48) + i),
+                    key: Some(key(i)),
+                    settings: SeriesSettings::default(),
+                    created: 1_765_000_000_000,
+                })
+                .collect(),
+        ));
+        let dir = tempfile::tempdir().expect("tempdir");
+        let p = path(dir.path());
+        for parts in [false, true] {
+            let done = std::sync::atomic::AtomicBool::new(false);
+            let started = std::time::Instant::now();
+            let waits = std::thread::scope(|s| {
+                let creator = s.spawn(|| {
+                    let mut waits = Vec::new();
+                    let mut i = n;
+                    while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                        let t = std::time::Instant::now();
+                        let mut c = catalog.write();
+                        waits.push(t.elapsed());
+                        c.insert(SeriesInfo {
+                            id: SeriesId((1 << 48) + i),
+                            key: Some(key(i)),
+                            settings: SeriesSettings::default(),
+                            created: 1_765_000_000_000,
+                        });
+                        drop(c);
+                        i += 1;
+                        std::thread::sleep(std::time::Duration::from_millis(1));
+                    }
+                    waits
+                });
+                let staged = if parts {
+                    stage_locked(&p, &catalog)
+                } else {
+                    let c = catalog.read();
+                    stage_with(&p, sorted_visit(c.all()))
+                };
+                staged.expect("stage").commit().expect("commit");
+                done.store(true, std::sync::atomic::Ordering::Relaxed);
+                creator.join().expect("creator")
+            });
+            let copy = load(&p).expect("load").expect("a copy");
+            assert!(copy.len() as u64 >= n, "{} entries", copy.len());
+            let mut waits = waits;
+            waits.sort();
+            println!(
+                "parts {parts}: copy staged in {:?}; {} creations meanwhile, longest wait {:?}, p99 {:?}",
+                started.elapsed(),
+                waits.len(),
+                waits.last().copied().unwrap_or_default(),
+                waits
+                    .get(waits.len() * 99 / 100)
+                    .copied()
+                    .unwrap_or_default()
+            );
+        }
+    }
+
     #[test]
     fn round_trips_and_missing_is_none() {
         let dir = tempfile::tempdir().expect("tempdir");
