@@ -128,12 +128,12 @@ fn a_graceful_restart_warms_up_the_series_read_before_it() {
     let got = points(&s, warm);
     assert_eq!(got.as_array().unwrap().len(), 20, "{got}");
     assert_eq!(got[19][1], json!(19.0), "{got}");
-    assert_eq!(count("clio_cache_hits_total"), hits + 1);
+    assert_eq!(count("clio_cache_hits_total"), hits + 1.0);
     assert_eq!(count("clio_cache_misses_total"), misses);
     assert_eq!(points(&s, cold).as_array().unwrap().len(), 20);
     assert_eq!(
         count("clio_cache_misses_total"),
-        misses + 1,
+        misses + 1.0,
         "the unread series was cold"
     );
     assert!(s.terminate().success());
