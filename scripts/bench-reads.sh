@@ -10,9 +10,10 @@
 # points each (`clio_bench`, what `bench query` reads) and one series with a year of points
 # every 10 s (`year`, 3.15 M points). It times the reads while the flush after the load runs,
 # once that flush has ended, and after a restart (what did not fit the stop's flush budget is
-# replayed from the log): last=10 and last=100 at RATE for 10 s each, 21 one-year reads of the
-# year series at `resolution=auto` (the trend buckets the range picks) and, for scale, 21
-# reads of its last day's raw points.
+# replayed from the log, and the series read before the stop are loaded into the cache):
+# last=10 and last=100 at RATE for 10 s each, 21 one-year reads of the year series at
+# `resolution=auto` (the trend buckets the range picks) and, for scale, 21 reads of its last
+# day's raw points.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib/bench.sh
@@ -78,6 +79,7 @@ echo "after the flush (everything stored; waited $(($(date +%s) - t0)) s for it)
 measure
 stop
 start
-echo "after a restart ($(sed 's/\x1b\[[0-9;]*m//g' "$WORK/clio.log" | grep -o 'write-ahead log replayed.*' | tail -1); a series' first read fills from storage):"
+log_line() { sed 's/\x1b\[[0-9;]*m//g' "$WORK/clio.log" | grep -o "$1.*" | tail -1; }
+echo "after a restart ($(log_line 'write-ahead log replayed'); $(log_line 'cache warmed up')):"
 measure
 stop
