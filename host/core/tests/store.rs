@@ -62,6 +62,9 @@ async fn write_read_flush_reopen() {
     let batch: Vec<_> = (0..100).map(|i| pt(7, 1_000 + i * 10, i as f64)).collect();
     let rep = store.write(batch).await.unwrap();
     assert_eq!((rep.points, rep.created_series), (100, 1));
+    assert_eq!(store.points_written(), 100);
+    assert_eq!(store.stats().points_written, 100);
+    assert_eq!(store.flush_failing(), None);
     let r = store.read(&last(7, 3, 0, None)).await.unwrap();
     assert_eq!(nums(&r), [(1970, 97.0), (1980, 98.0), (1990, 99.0)]);
     let r = store.read(&last(7, 2, 5, None)).await.unwrap();

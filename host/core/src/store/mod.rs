@@ -382,7 +382,19 @@ impl Store {
         self.inner.catalog.read().tags_of(measurement, keep, values)
     }
 
-    /// Engine counters.
+    /// Points acknowledged since start: [`Store::stats`]'s figure without its pass over the
+    /// cache (for callers that poll it, such as the alert rounds).
+    pub fn points_written(&self) -> u64 {
+        self.inner.counters.points_written.load(Ordering::Relaxed)
+    }
+
+    /// Why the last flush failed, until one succeeds: [`Store::stats`]'s figure without its
+    /// pass over the cache.
+    pub fn flush_failing(&self) -> Option<String> {
+        self.inner.flush_failing.lock().clone()
+    }
+
+    /// Engine counters, and the cache's figures (a pass over every cached series).
     pub fn stats(&self) -> EngineStats {
         let i = &self.inner;
         let c = &i.counters;

@@ -36,7 +36,7 @@ pub(crate) struct Evaluator {
 
 impl Evaluator {
     pub fn new(store: Store, plugins: Option<PluginHost>, data_dir: PathBuf) -> Self {
-        let written = store.stats().points_written;
+        let written = store.points_written();
         Evaluator {
             store,
             plugins,
@@ -52,7 +52,7 @@ impl Evaluator {
     pub fn start_round(&mut self, auth_failures: u64) {
         self.errors = 0;
         let now = Instant::now();
-        let written = self.store.stats().points_written;
+        let written = self.store.points_written();
         if written != self.ingest.0 {
             self.ingest = (written, now);
         }
@@ -86,7 +86,7 @@ impl Evaluator {
             RuleKind::Series => self.observe_series(rule),
             RuleKind::DiskFree => single(disk_free_percent(&self.data_dir), None),
             RuleKind::FlushFailing => {
-                let failing = self.store.stats().flush_failing;
+                let failing = self.store.flush_failing();
                 vec![Observation {
                     subject: String::new(),
                     series: None,
