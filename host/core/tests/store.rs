@@ -752,6 +752,38 @@ async fn a_start_after_a_crash_warms_up_from_the_list_the_last_flush_wrote() {
     store.close().await.unwrap();
 }
 
+/// Storage down at the start: the warm-up stops, and what it could not load stays on the
+/// list for the next start.
+#[tokio::test]
+async fn a_warm_up_that_storage_fails_keeps_its_list() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, _) = open(dir.path(), options(dir.path())).await;
+    let batch: Vec<_> = (1..=3)
+        .flat_map(|s| (0..10).map(move |i| pt(s, 1_000 + i * 10, i as f64)))
+        .collect();
+    store.write(batch).await.unwrap();
+    store.flush().await.unwrap();
+    for s in 1..=3 {
+        store.read(&last(s, 10, 0, None)).await.unwrap();
+    }
+    store.close().await.unwrap();
+
+    let flaky = std::sync::Arc::new(common::Flaky::new(common::sqlite(dir.path())));
+    flaky.down.store(true, Ordering::SeqCst);
+    let (store, _) = Store::open(options(dir.path()), flaky.clone())
+        .await
+        .unwrap();
+    assert!(store.warmed(Duration::from_secs(10)).await);
+    assert_eq!(store.stats().cache_warmed_series, 0);
+    flaky.down.store(false, Ordering::SeqCst);
+    store.close().await.unwrap();
+
+    let (store, _) = open(dir.path(), options(dir.path())).await;
+    assert!(store.warmed(Duration::from_secs(10)).await);
+    assert_eq!(store.stats().cache_warmed_series, 3, "the whole list again");
+    store.close().await.unwrap();
+}
+
 /// Model-based check: random writes (late, overwriting, strings), flushes, crashes and
 /// deletes against a BTreeMap, with tiny caches so that eviction and read-through run.
 mod model {

@@ -129,6 +129,11 @@ const SAVE_EVERY: Duration = Duration::from_secs(60);
 /// After a flush, on its thread: writes the list when the last was written more than
 /// [`SAVE_EVERY`] ago.
 pub(super) fn save_list_now_and_then(inner: &EngineState) {
+    // The final flush at close: the close wrote the list already, before the flush's upkeep
+    // dropped what it dropped.
+    if inner.closed.load(Ordering::Relaxed) {
+        return;
+    }
     let due = {
         let mut last = inner.warm.saved.lock();
         let due = last.is_none_or(|t| t.elapsed() >= SAVE_EVERY);
@@ -187,8 +192,14 @@ async fn warm_task(engine: Weak<EngineState>) {
             return;
         };
         if let Err(e) = warm_one(&inner, &entry).await {
-            let left = std::mem::take(&mut *inner.warm.left.lock());
-            warn!(error = %e, left = left.len(), "warm-up stopped: storage did not answer");
+            // What is left stays listed for the next start (the primary may be down now),
+            // this entry too: without points, its cache entry goes at the next upkeep.
+            let left = {
+                let mut left = inner.warm.left.lock();
+                left.push(entry);
+                left.len()
+            };
+            warn!(error = %e, left, "warm-up stopped: storage did not answer");
             finish(&inner.warm);
             return;
         }
