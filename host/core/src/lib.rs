@@ -10,21 +10,23 @@
 //! Modules:
 //! - `wal/`: segment files, the record format, the log thread with group commit, replay.
 //! - `cache`: per-series points in shards, sized by reader demand, evicted by a budget;
-//!   unflushed points carry their log segment.
+//!   unflushed points carry their log segment; `warm` lists the series readers used
+//!   (`cache-warm.bin`) for the warm-up after a restart.
 //! - `catalog/`: the key → id index the engine owns; `snapshot` is its local copy
 //!   (`catalog.bin`, binary), which lets the engine start with the primary down.
 //! - `store/`: [`Store`] by what it does: `open` (catalog, replay, queued changes), `write`
 //!   (validation, series resolution, backpressure), `read` (cache ∪ storage, columnar reads
 //!   for plugins, read-through fills), `flush` (and the cache service), `series` (series ops,
 //!   deletions, retention), `changes` (the queue for a primary that is down), `status` (read
-//!   failover, `/api/v1/storage`), `flush_mark`.
+//!   failover, `/api/v1/storage`), `warm` (the warm-up after a restart), `flush_mark`.
 //! - `topology`: [`Topology`] and [`BackendSpec`]: backends handed over unopened, opened and
 //!   reopened by the engine, with their health.
 //! - `apply`: changes other than points, idempotent, as they reach a backend.
 //! - `replica/`: a follower per replica: `reader` reads the log while it is written,
 //!   `accumulator` gathers points until a flush mark, `cursor` is the durable position,
 //!   `resync` refills from the primary.
-//! - `hashing`: the seeded fast hasher of the in-memory maps.
+//! - `hashing`: the seeded fast hasher of the in-memory maps. `framed`: magic bytes and a
+//!   checksum around `catalog.bin` and `cache-warm.bin`.
 //! - `query`: windows, resolutions, cursors, result caps. `lock`: one process per data
 //!   directory.
 #![deny(missing_docs)]
@@ -33,6 +35,7 @@ mod apply;
 mod cache;
 mod catalog;
 mod error;
+mod framed;
 mod hashing;
 mod id_map;
 mod lock;

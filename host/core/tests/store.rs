@@ -665,6 +665,13 @@ async fn trends_include_unflushed_points() {
     );
 }
 
+/// `n` points for each of `series`: values 0, 1, … stamped every 10 ms from 1,000.
+fn series_points(series: std::ops::RangeInclusive<u64>, n: i64) -> Vec<IncomingPoint> {
+    series
+        .flat_map(|s| (0..n).map(move |i| pt(s, 1_000 + i * 10, i as f64)))
+        .collect()
+}
+
 /// A graceful stop lists the series readers used; the next start loads their newest points
 /// (as many as their readers kept) before anyone asks, so that their first reads are hits.
 /// Series nobody read, or deleted since the list was written, are not loaded.
@@ -672,10 +679,7 @@ async fn trends_include_unflushed_points() {
 async fn a_restart_warms_up_the_series_readers_used() {
     let dir = tempfile::tempdir().unwrap();
     let (store, _) = open(dir.path(), options(dir.path())).await;
-    let batch: Vec<_> = (1..=3)
-        .flat_map(|s| (0..50).map(move |i| pt(s, 1_000 + i * 10, i as f64)))
-        .collect();
-    store.write(batch).await.unwrap();
+    store.write(series_points(1..=3, 50)).await.unwrap();
     store.flush().await.unwrap();
     // Series 1 read for its last 20, series 3 for its last 5; series 2 never.
     store.read(&last(1, 20, 0, None)).await.unwrap();
@@ -731,10 +735,7 @@ async fn a_restart_warms_up_the_series_readers_used() {
 async fn a_start_after_a_crash_warms_up_from_the_list_the_last_flush_wrote() {
     let dir = tempfile::tempdir().unwrap();
     let (store, _) = open(dir.path(), options(dir.path())).await;
-    let batch: Vec<_> = (1..=2)
-        .flat_map(|s| (0..10).map(move |i| pt(s, 1_000 + i * 10, i as f64)))
-        .collect();
-    store.write(batch).await.unwrap();
+    store.write(series_points(1..=2, 10)).await.unwrap();
     store.read(&last(2, 10, 0, None)).await.unwrap();
     store.flush().await.unwrap();
     store.abandon();
@@ -758,10 +759,7 @@ async fn a_start_after_a_crash_warms_up_from_the_list_the_last_flush_wrote() {
 async fn a_warm_up_that_storage_fails_keeps_its_list() {
     let dir = tempfile::tempdir().unwrap();
     let (store, _) = open(dir.path(), options(dir.path())).await;
-    let batch: Vec<_> = (1..=3)
-        .flat_map(|s| (0..10).map(move |i| pt(s, 1_000 + i * 10, i as f64)))
-        .collect();
-    store.write(batch).await.unwrap();
+    store.write(series_points(1..=3, 10)).await.unwrap();
     store.flush().await.unwrap();
     for s in 1..=3 {
         store.read(&last(s, 10, 0, None)).await.unwrap();

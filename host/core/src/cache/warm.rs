@@ -21,6 +21,7 @@ use clio_storage::SeriesId;
 
 use super::{COVER_ALL, COVER_NONE, Cache, SeriesCache, count32, in_steps};
 use crate::error::{Error, Result};
+use crate::framed;
 
 /// The file's first bytes: name and format version.
 const MAGIC: &[u8; 8] = b"CLIOWRM1";
@@ -75,22 +76,18 @@ impl Cache {
     }
 
     /// Takes over what the last run knew of a series' readers: its target (so that the next
-    /// flush keeps that many points) and its read time (so that it stays on the list).
-    pub(crate) fn restore_reader(&self, e: &WarmEntry) {
+    /// flush keeps that many points) and its read time (so that it stays on the list). Then,
+    /// when memory lacks the series' newest `target` points (as [`Cache::last`] would find,
+    /// though not counted as a hit or a miss: no reader asked), the epoch for the
+    /// [`Cache::fill`] that loads them.
+    pub(crate) fn restore_reader(&self, e: &WarmEntry) -> Option<u64> {
         let init = self.opts.init_cached_records;
         let mut shard = self.shard(e.id).lock();
         let sc = shard.get_or_insert_with(e.id, || SeriesCache::new(COVER_NONE, init));
         sc.target = sc.target.max(e.target).max(count32(init));
         sc.read_at = sc.read_at.max(e.read_at);
-    }
-
-    /// Whether memory lacks a series' newest `k` points (as [`Cache::last`] would find):
-    /// then the epoch for [`Cache::fill`]. Not counted as a hit or a miss: no reader asked.
-    pub(crate) fn warm_epoch(&self, id: SeriesId, k: usize) -> Option<u64> {
-        let shard = self.shard(id).lock();
-        let sc = shard.get(id)?;
         let covered = sc.points.range(sc.cover_from..).len();
-        (sc.cover_from != COVER_ALL && covered < k).then_some(sc.epoch)
+        (sc.cover_from != COVER_ALL && covered < e.target as usize).then_some(sc.epoch)
     }
 }
 
@@ -104,34 +101,17 @@ pub(crate) fn encode(entries: &[WarmEntry]) -> Vec<u8> {
         out.extend_from_slice(&e.target.to_le_bytes());
         out.extend_from_slice(&e.read_at.to_le_bytes());
     }
-    let crc = crc32fast::hash(&out);
-    out.extend_from_slice(&crc.to_le_bytes());
+    framed::seal(&mut out);
     out
 }
 
 /// Reads what [`encode`] wrote; the error says what is wrong.
 pub(crate) fn decode(bytes: &[u8]) -> std::result::Result<Vec<WarmEntry>, String> {
-    let head = MAGIC.len() + 8;
-    let body_len = bytes
-        .len()
-        .checked_sub(4)
-        .filter(|&n| n >= head)
-        .ok_or_else(|| format!("{} bytes is too short for a warm-up list", bytes.len()))?;
-    let (body, crc) = bytes.split_at(body_len);
-    if &body[..MAGIC.len()] != MAGIC {
-        return Err("not a warm-up list (wrong magic bytes)".into());
-    }
-    let le32 = |b: &[u8]| u32::from_le_bytes([b[0], b[1], b[2], b[3]]);
-    let le64 = |b: &[u8]| {
-        let mut a = [0; 8];
-        a.copy_from_slice(&b[..8]);
-        u64::from_le_bytes(a)
-    };
-    if crc32fast::hash(body) != le32(crc) {
-        return Err("checksum mismatch: the file is damaged".into());
-    }
-    let count = le64(&body[MAGIC.len()..]);
-    let entries = &body[head..];
+    let (_, body) = framed::open(bytes, &[MAGIC], "a warm-up list")?;
+    let (count, entries) = body
+        .split_first_chunk::<8>()
+        .ok_or("the entry count is missing")?;
+    let count = u64::from_le_bytes(*count);
     if count.checked_mul(ENTRY as u64) != Some(entries.len() as u64) {
         return Err(format!(
             "{count} entries do not take the {} bytes that follow",
@@ -141,11 +121,18 @@ pub(crate) fn decode(bytes: &[u8]) -> std::result::Result<Vec<WarmEntry>, String
     Ok(entries
         .chunks_exact(ENTRY)
         .map(|e| WarmEntry {
-            id: SeriesId(le64(e)),
-            target: le32(&e[8..]),
-            read_at: le32(&e[12..]),
+            id: SeriesId(u64::from_le_bytes(array(&e[..8]))),
+            target: u32::from_le_bytes(array(&e[8..12])),
+            read_at: u32::from_le_bytes(array(&e[12..])),
         })
         .collect())
+}
+
+/// The bytes of a field whose length the entry layout fixes.
+fn array<const N: usize>(b: &[u8]) -> [u8; N] {
+    let mut a = [0; N];
+    a.copy_from_slice(b);
+    a
 }
 
 /// Writes the list atomically (a temporary file renamed over it). No fsync: the list is a
@@ -161,16 +148,7 @@ pub(crate) fn save(path: &Path, entries: &[WarmEntry]) -> Result<()> {
 
 /// Reads the list; empty when there is none.
 pub(crate) fn load(path: &Path) -> Result<Vec<WarmEntry>> {
-    match fs::read(path) {
-        Ok(bytes) => decode(&bytes).map_err(|e| {
-            Error::io(
-                format!("reading {}", path.display()),
-                std::io::Error::new(std::io::ErrorKind::InvalidData, e),
-            )
-        }),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
-        Err(e) => Err(Error::io(format!("reading {}", path.display()), e)),
-    }
+    Ok(framed::load(path, decode)?.unwrap_or_default())
 }
 
 #[cfg(test)]
@@ -203,8 +181,7 @@ mod tests {
         // A count that disagrees with the length, under a valid checksum.
         let mut body = bytes[..bytes.len() - 4].to_vec();
         body[8] = 3;
-        let crc = crc32fast::hash(&body);
-        body.extend_from_slice(&crc.to_le_bytes());
+        framed::seal(&mut body);
         assert!(decode(&body).unwrap_err().contains("3 entries"));
     }
 
@@ -236,7 +213,11 @@ mod tests {
         assert_eq!((listed[0].id, listed[0].target), (SeriesId(2), 40));
         assert!(listed[0].read_at >= now_secs() - 1);
         // Read long ago (as loaded from a list) ranks after a read now.
-        c.restore_reader(&entry(3, 2, 1_000));
+        assert_eq!(
+            c.restore_reader(&entry(3, 2, 1_000)),
+            None,
+            "a new series: all in memory"
+        );
         let listed = c.warm_list();
         let ids: Vec<u64> = listed.iter().map(|e| e.id.0).collect();
         assert_eq!(ids, [2, 3]);

@@ -9,7 +9,7 @@
 //! catalog's lock at flushes (issue #25).
 
 use std::fs::{self, File};
-use std::io::{BufReader, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use clio_codec::varint::Reader;
@@ -18,6 +18,7 @@ use clio_storage::SeriesInfo;
 use super::entry_codec::{EntryReader, EntryWriter};
 
 use crate::error::{Error, Result};
+use crate::framed;
 
 /// The file's first bytes: name and format version. Version 2 writes the entry count after
 /// the entries, so that the entries can be encoded a part at a time, each under its own
@@ -106,33 +107,19 @@ const CHUNK: usize = 64 * 1024;
 
 /// Reads what [`encode`] wrote; the error says what is wrong and where.
 pub(crate) fn decode(bytes: &[u8]) -> std::result::Result<Vec<SeriesInfo>, String> {
-    let body_len = bytes
-        .len()
-        .checked_sub(4)
-        .filter(|&n| n >= MAGIC.len())
-        .ok_or_else(|| format!("{} bytes is too short for a catalog copy", bytes.len()))?;
-    let (body, crc) = bytes.split_at(body_len);
-    let magic = &body[..MAGIC.len()];
-    if magic != MAGIC && magic != MAGIC_V1 {
-        return Err("not a catalog copy (wrong magic bytes)".into());
-    }
-    let stored = u32::from_le_bytes([crc[0], crc[1], crc[2], crc[3]]);
-    if crc32fast::hash(body) != stored {
-        return Err("checksum mismatch: the file is damaged".into());
-    }
+    let (magic, body) = framed::open(bytes, &[MAGIC, MAGIC_V1], "a catalog copy")?;
     // The entries' bytes (`body[start..end]`) and their count.
     let (start, end, count) = if magic == MAGIC {
         // The count is the last 8 bytes, after the entries.
         let end = body
             .len()
             .checked_sub(8)
-            .filter(|&n| n >= MAGIC.len())
             .ok_or("the entry count is missing")?;
         let mut count = [0; 8];
         count.copy_from_slice(&body[end..]);
-        (MAGIC.len(), end, u64::from_le_bytes(count))
+        (0, end, u64::from_le_bytes(count))
     } else {
-        let mut r = Reader::new(&body[MAGIC.len()..]);
+        let mut r = Reader::new(body);
         let count = r.varint("entry count").map_err(|e| e.to_string())?;
         (body.len() - r.remaining(), body.len(), count)
     };
@@ -148,7 +135,7 @@ pub(crate) fn decode(bytes: &[u8]) -> std::result::Result<Vec<SeriesInfo>, Strin
     let mut out: Vec<SeriesInfo> = Vec::with_capacity(count as usize);
     let mut reader = EntryReader::default();
     for n in 0..count {
-        let at = end - r.remaining();
+        let at = framed::MAGIC_LEN + end - r.remaining();
         let entry = reader
             .read(&mut r)
             .and_then(|e| match out.last() {
@@ -251,26 +238,12 @@ pub(crate) fn save<'a>(path: &Path, entries: impl Iterator<Item = &'a SeriesInfo
 
 /// Reads the copy (or an earlier version's JSON copy beside it); `None` when there is none.
 pub(crate) fn load(path: &Path) -> Result<Option<Vec<SeriesInfo>>> {
-    let invalid = |p: &Path, e: String| {
-        Error::io(
-            format!("reading {}", p.display()),
-            std::io::Error::new(std::io::ErrorKind::InvalidData, e),
-        )
-    };
-    match fs::read(path) {
-        Ok(bytes) => return decode(&bytes).map(Some).map_err(|e| invalid(path, e)),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => return Err(Error::io(format!("reading {}", path.display()), e)),
+    if let Some(copy) = framed::load(path, decode)? {
+        return Ok(Some(copy));
     }
-    let legacy = legacy_path(path);
-    let file = match File::open(&legacy) {
-        Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(Error::io(format!("reading {}", legacy.display()), e)),
-    };
-    serde_json::from_reader(BufReader::new(file))
-        .map(Some)
-        .map_err(|e| invalid(&legacy, e.to_string()))
+    framed::load(&legacy_path(path), |json| {
+        serde_json::from_slice(json).map_err(|e| e.to_string())
+    })
 }
 
 #[cfg(test)]
@@ -326,8 +299,7 @@ mod tests {
         for e in &sorted {
             w.put(&mut v1, e);
         }
-        let crc = crc32fast::hash(&v1);
-        v1.extend_from_slice(&crc.to_le_bytes());
+        framed::seal(&mut v1);
         assert_eq!(decode(&v1), Ok(sorted));
         // Damage in a version-1 copy is found as before.
         let last = v1.len() - 5;

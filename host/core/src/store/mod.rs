@@ -400,7 +400,7 @@ impl Store {
         let c = &i.counters;
         let cc = &i.cache.counters;
         EngineStats {
-            points_written: c.points_written.load(Ordering::Relaxed),
+            points_written: self.points_written(),
             writes: c.writes.load(Ordering::Relaxed),
             restamped: c.restamped.load(Ordering::Relaxed),
             series: i.catalog.read().len(),
@@ -417,7 +417,7 @@ impl Store {
             last_flush_points: c.last_flush_points.load(Ordering::Relaxed),
             flushed_points: c.flushed_points.load(Ordering::Relaxed),
             wal_failing: i.wal.failing(),
-            flush_failing: i.flush_failing.lock().clone(),
+            flush_failing: self.flush_failing(),
         }
     }
 

@@ -211,9 +211,8 @@ async fn warm_one(inner: &EngineState, e: &WarmEntry) -> Result<()> {
     if !inner.catalog.read().contains(e.id) {
         return Ok(());
     }
-    inner.cache.restore_reader(e);
     let k = e.target as usize;
-    let Some(epoch) = inner.cache.warm_epoch(e.id, k) else {
+    let Some(epoch) = inner.cache.restore_reader(e) else {
         return Ok(());
     };
     let backend = inner.primary.get()?;
