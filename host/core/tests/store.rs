@@ -665,6 +665,51 @@ async fn trends_include_unflushed_points() {
     );
 }
 
+/// A trend read over a long span of unflushed points (a year of them, say) aggregates them
+/// off the runtime worker: on a one-thread runtime, a task beside the read keeps running
+/// while it does. Aggregated on the worker, the task would stop for the whole pass.
+#[tokio::test(flavor = "current_thread")]
+async fn a_trend_read_over_many_unflushed_points_leaves_the_runtime_free() {
+    use std::sync::Arc;
+    use std::sync::atomic::AtomicBool;
+    use std::time::Instant;
+    let dir = tempfile::tempdir().unwrap();
+    let (store, _) = open(dir.path(), options(dir.path())).await;
+    let n: i64 = 1_000_000;
+    for part in (0..n).collect::<Vec<_>>().chunks(100_000) {
+        let batch = part.iter().map(|&k| pt(1, k * 1_000, (k % 17) as f64));
+        store.write(batch.collect()).await.unwrap();
+    }
+    let i: TrendInterval = "1h".parse().unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let beside = tokio::spawn({
+        let stop = Arc::clone(&stop);
+        async move {
+            let (mut last, mut longest) = (Instant::now(), Duration::ZERO);
+            while !stop.load(Ordering::Relaxed) {
+                tokio::task::yield_now().await;
+                longest = longest.max(last.elapsed());
+                last = Instant::now();
+            }
+            longest
+        }
+    });
+    tokio::task::yield_now().await;
+    let started = Instant::now();
+    let got = store
+        .read_trends(SeriesId(1), i, 0, n * 1_000)
+        .await
+        .unwrap();
+    let took = started.elapsed();
+    stop.store(true, Ordering::Relaxed);
+    let longest = beside.await.unwrap();
+    assert_eq!(got.iter().map(|b| b.count).sum::<u64>(), n as u64);
+    assert!(
+        longest * 2 < took,
+        "the task beside the read stopped for {longest:?} of the read's {took:?}"
+    );
+}
+
 /// `n` points for each of `series`: values 0, 1, … stamped every 10 ms from 1,000.
 fn series_points(series: std::ops::RangeInclusive<u64>, n: i64) -> Vec<IncomingPoint> {
     series

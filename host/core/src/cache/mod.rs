@@ -402,6 +402,18 @@ impl Cache {
         dirty
     }
 
+    /// Points in memory of `[from, to)`, flushed or not: an upper bound of what
+    /// [`Cache::dirty_trends`] passes over, found without visiting them.
+    pub(crate) fn span_len(&self, id: SeriesId, from: Timestamp, to: Timestamp) -> usize {
+        if from >= to {
+            return 0;
+        }
+        let shard = self.shard(id).lock();
+        shard
+            .get(id)
+            .map_or(0, |sc| sc.points.range(from..to).len())
+    }
+
     /// Unflushed points of `[from, to)`.
     pub(crate) fn dirty_in_range(&self, id: SeriesId, from: Timestamp, to: Timestamp) -> usize {
         if from >= to {

@@ -3,6 +3,10 @@
 use super::in_flight::{BATCH_WAIT, Before};
 use super::*;
 
+/// Most points in memory a trend read aggregates on the runtime worker it runs on (about half a
+/// millisecond of work); past it the pass moves to a blocking thread.
+const DIRTY_TRENDS_INLINE: usize = 65_536;
+
 impl Store {
     /// Answers a read (semantics.md section 2): merges cache and storage, applies the
     /// result caps, and hands out a cursor for the older part when it truncates.
@@ -443,7 +447,9 @@ impl Store {
                     continue;
                 }
             };
-            let dirty = self.inner.cache.dirty_trends(id, interval, pfrom, pto);
+            let dirty = self
+                .dirty_trends_off_runtime(id, interval, pfrom, pto)
+                .await?;
             let stored = self
                 .read_backend()?
                 .read_trends(id, interval, from, to)
@@ -454,6 +460,32 @@ impl Store {
             if Instant::now() >= deadline {
                 return Err(flush_too_slow(id));
             }
+        }
+    }
+
+    /// [`Cache::dirty_trends`](crate::cache::Cache::dirty_trends) for an async caller. Over
+    /// a long span of points in memory (a year of 10-s points not flushed yet: 3 M points,
+    /// ~20 ms) it runs on a blocking thread, so that the requests queued on this runtime
+    /// worker do not wait for it; a short span stays here, where a thread hand-off would
+    /// cost more than the pass.
+    async fn dirty_trends_off_runtime(
+        &self,
+        id: SeriesId,
+        interval: TrendInterval,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> Result<Vec<TrendBucket>> {
+        let cache = &self.inner.cache;
+        if cache.span_len(id, from, to) <= DIRTY_TRENDS_INLINE {
+            return Ok(cache.dirty_trends(id, interval, from, to));
+        }
+        let inner = Arc::clone(&self.inner);
+        match tokio::task::spawn_blocking(move || inner.cache.dirty_trends(id, interval, from, to))
+            .await
+        {
+            Ok(buckets) => Ok(buckets),
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            Err(_) => Err(Error::Closed),
         }
     }
 
