@@ -107,36 +107,64 @@ pub(crate) fn list(conn: &Connection, filter: &SeriesFilter) -> Result<Vec<Serie
 
 /// Adds entries; existing ids are left alone; a key owned by another id is refused and
 /// nothing of the call is stored (the caller runs it in a transaction).
+///
+/// A flush creates a million series in one call: each costs one lookup by id and the insert,
+/// whose unique index on `key` is what finds a key owned by another id (the owner is looked
+/// up only then, for the error).
 pub(crate) fn create(conn: &Connection, series: &[NewSeries], now: i64) -> Result<()> {
-    for s in series {
-        if get(conn, s.id)?.is_some() {
-            continue;
-        }
-        if let Some(key) = &s.key
-            && let Some(owner) = find_key(conn, key)?
-        {
-            return Err(StorageError::InvalidInput(format!(
-                "series key `{key}` already belongs to series {}, cannot give it to {}",
-                owner.id, s.id
-            )));
-        }
-        let metadata = serde_json::to_string(&s.settings.metadata).map_err(StorageError::other)?;
-        conn.prepare_cached(
+    let mut exists = conn
+        .prepare_cached("SELECT 1 FROM series WHERE id = ?1")
+        .map_err(sql)?;
+    let mut insert = conn
+        .prepare_cached(
             "INSERT INTO series (id, key, keep_history_days, keep_trends_days, metadata, created)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
         )
-        .map_err(sql)?
-        .execute(params![
+        .map_err(sql)?;
+    for s in series {
+        if exists.exists([id_sql(s.id)]).map_err(sql)? {
+            continue;
+        }
+        // Most series have none: no JSON encoder for `{}`.
+        let metadata = if s.settings.metadata.is_empty() {
+            "{}".to_owned()
+        } else {
+            serde_json::to_string(&s.settings.metadata).map_err(StorageError::other)?
+        };
+        let inserted = insert.execute(params![
             id_sql(s.id),
             s.key.as_ref().map(|k| k.to_string()),
             s.settings.keep_history_days,
             s.settings.keep_trends_days,
             metadata,
             now
-        ])
-        .map_err(sql)?;
+        ]);
+        match inserted {
+            Ok(_) => {}
+            Err(e) if is_unique_violation(&e) => {
+                if let Some(key) = &s.key
+                    && let Some(owner) = find_key(conn, key)?
+                {
+                    return Err(StorageError::InvalidInput(format!(
+                        "series key `{key}` already belongs to series {}, cannot give it to {}",
+                        owner.id, s.id
+                    )));
+                }
+                return Err(sql(e));
+            }
+            Err(e) => return Err(sql(e)),
+        }
     }
     Ok(())
+}
+
+/// A UNIQUE (or primary key) constraint refused the statement.
+fn is_unique_violation(e: &rusqlite::Error) -> bool {
+    matches!(
+        e,
+        rusqlite::Error::SqliteFailure(f, _)
+            if f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE
+    )
 }
 
 /// Applies `update`; `NotFound` when the series does not exist.
