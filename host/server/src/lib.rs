@@ -7,6 +7,7 @@
 pub mod alerts;
 pub mod auth;
 pub mod backup;
+mod blocking;
 pub mod door;
 pub mod error;
 pub mod glass_jobs;
