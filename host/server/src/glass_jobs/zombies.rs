@@ -90,10 +90,13 @@ impl SensorZombies {
                 .map_err(|e| format!("cannot mark series {id} as sensor {sensor:?}'s: {e}"))?;
         }
         let mut zombies = Vec::new();
-        self.store.visit_series(&SeriesFilter::default(), |s| {
-            if s.settings.metadata.contains_key(SENSOR_META) && !links.contains_key(&s.id) {
-                zombies.push(s.id);
-            }
+        // Every series of the catalog: off the runtime worker that requests wait behind.
+        crate::blocking::off_worker(|| {
+            self.store.visit_series(&SeriesFilter::default(), |s| {
+                if s.settings.metadata.contains_key(SENSOR_META) && !links.contains_key(&s.id) {
+                    zombies.push(s.id);
+                }
+            })
         });
         Ok(zombies)
     }
