@@ -6,6 +6,8 @@
 /// thread for the duration; elsewhere (a current-thread runtime, no runtime) in place.
 ///
 /// `block_in_place` rather than `spawn_blocking`: the passes borrow the request's context.
+/// Calls may nest (a SHOW statement around [`Gate::visit_series`](crate::door::Gate)): the
+/// inner one finds the worker handed off already and runs in place.
 pub(crate) fn off_worker<R>(f: impl FnOnce() -> R) -> R {
     match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
         Ok(tokio::runtime::RuntimeFlavor::MultiThread) => tokio::task::block_in_place(f),

@@ -1,5 +1,6 @@
 //! The `series` table: ids, keys, retention settings and metadata.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use clio_storage::{
@@ -126,10 +127,12 @@ pub(crate) fn create(conn: &Connection, series: &[NewSeries], now: i64) -> Resul
             continue;
         }
         // Most series have none: no JSON encoder for `{}`.
-        let metadata = if s.settings.metadata.is_empty() {
-            "{}".to_owned()
+        let metadata: Cow<'_, str> = if s.settings.metadata.is_empty() {
+            Cow::Borrowed("{}")
         } else {
-            serde_json::to_string(&s.settings.metadata).map_err(StorageError::other)?
+            serde_json::to_string(&s.settings.metadata)
+                .map_err(StorageError::other)?
+                .into()
         };
         let inserted = insert.execute(params![
             id_sql(s.id),
@@ -158,7 +161,7 @@ pub(crate) fn create(conn: &Connection, series: &[NewSeries], now: i64) -> Resul
     Ok(())
 }
 
-/// A UNIQUE (or primary key) constraint refused the statement.
+/// A UNIQUE constraint (here: `series.key`) refused the statement.
 fn is_unique_violation(e: &rusqlite::Error) -> bool {
     matches!(
         e,

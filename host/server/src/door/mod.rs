@@ -28,6 +28,7 @@ use clio_storage::{
 use tokio::sync::OwnedSemaphorePermit;
 
 use crate::auth::{Principal, PrincipalKind, Role};
+use crate::blocking::off_worker;
 use crate::error::ApiError;
 pub use state::AppState;
 
@@ -270,7 +271,7 @@ impl Gate {
         if self.principal().scope.is_unrestricted() {
             return Ok(Vec::new());
         }
-        let mut all = self.state.store().list_series(filter);
+        let mut all = off_worker(|| self.state.store().list_series(filter));
         all.retain(|s| !self.sees(s));
         Ok(all)
     }
@@ -533,18 +534,23 @@ impl Gate {
         &self.state.store().options().trend_intervals
     }
 
-    /// Every catalog entry passing `filter` that the scope covers (`read`).
+    /// Every catalog entry passing `filter` that the scope covers (`read`). A measurement
+    /// may hold a million series: the walk runs [`off_worker`], as [`Gate::visit_series`].
     pub fn list_series(&self, filter: &SeriesFilter) -> Result<Vec<SeriesInfo>, ApiError> {
         self.require(Role::Read)?;
-        let mut all = self.state.store().list_series(filter);
-        if !self.principal().scope.is_unrestricted() {
-            all.retain(|s| self.sees(s));
-        }
-        Ok(all)
+        off_worker(|| {
+            let mut all = self.state.store().list_series(filter);
+            if !self.principal().scope.is_unrestricted() {
+                all.retain(|s| self.sees(s));
+            }
+            Ok(all)
+        })
     }
 
     /// Calls `visit` with every catalog entry passing `filter` that the scope covers
     /// (`read`), by ascending id, without copying the catalog ([`clio_core::Store::visit_series`]).
+    /// The walk runs [`off_worker`]: the requests queued on this runtime worker do not wait
+    /// for a million series.
     pub fn visit_series(
         &self,
         filter: &SeriesFilter,
@@ -552,10 +558,12 @@ impl Gate {
     ) -> Result<(), ApiError> {
         self.require(Role::Read)?;
         let all = self.principal().scope.is_unrestricted();
-        self.state.store().visit_series(filter, |s| {
-            if all || self.sees(s) {
-                visit(s)
-            }
+        off_worker(|| {
+            self.state.store().visit_series(filter, |s| {
+                if all || self.sees(s) {
+                    visit(s)
+                }
+            })
         });
         Ok(())
     }
