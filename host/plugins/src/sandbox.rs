@@ -347,7 +347,7 @@ pub(crate) fn set_call_limits(
     store.set_epoch_deadline(ticks);
     store.epoch_deadline_trap();
     let st = store.data_mut();
-    st.deadline = st.ticks.now() + ticks;
+    st.deadline = st.ticks.arm(ticks);
     st.import_deadline_hit = false;
     st.limiter.hit = false;
     if !st.metered {

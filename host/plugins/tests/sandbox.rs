@@ -229,6 +229,27 @@ async fn errors_name_what_was_wrong() {
     assert_eq!(st.sha256.len(), 64);
 }
 
+/// The epoch ticker parks while no call is armed; a runaway call after an idle spell must
+/// wake it and still be stopped at its deadline.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_runaway_call_after_an_idle_spell_is_still_stopped() {
+    let _serial = SERIAL.lock().await;
+    let e = env().await;
+    let h = &e.host;
+    assert_eq!(
+        eval(h, NUM, "hostile", "ok", END).await.unwrap(),
+        FnValue::Num(42.0)
+    );
+    // Past the last call's deadline (100 ms): the ticker has parked.
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let started = Instant::now();
+    let err = eval(h, NUM, "hostile", "loop", END).await.unwrap_err();
+    let took = started.elapsed();
+    assert_eq!(err.kind(), "timeout", "{err}");
+    assert!(took >= Duration::from_millis(95), "stopped after {took:?}");
+    assert!(took < Duration::from_millis(1000), "ran {took:?}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hostile_plugins_fail_alone() {
     let _serial = SERIAL.lock().await;
