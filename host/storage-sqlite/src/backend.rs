@@ -1,6 +1,6 @@
 //! [`SqliteBackend`]: the [`StorageBackend`] over one SQLite file.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
@@ -15,6 +15,7 @@ use rusqlite::{Connection, OpenFlags, TransactionBehavior};
 
 use crate::caller_thread_reads::InlineReaders;
 use crate::error::sql;
+use crate::fresh::{self, Fresh};
 use crate::options::SqliteOptions;
 use crate::pool::Pool;
 use crate::query::StoreTotals;
@@ -29,6 +30,8 @@ pub struct SqliteBackend {
     readers: Pool,
     /// Reads on the caller's thread ([`StorageBackend::read_range_columns_inline`]).
     inline: InlineReaders,
+    /// Series created and not written to since (used on the writer thread only).
+    fresh: Arc<Mutex<Fresh>>,
 }
 
 fn now_ms() -> i64 {
@@ -82,6 +85,7 @@ impl SqliteBackend {
                 opts.keys.clone(),
             ),
             opts: Arc::new(opts),
+            fresh: Arc::default(),
         };
         tracing::info!(
             path = %backend.opts.path.display(),
@@ -207,8 +211,12 @@ impl CatalogStore for SqliteBackend {
     }
 
     async fn create_series_owned(&self, series: Vec<NewSeries>) -> Result<()> {
-        self.write_tx(move |tx, _| catalog::create(tx, &series, now_ms()))
-            .await
+        let fresh = self.fresh.clone();
+        self.write_tx(move |tx, _| {
+            let mut fresh = fresh.lock().unwrap_or_else(|p| p.into_inner());
+            catalog::create(tx, &series, now_ms(), |id| fresh.insert(id))
+        })
+        .await
     }
 
     async fn get_series(&self, id: SeriesId) -> Result<Option<SeriesInfo>> {
@@ -246,11 +254,16 @@ impl PointStore for SqliteBackend {
     /// The batch goes to the writer thread as it is: a copy of a flush batch (200,000 series)
     /// held a runtime worker for milliseconds.
     async fn write_shared(&self, batch: Arc<Vec<SeriesPoints>>) -> Result<WriteSummary> {
+        let fresh = self.fresh.clone();
         self.write_tx(move |tx, opts| {
+            let mut fresh = fresh.lock().unwrap_or_else(|p| p.into_inner());
             let mut summary = WriteSummary::default();
             for sp in batch.iter() {
+                // A series just created holds nothing yet: one probe instead of the lookups
+                // for chunks to merge into (the set is a hint; the probe decides).
+                let stored = !fresh.take(sp.series) || fresh::stores_any(tx, sp.series)?;
                 let outcome =
-                    chunks::merge_points(tx, sp.series, &sp.points, opts.max_chunk_points)?;
+                    chunks::merge_points(tx, sp.series, &sp.points, opts.max_chunk_points, stored)?;
                 summary.points += outcome.points;
                 summary.replaced += outcome.replaced.len() as u64;
                 summary.trend_buckets += trends::apply(
@@ -259,6 +272,7 @@ impl PointStore for SqliteBackend {
                     &opts.trend_intervals,
                     &sp.points,
                     &outcome.replaced,
+                    stored,
                 )?;
             }
             Ok(summary)

@@ -107,12 +107,18 @@ pub(crate) fn list(conn: &Connection, filter: &SeriesFilter) -> Result<Vec<Serie
 }
 
 /// Adds entries; existing ids are left alone; a key owned by another id is refused and
-/// nothing of the call is stored (the caller runs it in a transaction).
+/// nothing of the call is stored (the caller runs it in a transaction). `added` hears of
+/// each entry inserted.
 ///
 /// A flush creates a million series in one call: each costs one lookup by id and the insert,
 /// whose unique index on `key` is what finds a key owned by another id (the owner is looked
 /// up only then, for the error).
-pub(crate) fn create(conn: &Connection, series: &[NewSeries], now: i64) -> Result<()> {
+pub(crate) fn create(
+    conn: &Connection,
+    series: &[NewSeries],
+    now: i64,
+    mut added: impl FnMut(SeriesId),
+) -> Result<()> {
     let mut exists = conn
         .prepare_cached("SELECT 1 FROM series WHERE id = ?1")
         .map_err(sql)?;
@@ -143,7 +149,7 @@ pub(crate) fn create(conn: &Connection, series: &[NewSeries], now: i64) -> Resul
             now
         ]);
         match inserted {
-            Ok(_) => {}
+            Ok(_) => added(s.id),
             Err(e) if is_unique_violation(&e) => {
                 if let Some(key) = &s.key
                     && let Some(owner) = find_key(conn, key)?

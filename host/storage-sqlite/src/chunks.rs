@@ -20,12 +20,14 @@ pub(crate) struct MergeOutcome {
 /// Stores `new` (strictly ascending) for `series`. Loads the chunks overlapping the new
 /// points' span, plus the chunk just before it when that one has room, merges (new values
 /// win), and writes the result back as evenly sized chunks of at most `max` points. Chunks of
-/// one series never overlap in time.
+/// one series never overlap in time. `stored` false says the caller knows storage holds no
+/// chunk of the series (the lookup is skipped).
 pub(crate) fn merge_points(
     conn: &Connection,
     series: SeriesId,
     new: &[Point],
     max: usize,
+    stored: bool,
 ) -> Result<MergeOutcome> {
     let (Some(first), Some(last)) = (new.first(), new.last()) else {
         return Ok(MergeOutcome::default());
@@ -34,6 +36,13 @@ pub(crate) fn merge_points(
         return Err(StorageError::InvalidInput(format!(
             "points of series {series} are not strictly ascending by time"
         )));
+    }
+    if !stored {
+        insert_chunks(conn, series, new, max)?;
+        return Ok(MergeOutcome {
+            points: new.len() as u64,
+            replaced: Vec::new(),
+        });
     }
     let (a, b) = (first.ts, last.ts);
     // Newest first: every chunk starting at or before `b` that still reaches `a`, then the

@@ -17,6 +17,7 @@ mod catalog;
 mod chunks;
 mod direct;
 mod error;
+mod fresh;
 mod options;
 mod pool;
 mod query;

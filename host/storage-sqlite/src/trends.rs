@@ -70,6 +70,8 @@ pub(crate) fn read(
 
 /// Brings the buckets touched by `new` up to date; `replaced` are timestamps of `new` that
 /// overwrote stored values. Call after the raw points are written. Returns buckets written.
+/// `stored` false says the caller knows storage held no trend chunk of the series (the
+/// lookups of the chunks to merge into are skipped).
 /// The rules are the shared ones ([`clio_storage::trend_maint`]); this applies them inside the
 /// caller's transaction.
 pub(crate) fn apply(
@@ -78,6 +80,7 @@ pub(crate) fn apply(
     intervals: &[TrendInterval],
     new: &[Point],
     replaced: &[Timestamp],
+    stored: bool,
 ) -> Result<u64> {
     let mut written = 0u64;
     for &interval in intervals {
@@ -85,7 +88,11 @@ pub(crate) fn apply(
         let Some((lo, hi)) = trend_maint::touched(interval, new, &rebuild) else {
             continue;
         };
-        let mut map = take_range(conn, series, interval, lo, hi)?;
+        let mut map = if stored {
+            take_range(conn, series, interval, lo, hi)?
+        } else {
+            BTreeMap::new()
+        };
         written += trend_maint::update_buckets(interval, &mut map, new, &rebuild, |start| {
             read_all(conn, series, start, start.saturating_add(interval.ms()))
         })?;

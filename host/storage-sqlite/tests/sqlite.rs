@@ -446,3 +446,74 @@ async fn reads_on_the_callers_thread_answer_what_async_reads_answer() {
         .unwrap();
     assert_eq!(got, want);
 }
+
+fn new_series(id: u64) -> NewSeries {
+    NewSeries {
+        id: SeriesId(id),
+        key: Some(format!("m,host=h{id} value").parse().unwrap()),
+        settings: SeriesSettings::default(),
+    }
+}
+
+/// A series just created is written without looking up chunks to merge into, after one
+/// probe of whether storage holds anything of it. Points written under its id before it was
+/// created (the storage API allows that) must still be found and merged, not overlapped.
+#[tokio::test]
+async fn a_series_created_after_its_points_were_stored_still_merges() {
+    let (dir, b) = fresh(100);
+    let interval = TrendInterval::from_ms(600_000).unwrap();
+    b.write(&[SeriesPoints {
+        series: SeriesId(9),
+        points: pts(0..1000, 100),
+    }])
+    .await
+    .unwrap();
+    b.create_series(&[new_series(9), new_series(10)])
+        .await
+        .unwrap();
+    let w = b
+        .write(&[
+            SeriesPoints {
+                series: SeriesId(9),
+                points: vec![Point::new(500, -1.0), Point::new(1000, 5.0)],
+            },
+            SeriesPoints {
+                series: SeriesId(10),
+                points: pts(0..1000, 100),
+            },
+        ])
+        .await
+        .unwrap();
+    assert_eq!((w.points, w.replaced), (12, 1));
+    let path = dir.path().join("clio.db");
+    assert_eq!(
+        chunk_rows(&path, 9),
+        [(0, 1000, 11)],
+        "merged into the one chunk"
+    );
+    assert_eq!(chunk_rows(&path, 10), [(0, 900, 10)]);
+    let nine = b
+        .read_range(SeriesId(9), i64::MIN, i64::MAX, usize::MAX)
+        .await
+        .unwrap();
+    assert_eq!(nine.len(), 11);
+    assert_eq!(nine[5], Point::new(500, -1.0));
+    let trend = |id| b.read_trends(SeriesId(id), interval, i64::MIN, i64::MAX);
+    let nine = trend(9).await.unwrap();
+    assert_eq!(nine.len(), 1);
+    assert_eq!(nine[0].count, 11);
+    assert_eq!(nine[0].min, -1.0);
+    let ten = trend(10).await.unwrap();
+    assert_eq!((ten.len(), ten[0].count, ten[0].max), (1, 10, 9.0));
+    // Written once, the new series is no longer new: a second write merges.
+    let w = b
+        .write(&[SeriesPoints {
+            series: SeriesId(10),
+            points: vec![Point::new(0, 7.0)],
+        }])
+        .await
+        .unwrap();
+    assert_eq!(w.replaced, 1);
+    assert_eq!(chunk_rows(&path, 10), [(0, 900, 10)]);
+    assert_eq!(trend(10).await.unwrap()[0].min, 1.0);
+}
