@@ -70,10 +70,12 @@ impl Fresh {
             return false;
         }
         self.runs.remove(&start);
-        if start < id {
+        // Taking from the middle splits the run; at the bound the rest is forgotten instead
+        // (forgetting is always safe), so takes in any order cannot grow the set either.
+        if start < id && self.runs.len() < MAX_RUNS {
             self.runs.insert(start, id - 1);
         }
-        if id < last {
+        if id < last && self.runs.len() < MAX_RUNS {
             self.runs.insert(id + 1, last);
         }
         true
@@ -147,5 +149,21 @@ mod tests {
         assert_eq!(f.runs.len(), MAX_RUNS);
         assert!(f.take(SeriesId(0)));
         assert!(!f.take(SeriesId(MAX_RUNS as u64 * 2)));
+        // Splitting runs at the bound does not grow the set past it.
+        f.insert(SeriesId(1));
+        f.insert(SeriesId(3));
+        assert_eq!(f.runs.len(), MAX_RUNS - 2, "1..=4 joined into one run");
+        assert!(f.take(SeriesId(2)));
+        assert!(f.take(SeriesId(6)) && f.take(SeriesId(8)));
+        let mut f = Fresh::default();
+        f.insert(SeriesId(10));
+        for i in 0..MAX_RUNS as u64 - 1 {
+            f.insert(SeriesId(1_000 + i * 2));
+        }
+        f.insert(SeriesId(11));
+        f.insert(SeriesId(12));
+        assert_eq!(f.runs.len(), MAX_RUNS);
+        assert!(f.take(SeriesId(11)));
+        assert!(f.runs.len() <= MAX_RUNS, "{} runs", f.runs.len());
     }
 }
