@@ -37,19 +37,55 @@ pub(crate) fn merge_points(
             "points of series {series} are not strictly ascending by time"
         )));
     }
-    if !stored {
+    let touched = if stored {
+        touched_chunks(conn, series, first.ts, last.ts, max)?
+    } else {
+        Vec::new()
+    };
+    let mut outcome = MergeOutcome {
+        points: new.len() as u64,
+        replaced: Vec::new(),
+    };
+    if touched.is_empty() {
         insert_chunks(conn, series, new, max)?;
-        return Ok(MergeOutcome {
-            points: new.len() as u64,
-            replaced: Vec::new(),
-        });
+        return Ok(outcome);
     }
-    let (a, b) = (first.ts, last.ts);
+    let mut old: Vec<Point> = Vec::new();
+    for row in &touched {
+        old.extend(row.decode(series)?);
+        delete_chunk(conn, series, row.start_ts)?;
+    }
+    // Pure appends (the usual case) fill chunks to the maximum and leave the remainder as
+    // the open tail; merges into the past split evenly so that no sliver chunks remain.
+    let appending = old.last().is_none_or(|p| p.ts < first.ts);
+    let merged = clio_storage::merge_points(old, new, &mut outcome.replaced);
+    if appending {
+        for piece in merged.chunks(max.clamp(1, clio_codec::MAX_CHUNK_POINTS)) {
+            insert_chunks(conn, series, piece, max)?;
+        }
+    } else {
+        insert_chunks(conn, series, &merged, max)?;
+    }
+    Ok(outcome)
+}
+
+/// The stored chunks that points of `[a, b]` merge into, oldest first: every chunk
+/// overlapping the span, plus the one just before it when that one has room to append to.
+fn touched_chunks(
+    conn: &Connection,
+    series: SeriesId,
+    a: Timestamp,
+    b: Timestamp,
+    max: usize,
+) -> Result<Vec<ChunkRow>> {
     // Newest first: every chunk starting at or before `b` that still reaches `a`, then the
     // first one that ends before `a` (the append candidate).
     let mut touched: Vec<ChunkRow> = Vec::new();
-    let before = b.saturating_add(1);
-    let limit_before = if b == Timestamp::MAX { b } else { before };
+    let limit_before = if b == Timestamp::MAX {
+        b
+    } else {
+        b.saturating_add(1)
+    };
     let mut tail: Option<ChunkRow> = None;
     chunks_before_desc(conn, series, limit_before, |row| {
         if row.end_ts >= a {
@@ -70,32 +106,7 @@ pub(crate) fn merge_points(
     }
     touched.extend(tail);
     touched.reverse();
-
-    let mut outcome = MergeOutcome {
-        points: new.len() as u64,
-        replaced: Vec::new(),
-    };
-    if touched.is_empty() {
-        insert_chunks(conn, series, new, max)?;
-        return Ok(outcome);
-    }
-    let mut old: Vec<Point> = Vec::new();
-    for row in &touched {
-        old.extend(row.decode(series)?);
-        delete_chunk(conn, series, row.start_ts)?;
-    }
-    // Pure appends (the usual case) fill chunks to the maximum and leave the remainder as
-    // the open tail; merges into the past split evenly so that no sliver chunks remain.
-    let appending = old.last().is_none_or(|p| p.ts < a);
-    let merged = clio_storage::merge_points(old, new, &mut outcome.replaced);
-    if appending {
-        for piece in merged.chunks(max.clamp(1, clio_codec::MAX_CHUNK_POINTS)) {
-            insert_chunks(conn, series, piece, max)?;
-        }
-    } else {
-        insert_chunks(conn, series, &merged, max)?;
-    }
-    Ok(outcome)
+    Ok(touched)
 }
 
 fn chunk_at(conn: &Connection, series: SeriesId, start: Timestamp) -> Result<Option<ChunkRow>> {

@@ -271,9 +271,11 @@ impl Gate {
         if self.principal().scope.is_unrestricted() {
             return Ok(Vec::new());
         }
-        let mut all = off_worker(|| self.state.store().list_series(filter));
-        all.retain(|s| !self.sees(s));
-        Ok(all)
+        Ok(off_worker(|| {
+            let mut all = self.state.store().list_series(filter);
+            all.retain(|s| !self.sees(s));
+            all
+        }))
     }
 
     /// The refusal of an action on series outside the scope (403, counted).
