@@ -14,6 +14,11 @@ use crate::{CodecError, MAX_CHUNK_POINTS, compress, floats, timestamps};
 const COL_FLOATS: u8 = 0;
 /// Float column tag: raw little-endian bits (used when a sum overflowed to infinity).
 const COL_RAW: u8 = 1;
+/// Float column tag: the same bit patterns as an earlier column, whose index (0-based, in
+/// the order `sum`, `sum_sq`, `min`, `max`, `first`, `last`) follows in one byte. A bucket of
+/// one value has `sum`, `min`, `max`, `first` and `last` all equal, so a series written at
+/// most once per bucket stores one of those five columns instead of five.
+const COL_SAME: u8 = 2;
 
 /// Encodes buckets (1 ..= [`MAX_CHUNK_POINTS`], starts strictly ascending).
 pub fn encode_trend_chunk(buckets: &[TrendBucket]) -> Result<Vec<u8>, CodecError> {
@@ -52,19 +57,39 @@ pub fn encode_trend_chunk(buckets: &[TrendBucket]) -> Result<Vec<u8>, CodecError
         |b| b.first,
         |b| b.last,
     ];
+    let mut written: Vec<Vec<f64>> = Vec::with_capacity(columns.len());
     for col in columns {
         let values: Vec<f64> = buckets.iter().map(col).collect();
-        if values.iter().all(|v| v.is_finite()) {
+        // Compared by bits, so that -0.0 and 0.0 stay apart and the copy is exact.
+        let same = written.iter().position(|w| {
+            w.iter()
+                .zip(&values)
+                .all(|(a, b)| a.to_bits() == b.to_bits())
+        });
+        if let Some(j) = same {
+            body.push(COL_SAME);
+            body.push(j as u8);
+        } else if values.iter().all(|v| v.is_finite()) {
             body.push(COL_FLOATS);
             floats::encode(&values, &mut body);
         } else {
             body.push(COL_RAW);
-            for v in values {
+            for v in &values {
                 body.extend_from_slice(&v.to_bits().to_le_bytes());
             }
         }
+        written.push(values);
     }
-    let (flags, payload) = match compress::compress(&body) {
+    // One bucket's body is at most about 80 bytes with nothing repeated in it: zstd shrank
+    // none of 6,000 such chunks of sensor data once equal columns are referenced (COL_SAME),
+    // and the attempt was a fifth of the SQLite writer's time for a new series, which writes
+    // four of them (issue #25).
+    let compressed = if buckets.len() > 1 {
+        compress::compress(&body)
+    } else {
+        None
+    };
+    let (flags, payload) = match compressed {
         Some(c) => (header::FLAG_ZSTD, c),
         None => (0, body),
     };
@@ -105,8 +130,19 @@ fn decode_body(body: &[u8], h: &ChunkHeader) -> Result<Vec<TrendBucket>, CodecEr
         spans.push((first_ts, last_ts));
     }
     let mut cols: Vec<Vec<f64>> = Vec::with_capacity(6);
-    for _ in 0..6 {
+    for index in 0..6 {
         let col = match r.u8("trend column kind")? {
+            COL_SAME => {
+                let j = usize::from(r.u8("trend column reference")?);
+                match cols.get(j) {
+                    Some(earlier) => earlier.clone(),
+                    None => {
+                        return Err(CodecError::corrupt(format!(
+                            "trend column {index} refers to column {j}, which is not before it"
+                        )));
+                    }
+                }
+            }
             COL_FLOATS => floats::decode(&mut r, n)?,
             COL_RAW => {
                 let raw = r.bytes(n.saturating_mul(8), "raw trend column")?;
@@ -203,6 +239,58 @@ mod tests {
                 bad[i] ^= 1 << bit;
                 let _ = decode_trend_chunk(&bad); // must not panic
             }
+        }
+    }
+
+    #[test]
+    fn a_bucket_of_one_value_stores_its_value_once_and_uncompressed() {
+        let i = TrendInterval::from_ms(600_000).unwrap();
+        let one = TrendBucket::build(i, &[Point::new(1_700_000_000_000, 21.37)]);
+        let bytes = encode_trend_chunk(&one).unwrap();
+        assert_eq!(decode_trend_chunk(&bytes).unwrap(), one);
+        assert_eq!(
+            bytes[1] & header::FLAG_ZSTD,
+            0,
+            "a one-bucket chunk is stored raw"
+        );
+        // sum, min, max, first and last are one value: four of them are two-byte references.
+        let refs = bytes.windows(2).filter(|w| w == &[COL_SAME, 0]).count();
+        assert_eq!(refs, 4, "{bytes:?}");
+        assert!(bytes.len() <= 50, "{} bytes", bytes.len());
+    }
+
+    #[test]
+    fn equal_columns_are_copied_bit_for_bit() {
+        let mut b = sample(40);
+        for x in &mut b {
+            // -0.0 equals 0.0 as a float but not as bits: the copy must keep them apart.
+            x.first = 0.0;
+            x.last = -0.0;
+            x.max = x.min;
+        }
+        let bytes = encode_trend_chunk(&b).unwrap();
+        let back = decode_trend_chunk(&bytes).unwrap();
+        assert_eq!(back, b);
+        for (x, y) in back.iter().zip(&b) {
+            assert_eq!(x.last.to_bits(), y.last.to_bits());
+            assert_eq!(x.first.to_bits(), y.first.to_bits());
+        }
+    }
+
+    #[test]
+    fn a_reference_to_a_later_column_is_corrupt() {
+        let i = TrendInterval::from_ms(600_000).unwrap();
+        let one = TrendBucket::build(i, &[Point::new(1_700_000_000_000, 21.37)]);
+        let good = encode_trend_chunk(&one).unwrap();
+        let at = good
+            .windows(2)
+            .position(|w| w == [COL_SAME, 0])
+            .expect("a reference");
+        for j in [2u8, 5, 6, 255] {
+            let mut bad = good.clone();
+            bad[at + 1] = j;
+            let err = decode_trend_chunk(&bad).unwrap_err().to_string();
+            assert!(err.contains(&format!("refers to column {j}")), "{err}");
         }
     }
 }

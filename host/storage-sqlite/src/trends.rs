@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use clio_storage::{
     Point, Result, SeriesId, StorageError, Timestamp, TrendBucket, TrendInterval, trend_maint,
 };
-use rusqlite::{Connection, params};
+use rusqlite::{Connection, Statement, params};
 
 use crate::error::sql;
 use crate::query::{ChunkRow, id_sql, read_all, visit_rows};
@@ -83,6 +83,9 @@ pub(crate) fn apply(
     stored: bool,
 ) -> Result<u64> {
     let mut written = 0u64;
+    // One statement for every interval: the cache's lookup by SQL text cost about as much as
+    // the insert itself for a new series' one-bucket chunks (issue #25).
+    let mut stmt = conn.prepare_cached(INSERT_SQL).map_err(sql)?;
     for &interval in intervals {
         let rebuild = trend_maint::rebuild_starts(interval, replaced);
         let Some((lo, hi)) = trend_maint::touched(interval, new, &rebuild) else {
@@ -96,8 +99,8 @@ pub(crate) fn apply(
         written += trend_maint::update_buckets(interval, &mut map, new, &rebuild, |start| {
             read_all(conn, series, start, start.saturating_add(interval.ms()))
         })?;
-        insert(
-            conn,
+        insert_with(
+            &mut stmt,
             series,
             interval,
             &map.into_values().collect::<Vec<_>>(),
@@ -165,6 +168,11 @@ fn take_range(
     Ok(map)
 }
 
+/// The statement [`insert_with`] runs.
+const INSERT_SQL: &str =
+    "INSERT INTO trend_chunks (series_id, interval_ms, start_ts, end_ts, count, data)
+     VALUES (?1, ?2, ?3, ?4, ?5, clio_seal(?1, ?2, ?3, ?6))";
+
 /// Writes buckets (ascending) as evenly sized trend chunks.
 fn insert(
     conn: &Connection,
@@ -175,16 +183,20 @@ fn insert(
     if buckets.is_empty() {
         return Ok(());
     }
+    let mut stmt = conn.prepare_cached(INSERT_SQL).map_err(sql)?;
+    insert_with(&mut stmt, series, interval, buckets)
+}
+
+/// [`insert`] with the statement already prepared.
+fn insert_with(
+    stmt: &mut Statement<'_>,
+    series: SeriesId,
+    interval: TrendInterval,
+    buckets: &[TrendBucket],
+) -> Result<()> {
     // Fill chunks to the maximum: buckets mostly arrive at the end, so the remainder is the
     // open tail that the next flush extends.
-    let size = MAX_TREND_CHUNK;
-    let mut stmt = conn
-        .prepare_cached(
-            "INSERT INTO trend_chunks (series_id, interval_ms, start_ts, end_ts, count, data)
-             VALUES (?1, ?2, ?3, ?4, ?5, clio_seal(?1, ?2, ?3, ?6))",
-        )
-        .map_err(sql)?;
-    for piece in buckets.chunks(size) {
+    for piece in buckets.chunks(MAX_TREND_CHUNK) {
         let (Some(first), Some(last)) = (piece.first(), piece.last()) else {
             continue;
         };
