@@ -6,7 +6,7 @@ use tracing::info;
 use crate::PgError;
 
 /// Newest schema version this build writes and understands.
-pub const SCHEMA_VERSION: i32 = 2;
+pub const SCHEMA_VERSION: i32 = 3;
 
 /// Migration `n` (1-based) brings the schema from version `n - 1` to `n`. `{schema}` is the
 /// validated schema name. Every table is keyed by `series_id` first (Citus can distribute
@@ -72,6 +72,13 @@ SELECT p.series_id,
        p.text_value
 FROM {schema}.recent_points p
 JOIN {schema}.series s USING (series_id);
+",
+    // Version 3 changes no table: it marks that trend chunks may now refer to an earlier
+    // column (docs/chunk-format.md 3.5), so that a Clio reading only version 2 refuses the
+    // schema at start instead of failing on single chunks.
+    "
+COMMENT ON COLUMN {schema}.trend_chunks.data IS
+    'clio-codec trend chunk; since schema version 3 a column may refer to an earlier one';
 ",
 ];
 

@@ -8,7 +8,11 @@ use crate::error::sql;
 
 /// Version of the file layout written into `meta.format_version`. A file with a newer
 /// version is refused rather than misread.
-pub const FORMAT_VERSION: u32 = 1;
+///
+/// 2: trend chunks may refer to an earlier column (`docs/chunk-format.md` 3.5). Nothing
+/// else changed, so a version-1 file is raised to 2 when opened for writing: from then on it
+/// may hold such chunks, and a Clio that reads only version 1 refuses it at open.
+pub const FORMAT_VERSION: u32 = 2;
 
 const DDL: &str = "
 CREATE TABLE IF NOT EXISTS meta (
@@ -74,13 +78,17 @@ pub(crate) fn init(conn: &Connection) -> Result<Vec<TrendInterval>> {
         None => {
             write_meta(conn, "format_version", &FORMAT_VERSION.to_string())?;
         }
-        Some(v) => check_version(&v)?,
+        Some(v) => {
+            if check_version(&v)? < FORMAT_VERSION {
+                write_meta(conn, "format_version", &FORMAT_VERSION.to_string())?;
+            }
+        }
     }
     Ok(stored_intervals(conn)?.unwrap_or_default())
 }
 
-/// Fails for files written by a newer Clio.
-pub(crate) fn check_version(v: &str) -> Result<()> {
+/// Fails for files written by a newer Clio; otherwise returns the file's version.
+pub(crate) fn check_version(v: &str) -> Result<u32> {
     let n: u32 = v.trim().parse().map_err(|_| StorageError::Corrupt {
         what: "meta.format_version".into(),
         detail: format!("not a number: {v:?}"),
@@ -90,7 +98,7 @@ pub(crate) fn check_version(v: &str) -> Result<()> {
             "database file has format version {n}; this Clio reads up to {FORMAT_VERSION}"
         )));
     }
-    Ok(())
+    Ok(n)
 }
 
 /// The trend intervals recorded in `meta`, if any.

@@ -334,6 +334,48 @@ async fn newer_format_is_refused() {
     assert!(e.contains("format version 999"), "{e}");
 }
 
+#[tokio::test]
+async fn a_version_1_file_is_raised_to_the_current_version_when_opened() {
+    // Version 2 only adds trend chunks that refer to an earlier column; a version-1 file
+    // reads as it is, but once this Clio may have written such chunks into it, a Clio that
+    // reads only version 1 must refuse it at open rather than fail on single chunks.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("clio.db");
+    SqliteBackend::open(SqliteOptions::new(&path))
+        .unwrap()
+        .close()
+        .await
+        .unwrap();
+    let version = |path: &std::path::Path| -> String {
+        rusqlite::Connection::open(path)
+            .unwrap()
+            .query_row(
+                "SELECT value FROM meta WHERE key = 'format_version'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap()
+    };
+    assert_eq!(
+        version(&path),
+        clio_storage_sqlite::FORMAT_VERSION.to_string()
+    );
+    rusqlite::Connection::open(&path)
+        .unwrap()
+        .execute(
+            "UPDATE meta SET value = '1' WHERE key = 'format_version'",
+            [],
+        )
+        .unwrap();
+    SqliteBackend::open(SqliteOptions::new(&path))
+        .unwrap()
+        .close()
+        .await
+        .unwrap();
+    assert_eq!(clio_storage_sqlite::FORMAT_VERSION, 2);
+    assert_eq!(version(&path), "2");
+}
+
 fn trend_rows(path: &std::path::Path, id: i64, interval: TrendInterval) -> Vec<(i64, i64, i64)> {
     let c = rusqlite::Connection::open(path).unwrap();
     let mut s = c
