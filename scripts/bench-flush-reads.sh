@@ -10,6 +10,9 @@
 #   RUNS=2        rounds over the variants
 #   DUR=40        seconds of reads per run: long enough to cover the whole flush here
 #   RATE=5000 N=10
+#   SCHED=1       also record the scheduler (`perf sched record -a`, Debian's linux-perf) over
+#                 the reads and print where the server's and the generator's threads waited
+#                 for a CPU (scripts/lib/sched_delays.py)
 #
 # Each run loads BACKGROUND_SERIES series of one point and 10,000 series of 100 points with
 # `flush_unflushed_points` at 1.5 M, so that the flush of all of them (a million new series:
@@ -42,12 +45,19 @@ for r in $(seq "$RUNS"); do
     load_read_series "$URL" "$BG"
     before=$(unflushed_points "$URL")
     c0=$(cpu_ticks); h0=$(points_read_hist "$URL")
+    [ "${SCHED:-0}" = 1 ] && { perf sched record -a -o "$WORK/sched.data" -- sleep "$DUR" 2>/dev/null & PERF_PID=$!; }
     "$CLIO" bench query --server "$URL" -r "$RATE" -s 10000 -d "$DUR" -n "$N" --json \
-      --samples "$WORK/samples.csv" >"$WORK/q.json"
+      --samples "$WORK/samples.csv" >"$WORK/q.json" &
+    GEN=$!
+    wait "$GEN"
     c1=$(cpu_ticks)
     echo "run $r, $v: $(field "$WORK/q.json" "f\"p50 {d['latency_ms']['p50']:.3f} ms, p99 {d['latency_ms']['p99']:.3f} ms, p99.9 {d['latency_ms']['p999']:.3f} ms, max {d['latency_ms']['max']:.1f} ms, failed {d['failed']}\""); unflushed $before at the start, $(unflushed_points "$URL") at the end"
     echo "  $(run_context "$c0" "$c1" "$h0" "$(points_read_hist "$URL")")"
     python3 scripts/lib/samples.py "$WORK/samples.csv" | sed 's/^/  /' | head -4
+    if [ "${SCHED:-0}" = 1 ]; then
+      wait "$PERF_PID"
+      python3 scripts/lib/sched_delays.py "$WORK/sched.data" "$PID" "$GEN" | sed 's/^/  /'
+    fi
     kill -9 "$PID"; wait "$PID" 2>/dev/null || true; PID=""
   done
 done
