@@ -74,6 +74,12 @@ def main():
             other_idle += 1
         if here:
             blamed[here.most_common(1)[0][0]] += 1
+    # A stop-class thread (migration/N) runs the moment it is woken, ahead of everything:
+    # when one waited milliseconds, the vCPU itself was not running (the hypervisor's steal),
+    # and every thread queued on that CPU waited with it.
+    absent = sorted((r[6] * 1e3 for r in runs if r[3].startswith("migration/")), reverse=True)
+    print(f"migration/N threads waited over 1 ms {sum(1 for d in absent if d > 1)} times"
+          f" (the vCPU was not running), the longest {absent[0] if absent else 0:.1f} ms")
     print(f"waits over {long_ms} ms: {len(long)}; another CPU mostly idle meanwhile: {other_idle}")
     for who, n in blamed.most_common(10):
         print(f"  mostly behind {who}: {n}")
