@@ -92,7 +92,7 @@ read_run() { # LABEL URL EXTRA...
   "$CLIO" bench query --server "$url" -r "$RATE" -s 10000 -d "$DUR" -n "$N" --json "$@" \
     >"$WORK/q.json"
   c1=$(cpu_ticks)
-  echo "$label: $(field "$WORK/q.json" "f\"p50 {d['latency_ms']['p50']:.3f} ms, p99 {d['latency_ms']['p99']:.3f} ms, p99.9 {d['latency_ms']['p999']:.3f} ms, max {d['latency_ms']['max']:.1f} ms\""), machine steal $(python3 -c 'import sys; (t0, s0), (t1, s1) = (map(int, a.split()) for a in sys.argv[1:]); print(f"{100 * (s1 - s0) / max(t1 - t0, 1):.1f}")' "$c0" "$c1") %"
+  echo "$label: $(field "$WORK/q.json" "f\"p50 {d['latency_ms']['p50']:.3f} ms, p99 {d['latency_ms']['p99']:.3f} ms, p99.9 {d['latency_ms']['p999']:.3f} ms, max {d['latency_ms']['max']:.1f} ms\""), machine steal $(steal_pct "$c0" "$c1") %"
 }
 
 start_nginx

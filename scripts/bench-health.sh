@@ -50,7 +50,6 @@ for _ in $(seq "$ROUNDS"); do
       wait "$HP"
       polled="; /health $(sort -n "$WORK/health.txt" | awk '{t[NR] = $1 * 1000} END {printf "p50 %.1f ms, max %.1f ms", t[int((NR + 1) / 2)], t[NR]}')"
     fi
-    read -r t0 s0 <<<"$c0"; read -r t1 s1 <<<"$c1"
-    echo "$mode: $(field "$WORK/q.json" "f\"p50 {d['latency_ms']['p50']:.3f} ms, p99 {d['latency_ms']['p99']:.3f} ms, p99.9 {d['latency_ms'].get('p999', float('nan')):.3f} ms, max {d['latency_ms']['max']:.2f} ms\"")$polled; machine steal $(awk -v s=$((s1 - s0)) -v t=$((t1 - t0)) 'BEGIN {printf "%.1f", 100 * s / (t > 0 ? t : 1)}') %"
+    echo "$mode: $(field "$WORK/q.json" "f\"p50 {d['latency_ms']['p50']:.3f} ms, p99 {d['latency_ms']['p99']:.3f} ms, p99.9 {d['latency_ms'].get('p999', float('nan')):.3f} ms, max {d['latency_ms']['max']:.2f} ms\"")$polled; machine steal $(steal_pct "$c0" "$c1") %"
   done
 done

@@ -55,6 +55,13 @@ CONF
 # request queued on it, so a run's tail is read beside it (BENCHMARKS.md, session 19).
 cpu_ticks() { awk '/^cpu / {t = 0; for (i = 2; i <= 9; i++) t += $i; print t, $9}' /proc/stat; }
 
+# The machine's steal between two cpu_ticks readings, in per cent with one decimal.
+steal_pct() { # TICKS0 TICKS1
+  local t0 s0 t1 s1
+  read -r t0 s0 <<<"$1"; read -r t1 s1 <<<"$2"
+  awk -v s=$((s1 - s0)) -v t=$((t1 - t0)) 'BEGIN {printf "%.1f", 100 * s / (t > 0 ? t : 1)}'
+}
+
 # The server's handler-side latency histogram of HTTP points reads (cumulative buckets).
 points_read_hist() { # URL
   curl -sf "$1/metrics" | grep 'request_duration_seconds_bucket' | grep 'op="points_read"' | grep 'proto="http"' || true
@@ -63,17 +70,17 @@ points_read_hist() { # URL
 # Between two cpu_ticks and two points_read_hist readings: the machine's steal and the share
 # of the reads under 391 us and under 977 us in the handler.
 run_context() { # TICKS0 TICKS1 HIST0 HIST1
-  python3 - "$@" <<'PY'
+  echo "machine steal $(steal_pct "$1" "$2") %; in the handler: $(python3 - "$3" "$4" <<'PY'
 import re, sys
-(t0, s0), (t1, s1) = (map(int, a.split()) for a in sys.argv[1:3])
 def buckets(text):
     return {float(re.search(r'le="([^"]+)"', l).group(1)): float(l.split()[-1]) for l in text.splitlines() if 'le="' in l}
-b0, b1 = buckets(sys.argv[3]), buckets(sys.argv[4])
+b0, b1 = buckets(sys.argv[1]), buckets(sys.argv[2])
 d = {le: b1[le] - b0.get(le, 0) for le in b1}
 total = d.get(float("inf"), 0)
 share = lambda le: next((100 * v / total for k, v in sorted(d.items()) if k >= le), 0) if total else float("nan")
-print(f"machine steal {100 * (s1 - s0) / max(t1 - t0, 1):.1f} %; in the handler: {share(0.00039):.2f} % under 391 us, {share(0.00097):.2f} % under 977 us")
+print(f"{share(0.00039):.2f} % under 391 us, {share(0.00097):.2f} % under 977 us")
 PY
+)"
 }
 
 # The read benchmarks' data through `$CLIO bench ingest-http`: BG series of one point each

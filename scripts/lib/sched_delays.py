@@ -9,6 +9,7 @@ Usage: scripts/lib/sched_delays.py PERF_DATA SERVER_PID GENERATOR_PID [LONG_MS] 
 A long wait behind another request thread, behind the flush's threads or behind a kernel
 thread (writeback, kdamond) are different problems; the counts below tell which one a run had.
 """
+import bisect
 import collections
 import re
 import subprocess
@@ -52,13 +53,20 @@ def main():
         v.sort()
         print(f"{who:9} {comm:16} runs {len(v):7}  delay p50 {pct(v, .5):.3f}  p99 {pct(v, .99):.3f}"
               f"  max {v[-1]:.3f} ms  over {long_ms} ms: {sum(1 for x in v if x > long_ms)}")
+    # Runs on one CPU do not overlap and come in the order they ended, so the runs that
+    # overlap a wait are found by bisecting their ends, not by a pass over the whole trace.
     by_cpu = collections.defaultdict(list)
     for r in runs:
         by_cpu[r[2]].append(r)
+    ends = {cpu: [r[1] for r in rs] for cpu, rs in by_cpu.items()}
 
     def on(cpu, a, b):
         seen = collections.Counter()
-        for start, end, _c, comm, _tid, pid, _d in by_cpu[cpu]:
+        rs = by_cpu[cpu]
+        for i in range(bisect.bisect_right(ends[cpu], a), len(rs)):
+            start, end, _c, comm, _tid, pid, _d = rs[i]
+            if start >= b:
+                break
             overlap = min(end, b) - max(start, a)
             if overlap > 0 and pid:
                 seen[f"{role[pid]} {comm}" if pid in role else comm] += overlap

@@ -312,22 +312,44 @@ fn direct_reader_refuses_what_is_not_a_clio_file() {
     assert!(DirectReader::open(&garbage).is_err());
 }
 
-#[tokio::test]
-async fn newer_format_is_refused() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("clio.db");
-    SqliteBackend::open(SqliteOptions::new(&path))
+/// Opens the store at `path` (creating it when missing) and closes it.
+async fn open_and_close(path: &std::path::Path) {
+    SqliteBackend::open(SqliteOptions::new(path))
         .unwrap()
         .close()
         .await
         .unwrap();
-    rusqlite::Connection::open(&path)
+}
+
+/// `meta.format_version` of the closed store at `path`.
+fn format_version(path: &std::path::Path) -> String {
+    rusqlite::Connection::open(path)
+        .unwrap()
+        .query_row(
+            "SELECT value FROM meta WHERE key = 'format_version'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap()
+}
+
+/// Rewrites `meta.format_version` of the closed store at `path`, as another Clio would have.
+fn set_format_version(path: &std::path::Path, version: &str) {
+    rusqlite::Connection::open(path)
         .unwrap()
         .execute(
-            "UPDATE meta SET value = '999' WHERE key = 'format_version'",
-            [],
+            "UPDATE meta SET value = ?1 WHERE key = 'format_version'",
+            [version],
         )
         .unwrap();
+}
+
+#[tokio::test]
+async fn newer_format_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("clio.db");
+    open_and_close(&path).await;
+    set_format_version(&path, "999");
     let e = SqliteBackend::open(SqliteOptions::new(&path))
         .unwrap_err()
         .to_string();
@@ -341,39 +363,15 @@ async fn a_version_1_file_is_raised_to_the_current_version_when_opened() {
     // reads only version 1 must refuse it at open rather than fail on single chunks.
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("clio.db");
-    SqliteBackend::open(SqliteOptions::new(&path))
-        .unwrap()
-        .close()
-        .await
-        .unwrap();
-    let version = |path: &std::path::Path| -> String {
-        rusqlite::Connection::open(path)
-            .unwrap()
-            .query_row(
-                "SELECT value FROM meta WHERE key = 'format_version'",
-                [],
-                |r| r.get(0),
-            )
-            .unwrap()
-    };
+    open_and_close(&path).await;
     assert_eq!(
-        version(&path),
+        format_version(&path),
         clio_storage_sqlite::FORMAT_VERSION.to_string()
     );
-    rusqlite::Connection::open(&path)
-        .unwrap()
-        .execute(
-            "UPDATE meta SET value = '1' WHERE key = 'format_version'",
-            [],
-        )
-        .unwrap();
-    SqliteBackend::open(SqliteOptions::new(&path))
-        .unwrap()
-        .close()
-        .await
-        .unwrap();
+    set_format_version(&path, "1");
+    open_and_close(&path).await;
     assert_eq!(clio_storage_sqlite::FORMAT_VERSION, 2);
-    assert_eq!(version(&path), "2");
+    assert_eq!(format_version(&path), "2");
 }
 
 fn trend_rows(path: &std::path::Path, id: i64, interval: TrendInterval) -> Vec<(i64, i64, i64)> {
