@@ -5,6 +5,8 @@
 #
 # Usage: scripts/bench-cpu-per-request.sh
 #   CLIO=target/release/clio  RATE=5000  N=10  DUR=10  RUNS=3
+#   CLIENTS="lean hyper" (the generator's read clients, `clio bench query --client`; each
+#   run measures them one after the other)
 #
 # Loads 10,000 series of 100 points, waits for the flush, reads each series once (so every
 # read after that is answered from the cache), then reads last=N at RATE for DUR seconds and
@@ -15,6 +17,7 @@ cd "$(dirname "$0")/.."
 . scripts/lib/bench.sh
 CLIO=${CLIO:-target/release/clio}
 RATE=${RATE:-5000}; N=${N:-10}; DUR=${DUR:-10}; RUNS=${RUNS:-3}
+CLIENTS=${CLIENTS:-lean}
 [ -x "$CLIO" ] || { echo "no $CLIO: cargo build --release -p clio" >&2; exit 1; }
 [ "$DUR" -ge 4 ] || { echo "DUR must be at least 4 (seconds)" >&2; exit 1; }
 WORK=$(mktemp -d /tmp/clio-cpu-per-request.XXXXXX)
@@ -33,7 +36,10 @@ wait_flushed "$URL"
 "$CLIO" bench query --server "$URL" -r "$RATE" -s 10000 -d 3 -n "$N" >/dev/null
 hz=$(getconf CLK_TCK)
 for r in $(seq "$RUNS"); do
-  "$CLIO" bench query --server "$URL" -r "$RATE" -s 10000 -d "$DUR" -n "$N" --json >"$WORK/q.json" &
+ for client in $CLIENTS; do
+  printf '%-6s ' "$client"
+  "$CLIO" bench query --server "$URL" --client "$client" -r "$RATE" -s 10000 -d "$DUR" -n "$N" \
+    --json >"$WORK/q.json" &
   GEN=$!
   sleep 1
   s0=$(ticks "$PID"); g0=$(ticks "$GEN"); x0=$(switches "$PID"); y0=$(switches "$GEN")
@@ -51,5 +57,6 @@ print(f"per request: server user {us(su1 - su0):.0f} us, system {us(ss1 - ss0):.
       f"{(x1 - x0) / n:.2f} switches; generator user {us(gu1 - gu0):.0f} us, "
       f"system {us(gs1 - gs0):.0f} us, {(y1 - y0) / n:.2f} switches")
 PY
-  echo "  $(field "$WORK/q.json" "f\"client p50 {d['latency_ms']['p50']:.3f} ms, p99 {d['latency_ms']['p99']:.3f} ms\"")"
+  echo "       $(field "$WORK/q.json" "f\"client p50 {d['latency_ms']['p50']:.3f} ms, p99 {d['latency_ms']['p99']:.3f} ms\"")"
+ done
 done

@@ -9,7 +9,9 @@ use clio_core::{
     TextLookup, Window, WriteReport,
 };
 use clio_lineproto::{Parser, Precision};
-use clio_storage::{Point, SeriesFilter, SeriesId, SeriesInfo, SeriesKey, Timestamp, Value};
+use clio_storage::{
+    Point, SeriesFilter, SeriesId, SeriesInfo, SeriesKey, Timestamp, TrendBucket, Value,
+};
 use serde::Serialize;
 use serde_json::{Value as Json, json};
 
@@ -331,51 +333,109 @@ pub fn value_json(v: &Value) -> Json {
     }
 }
 
-/// `[[ts, value], ...]`.
-pub fn points_json(points: &[Point]) -> Json {
-    Json::Array(
-        points
-            .iter()
-            .map(|p| json!([p.ts, value_json(&p.value)]))
-            .collect(),
-    )
+/// The answer of a point query, as Clio's TCP messages and the Glass endpoints return it
+/// (the same text as [`ReadAnswer`]).
+pub fn read_result_json(r: &ReadResult) -> Json {
+    // Serialising into a `Json` fails only for map keys that are not strings; these are.
+    serde_json::to_value(ReadView(r)).unwrap_or_else(|e| json!({ "error": e.to_string() }))
 }
 
-/// The answer of a point query, as the HTTP API and Clio's TCP messages return it.
-pub fn read_result_json(r: &ReadResult) -> Json {
-    let mut o = serde_json::Map::new();
-    o.insert("series".into(), json!(r.series.0));
-    match &r.data {
-        Data::Points(p) => {
-            o.insert("points".into(), points_json(p));
-        }
-        Data::Trends { interval, buckets } => {
-            o.insert("interval".into(), json!(interval.to_string()));
-            o.insert(
-                "trends".into(),
-                Json::Array(
-                    buckets
-                        .iter()
-                        .map(|b| {
-                            json!({"start": b.start, "count": b.count, "avg": b.avg(), "min": b.min,
-                                   "max": b.max, "sum": b.sum, "first": b.first, "last": b.last,
-                                   "stddev": b.stddev()})
-                        })
-                        .collect(),
-                ),
-            );
-        }
+/// The answer of a point query as the HTTP API sends it: serialised straight from the
+/// result, without a [`Json`] tree between (the hot read path; ~25 allocations fewer for
+/// last=10).
+#[derive(Debug)]
+pub struct ReadAnswer(pub ReadResult);
+
+impl Serialize for ReadAnswer {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        ReadView(&self.0).serialize(s)
     }
-    o.insert("truncated".into(), json!(r.truncated));
-    if let Some(replica) = &r.served_by {
-        // Read failover: the primary failed and this caught-up replica answered.
-        o.insert("served_by".into(), json!(replica));
+}
+
+/// The one definition of a read answer's JSON. Keys come in the order a `serde_json::Map`
+/// kept them when the answer was built as one (sorted), so the text did not change.
+struct ReadView<'a>(&'a ReadResult);
+
+impl Serialize for ReadView<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let r = self.0;
+        let next = r.next.map(|c| c.to_string());
+        let mut m = s.serialize_map(None)?;
+        match &r.data {
+            Data::Points(points) => {
+                m.serialize_entry("next", &next)?;
+                m.serialize_entry("points", &PointsView(points))?;
+            }
+            Data::Trends { interval, .. } => {
+                m.serialize_entry("interval", &interval.to_string())?;
+                m.serialize_entry("next", &next)?;
+            }
+        }
+        m.serialize_entry("series", &r.series.0)?;
+        if let Some(replica) = &r.served_by {
+            // Read failover: the primary failed and this caught-up replica answered.
+            m.serialize_entry("served_by", replica)?;
+        }
+        if let Data::Trends { buckets, .. } = &r.data {
+            m.serialize_entry("trends", &BucketsView(buckets))?;
+        }
+        m.serialize_entry("truncated", &r.truncated)?;
+        m.end()
     }
-    o.insert(
-        "next".into(),
-        r.next.map_or(Json::Null, |c| json!(c.to_string())),
-    );
-    Json::Object(o)
+}
+
+/// `[[ts, value], ...]`.
+struct PointsView<'a>(&'a [Point]);
+
+impl Serialize for PointsView<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(self.0.iter().map(|p| match &p.value {
+            Value::Num(n) => (p.ts, NumOrStr::Num(*n)),
+            Value::Str(t) => (p.ts, NumOrStr::Str(t)),
+        }))
+    }
+}
+
+/// A point's value: a number (non-finite ones as `null`, as serde_json writes them) or a
+/// string.
+#[derive(Serialize)]
+#[serde(untagged)]
+enum NumOrStr<'a> {
+    Num(f64),
+    Str(&'a str),
+}
+
+/// Trend buckets with their derived average and standard deviation.
+struct BucketsView<'a>(&'a [TrendBucket]);
+
+impl Serialize for BucketsView<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        /// One bucket, fields in sorted order (see [`ReadView`]).
+        #[derive(Serialize)]
+        struct Bucket {
+            avg: f64,
+            count: u64,
+            first: f64,
+            last: f64,
+            max: f64,
+            min: f64,
+            start: Timestamp,
+            stddev: f64,
+            sum: f64,
+        }
+        s.collect_seq(self.0.iter().map(|b| Bucket {
+            avg: b.avg(),
+            count: b.count,
+            first: b.first,
+            last: b.last,
+            max: b.max,
+            min: b.min,
+            start: b.start,
+            stddev: b.stddev(),
+            sum: b.sum,
+        }))
+    }
 }
 
 /// The newest value of each series (ALEPIZ `getLastValues`): `{id: {ts, value}}`, series
@@ -493,4 +553,133 @@ pub fn list_series(
         "series": page.series.iter().map(series_json).collect::<Vec<_>>(),
         "next": page.next.map(|id| id.0.to_string()),
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use clio_storage::DEFAULT_TREND_INTERVALS;
+
+    use super::*;
+
+    /// The answer as it was built before [`ReadAnswer`]: a `Json` tree, whose map sorts its
+    /// keys. The direct serialisation must give the same text.
+    fn as_tree(r: &ReadResult) -> String {
+        let mut o = serde_json::Map::new();
+        o.insert("series".into(), json!(r.series.0));
+        match &r.data {
+            Data::Points(p) => {
+                let points: Vec<Json> = p
+                    .iter()
+                    .map(|p| json!([p.ts, value_json(&p.value)]))
+                    .collect();
+                o.insert("points".into(), Json::Array(points));
+            }
+            Data::Trends { interval, buckets } => {
+                o.insert("interval".into(), json!(interval.to_string()));
+                let buckets: Vec<Json> = buckets
+                    .iter()
+                    .map(|b| {
+                        json!({"start": b.start, "count": b.count, "avg": b.avg(), "min": b.min,
+                               "max": b.max, "sum": b.sum, "first": b.first, "last": b.last,
+                               "stddev": b.stddev()})
+                    })
+                    .collect();
+                o.insert("trends".into(), Json::Array(buckets));
+            }
+        }
+        o.insert("truncated".into(), json!(r.truncated));
+        if let Some(replica) = &r.served_by {
+            o.insert("served_by".into(), json!(replica));
+        }
+        o.insert(
+            "next".into(),
+            r.next.map_or(Json::Null, |c| json!(c.to_string())),
+        );
+        Json::Object(o).to_string()
+    }
+
+    fn bucket(start: Timestamp, values: &[f64]) -> TrendBucket {
+        TrendBucket {
+            start,
+            count: values.len() as u64,
+            sum: values.iter().sum(),
+            sum_sq: values.iter().map(|v| v * v).sum(),
+            min: values.iter().copied().fold(f64::INFINITY, f64::min),
+            max: values.iter().copied().fold(f64::NEG_INFINITY, f64::max),
+            first: values[0],
+            last: values[values.len() - 1],
+            first_ts: start,
+            last_ts: start + 1,
+        }
+    }
+
+    #[test]
+    fn read_answers_serialise_as_the_json_tree_did() {
+        let points = vec![
+            Point {
+                ts: 1_700_000_000_000,
+                value: Value::Num(21.5),
+            },
+            Point {
+                ts: 1_700_000_001_000,
+                value: Value::Num(-0.125),
+            },
+            Point {
+                ts: 1_700_000_002_000,
+                value: Value::Str("door \"open\"\n".into()),
+            },
+            Point {
+                ts: 1_700_000_003_000,
+                value: Value::Num(f64::NAN),
+            },
+            Point {
+                ts: -5,
+                value: Value::Num(1e300),
+            },
+        ];
+        let results = [
+            ReadResult {
+                series: SeriesId(7),
+                data: Data::Points(points.clone()),
+                truncated: false,
+                next: None,
+                served_by: None,
+            },
+            ReadResult {
+                series: SeriesId(u64::MAX),
+                data: Data::Points(Vec::new()),
+                truncated: true,
+                next: Some(Cursor::Skip(5000)),
+                served_by: Some("replica-1".into()),
+            },
+            ReadResult {
+                series: SeriesId(3),
+                data: Data::Trends {
+                    interval: DEFAULT_TREND_INTERVALS[0],
+                    buckets: vec![
+                        bucket(600_000, &[1.0, 2.5, 4.0]),
+                        bucket(1_200_000, &[-3.25]),
+                    ],
+                },
+                truncated: true,
+                next: Some(Cursor::Before(600_000)),
+                served_by: Some("pg".into()),
+            },
+            ReadResult {
+                series: SeriesId(3),
+                data: Data::Trends {
+                    interval: DEFAULT_TREND_INTERVALS[3],
+                    buckets: Vec::new(),
+                },
+                truncated: false,
+                next: None,
+                served_by: None,
+            },
+        ];
+        for r in results {
+            let direct = serde_json::to_string(&ReadAnswer(r.clone())).unwrap();
+            assert_eq!(direct, as_tree(&r));
+            assert_eq!(read_result_json(&r).to_string(), direct);
+        }
+    }
 }

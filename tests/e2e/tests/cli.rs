@@ -479,6 +479,13 @@ fn bench_drives_a_running_server() {
     assert!(out.contains("over 10 series"), "{out}");
     assert!(out.contains("latency     p50"), "{out}");
     assert!(out.contains("lag         p50"), "{out}");
+    // The same reads through hyper's pooled client (the lean client is the default over
+    // http://).
+    let out = server.ok(&[
+        "bench", "query", "-d", "1", "-r", "200", "-n", "5", "-s", "10", "--client", "hyper",
+    ]);
+    assert!(out.contains(" 0 failed"), "{out}");
+    assert!(out.contains("over 10 series"), "{out}");
 
     // Paced at 200 a second for 1 s: about 200 requests, each in the samples file, due
     // 5 ms apart.

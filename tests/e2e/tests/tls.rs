@@ -364,6 +364,11 @@ fn clio_bench_speaks_https_with_a_ca_file_and_a_token() {
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert!(report["requests"].as_u64().unwrap_or(0) > 0, "{report}");
     assert_eq!(report["failed"], 0, "{report}");
+    // The lean read client speaks plain HTTP only, and says so.
+    let out = bench("query", &["--client", "lean", "--token-file", tok]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("--client hyper"), "{err}");
     // Not trusting the certificate (system roots), or no token: nothing succeeds.
     for extra in [
         vec!["--token-file", tok],

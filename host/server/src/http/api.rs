@@ -131,7 +131,7 @@ pub(super) async fn get_points(
         let id = series_id(&id)?;
         let query = points_query(&params(q)?)?;
         let r = requests::read_points(&gate, id, &query).await?;
-        Ok(Json(requests::read_result_json(&r)))
+        Ok(Json(requests::ReadAnswer(r)))
     }
     .await;
     finish(&gate, "points_read", started, r)

@@ -5,7 +5,8 @@
 //! * `ingest-tcp`: Clio TCP `write` messages, C connections, B points a message, P requests
 //!   in flight per connection;
 //! * `query`: last-N point queries over HTTP at a fixed rate R (open loop), over S series
-//!   written before.
+//!   written before; `fn`: history function evaluations the same way. Over `http://` they
+//!   go through the lean client of [`lean`], over `https://` through hyper's pooled client.
 //!
 //! The generator must measure the server, not itself: request bodies are built before the
 //! clock starts, as templates whose timestamp digits are patched in place for each request
@@ -25,6 +26,8 @@ use serde_json::json;
 
 use crate::pacer::Pacer;
 use crate::timearg::now_ms;
+
+mod lean;
 
 /// What to measure.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -56,6 +59,18 @@ impl Mode {
             Mode::Fn => "fn",
         }
     }
+}
+
+/// The HTTP client of the read modes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ReadClient {
+    /// `lean` for an `http://` server, `hyper` for `https://`.
+    Auto,
+    /// One task paces, sends and reads over keep-alive connections, with no task or timer
+    /// per request (plain `http://` only): the generator's own cost kept small.
+    Lean,
+    /// hyper's pooled client, a task per request (the generator before session 28).
+    Hyper,
 }
 
 /// Arguments of `clio bench`.
@@ -106,6 +121,10 @@ pub struct BenchArgs {
     /// so).
     #[arg(long, default_value_t = 256)]
     pub max_in_flight: usize,
+    /// query, fn: the HTTP client that sends the reads (`CLIO_BENCH_CLIENT` sets it for
+    /// the bench scripts).
+    #[arg(long, env = "CLIO_BENCH_CLIENT", value_enum, default_value_t = ReadClient::Auto)]
+    pub client: ReadClient,
     /// Measurement of the line-protocol series (ingest-http writes them, query reads them).
     #[arg(long, default_value = "clio_bench")]
     pub measurement: String,
@@ -150,6 +169,14 @@ pub struct BenchArgs {
 fn bench_client(args: &BenchArgs) -> Result<HttpClient> {
     let client =
         HttpClient::with_ca_file(&args.server, args.ca_file.as_deref()).context("bad --server")?;
+    match bench_token(args)? {
+        Some(t) => client.with_token(&t).context("bad token"),
+        None => Ok(client),
+    }
+}
+
+/// The token of --token-file, else `CLIO_TOKEN`; `None` when neither gives a non-empty one.
+fn bench_token(args: &BenchArgs) -> Result<Option<String>> {
     let token = match &args.token_file {
         Some(f) => Some(
             std::fs::read_to_string(f)
@@ -157,10 +184,7 @@ fn bench_client(args: &BenchArgs) -> Result<HttpClient> {
         ),
         None => std::env::var("CLIO_TOKEN").ok(),
     };
-    match token {
-        Some(t) => client.with_token(&t).context("bad token"),
-        None => Ok(client),
-    }
+    Ok(token.map(|t| t.trim().to_owned()).filter(|t| !t.is_empty()))
 }
 
 fn parse_duration(s: &str) -> Result<Duration, String> {
@@ -921,6 +945,18 @@ async fn query_ids(client: &HttpClient, args: &BenchArgs) -> Result<Vec<SeriesId
 
 async fn query(args: &BenchArgs) -> Result<Report> {
     let client = bench_client(args)?;
+    let lean = match args.client {
+        ReadClient::Lean => true,
+        ReadClient::Hyper => false,
+        ReadClient::Auto => client.base_url().starts_with("http://"),
+    };
+    // Resolved first, so that a client that cannot talk to --server says so before any
+    // request.
+    let target = if lean {
+        Some(lean::Target::resolve(client.base_url()).await?)
+    } else {
+        None
+    };
     let ids = query_ids(&client, args).await?;
     let paths: Vec<Arc<str>> = if args.mode == Mode::Fn {
         let query = serde_urlencoded::to_string([("args", args.fn_args.as_str())])
@@ -938,25 +974,88 @@ async fn query(args: &BenchArgs) -> Result<Report> {
             .map(|id| HttpClient::points_path(*id, &PointsQuery::last(args.last)).map(Arc::from))
             .collect::<Result<_, _>>()?
     };
-    let slots = Arc::new(tokio::sync::Semaphore::new(args.max_in_flight));
+    let plan = Schedule {
+        period: Duration::from_secs_f64(1.0 / args.rate).max(Duration::from_nanos(1)),
+        duration: args.duration,
+        max_in_flight: args.max_in_flight,
+        samples: args.samples.is_some(),
+    };
+    let outcome = if let Some(target) = target {
+        let token = bench_token(args)?;
+        let requests = paths
+            .iter()
+            .map(|p| target.request(p, token.as_deref()))
+            .collect::<Result<Vec<_>>>()?;
+        lean::run(&target, &requests, &plan).await?
+    } else {
+        query_pooled(&client, &paths, &plan).await?
+    };
+    if let Some(file) = &args.samples {
+        write_samples(file, outcome.samples)?;
+    }
+    Ok(Report::new(
+        outcome.tally,
+        outcome.elapsed,
+        client.base_url().to_owned(),
+        outcome.delayed,
+        ids.len(),
+    ))
+}
+
+/// The pace of a read run.
+struct Schedule {
+    /// Between two requests' due times.
+    period: Duration,
+    /// Requests are due from the start until this much later.
+    duration: Duration,
+    /// Requests in flight at most; one due beyond it waits (and is counted as delayed).
+    max_in_flight: usize,
+    /// Keep every request's [`Sample`].
+    samples: bool,
+}
+
+impl Schedule {
+    /// How many requests fall due within the duration.
+    fn requests(&self) -> u64 {
+        let n = self
+            .duration
+            .as_nanos()
+            .div_ceil(self.period.as_nanos().max(1));
+        u64::try_from(n).unwrap_or(u64::MAX)
+    }
+}
+
+/// What a read run measured.
+struct ReadRun {
+    tally: Tally,
+    /// Every request's sample when the schedule asked for them.
+    samples: Vec<Sample>,
+    /// Requests that waited for an in-flight slot.
+    delayed: u64,
+    elapsed: Duration,
+}
+
+/// The reads through hyper's pooled client (`--client hyper`): a spawned task and a timer
+/// per request.
+async fn query_pooled(client: &HttpClient, paths: &[Arc<str>], plan: &Schedule) -> Result<ReadRun> {
+    let slots = Arc::new(tokio::sync::Semaphore::new(plan.max_in_flight));
     let tally = Arc::new(Mutex::new(Tally::new()?));
-    let samples = args.samples.as_ref().map(|_| {
-        let expected = (args.rate * args.duration.as_secs_f64()).min(1e8) as usize;
+    let samples = plan.samples.then(|| {
+        let expected = usize::try_from(plan.requests())
+            .unwrap_or(0)
+            .min(100_000_000);
         Arc::new(Mutex::new(Vec::<Sample>::with_capacity(expected)))
     });
-    let period = Duration::from_secs_f64(1.0 / args.rate).max(Duration::from_nanos(1));
+    let period = plan.period;
+    let total = plan.requests();
     let mut pacer = Pacer::start(period).context("cannot start the pacing timer")?;
     let started = Instant::now();
     let mut delayed = 0u64;
-    let mut i: u64 = 0;
     // Periods the pacer has counted: request i goes once i of them have ended.
     let mut ticked: u64 = 0;
-    loop {
+    for i in 0..total {
         // Open loop: request i is due at start + i / rate, whatever happened to the others.
         let due = started + period.mul_f64(i as f64);
-        if due.duration_since(started) >= args.duration {
-            break;
-        }
         while ticked < i {
             ticked += pacer.tick().await.context("the pacing timer failed")?;
         }
@@ -997,27 +1096,24 @@ async fn query(args: &BenchArgs) -> Result<Report> {
             tally.record_lag(lag);
             drop(slot);
         });
-        i += 1;
     }
     // Wait for the requests still in flight.
-    let all = u32::try_from(args.max_in_flight).unwrap_or(u32::MAX);
+    let all = u32::try_from(plan.max_in_flight).unwrap_or(u32::MAX);
     let _ = slots.acquire_many(all).await;
     let elapsed = started.elapsed();
-    if let (Some(file), Some(samples)) = (&args.samples, &samples) {
-        let samples = std::mem::take(&mut *samples.lock().unwrap_or_else(|p| p.into_inner()));
-        write_samples(file, samples)?;
-    }
+    let samples = samples
+        .map(|s| std::mem::take(&mut *s.lock().unwrap_or_else(|p| p.into_inner())))
+        .unwrap_or_default();
     let tally = std::mem::replace(
         &mut *tally.lock().unwrap_or_else(|p| p.into_inner()),
         Tally::new()?,
     );
-    Ok(Report::new(
+    Ok(ReadRun {
         tally,
-        elapsed,
-        client.base_url().to_owned(),
+        samples,
         delayed,
-        ids.len(),
-    ))
+        elapsed,
+    })
 }
 
 /// One read of `--samples`.
