@@ -1157,6 +1157,25 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_schedule_counts_the_requests_due_within_its_duration() {
+        let count = |rate: f64, secs: f64| {
+            Schedule {
+                period: Duration::from_secs_f64(1.0 / rate),
+                duration: Duration::from_secs_f64(secs),
+                max_in_flight: 1,
+                samples: false,
+            }
+            .requests()
+        };
+        assert_eq!(count(200.0, 1.0), 200);
+        assert_eq!(count(5000.0, 10.0), 50_000);
+        // Due at 0, 1/3 s and 2/3 s, and at 999,999,999 ns: a period of 1/3 s rounds down.
+        assert_eq!(count(3.0, 1.0), 4);
+        // A run shorter than one period still sends the request due at the start.
+        assert_eq!(count(1.0, 0.5), 1);
+    }
+
+    #[test]
     fn timestamps_are_patched_and_advance_per_series() {
         let plan = Plan {
             n_series: 3,
