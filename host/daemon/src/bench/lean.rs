@@ -1,5 +1,6 @@
-//! The read modes' lean HTTP client (`--client lean`, the default): the generator must cost
-//! the shared machine as little as it can, so that what it measures is the server.
+//! The read modes' lean HTTP client (`--client lean`, and `auto`'s choice for `http://`
+//! servers): the generator must cost the shared machine as little as it can, so that what
+//! it measures is the server.
 //!
 //! hyper's pooled client spends, per request, a spawned task, a trip through the pool and
 //! the connection's own task, and a timer; on this project's 2-vCPU machine that was as much
